@@ -1,0 +1,1 @@
+"""One small module per command: options in, core call, rendering out."""

@@ -1,0 +1,33 @@
+"""`loopctl classify CODE`: what a close code or HTTP status means here."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from loopctl.exitcodes import ExitCode
+
+
+def classify(
+    code: Annotated[int, typer.Argument(help="A WebSocket close code (1000–4999) or an HTTP status (100–599).")],
+    client: Annotated[
+        bool,
+        typer.Option("--client", help="Read the code as one the probe sent itself (e.g. keepalive 1011)."),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object to stdout.")] = False,
+) -> None:
+    """Explain a close code or an HTTP status: category, depth on the ladder, and what to look at next."""
+    from loopctl.cli import emit_json, guarded
+    from loopctl.probe.explain import explain
+    from loopctl.ui import render_explanation
+
+    def run() -> ExitCode:
+        explanation = explain(code, origin="client" if client else "server")
+        if as_json:
+            emit_json(explanation.to_dict())
+        else:
+            render_explanation(explanation)
+        return ExitCode.OK
+
+    guarded(as_json, run)

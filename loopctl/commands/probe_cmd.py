@@ -1,0 +1,67 @@
+"""`loopctl probe URL`: one WebSocket or HTTP check against a running service."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import typer
+
+from loopctl.exitcodes import ExitCode
+
+AuthOption = Literal["bearer", "subprotocol", "query"]
+
+
+def probe(
+    url: Annotated[str, typer.Argument(help="ws://, wss:// (WebSocket check) or http://, https:// (HTTP GET).")],
+    send: Annotated[str | None, typer.Option(help="JSON message sent right after connecting.")] = None,
+    expect_event: Annotated[
+        list[str] | None, typer.Option("--expect-event", help="Event expected, in order (repeatable).")
+    ] = None,
+    event_field: Annotated[str, typer.Option(help="JSON field that names an event.")] = "type",
+    timeout: Annotated[float, typer.Option(min=0.1, help="Seconds for the whole probe.")] = 30.0,
+    hold: Annotated[
+        float, typer.Option(min=0.0, help="With no expected events: seconds the connection must stay open.")
+    ] = 1.0,
+    expect_status: Annotated[
+        int | None, typer.Option(help="HTTP checks: the status expected (default: any 2xx).")
+    ] = None,
+    header: Annotated[list[str] | None, typer.Option("--header", help="'Name: value' header (repeatable).")] = None,
+    token_env: Annotated[str | None, typer.Option(help="Read the token from this environment variable.")] = None,
+    token_file: Annotated[str | None, typer.Option(help="Read the token from this file.")] = None,
+    token_command: Annotated[str | None, typer.Option(help="Run this command; its output is the token.")] = None,
+    auth: Annotated[
+        AuthOption,
+        typer.Option(help="How the token is sent: Authorization header, jwt.<token> subprotocol, ?token=."),
+    ] = "bearer",
+    ca_bundle: Annotated[str | None, typer.Option(help="CA bundle for wss:// and https:// (private CA).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object to stdout and nothing else.")] = False,
+) -> None:
+    """Probe a running service once and classify how it ended (exit 0 passed, 1 failed, 2 usage error)."""
+    from loopctl.cli import emit_json, guarded
+    from loopctl.probe.options import check_from_options, run_check_sync
+    from loopctl.ui import render_probe
+
+    def run() -> ExitCode:
+        check = check_from_options(
+            url,
+            send=send,
+            expect_events=expect_event or [],
+            event_field=event_field,
+            timeout=timeout,
+            hold=hold,
+            expect_status=expect_status,
+            headers=header or [],
+            token_env=token_env,
+            token_file=token_file,
+            token_command=token_command,
+            auth=auth,
+            ca_bundle=ca_bundle,
+        )
+        result = run_check_sync(check)
+        if as_json:
+            emit_json(result.to_dict())
+        else:
+            render_probe(result)
+        return ExitCode.OK if result.passed else ExitCode.CHECKS_FAILED
+
+    guarded(as_json, run)

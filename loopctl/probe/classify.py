@@ -1,0 +1,238 @@
+"""The classifier: every way a probe can end, mapped to one outcome on the depth ladder. No I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from loopctl.probe.codes import (
+    APP_AUTH_WORDS,
+    CLIENT_CLOSE,
+    CLOSE_CODES,
+    CONNECT_FAILURES,
+    NEVER_ON_WIRE,
+    CodeInfo,
+    describe_http_status,
+)
+
+Origin = Literal["server", "client"]
+
+DEPTH_SUCCESS = 5
+DEPTH_PARTIAL = 4
+DEPTH_PROCESSING = 3
+DEPTH_AUTH = 2
+DEPTH_HANDSHAKE = 1
+DEPTH_CONNECT = 0
+
+_REASON_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one probe ended: where on the request path it stopped, and what to look at next."""
+
+    code: int | None
+    category: str
+    depth: int
+    label: str
+    reason: str
+    hint: str
+    origin: Origin | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.depth == DEPTH_SUCCESS
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> Outcome:
+        return cls(**{key: raw.get(key) for key in cls.__dataclass_fields__})  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class AppCode:
+    """What an application close code (4000–4999) means, as configured in `probe.close_codes`."""
+
+    category: str
+    depth: int | None = None
+    hint: str = ""
+
+    def resolved_depth(self) -> int:
+        if self.depth is not None:
+            return self.depth
+        words = self.category.lower()
+        return DEPTH_AUTH if any(word in words for word in APP_AUTH_WORDS) else DEPTH_PROCESSING
+
+
+def connect_failure(category: str, message: str) -> Outcome:
+    """No WebSocket/HTTP conversation happened: DNS, TCP, TLS or handshake trouble."""
+    info = CONNECT_FAILURES[category]
+    return Outcome(None, category, info.depth, info.label, _clip(message), info.hint)
+
+
+def handshake_status(status: int, body: str) -> Outcome:
+    """The server answered the upgrade with an HTTP status instead of 101."""
+    excerpt = _clip(body)
+    if is_google_front_end_denial(status, body):
+        info = CONNECT_FAILURES["iam_denied"]
+        return Outcome(status, "iam_denied", info.depth, f"HTTP {status} {info.label}", excerpt, info.hint)
+    name, hint = describe_http_status(status)
+    label = f"HTTP {status} {name} instead of 101 Switching Protocols"
+    return Outcome(status, "handshake_rejected", DEPTH_HANDSHAKE, label, excerpt, hint)
+
+
+def http_response(status: int, body: str, *, expect_status: int | None) -> Outcome:
+    """An HTTP check's answer: success when the status is the expected one (any 2xx by default)."""
+    name, hint = describe_http_status(status)
+    ok = status == expect_status if expect_status is not None else 200 <= status < 300
+    excerpt = _clip(body)
+    if ok:
+        return Outcome(status, "success", DEPTH_SUCCESS, f"HTTP {status} {name}", excerpt, "")
+    if is_google_front_end_denial(status, body):
+        info = CONNECT_FAILURES["iam_denied"]
+        return Outcome(status, "iam_denied", info.depth, f"HTTP {status} {info.label}", excerpt, info.hint)
+    wanted = f"expected {expect_status}" if expect_status is not None else "expected 2xx"
+    category, depth = {401: ("unauthorized", DEPTH_AUTH), 403: ("forbidden", DEPTH_AUTH)}.get(
+        status, ("server_error" if status >= 500 else "unexpected_status", DEPTH_PROCESSING)
+    )
+    return Outcome(status, category, depth, f"HTTP {status} {name} ({wanted})", excerpt, hint)
+
+
+def is_google_front_end_denial(status: int, body: str) -> bool:
+    """A 401/403 HTML page from Google's front end (IAM), as opposed to the app's own rejection."""
+    if status not in (401, 403):
+        return False
+    text = body.lower()
+    return "<html" in text and (
+        "error: forbidden" in text or "error: unauthorized" in text or "does not have permission" in text
+    )
+
+
+def close(
+    code: int,
+    reason: str,
+    *,
+    origin: Origin | None,
+    expected: Sequence[str] = (),
+    seen: Sequence[str] = (),
+    app_codes: Mapping[int, AppCode] | None = None,
+) -> Outcome:
+    """The connection closed before the expectations were met (with a code, or dropped: 1006)."""
+    reason = _clip(reason)
+    if code == 1000 and origin != "client":
+        if expected and events_matched(expected, seen):
+            return Outcome(code, "missing_events", DEPTH_PARTIAL, *_missing_text(expected, seen, reason), origin)
+        info = CLOSE_CODES[1000]
+        label = f"{close_label(code, reason, origin)} before the expected events"
+        return Outcome(code, "closed_early", DEPTH_PROCESSING, label, reason, info.hint, origin)
+    info = describe_close_code(code, origin=origin, app_codes=app_codes)
+    return Outcome(code, info.category, info.depth, close_label(code, reason, origin), reason, info.hint, origin)
+
+
+def silence(timeout: float, *, expected: Sequence[str], seen: Sequence[str], frames_ignored: int = 0) -> Outcome:
+    """The connection stayed open but the expected events did not all arrive before the timeout."""
+    note = f"; {frames_ignored} frame(s) were not JSON events" if frames_ignored else ""
+    if expected and events_matched(expected, seen):
+        label, reason, hint = _missing_text(expected, seen, f"no further event within {timeout:g}s{note}")
+        return Outcome(None, "missing_events", DEPTH_PARTIAL, label, reason, hint)
+    info = CONNECT_FAILURES["no_response"]
+    return Outcome(None, "no_response", info.depth, info.label, f"nothing within {timeout:g}s{note}", info.hint)
+
+
+def events(expected: Sequence[str], seen: Sequence[str]) -> Outcome | None:
+    """Success or out-of-order once every expected event has arrived; None while some are missing."""
+    if missing_events(expected, seen):
+        return None
+    if _in_order(expected, seen):
+        return success(f"all {len(expected)} expected events arrived in order" if expected else "")
+    order = " → ".join(name for name in seen if name in expected)
+    hint = "The server emits the expected events in another order: check the handler's emit sequence."
+    return Outcome(None, "out_of_order", DEPTH_PARTIAL, "expected events arrived out of order", order, hint)
+
+
+def success(reason: str = "") -> Outcome:
+    return Outcome(None, "success", DEPTH_SUCCESS, "every expectation met", reason, "")
+
+
+def missing_events(expected: Sequence[str], seen: Sequence[str]) -> list[str]:
+    """Expected events that never arrived, in expected order."""
+    return [name for name in expected if name not in seen]
+
+
+def events_matched(expected: Sequence[str], seen: Sequence[str]) -> int:
+    """How many of the expected events arrived."""
+    return len(expected) - len(missing_events(expected, seen))
+
+
+def describe_close_code(
+    code: int, *, origin: Origin | None = "server", app_codes: Mapping[int, AppCode] | None = None
+) -> CodeInfo:
+    """What a close code means here: named, registered, application-defined or invalid."""
+    if origin == "client" and code in CLIENT_CLOSE:
+        return CLIENT_CLOSE[code]
+    if code in CLOSE_CODES:
+        return CLOSE_CODES[code]
+    if 4000 <= code <= 4999:
+        return _app_code(code, (app_codes or {}).get(code))
+    if 3000 <= code <= 3999:
+        return CodeInfo(
+            "registered_code",
+            DEPTH_PROCESSING,
+            f"registered code {code}",
+            f"Code {code} is registered with IANA by a library or framework: look it up in the server's stack.",
+        )
+    return CodeInfo(
+        "invalid_code",
+        DEPTH_PROCESSING,
+        f"invalid close code {code}",
+        "Close codes 1016–2999 are reserved and 0–999 unused: the server or a proxy is sending a broken code.",
+    )
+
+
+def close_label(code: int, reason: str, origin: Origin | None) -> str:
+    """`received 1008 (policy violation) Authentication failed` — the line engineers grep for."""
+    name = describe_close_code(code, origin=None).label
+    if code in NEVER_ON_WIRE:
+        return f"{code} ({name}) — {NEVER_ON_WIRE[code]}"
+    verb = "sent" if origin == "client" else "received"
+    return f"{verb} {code} ({name}) {reason}".rstrip()
+
+
+def _app_code(code: int, mapped: AppCode | None) -> CodeInfo:
+    if mapped is None:
+        hint = (
+            f"Application close code {code}: find it in the server's code, and name it in "
+            "probe.close_codes so reports say what it means."
+        )
+        return CodeInfo("application_error", DEPTH_PROCESSING, f"application code {code}", hint)
+    depth = mapped.resolved_depth()
+    default_hint = (
+        "The application rejected the client for auth/policy reasons: check token validation and claims."
+        if depth == DEPTH_AUTH
+        else f"The application closed with {mapped.category}: check where the server sends code {code}."
+    )
+    return CodeInfo(mapped.category, depth, mapped.category.replace("_", " "), mapped.hint or default_hint)
+
+
+def _missing_text(expected: Sequence[str], seen: Sequence[str], reason: str) -> tuple[str, str, str]:
+    missing = missing_events(expected, seen)
+    matched = len(expected) - len(missing)
+    label = f"{matched}/{len(expected)} expected events; missing {', '.join(missing)}"
+    hint = (
+        f"The server got as far as {seen[-1] if seen else 'nothing'} and never sent {missing[0]}: "
+        "look at the code path that should emit it and the server's logs after that point."
+    )
+    return label, reason, hint
+
+
+def _in_order(expected: Sequence[str], seen: Sequence[str]) -> bool:
+    position = iter(seen)
+    return all(name in position for name in expected)
+
+
+def _clip(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _REASON_LIMIT else text[: _REASON_LIMIT - 1] + "…"

@@ -1,0 +1,68 @@
+"""The HTTP check: one GET, its status compared with what the check expects."""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import socket
+import ssl
+import time
+from urllib.parse import urlsplit
+
+from loopctl import __version__
+from loopctl.probe import classify
+from loopctl.probe.classify import Outcome
+from loopctl.probe.net import ProbeEnded, default_port, failure_from_exception, open_tcp, tls_context
+from loopctl.probe.spec import Check, Latency, ProbeResult
+
+_BODY_LIMIT = 64 * 1024
+
+
+async def run_http_check(check: Check) -> ProbeResult:
+    """Run one HTTP check; never raises for anything the server or network does."""
+    started = time.monotonic()
+    stage = ["connect"]
+    try:
+        async with asyncio.timeout(check.timeout):
+            parts = urlsplit(check.url)
+            sock = await open_tcp(parts.hostname or "", default_port(parts))
+            stage[0] = "request"
+            outcome = await asyncio.to_thread(_request, check, sock, started + check.timeout)
+    except TimeoutError:
+        category = "connect_timeout" if stage[0] == "connect" else "no_response"
+        outcome = classify.connect_failure(category, f"no answer within {check.timeout:g}s")
+    except ProbeEnded as ended:
+        outcome = ended.outcome
+    total = round((time.monotonic() - started) * 1000, 1)
+    return ProbeResult(url=check.url, kind="http", outcome=outcome, latency=Latency(total=total))
+
+
+def _request(check: Check, sock: socket.socket, deadline: float) -> Outcome:
+    parts = urlsplit(check.url)
+    host = parts.hostname or ""
+    sock.setblocking(True)
+    sock.settimeout(max(0.1, deadline - time.monotonic()))
+    try:
+        if parts.scheme == "https":
+            sock = tls_context(check.ca_bundle).wrap_socket(sock, server_hostname=host)
+        connection = http.client.HTTPConnection(host, default_port(parts), timeout=sock.gettimeout())
+        connection.sock = sock
+        path = parts.path or "/"
+        connection.request("GET", f"{path}?{parts.query}" if parts.query else path, headers=_headers(check))
+        response = connection.getresponse()
+        body = response.read(_BODY_LIMIT).decode("utf-8", "replace")
+    except TimeoutError:
+        return classify.connect_failure("no_response", f"no answer within {check.timeout:g}s")
+    except (OSError, http.client.HTTPException) as err:
+        known = failure_from_exception(err) if isinstance(err, OSError | ssl.SSLError) else None
+        return known or classify.connect_failure("invalid_response", f"{type(err).__name__}: {err}")
+    finally:
+        sock.close()
+    return classify.http_response(response.status, body, expect_status=check.expect_status)
+
+
+def _headers(check: Check) -> dict[str, str]:
+    headers = {"User-Agent": f"loopctl/{__version__}", **dict(check.headers)}
+    if check.token is not None:
+        headers["Authorization"] = f"Bearer {check.token.reveal()}"
+    return headers

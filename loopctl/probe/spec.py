@@ -1,0 +1,126 @@
+"""What a check asks for and what it found: plain data shared by the CLI, the config and the runner."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import SplitResult, urlsplit
+
+from loopctl.errors import UsageError
+from loopctl.probe.classify import AppCode, Outcome
+from loopctl.secrets import Secret, redact
+
+AuthMode = Literal["bearer", "subprotocol", "query"]
+PROBE_SCHEMA = 1
+
+
+@dataclass(frozen=True)
+class Check:
+    """One probe of a running service: a WebSocket exchange (ws/wss) or an HTTP GET (http/https)."""
+
+    url: str
+    send: Any = None
+    expect_events: tuple[str, ...] = ()
+    event_field: str = "type"
+    timeout: float = 30.0
+    hold: float = 1.0
+    expect_status: int | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    token: Secret | None = None
+    auth: AuthMode = "bearer"
+    app_codes: Mapping[int, AppCode] = field(default_factory=dict)
+    ca_bundle: str | None = None
+    max_size: int = 1 << 20
+
+    @property
+    def kind(self) -> Literal["websocket", "http"]:
+        return "websocket" if urlsplit(self.url).scheme in ("ws", "wss") else "http"
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Milliseconds to open the connection, to the first event after sending, and overall."""
+
+    connect: float | None = None
+    first_event: float | None = None
+    total: float | None = None
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """Everything one check observed, ready for JSON and rendering."""
+
+    url: str
+    kind: str
+    outcome: Outcome
+    events_expected: tuple[str, ...] = ()
+    events_seen: tuple[str, ...] = ()
+    latency: Latency = Latency()
+    frames_ignored: int = 0
+
+    @property
+    def passed(self) -> bool:
+        return self.outcome.passed
+
+    @property
+    def events_missing(self) -> list[str]:
+        return [name for name in self.events_expected if name not in self.events_seen]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The documented JSON shape of `loopctl probe --json`, with secrets scrubbed."""
+        return {
+            "schema": PROBE_SCHEMA,
+            "url": redact(self.url),
+            "kind": self.kind,
+            "passed": self.passed,
+            "outcome": {
+                key: redact(value) if isinstance(value, str) else value for key, value in self.outcome.to_dict().items()
+            },
+            "events_expected": list(self.events_expected),
+            "events_seen": list(self.events_seen),
+            "events_missing": self.events_missing,
+            "frames_ignored": self.frames_ignored,
+            "latency_ms": {
+                "connect": self.latency.connect,
+                "first_event": self.latency.first_event,
+                "total": self.latency.total,
+            },
+        }
+
+
+def parse_url(url: str) -> SplitResult:
+    """Split a probe URL, rejecting anything that is not ws, wss, http or https with a host."""
+    try:
+        parts = urlsplit(url)
+        port_ok = parts.port is None or 0 < parts.port < 65536
+    except ValueError as err:
+        raise UsageError(f"bad URL {redact(url)!r}: {err}", hint="use ws://host[:port]/path") from None
+    if parts.scheme not in ("ws", "wss", "http", "https") or not parts.hostname or not port_ok:
+        raise UsageError(
+            f"bad URL {redact(url)!r}: expected ws://, wss://, http:// or https:// followed by a host",
+            hint="for example ws://127.0.0.1:8080/ws or https://my-service.run.app/health",
+        )
+    return parts
+
+
+def parse_send(text: str | None) -> Any:
+    """Parse the JSON message sent after connecting."""
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise UsageError(
+            f"--send is not valid JSON: {err.msg} at column {err.colno}",
+            hint='quote it for the shell, e.g. --send \'{"type": "user_message"}\'',
+        ) from None
+
+
+def parse_header(text: str) -> tuple[str, str]:
+    """Parse one `Name: value` header."""
+    name, sep, value = text.partition(":")
+    if not sep or not name.strip() or any(ch.isspace() for ch in name.strip()):
+        raise UsageError(f"bad header {redact(text)!r}: expected 'Name: value'", hint="e.g. --header 'X-Env: staging'")
+    return name.strip(), value.strip()

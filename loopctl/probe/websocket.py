@@ -1,0 +1,236 @@
+"""The WebSocket check: connect, send, collect events, and turn however it ends into one outcome."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import (
+    ConnectionClosed,
+    InvalidHandshake,
+    InvalidStatus,
+    WebSocketException,
+)
+from websockets.typing import Subprotocol
+
+from loopctl import __version__
+from loopctl.probe import classify
+from loopctl.probe.classify import Outcome
+from loopctl.probe.net import ProbeEnded, default_port, failure_from_exception, open_tcp, tls_context
+from loopctl.probe.spec import Check, Latency, ProbeResult
+
+_CLOSE_TIMEOUT = 2.0
+
+
+class _NoRedirects(connect):
+    """A redirect at the upgrade is worth reporting, not following."""
+
+    def process_redirect(self, exc: Exception) -> Exception | str:
+        return exc
+
+
+class _Session:
+    """What one exchange has seen so far; the stage says which timeout outcome applies."""
+
+    def __init__(self, check: Check) -> None:
+        self.check = check
+        self.stage = "connect"
+        self.started = time.monotonic()
+        self.deadline = self.started + check.timeout
+        self.sent_at: float | None = None
+        self.connect_ms: float | None = None
+        self.first_event_ms: float | None = None
+        self.seen: list[str] = []
+        self.frames_ignored = 0
+
+    def elapsed_ms(self, since: float) -> float:
+        return round((time.monotonic() - since) * 1000, 1)
+
+    def take(self, frame: str | bytes) -> None:
+        if self.first_event_ms is None:
+            self.first_event_ms = self.elapsed_ms(self.sent_at or self.started)
+        name = _event_name(frame, self.check.event_field)
+        if name is None:
+            self.frames_ignored += 1
+        else:
+            self.seen.append(name)
+
+    def timeout_outcome(self) -> Outcome:
+        timeout = self.check.timeout
+        if self.stage == "connect":
+            return classify.connect_failure("connect_timeout", f"no TCP connection within {timeout:g}s")
+        if self.stage == "handshake":
+            return classify.connect_failure("handshake_timeout", f"no upgrade answer within {timeout:g}s")
+        if not self.check.expect_events:
+            return classify.success(f"connection stayed open for {self.check.hold:g}s")
+        return classify.silence(
+            timeout, expected=self.check.expect_events, seen=self.seen, frames_ignored=self.frames_ignored
+        )
+
+    def result(self, outcome: Outcome) -> ProbeResult:
+        latency = Latency(self.connect_ms, self.first_event_ms, self.elapsed_ms(self.started))
+        return ProbeResult(
+            url=self.check.url,
+            kind="websocket",
+            outcome=outcome,
+            events_expected=self.check.expect_events,
+            events_seen=tuple(self.seen),
+            latency=latency,
+            frames_ignored=self.frames_ignored,
+        )
+
+
+async def run_websocket_check(check: Check) -> ProbeResult:
+    """Run one WebSocket check; never raises for anything the server or network does."""
+    session = _Session(check)
+    try:
+        async with asyncio.timeout(check.timeout):
+            outcome = await _exchange(session)
+    except TimeoutError:
+        outcome = session.timeout_outcome()
+    except ProbeEnded as ended:
+        outcome = ended.outcome
+    return session.result(outcome)
+
+
+async def _exchange(session: _Session) -> Outcome:
+    check = session.check
+    parts = urlsplit(check.url)
+    host = parts.hostname or ""
+    sock = await open_tcp(host, default_port(parts))
+    session.stage = "handshake"
+    try:
+        websocket = await _handshake(check, sock, host)
+    except BaseException:
+        sock.close()
+        raise
+    session.connect_ms = session.elapsed_ms(session.started)
+    session.stage = "exchange"
+    try:
+        return await _converse(session, websocket)
+    except ConnectionClosed as closed:
+        return _closed_outcome(session, closed)
+    finally:
+        await _close_quietly(websocket, session.deadline)
+
+
+async def _handshake(check: Check, sock: Any, host: str) -> ClientConnection:
+    headers, subprotocols, url = _auth_parts(check)
+    secure = urlsplit(url).scheme == "wss"
+    try:
+        return await _NoRedirects(
+            url,
+            sock=sock,
+            ssl=tls_context(check.ca_bundle) if secure else None,
+            server_hostname=host if secure else None,
+            additional_headers=headers,
+            subprotocols=subprotocols,
+            user_agent_header=f"loopctl/{__version__}",
+            max_size=check.max_size,
+            open_timeout=None,
+            close_timeout=_CLOSE_TIMEOUT,
+            compression=None,
+        )
+    except InvalidStatus as err:
+        body = err.response.body.decode("utf-8", "replace") if err.response.body else ""
+        location = err.response.headers.get("Location")
+        raise ProbeEnded(
+            classify.handshake_status(err.response.status_code, f"Location: {location}" if location else body)
+        ) from None
+    except (InvalidHandshake, WebSocketException, EOFError) as err:
+        raise ProbeEnded(classify.connect_failure("invalid_handshake", _describe(err))) from None
+    except OSError as err:
+        raise ProbeEnded(
+            failure_from_exception(err) or classify.connect_failure("connection_reset", str(err))
+        ) from None
+
+
+def _auth_parts(check: Check) -> tuple[list[tuple[str, str]], list[Subprotocol] | None, str]:
+    headers = list(check.headers)
+    url = check.url
+    if check.token is None:
+        return headers, None, url
+    token = check.token.reveal()
+    if check.auth == "subprotocol":
+        return headers, [Subprotocol(f"jwt.{token}")], url
+    if check.auth == "query":
+        parts = urlsplit(url)
+        query = "&".join(filter(None, [parts.query, urlencode({"token": token})]))
+        return headers, None, urlunsplit(parts._replace(query=query))
+    return [*headers, ("Authorization", f"Bearer {token}")], None, url
+
+
+async def _converse(session: _Session, websocket: ClientConnection) -> Outcome:
+    check = session.check
+    if check.send is not None:
+        await websocket.send(json.dumps(check.send))
+    session.sent_at = time.monotonic()
+    if not check.expect_events:
+        return await _hold(session, websocket)
+    while True:
+        session.take(await websocket.recv())
+        settled = classify.events(check.expect_events, session.seen)
+        if settled is not None:
+            return settled
+
+
+async def _hold(session: _Session, websocket: ClientConnection) -> Outcome:
+    """With no events to expect, the check passes when the connection stays open for `hold` seconds."""
+    hold = min(session.check.hold, session.check.timeout)
+    try:
+        async with asyncio.timeout(hold):
+            while True:
+                session.take(await websocket.recv())
+    except TimeoutError:
+        return classify.success(f"connection stayed open for {hold:g}s")
+
+
+def _closed_outcome(session: _Session, closed: ConnectionClosed) -> Outcome:
+    check = session.check
+    if closed.rcvd is not None and (closed.sent is None or closed.rcvd_then_sent):
+        frame, origin = closed.rcvd, "server"
+    elif closed.sent is not None:
+        frame, origin = closed.sent, "client"
+    else:
+        return classify.close(1006, "", origin=None, expected=check.expect_events, seen=session.seen)
+    return classify.close(
+        frame.code,
+        frame.reason,
+        origin=origin,  # type: ignore[arg-type]
+        expected=check.expect_events,
+        seen=session.seen,
+        app_codes=check.app_codes,
+    )
+
+
+async def _close_quietly(websocket: ClientConnection, deadline: float) -> None:
+    """Close politely while the probe's time lasts; past its deadline, drop the connection."""
+    budget = min(_CLOSE_TIMEOUT, deadline - time.monotonic())
+    try:
+        if budget <= 0:
+            raise TimeoutError
+        async with asyncio.timeout(budget):
+            await websocket.close()
+    except (TimeoutError, OSError, WebSocketException):
+        websocket.transport.abort()
+
+
+def _event_name(frame: str | bytes, field: str) -> str | None:
+    if isinstance(frame, bytes):
+        return None
+    try:
+        message = json.loads(frame)
+    except ValueError:
+        return None
+    name = message.get(field) if isinstance(message, dict) else None
+    return name if isinstance(name, str) else None
+
+
+def _describe(err: BaseException) -> str:
+    cause = err.__cause__
+    text = str(err)
+    return f"{text}: {cause}" if cause is not None and str(cause) else text

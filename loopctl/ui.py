@@ -1,0 +1,76 @@
+"""Human rendering to stderr: rich on terminals, plain when piped, in CI or with NO_COLOR."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TYPE_CHECKING
+
+from loopctl.errors import LoopctlError
+from loopctl.secrets import redact
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from loopctl.probe.explain import Explanation
+    from loopctl.probe.spec import ProbeResult
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def stderr_console() -> Console:
+    from rich.console import Console
+
+    plain = in_ci() or not sys.stderr.isatty()
+    return Console(stderr=True, highlight=False, no_color=plain or None, emoji=False, soft_wrap=True)
+
+
+def render_error(err: LoopctlError) -> None:
+    """One line saying what went wrong, one saying what to do."""
+    console = stderr_console()
+    console.print(f"[bold red]error:[/] {redact(err.message)}", markup=True)
+    if err.hint:
+        console.print(f"  [dim]hint:[/] {redact(err.hint)}")
+
+
+def render_probe(result: ProbeResult) -> None:
+    """Verdict line, then the close code with its name, the reason, events and the hint."""
+    from rich.markup import escape
+
+    console = stderr_console()
+    outcome = result.outcome
+    verdict = "[bold green]PASS[/]" if result.passed else "[bold red]FAIL[/]"
+    console.print(f"{verdict} {escape(redact(result.url))} — {escape(redact(outcome.label))}")
+    origin = f", {outcome.origin}" if outcome.origin else ""
+    console.print(f"  outcome: {outcome.category} (depth {outcome.depth}/5{origin})")
+    if outcome.reason and outcome.reason not in outcome.label:
+        console.print(f"  reason:  {escape(redact(outcome.reason))}")
+    if result.events_expected:
+        marks = " ".join(f"{'✅' if name in result.events_seen else '❌'} {name}" for name in result.events_expected)
+        console.print(f"  events:  {marks}")
+    if result.frames_ignored:
+        console.print(f"  ignored: {result.frames_ignored} frame(s) that were not JSON events")
+    latency = result.latency
+    parts = [
+        f"{key} {value:g} ms"
+        for key, value in (
+            ("connect", latency.connect),
+            ("first event", latency.first_event),
+            ("total", latency.total),
+        )
+        if value is not None
+    ]
+    console.print(f"  latency: {', '.join(parts)}")
+    if outcome.hint:
+        console.print(f"  [yellow]next:[/]    {escape(redact(outcome.hint))}")
+
+
+def render_explanation(explanation: Explanation) -> None:
+    console = stderr_console()
+    wire = "" if explanation.on_wire else " (never sent on the wire)"
+    console.print(f"[bold]{explanation.code}[/] {explanation.name}{wire}")
+    console.print(f"  category: {explanation.category} (depth {explanation.depth}/5)")
+    console.print(f"  meaning:  {explanation.meaning}")
+    console.print(f"  next:     {explanation.hint}")
