@@ -33,6 +33,7 @@ class Check:
     app_codes: Mapping[int, AppCode] = field(default_factory=dict)
     ca_bundle: str | None = None
     max_size: int = 1 << 20
+    ping_interval: float = 20.0
 
     @property
     def kind(self) -> Literal["websocket", "http"]:

@@ -15,6 +15,7 @@ from websockets.exceptions import (
     InvalidStatus,
     WebSocketException,
 )
+from websockets.frames import Close
 from websockets.typing import Subprotocol
 
 from loopctl import __version__
@@ -46,6 +47,7 @@ class _Session:
         self.first_event_ms: float | None = None
         self.seen: list[str] = []
         self.frames_ignored = 0
+        self.websocket: ClientConnection | None = None
 
     def elapsed_ms(self, since: float) -> float:
         return round((time.monotonic() - since) * 1000, 1)
@@ -65,6 +67,10 @@ class _Session:
             return classify.connect_failure("connect_timeout", f"no TCP connection within {timeout:g}s")
         if self.stage == "handshake":
             return classify.connect_failure("handshake_timeout", f"no upgrade answer within {timeout:g}s")
+        protocol = self.websocket.protocol if self.websocket is not None else None
+        if protocol is not None and (protocol.close_rcvd or protocol.close_sent):
+            # A close frame arrived but the peer never ended TCP: judge the frame, not the silence.
+            return closed_outcome(self, protocol.close_rcvd, protocol.close_sent, protocol.close_rcvd_then_sent)
         if not self.check.expect_events:
             return classify.success(f"connection stayed open for {self.check.hold:g}s")
         return classify.silence(
@@ -108,12 +114,13 @@ async def _exchange(session: _Session) -> Outcome:
     except BaseException:
         sock.close()
         raise
+    session.websocket = websocket
     session.connect_ms = session.elapsed_ms(session.started)
     session.stage = "exchange"
     try:
         return await _converse(session, websocket)
     except ConnectionClosed as closed:
-        return _closed_outcome(session, closed)
+        return closed_outcome(session, closed.rcvd, closed.sent, closed.rcvd_then_sent)
     finally:
         await _close_quietly(websocket, session.deadline)
 
@@ -131,6 +138,8 @@ async def _handshake(check: Check, sock: Any, host: str) -> ClientConnection:
             subprotocols=subprotocols,
             user_agent_header=f"loopctl/{__version__}",
             max_size=check.max_size,
+            ping_interval=check.ping_interval,
+            ping_timeout=check.ping_interval,
             open_timeout=None,
             close_timeout=_CLOSE_TIMEOUT,
             compression=None,
@@ -189,12 +198,14 @@ async def _hold(session: _Session, websocket: ClientConnection) -> Outcome:
         return classify.success(f"connection stayed open for {hold:g}s")
 
 
-def _closed_outcome(session: _Session, closed: ConnectionClosed) -> Outcome:
+def closed_outcome(session: _Session, rcvd: Close | None, sent: Close | None, rcvd_then_sent: bool | None) -> Outcome:
+    """Who closed first decides the origin: the server's frame, the probe's own, or none (dropped)."""
     check = session.check
-    if closed.rcvd is not None and (closed.sent is None or closed.rcvd_then_sent):
-        frame, origin = closed.rcvd, "server"
-    elif closed.sent is not None:
-        frame, origin = closed.sent, "client"
+    frame: Close
+    if rcvd is not None and (sent is None or rcvd_then_sent):
+        frame, origin = rcvd, "server"
+    elif sent is not None:
+        frame, origin = sent, "client"
     else:
         return classify.close(1006, "", origin=None, expected=check.expect_events, seen=session.seen)
     return classify.close(
