@@ -103,7 +103,7 @@ def check_changes(record: Record, previous: Record) -> list[CheckChange]:
         old_key = (old.outcome.category, old.outcome.code) if old else None
         new_key = (new.outcome.category, new.outcome.code) if new else None
         if old_key != new_key:
-            impact = (new or old).impact if (new or old) else None
+            impact = new.impact if new else old.impact if old else None
             changes.append(CheckChange(name, old.outcome if old else None, new.outcome if new else None, impact))
     return changes
 
