@@ -1,0 +1,265 @@
+"""config.yaml: the validated model, YAML loading, and errors that name the dotted path and the line."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from loopctl.errors import UsageError
+from loopctl.secrets_config import SecretRef, TokenRef, env_refs
+
+if TYPE_CHECKING:
+    from loopctl.yaml_lines import LineIndex
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BuildConfig(_Strict):
+    context: str = "."
+    dockerfile: str = "Dockerfile"
+    image: str
+    args: dict[str, str] = Field(default_factory=dict)
+    target: str | None = None
+    platform: str = "linux/amd64"
+
+
+class PushConfig(_Strict):
+    auth: Literal["docker-config", "gcloud", "none"] = "docker-config"
+
+
+class DockerDeployConfig(_Strict):
+    name: str
+    port: int = Field(8080, ge=1, le=65535)
+    host_port: int | None = Field(None, ge=0, le=65535)
+    env: dict[str, str | SecretRef] = Field(default_factory=dict)
+    ready_timeout: float = Field(60.0, gt=0)
+
+
+class CloudRunConfig(_Strict):
+    project: str
+    region: str
+    service: str
+    port: int = Field(8080, ge=1, le=65535)
+    strategy: Literal["direct", "preview"] = "direct"
+    rollback_on_failure: bool = False
+    allow_zero_traffic: bool = False
+    allow_missing: bool = True
+    env: dict[str, str | SecretRef] = Field(default_factory=dict)
+    cpu: str | None = None
+    memory: str | None = None
+    min_instances: int | None = Field(None, ge=0)
+    max_instances: int | None = Field(None, ge=1)
+    timeout_s: int | None = Field(None, ge=1, le=3600)
+    ingress: Literal["all", "internal", "internal-and-cloud-load-balancing"] | None = None
+    service_account: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    invoker_iam: bool = False
+    deadline_s: float = Field(600.0, gt=0)
+    api_endpoint: str | None = None
+
+
+class DeployConfig(_Strict):
+    target: Literal["url", "docker", "cloudrun"]
+    url: str | None = None
+    docker: DockerDeployConfig | None = None
+    cloudrun: CloudRunConfig | None = None
+
+    @model_validator(mode="after")
+    def _target_block(self) -> DeployConfig:
+        if self.target == "url" and not self.url:
+            raise ValueError("target 'url' needs deploy.url (the service's base URL)")
+        if self.target in ("docker", "cloudrun") and getattr(self, self.target) is None:
+            raise ValueError(f"target {self.target!r} needs a deploy.{self.target} block")
+        return self
+
+
+class WebSocketAuth(_Strict):
+    type: Literal["bearer", "subprotocol", "query"] = "bearer"
+    token: TokenRef
+
+
+class HttpCheckConfig(_Strict):
+    path: str = "/"
+    url: str | None = None
+    expect_status: int | None = Field(None, ge=100, le=599)
+    timeout: float = Field(10.0, gt=0, le=3600)
+    auth: WebSocketAuth | None = None
+
+
+class WebSocketCheckConfig(_Strict):
+    path: str = "/"
+    url: str | None = None
+    auth: WebSocketAuth | None = None
+    send: Any = None
+    expect_events: list[str] = Field(default_factory=list)
+    event_field: str = "type"
+    timeout: float = Field(30.0, gt=0, le=3600)
+    hold: float = Field(1.0, ge=0, le=3600)
+    headers: dict[str, str] = Field(default_factory=dict)
+    ca_bundle: str | None = None
+
+
+class CheckConfig(_Strict):
+    name: str = Field(min_length=1)
+    priority: int = Field(1, ge=1, le=3)
+    impact: str | None = None
+    http: HttpCheckConfig | None = None
+    websocket: WebSocketCheckConfig | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> CheckConfig:
+        if (self.http is None) == (self.websocket is None):
+            raise ValueError("a check needs exactly one of 'http' or 'websocket'")
+        return self
+
+
+class AppCodeConfig(_Strict):
+    category: str
+    depth: int | None = Field(None, ge=0, le=4)
+    hint: str = ""
+
+
+class ProbeConfig(_Strict):
+    close_codes: dict[int, str | AppCodeConfig] = Field(default_factory=dict)
+    checks: list[CheckConfig] = Field(default_factory=list)
+
+    @field_validator("close_codes")
+    @classmethod
+    def _application_range(cls, codes: dict[int, Any]) -> dict[int, Any]:
+        wrong = [code for code in codes if not 4000 <= code <= 4999]
+        if wrong:
+            raise ValueError(f"application close codes are 4000–4999, not {wrong[0]}")
+        return codes
+
+    @field_validator("checks")
+    @classmethod
+    def _unique_names(cls, checks: list[CheckConfig]) -> list[CheckConfig]:
+        names = [check.name for check in checks]
+        duplicate = next((name for name in names if names.count(name) > 1), None)
+        if duplicate:
+            raise ValueError(f"check name {duplicate!r} is used twice")
+        return checks
+
+
+class SuiteConfig(_Strict):
+    name: str = Field(min_length=1)
+    priority: int = Field(1, ge=1, le=3)
+    command: str = Field(min_length=1)
+    timeout: float = Field(600.0, gt=0)
+    cwd: str | None = None
+
+
+class ReportConfig(_Strict):
+    emoji: bool = True
+    trend: int = Field(10, ge=2, le=100)
+
+
+class Config(_Strict):
+    """The whole of config.yaml."""
+
+    project: str = Field(min_length=1)
+    iterations_dir: str = "iterations"
+    build: BuildConfig | None = None
+    push: PushConfig | None = None
+    deploy: DeployConfig | None = None
+    probe: ProbeConfig = Field(default_factory=ProbeConfig)
+    suites: list[SuiteConfig] = Field(default_factory=list)
+    report: ReportConfig = ReportConfig()
+
+    # Where the file was read from: relative paths in it are relative to its folder.
+    base_dir: Path = Field(default=Path("."), exclude=True)
+
+    def path(self, relative: str) -> Path:
+        candidate = Path(relative)
+        return candidate if candidate.is_absolute() else self.base_dir / candidate
+
+
+def load_config(path: str | Path, *, environ: Mapping[str, str] | None = None) -> Config:
+    """Read, validate and check env references; every problem is a UsageError naming path and line."""
+    from loopctl.yaml_lines import parse_yaml
+
+    source = Path(path)
+    try:
+        text = source.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else type(err).__name__
+        raise UsageError(f"cannot read config {source}: {reason}", hint="run `loopctl init` to write one") from None
+    raw, lines = parse_yaml(text, source)
+    if not isinstance(raw, dict):
+        raise UsageError(
+            f"{source}:1: the config must be a mapping of keys (project:, deploy:, …)",
+            hint="run `loopctl init` for a commented example",
+        )
+    try:
+        config = Config.model_validate({**raw, "base_dir": source.parent})
+    except ValidationError as err:
+        raise UsageError(_format_errors(err, source, lines), hint="see the config reference in README.md") from None
+    _check_env(config, source, lines, os.environ if environ is None else environ)
+    return config
+
+
+_UNION_SHAPES = {
+    "EnvRef": "{env: NAME}",
+    "FileRef": "{file: PATH}",
+    "CommandRef": "{command: CMD}",
+    "JwtRef": "{jwt: {secret: …, claims: …, ttl: …}}",
+    "AppCodeConfig": "{category: …, depth: …, hint: …}",
+    "str": "a string",
+}
+
+
+def _format_errors(err: ValidationError, source: Path, lines: LineIndex) -> str:
+    bullets: dict[str, str] = {}
+    unions: dict[str, list[str]] = {}
+    for item in err.errors():
+        location, tag = _split_union(list(item["loc"]))
+        dotted = _dotted(location) or "(top level)"
+        where = f"{source}:{lines.line_for(location)}"
+        if tag:
+            unions.setdefault(dotted, []).append(_UNION_SHAPES.get(tag, tag))
+            shapes = ", ".join(dict.fromkeys(unions[dotted]))
+            bullets[dotted] = f"{where}: {dotted}: expected one of {shapes}"
+            continue
+        message = "unknown key" if item["type"] == "extra_forbidden" else item["msg"]
+        bullets.setdefault(dotted, f"{where}: {dotted}: {message}")
+    shown = list(bullets.values())[:8]
+    if len(shown) == 1:
+        return f"invalid config: {shown[0]}"
+    more = len(bullets) - len(shown)
+    suffix = f" (and {more} more)" if more > 0 else ""
+    return f"invalid config{suffix}:" + "".join(f"\n  - {bullet}" for bullet in shown)
+
+
+def _split_union(location: list[Any]) -> tuple[list[Any], str | None]:
+    """Cut the location at the first union member pydantic names; return the user's path and the member."""
+    for position, part in enumerate(location):
+        if _is_union_tag(part):
+            return location[:position], str(part)
+    return location, None
+
+
+def _is_union_tag(part: Any) -> bool:
+    # pydantic names union members in error locations (`str`, `EnvRef`...): not part of the user's path.
+    return isinstance(part, str) and (part[:1].isupper() or part in ("str", "int", "float", "bool") or "[" in part)
+
+
+def _dotted(location: list[Any]) -> str:
+    text = ""
+    for part in location:
+        text += f"[{part}]" if isinstance(part, int) and text else f".{part}" if text else str(part)
+    return text
+
+
+def _check_env(config: Config, source: Path, lines: LineIndex, environ: Mapping[str, str]) -> None:
+    for location, name in env_refs(config):
+        if not environ.get(name):
+            raise UsageError(
+                f"{source}:{lines.line_for(location)}: {_dotted(location)}: environment variable {name} is not set",
+                hint=f"export {name}=... (secrets are read from the environment, never written in the file)",
+            )

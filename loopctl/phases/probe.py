@@ -1,0 +1,106 @@
+"""The probe phase: every configured check, concurrently, through the same code as `loopctl probe`."""
+
+from __future__ import annotations
+
+import asyncio
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+from loopctl.config import CheckConfig, Config
+from loopctl.errors import UsageError
+from loopctl.probe.classify import AppCode
+from loopctl.probe.spec import Check, ProbeResult, parse_url
+from loopctl.record import CheckRecord, PhaseStatus
+from loopctl.runner import Context, PhaseResult
+
+
+class ProbePhase:
+    name = "probe"
+
+    def run(self, ctx: Context) -> PhaseResult:
+        base_url = (ctx.sections.get("deploy") or {}).get("url") or _configured_url(ctx.config)
+        app_codes = app_codes_of(ctx.config)
+        specs = [(item, build_check(item, base_url, app_codes)) for item in ctx.config.probe.checks]
+        for item, _ in specs:
+            ctx.log(self.name, f"{item.name}: probing")
+        results = asyncio.run(_run_all([check for _, check in specs]))
+        records = tuple(check_record(item, result) for (item, _), result in zip(specs, results, strict=True))
+        passed = sum(record.passed for record in records)
+        status: PhaseStatus = "ok" if passed == len(records) else "failed"
+        return PhaseResult(status, {"passed": passed, "total": len(records)}, checks=records)
+
+
+async def _run_all(checks: list[Check]) -> list[ProbeResult]:
+    from loopctl.probe import run_check
+
+    return list(await asyncio.gather(*(run_check(check) for check in checks)))
+
+
+def _configured_url(config: Config) -> str | None:
+    return config.deploy.url if config.deploy is not None else None
+
+
+def app_codes_of(config: Config) -> dict[int, AppCode]:
+    codes: dict[int, AppCode] = {}
+    for code, meaning in config.probe.close_codes.items():
+        codes[code] = (
+            AppCode(meaning) if isinstance(meaning, str) else AppCode(meaning.category, meaning.depth, meaning.hint)
+        )
+    return codes
+
+
+def build_check(item: CheckConfig, base_url: str | None, app_codes: dict[int, AppCode]) -> Check:
+    """A config check becomes the same `Check` that `loopctl probe` runs; tokens are read now."""
+    block = item.websocket or item.http
+    assert block is not None  # the config model guarantees exactly one
+    url = block.url or _join(base_url, block.path, websocket=item.websocket is not None, check=item.name)
+    parse_url(url)
+    token = block.auth.token.resolve() if block.auth is not None else None
+    if item.websocket is not None:
+        ws = item.websocket
+        return Check(
+            url=url,
+            send=ws.send,
+            expect_events=tuple(ws.expect_events),
+            event_field=ws.event_field,
+            timeout=ws.timeout,
+            hold=ws.hold,
+            headers=tuple(ws.headers.items()),
+            token=token,
+            auth=ws.auth.type if ws.auth else "bearer",
+            app_codes=app_codes,
+            ca_bundle=ws.ca_bundle,
+        )
+    assert item.http is not None
+    return Check(url=url, timeout=item.http.timeout, expect_status=item.http.expect_status, token=token)
+
+
+def _join(base_url: str | None, path: str, *, websocket: bool, check: str) -> str:
+    if not base_url:
+        raise UsageError(
+            f"check {check!r} has no URL: no deploy URL is known and the check gives no url",
+            hint="set deploy.url (target: url) or the check's own url",
+        )
+    joined = urlsplit(urljoin(base_url.rstrip("/") + "/", path.lstrip("/")))
+    if websocket:
+        joined = joined._replace(scheme={"http": "ws", "https": "wss"}.get(joined.scheme, joined.scheme))
+    return urlunsplit(joined)
+
+
+def check_record(item: CheckConfig, result: ProbeResult) -> CheckRecord:
+    document = result.to_dict()
+    return CheckRecord.model_validate(
+        {
+            "name": item.name,
+            "priority": item.priority,
+            "impact": item.impact,
+            "kind": result.kind,
+            "url": document["url"],
+            "passed": result.passed,
+            "outcome": document["outcome"],
+            "events_expected": document["events_expected"],
+            "events_seen": document["events_seen"],
+            "events_missing": document["events_missing"],
+            "latency_ms": document["latency_ms"],
+            "frames_ignored": result.frames_ignored,
+        }
+    )

@@ -1,0 +1,211 @@
+"""Runs the phases in order, times them, turns expected failures and Ctrl-C into data, and saves the record."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import FrameType
+from typing import Any, Protocol
+
+from loopctl.compare import blocking_outcome, find_previous, iteration_status
+from loopctl.config import Config
+from loopctl.errors import LoopctlError
+from loopctl.gitinfo import git_info
+from loopctl.record import (
+    GATING_PHASES,
+    CheckRecord,
+    ErrorInfo,
+    PhaseRecord,
+    PhaseStatus,
+    Record,
+    SuiteRecord,
+)
+from loopctl.secrets import redact_tree
+from loopctl.store import Store, Unreadable
+
+
+@dataclass(frozen=True)
+class Event:
+    """One thing worth showing live: a phase starting, ending, or saying something."""
+
+    kind: str  # "start" | "end" | "log"
+    phase: str
+    message: str = ""
+    status: PhaseStatus | None = None
+    duration_s: float | None = None
+
+
+EventSink = Callable[[Event], None]
+
+
+@dataclass(frozen=True)
+class PhaseResult:
+    """What a phase produced: its status and detail, plus the record section it fills."""
+
+    status: PhaseStatus = "ok"
+    detail: dict[str, Any] = field(default_factory=dict)
+    section: dict[str, Any] | None = None
+    checks: tuple[CheckRecord, ...] = ()
+    suites: tuple[SuiteRecord, ...] = ()
+    error: ErrorInfo | None = None
+
+
+@dataclass
+class Context:
+    """What a phase may read: the config, this iteration's number and store, earlier phases' sections."""
+
+    config: Config
+    store: Store
+    number: int
+    on_event: EventSink
+    options: dict[str, Any] = field(default_factory=dict)
+    sections: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def log(self, phase: str, message: str) -> None:
+        self.on_event(Event("log", phase, message))
+
+
+class Phase(Protocol):
+    name: str
+
+    def run(self, ctx: Context) -> PhaseResult: ...
+
+
+@dataclass(frozen=True)
+class IterationResult:
+    record: Record
+    previous: Record | None
+    report: str
+    skipped_records: list[Unreadable]
+
+
+Renderer = Callable[[Record, Record | None, Sequence[Record]], str]
+
+
+def run_iteration(
+    config: Config,
+    phases: Sequence[Phase],
+    *,
+    render: Renderer,
+    on_event: EventSink,
+    skip: frozenset[str] = frozenset(),
+    options: dict[str, Any] | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> IterationResult:
+    """One iteration: lock, number, run phases, compare, save record and report."""
+    store = Store(config.path(config.iterations_dir))
+    with store.lock():
+        number = store.reserve_number()
+        started = clock()
+        ctx = Context(config, store, number, on_event, options or {})
+        results, aborted = _run_phases(phases, ctx, skip)
+        records, unreadable = store.load_all()
+        record = _assemble(config, number, started, clock(), results, ctx.sections)
+        previous = find_previous(number, records)
+        status = iteration_status(record, previous, aborted=aborted)
+        record = record.model_copy(update={"status": status, "previous": previous.number if previous else None})
+        trend = [*records[-(config.report.trend - 1) :], record]
+        report = render(record, previous, trend)
+        store.save(record, report)
+    return IterationResult(record, previous, report, unreadable)
+
+
+def _run_phases(
+    phases: Sequence[Phase], ctx: Context, skip: frozenset[str]
+) -> tuple[list[tuple[str, PhaseResult, float]], bool]:
+    results: list[tuple[str, PhaseResult, float]] = []
+    stopped_by: str | None = None
+    with _sigterm_as_interrupt():
+        for phase in phases:
+            if stopped_by is not None or phase.name in skip:
+                reason = f"after {stopped_by}" if stopped_by else "skipped by --skip"
+                results.append((phase.name, PhaseResult("skipped", {"reason": reason}), 0.0))
+                ctx.on_event(Event("end", phase.name, reason, "skipped", 0.0))
+                continue
+            result, duration = _timed(phase, ctx)
+            results.append((phase.name, result, duration))
+            if result.section is not None:
+                ctx.sections[phase.name] = result.section
+            if result.status == "aborted":
+                stopped_by = f"{phase.name} was interrupted"
+            elif result.status == "failed" and phase.name in GATING_PHASES:
+                stopped_by = f"{phase.name} failed"
+    aborted = any(result.status == "aborted" for _, result, _ in results)
+    return results, aborted
+
+
+def _timed(phase: Phase, ctx: Context) -> tuple[PhaseResult, float]:
+    """The one place a phase's exceptions become its status."""
+    ctx.on_event(Event("start", phase.name))
+    began = time.monotonic()
+    try:
+        result = phase.run(ctx)
+    except LoopctlError as err:
+        result = PhaseResult("failed", error=ErrorInfo(kind=err.kind, message=err.message, hint=err.hint))
+    except KeyboardInterrupt:
+        result = PhaseResult("aborted", error=ErrorInfo(kind="interrupted", message="interrupted (Ctrl-C or SIGTERM)"))
+    duration = round(time.monotonic() - began, 3)
+    message = result.error.message if result.error else ""
+    ctx.on_event(Event("end", phase.name, message, result.status, duration))
+    return result, duration
+
+
+def _assemble(
+    config: Config,
+    number: int,
+    started: datetime,
+    finished: datetime,
+    results: list[tuple[str, PhaseResult, float]],
+    sections: dict[str, dict[str, Any]],
+) -> Record:
+    checks = [check for _, result, _ in results for check in result.checks]
+    suites = [suite for _, result, _ in results for suite in result.suites]
+    phases = [
+        PhaseRecord(name=name, status=result.status, duration_s=duration, detail=result.detail, error=result.error)
+        for name, result, duration in results
+    ]
+    raw = {
+        "schema": 1,
+        "number": number,
+        "project": config.project,
+        "started_at": _iso(started),
+        "finished_at": _iso(finished),
+        "status": "failed",
+        "git": git_info(config.base_dir),
+        "phases": [phase.model_dump(mode="json") for phase in phases],
+        "build": sections.get("build"),
+        "push": sections.get("push"),
+        "deploy": sections.get("deploy"),
+        "checks": [check.model_dump(mode="json") for check in checks],
+        "suites": [suite.model_dump(mode="json") for suite in suites],
+    }
+    outcome = blocking_outcome(checks)
+    raw["outcome"] = outcome.model_dump(mode="json") if outcome else None
+    # Everything that reaches disk passes the redaction filter, whatever a phase put in it.
+    return Record.model_validate(redact_tree(raw))
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a CI job cancelled, `kill`) ends the run the way Ctrl-C does: aborted, but recorded."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -1,0 +1,147 @@
+"""The iterations folder: numbering, the lock, atomic writes, and reading records back safely."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from loopctl.errors import UsageError
+from loopctl.record import RECORD_SCHEMA, Record
+
+_RECORD_NAME = re.compile(r"^(\d{4,})\.json$")
+_LOCK = ".lock"
+_COUNTER = ".last"
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A record file that could not be used, and why (reported, never a crash)."""
+
+    path: Path
+    reason: str
+
+
+class Store:
+    """One iterations folder."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def record_path(self, number: int) -> Path:
+        return self.root / f"{number:04d}.json"
+
+    def report_path(self, number: int) -> Path:
+        return self.root / f"{number:04d}.md"
+
+    def artifact_path(self, number: int, suffix: str) -> Path:
+        return self.root / f"{number:04d}.{suffix}"
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the folder's lock for one iteration; a second `iterate` fails fast instead of waiting."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.root / _LOCK
+        handle = path.open("a+")
+        try:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read().strip() or "another process"
+                raise UsageError(
+                    f"another loopctl iteration is running in {self.root} (pid {holder})",
+                    hint="wait for it to finish; the lock frees itself when that process ends",
+                ) from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(str(os.getpid()))
+            handle.flush()
+            yield
+        finally:
+            handle.close()
+
+    def reserve_number(self) -> int:
+        """The next number, never one used before (even by an iteration that died unwritten). Call under lock."""
+        counter = self.root / _COUNTER
+        try:
+            last = int(counter.read_text().strip() or 0)
+        except (OSError, ValueError):
+            last = 0
+        number = max(last, *self.numbers(), 0) + 1
+        write_atomic(counter, f"{number}\n")
+        return number
+
+    def numbers(self) -> list[int]:
+        if not self.root.is_dir():
+            return []
+        return sorted(int(match[1]) for entry in self.root.iterdir() if (match := _RECORD_NAME.match(entry.name)))
+
+    def save(self, record: Record, report: str | None) -> None:
+        """Write the record, then its report; each atomically."""
+        document = json.dumps(record.to_json_dict(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        write_atomic(self.record_path(record.number), document)
+        if report is not None:
+            write_atomic(self.report_path(record.number), report)
+
+    def load(self, number: int) -> Record:
+        path = self.record_path(number)
+        if not path.exists():
+            known = self.numbers()
+            hint = f"iterations here: {known[0]}–{known[-1]}" if known else "run `loopctl iterate` first"
+            raise UsageError(f"no iteration {number} in {self.root}", hint=hint)
+        record = read_record(path)
+        if isinstance(record, Unreadable):
+            raise UsageError(f"cannot read {path}: {record.reason}", hint="the file was edited or truncated")
+        return record
+
+    def load_all(self) -> tuple[list[Record], list[Unreadable]]:
+        """Every readable record in number order, and the files that were skipped."""
+        records: list[Record] = []
+        skipped: list[Unreadable] = []
+        for number in self.numbers():
+            result = read_record(self.record_path(number))
+            (skipped if isinstance(result, Unreadable) else records).append(result)  # type: ignore[arg-type]
+        return records, skipped
+
+
+def read_record(path: Path) -> Record | Unreadable:
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        return Unreadable(path, f"not valid JSON ({type(err).__name__})")
+    if not isinstance(raw, dict):
+        return Unreadable(path, "not a JSON object")
+    schema = raw.get("schema")
+    if isinstance(schema, int) and schema > RECORD_SCHEMA:
+        return Unreadable(path, f"written by a newer loopctl (schema {schema}; this one reads {RECORD_SCHEMA})")
+    try:
+        return Record.model_validate(raw)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        return Unreadable(path, f"{where}: {first['msg']}")
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write through a temporary file in the same folder, then rename: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
