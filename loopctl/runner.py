@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from types import FrameType
 from typing import Any, Protocol
 
@@ -81,6 +82,7 @@ class IterationResult:
     previous: Record | None
     report: str
     skipped_records: list[Unreadable]
+    report_path: Path
 
 
 Renderer = Callable[[Record, Record | None, Sequence[Record]], str]
@@ -111,7 +113,7 @@ def run_iteration(
         trend = [*records[-(config.report.trend - 1) :], record]
         report = render(record, previous, trend)
         store.save(record, report)
-    return IterationResult(record, previous, report, unreadable)
+    return IterationResult(record, previous, report, unreadable, store.report_path(number))
 
 
 def _run_phases(

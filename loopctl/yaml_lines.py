@@ -37,8 +37,10 @@ def parse_yaml(text: str, source: Path) -> tuple[Any, LineIndex]:
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line = mark.line + 1 if mark is not None else 1
+        opened = err.context_mark.line + 1 if err.context_mark is not None else line
+        where = f" ({err.context} at line {opened})" if err.context and opened != line else ""
         raise UsageError(
-            f"{source}:{line}: not valid YAML: {err.problem or err}", hint="check indentation and quoting"
+            f"{source}:{line}: not valid YAML: {err.problem or err}{where}", hint="check indentation and quoting"
         ) from None
     except yaml.YAMLError as err:
         raise UsageError(f"{source}: not valid YAML: {err}", hint="check indentation and quoting") from None

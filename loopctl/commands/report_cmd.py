@@ -1,0 +1,57 @@
+"""`loopctl report [N]` and `loopctl history`: read past iterations back from their records."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+
+from loopctl.exitcodes import ExitCode
+
+ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="The config file (for iterations_dir).")]
+
+
+def report(
+    number: Annotated[int | None, typer.Argument(help="Iteration number (default: the latest).")] = None,
+    format: Annotated[
+        Literal["md", "json"], typer.Option("--format", help="Markdown report or the JSON record.")
+    ] = "md",
+    config: ConfigOption = Path("config.yaml"),
+    no_emoji: Annotated[bool, typer.Option("--no-emoji", help="Plain text markers.")] = False,
+) -> None:
+    """Print a past iteration's report, re-rendered from its record."""
+    from loopctl.cli import emit_json, guarded
+    from loopctl.past import past_report
+
+    def run() -> ExitCode:
+        record, text = past_report(config, number, emoji=not no_emoji)
+        if format == "json":
+            emit_json(record.to_json_dict())
+        else:
+            typer.echo(text, nl=False)
+        return ExitCode.OK
+
+    guarded(format == "json", run)
+
+
+def history(
+    last: Annotated[int, typer.Option("--last", min=1, help="How many iterations to show.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document to stdout.")] = False,
+    config: ConfigOption = Path("config.yaml"),
+) -> None:
+    """One row per iteration (number, date, commit, status, blocking outcome, P1 pass rate) and the trend."""
+    from loopctl.cli import emit_json, guarded
+    from loopctl.history import history_json, render_history
+    from loopctl.past import past_rows
+    from loopctl.ui import stderr_console
+
+    def run() -> ExitCode:
+        rows = past_rows(config, last)
+        if as_json:
+            emit_json(history_json(rows))
+        else:
+            render_history(rows, stderr_console())
+        return ExitCode.OK
+
+    guarded(as_json, run)

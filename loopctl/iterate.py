@@ -1,0 +1,84 @@
+"""What `loopctl iterate` does around the runner: choose phases, show progress, write the outputs."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from loopctl.config import load_config
+from loopctl.errors import UsageError
+from loopctl.exitcodes import ExitCode, for_record
+from loopctl.record import PHASE_ORDER, Record
+from loopctl.runner import IterationResult, run_iteration
+from loopctl.ui import in_ci, stderr_console
+
+
+@dataclass(frozen=True)
+class IterateOptions:
+    config_path: Path
+    skip: str = ""
+    image: str | None = None
+    no_cache: bool = False
+    as_json: bool = False
+    junit_xml: Path | None = None
+    fail_on: str = "any"
+    ci: bool = False
+    emoji: bool = True
+
+
+def parse_skip(text: str) -> frozenset[str]:
+    names = frozenset(part.strip() for part in text.split(",") if part.strip())
+    unknown = sorted(names - set(PHASE_ORDER))
+    if unknown:
+        raise UsageError(
+            f"--skip names unknown phase(s): {', '.join(unknown)}", hint=f"phases: {', '.join(PHASE_ORDER)}"
+        )
+    return names
+
+
+def run_iterate(options: IterateOptions) -> ExitCode:
+    """Run one iteration and render it; the exit code is reduced from the record."""
+    from loopctl.phases import phases_for
+    from loopctl.report import render_markdown
+    from loopctl.ui_live import progress
+
+    config = load_config(options.config_path)
+    skip = parse_skip(options.skip) | ({"build", "push"} if options.image else frozenset())
+    phases = phases_for(config)
+    live = not (options.ci or in_ci()) and sys.stderr.isatty()
+
+    def render(record: Record, previous: Record | None, trend: Sequence[Record]) -> str:
+        return render_markdown(record, previous, trend=trend, emoji=options.emoji)
+
+    run_options = {"image": options.image, "no_cache": options.no_cache}
+    with progress([phase.name for phase in phases], live=live) as on_event:
+        result = run_iteration(config, phases, render=render, on_event=on_event, skip=skip, options=run_options)
+    _publish(result, options)
+    failed = next((phase.name for phase in result.record.phases if phase.status == "failed"), None)
+    return for_record(result.record.status, failed, fail_on=options.fail_on)
+
+
+def _publish(result: IterationResult, options: IterateOptions) -> None:
+    from loopctl.cli import emit_json
+
+    record = result.record
+    console = stderr_console()
+    for unreadable in result.skipped_records:
+        console.print(f"warning: skipped {unreadable.path}: {unreadable.reason}", markup=False)
+    if options.junit_xml is not None:
+        from loopctl.junit import junit_xml
+        from loopctl.store import write_atomic
+
+        write_atomic(options.junit_xml, junit_xml(record))
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        with open(summary, "a", encoding="utf-8") as stream:
+            stream.write(result.report + "\n")
+    if options.as_json:
+        emit_json(record.to_json_dict())
+    outcome = record.outcome.label if record.outcome else "no checks ran"
+    console.print(f"iteration {record.number}: {record.status} — {outcome}", markup=False)
+    console.print(f"report: {result.report_path}", markup=False)

@@ -1,0 +1,86 @@
+"""Iteration status against the previous probed iteration, table-driven."""
+
+from __future__ import annotations
+
+import pytest
+
+from loopctl.compare import blocking_outcome, check_changes, find_previous, iteration_status, movement, pass_rates
+from loopctl.record import Record
+from tests.support.records import all_events, closed, http_check, make_record, phases
+
+AUTH = closed(1008, "Authentication failed")
+INTERNAL = closed(1011, "Internal error", ["agent_started"])
+PARTIAL = closed(1000, "", ["agent_started", "agent_thinking", "tool_executing"])
+GREEN = all_events()
+HEALTH = http_check()
+HEALTH_DOWN = http_check(status=503)
+
+
+def rec(number: int, *checks: dict[str, object], **fields: object) -> Record:
+    return make_record(number, "failed", checks=list(checks), **fields)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "status"),
+    [
+        (None, [HEALTH, GREEN], "success"),
+        (None, [HEALTH, AUTH], "failed"),
+        ([HEALTH, AUTH], [HEALTH, INTERNAL], "progress"),
+        ([HEALTH, INTERNAL], [HEALTH, PARTIAL], "progress"),
+        ([HEALTH, INTERNAL], [HEALTH, INTERNAL], "no_change"),
+        ([HEALTH, INTERNAL], [HEALTH, AUTH], "regression"),
+        ([HEALTH, GREEN], [HEALTH, AUTH], "regression"),
+        ([HEALTH_DOWN, INTERNAL], [HEALTH, INTERNAL], "progress"),  # same depth, one more check passed
+        ([HEALTH, INTERNAL], [HEALTH_DOWN, INTERNAL], "regression"),
+        ([HEALTH, AUTH], [HEALTH, GREEN], "success"),
+    ],
+)
+def test_status_against_the_previous_iteration(
+    before: list[dict[str, object]] | None, after: list[dict[str, object]], status: str
+) -> None:
+    previous = rec(1, *before) if before is not None else None
+    assert iteration_status(rec(2, *after), previous) == status
+
+
+def test_a_p1_fix_is_progress_even_when_a_p3_check_now_fails_earlier() -> None:
+    before = rec(1, closed(1008, "Authentication failed"), http_check("docs", priority=3))
+    after = rec(2, all_events(), http_check("docs", priority=3, status=404))
+    assert iteration_status(after, before) == "progress"
+
+
+def test_failed_gating_phases_and_aborts_win_over_everything() -> None:
+    broken_deploy = make_record(2, "failed", checks=[HEALTH, GREEN],
+                                phase_rows=phases(deploy={"status": "failed"}))
+    assert iteration_status(broken_deploy, rec(1, HEALTH, AUTH)) == "failed"
+    assert iteration_status(rec(2, HEALTH, GREEN), None, aborted=True) == "aborted"
+
+
+def test_the_previous_iteration_is_the_latest_earlier_one_that_probed() -> None:
+    probed = rec(1, HEALTH, AUTH)
+    unprobed = make_record(2, "failed", phase_rows=phases(build={"status": "failed"}))
+    assert find_previous(3, [probed, unprobed]) is probed
+    assert find_previous(1, [probed, unprobed]) is None
+
+
+def test_blocking_outcome_is_the_highest_priority_shallowest_failure() -> None:
+    outcome = blocking_outcome(rec(1, http_check("docs", priority=2, status=503), INTERNAL).checks)
+    assert outcome is not None and outcome.code == 1011
+    green = blocking_outcome(rec(1, HEALTH, GREEN).checks)
+    assert green is not None and green.category == "success"
+
+
+def test_changes_and_movement_words() -> None:
+    changes = check_changes(rec(2, HEALTH, INTERNAL), rec(1, HEALTH, AUTH))
+    assert [change.name for change in changes] == ["chat-events"]
+    before, after = changes[0].before, changes[0].after
+    assert before is not None and after is not None
+    assert movement(before, after) == "moved from authentication to message processing — progress"
+    assert movement(after, before) == "fell back from message processing to authentication — regression"
+
+
+def test_pass_rates_count_checks_and_suite_tests_per_priority() -> None:
+    suite = {"name": "e2e", "priority": 1, "passed": 21, "failed": 2}
+    record = make_record(1, "failed", checks=[HEALTH, AUTH], suites=[suite])
+    rates = {rate.priority: rate.text() for rate in pass_rates(record)}
+    assert rates[1] == "22/25 (88%)"
+    assert rates[2] == "—"
