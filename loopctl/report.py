@@ -1,0 +1,318 @@
+"""The iteration report in markdown: a pure function of the record and the previous one."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from loopctl.compare import STAGE_NAMES, CheckChange, check_changes, movement
+from loopctl.history import record_blocking, short_sha, utc_minute
+from loopctl.record import CheckRecord, OutcomeRecord, PhaseRecord, Record, SuiteRecord
+from loopctl.report_tables import (
+    DASH,
+    code,
+    deployment_table,
+    durations_table,
+    events_table,
+    latency_table,
+    results_table,
+    trend_chart,
+    trend_points,
+    trend_table,
+)
+
+STATUS_MARKS = {"success": "✅", "progress": "➡️", "no_change": "⏸️", "regression": "⬅️", "failed": "❌", "aborted": "⏹️"}
+FAILURE_LIST_LIMIT = 10
+
+
+def render_markdown(
+    record: Record, previous: Record | None, *, trend: Sequence[Record] = (), emoji: bool = True
+) -> str:
+    """The whole report; every sentence comes from a field of `record` or `previous`."""
+    sections = [
+        _header(record, previous, emoji=emoji),
+        _summary(record, previous),
+        ["## Deployment", "", *deployment_table(record, emoji=emoji)],
+        _results(record, previous, emoji=emoji),
+        _failures(record),
+        _priorities(record),
+        _metrics(record, trend),
+        _next_command(record),
+    ]
+    return "\n\n".join("\n".join(lines).strip("\n") for lines in sections) + "\n"
+
+
+def status_words(status: str) -> str:
+    return status.replace("_", " ")
+
+
+def stage(depth: int) -> str:
+    return STAGE_NAMES.get(depth, f"depth {depth}")
+
+
+# ----------------------------------------------------------------------------- header and summary
+
+
+def _header(record: Record, previous: Record | None, *, emoji: bool) -> list[str]:
+    title = f"{record.project} — iteration" if record.project else "Iteration"
+    deploy, push, build = record.deploy or {}, record.push or {}, record.build or {}
+    commit = short_sha(record.git.commit)
+    status = status_words(record.status)
+    return [
+        f"# {title} {record.number}: {status}",
+        "",
+        f"- **Date**: {utc_minute(record.started_at)}",
+        f"- **Branch**: {code(record.git.branch or '')}",
+        f"- **Commit**: {code(commit or '')}" + (" (dirty)" if record.git.dirty else ""),
+        f"- **Deployment**: {code(str(deploy.get('revision') or deploy.get('service') or ''))}",
+        f"- **Service URL**: {deploy.get('url') or DASH}",
+        f"- **Image digest**: {code(str(push.get('digest') or build.get('image_id') or ''))}",
+        f"- **Status**: {STATUS_MARKS[record.status]} {status}" if emoji else f"- **Status**: {status}",
+        _compared_line(record, previous),
+    ]
+
+
+def _compared_line(record: Record, previous: Record | None) -> str:
+    if previous is not None:
+        return f"- Compared with iteration {previous.number} ({utc_minute(previous.started_at)})"
+    if record.number <= 1:
+        return "- First iteration: nothing to compare with"
+    return "- No earlier iteration ran the probe: nothing to compare with"
+
+
+def _summary(record: Record, previous: Record | None) -> list[str]:
+    lines = ["## Summary", ""]
+    for phase in stopped_phases(record):
+        assert phase.error is not None
+        lines += [f"**{phase.name}** {phase.status}: {phase.error.message}", ""]
+    if previous is None:
+        return lines + _first_summary(record)
+    return lines + _changes_summary(record, previous)
+
+
+def _first_summary(record: Record) -> list[str]:
+    outcome = record_blocking(record)
+    if outcome is None:
+        return ["The probe did not run: no check outcome to report."]
+    if outcome.passed:
+        lines = [f"Every check passed ({len(record.checks)}/{len(record.checks)})."]
+    else:
+        lines = [f"**Blocking outcome**: {_outcome_sentence(record, outcome)}."]
+    impacts = [
+        f"- {'Working' if check.passed else 'Not working yet'}: {check.impact} ({check.name})"
+        for check in record.checks
+        if check.impact
+    ]
+    return [*lines, "", *impacts] if impacts else lines
+
+
+def _outcome_sentence(record: Record, outcome: OutcomeRecord) -> str:
+    where = next((f" in **{check.name}**" for check in record.checks if check.outcome is outcome), "")
+    return (
+        f"{code(outcome.label or outcome.category)}{where}, stopped at {stage(outcome.depth)} (depth {outcome.depth}/5)"
+    )
+
+
+def _changes_summary(record: Record, previous: Record) -> list[str]:
+    lines = _blocking_move(record, previous)
+    changes = check_changes(record, previous)
+    if not changes:
+        return [*lines, f"No check changed outcome since iteration {previous.number}."]
+    for change in changes:
+        events = _events_move(change.name, record, previous)
+        lines += [f"**{change.name}**", "", *_before_after(change, previous), *events, ""]
+    impacts = [line for change in changes if (line := _impact_line(change))]
+    return lines + impacts
+
+
+def _blocking_move(record: Record, previous: Record) -> list[str]:
+    """`**Blocking outcome**: 1008 → 1011: moved from … — progress`, when the blocking outcome moved."""
+    before, after = record_blocking(previous), record_blocking(record)
+    if before is None or after is None or (before.category, before.code) == (after.category, after.code):
+        return []
+    if before.code is not None and after.code is not None:
+        move = f"{before.code} → {after.code}"
+    else:
+        move = f"{before.category} → {after.category}"
+    return [f"**Blocking outcome**: {move}: {_meaning(before, after)}", ""]
+
+
+def _before_after(change: CheckChange, previous: Record) -> list[str]:
+    before = code(change.before.label or change.before.category) if change.before else "not run"
+    after = code(change.after.label or change.after.category) if change.after else "not run"
+    if change.before is None and change.after is not None:
+        meaning = f"not run in iteration {previous.number}; now {_where(change.after)}"
+    elif change.after is None:
+        meaning = "not run in this iteration"
+    else:
+        assert change.before is not None
+        meaning = _meaning(change.before, change.after)
+    return [f"- **BEFORE**: {before}", f"- **AFTER**: {after}", f"- **MEANING**: {meaning}"]
+
+
+def _events_move(name: str, record: Record, previous: Record) -> list[str]:
+    """`- **EVENTS**: 0/5 → 1/5 expected events arrived`, for checks that expect events."""
+    before, after = (next((c for c in each.checks if c.name == name), None) for each in (previous, record))
+    if not any(check is not None and check.events_expected for check in (before, after)):
+        return []
+    return [f"- **EVENTS**: {_arrived(before)} → {_arrived(after)} expected events arrived"]
+
+
+def _arrived(check: CheckRecord | None) -> str:
+    if check is None:
+        return "not run"
+    matched = sum(event in check.events_seen for event in check.events_expected)
+    return f"{matched}/{len(check.events_expected)}"
+
+
+def _meaning(before: OutcomeRecord, after: OutcomeRecord) -> str:
+    # movement() reads two passing outcomes (e.g. HTTP 200 → 204) as a failure at the same depth.
+    if before.passed and after.passed:
+        return "still passing"
+    return movement(before, after)
+
+
+def _where(outcome: OutcomeRecord) -> str:
+    return "passes" if outcome.passed else f"stops at {stage(outcome.depth)}"
+
+
+def _impact_line(change: CheckChange) -> str | None:
+    was = change.before is not None and change.before.passed
+    now = change.after is not None and change.after.passed
+    subject = f"{change.impact} ({change.name})" if change.impact else change.name
+    if now and not was:
+        return f"- Now working: {subject}"
+    if was and change.after is not None and not now:
+        return f"- Broken now: {subject}"
+    return None
+
+
+# ----------------------------------------------------------------------------- results and failures
+
+
+def _results(record: Record, previous: Record | None, *, emoji: bool) -> list[str]:
+    lines = ["## Results compared", "", *results_table(record, previous, emoji=emoji)]
+    events = events_table(record, previous, emoji=emoji)
+    return [*lines, "", "### Expected events", "", *events] if events else lines
+
+
+def failing_checks(record: Record) -> list[CheckRecord]:
+    """Failing checks, most blocking first: by priority, then shallowest on the request path."""
+    return sorted((check for check in record.checks if not check.passed), key=lambda c: (c.priority, c.outcome.depth))
+
+
+def failing_suites(record: Record) -> list[SuiteRecord]:
+    return sorted((suite for suite in record.suites if not suite.green), key=lambda suite: suite.priority)
+
+
+def stopped_phases(record: Record) -> list[PhaseRecord]:
+    return [phase for phase in record.phases if phase.status in ("failed", "aborted") and phase.error is not None]
+
+
+def _failures(record: Record) -> list[str]:
+    lines = ["## Failures", ""]
+    for phase in stopped_phases(record):
+        assert phase.error is not None
+        lines += [f"### {phase.name} (phase)", "", f"- **Error**: {phase.error.kind}: {phase.error.message}"]
+        lines += [f"- **Hint**: {phase.error.hint}", ""] if phase.error.hint else [""]
+    for check in failing_checks(record):
+        lines += [f"### {check.name} (priority {check.priority})", "", *_check_failure(check), ""]
+    for suite in failing_suites(record):
+        lines += [f"### {suite.name} (suite, priority {suite.priority})", "", *_suite_failure(suite), ""]
+    return lines if len(lines) > 2 else [*lines, "None."]
+
+
+def _check_failure(check: CheckRecord) -> list[str]:
+    outcome = check.outcome
+    number = str(outcome.code) if outcome.code is not None else "no code"
+    lines = [
+        f"- **Outcome**: {code(outcome.category)} at depth {outcome.depth}/5 ({stage(outcome.depth)})",
+        f"- **Code**: {number} — {code(outcome.label or outcome.category)}",
+    ]
+    if outcome.reason:
+        lines.append(f"- **Reason**: {code(outcome.reason)}")
+    if outcome.origin:
+        lines.append(f"- **Origin**: {outcome.origin}")
+    if check.events_expected:
+        missing = check.events_missing or [name for name in check.events_expected if name not in check.events_seen]
+        lines.append(f"- **Events seen**: {_event_list(check.events_seen)}")
+        lines.append(f"- **Events missing**: {_event_list(missing)}")
+    if outcome.hint:
+        lines.append(f"- **Hint**: {outcome.hint}")
+    return lines
+
+
+def _event_list(names: Sequence[str]) -> str:
+    return ", ".join(code(name) for name in names) if names else "none"
+
+
+def _suite_failure(suite: SuiteRecord) -> list[str]:
+    exit_code = f" (exit code {suite.exit_code})" if suite.exit_code is not None else ""
+    lines = [f"- **Result**: {suite.passed} passed, {suite.failed} failed, {suite.skipped} skipped{exit_code}"]
+    if suite.error is not None:
+        hint = f" — {suite.error.hint}" if suite.error.hint else ""
+        lines.append(f"- **Error**: {suite.error.kind}: {suite.error.message}{hint}")
+    shown = suite.failures[:FAILURE_LIST_LIMIT]
+    lines += [f"- {code(failure.test)}: {code(failure.message)}" for failure in shown]
+    more = max(suite.failed, len(suite.failures)) - len(shown)
+    if more > 0 and shown:
+        lines.append(f"- and {more} more")
+    return lines
+
+
+# ----------------------------------------------------------------------------- what next
+
+
+def _priorities(record: Record) -> list[str]:
+    items = [_phase_item(phase) for phase in stopped_phases(record)]
+    items += [_check_item(check) for check in failing_checks(record)]
+    items += [_suite_item(suite) for suite in failing_suites(record)]
+    if items:
+        body = [f"{index}. {item}" for index, item in enumerate(items, start=1)]
+    elif not record.checks and not record.suites:
+        body = ["Nothing was probed in this iteration: no failures to rank."]
+    else:
+        body = ["Nothing failing. Keep this iteration as the known-good baseline."]
+    return ["## Next iteration priorities", "", *body]
+
+
+def _phase_item(phase: PhaseRecord) -> str:
+    assert phase.error is not None
+    hint = f" — {phase.error.hint}" if phase.error.hint else ""
+    return f"**{phase.name}** {phase.status}: {phase.error.message}{hint}"
+
+
+def _check_item(check: CheckRecord) -> str:
+    outcome = check.outcome
+    hint = f" — {outcome.hint}" if outcome.hint else ""
+    label = code(outcome.label or outcome.category)
+    return f"**{check.name}** (priority {check.priority}) stops at {stage(outcome.depth)}: {label}{hint}"
+
+
+def _suite_item(suite: SuiteRecord) -> str:
+    first = f", first {code(suite.failures[0].test)}" if suite.failures else ""
+    error = f"; {suite.error.message}" if suite.error else ""
+    hint = f" — {suite.error.hint}" if suite.error and suite.error.hint else ""
+    return f"**{suite.name}** suite (priority {suite.priority}): {suite.failed} failed{first}{error}{hint}"
+
+
+# ----------------------------------------------------------------------------- metrics and next command
+
+
+def _metrics(record: Record, trend: Sequence[Record]) -> list[str]:
+    lines = ["## Metrics", "", "### Durations", "", *durations_table(record)]
+    latency = latency_table(record)
+    if latency:
+        lines += ["", "### Probe latency", "", *latency]
+    points = trend_points(record, trend)
+    if points:
+        lines += ["", "### Trend", "", *trend_table(points)]
+        chart = trend_chart(points)
+        lines += ["", *chart] if chart else []
+    return lines
+
+
+def _next_command(record: Record) -> list[str]:
+    lines = ["## Next command", "", "```sh", "loopctl iterate", "```"]
+    if record.status == "success":
+        lines += ["", "Every check and suite passed: the loop can stop here."]
+    return lines

@@ -1,0 +1,268 @@
+"""The report's tables and markdown primitives: deployment, results compared, metrics and trend."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import TypeVar
+
+from loopctl.compare import PRIORITIES, pass_rates
+from loopctl.history import blocking_text, history_rows
+from loopctl.record import CheckRecord, PhaseRecord, Record, SuiteRecord
+
+DASH = "—"
+SHORT_DIGEST = 12
+_Named = TypeVar("_Named", CheckRecord, SuiteRecord)
+PHASE_MARKS = {"ok": "✅", "failed": "❌", "skipped": "⏭️", "aborted": "⏹️"}
+
+
+def code(text: str) -> str:
+    """An inline code span, fenced with more backticks than the text holds so none can end it early."""
+    text = " ".join(text.split())
+    if not text:
+        return DASH
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    return f"{fence} {text} {fence}" if longest else f"{fence}{text}{fence}"
+
+
+def cell(text: str) -> str:
+    """A table cell: one line, with `|` escaped (GitHub honours `\\|` inside code spans too)."""
+    return " ".join(text.split()).replace("|", "\\|") or DASH
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(cell(header) for header in headers) + " |"]
+    lines.append("| " + " | ".join("---" for _ in headers) + " |")
+    lines += ["| " + " | ".join(cell(value) for value in row) + " |" for row in rows]
+    return lines
+
+
+def mark(passed: bool, *, emoji: bool) -> str:
+    if emoji:
+        return "✅" if passed else "❌"
+    return "PASS" if passed else "FAIL"
+
+
+def seconds(value: float) -> str:
+    return f"{value:.1f} s"
+
+
+def millis(value: float | None) -> str:
+    return f"{value:.0f} ms" if value is not None else DASH
+
+
+def short_digest(digest: str) -> str:
+    """`sha256:1bcc32cc10c6` — enough to tell images apart in a table."""
+    algorithm, _, hexdigest = digest.rpartition(":")
+    return f"{algorithm}:{hexdigest[:SHORT_DIGEST]}" if algorithm else digest[:SHORT_DIGEST]
+
+
+def wall_time(record: Record) -> float | None:
+    """finished_at − started_at in seconds, when both parse."""
+    try:
+        started = datetime.fromisoformat(record.started_at)
+        finished = datetime.fromisoformat(record.finished_at)
+        return (finished - started).total_seconds()
+    except (TypeError, ValueError):
+        return None
+
+
+# ----------------------------------------------------------------------------- deployment
+
+
+def deployment_table(record: Record, *, emoji: bool) -> list[str]:
+    if not record.phases:
+        return ["No phase ran."]
+    rows = []
+    for phase in record.phases:
+        result = f"{PHASE_MARKS.get(phase.status, '')} {phase.status}".strip() if emoji else phase.status
+        duration = DASH if phase.status == "skipped" else seconds(phase.duration_s)
+        rows.append([phase.name, result, duration, phase_detail(record, phase)])
+    return table(["Phase", "Result", "Duration", "Detail"], rows)
+
+
+def phase_detail(record: Record, phase: PhaseRecord) -> str:
+    """What the phase produced, from the record's own fields; the error message when it failed."""
+    if phase.error is not None and phase.status in ("failed", "aborted"):
+        return phase.error.message
+    if phase.status == "skipped":
+        return DASH
+    describe = _PHASE_DETAILS.get(phase.name)
+    return describe(record) if describe else DASH
+
+
+def _build_detail(record: Record) -> str:
+    build = record.build or {}
+    parts = [code(short_digest(str(build["image_id"])))] if build.get("image_id") else []
+    cached = build.get("cached")
+    if cached:
+        parts.append("not cached" if cached == "no" else f"cached ({cached})")
+    return ", ".join(parts) or DASH
+
+
+def _push_detail(record: Record) -> str:
+    push = record.push or {}
+    reference, digest = push.get("reference"), push.get("digest")
+    if reference and digest:
+        return code(f"{reference}@{digest}")
+    return code(str(reference or digest or ""))
+
+
+def _deploy_detail(record: Record) -> str:
+    deploy = record.deploy or {}
+    name = deploy.get("revision") or deploy.get("service")
+    parts = [code(str(name))] if name else []
+    if deploy.get("url"):
+        parts.append(str(deploy["url"]))
+    return " at ".join(parts) or DASH
+
+
+def _probe_detail(record: Record) -> str:
+    passed = sum(check.passed for check in record.checks)
+    return f"{passed}/{len(record.checks)} checks passed"
+
+
+def _suites_detail(record: Record) -> str:
+    passed = sum(suite.passed for suite in record.suites)
+    failed = sum(suite.failed for suite in record.suites)
+    skipped = sum(suite.skipped for suite in record.suites)
+    text = f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else "")
+    errors = [suite.name for suite in record.suites if suite.error is not None]
+    return text + (f"; could not run: {', '.join(errors)}" if errors else "")
+
+
+_PHASE_DETAILS: dict[str, Callable[[Record], str]] = {
+    "build": _build_detail,
+    "push": _push_detail,
+    "deploy": _deploy_detail,
+    "probe": _probe_detail,
+    "suites": _suites_detail,
+}
+
+# ----------------------------------------------------------------------------- results compared
+
+
+def results_table(record: Record, previous: Record | None, *, emoji: bool) -> list[str]:
+    """Pass rates per priority, then one row per suite and per check, one column per iteration."""
+    records = [previous, record] if previous is not None else [record]
+    headers = ["Measure", *(f"Iteration {each.number}" for each in records)]
+    rates = [pass_rates(each) for each in records]
+    rows = []
+    for index, priority in enumerate(PRIORITIES):
+        if any(rate[index].total for rate in rates):
+            rows.append([f"Priority {priority}", *(rate[index].text() for rate in rates)])
+    for name in _names([each.suites for each in reversed(records)]):
+        rows.append([f"{name} (suite)", *(_suite_cell(_find(each.suites, name)) for each in records)])
+    for name in _names([each.checks for each in reversed(records)]):
+        rows.append([name, *(_check_cell(_find(each.checks, name), emoji=emoji) for each in records)])
+    return table(headers, rows)
+
+
+def events_table(record: Record, previous: Record | None, *, emoji: bool) -> list[str]:
+    """Per expected event of each websocket check, whether it arrived; empty when no check expects events."""
+    records = [previous, record] if previous is not None else [record]
+    with_events = [[check for check in each.checks if check.events_expected] for each in reversed(records)]
+    names = _names(with_events)
+    rows = []
+    for name in names:
+        expected = next(check.events_expected for checks in with_events for check in checks if check.name == name)
+        for event in expected:
+            label = f"{name}: {event}" if len(names) > 1 else event
+            rows.append([label, *(_event_cell(_find(each.checks, name), event, emoji=emoji) for each in records)])
+    if not rows:
+        return []
+    return table(["Event", *(f"Iteration {each.number}" for each in records)], rows)
+
+
+def _names(groups: Sequence[Sequence[CheckRecord] | Sequence[SuiteRecord]]) -> list[str]:
+    """Names in the order the first group lists them, then those only later groups have."""
+    names: dict[str, None] = {}
+    for group in groups:
+        names.update((item.name, None) for item in group)
+    return list(names)
+
+
+def _find(items: Sequence[_Named], name: str) -> _Named | None:
+    return next((item for item in items if item.name == name), None)
+
+
+def _check_cell(check: CheckRecord | None, *, emoji: bool) -> str:
+    if check is None:
+        return "not run"
+    return f"{mark(check.passed, emoji=emoji)} {check.outcome.category}"
+
+
+def _suite_cell(suite: SuiteRecord | None) -> str:
+    if suite is None:
+        return "not run"
+    if suite.error is not None and suite.passed + suite.failed == 0:
+        return f"could not run ({suite.error.kind})"
+    return f"{suite.passed}/{suite.passed + suite.failed}"
+
+
+def _event_cell(check: CheckRecord | None, event: str, *, emoji: bool) -> str:
+    return "not run" if check is None else mark(event in check.events_seen, emoji=emoji)
+
+
+# ----------------------------------------------------------------------------- metrics
+
+
+def durations_table(record: Record) -> list[str]:
+    rows = [[phase.name, DASH if phase.status == "skipped" else seconds(phase.duration_s)] for phase in record.phases]
+    rows.append(["Total (phases)", seconds(sum(phase.duration_s for phase in record.phases))])
+    wall = wall_time(record)
+    rows.append(["Wall time (started → finished)", seconds(wall) if wall is not None else DASH])
+    return table(["Phase", "Duration"], rows)
+
+
+def latency_table(record: Record) -> list[str]:
+    if not record.checks:
+        return []
+    rows = [
+        [check.name, *(millis(check.latency_ms.get(key)) for key in ("connect", "first_event", "total"))]
+        for check in record.checks
+    ]
+    return table(["Check", "Connect", "First event", "Total"], rows)
+
+
+def trend_points(record: Record, trend: Sequence[Record]) -> list[Record]:
+    """The trend's records oldest first, this one included once."""
+    by_number = {each.number: each for each in trend}
+    if trend:
+        by_number[record.number] = record
+    return [by_number[number] for number in sorted(by_number)]
+
+
+def trend_table(points: Sequence[Record]) -> list[str]:
+    rows = [
+        [
+            str(row.number),
+            row.status.replace("_", " "),
+            blocking_text(row),
+            f"{row.depth}/5" if row.depth is not None else DASH,
+            row.p1_rate,
+        ]
+        for row in history_rows(points)
+    ]
+    return table(["Iteration", "Status", "Blocking outcome", "Depth", "P1 pass rate"], rows)
+
+
+def trend_chart(points: Sequence[Record]) -> list[str]:
+    """A mermaid xychart: depth as bars, P1 pass rate as a line on the same 0–5 axis (5 = 100%)."""
+    rows = [row for row in history_rows(points) if row.depth is not None]
+    if len(rows) < 2:
+        return []
+    labels = ", ".join(f'"{row.number}"' for row in rows)
+    lines = [
+        "```mermaid",
+        "xychart-beta",
+        '    title "Depth (bars, 0 to 5) and P1 pass rate (line, 5 = 100%)"',
+        f'    x-axis "Iteration" [{labels}]',
+        '    y-axis "Depth" 0 --> 5',
+        f"    bar [{', '.join(str(row.depth) for row in rows)}]",
+    ]
+    if all(row.p1_percent is not None for row in rows):
+        lines.append(f"    line [{', '.join(f'{(row.p1_percent or 0) / 20:g}' for row in rows)}]")
+    return [*lines, "```"]

@@ -1,0 +1,230 @@
+"""The markdown report: the story's iteration 2 pinned whole, and the lines each situation must produce."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from loopctl.record import Record
+from loopctl.report import render_markdown
+from tests.support.records import all_events, closed, http_check, make_record, phases, story
+
+SNAPSHOT = Path(__file__).parent / "snapshots" / "report_0002.md"
+# Emoji blocks, dingbats and misc symbols (✅ ❌ ➡ ⏸ ⏹ ⏭), arrows-as-emoji (⬅) and the emoji variation selector.
+EMOJI = re.compile("[\U0001f000-\U0001faff\u2600-\u27bf\u2b00-\u2bff\u23e9-\u23ff\ufe0f]")
+
+
+def section(report: str, title: str) -> str:
+    """The text under `## title`, up to the next `## ` heading."""
+    start = report.index(f"## {title}\n")
+    end = report.find("\n## ", start + 1)
+    return report[start : end if end != -1 else None]
+
+
+@pytest.fixture
+def records() -> list[Record]:
+    return story()
+
+
+def test_iteration_2_against_1_matches_the_snapshot(records: list[Record]) -> None:
+    report = render_markdown(records[1], records[0], trend=records[:2])
+    assert report == SNAPSHOT.read_text(encoding="utf-8")
+
+
+def test_the_report_is_a_pure_function_of_its_records(records: list[Record]) -> None:
+    first = render_markdown(records[1], records[0], trend=records[:2])
+    assert render_markdown(records[1], records[0], trend=records[:2]) == first
+
+
+def test_before_and_after_show_the_close_lines_and_what_the_move_means(records: list[Record]) -> None:
+    summary = section(render_markdown(records[1], records[0]), "Summary")
+    assert "- **BEFORE**: `received 1008 (policy violation) Authentication failed`" in summary
+    assert "- **AFTER**: `received 1011 (internal error) Internal error`" in summary
+    assert "- **MEANING**: moved from authentication to message processing — progress" in summary
+    assert "- **EVENTS**: 0/5 → 1/5 expected events arrived" in summary
+    assert "**Blocking outcome**: 1008 → 1011: moved from authentication to message processing — progress" in summary
+    assert "**health**" not in summary  # unchanged checks stay out of the summary
+
+
+def test_the_header_names_the_deployment_and_the_iteration_compared_with(records: list[Record]) -> None:
+    report = render_markdown(records[1], records[0])
+    assert report.startswith("# agent-service — iteration 2: progress\n")
+    assert "- **Date**: 2025-09-08 18:20 UTC" in report
+    assert "- **Deployment**: `backend-staging-00154-v9v`" in report
+    assert "- **Status**: ➡️ progress" in report
+    assert "- Compared with iteration 1 (2025-09-07 18:20 UTC)" in report
+    assert "- **Commit**: `1111111` (dirty)" in render_markdown(records[0], None)
+
+
+def test_dates_are_shown_in_utc_whatever_offset_the_record_carries() -> None:
+    record = make_record(1, "failed", checks=[http_check(status=503)], started_at="2025-09-07T20:20:05+02:00")
+    assert "- **Date**: 2025-09-07 18:20 UTC" in render_markdown(record, None)
+
+
+def test_results_compare_pass_rates_checks_and_events(records: list[Record]) -> None:
+    results = section(render_markdown(records[1], records[0]), "Results compared")
+    assert "| Measure | Iteration 1 | Iteration 2 |" in results
+    assert "| Priority 1 | 1/2 (50%) | 1/2 (50%) |" in results
+    assert "Priority 2" not in results
+    assert "| chat-events | ❌ policy_violation | ❌ internal_error |" in results
+    assert "| agent_started | ❌ | ✅ |" in results
+    assert "| agent_completed | ❌ | ❌ |" in results
+
+
+def test_next_priorities_point_at_the_message_handler(records: list[Record]) -> None:
+    priorities = section(render_markdown(records[1], records[0]), "Next iteration priorities")
+    assert "1. **chat-events** (priority 1) stops at message processing" in priorities
+    assert "message handler" in priorities
+    assert "2." not in priorities
+
+
+def test_the_first_iteration_summarises_its_blocking_outcome(records: list[Record]) -> None:
+    report = render_markdown(records[0], None)
+    assert "- First iteration: nothing to compare with" in report
+    assert "**Blocking outcome**: `received 1008 (policy violation) Authentication failed` in **chat-events**" in report
+    assert "- Not working yet: Users can chat and see the agent work (chat-events)" in report
+    assert "| Measure | Iteration 1 |\n| --- | --- |\n| Priority 1 | 1/2 (50%) |" in report
+    assert "BEFORE" not in report
+    assert "### Trend" not in report
+
+
+def test_success_says_what_now_works_and_that_the_loop_can_stop(records: list[Record]) -> None:
+    report = render_markdown(records[2], records[1], trend=records)
+    assert "- Now working: Users can chat and see the agent work (chat-events)" in report
+    assert "- **MEANING**: moved from message processing to success — progress" in report
+    assert "## Failures\n\nNone.\n" in report
+    assert "Nothing failing. Keep this iteration as the known-good baseline." in report
+    assert "the loop can stop here" in section(report, "Next command")
+    assert "| Priority 1 | 1/2 (50%) | 2/2 (100%) |" in report
+
+
+def test_a_check_that_breaks_again_is_reported_broken(records: list[Record]) -> None:
+    broken = make_record(4, "regression", checks=[http_check(), closed(1011, "Internal error", ["agent_started"])])
+    summary = section(render_markdown(broken, records[2]), "Summary")
+    assert "- Broken now: Users can chat and see the agent work (chat-events)" in summary
+    assert "fell back from success to message processing — regression" in summary
+
+
+def test_nothing_changed_is_one_line(records: list[Record]) -> None:
+    again = make_record(3, "no_change", checks=[http_check(), closed(1011, "Internal error", ["agent_started"])])
+    summary = section(render_markdown(again, records[1]), "Summary")
+    assert summary.strip().endswith("No check changed outcome since iteration 2.")
+    assert "Blocking outcome" not in summary
+
+
+def test_a_new_check_was_not_run_before(records: list[Record]) -> None:
+    added = make_record(4, "success", checks=[http_check(), all_events(), http_check("metrics")])
+    summary = section(render_markdown(added, records[2]), "Summary")
+    assert "**metrics**\n\n- **BEFORE**: not run\n- **AFTER**: `HTTP 200 OK`" in summary
+    assert "- **MEANING**: not run in iteration 3; now passes" in summary
+    assert "| metrics | not run | ✅ success |" in render_markdown(added, records[2])
+
+
+def test_two_passing_outcomes_are_not_called_a_failure(records: list[Record]) -> None:
+    moved = make_record(4, "success", checks=[http_check(status=204, expect=None), all_events()])
+    summary = section(render_markdown(moved, records[2]), "Summary")
+    assert "- **MEANING**: still passing" in summary
+
+
+def test_without_emoji_the_report_uses_words(records: list[Record]) -> None:
+    with_emoji = render_markdown(records[1], records[0], trend=records[:2])
+    assert EMOJI.search(with_emoji)  # the detector sees the markers it must not find below
+    for record, previous in [(records[0], None), (records[1], records[0]), (records[2], records[1])]:
+        report = render_markdown(record, previous, trend=records, emoji=False)
+        assert not EMOJI.search(report), EMOJI.findall(report)
+    plain = render_markdown(records[1], records[0], emoji=False)
+    assert "| chat-events | FAIL policy_violation | FAIL internal_error |" in plain
+    assert "| agent_started | FAIL | PASS |" in plain
+    assert "- **Status**: progress" in plain
+
+
+def test_pipes_are_escaped_in_cells_and_backticks_in_code() -> None:
+    check = closed(1011, "bad `frame` | here", name="chat|ws", impact=None)
+    report = render_markdown(make_record(1, "failed", checks=[check]), None)
+    assert "| chat\\|ws | ❌ internal_error |" in report
+    assert "| chat\\|ws | 85 ms | — | 230 ms |" in report
+    assert "- **Reason**: `` bad `frame` | here ``" in report
+
+
+def test_a_failed_build_leads_the_failures_and_the_priorities() -> None:
+    rows: list[dict[str, Any]] = [
+        {
+            "name": "build",
+            "status": "failed",
+            "duration_s": 3.0,
+            "error": {"kind": "build", "message": "RUN pip failed", "hint": "read the build log"},
+        },
+        {"name": "push", "status": "skipped"},
+        {"name": "deploy", "status": "skipped"},
+    ]
+    report = render_markdown(make_record(2, "failed", phase_rows=rows, push=None, deploy=None), None)
+    assert "| build | ❌ failed | 3.0 s | RUN pip failed |" in report
+    assert "| push | ⏭️ skipped | — | — |" in report
+    assert "### build (phase)\n\n- **Error**: build: RUN pip failed\n- **Hint**: read the build log" in report
+    assert "1. **build** failed: RUN pip failed — read the build log" in report
+    assert "- No earlier iteration ran the probe: nothing to compare with" in report
+    assert "- **Deployment**: —" in report
+
+
+def test_suites_show_their_rates_and_at_most_ten_failures() -> None:
+    failures = [
+        {"test": f"tests/e2e/test_chat.py::test_{index}", "message": "assert 500 == 200"} for index in range(12)
+    ]
+    suite = {"name": "e2e", "priority": 1, "passed": 23, "failed": 12, "failures": failures, "exit_code": 1}
+    report = render_markdown(make_record(1, "failed", checks=[http_check()], suites=[suite]), None)
+    assert "| Priority 1 | 24/36 (67%) |" in report
+    assert "| e2e (suite) | 23/35 |" in report
+    failing = section(report, "Failures")
+    assert "### e2e (suite, priority 1)" in failing
+    assert "- **Result**: 23 passed, 12 failed, 0 skipped (exit code 1)" in failing
+    assert "- `tests/e2e/test_chat.py::test_9`: `assert 500 == 200`" in failing
+    assert "test_10" not in failing
+    assert "- and 2 more" in failing
+    assert "1. **e2e** suite (priority 1): 12 failed, first `tests/e2e/test_chat.py::test_0`" in report
+
+
+def test_events_are_prefixed_with_the_check_when_several_checks_expect_them() -> None:
+    second = closed(1000, "bye", ["agent_started"], name="chat-replay", priority=2)
+    report = render_markdown(make_record(1, "failed", checks=[all_events(), second]), None)
+    assert "| chat-events: agent_started | ✅ |" in report
+    assert "| chat-replay: agent_thinking | ❌ |" in report
+
+
+def test_failing_checks_are_ordered_by_priority_then_depth() -> None:
+    checks = [
+        closed(1011, "Internal error", name="p2-deep", priority=2),
+        closed(1011, "Internal error", name="p1-deep"),
+        closed(1008, "Authentication failed", name="p1-auth"),
+    ]
+    priorities = section(render_markdown(make_record(1, "failed", checks=checks), None), "Next iteration priorities")
+    order = [priorities.index(f"**{name}**") for name in ("p1-auth", "p1-deep", "p2-deep")]
+    assert order == sorted(order)
+
+
+def test_metrics_total_the_phases_and_chart_the_trend(records: list[Record]) -> None:
+    metrics = section(render_markdown(records[2], records[1], trend=records), "Metrics")
+    assert "| Total (phases) | 114.8 s |" in metrics
+    assert "| Wall time (started → finished) | 146.0 s |" in metrics
+    assert "| chat-events | 85 ms | 140 ms | 230 ms |" in metrics
+    assert "| 1 | failed | policy_violation (1008) | 2/5 | 1/2 (50%) |" in metrics
+    assert "| 3 | success | success | 5/5 | 2/2 (100%) |" in metrics
+    assert "```mermaid\nxychart-beta\n" in metrics
+    assert "    bar [2, 3, 5]\n    line [2.5, 2.5, 5]\n" in metrics
+
+
+def test_the_trend_adds_this_iteration_and_skips_the_chart_for_one_point(records: list[Record]) -> None:
+    alone = render_markdown(records[0], None, trend=[records[0]])
+    assert "| 1 | failed | policy_violation (1008) | 2/5 | 1/2 (50%) |" in alone
+    assert "mermaid" not in alone
+    forgot_this_one = render_markdown(records[1], records[0], trend=[records[0]])
+    assert "    bar [2, 3]" in forgot_this_one
+
+
+def test_phase_durations_do_not_count_skipped_phases_as_time() -> None:
+    rows = phases(probe=({"status": "skipped", "duration_s": 0.0}))
+    report = render_markdown(make_record(1, "failed", phase_rows=rows), None)
+    assert "| probe | — |" in section(report, "Metrics")
+    assert "Nothing was probed in this iteration" in report
