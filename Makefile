@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SRC    := loopctl tests examples bench
 
-.PHONY: demo test lint unit venv clean
+.PHONY: demo test lint up down venv clean
 
 venv: $(STAMP)
 
@@ -19,8 +19,22 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check $(SRC)
 	$(BIN)/mypy loopctl
 
-test: lint
-	$(BIN)/pytest
+# The real parts the tests and the demo talk to: a Docker Engine, a registry on 127.0.0.1:5000, a base image.
+up:
+	scripts/engine.sh up
+	scripts/registry.sh up
+	scripts/base-image.sh
+
+# Stops only what `up` started (an engine that was already running stays up).
+down:
+	-scripts/registry.sh down
+	-scripts/engine.sh down
+
+test: lint up
+	@rc=0; $(BIN)/pytest || rc=$$?; \
+	scripts/registry.sh down; \
+	if [ -n "$$CI" ]; then scripts/engine.sh down; fi; \
+	exit $$rc
 
 demo: $(STAMP)
 	@scripts/demo.sh

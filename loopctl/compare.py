@@ -52,14 +52,19 @@ class CheckChange:
         return "progress" if after > before else "regression" if after < before else "changed"
 
 
+def blocking_check(checks: Sequence[CheckRecord]) -> CheckRecord | None:
+    """The most blocking failing check: highest priority first, then the shallowest on the request path."""
+    failing = [check for check in checks if not check.passed]
+    return min(failing, key=lambda check: (check.priority, check.outcome.depth), default=None)
+
+
 def blocking_outcome(checks: Sequence[CheckRecord]) -> OutcomeRecord | None:
-    """The iteration's outcome: its most blocking failure (highest priority, then shallowest), or success."""
+    """The iteration's outcome (stored as `record.outcome`): its most blocking failure, or success."""
     if not checks:
         return None
-    failing = [check for check in checks if not check.passed]
-    if not failing:
+    worst = blocking_check(checks)
+    if worst is None:
         return OutcomeRecord(category="success", depth=5, label="every check passed")
-    worst = min(failing, key=lambda check: (check.priority, check.outcome.depth))
     return worst.outcome
 
 
@@ -110,6 +115,8 @@ def check_changes(record: Record, previous: Record) -> list[CheckChange]:
 
 def movement(before: OutcomeRecord, after: OutcomeRecord) -> str:
     """`moved from authentication to message processing — progress`."""
+    if before.passed and after.passed:
+        return "still passing"
     stage_before = STAGE_NAMES.get(before.depth, f"depth {before.depth}")
     stage_after = STAGE_NAMES.get(after.depth, f"depth {after.depth}")
     if after.depth > before.depth:

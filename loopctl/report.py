@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from loopctl.compare import STAGE_NAMES, CheckChange, check_changes, movement
+from loopctl.compare import STAGE_NAMES, CheckChange, blocking_check, check_changes, movement
 from loopctl.history import record_blocking, short_sha, utc_minute
 from loopctl.record import CheckRecord, OutcomeRecord, PhaseRecord, Record, SuiteRecord
 from loopctl.report_tables import (
@@ -106,7 +106,8 @@ def _first_summary(record: Record) -> list[str]:
 
 
 def _outcome_sentence(record: Record, outcome: OutcomeRecord) -> str:
-    where = next((f" in **{check.name}**" for check in record.checks if check.outcome is outcome), "")
+    blocking = blocking_check(record.checks)
+    where = f" in **{blocking.name}**" if blocking is not None and blocking.outcome == outcome else ""
     return (
         f"{code(outcome.label or outcome.category)}{where}, stopped at {stage(outcome.depth)} (depth {outcome.depth}/5)"
     )
@@ -133,7 +134,7 @@ def _blocking_move(record: Record, previous: Record) -> list[str]:
         move = f"{before.code} → {after.code}"
     else:
         move = f"{before.category} → {after.category}"
-    return [f"**Blocking outcome**: {move}: {_meaning(before, after)}", ""]
+    return [f"**Blocking outcome**: {move}: {movement(before, after)}", ""]
 
 
 def _before_after(change: CheckChange, previous: Record) -> list[str]:
@@ -145,7 +146,7 @@ def _before_after(change: CheckChange, previous: Record) -> list[str]:
         meaning = "not run in this iteration"
     else:
         assert change.before is not None
-        meaning = _meaning(change.before, change.after)
+        meaning = movement(change.before, change.after)
     return [f"- **BEFORE**: {before}", f"- **AFTER**: {after}", f"- **MEANING**: {meaning}"]
 
 
@@ -162,13 +163,6 @@ def _arrived(check: CheckRecord | None) -> str:
         return "not run"
     matched = sum(event in check.events_seen for event in check.events_expected)
     return f"{matched}/{len(check.events_expected)}"
-
-
-def _meaning(before: OutcomeRecord, after: OutcomeRecord) -> str:
-    # movement() reads two passing outcomes (e.g. HTTP 200 → 204) as a failure at the same depth.
-    if before.passed and after.passed:
-        return "still passing"
-    return movement(before, after)
 
 
 def _where(outcome: OutcomeRecord) -> str:

@@ -19,7 +19,11 @@ TOKEN = "s3cr3t-probe-token-value"
 def loopctl(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "loopctl", *args],
-        capture_output=True, text=True, timeout=60, env={**os.environ, **(env or {})}, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+        check=False,
     )
 
 
@@ -34,15 +38,32 @@ async def _echo_token_then_close(ws: ServerConnection) -> None:
 def test_probe_json_is_one_document_on_stdout_and_never_holds_the_token() -> None:
     with websocket_server(_echo_token_then_close) as port:
         done = loopctl(
-            "probe", f"ws://127.0.0.1:{port}/ws", "--send", '{"type": "user_message"}',
-            "--expect-event", "agent_started", "--expect-event", "agent_completed",
-            "--token-env", "PROBE_TOKEN", "--json", env={"PROBE_TOKEN": TOKEN},
+            "probe",
+            f"ws://127.0.0.1:{port}/ws",
+            "--send",
+            '{"type": "user_message"}',
+            "--expect-event",
+            "agent_started",
+            "--expect-event",
+            "agent_completed",
+            "--token-env",
+            "PROBE_TOKEN",
+            "--json",
+            env={"PROBE_TOKEN": TOKEN},
         )
     assert done.returncode == 1
     document = json.loads(done.stdout)
     assert done.stdout.count("\n") == 1
-    assert set(document) >= {"schema", "url", "passed", "outcome", "events_expected", "events_seen",
-                             "events_missing", "latency_ms"}
+    assert set(document) >= {
+        "schema",
+        "url",
+        "passed",
+        "outcome",
+        "events_expected",
+        "events_seen",
+        "events_missing",
+        "latency_ms",
+    }
     assert set(document["outcome"]) == {"code", "category", "depth", "label", "reason", "hint", "origin"}
     assert set(document["latency_ms"]) == {"connect", "first_event", "total"}
     assert document["outcome"]["category"] == "policy_violation"
@@ -53,8 +74,17 @@ def test_probe_json_is_one_document_on_stdout_and_never_holds_the_token() -> Non
 
 def test_probe_human_output_goes_to_stderr_with_verdict_code_and_hint() -> None:
     with websocket_server(_echo_token_then_close) as port:
-        done = loopctl("probe", f"ws://127.0.0.1:{port}/ws", "--send", "{}", "--token-env", "PROBE_TOKEN",
-                       "--expect-event", "agent_completed", env={"PROBE_TOKEN": TOKEN})
+        done = loopctl(
+            "probe",
+            f"ws://127.0.0.1:{port}/ws",
+            "--send",
+            "{}",
+            "--token-env",
+            "PROBE_TOKEN",
+            "--expect-event",
+            "agent_completed",
+            env={"PROBE_TOKEN": TOKEN},
+        )
     assert done.returncode == 1 and done.stdout == ""
     assert done.stderr.startswith("FAIL ")
     assert "received 1008 (policy violation)" in done.stderr

@@ -49,8 +49,7 @@ def test_a_p1_fix_is_progress_even_when_a_p3_check_now_fails_earlier() -> None:
 
 
 def test_failed_gating_phases_and_aborts_win_over_everything() -> None:
-    broken_deploy = make_record(2, "failed", checks=[HEALTH, GREEN],
-                                phase_rows=phases(deploy={"status": "failed"}))
+    broken_deploy = make_record(2, "failed", checks=[HEALTH, GREEN], phase_rows=phases(deploy={"status": "failed"}))
     assert iteration_status(broken_deploy, rec(1, HEALTH, AUTH)) == "failed"
     assert iteration_status(rec(2, HEALTH, GREEN), None, aborted=True) == "aborted"
 

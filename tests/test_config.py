@@ -29,7 +29,10 @@ MALFORMED = [
     ("- just\n- a list\n", "c.yaml:1: the config must be a mapping"),
     ("deploy: {target: url, url: http://x}\n", "c.yaml:1: project: Field required"),
     ("project: demo\nbogus: 1\n", "c.yaml:2: bogus: unknown key"),
-    ("project: demo\ndeploy:\n  target: moon\n", "c.yaml:3: deploy.target: Input should be 'url', 'docker' or 'cloudrun'"),
+    (
+        "project: demo\ndeploy:\n  target: moon\n",
+        "c.yaml:3: deploy.target: Input should be 'url', 'docker' or 'cloudrun'",
+    ),
     ("project: demo\ndeploy:\n  target: url\n", "c.yaml:2: deploy: Value error, target 'url' needs deploy.url"),
     ("project: demo\ndeploy:\n  target: docker\n", "deploy: Value error, target 'docker' needs a deploy.docker block"),
     (
@@ -100,7 +103,10 @@ def test_iterate_with_a_bad_config_exits_2_with_one_message(tmp_path: Path) -> N
     path.write_text("project: demo\nbogus: 1\n")
     done = subprocess.run(
         [sys.executable, "-m", "loopctl", "iterate", "--config", str(path)],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert done.returncode == 2
     assert "c.yaml:2: bogus: unknown key" in done.stderr
@@ -110,9 +116,11 @@ def test_iterate_with_a_bad_config_exits_2_with_one_message(tmp_path: Path) -> N
 
 def test_init_writes_once_and_refuses_to_overwrite(tmp_path: Path) -> None:
     target = tmp_path / "config.yaml"
-    first = subprocess.run([sys.executable, "-m", "loopctl", "init", str(target)], capture_output=True, text=True,
-                           check=False)
-    second = subprocess.run([sys.executable, "-m", "loopctl", "init", str(target)], capture_output=True, text=True,
-                            check=False)
+    first = subprocess.run(
+        [sys.executable, "-m", "loopctl", "init", str(target)], capture_output=True, text=True, check=False
+    )
+    second = subprocess.run(
+        [sys.executable, "-m", "loopctl", "init", str(target)], capture_output=True, text=True, check=False
+    )
     assert first.returncode == 0 and target.read_text() == TEMPLATE
     assert second.returncode == 2 and "already exists" in second.stderr

@@ -19,8 +19,15 @@ from loopctl.store import Store
 class FakePhase:
     """A phase that does what its script says and notes that it ran."""
 
-    def __init__(self, name: str, ran: list[str], *, result: PhaseResult | None = None,
-                 raises: BaseException | None = None, sleep: float = 0.0) -> None:
+    def __init__(
+        self,
+        name: str,
+        ran: list[str],
+        *,
+        result: PhaseResult | None = None,
+        raises: BaseException | None = None,
+        sleep: float = 0.0,
+    ) -> None:
         self.name = name
         self.ran = ran
         self.result = result or PhaseResult("ok", section={"marker": name})
@@ -58,7 +65,12 @@ def test_phases_run_in_order_and_each_is_timed(tmp_path: Path) -> None:
     assert record.phases[0].duration_s >= 0.05
     assert record.build == {"marker": "build"} and record.deploy == {"marker": "deploy"}
     assert [(event.kind, event.phase) for event in events if event.kind != "log"] == [
-        ("start", "build"), ("end", "build"), ("start", "push"), ("end", "push"), ("start", "deploy"), ("end", "deploy")
+        ("start", "build"),
+        ("end", "build"),
+        ("start", "push"),
+        ("end", "push"),
+        ("start", "deploy"),
+        ("end", "deploy"),
     ]
 
 
@@ -84,12 +96,15 @@ def test_a_failed_probe_does_not_stop_the_suites(tmp_path: Path) -> None:
     ran: list[str] = []
     record, _ = _run(tmp_path, [FakePhase("probe", ran, result=PhaseResult("failed")), FakePhase("suites", ran)])
     assert ran == ["probe", "suites"]
+    assert [phase.status for phase in record.phases] == ["failed", "ok"]
 
 
 def test_ctrl_c_aborts_with_a_record_and_report_of_what_finished(tmp_path: Path) -> None:
     ran: list[str] = []
-    record, _ = _run(tmp_path, [FakePhase("build", ran), FakePhase("push", ran, raises=KeyboardInterrupt()),
-                                FakePhase("deploy", ran)])
+    record, _ = _run(
+        tmp_path,
+        [FakePhase("build", ran), FakePhase("push", ran, raises=KeyboardInterrupt()), FakePhase("deploy", ran)],
+    )
     assert ran == ["build", "push"]
     assert record.status == "aborted"
     assert [phase.status for phase in record.phases] == ["ok", "aborted", "skipped"]

@@ -24,9 +24,8 @@ def test_a_second_lock_fails_fast_naming_the_holder(tmp_path: Path) -> None:
     import os
 
     store = Store(tmp_path)
-    with store.lock():
-        with pytest.raises(UsageError) as caught, Store(tmp_path).lock():
-            pass
+    with store.lock(), pytest.raises(UsageError) as caught, Store(tmp_path).lock():
+        pass
     assert f"pid {os.getpid()}" in caught.value.message
     with Store(tmp_path).lock():  # released once the holder is done
         pass
