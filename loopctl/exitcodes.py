@@ -22,7 +22,7 @@ def for_record(status: str, failed_phase: str | None, *, fail_on: str = "any") -
         return ExitCode.INTERRUPTED
     if failed_phase in ("build", "push"):
         return ExitCode.BUILD_OR_PUSH_FAILED
-    if failed_phase == "deploy":
+    if failed_phase in ("deploy", "release"):
         return ExitCode.DEPLOY_FAILED
     if status == "success" or fail_on == "never":
         return ExitCode.OK

@@ -12,7 +12,7 @@ RECORD_SCHEMA = 1
 
 Status = Literal["success", "progress", "no_change", "regression", "failed", "aborted"]
 PhaseStatus = Literal["ok", "failed", "skipped", "aborted"]
-PHASE_ORDER = ("build", "push", "deploy", "probe", "suites")
+PHASE_ORDER = ("build", "push", "deploy", "probe", "suites", "release")
 GATING_PHASES = ("build", "push", "deploy")
 
 

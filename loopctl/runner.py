@@ -65,6 +65,7 @@ class Context:
     on_event: EventSink
     options: dict[str, Any] = field(default_factory=dict)
     sections: dict[str, dict[str, Any]] = field(default_factory=dict)
+    results: dict[str, PhaseResult] = field(default_factory=dict)
 
     def log(self, phase: str, message: str) -> None:
         self.on_event(Event("log", phase, message))
@@ -130,6 +131,7 @@ def _run_phases(
                 continue
             result, duration = _timed(phase, ctx)
             results.append((phase.name, result, duration))
+            ctx.results[phase.name] = result
             if result.section is not None:
                 ctx.sections[phase.name] = result.section
             if result.status == "aborted":
@@ -182,6 +184,7 @@ def _assemble(
         "build": sections.get("build"),
         "push": sections.get("push"),
         "deploy": sections.get("deploy"),
+        **({"release": sections["release"]} if "release" in sections else {}),
         "checks": [check.model_dump(mode="json") for check in checks],
         "suites": [suite.model_dump(mode="json") for suite in suites],
     }
