@@ -63,7 +63,7 @@ def main(
     """Build, push, deploy and probe a service, then report what changed since the last iteration."""
 
 
-from loopctl.commands import classify_cmd, init_cmd, iterate_cmd, probe_cmd, report_cmd  # noqa: E402
+from loopctl.commands import classify_cmd, doctor_cmd, init_cmd, iterate_cmd, probe_cmd, report_cmd  # noqa: E402
 
 app.command("init")(init_cmd.init)
 app.command("iterate")(iterate_cmd.iterate)
@@ -71,3 +71,4 @@ app.command("probe")(probe_cmd.probe)
 app.command("report")(report_cmd.report)
 app.command("history")(report_cmd.history)
 app.command("classify")(classify_cmd.classify)
+app.command("doctor")(doctor_cmd.doctor)

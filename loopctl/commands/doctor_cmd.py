@@ -1,0 +1,35 @@
+"""`loopctl doctor`: one line per thing the config needs, ✅ or ❌ with the fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from loopctl.exitcodes import ExitCode
+
+
+def doctor(
+    config: Annotated[Path, typer.Option("--config", "-c", help="The config file.")] = Path("config.yaml"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object to stdout.")] = False,
+) -> None:
+    """Check the config, the Docker Engine, the registry and credentials; exit 1 if anything is missing."""
+    from dataclasses import asdict
+
+    from loopctl.cli import emit_json, guarded
+    from loopctl.doctor import diagnose
+    from loopctl.ui import stderr_console
+
+    def run() -> ExitCode:
+        findings = diagnose(config)
+        if as_json:
+            emit_json({"schema": 1, "findings": [asdict(finding) for finding in findings]})
+        console = stderr_console()
+        for finding in findings:
+            mark = "✅" if finding.ok else "❌"
+            fix = f" — {finding.fix}" if finding.fix and not finding.ok else ""
+            console.print(f"{mark} {finding.name}: {finding.detail}{fix}", markup=False)
+        return ExitCode.OK if all(finding.ok for finding in findings) else ExitCode.CHECKS_FAILED
+
+    guarded(as_json, run)

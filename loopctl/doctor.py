@@ -1,0 +1,110 @@
+"""`loopctl doctor`: is everything the config needs reachable? One finding per thing, with the fix."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from loopctl.config import Config, load_config
+from loopctl.errors import LoopctlError
+
+
+@dataclass(frozen=True)
+class Finding:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+def diagnose(config_path: Path) -> list[Finding]:
+    """Check the config, then only what it needs: engine, registry, Google credentials."""
+    try:
+        config = load_config(config_path)
+    except LoopctlError as err:
+        return [Finding("config", False, err.message, err.hint)]
+    findings = [Finding("config", True, f"{config_path} is valid ({len(config.probe.checks)} checks)")]
+    uses_engine = config.build is not None or (config.deploy is not None and config.deploy.target == "docker")
+    checks: list[Callable[[Config], Finding]] = []
+    if uses_engine:
+        checks.append(_engine)
+    if config.push is not None and config.build is not None:
+        checks.append(_registry)
+    if _needs_google(config):
+        checks.append(_google)
+    return findings + [check(config) for check in checks]
+
+
+def _engine(config: Config) -> Finding:
+    try:
+        from loopctl.phases.docker_engine import api_client, describe_engine
+
+        version = api_client().version()
+    except LoopctlError as err:
+        return Finding("engine", False, err.message, err.hint)
+    return Finding("engine", True, f"Docker Engine {version.get('Version', '?')} at {describe_engine()}")
+
+
+def _registry(config: Config) -> Finding:
+    assert config.build is not None and config.push is not None
+    host = config.build.image.split("/", 1)[0] if "/" in config.build.image else "docker.io"
+    status = _v2_status(host)
+    if status is None:
+        return Finding("registry", False, f"no registry answers at {host}", "start it, or fix the host in build.image")
+    if status == 200:
+        return Finding("registry", True, f"{host} answers /v2/ (no auth needed)")
+    if config.push.auth == "gcloud":
+        return Finding("registry", True, f"{host} wants auth: push.auth gcloud supplies an access token")
+    if config.push.auth == "docker-config" and _docker_config_has(host):
+        return Finding("registry", True, f"{host} wants auth: credentials for it are in the docker config")
+    return Finding(
+        "registry",
+        False,
+        f"{host} answers {status}: it wants credentials and none are configured",
+        f"run `docker login {host}` or set push.auth: gcloud",
+    )
+
+
+def _v2_status(host: str) -> int | None:
+    local = host.startswith(("127.", "localhost", "[::1]"))
+    connection_type = http.client.HTTPConnection if local else http.client.HTTPSConnection
+    try:
+        connection = connection_type(host, timeout=5)
+        connection.request("GET", "/v2/")
+        return connection.getresponse().status
+    except OSError:
+        return None
+
+
+def _docker_config_has(host: str) -> bool:
+    folder = Path(os.environ.get("DOCKER_CONFIG", Path.home() / ".docker"))
+    try:
+        document = json.loads((folder / "config.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return host in document.get("auths", {}) or host in document.get("credHelpers", {})
+
+
+def _needs_google(config: Config) -> bool:
+    cloudrun = config.deploy.cloudrun if config.deploy is not None else None
+    pushes_with_gcloud = config.push is not None and config.push.auth == "gcloud"
+    return pushes_with_gcloud or (cloudrun is not None and cloudrun.api_endpoint is None)
+
+
+def _google(config: Config) -> Finding:
+    try:
+        import google.auth
+
+        _, project = google.auth.default()
+    except Exception as err:  # google-auth raises several unrelated types for "no credentials"
+        return Finding(
+            "google credentials",
+            False,
+            f"none found ({type(err).__name__})",
+            "run `gcloud auth application-default login`",
+        )
+    return Finding("google credentials", True, f"application-default credentials (project {project or '?'})")

@@ -1,0 +1,86 @@
+"""The input digest: a hash of everything a build depends on, so an unchanged tree is never rebuilt."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from collections.abc import Iterable
+from pathlib import Path
+
+from loopctl.config import BuildConfig, Config
+from loopctl.errors import UsageError
+
+INPUT_TAG_PREFIX = "in-"
+_CHUNK = 1 << 20
+
+
+def context_files(context: Path, dockerfile: str) -> list[str]:
+    """Files the engine would receive, honouring .dockerignore exactly as the docker SDK does."""
+    from docker.utils.build import exclude_paths
+
+    ignore = context / ".dockerignore"
+    patterns: list[str] = []
+    if ignore.is_file():
+        patterns = [line.strip() for line in ignore.read_text(encoding="utf-8").splitlines()]
+        patterns = [line for line in patterns if line and not line.startswith("#")]
+    return sorted(exclude_paths(str(context), patterns, dockerfile=dockerfile))
+
+
+def input_digest(config: Config) -> str:
+    """sha256 over the context's files (path, executable bit, content), the Dockerfile, args, target, platform."""
+    build = _build_of(config)
+    context = config.path(build.context)
+    if not context.is_dir():
+        raise UsageError(
+            f"build.context {context} is not a folder", hint="point build.context at the Dockerfile's folder"
+        )
+    dockerfile = context / build.dockerfile
+    if not dockerfile.is_file():
+        raise UsageError(f"no Dockerfile at {dockerfile}", hint="set build.dockerfile (relative to build.context)")
+    digest = hashlib.sha256()
+    for line in _settings(build):
+        digest.update(line.encode() + b"\0")
+    digest.update(b"dockerfile\0" + dockerfile.read_bytes() + b"\0")
+    for relative in context_files(context, build.dockerfile):
+        _hash_file(digest, context, relative)
+    return "sha256:" + digest.hexdigest()
+
+
+def input_tag(digest: str) -> str:
+    """The tag that marks an image built from these inputs (registry tags allow 128 characters)."""
+    return INPUT_TAG_PREFIX + digest.removeprefix("sha256:")[:32]
+
+
+def _settings(build: BuildConfig) -> Iterable[str]:
+    yield f"platform={build.platform}"
+    yield f"target={build.target or ''}"
+    yield f"dockerfile={build.dockerfile}"
+    for name in sorted(build.args):
+        yield f"arg:{name}={build.args[name]}"
+
+
+def _hash_file(digest: hashlib._Hash, context: Path, relative: str) -> None:
+    path = context / relative
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        return  # vanished between listing and reading: not an input any more
+    digest.update(relative.replace(os.sep, "/").encode() + b"\0")
+    if stat.S_ISLNK(info.st_mode):
+        digest.update(b"link\0" + os.readlink(path).encode() + b"\0")
+        return
+    if not stat.S_ISREG(info.st_mode):
+        digest.update(b"dir\0")
+        return
+    digest.update(b"x\0" if info.st_mode & 0o111 else b"-\0")
+    with path.open("rb") as stream:
+        while chunk := stream.read(_CHUNK):
+            digest.update(chunk)
+    digest.update(b"\0")
+
+
+def _build_of(config: Config) -> BuildConfig:
+    if config.build is None:
+        raise UsageError("no build: block in the config", hint="add build: {context, image} or deploy with --image")
+    return config.build

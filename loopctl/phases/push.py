@@ -1,0 +1,104 @@
+"""The push phase: tags go to the registry, and the digest it answers pins what deploy will run."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from loopctl.errors import LoopctlError
+from loopctl.runner import Context, PhaseResult
+
+MAX_RETRIES = 3
+_TRANSIENT = ("500", "502", "503", "504", "connection reset", "eof", "i/o timeout", "broken pipe", "timeout")
+
+
+class PushPhase:
+    name = "push"
+
+    def __init__(self, *, backoff_s: float = 1.0) -> None:
+        self.backoff_s = backoff_s
+
+    def run(self, ctx: Context) -> PhaseResult:
+        from loopctl.phases.registry import auth_config, remote_digest
+
+        build = ctx.sections.get("build")
+        if not build:
+            raise LoopctlError(
+                "nothing to push: the build phase did not run",
+                hint="deploy an existing image with --image REF",
+                kind="push",
+            )
+        if build["cached"] == "remote":
+            digest = remote_digest(build["cache_tag"], ctx)
+            if digest is not None:
+                ctx.log(self.name, "already in the registry: nothing to upload")
+                return _result(build["image"], build["cache_tag"], digest, retries=0, uploaded=False)
+        credentials = auth_config(ctx)
+        digest, retries = "", 0
+        for tag in [build["cache_tag"].rsplit(":", 1)[1], *build["tags"]]:
+            digest, used = self._push_tag(ctx, build["image"], tag, credentials)
+            retries += used
+        return _result(build["image"], build["reference"], digest, retries=retries, uploaded=True)
+
+    def _push_tag(self, ctx: Context, repository: str, tag: str, credentials: dict[str, str] | None) -> tuple[str, int]:
+        from loopctl.phases.docker_engine import api_client
+
+        api = api_client()
+        for attempt in range(MAX_RETRIES + 1):
+            try:
+                stream = api.push(repository, tag=tag, stream=True, decode=True, auth_config=credentials)
+                return follow_push(stream, lambda line: ctx.log(self.name, line)), attempt
+            except LoopctlError as err:
+                if err.kind != "push_transient" or attempt == MAX_RETRIES:
+                    raise
+                delay = self.backoff_s * 2**attempt
+                ctx.log(self.name, f"retry {attempt + 1}/{MAX_RETRIES} in {delay:g}s: {err.message}")
+                time.sleep(delay)
+        raise AssertionError("unreachable")
+
+
+def follow_push(stream: Iterable[dict[str, Any]], show: Any) -> str:
+    """Read the engine's push stream; the `aux` record carries the digest, `errorDetail` a failure."""
+    digest: str | None = None
+    for chunk in stream:
+        if "errorDetail" in chunk or "error" in chunk:
+            message = (chunk.get("errorDetail") or {}).get("message") or chunk.get("error") or "push failed"
+            raise push_error(message)
+        aux = chunk.get("aux")
+        if isinstance(aux, dict) and aux.get("Digest"):
+            digest = str(aux["Digest"])
+        status = chunk.get("status")
+        if status and not chunk.get("progressDetail"):  # progress bars would flood the live view
+            show(f"{chunk.get('id', '')} {status}".strip())
+    if digest is None:
+        raise LoopctlError("the registry accepted the push but returned no digest", kind="push")
+    return digest
+
+
+def push_error(message: str) -> LoopctlError:
+    """Map the registry's words to a kind and a hint."""
+    lowered = message.lower()
+    if any(word in lowered for word in ("denied", "unauthorized", "authentication required", "no basic auth")):
+        return LoopctlError(
+            f"push refused: {message}",
+            hint="log in to the registry (docker login / push.auth: gcloud) or check build.image's repository",
+            kind="push_denied",
+        )
+    if "name unknown" in lowered or "repository name not known" in lowered:
+        return LoopctlError(f"push refused: {message}", hint="create the repository first", kind="push_denied")
+    if "connection refused" in lowered or "no such host" in lowered:
+        return LoopctlError(
+            f"registry unreachable: {message}",
+            hint="start the registry (scripts/registry.sh up) or check the host in build.image",
+            kind="push_unreachable",
+        )
+    if any(word in lowered for word in _TRANSIENT):
+        return LoopctlError(f"push failed: {message}", hint="the registry failed; retried", kind="push_transient")
+    return LoopctlError(f"push failed: {message}", hint="read the engine's message above", kind="push")
+
+
+def _result(repository: str, reference: str, digest: str, *, retries: int, uploaded: bool) -> PhaseResult:
+    pinned = f"{repository}@{digest}"
+    section = {"reference": reference, "digest": digest, "pinned": pinned, "uploaded": uploaded, "retries": retries}
+    return PhaseResult("ok", {"pinned": pinned, "retries": retries}, section=section)

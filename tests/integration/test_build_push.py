@@ -1,0 +1,180 @@
+"""Build and push against a real Docker Engine and a real registry, with the input-digest skip."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from loopctl.config import BuildConfig, Config, PushConfig
+from loopctl.errors import LoopctlError
+from loopctl.phases.build import BuildPhase
+from loopctl.phases.push import PushPhase
+from loopctl.runner import Context, Event, PhaseResult
+from loopctl.store import Store
+from tests.support.realparts import BASE_IMAGE, RegistryHandle, start_registry
+
+SERVICE = Path(__file__).resolve().parents[2] / "examples" / "agent-service"
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryHandle]:
+    with start_registry(tmp_path_factory.mktemp("registry")) as handle:
+        yield handle
+
+
+@pytest.fixture
+def source(tmp_path: Path) -> Path:
+    """A private copy of the sample service, so a test may change it."""
+    target = tmp_path / "agent-service"
+    shutil.copytree(SERVICE, target, ignore=shutil.ignore_patterns("__pycache__"))
+    return target
+
+
+def make_ctx(tmp_path: Path, source: Path, registry: RegistryHandle, *, number: int = 1, **options: object) -> Context:
+    config = Config(
+        project="t",
+        iterations_dir=str(tmp_path / "iterations"),
+        build=BuildConfig(context=str(source), image=f"{registry.address}/agent-{tmp_path.name[-12:].lower()}",
+                          args={"BASE_IMAGE": BASE_IMAGE}),
+        push=PushConfig(auth="none"),
+    )
+    return Context(config, Store(tmp_path / "iterations"), number, Recorder(), dict(options))
+
+
+def build_and_push(ctx: Context) -> tuple[PhaseResult, PhaseResult]:
+    built = BuildPhase().run(ctx)
+    assert built.section is not None
+    ctx.sections["build"] = built.section
+    pushed = PushPhase(backoff_s=0.1).run(ctx)
+    assert pushed.section is not None
+    ctx.sections["push"] = pushed.section
+    return built, pushed
+
+
+class Recorder:
+    """The event sink of a test: keeps every event the phase emitted."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def __call__(self, event: Event) -> None:
+        self.events.append(event)
+
+
+def logged(ctx: Context) -> list[str]:
+    assert isinstance(ctx.on_event, Recorder)
+    return [event.message for event in ctx.on_event.events]
+
+
+def test_build_then_push_pins_the_digest_the_registry_holds(
+    tmp_path: Path, source: Path, registry: RegistryHandle
+) -> None:
+    ctx = make_ctx(tmp_path, source, registry)
+    built, pushed = build_and_push(ctx)
+    assert built.section is not None and pushed.section is not None
+    assert built.section["cached"] == "no" and built.section["image_id"].startswith("sha256:")
+    repo = built.section["image"].split("/", 1)[1]
+    held = registry.manifest_digest(repo, "loopctl-0001")
+    assert pushed.section["digest"] == held
+    assert pushed.section["pinned"] == f"{built.section['image']}@{held}"
+    assert "Step 1/" in ctx.store.artifact_path(1, "build.log").read_text()
+
+
+def test_an_unchanged_tree_skips_build_and_push(tmp_path: Path, source: Path, registry: RegistryHandle) -> None:
+    first = make_ctx(tmp_path, source, registry)
+    _, pushed = build_and_push(first)
+    second = make_ctx(tmp_path, source, registry, number=2)
+    built, again = build_and_push(second)
+    assert built.section is not None and again.section is not None and pushed.section is not None
+    assert built.section["cached"] == "remote" and built.section["image_id"] is None
+    assert again.section["uploaded"] is False
+    assert again.section["digest"] == pushed.section["digest"]
+    assert not second.store.artifact_path(2, "build.log").exists()  # no build ran
+    assert not any(message.startswith("Step ") for message in logged(second))
+
+
+def test_a_local_image_with_the_same_inputs_is_pushed_without_rebuilding(
+    tmp_path: Path, source: Path, registry: RegistryHandle
+) -> None:
+    first = make_ctx(tmp_path, source, registry)
+    built_first = BuildPhase().run(first)
+    second = make_ctx(tmp_path, source, registry, number=2)
+    built, pushed = build_and_push(second)
+    assert built.section is not None and built_first.section is not None and pushed.section is not None
+    assert built.section["cached"] == "local"
+    assert built.section["image_id"] == built_first.section["image_id"]
+    assert pushed.section["uploaded"] is True
+
+
+def test_changing_one_file_rebuilds(tmp_path: Path, source: Path, registry: RegistryHandle) -> None:
+    first = make_ctx(tmp_path, source, registry)
+    built_first, _ = build_and_push(first)
+    handler = source / "agent_service" / "conversation.py"
+    handler.write_text(handler.read_text() + "\n# changed\n")
+    second = make_ctx(tmp_path, source, registry, number=2)
+    built, _ = build_and_push(second)
+    assert built.section is not None and built_first.section is not None
+    assert built.section["cached"] == "no"
+    assert built.section["input_digest"] != built_first.section["input_digest"]
+    assert built.section["image_id"] != built_first.section["image_id"]
+
+
+def test_ignored_files_do_not_change_the_input_digest(tmp_path: Path, source: Path, registry: RegistryHandle) -> None:
+    from loopctl.phases.inputs import input_digest
+
+    ctx = make_ctx(tmp_path, source, registry)
+    before = input_digest(ctx.config)
+    (source / "README.md").write_text("edited, but .dockerignore keeps it out of the context\n")
+    assert input_digest(ctx.config) == before
+
+
+def test_a_failing_run_step_names_the_step(tmp_path: Path, source: Path, registry: RegistryHandle) -> None:
+    dockerfile = source / "Dockerfile"
+    dockerfile.write_text(dockerfile.read_text() + "\nRUN exit 7\n")
+    ctx = make_ctx(tmp_path, source, registry)
+    with pytest.raises(LoopctlError) as caught:
+        BuildPhase().run(ctx)
+    assert "RUN exit 7" in caught.value.message and "returned a non-zero code: 7" in caught.value.message
+    assert "RUN command failed" in caught.value.hint
+    assert "ERROR:" in ctx.store.artifact_path(1, "build.log").read_text()
+
+
+def test_a_missing_base_image_says_how_to_make_it(tmp_path: Path, source: Path, registry: RegistryHandle) -> None:
+    ctx = make_ctx(tmp_path, source, registry)
+    assert ctx.config.build is not None
+    config = ctx.config.model_copy(
+        update={"build": ctx.config.build.model_copy(update={"args": {"BASE_IMAGE": "127.0.0.1:1/none:missing"}})}
+    )
+    ctx.config = config
+    with pytest.raises(LoopctlError) as caught:
+        BuildPhase().run(ctx)
+    assert caught.value.message.startswith("Step 2/")
+    assert "base image" in caught.value.hint
+
+
+def test_a_registry_that_wants_credentials_refuses_the_push(tmp_path: Path, source: Path) -> None:
+    with start_registry(tmp_path / "locked", htpasswd={"ci": "hunter2-password"}) as locked:
+        ctx = make_ctx(tmp_path, source, locked)
+        built = BuildPhase().run(ctx)
+        assert built.section is not None
+        ctx.sections["build"] = built.section
+        with pytest.raises(LoopctlError) as caught:
+            PushPhase(backoff_s=0.1).run(ctx)
+    assert caught.value.kind == "push_denied"
+    assert "log in" in caught.value.hint
+
+
+def test_a_stopped_registry_is_a_clear_push_failure(tmp_path: Path, source: Path) -> None:
+    with start_registry(tmp_path / "gone") as gone:
+        ctx = make_ctx(tmp_path, source, gone)
+        built = BuildPhase().run(ctx)
+        assert built.section is not None
+        ctx.sections["build"] = built.section
+        gone.stop()
+        with pytest.raises(LoopctlError) as caught:
+            PushPhase(backoff_s=0.1).run(ctx)
+    assert caught.value.kind in ("push_unreachable", "push_transient")
+    assert "registry" in caught.value.message or "registry" in caught.value.hint
