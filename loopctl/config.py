@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -20,6 +21,11 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+_IMAGE_REPOSITORY = re.compile(
+    r"^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:[._-]+[a-z0-9]+)*(?:/[a-z0-9]+(?:[._-]+[a-z0-9]+)*)*$"
+)
+
+
 class BuildConfig(_Strict):
     context: str = "."
     dockerfile: str = "Dockerfile"
@@ -27,6 +33,15 @@ class BuildConfig(_Strict):
     args: dict[str, str] = Field(default_factory=dict)
     target: str | None = None
     platform: str = "linux/amd64"
+
+    @field_validator("image")
+    @classmethod
+    def _repository(cls, image: str) -> str:
+        if not _IMAGE_REPOSITORY.match(image):
+            raise ValueError(
+                f"{image!r} is not an image repository (lowercase, no tag), e.g. 127.0.0.1:5000/agent-service"
+            )
+        return image
 
 
 class PushConfig(_Strict):

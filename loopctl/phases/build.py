@@ -94,13 +94,8 @@ def follow_build(stream: Iterable[dict[str, Any]], lines: list[str], show: Any) 
 def build_error(step: str, message: str) -> LoopctlError:
     """Name the Dockerfile step and the engine's message; the hint says what usually causes it."""
     lowered = message.lower()
-    if (
-        "pull access denied" in lowered
-        or "manifest unknown" in lowered
-        or "not found: manifest" in lowered
-        or ("repository does not exist" in lowered)
-    ):
-        hint = "the base image is missing: build it (scripts/base-image.sh) or set build.args.BASE_IMAGE"
+    if " : from " in step.lower() or "pull access denied" in lowered or "manifest unknown" in lowered:
+        hint = "the base image cannot be had: build it (scripts/base-image.sh) or set build.args.BASE_IMAGE"
     elif "copy failed" in lowered or ("no such file or directory" in lowered and "copy" in step.lower()):
         hint = "a COPY source is missing from the build context (or excluded by .dockerignore)"
     elif "returned a non-zero code" in lowered:

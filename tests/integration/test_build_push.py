@@ -37,8 +37,11 @@ def make_ctx(tmp_path: Path, source: Path, registry: RegistryHandle, *, number: 
     config = Config(
         project="t",
         iterations_dir=str(tmp_path / "iterations"),
-        build=BuildConfig(context=str(source), image=f"{registry.address}/agent-{tmp_path.name[-12:].lower()}",
-                          args={"BASE_IMAGE": BASE_IMAGE}),
+        build=BuildConfig(
+            context=str(source),
+            image=f"{registry.address}/agent-{_slug(tmp_path.name)}",
+            args={"BASE_IMAGE": BASE_IMAGE},
+        ),
         push=PushConfig(auth="none"),
     )
     return Context(config, Store(tmp_path / "iterations"), number, Recorder(), dict(options))
@@ -52,6 +55,10 @@ def build_and_push(ctx: Context) -> tuple[PhaseResult, PhaseResult]:
     assert pushed.section is not None
     ctx.sections["push"] = pushed.section
     return built, pushed
+
+
+def _slug(name: str) -> str:
+    return "".join(ch for ch in name.lower() if ch.isalnum())[-16:]
 
 
 class Recorder:
@@ -178,3 +185,30 @@ def test_a_stopped_registry_is_a_clear_push_failure(tmp_path: Path, source: Path
             PushPhase(backoff_s=0.1).run(ctx)
     assert caught.value.kind in ("push_unreachable", "push_transient")
     assert "registry" in caught.value.message or "registry" in caught.value.hint
+
+
+def test_iterate_with_a_stopped_registry_exits_3_with_a_complete_record(tmp_path: Path, source: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    with start_registry(tmp_path / "stopped") as stopped:
+        address = stopped.address
+    (tmp_path / "config.yaml").write_text(
+        f"project: t\nbuild: {{context: {source}, image: {address}/agent, args: {{BASE_IMAGE: {BASE_IMAGE}}}}}\n"
+        "push: {auth: none}\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "loopctl", "iterate", "--ci", "--config", str(tmp_path / "config.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 3, done.stderr
+    record = json.loads((tmp_path / "iterations" / "0001.json").read_text())
+    assert [(phase["name"], phase["status"]) for phase in record["phases"]] == [("build", "ok"), ("push", "failed")]
+    assert record["phases"][1]["error"]["kind"] == "push_unreachable"
+    assert (tmp_path / "iterations" / "0001.md").exists()
+    assert not list((tmp_path / "iterations").glob("*.tmp"))
+    assert "Traceback" not in done.stderr
