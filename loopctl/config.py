@@ -49,11 +49,22 @@ class PushConfig(_Strict):
 
 
 class DockerDeployConfig(_Strict):
-    name: str
+    """A container on the local engine: `port` inside, published on 127.0.0.1:`host_port` (0 or unset: any free)."""
+
+    name: str = Field(min_length=1)
     port: int = Field(8080, ge=1, le=65535)
     host_port: int | None = Field(None, ge=0, le=65535)
     env: dict[str, str | SecretRef] = Field(default_factory=dict)
     ready_timeout: float = Field(60.0, gt=0)
+    command: list[str] | None = None  # replaces the image's CMD
+
+    @field_validator("env")
+    @classmethod
+    def _port_from_port(cls, env: dict[str, Any]) -> dict[str, Any]:
+        # The container gets PORT=<port>; a second value would publish one port and listen on another.
+        if "PORT" in env:
+            raise ValueError("PORT is set from deploy.docker.port; remove it from env")
+        return env
 
 
 class CloudRunConfig(_Strict):

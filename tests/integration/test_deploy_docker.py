@@ -1,0 +1,234 @@
+"""The docker deploy target against a real Docker Engine: run, replace, crash, silence, pull, no engine."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from loopctl.config import Config, DeployConfig, DockerDeployConfig
+from loopctl.errors import LoopctlError
+from loopctl.phases.deploy_docker import DockerDeploy
+from loopctl.probe.options import run_check_sync
+from loopctl.probe.spec import Check
+from loopctl.runner import Context, Event, PhaseResult
+from loopctl.secrets import Secret
+from loopctl.secrets_config import EnvRef
+from loopctl.store import Store
+from loopctl.tokens import mint_jwt
+from tests.support import realparts
+
+SERVICE = Path(__file__).resolve().parents[2] / "examples" / "agent-service"
+TAG = "loopctl-test/agent-service:deploy"
+EVENTS = ("agent_started", "agent_thinking", "tool_executing", "tool_completed", "agent_completed")
+SECRET_VAR = "LOOPCTL_TEST_DEPLOY_SECRET"
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[Any]:
+    """A docker.DockerClient; fails (never skips) when no engine or base image is there."""
+    if reason := realparts.base_image_missing_reason():
+        pytest.fail(reason, pytrace=False)
+    client = realparts.docker_client()
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def image(engine: Any) -> str:
+    engine.images.build(path=str(SERVICE), buildargs={"BASE_IMAGE": realparts.BASE_IMAGE}, tag=TAG, rm=True)
+    return TAG
+
+
+@pytest.fixture(scope="module")
+def project(engine: Any) -> Iterator[str]:
+    """A project name of this module's own: every container it labels is removed at the end."""
+    name = f"loopctl-test-deploy-{uuid.uuid4().hex[:8]}"
+    yield name
+    for container in engine.containers.list(all=True, filters={"label": f"loopctl.project={name}"}):
+        container.remove(force=True)
+
+
+@pytest.fixture
+def secret(monkeypatch: pytest.MonkeyPatch) -> str:
+    value = f"deploy-secret-{uuid.uuid4().hex}"
+    monkeypatch.setenv(SECRET_VAR, value)
+    return value
+
+
+def make_ctx(
+    tmp_path: Path, project: str, *, name: str | None = None, image: str | None = None, number: int = 1, **docker: Any
+) -> Context:
+    """A Context for the deploy phase alone; its events are kept in `ctx.on_event.events`."""
+    spec = DockerDeployConfig(name=name or f"{project}-{uuid.uuid4().hex[:6]}", **docker)
+    config = Config(project=project, iterations_dir=str(tmp_path), deploy=DeployConfig(target="docker", docker=spec))
+    options = {"image": image} if image else {}
+    return Context(config, Store(tmp_path), number, Events(), options)
+
+
+class Events(list[Event]):
+    def __call__(self, event: Event) -> None:
+        self.append(event)
+
+
+def messages(ctx: Context) -> list[str]:
+    assert isinstance(ctx.on_event, Events)
+    return [event.message for event in ctx.on_event]
+
+
+def deploy(ctx: Context) -> dict[str, Any]:
+    result: PhaseResult = DockerDeploy().run(ctx)
+    assert result.status == "ok" and result.section is not None
+    assert result.detail == {"container": result.section["revision"], "url": result.section["url"]}
+    return result.section
+
+
+def deploy_fails(ctx: Context, kind: str) -> LoopctlError:
+    with pytest.raises(LoopctlError) as caught:
+        DockerDeploy().run(ctx)
+    assert caught.value.kind == kind, caught.value.message
+    return caught.value
+
+
+def health_status(url: str) -> int:
+    with urllib.request.urlopen(f"{url}/health", timeout=5) as response:
+        return int(response.status)
+
+
+def test_deploy_runs_the_image_and_the_service_answers_a_chat(
+    tmp_path: Path, engine: Any, image: str, project: str, secret: str
+) -> None:
+    ctx = make_ctx(tmp_path, project, image=image, port=8080, env={"JWT_SECRET": EnvRef(env=SECRET_VAR)})
+    section = deploy(ctx)
+
+    container = engine.containers.get(section["container_id"])
+    assert container.status == "running" and container.labels["loopctl.iteration"] == "1"
+    assert container.attrs["HostConfig"]["PortBindings"]["8080/tcp"][0]["HostIp"] == "127.0.0.1"
+    assert section["revision"] == section["container_id"][:12] and section["replaced"] is None
+    assert section["target"] == "docker" and section["image"] == image and section["env"] == ["JWT_SECRET", "PORT"]
+    assert section["url"].startswith("http://127.0.0.1:") and health_status(section["url"]) == 200
+
+    token = Secret(mint_jwt(secret, {"sub": "probe"}), source="test")
+    ws_url = section["url"].replace("http://", "ws://") + "/ws"
+    send = {"type": "user_message", "payload": {"content": "hello"}}
+    probe = run_check_sync(Check(url=ws_url, send=send, expect_events=EVENTS, token=token, timeout=15, hold=0))
+    assert probe.passed, probe.outcome
+    assert probe.events_seen == EVENTS
+
+    written = json.dumps(section) + "\n".join(messages(ctx))
+    assert secret not in written and "JWT_SECRET" in written
+
+
+def test_a_second_deploy_replaces_the_first_container(tmp_path: Path, engine: Any, image: str, project: str) -> None:
+    import docker.errors
+
+    first = deploy(make_ctx(tmp_path, project, name=f"{project}-replace", image=image, env={"JWT_SECRET": "x"}))
+    ctx = make_ctx(tmp_path, project, name=f"{project}-replace", image=image, number=2, env={"JWT_SECRET": "x"})
+    second = deploy(ctx)
+
+    assert second["replaced"] == first["revision"] and second["container_id"] != first["container_id"]
+    with pytest.raises(docker.errors.NotFound):
+        engine.containers.get(first["container_id"])
+    assert engine.containers.get(f"{project}-replace").id == second["container_id"]
+    assert health_status(second["url"]) == 200
+    assert any(first["revision"] in line for line in messages(ctx))
+
+
+def test_an_image_that_cannot_be_pulled_leaves_the_running_container_alone(
+    tmp_path: Path, engine: Any, image: str, project: str
+) -> None:
+    running = deploy(make_ctx(tmp_path, project, name=f"{project}-keep", image=image))
+    missing = "127.0.0.1:1/nobody/agent-service:missing"
+    err = deploy_fails(make_ctx(tmp_path, project, name=f"{project}-keep", image=missing), "image_not_found")
+
+    assert missing in err.message and "registry" in err.hint
+    assert engine.containers.get(running["container_id"]).status == "running"
+
+
+def test_a_container_that_exits_fails_with_its_code_and_stderr(
+    tmp_path: Path, engine: Any, image: str, project: str
+) -> None:
+    ctx = make_ctx(tmp_path, project, image=image, env={"FAULT": "bogus"})
+    err = deploy_fails(ctx, "container_exited")
+
+    assert "exited with code 2" in err.message
+    assert "FAULT must be one of" in err.message
+    log = ctx.store.artifact_path(1, "deploy.log")
+    assert "FAULT must be one of" in log.read_text()
+
+
+def test_the_log_of_a_failed_container_is_redacted(
+    tmp_path: Path, engine: Any, image: str, project: str, secret: str
+) -> None:
+    command = ["sh", "-c", 'echo "leaked=$JWT_SECRET" >&2; exit 3']
+    ctx = make_ctx(tmp_path, project, image=image, command=command, env={"JWT_SECRET": EnvRef(env=SECRET_VAR)})
+    err = deploy_fails(ctx, "container_exited")
+
+    assert "exited with code 3" in err.message and "leaked=***" in err.message
+    log = ctx.store.artifact_path(1, "deploy.log").read_text()
+    assert "leaked=***" in log
+    assert secret not in err.message + log + "\n".join(messages(ctx))
+
+
+def test_a_container_that_never_listens_fails_at_the_deadline(
+    tmp_path: Path, engine: Any, image: str, project: str
+) -> None:
+    ctx = make_ctx(tmp_path, project, image=image, command=["sleep", "120"], ready_timeout=1.5)
+    began = time.monotonic()
+    err = deploy_fails(ctx, "not_listening")
+
+    assert 1.5 <= time.monotonic() - began < 6
+    assert "nothing answers on 127.0.0.1:" in err.message and "0.0.0.0" in err.hint
+    assert ctx.store.artifact_path(1, "deploy.log").exists()
+
+
+def test_a_pushed_digest_is_pulled_when_the_engine_lacks_it(
+    tmp_path: Path, engine: Any, image: str, project: str
+) -> None:
+    import docker.errors
+
+    with realparts.start_registry(tmp_path / "registry") as registry:
+        repository = f"{registry.address}/deploy/agent-service"
+        engine.images.get(image).tag(repository, "v1")
+        for _ in engine.api.push(repository, tag="v1", stream=True, decode=True):
+            pass
+        pinned = f"{repository}@{registry.manifest_digest('deploy/agent-service', 'v1')}"
+        engine.images.remove(f"{repository}:v1")  # takes the digest reference with it
+        with pytest.raises(docker.errors.ImageNotFound):
+            engine.images.get(pinned)
+        ctx = make_ctx(tmp_path, project, env={"JWT_SECRET": "x"})
+        ctx.sections["push"] = {"pinned": pinned}
+        try:
+            section = deploy(ctx)
+        finally:
+            engine.images.remove(pinned)
+
+    assert section["image"] == pinned and section["image_id"] == engine.images.get(image).id
+    assert f"pulling {pinned}" in messages(ctx)
+    assert health_status(section["url"]) == 200
+
+
+def test_no_engine_names_where_it_looked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:1")
+    err = deploy_fails(make_ctx(tmp_path, "t", image=TAG), "engine_unreachable")
+
+    assert err.message.startswith("no Docker engine at tcp://127.0.0.1:1")
+    assert "DOCKER_HOST" in err.hint
+
+
+def test_nothing_to_deploy_without_an_image(tmp_path: Path) -> None:
+    err = deploy_fails(make_ctx(tmp_path, "t"), "no_image")
+
+    assert "--image" in err.hint
+
+
+def test_port_comes_from_the_port_setting_only() -> None:
+    with pytest.raises(ValidationError, match=r"deploy\.docker\.port"):
+        DockerDeployConfig(name="x", env={"PORT": "9000"})
