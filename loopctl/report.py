@@ -13,6 +13,8 @@ from loopctl.report_tables import (
     deployment_table,
     durations_table,
     events_table,
+    fenced_details,
+    headline,
     latency_table,
     results_table,
     trend_chart,
@@ -83,7 +85,7 @@ def _summary(record: Record, previous: Record | None) -> list[str]:
     lines = ["## Summary", ""]
     for phase in stopped_phases(record):
         assert phase.error is not None
-        lines += [f"**{phase.name}** {phase.status}: {phase.error.message}", ""]
+        lines += [f"**{phase.name}** {phase.status}: {headline(phase.error.message)}", ""]
     if previous is None:
         return lines + _first_summary(record)
     return lines + _changes_summary(record, previous)
@@ -206,8 +208,9 @@ def _failures(record: Record) -> list[str]:
     lines = ["## Failures", ""]
     for phase in stopped_phases(record):
         assert phase.error is not None
-        lines += [f"### {phase.name} (phase)", "", f"- **Error**: {phase.error.kind}: {phase.error.message}"]
+        lines += [f"### {phase.name} (phase)", "", f"- **Error**: {phase.error.kind}: {headline(phase.error.message)}"]
         lines += [f"- **Hint**: {phase.error.hint}", ""] if phase.error.hint else [""]
+        lines += fenced_details(phase.error.message)
     for check in failing_checks(record):
         lines += [f"### {check.name} (priority {check.priority})", "", *_check_failure(check), ""]
     for suite in failing_suites(record):
@@ -272,7 +275,7 @@ def _priorities(record: Record) -> list[str]:
 def _phase_item(phase: PhaseRecord) -> str:
     assert phase.error is not None
     hint = f" — {phase.error.hint}" if phase.error.hint else ""
-    return f"**{phase.name}** {phase.status}: {phase.error.message}{hint}"
+    return f"**{phase.name}** {phase.status}: {headline(phase.error.message)}{hint}"
 
 
 def _check_item(check: CheckRecord) -> str:

@@ -83,10 +83,24 @@ def deployment_table(record: Record, *, emoji: bool) -> list[str]:
     return table(["Phase", "Result", "Duration", "Detail"], rows)
 
 
+def headline(message: str) -> str:
+    """The first line of a message (a container's log may follow it)."""
+    return message.strip().split("\n", 1)[0]
+
+
+def fenced_details(message: str) -> list[str]:
+    """Whatever follows a message's first line, fenced so markdown shows it verbatim."""
+    rest = message.strip().split("\n", 1)[1:]
+    if not rest:
+        return []
+    fence = "````" if "```" in rest[0] else "```"
+    return [f"{fence}text", rest[0].rstrip(), fence, ""]
+
+
 def phase_detail(record: Record, phase: PhaseRecord) -> str:
     """What the phase produced, from the record's own fields; the error message when it failed."""
     if phase.error is not None and phase.status in ("failed", "aborted"):
-        return phase.error.message
+        return headline(phase.error.message)
     if phase.status == "skipped":
         return DASH
     describe = _PHASE_DETAILS.get(phase.name)

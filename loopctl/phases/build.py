@@ -131,7 +131,8 @@ def _result(
 ) -> PhaseResult:
     section = {
         "image": build.image,
-        "reference": f"{build.image}:{tags[-1]}",
+        # Found in the registry: nothing was tagged locally, so the input tag is what exists.
+        "reference": cache_tag if cached == "remote" else f"{build.image}:{tags[-1]}",
         "image_id": image_id,
         "input_digest": digest,
         "cached": cached,

@@ -29,7 +29,7 @@ def gcloud_access_token() -> str:
         import google.auth.transport.requests
 
         credentials, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
-        credentials.refresh(google.auth.transport.requests.Request())
+        credentials.refresh(google.auth.transport.requests.Request())  # type: ignore[no-untyped-call]
     except Exception as err:  # google-auth raises many unrelated types for "no credentials"
         raise LoopctlError(
             f"no Google credentials for push.auth: gcloud ({type(err).__name__})",
