@@ -1,0 +1,85 @@
+"""After the probe: promote a previewed revision that passed, or put traffic back on the previous one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from loopctl.errors import LoopctlError
+from loopctl.phases.cloudrun_api import CloudRunApi
+from loopctl.phases.cloudrun_spec import all_traffic_to, percent_of
+from loopctl.runner import Context, PhaseResult
+
+
+class CloudRunRelease:
+    """Moves traffic once the probe has spoken; with nothing verified, it leaves traffic where it is."""
+
+    name = "release"
+
+    def __init__(self, *, poll_s: float = 2.0, backoff_s: float = 1.0) -> None:
+        self.poll_s = poll_s
+        self.backoff_s = backoff_s
+
+    def run(self, ctx: Context) -> PhaseResult:
+        from loopctl.phases.deploy_cloudrun import cloudrun_config
+
+        config = cloudrun_config(ctx.config)
+        deploy = ctx.sections.get("deploy") or {}
+        revision = deploy.get("revision")
+        if not revision:
+            return _done({"action": "none", "reason": "nothing was deployed"})
+        passed, why = verdict(ctx)
+        if config.strategy == "preview":
+            if passed is not True:
+                ctx.log(self.name, f"not promoting {revision}: {why}")
+                return _done({"action": "not_promoted", "revision": revision, "reason": why})
+            url = self._move(ctx, revision)
+            return _done({"action": "promoted", "revision": revision, "url": url})
+        previous = deploy.get("previous_revision")
+        if passed is not False or not config.rollback_on_failure:
+            return _done({"action": "none", "revision": revision, "reason": why})
+        if not previous or previous == revision:
+            return _done(
+                {"action": "none", "revision": revision, "reason": f"{why}; no earlier revision to go back to"}
+            )
+        self._move(ctx, previous)
+        return _done({"action": "rolled_back", "to": previous, "from": revision, "reason": why})
+
+    def _move(self, ctx: Context, revision: str) -> str:
+        """All traffic to `revision`; returns the service URL once Cloud Run reports the move."""
+        from loopctl.phases.deploy_cloudrun import ConditionLog, cloudrun_config, connect
+
+        api: CloudRunApi = connect(
+            ctx, self.name, cloudrun_config(ctx.config), poll_s=self.poll_s, backoff_s=self.backoff_s
+        )
+        service = api.find_service()
+        if service is None:
+            raise LoopctlError(f"service {api.config.service} disappeared before release", kind="not_found")
+        ctx.log(self.name, f"sending 100% of traffic to {revision}")
+        service.traffic = all_traffic_to(service, revision)
+        operation = api.wait_operation(
+            api.write_service(service, create=False), ConditionLog(lambda line: ctx.log(self.name, line))
+        )
+        after = api.settled_service()
+        if operation.HasField("error") or percent_of(after, revision) != 100:
+            reason = operation.error.message or f"{revision} has {percent_of(after, revision)}% of traffic"
+            raise LoopctlError(f"traffic did not move to {revision}: {reason}", kind="release_failed")
+        return str(after.uri)
+
+
+def verdict(ctx: Context) -> tuple[bool | None, str]:
+    """Did what checked the new revision pass (the probe's checks, and the suites when they ran)? None: nothing ran."""
+    probe = ctx.results.get("probe")
+    if probe is None or not probe.checks:
+        return None, "the probe did not run"
+    failed = [check.name for check in probe.checks if not check.passed]
+    if failed:
+        return False, f"probe failed: {', '.join(failed)}"
+    suites = ctx.results.get("suites")
+    if suites is not None and suites.status != "ok":
+        return False, "test suites failed"
+    return True, "probe passed"
+
+
+def _done(section: dict[str, Any]) -> PhaseResult:
+    detail: dict[str, Any] = {key: section[key] for key in ("action", "revision", "to") if key in section}
+    return PhaseResult("ok", detail, section=section)

@@ -1,0 +1,210 @@
+"""The Cloud Run deploy phase: pin the pushed digest on the service, wait for its revision, and prove it serves."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from loopctl.config import CloudRunConfig, Config
+from loopctl.errors import LoopctlError
+from loopctl.phases.cloudrun_api import CloudRunApi, Deadline
+from loopctl.phases.cloudrun_auth import probe_headers
+from loopctl.phases.cloudrun_spec import (
+    PREVIEW_TAG,
+    apply_config,
+    percent_of,
+    preview_traffic,
+    serving_revision,
+    short,
+    tag_url,
+    traffic_shares,
+)
+from loopctl.runner import Context, Phase, PhaseResult
+
+if TYPE_CHECKING:
+    from google.cloud import run_v2
+    from google.longrunning import operations_pb2
+
+__all__ = ["CloudRunDeploy", "cloudrun_config", "cloudrun_phases", "probe_headers"]
+
+_FAILED, _SUCCEEDED = 3, 4  # Condition.State
+
+
+def cloudrun_phases(config: Config) -> list[Phase]:
+    """The deploy phase, plus the release phase when the strategy has something to do after the probe."""
+    from loopctl.phases.cloudrun_release import CloudRunRelease
+
+    cloudrun = cloudrun_config(config)
+    phases: list[Phase] = [CloudRunDeploy()]
+    if cloudrun.strategy == "preview" or cloudrun.rollback_on_failure:
+        phases.append(CloudRunRelease())
+    return phases
+
+
+def cloudrun_config(config: Config) -> CloudRunConfig:
+    if config.deploy is None or config.deploy.cloudrun is None:
+        raise LoopctlError("no deploy.cloudrun block in the config", hint="add one (see README)", kind="usage")
+    return config.deploy.cloudrun
+
+
+class CloudRunDeploy:
+    """Read-modify-write of the service (etag-guarded), then trust only what Cloud Run reports once settled."""
+
+    name = "deploy"
+
+    def __init__(self, *, poll_s: float = 2.0, backoff_s: float = 1.0) -> None:
+        self.poll_s = poll_s
+        self.backoff_s = backoff_s
+
+    def run(self, ctx: Context) -> PhaseResult:
+        config = cloudrun_config(ctx.config)
+        image = _image(ctx)
+        api = connect(ctx, self.name, config, poll_s=self.poll_s, backoff_s=self.backoff_s)
+        before = api.find_service()
+        if before is None and not config.allow_missing:
+            raise LoopctlError(
+                f"Cloud Run service {config.service} does not exist in {config.project}/{config.region}",
+                hint="create it first, or set deploy.cloudrun.allow_missing: true",
+                kind="not_found",
+            )
+        operation, after = self._deploy(ctx, api, before, image)
+        revision = verify(api, after, operation, config)
+        url = tag_url(after, PREVIEW_TAG) if config.strategy == "preview" else after.uri
+        ctx.log(self.name, f"{revision} is ready with {percent_of(after, revision)}% of traffic at {url}")
+        section = _section(config, after, revision, url, image, previous=serving_revision(before) if before else None)
+        return PhaseResult("ok", {"revision": revision, "url": url}, section=section)
+
+    def _deploy(
+        self, ctx: Context, api: CloudRunApi, before: run_v2.Service | None, image: str
+    ) -> tuple[operations_pb2.Operation, run_v2.Service]:
+        from google.cloud import run_v2
+
+        config = api.config
+        service = run_v2.Service(before) if before is not None else run_v2.Service()
+        apply_config(service, config, image)
+        if config.strategy == "preview":
+            service.traffic = preview_traffic(before or run_v2.Service())
+        action = "creating" if before is None else "updating"
+        ctx.log(self.name, f"{action} {config.service} in {config.project}/{config.region} with {image}")
+        name = api.write_service(service, create=before is None)
+        operation = api.wait_operation(name, ConditionLog(lambda line: ctx.log(self.name, line)))
+        return operation, api.settled_service()
+
+
+def connect(ctx: Context, phase: str, config: CloudRunConfig, *, poll_s: float, backoff_s: float) -> CloudRunApi:
+    return CloudRunApi(
+        config,
+        log=lambda line: ctx.log(phase, line),
+        deadline=Deadline(config.deadline_s),
+        poll_s=poll_s,
+        backoff_s=backoff_s,
+    )
+
+
+class ConditionLog:
+    """Shows what the operation's Service says as it changes: each message once, quiet sub-conditions that are fine."""
+
+    def __init__(self, show: Callable[[str], None]) -> None:
+        self.show = show
+        self.seen: set[str] = set()
+
+    def __call__(self, service: run_v2.Service) -> None:
+        for position, condition in enumerate([service.terminal_condition, *service.conditions]):
+            text = condition.message or condition.state.name.removeprefix("CONDITION_").lower()
+            quiet = position > 0 and condition.state == _SUCCEEDED
+            if condition.type_ and not quiet and text not in self.seen:
+                self.seen.add(text)
+                self.show(f"{condition.type_}: {text}")
+
+
+def verify(
+    api: CloudRunApi, service: run_v2.Service, operation: operations_pb2.Operation, config: CloudRunConfig
+) -> str:
+    """The new revision is ready and (for direct deploys) serves traffic; else a failure of the right kind."""
+    created, ready = short(service.latest_created_revision), short(service.latest_ready_revision)
+    if created and created != ready:
+        _raise_revision_failure(api, service.latest_created_revision)
+        raise LoopctlError(
+            f"revision {created} was created but is not ready; {ready or 'no revision'} is the latest ready one",
+            hint="the new revision serves no traffic: look at it in the Cloud Run console",
+            kind="zero_traffic",
+        )
+    if operation.HasField("error") or service.terminal_condition.state == _FAILED:
+        message = operation.error.message or service.terminal_condition.message
+        raise LoopctlError(f"Cloud Run could not deploy {config.service}: {message}", kind="deploy_failed")
+    if config.strategy == "direct" and percent_of(service, ready) == 0:
+        if not config.allow_zero_traffic:
+            raise _zero_traffic(service, ready, config)
+        api.log(f"{ready} serves 0% of traffic (allow_zero_traffic is set)")
+    if config.strategy == "preview" and tag_url(service, PREVIEW_TAG) is None:
+        raise LoopctlError(
+            f"revision {ready} is ready but the service has no URL for tag {PREVIEW_TAG!r}",
+            hint="check the service's traffic tags in the Cloud Run console",
+            kind="zero_traffic",
+        )
+    return ready
+
+
+def _raise_revision_failure(api: CloudRunApi, name: str) -> None:
+    revision = api.get_revision(name)
+    failed = [condition for condition in revision.conditions if condition.state == _FAILED]
+    if not failed:
+        return
+    reasons = [_reason(condition) for condition in failed]
+    reason = next((item for item in reasons if item), failed[0].type_)
+    message = next((condition.message for condition in failed if condition.message), "no message")
+    logs = f"; its logs: {revision.log_uri}" if revision.log_uri else ""
+    raise LoopctlError(
+        f"revision {short(name)} is not ready ({reason}): {message}",
+        hint=f"the previous revision keeps serving; fix the container and deploy again{logs}",
+        kind="revision_not_ready",
+    )
+
+
+def _reason(condition: run_v2.Condition) -> str:
+    from google.cloud import run_v2
+
+    field = run_v2.Condition.pb(condition).WhichOneof("reasons")
+    return str(getattr(condition, field).name) if field else ""
+
+
+def _zero_traffic(service: run_v2.Service, ready: str, config: CloudRunConfig) -> LoopctlError:
+    serving = ", ".join(f"{item['revision']} {item['percent']}%" for item in traffic_shares(service) if item["percent"])
+    return LoopctlError(
+        f"revision {ready} is ready but serves 0% of traffic: traffic is pinned to {serving or 'nothing'}",
+        hint=(
+            f"`gcloud run services update-traffic {config.service} --to-latest --region {config.region}`, "
+            "or set deploy.cloudrun.allow_zero_traffic: true"
+        ),
+        kind="zero_traffic",
+    )
+
+
+def _image(ctx: Context) -> str:
+    image = ctx.options.get("image") or (ctx.sections.get("push") or {}).get("pinned")
+    if not image:
+        raise LoopctlError(
+            "nothing to deploy: no --image and no pushed digest",
+            hint="run the build and push phases, or pass --image REPO@sha256:…",
+            kind="deploy",
+        )
+    return str(image)
+
+
+def _section(
+    config: CloudRunConfig, service: run_v2.Service, revision: str, url: str | None, image: str, *, previous: str | None
+) -> dict[str, Any]:
+    return {
+        "target": "cloudrun",
+        "service": config.service,
+        "revision": revision,
+        "url": url,
+        "project": config.project,
+        "region": config.region,
+        "generation": int(service.generation),
+        "strategy": config.strategy,
+        "traffic": traffic_shares(service),
+        "previous_revision": previous,
+        "image": image,
+        "env": sorted(config.env),  # names only: values may be secrets
+    }

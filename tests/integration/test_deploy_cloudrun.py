@@ -1,0 +1,340 @@
+"""Cloud Run deploy and release end to end: the real client, the emulator, revisions running on the real engine."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import docker.errors
+import pytest
+
+from loopctl.config import (
+    CheckConfig,
+    CloudRunConfig,
+    Config,
+    DeployConfig,
+    HttpCheckConfig,
+    ProbeConfig,
+    WebSocketAuth,
+    WebSocketCheckConfig,
+)
+from loopctl.errors import LoopctlError
+from loopctl.phases.cloudrun_release import CloudRunRelease
+from loopctl.phases.deploy_cloudrun import CloudRunDeploy
+from loopctl.phases.probe import ProbePhase
+from loopctl.runner import Context, Event, PhaseResult, run_iteration
+from loopctl.secrets_config import EnvRef, JwtRef, JwtSpec
+from loopctl.store import Store
+from tests.support.cloudrun_emulator import CloudRunEmulator
+from tests.support.realparts import BASE_IMAGE, RegistryHandle, docker_client, start_registry
+
+SERVICE_SOURCE = Path(__file__).resolve().parents[2] / "examples" / "agent-service"
+SECRET = "cloudrun-test-jwt-secret-7731"
+PROJECT, REGION = "loop-proj", "europe-west1"
+EVENTS = ["agent_started", "agent_thinking", "tool_executing", "tool_completed", "agent_completed"]
+DEPLOY = CloudRunDeploy(poll_s=0.1, backoff_s=0.05)
+RELEASE = CloudRunRelease(poll_s=0.1, backoff_s=0.05)
+
+
+@dataclass(frozen=True)
+class Images:
+    """Two builds of the sample service, pushed and pinned by digest: v1 and a 'fixed' v2."""
+
+    v1: str
+    v2: str
+    registry: RegistryHandle
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Images]:
+    client = docker_client()
+    with start_registry(tmp_path_factory.mktemp("registry")) as registry:
+        repository = f"{registry.address}/agent-cloudrun"
+        pushed = Images(_build_and_push(repository, "v1"), _build_and_push(repository, "v2"), registry)
+        # Only the registry keeps v2: the emulator has to pull it, as Cloud Run pulls every image.
+        client.images.remove(f"{repository}:v2")
+        try:
+            yield pushed
+        finally:
+            for reference in (f"{repository}:v1", pushed.v2):
+                with contextlib.suppress(docker.errors.ImageNotFound):
+                    client.images.remove(reference)
+
+
+def _build_and_push(repository: str, version: str) -> str:
+    client = docker_client()
+    client.images.build(
+        path=str(SERVICE_SOURCE),
+        tag=f"{repository}:{version}",
+        buildargs={"BASE_IMAGE": BASE_IMAGE},
+        labels={"loopctl.test.version": version},  # a different config, so a different digest
+        rm=True,
+    )
+    pushed = list(client.api.push(repository, tag=version, stream=True, decode=True))
+    assert not [line for line in pushed if "error" in line], pushed
+    digest = next(line["aux"]["Digest"] for line in pushed if "Digest" in line.get("aux", {}))
+    return f"{repository}@{digest}"
+
+
+@pytest.fixture
+def emulator() -> Iterator[CloudRunEmulator]:
+    with CloudRunEmulator(startup_timeout_s=20) as running:
+        yield running
+
+
+@pytest.fixture(autouse=True)
+def jwt_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOOPCTL_TEST_JWT", SECRET)
+
+
+@dataclass
+class Loop:
+    """One test's iterations against one emulated service: builds each iteration's Context."""
+
+    tmp_path: Path
+    emulator: CloudRunEmulator
+    service: str
+    events: list[Event] = field(default_factory=list)
+    number: int = 0
+
+    def ctx(self, image: str, *, fault: str | None = None, **cloudrun: Any) -> Context:
+        self.number += 1
+        config = self.config(fault=fault, **cloudrun)
+        store = Store(self.tmp_path / "iterations")
+        return Context(config, store, self.number, self.events.append, sections={"push": {"pinned": image}})
+
+    def config(self, *, fault: str | None = None, **cloudrun: Any) -> Config:
+        env: dict[str, Any] = {"JWT_SECRET": EnvRef(env="LOOPCTL_TEST_JWT"), **({"FAULT": fault} if fault else {})}
+        settings = {"api_endpoint": self.emulator.endpoint, "env": env, **cloudrun}
+        block = CloudRunConfig(project=PROJECT, region=REGION, service=self.service, **settings)
+        return Config(
+            project="cloudrun-test",
+            iterations_dir=str(self.tmp_path / "iterations"),
+            deploy=DeployConfig(target="cloudrun", cloudrun=block),
+            probe=ProbeConfig(checks=CHECKS),
+        )
+
+    def state(self) -> dict[str, Any]:
+        return self.emulator.service(PROJECT, REGION, self.service)
+
+    def logged(self) -> list[str]:
+        return [event.message for event in self.events if event.kind == "log"]
+
+
+CHECKS = [
+    CheckConfig(name="health", http=HttpCheckConfig(path="/health", expect_status=200, timeout=5)),
+    CheckConfig(
+        name="chat-events",
+        websocket=WebSocketCheckConfig(
+            path="/ws",
+            auth=WebSocketAuth(token=JwtRef(jwt=JwtSpec(secret=EnvRef(env="LOOPCTL_TEST_JWT"), claims={"sub": "p"}))),
+            send={"type": "user_message", "payload": {"content": "hello"}},
+            expect_events=EVENTS,
+            timeout=10,
+        ),
+    ),
+]
+
+
+def run(phase: Any, ctx: Context) -> PhaseResult:
+    """Run one phase the way the runner hands results on to the next."""
+    result: PhaseResult = phase.run(ctx)
+    ctx.results[phase.name] = result
+    if result.section is not None:
+        ctx.sections[phase.name] = result.section
+    return result
+
+
+def deployed(loop: Loop, image: str, **settings: Any) -> Context:
+    """Deploy and probe; the context holds both results, as the release phase will see them."""
+    ctx = loop.ctx(image, **settings)
+    run(DEPLOY, ctx)
+    run(ProbePhase(), ctx)
+    return ctx
+
+
+def probe_passes(ctx: Context, url: str) -> bool:
+    ctx = Context(ctx.config, ctx.store, ctx.number, ctx.on_event, sections={"deploy": {"url": url}})
+    return ProbePhase().run(ctx).status == "ok"
+
+
+def test_deploy_probe_and_redeploy_a_fix(tmp_path: Path, images: Images, emulator: CloudRunEmulator) -> None:
+    loop = Loop(tmp_path, emulator, "chat")
+    first = deployed(loop, images.v1)
+    section = first.sections["deploy"]
+    assert re.fullmatch(r"chat-00001-[a-z]{3}", section["revision"])
+    assert section["url"].startswith("http://127.0.0.1:") and section["previous_revision"] is None
+    assert section["traffic"] == [{"revision": section["revision"], "percent": 100, "tag": None}]
+    assert (section["target"], section["project"], section["region"], section["generation"]) == (
+        "cloudrun",
+        PROJECT,
+        REGION,
+        1,
+    )
+    assert section["env"] == ["JWT_SECRET"] and section["image"] == images.v1
+    assert first.results["probe"].status == "ok", first.results["probe"].checks
+    assert any(line.startswith("Ready: ") for line in loop.logged())
+    # A revision name left in the template by another tool must not make Cloud Run refuse the update.
+    emulator.name_revision_in_template(PROJECT, REGION, "chat", section["revision"])
+
+    second = deployed(loop, images.v2)
+    again = second.sections["deploy"]
+    assert re.fullmatch(r"chat-00002-[a-z]{3}", again["revision"])
+    assert again["previous_revision"] == section["revision"] and again["generation"] == 2
+    assert again["url"] == loop.state()["uri"] != section["url"]  # the emulator's URL follows the serving revision
+    assert second.results["probe"].status == "ok"
+    assert loop.state()["template"]["containers"][0]["image"] == images.v2
+    assert SECRET not in json.dumps([section, again]) + "".join(loop.logged())
+
+
+def test_a_crashing_revision_fails_the_phase_and_the_old_one_keeps_serving(
+    tmp_path: Path, images: Images, emulator: CloudRunEmulator
+) -> None:
+    loop = Loop(tmp_path, emulator, "crashy")
+    good = deployed(loop, images.v1).sections["deploy"]
+    config = loop.config(fault="bogus")  # the service exits 2 at start: FAULT must name a known fault
+    result = run_iteration(
+        config,
+        [CloudRunDeploy(poll_s=0.1)],
+        render=lambda *_: "report",
+        on_event=loop.events.append,
+        options={"image": images.v1},
+    )
+    phase = result.record.phases[0]
+    assert phase.status == "failed" and phase.error is not None
+    assert phase.error.kind == "revision_not_ready"
+    assert re.search(
+        r"revision crashy-00002-[a-z]{3} is not ready \(HEALTH_CHECK_CONTAINER_ERROR\)", phase.error.message
+    )
+    assert "failed to start and listen on the port defined provided by the PORT=8080" in phase.error.message
+    assert loop.state()["latestReadyRevision"].endswith(good["revision"])
+    assert probe_passes(loop.ctx(images.v1), loop.state()["uri"])
+    written = "".join(path.read_text() for path in (tmp_path / "iterations").iterdir() if path.is_file())
+    assert "crashy-00002" in written and SECRET not in written
+
+
+def test_an_image_that_does_not_exist_is_named(tmp_path: Path, images: Images, emulator: CloudRunEmulator) -> None:
+    missing = f"{images.registry.address}/agent-cloudrun@sha256:{'0' * 64}"
+    with pytest.raises(LoopctlError) as caught:
+        DEPLOY.run(Loop(tmp_path, emulator, "ghost").ctx(missing))
+    assert caught.value.kind == "revision_not_ready"
+    assert f"(CONTAINER_MISSING): Image '{missing}' not found." in caught.value.message
+
+
+def test_a_revision_pinned_out_of_traffic_is_caught(tmp_path: Path, images: Images, emulator: CloudRunEmulator) -> None:
+    loop = Loop(tmp_path, emulator, "pinned")
+    first = run(DEPLOY, loop.ctx(images.v1)).section
+    assert first is not None
+    emulator.pin_traffic(PROJECT, REGION, "pinned", first["revision"])
+    with pytest.raises(LoopctlError) as caught:
+        run(DEPLOY, loop.ctx(images.v2))
+    assert caught.value.kind == "zero_traffic"
+    assert re.search(
+        rf"revision pinned-00002-[a-z]{{3}} is ready but serves 0% .*{first['revision']} 100%", caught.value.message
+    )
+    assert "--to-latest" in caught.value.hint
+    allowed = run(DEPLOY, loop.ctx(images.v2, allow_zero_traffic=True)).section
+    assert allowed is not None and allowed["url"] == first["url"]
+    assert {share["revision"]: share["percent"] for share in allowed["traffic"]} == {first["revision"]: 100}
+
+
+def test_preview_promotes_only_a_revision_that_passed(
+    tmp_path: Path, images: Images, emulator: CloudRunEmulator
+) -> None:
+    loop = Loop(tmp_path, emulator, "preview")
+    stable = deployed(loop, images.v1).sections["deploy"]
+
+    broken = deployed(loop, images.v1, fault="auth", strategy="preview")
+    tagged = broken.sections["deploy"]
+    assert tagged["url"] != stable["url"] and tagged["url"] != loop.state()["uri"]
+    assert {"revision": tagged["revision"], "percent": 0, "tag": "loopctl"} in tagged["traffic"]
+    assert broken.results["probe"].status == "failed"  # the probe reached the new code: it has the auth fault
+    assert run(RELEASE, broken).section == {
+        "action": "not_promoted",
+        "revision": tagged["revision"],
+        "reason": "probe failed: chat-events",
+    }
+    assert loop.state()["uri"] == stable["url"] and probe_passes(broken, loop.state()["uri"])
+
+    fixed = deployed(loop, images.v2, strategy="preview")
+    assert fixed.results["probe"].status == "ok"
+    released = run(RELEASE, fixed).section
+    assert released is not None and released["action"] == "promoted"
+    assert released["url"] == loop.state()["uri"] == fixed.sections["deploy"]["url"]
+    assert loop.state()["trafficStatuses"] == [{"type": 1, "percent": 100}]  # back on LATEST, tag dropped
+
+
+def test_rollback_restores_the_previous_revision(tmp_path: Path, images: Images, emulator: CloudRunEmulator) -> None:
+    loop = Loop(tmp_path, emulator, "rollback")
+    good = deployed(loop, images.v1, rollback_on_failure=True)
+    assert run(RELEASE, good).section == {
+        "action": "none",
+        "revision": good.sections["deploy"]["revision"],
+        "reason": "probe passed",
+    }
+    bad = deployed(loop, images.v1, fault="auth", rollback_on_failure=True)
+    assert bad.results["probe"].status == "failed"
+    released = run(RELEASE, bad).section
+    assert released is not None and released["action"] == "rolled_back"
+    assert released["to"] == good.sections["deploy"]["revision"] == bad.sections["deploy"]["previous_revision"]
+    assert loop.state()["trafficStatuses"] == [{"type": 2, "revision": released["to"], "percent": 100}]
+    assert probe_passes(bad, loop.state()["uri"])
+
+
+def test_transient_errors_are_retried_and_shown(tmp_path: Path, images: Images, emulator: CloudRunEmulator) -> None:
+    loop = Loop(tmp_path, emulator, "flaky")
+    emulator.fail_next(429)
+    emulator.fail_next(503, 2)
+    result = run(DEPLOY, loop.ctx(images.v1))
+    assert result.status == "ok"
+    retries = [line for line in loop.logged() if "retry" in line]
+    assert [line.split(" — ")[1].split(" in ")[0] for line in retries] == ["retry 1/5", "retry 2/5", "retry 3/5"]
+    assert "get service: 429 Quota exceeded" in retries[0] and "503 The service is currently unavailable" in retries[1]
+
+
+def test_an_operation_that_never_finishes_hits_the_deadline(
+    tmp_path: Path, images: Images, emulator: CloudRunEmulator
+) -> None:
+    emulator.stall_operations = True
+    began = time.monotonic()
+    with pytest.raises(LoopctlError) as caught:
+        DEPLOY.run(Loop(tmp_path, emulator, "stuck").ctx(images.v1, deadline_s=1.5))
+    assert caught.value.kind == "deploy_timeout" and "1.5s deadline" in caught.value.message
+    assert 1.4 < time.monotonic() - began < 5
+
+
+def test_api_errors_are_one_line_with_a_hint(tmp_path: Path, images: Images, emulator: CloudRunEmulator) -> None:
+    loop = Loop(tmp_path, emulator, "denied")
+    denied = (
+        "Permission 'run.services.get' denied on resource 'projects/loop-proj/locations/europe-west1/services/denied'"
+    )
+    emulator.fail_next(403, message=denied)
+    with pytest.raises(LoopctlError) as caught:
+        DEPLOY.run(loop.ctx(images.v1))
+    assert (caught.value.kind, caught.value.message) == (
+        "permission_denied",
+        f"Cloud Run API: get service: 403 {denied}",
+    )
+    assert "roles/run.developer" in caught.value.hint
+    with pytest.raises(LoopctlError) as missing:
+        DEPLOY.run(loop.ctx(images.v1, allow_missing=False))
+    assert missing.value.kind == "not_found" and "allow_missing" in missing.value.hint
+
+
+def test_a_first_revision_that_fails_leaves_nothing_serving(
+    tmp_path: Path, images: Images, emulator: CloudRunEmulator
+) -> None:
+    emulator.fail_next_revision()
+    with pytest.raises(LoopctlError) as caught:
+        DEPLOY.run(Loop(tmp_path, emulator, "first").ctx(images.v1))
+    assert caught.value.kind == "revision_not_ready"
+    assert re.match(
+        r"revision first-00001-[a-z]{3} is not ready \(HEALTH_CHECK_CONTAINER_ERROR\): ", caught.value.message
+    )
+    assert emulator.service(PROJECT, REGION, "first").get("latestReadyRevision") is None

@@ -1,0 +1,140 @@
+"""What the Cloud Run phases change in a Service and read back from it, without any server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from google.cloud import run_v2
+
+from loopctl.config import CloudRunConfig, Config, DeployConfig
+from loopctl.errors import LoopctlError, UsageError
+from loopctl.phases.cloudrun_release import CloudRunRelease
+from loopctl.phases.cloudrun_spec import all_traffic_to, apply_config, preview_traffic, serving_revision, traffic_shares
+from loopctl.phases.deploy_cloudrun import CloudRunDeploy, cloudrun_phases
+from loopctl.runner import Context
+from loopctl.secrets_config import EnvRef
+from loopctl.store import Store
+
+IMAGE = "europe-docker.pkg.dev/p/r/chat@sha256:" + "a" * 64
+LATEST, BY_NAME = 1, 2
+
+
+def cloudrun(**settings: Any) -> CloudRunConfig:
+    return CloudRunConfig(project="p", region="europe-west1", service="chat", **settings)
+
+
+def existing_service() -> run_v2.Service:
+    secret_ref = run_v2.EnvVarSource(secret_key_ref=run_v2.SecretKeySelector(secret="db", version="latest"))
+    container = run_v2.Container(
+        image="old",
+        ports=[run_v2.ContainerPort(name="http1", container_port=8080)],
+        env=[run_v2.EnvVar(name="OLD", value="1"), run_v2.EnvVar(name="DB_PASSWORD", value_source=secret_ref)],
+    )
+    return run_v2.Service(template=run_v2.RevisionTemplate(revision="chat-00007-old", containers=[container]))
+
+
+def test_apply_config_pins_the_image_and_reads_secrets_now(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHAT_JWT", "jwt-secret-value")
+    service = existing_service()
+    config = cloudrun(
+        port=9000,
+        env={"JWT_SECRET": EnvRef(env="CHAT_JWT"), "MODE": "demo"},
+        cpu="2",
+        memory="1Gi",
+        min_instances=1,
+        max_instances=3,
+        timeout_s=60,
+        ingress="internal",
+        service_account="run@p.iam.gserviceaccount.com",
+        labels={"team": "chat"},
+    )
+    apply_config(service, config, IMAGE)
+    template = service.template
+    container = template.containers[0]
+    assert template.revision == ""  # a stale explicit name would make Cloud Run refuse the new template
+    assert (container.image, container.ports[0].container_port, container.ports[0].name) == (IMAGE, 9000, "http1")
+    assert {item.name: item.value for item in container.env} == {
+        "DB_PASSWORD": "",
+        "JWT_SECRET": "jwt-secret-value",
+        "MODE": "demo",
+    }  # OLD is gone (config is the source of truth); the Secret Manager reference stays
+    assert dict(container.resources.limits) == {"cpu": "2", "memory": "1Gi"}
+    assert (template.scaling.min_instance_count, template.scaling.max_instance_count) == (1, 3)
+    assert template.timeout.total_seconds() == 60 and template.service_account == "run@p.iam.gserviceaccount.com"
+    assert service.ingress == run_v2.IngressTraffic.INGRESS_TRAFFIC_INTERNAL_ONLY and service.labels["team"] == "chat"
+
+
+def test_cloud_run_sets_port_itself() -> None:
+    with pytest.raises(UsageError, match="sets PORT, which Cloud Run sets itself"):
+        apply_config(existing_service(), cloudrun(env={"PORT": "8080"}), IMAGE)
+
+
+def serving(*targets: run_v2.TrafficTarget, ready: str = "chat-00002-bbb") -> run_v2.Service:
+    statuses = [
+        run_v2.TrafficTargetStatus(type_=t.type_, revision=t.revision, percent=t.percent, tag=t.tag) for t in targets
+    ]
+    return run_v2.Service(
+        latest_ready_revision=f"projects/p/locations/europe-west1/services/chat/revisions/{ready}",
+        traffic=list(targets),
+        traffic_statuses=statuses,
+    )
+
+
+def test_preview_pins_todays_split_and_tags_the_new_revision_at_zero() -> None:
+    service = serving(run_v2.TrafficTarget(type_=LATEST, percent=100))
+    assert [(t.type_, t.revision, t.percent, t.tag) for t in preview_traffic(service)] == [
+        (BY_NAME, "chat-00002-bbb", 100, ""),
+        (LATEST, "", 0, "loopctl"),
+    ]
+    assert traffic_shares(service) == [{"revision": "chat-00002-bbb", "percent": 100, "tag": None}]
+
+
+def test_a_new_service_in_preview_gets_all_traffic_under_the_tag() -> None:
+    assert [(t.type_, t.percent, t.tag) for t in preview_traffic(run_v2.Service())] == [(LATEST, 100, "loopctl")]
+
+
+def test_all_traffic_to_uses_latest_for_the_newest_and_a_name_for_a_rollback() -> None:
+    service = serving(
+        run_v2.TrafficTarget(type_=BY_NAME, revision="chat-00001-aaa", percent=100),
+        run_v2.TrafficTarget(type_=BY_NAME, revision="chat-00002-bbb", percent=0, tag="loopctl"),
+    )
+    assert serving_revision(service) == "chat-00001-aaa"
+    assert [(t.type_, t.revision, t.percent) for t in all_traffic_to(service, "chat-00002-bbb")] == [(LATEST, "", 100)]
+    assert [(t.type_, t.revision, t.percent) for t in all_traffic_to(service, "chat-00001-aaa")] == [
+        (BY_NAME, "chat-00001-aaa", 100)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("settings", "names"),
+    [
+        ({}, ["deploy"]),
+        ({"strategy": "preview"}, ["deploy", "release"]),
+        ({"rollback_on_failure": True}, ["deploy", "release"]),
+    ],
+)
+def test_a_release_phase_only_when_there_is_something_to_release(settings: dict[str, Any], names: list[str]) -> None:
+    config = Config(project="t", deploy=DeployConfig(target="cloudrun", cloudrun=cloudrun(**settings)))
+    phases = cloudrun_phases(config)
+    assert [phase.name for phase in phases] == names
+    assert isinstance(phases[0], CloudRunDeploy) and all(isinstance(p, CloudRunRelease) for p in phases[1:])
+
+
+def context(tmp_path: Path, **sections: dict[str, Any]) -> Context:
+    config = Config(project="t", deploy=DeployConfig(target="cloudrun", cloudrun=cloudrun()))
+    return Context(config, Store(tmp_path), 1, lambda event: None, sections=dict(sections))
+
+
+def test_nothing_to_deploy_without_an_image(tmp_path: Path) -> None:
+    with pytest.raises(LoopctlError, match="nothing to deploy"):
+        CloudRunDeploy().run(context(tmp_path))
+
+
+def test_missing_credentials_name_the_login_command(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "absent.json"))
+    with pytest.raises(LoopctlError) as caught:
+        CloudRunDeploy().run(context(tmp_path, push={"pinned": IMAGE}))
+    assert caught.value.kind == "credentials" and "no Google Cloud credentials" in caught.value.message
+    assert "gcloud auth application-default login" in caught.value.hint
