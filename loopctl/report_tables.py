@@ -119,9 +119,8 @@ def _build_detail(record: Record) -> str:
 def _push_detail(record: Record) -> str:
     push = record.push or {}
     reference, digest = push.get("reference"), push.get("digest")
-    if reference and digest:
-        return code(f"{reference}@{digest}")
-    return code(str(reference or digest or ""))
+    text = code(f"{reference}@{digest}") if reference and digest else code(str(reference or digest or ""))
+    return f"{text} (already in the registry)" if push.get("uploaded") is False else text
 
 
 def _deploy_detail(record: Record) -> str:
@@ -130,7 +129,8 @@ def _deploy_detail(record: Record) -> str:
     parts = [code(str(name))] if name else []
     if deploy.get("url"):
         parts.append(str(deploy["url"]))
-    return " at ".join(parts) or DASH
+    text = " at ".join(parts) or DASH
+    return f"{text} (unchanged, already running)" if deploy.get("reused") else text
 
 
 def _probe_detail(record: Record) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import socket
 import time
 from typing import Any
@@ -18,6 +20,7 @@ LOG_TAIL_LINES = 50
 POLL_S = 0.25
 ANSWER_TIMEOUT_S = 2.0
 LOOPBACK = "127.0.0.1"
+FINGERPRINT_LABEL = "loopctl.fingerprint"
 
 
 class DockerDeploy:
@@ -29,24 +32,58 @@ class DockerDeploy:
         spec = _config(ctx)
         image = image_reference(ctx)
         client = docker_client()
+        wanted = fingerprint(image, spec)
+        reused = None if ctx.options.get("no_cache") else running_as_wanted(client, spec, wanted)
+        if reused is not None:
+            container, host_port = reused
+            ctx.log(PHASE, f"unchanged: {spec.name} ({container.id[:12]}) already runs this image and config")
+            return _result(
+                container, spec, image, str(container.image.id), f"http://{LOOPBACK}:{host_port}", None, reused=True
+            )
         image_id = ensure_image(client, image, ctx)  # before touching the old container: a bad ref must not stop it
         replaced = remove_previous(client, spec.name, ctx)
-        container = start_container(client, image, spec, ctx)
+        container = start_container(client, image, spec, ctx, wanted)
         host_port = wait_until_listening(container, spec, ctx)
         url = f"http://{LOOPBACK}:{host_port}"
         ctx.log(PHASE, f"{spec.name} ({container.id[:12]}) answers on {url}")
-        section = {
-            "target": "docker",
-            "service": spec.name,
-            "revision": container.id[:12],
-            "container_id": container.id,
-            "image": image,
-            "image_id": image_id,
-            "url": url,
-            "replaced": replaced,
-            "env": env_names(spec),
-        }
-        return PhaseResult("ok", {"container": container.id[:12], "url": url}, section=section)
+        return _result(container, spec, image, image_id, url, replaced, reused=False)
+
+
+def _result(
+    container: Any, spec: DockerDeployConfig, image: str, image_id: str, url: str, replaced: str | None, *, reused: bool
+) -> PhaseResult:
+    section = {
+        "target": "docker",
+        "service": spec.name,
+        "revision": container.id[:12],
+        "container_id": container.id,
+        "image": image,
+        "image_id": image_id,
+        "url": url,
+        "replaced": replaced,
+        "reused": reused,
+        "env": env_names(spec),
+    }
+    return PhaseResult("ok", {"container": container.id[:12], "url": url}, section=section)
+
+
+def fingerprint(image: str, spec: DockerDeployConfig) -> str:
+    """What makes a running container the one this deploy would start: image, command, port, env.
+
+    Secret values enter only as their sha256, and only into a label on the local container.
+    """
+    env = {name: hashlib.sha256(value.encode()).hexdigest() for name, value in container_env(spec).items()}
+    material = json.dumps([image, spec.command, spec.port, spec.host_port, env], sort_keys=True)
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+def running_as_wanted(client: Any, spec: DockerDeployConfig, wanted: str) -> tuple[Any, int] | None:
+    """The running container of this name with this fingerprint, if it still answers."""
+    found = [c for c in client.containers.list(filters={"name": spec.name}) if c.name == spec.name]
+    if not found or found[0].labels.get(FINGERPRINT_LABEL) != wanted:
+        return None
+    host_port = published_port(found[0], spec.port)
+    return (found[0], host_port) if host_port is not None and answers(host_port) else None
 
 
 def image_reference(ctx: Context) -> str:
@@ -143,7 +180,7 @@ def remove_previous(client: Any, name: str, ctx: Context) -> str | None:
     return str(old.id[:12])
 
 
-def start_container(client: Any, image: str, spec: DockerDeployConfig, ctx: Context) -> Any:
+def start_container(client: Any, image: str, spec: DockerDeployConfig, ctx: Context, wanted: str) -> Any:
     """Create and start the container, published on loopback only."""
     from docker.errors import APIError
 
@@ -155,7 +192,11 @@ def start_container(client: Any, image: str, spec: DockerDeployConfig, ctx: Cont
             command=spec.command,
             environment=container_env(spec),
             ports={f"{spec.port}/tcp": (LOOPBACK, spec.host_port or None)},  # None: the engine picks a free port
-            labels={"loopctl.project": ctx.config.project, "loopctl.iteration": str(ctx.number)},
+            labels={
+                "loopctl.project": ctx.config.project,
+                "loopctl.iteration": str(ctx.number),
+                FINGERPRINT_LABEL: wanted,
+            },
         )
         container.start()
     except APIError as err:

@@ -130,7 +130,7 @@ def test_a_second_deploy_replaces_the_first_container(tmp_path: Path, engine: An
     import docker.errors
 
     first = deploy(make_ctx(tmp_path, project, name=f"{project}-replace", image=image, env={"JWT_SECRET": "x"}))
-    ctx = make_ctx(tmp_path, project, name=f"{project}-replace", image=image, number=2, env={"JWT_SECRET": "x"})
+    ctx = make_ctx(tmp_path, project, name=f"{project}-replace", image=image, number=2, env={"JWT_SECRET": "y"})
     second = deploy(ctx)
 
     assert second["replaced"] == first["revision"] and second["container_id"] != first["container_id"]
@@ -139,6 +139,18 @@ def test_a_second_deploy_replaces_the_first_container(tmp_path: Path, engine: An
     assert engine.containers.get(f"{project}-replace").id == second["container_id"]
     assert health_status(second["url"]) == 200
     assert any(first["revision"] in line for line in messages(ctx))
+
+
+def test_an_unchanged_deploy_reuses_the_running_container(tmp_path: Path, engine: Any, image: str, project: str) -> None:
+    name = f"{project}-reuse"
+    first = deploy(make_ctx(tmp_path, project, name=name, image=image, env={"JWT_SECRET": "x"}))
+    again = deploy(make_ctx(tmp_path, project, name=name, image=image, number=2, env={"JWT_SECRET": "x"}))
+    forced_ctx = make_ctx(tmp_path, project, name=name, image=image, number=3, env={"JWT_SECRET": "x"})
+    forced_ctx.options["no_cache"] = True
+    forced = deploy(forced_ctx)
+    assert again["reused"] is True and again["container_id"] == first["container_id"]
+    assert forced["reused"] is False and forced["replaced"] == first["revision"]
+    assert health_status(forced["url"]) == 200
 
 
 def test_an_image_that_cannot_be_pulled_leaves_the_running_container_alone(
