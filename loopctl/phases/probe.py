@@ -19,7 +19,8 @@ class ProbePhase:
     def run(self, ctx: Context) -> PhaseResult:
         base_url = (ctx.sections.get("deploy") or {}).get("url") or _configured_url(ctx.config)
         app_codes = app_codes_of(ctx.config)
-        specs = [(item, build_check(item, base_url, app_codes)) for item in ctx.config.probe.checks]
+        extra = platform_headers(ctx.config, base_url)
+        specs = [(item, build_check(item, base_url, app_codes, extra)) for item in ctx.config.probe.checks]
         for item, _ in specs:
             ctx.log(self.name, f"{item.name}: probing")
         results = asyncio.run(_run_all([check for _, check in specs]))
@@ -48,7 +49,22 @@ def app_codes_of(config: Config) -> dict[int, AppCode]:
     return codes
 
 
-def build_check(item: CheckConfig, base_url: str | None, app_codes: dict[int, AppCode]) -> Check:
+def platform_headers(config: Config, base_url: str | None) -> tuple[tuple[str, str], ...]:
+    """Headers the platform wants in front of the app's own auth: a Google ID token for a private Cloud Run URL."""
+    cloudrun = config.deploy.cloudrun if config.deploy is not None and config.deploy.target == "cloudrun" else None
+    if cloudrun is None or not cloudrun.invoker_iam or not base_url:
+        return ()
+    from loopctl.phases.deploy_cloudrun import probe_headers
+
+    return tuple((name, secret.reveal()) for name, secret in probe_headers(config, base_url))
+
+
+def build_check(
+    item: CheckConfig,
+    base_url: str | None,
+    app_codes: dict[int, AppCode],
+    extra_headers: tuple[tuple[str, str], ...] = (),
+) -> Check:
     """A config check becomes the same `Check` that `loopctl probe` runs; tokens are read now."""
     block = item.websocket or item.http
     assert block is not None  # the config model guarantees exactly one
@@ -64,14 +80,16 @@ def build_check(item: CheckConfig, base_url: str | None, app_codes: dict[int, Ap
             event_field=ws.event_field,
             timeout=ws.timeout,
             hold=ws.hold,
-            headers=tuple(ws.headers.items()),
+            headers=(*extra_headers, *ws.headers.items()),
             token=token,
             auth=ws.auth.type if ws.auth else "bearer",
             app_codes=app_codes,
             ca_bundle=ws.ca_bundle,
         )
     assert item.http is not None
-    return Check(url=url, timeout=item.http.timeout, expect_status=item.http.expect_status, token=token)
+    return Check(
+        url=url, timeout=item.http.timeout, expect_status=item.http.expect_status, token=token, headers=extra_headers
+    )
 
 
 def _join(base_url: str | None, path: str, *, websocket: bool, check: str) -> str:

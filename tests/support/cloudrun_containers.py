@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import socket
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
+from loopctl.phases.deploy_docker import answers
 from tests.support import cloudrun_shapes as shapes
 from tests.support.realparts import docker_client
 
@@ -95,18 +95,10 @@ class RevisionRuntime:
             container.reload()
             if container.status in ("exited", "dead"):
                 break
-            address = container.attrs["NetworkSettings"].get("IPAddress")
-            # The published port is no test: docker-proxy accepts there before the app listens.
-            if address and _accepts(address, port):
-                return Started(int(container.ports[f"{port}/tcp"][0]["HostPort"]))
+            bindings = (container.ports or {}).get(f"{port}/tcp") or []
+            # Only loopback is probed: the same readiness test the docker deploy target uses.
+            if bindings and answers(int(bindings[0]["HostPort"])):
+                return Started(int(bindings[0]["HostPort"]))
             time.sleep(0.1)
         message = shapes.PORT_MESSAGE.format(port=port)
         return Failed("ContainerHealthy", message, {"revisionReason": shapes.HEALTH_CHECK_CONTAINER_ERROR})
-
-
-def _accepts(address: str, port: int) -> bool:
-    try:
-        with socket.create_connection((address, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
