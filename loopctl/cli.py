@@ -63,10 +63,19 @@ def main(
     """Build, push, deploy and probe a service, then report what changed since the last iteration."""
 
 
-from loopctl.commands import classify_cmd, doctor_cmd, init_cmd, iterate_cmd, probe_cmd, report_cmd  # noqa: E402
+from loopctl.commands import (  # noqa: E402
+    classify_cmd,
+    doctor_cmd,
+    init_cmd,
+    iterate_cmd,
+    loop_cmd,
+    probe_cmd,
+    report_cmd,
+)
 
 app.command("init")(init_cmd.init)
 app.command("iterate")(iterate_cmd.iterate)
+app.command("loop")(loop_cmd.loop)
 app.command("probe")(probe_cmd.probe)
 app.command("report")(report_cmd.report)
 app.command("history")(report_cmd.history)

@@ -41,6 +41,11 @@ def parse_skip(text: str) -> frozenset[str]:
 
 def run_iterate(options: IterateOptions) -> ExitCode:
     """Run one iteration and render it; the exit code is reduced from the record."""
+    return iterate_once(options)[0]
+
+
+def iterate_once(options: IterateOptions) -> tuple[ExitCode, Record]:
+    """One iteration: its exit code and its record (for `loop`, which decides whether to go on)."""
     from loopctl.phases import phases_for
     from loopctl.report import render_markdown
     from loopctl.ui_live import progress
@@ -58,7 +63,7 @@ def run_iterate(options: IterateOptions) -> ExitCode:
         result = run_iteration(config, phases, render=render, on_event=on_event, skip=skip, options=run_options)
     _publish(result, options)
     failed = next((phase.name for phase in result.record.phases if phase.status == "failed"), None)
-    return for_record(result.record.status, failed, fail_on=options.fail_on)
+    return for_record(result.record.status, failed, fail_on=options.fail_on), result.record
 
 
 def _publish(result: IterationResult, options: IterateOptions) -> None:

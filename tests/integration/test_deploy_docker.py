@@ -141,7 +141,9 @@ def test_a_second_deploy_replaces_the_first_container(tmp_path: Path, engine: An
     assert any(first["revision"] in line for line in messages(ctx))
 
 
-def test_an_unchanged_deploy_reuses_the_running_container(tmp_path: Path, engine: Any, image: str, project: str) -> None:
+def test_an_unchanged_deploy_reuses_the_running_container(
+    tmp_path: Path, engine: Any, image: str, project: str
+) -> None:
     name = f"{project}-reuse"
     first = deploy(make_ctx(tmp_path, project, name=name, image=image, env={"JWT_SECRET": "x"}))
     again = deploy(make_ctx(tmp_path, project, name=name, image=image, number=2, env={"JWT_SECRET": "x"}))

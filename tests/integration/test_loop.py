@@ -1,0 +1,64 @@
+"""`loopctl loop` with a url target: stops on success, re-runs on its timer, ends cleanly on Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.integration.agent_service import running_service
+from tests.integration.test_iterate import CONFIG, SECRET
+
+
+def loop(folder: Path, *args: str) -> subprocess.Popen[str]:
+    environ = {**os.environ, "DEMO_JWT_SECRET": SECRET}
+    return subprocess.Popen(
+        [sys.executable, "-m", "loopctl", "loop", "--ci", "--config", str(folder / "config.yaml"), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environ,
+        cwd=folder,
+    )
+
+
+def statuses(folder: Path) -> list[str]:
+    return [json.loads(path.read_text())["status"] for path in sorted((folder / "iterations").glob("*.json"))]
+
+
+def test_loop_stops_at_the_first_success(tmp_path: Path) -> None:
+    with running_service(secret=SECRET) as service:
+        (tmp_path / "config.yaml").write_text(CONFIG.format(port=service.port))
+        process = loop(tmp_path, "--every", "0.2", "--max", "5")
+        _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr
+    assert statuses(tmp_path) == ["success"]
+
+
+def test_a_soak_loop_reruns_on_its_timer_until_max(tmp_path: Path) -> None:
+    with running_service(fault="auth", secret=SECRET) as service:
+        (tmp_path / "config.yaml").write_text(CONFIG.format(port=service.port))
+        process = loop(tmp_path, "--every", "0.2", "--max", "3")
+        _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 1
+    assert statuses(tmp_path) == ["failed", "no_change", "no_change"]
+    assert stderr.count("waiting for 0.2s") == 2
+
+
+def test_ctrl_c_while_waiting_ends_with_130_and_keeps_every_record(tmp_path: Path) -> None:
+    with running_service(fault="auth", secret=SECRET) as service:
+        (tmp_path / "config.yaml").write_text(CONFIG.format(port=service.port))
+        process = loop(tmp_path, "--every", "60")
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "iterations" / "0001.md").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130
+    assert "stopped while waiting" in stderr and "Traceback" not in stderr
+    assert statuses(tmp_path) == ["failed"]
