@@ -19,6 +19,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
     add_completion=False,
+    # Plain click help: rich's markdown machinery would cost more than everything else at start-up.
+    rich_markup_mode=None,
 )
 
 
