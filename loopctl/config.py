@@ -131,12 +131,18 @@ class WebSocketCheckConfig(_Strict):
     ca_bundle: str | None = None
 
 
+class LoadConfig(_Strict):
+    concurrency: int = Field(ge=1, le=10000)
+    duration: float = Field(0.0, ge=0, le=3600)
+
+
 class CheckConfig(_Strict):
     name: str = Field(min_length=1)
     priority: int = Field(1, ge=1, le=3)
     impact: str | None = None
     http: HttpCheckConfig | None = None
     websocket: WebSocketCheckConfig | None = None
+    load: LoadConfig | None = None
 
     @model_validator(mode="after")
     def _one_kind(self) -> CheckConfig:

@@ -72,6 +72,7 @@ class CheckRecord(_Model):
     events_missing: list[str] = Field(default_factory=list)
     latency_ms: dict[str, float | None] = Field(default_factory=dict)
     frames_ignored: int = 0
+    load: dict[str, Any] | None = None
 
 
 class SuiteFailure(_Model):

@@ -16,6 +16,7 @@ from loopctl.report_tables import (
     fenced_details,
     headline,
     latency_table,
+    load_table,
     results_table,
     trend_chart,
     trend_points,
@@ -300,6 +301,9 @@ def _metrics(record: Record, trend: Sequence[Record]) -> list[str]:
     latency = latency_table(record)
     if latency:
         lines += ["", "### Probe latency", "", *latency]
+    load = load_table(record)
+    if load:
+        lines += ["", "### Load", "", *load]
     points = trend_points(record, trend)
     if points:
         lines += ["", "### Trend", "", *trend_table(points)]

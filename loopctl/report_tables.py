@@ -241,6 +241,25 @@ def latency_table(record: Record) -> list[str]:
     return table(["Check", "Connect", "First event", "Total"], rows)
 
 
+def load_table(record: Record) -> list[str]:
+    """Checks run under load: sessions, outcomes, and latency percentiles (p50 / p95 / p99)."""
+    rows = []
+    for check in record.checks:
+        load = check.load
+        if not load:
+            continue
+        outcomes = ", ".join(f"{category} {count}" for category, count in load.get("outcomes", {}).items())
+        spreads = [
+            " / ".join(millis(row.get(q)) for q in ("p50", "p95", "p99"))
+            for row in (load.get("latency_ms", {}).get(key, {}) for key in ("connect", "first_event", "total"))
+        ]
+        sessions = f"{load.get('sessions')} at {load.get('concurrency')}"
+        rows.append([check.name, sessions, cell(outcomes), *spreads])
+    if not rows:
+        return []
+    return table(["Check", "Sessions", "Outcomes", "Connect p50/p95/p99", "First event", "Total"], rows)
+
+
 def trend_points(record: Record, trend: Sequence[Record]) -> list[Record]:
     """The trend's records oldest first, this one included once."""
     by_number = {each.number: each for each in trend}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from loopctl.errors import LoopctlError
 from loopctl.secrets import redact
@@ -35,7 +35,7 @@ def render_error(err: LoopctlError) -> None:
         console.print(f"  [dim]hint:[/] {redact(err.hint)}")
 
 
-def render_probe(result: ProbeResult) -> None:
+def render_probe(result: ProbeResult, *, load: dict[str, Any] | None = None) -> None:
     """Verdict line, then the close code with its name, the reason, events and the hint."""
     from rich.markup import escape
 
@@ -63,8 +63,24 @@ def render_probe(result: ProbeResult) -> None:
         if value is not None
     ]
     console.print(f"  latency: {', '.join(parts)}")
+    if load is not None:
+        render_load(console, load)
     if outcome.hint:
         console.print(f"  [yellow]next:[/]    {escape(redact(outcome.hint))}")
+
+
+def render_load(console: Console, load: dict[str, Any]) -> None:
+    """Sessions by outcome and latency percentiles of a load probe."""
+    counts = ", ".join(f"{category} {count}" for category, count in load["outcomes"].items())
+    console.print(
+        f"  load:    {load['sessions']} sessions at concurrency {load['concurrency']} in {load['wall_s']:g}s: {counts}",
+        markup=False,
+    )
+    for key, row in load["latency_ms"].items():
+        if row["p50"] is not None:
+            console.print(
+                f"  {key:<8} p50 {row['p50']:g} ms, p95 {row['p95']:g} ms, p99 {row['p99']:g} ms", markup=False
+            )
 
 
 def render_explanation(explanation: Explanation) -> None:

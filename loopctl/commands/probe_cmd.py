@@ -34,11 +34,16 @@ def probe(
         typer.Option(help="How the token is sent: Authorization header, jwt.<token> subprotocol, ?token=."),
     ] = "bearer",
     ca_bundle: Annotated[str | None, typer.Option(help="CA bundle for wss:// and https:// (private CA).")] = None,
+    concurrency: Annotated[int, typer.Option(min=1, max=10000, help="Load: sessions at a time.")] = 1,
+    duration: Annotated[
+        float, typer.Option(min=0.0, help="Load: keep starting sessions for this many seconds (0: one round).")
+    ] = 0.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object to stdout and nothing else.")] = False,
 ) -> None:
     """Probe a running service once and classify how it ended (exit 0 passed, 1 failed, 2 usage error)."""
     from loopctl.cli import emit_json, guarded
-    from loopctl.probe.options import check_from_options, run_check_sync
+    from loopctl.probe.load import Load
+    from loopctl.probe.options import check_from_options, run_check_sync, run_load_sync
     from loopctl.ui import render_probe
 
     def run() -> ExitCode:
@@ -57,11 +62,15 @@ def probe(
             auth=auth,
             ca_bundle=ca_bundle,
         )
-        result = run_check_sync(check)
-        if as_json:
-            emit_json(result.to_dict())
+        if concurrency > 1 or duration > 0:
+            measured = run_load_sync(check, Load(concurrency, duration))
+            result, load = measured.result(), measured.to_dict()
         else:
-            render_probe(result)
+            result, load = run_check_sync(check), None
+        if as_json:
+            emit_json({**result.to_dict(), **({"load": load} if load else {})})
+        else:
+            render_probe(result, load=load)
         return ExitCode.OK if result.passed else ExitCode.CHECKS_FAILED
 
     guarded(as_json, run)

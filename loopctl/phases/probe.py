@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from loopctl.config import CheckConfig, Config
@@ -23,17 +24,27 @@ class ProbePhase:
         specs = [(item, build_check(item, base_url, app_codes, extra)) for item in ctx.config.probe.checks]
         for item, _ in specs:
             ctx.log(self.name, f"{item.name}: probing")
-        results = asyncio.run(_run_all([check for _, check in specs]))
-        records = tuple(check_record(item, result) for (item, _), result in zip(specs, results, strict=True))
+        measured = asyncio.run(_run_all(specs))
+        records = tuple(
+            check_record(item, result, load) for (item, _), (result, load) in zip(specs, measured, strict=True)
+        )
         passed = sum(record.passed for record in records)
         status: PhaseStatus = "ok" if passed == len(records) else "failed"
         return PhaseResult(status, {"passed": passed, "total": len(records)}, checks=records)
 
 
-async def _run_all(checks: list[Check]) -> list[ProbeResult]:
+async def _run_all(specs: list[tuple[CheckConfig, Check]]) -> list[tuple[ProbeResult, dict[str, Any] | None]]:
+    """Every check at once; a check with `load` runs its sessions and reports them beside one result."""
     from loopctl.probe import run_check
+    from loopctl.probe.load import Load, run_load
 
-    return list(await asyncio.gather(*(run_check(check) for check in checks)))
+    async def one(item: CheckConfig, check: Check) -> tuple[ProbeResult, dict[str, Any] | None]:
+        if item.load is None:
+            return await run_check(check), None
+        measured = await run_load(check, Load(item.load.concurrency, item.load.duration))
+        return measured.result(), measured.to_dict()
+
+    return list(await asyncio.gather(*(one(item, check) for item, check in specs)))
 
 
 def _configured_url(config: Config) -> str | None:
@@ -104,7 +115,7 @@ def _join(base_url: str | None, path: str, *, websocket: bool, check: str) -> st
     return urlunsplit(joined)
 
 
-def check_record(item: CheckConfig, result: ProbeResult) -> CheckRecord:
+def check_record(item: CheckConfig, result: ProbeResult, load: dict[str, Any] | None = None) -> CheckRecord:
     document = result.to_dict()
     return CheckRecord.model_validate(
         {
@@ -120,5 +131,6 @@ def check_record(item: CheckConfig, result: ProbeResult) -> CheckRecord:
             "events_missing": document["events_missing"],
             "latency_ms": document["latency_ms"],
             "frames_ignored": result.frames_ignored,
+            "load": load,
         }
     )

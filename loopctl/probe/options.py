@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from loopctl import secrets
 from loopctl.errors import UsageError
+from loopctl.probe.load import Load, LoadResult
 from loopctl.probe.spec import AuthMode, Check, ProbeResult, parse_header, parse_send, parse_url
 
 
@@ -64,3 +65,9 @@ def run_check_sync(check: Check) -> ProbeResult:
     from loopctl.probe import run_check
 
     return asyncio.run(run_check(check))
+
+
+def run_load_sync(check: Check, load: Load) -> LoadResult:
+    from loopctl.probe.load import run_load
+
+    return asyncio.run(run_load(check, load))
