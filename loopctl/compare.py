@@ -126,12 +126,6 @@ def movement(before: OutcomeRecord, after: OutcomeRecord) -> str:
     return f"still failing at {stage_after}, now as {after.category}"
 
 
-def find_previous(record_number: int, records: Sequence[Record]) -> Record | None:
-    """The most recent earlier iteration that ran the probe."""
-    earlier = [record for record in records if record.number < record_number and record.probed]
-    return max(earlier, key=lambda record: record.number, default=None)
-
-
 def _score(record: Record) -> tuple[int, ...]:
     """Compared lexicographically: per priority, the most blocking depth, then how many passed."""
     score: list[int] = []

@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from loopctl.compare import find_previous
 from loopctl.errors import UsageError
 from loopctl.record import Record
-from loopctl.store import Store
+from loopctl.store import Store, Unreadable
 from loopctl.ui import stderr_console
 
 if TYPE_CHECKING:
@@ -25,32 +24,34 @@ def open_store(config_path: Path) -> tuple[Store, int]:
     return Store(Path("iterations")), 10
 
 
-def _load(store: Store) -> list[Record]:
-    records, skipped = store.load_all()
+def _warn(skipped: list[Unreadable]) -> None:
     console = stderr_console()
     for unreadable in skipped:
         console.print(f"warning: skipped {unreadable.path}: {unreadable.reason}", markup=False)
-    return records
 
 
 def past_report(config_path: Path, number: int | None, *, emoji: bool) -> tuple[Record, str]:
     from loopctl.report import render_markdown
 
     store, trend_length = open_store(config_path)
-    records = _load(store)
     if number is None:
-        if not records:
-            raise UsageError(f"no iterations in {store.root}", hint="run `loopctl iterate` first")
-        record = records[-1]
+        latest, skipped = store.recent(1)
+        _warn(skipped)
+        if not latest:
+            raise UsageError(f"no readable iterations in {store.root}", hint="run `loopctl iterate` first")
+        record = latest[0]
     else:
         record = store.load(number)
-    previous = find_previous(record.number, records)
-    trend = [past for past in records if past.number <= record.number][-trend_length:]
-    return record, render_markdown(record, previous, trend=trend, emoji=emoji)
+    earlier, skipped = store.recent(trend_length - 1, before=record.number)
+    if number is not None:
+        _warn(skipped)
+    return record, render_markdown(record, store.previous_probed(record.number), trend=[*earlier, record], emoji=emoji)
 
 
 def past_rows(config_path: Path, last: int) -> list[HistoryRow]:
     from loopctl.history import history_rows
 
     store, _ = open_store(config_path)
-    return history_rows(_load(store)[-last:])
+    records, skipped = store.recent(last)
+    _warn(skipped)
+    return history_rows(records)

@@ -12,7 +12,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Protocol
 
-from loopctl.compare import blocking_outcome, find_previous, iteration_status
+from loopctl.compare import blocking_outcome, iteration_status
 from loopctl.config import Config
 from loopctl.errors import LoopctlError
 from loopctl.gitinfo import git_info
@@ -106,12 +106,12 @@ def run_iteration(
         started = clock()
         ctx = Context(config, store, number, on_event, options or {})
         results, aborted = _run_phases(phases, ctx, skip)
-        records, unreadable = store.load_all()
+        records, unreadable = store.recent(config.report.trend - 1, before=number)
         record = _assemble(config, number, started, clock(), results, ctx.sections)
-        previous = find_previous(number, records)
+        previous = store.previous_probed(number)
         status = iteration_status(record, previous, aborted=aborted)
         record = record.model_copy(update={"status": status, "previous": previous.number if previous else None})
-        trend = [*records[-(config.report.trend - 1) :], record]
+        trend = [*records, record]
         report = render(record, previous, trend)
         store.save(record, report)
     return IterationResult(record, previous, report, unreadable, store.report_path(number))

@@ -105,12 +105,37 @@ class Store:
 
     def load_all(self) -> tuple[list[Record], list[Unreadable]]:
         """Every readable record in number order, and the files that were skipped."""
+        return self.recent(None)
+
+    def recent(self, limit: int | None, *, before: int | None = None) -> tuple[list[Record], list[Unreadable]]:
+        """The last `limit` readable records (all with None) numbered below `before`, oldest first.
+
+        Reads from the newest backwards and stops once it has enough, so a long history costs
+        what is shown, not what is stored.
+        """
         records: list[Record] = []
         skipped: list[Unreadable] = []
-        for number in self.numbers():
+        for number in reversed(self.numbers()):
+            if limit is not None and len(records) >= limit:
+                break
+            if before is not None and number >= before:
+                continue
             result = read_record(self.record_path(number))
-            (skipped if isinstance(result, Unreadable) else records).append(result)  # type: ignore[arg-type]
-        return records, skipped
+            if isinstance(result, Unreadable):
+                skipped.append(result)
+            else:
+                records.append(result)
+        return records[::-1], skipped[::-1]
+
+    def previous_probed(self, number: int) -> Record | None:
+        """The most recent readable record before `number` that ran the probe: what an iteration compares with."""
+        for earlier in reversed(self.numbers()):
+            if earlier >= number:
+                continue
+            result = read_record(self.record_path(earlier))
+            if isinstance(result, Record) and result.probed:
+                return result
+        return None
 
 
 def read_record(path: Path) -> Record | Unreadable:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from loopctl.compare import blocking_outcome, check_changes, find_previous, iteration_status, movement, pass_rates
+from loopctl.compare import blocking_outcome, check_changes, iteration_status, movement, pass_rates
 from loopctl.record import Record
+from loopctl.store import Store
 from tests.support.records import all_events, closed, http_check, make_record, phases
 
 AUTH = closed(1008, "Authentication failed")
@@ -54,11 +57,14 @@ def test_failed_gating_phases_and_aborts_win_over_everything() -> None:
     assert iteration_status(rec(2, HEALTH, GREEN), None, aborted=True) == "aborted"
 
 
-def test_the_previous_iteration_is_the_latest_earlier_one_that_probed() -> None:
-    probed = rec(1, HEALTH, AUTH)
-    unprobed = make_record(2, "failed", phase_rows=phases(build={"status": "failed"}))
-    assert find_previous(3, [probed, unprobed]) is probed
-    assert find_previous(1, [probed, unprobed]) is None
+def test_the_previous_iteration_is_the_latest_earlier_one_that_probed(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    store.save(rec(1, HEALTH, AUTH), None)
+    store.save(make_record(2, "failed", phase_rows=phases(build={"status": "failed"})), None)
+    store.save(rec(4, HEALTH, INTERNAL), None)
+    previous = store.previous_probed(4)
+    assert previous is not None and previous.number == 1
+    assert store.previous_probed(1) is None
 
 
 def test_blocking_outcome_is_the_highest_priority_shallowest_failure() -> None:

@@ -62,3 +62,14 @@ def test_loading_a_missing_iteration_says_which_exist(tmp_path: Path) -> None:
     with pytest.raises(UsageError) as caught:
         store.load(9)
     assert caught.value.hint == "iterations here: 1–2"
+
+
+def test_recent_reads_only_what_it_returns_newest_last(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    for number in range(1, 6):
+        store.save(make_record(number, "failed"), None)
+    (tmp_path / "0002.json").write_text("garbage")  # older than what is asked for: never read
+    records, skipped = store.recent(2)
+    assert [record.number for record in records] == [4, 5] and skipped == []
+    earlier, _ = store.recent(2, before=4)
+    assert [record.number for record in earlier] == [1, 3]
