@@ -128,15 +128,17 @@ def _changes_summary(record: Record, previous: Record) -> list[str]:
     return lines + impacts
 
 
+def _short_name(outcome: OutcomeRecord) -> str:
+    """A close code or HTTP status when there is one (`1011`), else the category (`success`, `no_response`)."""
+    return str(outcome.code) if outcome.code is not None and not outcome.passed else outcome.category
+
+
 def _blocking_move(record: Record, previous: Record) -> list[str]:
     """`**Blocking outcome**: 1008 → 1011: moved from … — progress`, when the blocking outcome moved."""
     before, after = record_blocking(previous), record_blocking(record)
     if before is None or after is None or (before.category, before.code) == (after.category, after.code):
         return []
-    if before.code is not None and after.code is not None:
-        move = f"{before.code} → {after.code}"
-    else:
-        move = f"{before.category} → {after.category}"
+    move = f"{_short_name(before)} → {_short_name(after)}"
     return [f"**Blocking outcome**: {move}: {movement(before, after)}", ""]
 
 

@@ -73,3 +73,14 @@ def test_recent_reads_only_what_it_returns_newest_last(tmp_path: Path) -> None:
     assert [record.number for record in records] == [4, 5] and skipped == []
     earlier, _ = store.recent(2, before=4)
     assert [record.number for record in earlier] == [1, 3]
+
+
+def test_written_files_follow_the_umask_not_owner_only(tmp_path: Path) -> None:
+    import os
+
+    previous = os.umask(0o022)
+    try:
+        write_atomic(tmp_path / "0001.md", "report")
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "0001.md").stat().st_mode & 0o777 == 0o644

@@ -67,6 +67,11 @@ class CloudRunDeploy:
                 hint="create it first, or set deploy.cloudrun.allow_missing: true",
                 kind="not_found",
             )
+        unchanged = None if before is None or ctx.options.get("no_cache") else already_serving(before, config, image)
+        if before is not None and unchanged is not None:
+            ctx.log(self.name, f"unchanged: {unchanged} already runs {image} with this config and serves traffic")
+            section = _section(config, before, unchanged, before.uri, image, previous=unchanged)
+            return PhaseResult("ok", {"revision": unchanged, "url": before.uri}, section={**section, "reused": True})
         operation, after = self._deploy(ctx, api, before, image)
         revision = verify(api, after, operation, config)
         url = tag_url(after, PREVIEW_TAG) if config.strategy == "preview" else after.uri
@@ -89,6 +94,20 @@ class CloudRunDeploy:
         name = api.write_service(service, create=before is None)
         operation = api.wait_operation(name, ConditionLog(lambda line: ctx.log(self.name, line)))
         return operation, api.settled_service()
+
+
+def already_serving(before: run_v2.Service, config: CloudRunConfig, image: str) -> str | None:
+    """The ready revision when an update would change nothing (direct strategy): template and traffic as wanted."""
+    from google.cloud import run_v2
+
+    if config.strategy != "direct" or before.reconciling:
+        return None
+    wanted = run_v2.Service(before)
+    apply_config(wanted, config, image)
+    ready, created = short(before.latest_ready_revision), short(before.latest_created_revision)
+    if wanted.template != before.template or wanted.labels != before.labels or wanted.ingress != before.ingress:
+        return None
+    return ready if ready and ready == created and percent_of(before, ready) > 0 else None
 
 
 def connect(ctx: Context, phase: str, config: CloudRunConfig, *, poll_s: float, backoff_s: float) -> CloudRunApi:

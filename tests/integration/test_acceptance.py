@@ -226,10 +226,10 @@ def test_iteration_4_with_no_change_skips_build_and_push(story: Story) -> None:
 
 def test_iteration_4_deploy_keeps_the_serving_revision(story: Story) -> None:
     before, record = story.workspace.record(3), story.workspace.record(4)
-    # The template did not change, so Cloud Run (and the emulator) made no new revision: the update only
-    # bumped the service's generation, and the revision that served before serves still.
+    # Nothing changed: the deploy phase sent no update at all, and the revision that served before serves still.
     assert record["deploy"]["revision"] == before["deploy"]["revision"]
-    assert record["deploy"]["generation"] == before["deploy"]["generation"] + 1
+    assert record["deploy"]["reused"] is True
+    assert record["deploy"]["generation"] == before["deploy"]["generation"]
     assert [revision_number({"deploy": {"revision": name}}) for name in story.revisions] == [1, 2, 3]
     assert story.service["latestReadyRevision"].endswith(before["deploy"]["revision"])
 

@@ -338,3 +338,19 @@ def test_a_first_revision_that_fails_leaves_nothing_serving(
         r"revision first-00001-[a-z]{3} is not ready \(HEALTH_CHECK_CONTAINER_ERROR\): ", caught.value.message
     )
     assert emulator.service(PROJECT, REGION, "first").get("latestReadyRevision") is None
+
+
+def test_an_unchanged_deploy_makes_no_new_revision(tmp_path: Path, images: Images, emulator: CloudRunEmulator) -> None:
+    loop = Loop(tmp_path, emulator, "same")
+    first = deployed(loop, images.v1).sections["deploy"]
+    again = deployed(loop, images.v1)
+    section = again.sections["deploy"]
+    assert section["reused"] is True and section["revision"] == first["revision"]
+    assert loop.state()["generation"] in (1, "1")
+    assert again.results["probe"].status == "ok"
+    forced = loop.ctx(images.v1)
+    forced.options["no_cache"] = True
+    forced_section = run(DEPLOY, forced).section
+    # --no-cache sends the update anyway; an identical template makes no new revision, only a new generation.
+    assert forced_section is not None and "reused" not in forced_section
+    assert int(loop.state()["generation"]) == 2
