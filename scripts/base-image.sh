@@ -9,6 +9,9 @@
 #
 # The Debian mirror is read from this machine's apt sources (or $DEBIAN_MIRROR if set).
 set -euo pipefail
+TOOL=base-image
+# shellcheck source=scripts/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 IMAGE="${LOOPCTL_BASE_IMAGE:-loopctl-base:bookworm}"
@@ -18,20 +21,8 @@ PACKAGES=python3-minimal,python3-websockets
 IMAGE_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
-say() { printf 'base-image: %s\n' "$*"; }
-die() { printf 'base-image: %s\n' "$*" >&2; exit 1; }
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
-
-is_root_debian() {
-  [ "$(id -u)" -eq 0 ] && [ -r /etc/debian_version ] && command -v apt-get >/dev/null 2>&1
-}
-
-apt_install() {
-  say "installing $* (apt-get)"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@"
-}
 
 # Print "score uri" for every deb source: 2 = serves $SUITE itself, 1 = serves some plain
 # release (a mirror of the main archive, which also has $SUITE), 0 = security/updates/other.

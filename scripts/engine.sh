@@ -8,6 +8,9 @@
 # dockerd runs with its default socket (/var/run/docker.sock) and data root (/var/lib/docker),
 # so images built or imported once survive between clones on the same machine.
 set -euo pipefail
+TOOL=engine
+# shellcheck source=scripts/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 RUN_DIR="$ROOT/.cache/run"
@@ -21,35 +24,8 @@ DOCKERD_PIDFILE=/var/run/docker.pid
 MANAGED_CONTAINERD_PIDFILE=/var/run/docker/containerd/containerd.pid
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
-say() { printf 'engine: %s\n' "$*"; }
-die() { printf 'engine: %s\n' "$*" >&2; exit 1; }
-
-is_root_debian() {
-  [ "$(id -u)" -eq 0 ] && [ -r /etc/debian_version ] && command -v apt-get >/dev/null 2>&1
-}
-
-apt_install() {
-  say "installing $* (apt-get)"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@"
-}
-
 engine_ok() {
   command -v docker >/dev/null 2>&1 && timeout 10 docker info >/dev/null 2>&1
-}
-
-# A pid counts as alive when it exists and is not a zombie waiting for init to reap it.
-alive() {
-  local pid=$1 state
-  [ -n "$pid" ] && [ -r "/proc/$pid/stat" ] || return 1
-  state="$(sed -e 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1)"
-  [ -n "$state" ] && [ "$state" != Z ]
-}
-
-comm_of() { cat "/proc/$1/comm" 2>/dev/null || true; }
-
-read_pid() {
-  if [ -r "$1" ]; then tr -dc '0-9' <"$1"; fi
 }
 
 wait_gone() {  # pid seconds

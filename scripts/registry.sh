@@ -7,38 +7,15 @@
 #
 # Blobs live in .cache/registry/data, so pushed images survive a down/up.
 set -euo pipefail
+TOOL=registry
+# shellcheck source=scripts/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 RUN_DIR="$ROOT/.cache/run"
 REG_DIR="$ROOT/.cache/registry"
 READY_TIMEOUT_S=30
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
-
-say() { printf 'registry: %s\n' "$*"; }
-die() { printf 'registry: %s\n' "$*" >&2; exit 1; }
-
-is_root_debian() {
-  [ "$(id -u)" -eq 0 ] && [ -r /etc/debian_version ] && command -v apt-get >/dev/null 2>&1
-}
-
-apt_install() {
-  say "installing $* (apt-get)"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@"
-}
-
-alive() {
-  local pid=$1 state
-  [ -n "$pid" ] && [ -r "/proc/$pid/stat" ] || return 1
-  state="$(sed -e 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1)"
-  [ -n "$state" ] && [ "$state" != Z ]
-}
-
-comm_of() { cat "/proc/$1/comm" 2>/dev/null || true; }
-
-read_pid() {
-  if [ -r "$1" ]; then tr -dc '0-9' <"$1"; fi
-}
 
 # HTTP status of GET /v2/ on 127.0.0.1:PORT, or nothing when no one answers. Plain bash, so it
 # works before curl or python is installed.
