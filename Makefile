@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-SRC    := loopctl tests examples bench
+SRC    := $(wildcard loopctl tests examples bench)
 
 .PHONY: demo test lint up down venv clean
 
