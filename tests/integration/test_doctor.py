@@ -1,0 +1,64 @@
+"""`loopctl doctor` against the real engine and registries: one line per need, the fix when it is missing."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.support.realparts import start_registry
+
+CONFIG = """\
+project: t
+build: {{context: ., image: {image}}}
+push: {{auth: {auth}}}
+"""
+
+
+def doctor(folder: Path, **env: str) -> tuple[int, dict[str, dict[str, object]], str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "loopctl", "doctor", "--json", "--config", str(folder / "config.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **env},
+        check=False,
+    )
+    findings = {finding["name"]: finding for finding in json.loads(done.stdout)["findings"]}
+    return done.returncode, findings, done.stderr
+
+
+def test_everything_reachable_is_all_green(tmp_path: Path) -> None:
+    with start_registry(tmp_path / "open") as registry:
+        (tmp_path / "config.yaml").write_text(CONFIG.format(image=f"{registry.address}/app", auth="none"))
+        code, findings, stderr = doctor(tmp_path)
+    assert code == 0, stderr
+    assert set(findings) == {"config", "engine", "registry"}
+    assert str(findings["engine"]["detail"]).startswith("Docker Engine ")
+    assert stderr.count("✅") == 3
+
+
+def test_a_registry_that_wants_credentials_without_any_is_red_with_the_fix(tmp_path: Path) -> None:
+    with start_registry(tmp_path / "locked", htpasswd={"ci": "a-password"}) as registry:
+        (tmp_path / "config.yaml").write_text(CONFIG.format(image=f"{registry.address}/app", auth="docker-config"))
+        code, findings, stderr = doctor(tmp_path, DOCKER_CONFIG=str(tmp_path / "empty-docker-config"))
+    assert code == 1
+    assert findings["registry"]["ok"] is False and "docker login" in str(findings["registry"]["fix"])
+    assert "❌ registry" in stderr
+
+
+def test_no_engine_and_no_registry_say_what_to_do(tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text(CONFIG.format(image="127.0.0.1:1/app", auth="none"))
+    code, findings, _ = doctor(tmp_path, DOCKER_HOST="tcp://127.0.0.1:1")
+    assert code == 1
+    assert findings["engine"]["ok"] is False and "tcp://127.0.0.1:1" in str(findings["engine"]["detail"])
+    assert findings["registry"]["ok"] is False
+
+
+def test_a_bad_config_is_the_only_finding(tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text("project: t\nbogus: 1\n")
+    code, findings, _ = doctor(tmp_path)
+    assert code == 1 and list(findings) == ["config"]
+    assert "bogus: unknown key" in str(findings["config"]["detail"])
