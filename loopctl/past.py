@@ -49,9 +49,9 @@ def past_report(config_path: Path, number: int | None, *, emoji: bool) -> tuple[
 
 
 def past_rows(config_path: Path, last: int) -> list[HistoryRow]:
-    from loopctl.history import history_rows
+    from loopctl.history_cache import cached_rows
 
     store, _ = open_store(config_path)
-    records, skipped = store.recent(last)
+    rows, skipped = cached_rows(store, last)
     _warn(skipped)
-    return history_rows(records)
+    return rows

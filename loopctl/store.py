@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import gc
 import json
 import os
 import re
@@ -87,6 +88,10 @@ class Store:
 
     def save(self, record: Record, report: str | None) -> None:
         """Write the record, then its report; each atomically."""
+        ignore = self.root / ".gitignore"
+        if not ignore.exists():
+            # Records and reports are worth keeping in git; the lock and the history cache are not.
+            write_atomic(ignore, ".lock\n.history-cache.json\n")
         document = json.dumps(record.to_json_dict(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
         write_atomic(self.record_path(record.number), document)
         if report is not None:
@@ -115,6 +120,13 @@ class Store:
         """
         records: list[Record] = []
         skipped: list[Unreadable] = []
+        with _collector_paused():
+            self._read_back(records, skipped, limit, before)
+        return records[::-1], skipped[::-1]
+
+    def _read_back(
+        self, records: list[Record], skipped: list[Unreadable], limit: int | None, before: int | None
+    ) -> None:
         for number in reversed(self.numbers()):
             if limit is not None and len(records) >= limit:
                 break
@@ -125,7 +137,6 @@ class Store:
                 skipped.append(result)
             else:
                 records.append(result)
-        return records[::-1], skipped[::-1]
 
     def previous_probed(self, number: int) -> Record | None:
         """The most recent readable record before `number` that ran the probe: what an iteration compares with."""
@@ -136,6 +147,18 @@ class Store:
             if isinstance(result, Record) and result.probed:
                 return result
         return None
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Thousands of fresh records make the cyclic collector rescan a growing heap: nothing here is cyclic garbage."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def read_record(path: Path) -> Record | Unreadable:

@@ -17,7 +17,7 @@ from loopctl.store import write_atomic
 PHASE = "deploy"
 STOP_TIMEOUT_S = 5
 LOG_TAIL_LINES = 50
-POLL_S = 0.25
+POLL_S = 0.05
 ANSWER_TIMEOUT_S = 2.0
 LOOPBACK = "127.0.0.1"
 FINGERPRINT_LABEL = "loopctl.fingerprint"
