@@ -84,9 +84,12 @@ def render_load(console: Console, load: dict[str, Any]) -> None:
 
 
 def render_explanation(explanation: Explanation) -> None:
-    console = stderr_console()
+    """Plain lines: `classify` is a quick lookup, not worth loading rich for."""
     wire = "" if explanation.on_wire else " (never sent on the wire)"
-    console.print(f"[bold]{explanation.code}[/] {explanation.name}{wire}")
-    console.print(f"  category: {explanation.category} (depth {explanation.depth}/5)")
-    console.print(f"  meaning:  {explanation.meaning}")
-    console.print(f"  next:     {explanation.hint}")
+    lines = [
+        f"{explanation.code} {explanation.name}{wire}",
+        f"  category: {explanation.category} (depth {explanation.depth}/5)",
+        f"  meaning:  {explanation.meaning}",
+        f"  next:     {explanation.hint}",
+    ]
+    sys.stderr.write("\n".join(lines) + "\n")
