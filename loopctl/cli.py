@@ -47,6 +47,10 @@ def guarded(as_json: bool, action: Callable[[], ExitCode]) -> NoReturn:
         code = action()
     except LoopctlError as err:
         fail(err, as_json=as_json)
+    except KeyboardInterrupt:
+        # Outside a phase (loading the config, waiting for the lock): nothing was started, nothing to record.
+        sys.stderr.write("interrupted\n")
+        code = ExitCode.INTERRUPTED
     raise typer.Exit(code)
 
 
