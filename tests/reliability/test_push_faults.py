@@ -1,0 +1,77 @@
+"""Push against a registry that goes away or answers 500: the right failure (exit 3) or visible retries."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.reliability.conftest import remove_images_of
+from tests.reliability.harness import (
+    EXIT_BUILD_PUSH,
+    assert_complete,
+    assert_no_traceback,
+    iterate,
+    phase,
+    write_config,
+)
+from tests.support.faults import FaultProxy, Matcher, manifest_lookup, manifest_put
+from tests.support.realparts import RegistryHandle
+
+
+@pytest.fixture
+def proxy(registry: RegistryHandle) -> Iterator[FaultProxy]:
+    """The fault proxy in front of the registry; going down stops the registry too."""
+    with FaultProxy(registry.port, on_down=registry.stop) as running:
+        yield running
+    remove_images_of(running.address)
+
+
+def build_push_config(folder: Path, context: Path, registry_address: str) -> None:
+    write_config(
+        folder,
+        f"project: reliability\nbuild: {{context: {context}, image: {registry_address}/tiny}}\npush: {{auth: none}}\n",
+    )
+
+
+@pytest.mark.parametrize(
+    ("stop_at", "when"),
+    [(manifest_put, "mid-push, blobs uploaded, manifest not"), (manifest_lookup, "between build and push")],
+    ids=["mid-push", "before-push"],
+)
+def test_a_registry_that_stops_fails_the_push_with_exit_3(
+    tmp_path: Path, tiny_context: Path, proxy: FaultProxy, stop_at: Matcher, when: str
+) -> None:
+    build_push_config(tmp_path, tiny_context, proxy.address)
+    proxy.go_down_at(stop_at)
+    done = iterate(tmp_path, "--ci")
+    assert done.returncode == EXIT_BUILD_PUSH, (when, done.stderr)
+    record = assert_complete(tmp_path, 1, status="failed", phases=[("build", "ok"), ("push", "failed")])
+    error = phase(record, "push")["error"]
+    assert error["kind"] == "push_unreachable", error
+    assert proxy.address in error["message"] and "registry" in error["hint"]
+    assert record["push"] is None and record["outcome"] is None
+    assert [stop_at(seen.method, seen.path) for seen in proxy.seen if seen.outcome == "down"] == [True]
+    # Mid-push the engine reports EOF, which is worth one retry; that retry finds nothing listening.
+    assert ("retry 1/3" in done.stderr) == (stop_at is manifest_put), done.stderr
+    assert_no_traceback(done.stderr)
+
+
+@pytest.mark.parametrize("fault", ["500", "cut"])
+def test_a_registry_failing_twice_then_recovering_is_retried_and_the_push_succeeds(
+    tmp_path: Path, tiny_context: Path, proxy: FaultProxy, registry: RegistryHandle, fault: str
+) -> None:
+    build_push_config(tmp_path, tiny_context, proxy.address)
+    # The engine retries layer uploads itself; a failed manifest upload reaches loopctl, which must retry.
+    if fault == "500":
+        proxy.fail_next(500, 2, when=manifest_put)
+    else:
+        proxy.cut_next(2, when=manifest_put)
+    done = iterate(tmp_path, "--ci")
+    assert done.returncode == 0, done.stderr
+    record = assert_complete(tmp_path, 1, status="success", phases=[("build", "ok"), ("push", "ok")])
+    assert record["push"]["retries"] == 2 and phase(record, "push")["detail"]["retries"] == 2
+    assert record["push"]["digest"] == registry.manifest_digest("tiny", "loopctl-0001")
+    assert [seen.outcome for seen in proxy.seen if manifest_put(seen.method, seen.path)][:3] == [fault, fault, "201"]
+    assert "retry 1/3" in done.stderr and "retry 2/3" in done.stderr

@@ -1,0 +1,226 @@
+"""Known secrets and tokens, from every source loopctl reads them, appear in nothing loopctl writes or prints."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import hmac
+import json
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from tests.integration.agent_service import running_service
+from tests.reliability.harness import (
+    EXIT_BUILD_PUSH,
+    JWT_SECRET,
+    LOOPCTL,
+    chat_check,
+    iterate,
+    loopctl_env,
+    phase,
+    record_of,
+    run_loopctl,
+    write_config,
+)
+from tests.support.realparts import start_registry
+
+# Every HS256 JWT starts with the base64 of '{"alg":"HS256",': the minted token's prefix, whatever its claims.
+JWT_PREFIX = "eyJhbGciOiJIUzI1NiIs"
+REGISTRY_USER, REGISTRY_PASSWORD = "reliability", "registry-pass-7Q2x-9vLm"
+
+
+def b64url(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def static_token(subject: str) -> str:
+    """A token the sample service accepts, made here so its value is known to the test and not to loopctl."""
+    header = b64url(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
+    payload = b64url(json.dumps({"sub": subject, "exp": int(time.time()) + 3600}, separators=(",", ":")).encode())
+    signature = hmac.new(JWT_SECRET.encode(), f"{header}.{payload}".encode(), hashlib.sha256).digest()
+    return f"{header}.{payload}.{b64url(signature)}"
+
+
+def fragments(secret: str) -> list[str]:
+    """The secret, and for a JWT its signature on its own (a report could cut a token, never its signature)."""
+    return [secret, secret.rsplit(".", 1)[-1]] if secret.count(".") == 2 else [secret]
+
+
+def assert_nowhere(secrets: Iterable[str], *, folder: Path, outputs: dict[str, str]) -> None:
+    written = {str(path): path.read_bytes().decode("utf-8", "replace") for path in folder.rglob("*") if path.is_file()}
+    places = {**written, **outputs}
+    leaks = [
+        (where, secret[:12] + "…")
+        for secret in {fragment for value in secrets for fragment in fragments(value)}
+        for where, text in places.items()
+        if secret in text
+    ]
+    assert not leaks, leaks
+
+
+def token_checks(token_file: Path, command_file: Path) -> str:
+    """One check per token source and per way of sending it, plus an HTTP check with a token."""
+    sources = {
+        "from-env": ("bearer", "{env: RELIABILITY_TOKEN}"),
+        "from-file": ("subprotocol", f"{{file: '{token_file}'}}"),
+        "from-command": ("query", f"{{command: 'cat {command_file}'}}"),
+        "minted": ("bearer", "{jwt: {secret: {env: DEMO_JWT_SECRET}, claims: {sub: probe}}}"),
+    }
+    checks = "".join(
+        chat_check(name, auth=f"{{type: {kind}, token: {token}}}") for name, (kind, token) in sources.items()
+    )
+    return checks + "    - name: health\n      http: {path: /health, auth: {token: {env: RELIABILITY_TOKEN}}}\n"
+
+
+LEAKY_SUITE = """\
+import os, sys
+from xml.sax.saxutils import escape
+seen = f"token={os.environ['RELIABILITY_TOKEN']} secret={os.environ['DEMO_JWT_SECRET']}"
+print("suite output:", seen)
+print("suite error:", seen, file=sys.stderr)
+case = f'<testcase name="leaks"><failure message="{escape(seen)}">{escape(seen)}</failure></testcase>'
+open(sys.argv[1], "w").write(f'<testsuite tests="1" failures="1">{case}</testsuite>')
+"""
+
+
+def leaky_suite(vault: Path) -> str:
+    """A suite that prints the token and the JWT secret and puts both in its JUnit failure: loopctl must redact."""
+    script = vault / "leaky_suite.py"
+    script.write_text(LEAKY_SUITE)
+    return (
+        f"suites:\n  - name: leaky\n    command: {json.dumps(shlex.join([sys.executable, str(script)]) + ' {junit}')}\n"
+    )
+
+
+def test_tokens_from_env_file_command_and_minted_never_leave_memory(tmp_path: Path) -> None:
+    known = {name: static_token(name) for name in ("env", "file", "command")}
+    vault = tmp_path / "vault"  # outside the run folder: these files are the user's, not loopctl's output
+    vault.mkdir()
+    (vault / "token").write_text(known["file"] + "\n")
+    (vault / "command-token").write_text(known["command"])
+    run = tmp_path / "run"
+    env = {"RELIABILITY_TOKEN": known["env"]}
+    outputs: dict[str, str] = {}
+    for number, fault in enumerate([None, "auth", None], start=1):
+        with running_service(fault=fault, secret=JWT_SECRET) as service:
+            config = f"project: secrets\ndeploy: {{target: url, url: '{service.http_url}'}}\nprobe:\n  checks:\n"
+            write_config(run, config + token_checks(vault / "token", vault / "command-token") + leaky_suite(vault))
+            if number == 1:
+                done = iterate(run, "--ci", env=env)
+            elif number == 2:
+                done = iterate(run, "--json", env=env)
+            else:
+                done = in_a_terminal(run, env)
+        outputs[f"iterate {number} stdout"], outputs[f"iterate {number} stderr"] = done.stdout, done.stderr
+        assert done.returncode == 1, done.stdout + done.stderr  # the leaky suite fails every time
+    assert [check["passed"] for check in record_of(run, 1)["checks"]] == [True] * 5
+    assert record_of(run, 1)["suites"][0]["failed"] == 1
+    assert "suite output: token=***" in (run / "iterations" / "0001.suite-leaky.log").read_text()
+    assert "\x1b[" in outputs["iterate 3 stdout"]  # the live view really drew on a terminal
+    assert record_of(run, 2)["outcome"]["code"] == 1008  # the failure path rendered too
+    for args in (["report", "2"], ["report", "3", "--format", "json"], ["history"], ["history", "--json"]):
+        shown = run_loopctl(run, *args, "--config", str(run / "config.yaml"), env=env)
+        assert shown.returncode == 0, shown.stderr
+        outputs[" ".join(args)] = shown.stdout + shown.stderr
+    assert "chat" in outputs["report 2"] and len(list((run / "iterations").glob("*.md"))) == 3
+    assert_nowhere([*known.values(), JWT_SECRET, JWT_PREFIX], folder=run, outputs=outputs)
+
+
+def in_a_terminal(folder: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`loopctl iterate` under a pseudo-terminal (`script`), so the live view renders."""
+    command = shlex.join([*LOOPCTL, "iterate", "--config", str(folder / "config.yaml")])
+    return subprocess.run(
+        ["script", "-qefc", command, "/dev/null"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=loopctl_env(env | {"TERM": "xterm-256color", "COLUMNS": "120"}),
+        cwd=folder,
+        check=False,
+    )
+
+
+def docker_login(config_dir: Path, address: str) -> None:
+    done = subprocess.run(
+        ["docker", "--config", str(config_dir), "login", address, "-u", REGISTRY_USER, "--password-stdin"],
+        input=REGISTRY_PASSWORD,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_registry_password_from_docker_login_never_leaves_the_engine(tmp_path: Path, tiny_context: Path) -> None:
+    wrong_password = "wrong-pass-3Hk8-Zt1"
+    with start_registry(tmp_path / "locked", htpasswd={REGISTRY_USER: REGISTRY_PASSWORD}) as registry:
+        logged_in, wrong = tmp_path / "docker-config", tmp_path / "docker-config-wrong"
+        docker_login(logged_in, registry.address)
+        wrong.mkdir()
+        pair = base64.b64encode(f"{REGISTRY_USER}:{wrong_password}".encode()).decode()
+        (wrong / "config.json").write_text(json.dumps({"auths": {registry.address: {"auth": pair}}}))
+        run = tmp_path / "run"
+        write_config(
+            run,
+            f"project: secrets\nbuild: {{context: '{tiny_context}', image: {registry.address}/tiny}}\n"
+            "push: {auth: docker-config}\n",
+        )
+        outputs: dict[str, str] = {}
+        for name, config_dir, args in [
+            ("ci", logged_in, ["--ci"]),
+            ("json", logged_in, ["--json", "--no-cache"]),
+            ("denied", wrong, ["--ci", "--no-cache"]),
+        ]:
+            done = iterate(run, *args, env={"DOCKER_CONFIG": str(config_dir)})
+            outputs[f"{name} stdout"], outputs[f"{name} stderr"] = done.stdout, done.stderr
+            assert done.returncode == (EXIT_BUILD_PUSH if name == "denied" else 0), done.stderr
+        doctor = run_loopctl(run, "doctor", "--config", str(run / "config.yaml"), env={"DOCKER_CONFIG": str(logged_in)})
+        outputs["doctor"] = doctor.stdout + doctor.stderr
+        pushed = record_of(run, 1)["push"]["digest"]
+        assert pushed == registry.manifest_digest("tiny", "loopctl-0001")
+    assert phase(record_of(run, 3), "push")["error"]["kind"] == "push_denied"
+    secrets = [
+        REGISTRY_PASSWORD,
+        wrong_password,
+        base64.b64encode(f"{REGISTRY_USER}:{REGISTRY_PASSWORD}".encode()).decode(),
+        pair,
+    ]
+    assert_nowhere(secrets, folder=run, outputs=outputs)
+    from tests.reliability.conftest import remove_images_of
+
+    remove_images_of(registry.address)
+
+
+def test_a_container_that_prints_its_secret_env_is_redacted_in_the_deploy_log(tmp_path: Path, agent_image: str) -> None:
+    import uuid
+
+    import docker.errors
+
+    from tests.support.realparts import docker_client
+
+    name = f"loopctl-rel-leak-{uuid.uuid4().hex[:8]}"
+    command = ["sh", "-c", "echo starting with JWT_SECRET=$JWT_SECRET; echo crashing >&2; exit 3"]
+    write_config(
+        tmp_path,
+        f"project: secrets\ndeploy:\n  target: docker\n"
+        f"  docker: {{name: {name}, env: {{JWT_SECRET: {{env: DEMO_JWT_SECRET}}}}, command: {json.dumps(command)}}}\n",
+    )
+    try:
+        done = iterate(tmp_path, "--ci", "--image", agent_image)
+        again = iterate(tmp_path, "--json", "--image", agent_image)
+    finally:
+        with contextlib.suppress(docker.errors.NotFound):
+            docker_client().containers.get(name).remove(force=True)
+    assert (done.returncode, again.returncode) == (4, 4), done.stderr
+    error = phase(record_of(tmp_path, 1), "deploy")["error"]
+    assert error["kind"] == "container_exited" and "exited with code 3" in error["message"]
+    log = (tmp_path / "iterations" / "0001.deploy.log").read_text()
+    assert "starting with JWT_SECRET=***" in log and "crashing" in log
+    outputs = {"ci": done.stdout + done.stderr, "json": again.stdout + again.stderr}
+    assert_nowhere([JWT_SECRET], folder=tmp_path, outputs=outputs)
