@@ -35,7 +35,6 @@ HOSTILE: dict[str, str | bytes] = {
     + "}}\n",
     "latin-1-byte": b"project: caf\xe9\n",
     "utf-16": "project: x\n".encode("utf-16"),
-    "non-integer-close-code": "project: x\nprobe: {close_codes: {abc: token_expired}}\n",
     "null-key": "project: x\n~: 2\n",
 }
 
@@ -73,6 +72,35 @@ def test_an_alias_bomb_is_refused_quickly(tmp_path: Path) -> None:
         pytest.fail(f"loopctl iterate was still reading a {path.stat().st_size}-byte config after 15 s")
     assert done.returncode == EXIT_USAGE, done.stderr
     assert time.monotonic() - began < 15
+
+
+# The user's own key, in the user's words: pydantic's location tags ('[key]', union member names) must not
+# swallow keys that merely start with a capital letter, such as a typo or an environment variable's name.
+NAMED = {
+    "capitalised-typo": ("project: x\nBuild: {image: a/b}\n", r"config\.yaml:2: Build: unknown key"),
+    "capitalised-nested-typo": (
+        "project: x\nprobe:\n  checks:\n    - name: a\n      http: {Path: /x}\n",
+        r"config\.yaml:5: probe\.checks\[0\]\.http\.Path: unknown key",
+    ),
+    "bad-secret-under-an-env-name": (
+        "project: x\ndeploy: {target: docker, docker: {name: a, env: {JWT_SECRET: {Env: X}}}}\n",
+        r"config\.yaml:2: deploy\.docker\.env\.JWT_SECRET: .*\{env: NAME\}",
+    ),
+    "non-integer-close-code": (
+        "project: x\nprobe: {close_codes: {abc: token_expired}}\n",
+        r"config\.yaml:2: probe\.close_codes\.abc: .*integer",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NAMED))
+def test_a_config_error_names_the_users_key(tmp_path: Path, name: str) -> None:
+    document, expected = NAMED[name]
+    path = tmp_path / "config.yaml"
+    path.write_text(document)
+    with pytest.raises(UsageError) as caught:
+        load_config(path, environ={})
+    assert re.search(expected, caught.value.message), caught.value.message
 
 
 def run_iterate(folder: Path, config: Path, *, timeout: float) -> subprocess.CompletedProcess[str]:
