@@ -214,14 +214,21 @@ class Config(_Strict):
 
 def load_config(path: str | Path, *, environ: Mapping[str, str] | None = None, check_env: bool = True) -> Config:
     """Read, validate and check env references; every problem is a UsageError naming path and line."""
-    from loopctl.yaml_lines import parse_yaml
+    from loopctl.yaml_lines import parse_yaml, too_deep
 
     source = Path(path)
     try:
-        text = source.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        reason = err.strerror if isinstance(err, OSError) and err.strerror else type(err).__name__
+        content = source.read_bytes()
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
         raise UsageError(f"cannot read config {source}: {reason}", hint="run `loopctl init` to write one") from None
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = content.count(b"\n", 0, err.start) + 1
+        raise UsageError(
+            f"{source}:{line}: (file): not UTF-8 (byte 0x{content[err.start]:02x})", hint="save the file as UTF-8"
+        ) from None
     raw, lines = parse_yaml(text, source)
     if not isinstance(raw, dict):
         raise UsageError(
@@ -230,6 +237,8 @@ def load_config(path: str | Path, *, environ: Mapping[str, str] | None = None, c
         )
     try:
         config = Config.model_validate({**raw, "base_dir": source.parent})
+    except RecursionError:
+        raise too_deep(source) from None
     except ValidationError as err:
         raise UsageError(_format_errors(err, source, lines), hint="see the config reference in README.md") from None
     if check_env:
@@ -237,6 +246,7 @@ def load_config(path: str | Path, *, environ: Mapping[str, str] | None = None, c
     return config
 
 
+_GENERATED_TAGS = ("function-", "dict[", "list[", "tagged-union[", "literal[", "union[")
 _UNION_SHAPES = {
     "EnvRef": "{env: NAME}",
     "FileRef": "{file: PATH}",
@@ -271,6 +281,7 @@ def _format_errors(err: ValidationError, source: Path, lines: LineIndex) -> str:
 
 def _split_union(location: list[Any]) -> tuple[list[Any], str | None]:
     """Cut the location at the first union member pydantic names; return the user's path and the member."""
+    location = [part for part in location if part != "[key]"]  # pydantic's marker for "the key itself"
     for position, part in enumerate(location):
         if _is_union_tag(part):
             return location[:position], str(part)
@@ -278,8 +289,10 @@ def _split_union(location: list[Any]) -> tuple[list[Any], str | None]:
 
 
 def _is_union_tag(part: Any) -> bool:
-    # pydantic names union members in error locations (`str`, `EnvRef`...): not part of the user's path.
-    return isinstance(part, str) and (part[:1].isupper() or part in ("str", "int", "float", "bool") or "[" in part)
+    """Whether pydantic put a union member's name (`str`, `EnvRef`, …) into an error location."""
+    if not isinstance(part, str):
+        return False
+    return part in _UNION_SHAPES or part in ("int", "float", "bool") or part.startswith(_GENERATED_TAGS)
 
 
 def _dotted(location: list[Any]) -> str:

@@ -236,6 +236,8 @@ def _check_failure(check: CheckRecord) -> list[str]:
         missing = check.events_missing or [name for name in check.events_expected if name not in check.events_seen]
         lines.append(f"- **Events seen**: {_event_list(check.events_seen)}")
         lines.append(f"- **Events missing**: {_event_list(missing)}")
+    if check.frames_ignored:
+        lines.append(f"- **Frames ignored**: {check.frames_ignored} (binary, or not JSON objects with the event field)")
     if outcome.hint:
         lines.append(f"- **Hint**: {outcome.hint}")
     return lines

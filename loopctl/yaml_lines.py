@@ -10,6 +10,8 @@ import yaml
 
 from loopctl.errors import UsageError
 
+_NODE_BUDGET = 100_000
+
 
 class LineIndex:
     """Maps a location (`("probe", "checks", 0, "name")`) to the 1-based line it was written on."""
@@ -44,22 +46,61 @@ def parse_yaml(text: str, source: Path) -> tuple[Any, LineIndex]:
         ) from None
     except yaml.YAMLError as err:
         raise UsageError(f"{source}: not valid YAML: {err}", hint="check indentation and quoting") from None
+    except RecursionError:
+        raise too_deep(source) from None
+    except (ValueError, OverflowError):  # an integer past Python's digit limit
+        line, key = _longest_scalar(yaml.compose(text, Loader=yaml.SafeLoader))
+        raise UsageError(
+            f"{source}:{line}: {key}: a number far too long to be a setting", hint="check the values in the file"
+        ) from None
     index = LineIndex()
     if node is not None:
-        _walk(node, (), index)
+        _walk(node, index, source)
     return data, index
 
 
-def _walk(node: yaml.Node, location: tuple[Any, ...], index: LineIndex) -> None:
-    index.add(location, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = _normal(key_node.value)
-            index.add((*location, key), key_node.start_mark.line + 1)
-            _walk(value_node, (*location, key), index)
-    elif isinstance(node, yaml.SequenceNode):
-        for position, item in enumerate(node.value):
-            _walk(item, (*location, position), index)
+def too_deep(source: Path) -> UsageError:
+    return UsageError(
+        f"{source}:1: (top level): nested too deeply to be a loopctl config",
+        hint="see the config reference in README.md",
+    )
+
+
+def _walk(root: yaml.Node, index: LineIndex, source: Path) -> None:
+    """Record each key's line; a document whose aliases expand past the budget is refused (an alias bomb)."""
+    pending: list[tuple[yaml.Node, tuple[Any, ...]]] = [(root, ())]
+    visited = 0
+    while pending:
+        node, location = pending.pop()
+        visited += 1
+        if visited > _NODE_BUDGET:
+            raise UsageError(
+                f"{source}:1: (top level): expands to more than {_NODE_BUDGET:,} values (YAML aliases?)",
+                hint="a loopctl config is a few dozen lines; remove the repeated aliases",
+            )
+        index.add(location, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                key = _normal(key_node.value)
+                index.add((*location, key), key_node.start_mark.line + 1)
+                pending.append((value_node, (*location, key)))
+        elif isinstance(node, yaml.SequenceNode):
+            pending += [(item, (*location, position)) for position, item in enumerate(node.value)]
+
+
+def _longest_scalar(root: yaml.Node | None) -> tuple[int, str]:
+    """Where the longest scalar sits (line, key): what Python refused to turn into a number."""
+    best: tuple[int, int, str] = (-1, 1, "(value)")
+    pending: list[tuple[yaml.Node, str]] = [(root, "(value)")] if root is not None else []
+    while pending:
+        node, key = pending.pop()
+        if isinstance(node, yaml.ScalarNode) and len(str(node.value)) > best[0]:
+            best = (len(str(node.value)), node.start_mark.line + 1, key)
+        elif isinstance(node, yaml.MappingNode):
+            pending += [(value, str(name.value)) for name, value in node.value]
+        elif isinstance(node, yaml.SequenceNode):
+            pending += [(item, key) for item in node.value]
+    return best[1], best[2]
 
 
 def _normal(part: Any) -> Any:

@@ -100,9 +100,10 @@ def test_an_error_code_outranks_partial_events() -> None:
 
 
 def test_silence_is_no_response_or_missing_events() -> None:
-    nothing = classify.silence(30, expected=EVENTS, seen=(), frames_ignored=2)
+    nothing = classify.with_ignored_frames(classify.silence(30, expected=EVENTS, seen=()), 2)
     assert (nothing.category, nothing.depth) == ("no_response", 3)
-    assert "2 frame(s) were not JSON events" in nothing.reason
+    assert nothing.reason == "nothing within 30s; 2 frame(s) were not JSON events"
+    assert classify.with_ignored_frames(classify.success(), 2) == classify.success()
     partial = classify.silence(30, expected=EVENTS, seen=EVENTS[:3])
     assert (partial.category, partial.depth) == ("missing_events", 4)
 

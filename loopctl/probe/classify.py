@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
 from loopctl.probe.codes import (
@@ -132,14 +132,21 @@ def close(
     return Outcome(code, info.category, info.depth, close_label(code, reason, origin), reason, info.hint, origin)
 
 
-def silence(timeout: float, *, expected: Sequence[str], seen: Sequence[str], frames_ignored: int = 0) -> Outcome:
+def silence(timeout: float, *, expected: Sequence[str], seen: Sequence[str]) -> Outcome:
     """The connection stayed open but the expected events did not all arrive before the timeout."""
-    note = f"; {frames_ignored} frame(s) were not JSON events" if frames_ignored else ""
     if expected and events_matched(expected, seen):
-        label, reason, hint = _missing_text(expected, seen, f"no further event within {timeout:g}s{note}")
+        label, reason, hint = _missing_text(expected, seen, f"no further event within {timeout:g}s")
         return Outcome(None, "missing_events", DEPTH_PARTIAL, label, reason, hint)
     info = CONNECT_FAILURES["no_response"]
-    return Outcome(None, "no_response", info.depth, info.label, f"nothing within {timeout:g}s{note}", info.hint)
+    return Outcome(None, "no_response", info.depth, info.label, f"nothing within {timeout:g}s", info.hint)
+
+
+def with_ignored_frames(outcome: Outcome, frames_ignored: int) -> Outcome:
+    """A failed check names the frames it could not read as events: often the reason events seem missing."""
+    if outcome.passed or not frames_ignored:
+        return outcome
+    note = f"{frames_ignored} frame(s) were not JSON events"
+    return replace(outcome, reason=f"{outcome.reason}; {note}" if outcome.reason else note)
 
 
 def events(expected: Sequence[str], seen: Sequence[str]) -> Outcome | None:

@@ -73,16 +73,14 @@ class _Session:
             return closed_outcome(self, protocol.close_rcvd, protocol.close_sent, protocol.close_rcvd_then_sent)
         if not self.check.expect_events:
             return classify.success(f"connection stayed open for {self.check.hold:g}s")
-        return classify.silence(
-            timeout, expected=self.check.expect_events, seen=self.seen, frames_ignored=self.frames_ignored
-        )
+        return classify.silence(timeout, expected=self.check.expect_events, seen=self.seen)
 
     def result(self, outcome: Outcome) -> ProbeResult:
         latency = Latency(self.connect_ms, self.first_event_ms, self.elapsed_ms(self.started))
         return ProbeResult(
             url=self.check.url,
             kind="websocket",
-            outcome=outcome,
+            outcome=classify.with_ignored_frames(outcome, self.frames_ignored),
             events_expected=self.check.expect_events,
             events_seen=tuple(self.seen),
             latency=latency,
