@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import ipaddress
 import socket
 import ssl
+from typing import Any
 from urllib.parse import SplitResult
 
 from loopctl.probe import classify
@@ -28,7 +30,7 @@ async def open_tcp(host: str, port: int) -> socket.socket:
     """Resolve and connect, trying each address; map failures to depth-0 outcomes."""
     loop = asyncio.get_running_loop()
     try:
-        addresses = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        addresses = _literal(host, port) or await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as err:
         raise ProbeEnded(classify.connect_failure("dns_error", f"{host}: {err.strerror}")) from None
     last_error: OSError | None = None
@@ -42,6 +44,16 @@ async def open_tcp(host: str, port: int) -> socket.socket:
             sock.close()
             last_error = err
     raise ProbeEnded(_connect_error(host, port, last_error))
+
+
+def _literal(host: str, port: int) -> list[tuple[Any, ...]]:
+    """An IP address needs no resolver: under load, getaddrinfo's small thread pool would serialise sessions."""
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return []
+    family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
+    return [(family, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (str(address), port))]
 
 
 def _connect_error(host: str, port: int, err: OSError | None) -> Outcome:
