@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from loopctl.compare import PRIORITIES, pass_rates
 from loopctl.history import blocking_text, history_rows
@@ -120,7 +120,13 @@ def _push_detail(record: Record) -> str:
     push = record.push or {}
     reference, digest = push.get("reference"), push.get("digest")
     text = code(f"{reference}@{digest}") if reference and digest else code(str(reference or digest or ""))
-    return f"{text} (already in the registry)" if push.get("uploaded") is False else text
+    text = f"{text} (already in the registry)" if push.get("uploaded") is False else text
+    return text + _retries(push)
+
+
+def _retries(section: dict[str, Any]) -> str:
+    count = section.get("retries") or 0
+    return f", after {count} retr{'y' if count == 1 else 'ies'}" if count else ""
 
 
 def _deploy_detail(record: Record) -> str:
@@ -130,7 +136,8 @@ def _deploy_detail(record: Record) -> str:
     if deploy.get("url"):
         parts.append(str(deploy["url"]))
     text = " at ".join(parts) or DASH
-    return f"{text} (unchanged, already running)" if deploy.get("reused") else text
+    text = f"{text} (unchanged, already running)" if deploy.get("reused") else text
+    return text + _retries(deploy)
 
 
 def _probe_detail(record: Record) -> str:

@@ -228,3 +228,15 @@ def test_phase_durations_do_not_count_skipped_phases_as_time() -> None:
     report = render_markdown(make_record(1, "failed", phase_rows=rows), None)
     assert "| probe | — |" in section(report, "Metrics")
     assert "Nothing was probed in this iteration" in report
+
+
+def test_retries_are_shown_beside_the_phase_that_needed_them() -> None:
+    record = make_record(
+        1,
+        "success",
+        checks=[http_check()],
+        push={"reference": "r:t", "digest": "sha256:" + "b" * 64, "retries": 2},
+        deploy={"target": "cloudrun", "revision": "svc-00001-abc", "url": "http://x", "retries": 1},
+    )
+    text = render_markdown(record, None)
+    assert "after 2 retries |" in text and "after 1 retry |" in text

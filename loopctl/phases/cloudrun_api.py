@@ -51,6 +51,7 @@ class CloudRunApi:
         self.deadline = deadline
         self.poll_s = poll_s
         self.backoff_s = backoff_s
+        self.retries = 0  # 429/503 answers retried so far: the record keeps the count
         self.services, self.revisions = _clients(config)
 
     @property
@@ -125,6 +126,7 @@ class CloudRunApi:
                 self.log(
                     f"{what}: {err.code} {server_message(err)} — retry {attempt + 1}/{MAX_RETRIES} in {delay:.1f}s"
                 )
+                self.retries += 1
                 time.sleep(delay)
             except exceptions.GoogleAPICallError as err:
                 raise api_error(what, err) from err

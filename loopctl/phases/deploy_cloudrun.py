@@ -71,13 +71,14 @@ class CloudRunDeploy:
         if before is not None and unchanged is not None:
             ctx.log(self.name, f"unchanged: {unchanged} already runs {image} with this config and serves traffic")
             section = _section(config, before, unchanged, before.uri, image, previous=unchanged)
-            return PhaseResult("ok", {"revision": unchanged, "url": before.uri}, section={**section, "reused": True})
+            section = {**section, "reused": True, "retries": api.retries}
+            return PhaseResult("ok", {"revision": unchanged, "url": before.uri}, section=section)
         operation, after = self._deploy(ctx, api, before, image)
         revision = verify(api, after, operation, config)
         url = tag_url(after, PREVIEW_TAG) if config.strategy == "preview" else after.uri
         ctx.log(self.name, f"{revision} is ready with {percent_of(after, revision)}% of traffic at {url}")
         section = _section(config, after, revision, url, image, previous=serving_revision(before) if before else None)
-        return PhaseResult("ok", {"revision": revision, "url": url}, section=section)
+        return PhaseResult("ok", {"revision": revision, "url": url}, section={**section, "retries": api.retries})
 
     def _deploy(
         self, ctx: Context, api: CloudRunApi, before: run_v2.Service | None, image: str

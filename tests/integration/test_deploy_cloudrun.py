@@ -296,6 +296,7 @@ def test_transient_errors_are_retried_and_shown(tmp_path: Path, images: Images, 
     retries = [line for line in loop.logged() if "retry" in line]
     assert [line.split(" — ")[1].split(" in ")[0] for line in retries] == ["retry 1/5", "retry 2/5", "retry 3/5"]
     assert "get service: 429 Quota exceeded" in retries[0] and "503 The service is currently unavailable" in retries[1]
+    assert result.section is not None and result.section["retries"] == 3
 
 
 def test_an_operation_that_never_finishes_hits_the_deadline(
