@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from loopctl.record import GATING_PHASES, CheckRecord, OutcomeRecord, Record, Status, SuiteRecord
+from loopctl.record import GATING_PHASES, CheckRecord, OutcomeRecord, Record, Status
 
 PRIORITIES = (1, 2, 3)
 
@@ -129,10 +129,9 @@ def movement(before: OutcomeRecord, after: OutcomeRecord) -> str:
 def _score(record: Record) -> tuple[int, ...]:
     """Compared lexicographically: per priority, the most blocking depth, then how many passed."""
     score: list[int] = []
-    for priority in PRIORITIES:
-        checks = [check for check in record.checks if check.priority == priority]
-        suites: list[SuiteRecord] = [suite for suite in record.suites if suite.priority == priority]
-        depth = min((check.outcome.depth for check in checks if not check.passed), default=5)
-        passed = sum(check.passed for check in checks) + sum(suite.passed for suite in suites)
-        score += [depth, passed]
+    for rate in pass_rates(record):
+        failing = (
+            check.outcome.depth for check in record.checks if check.priority == rate.priority and not check.passed
+        )
+        score += [min(failing, default=5), rate.passed]
     return tuple(score)
