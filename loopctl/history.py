@@ -7,8 +7,8 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from loopctl.compare import blocking_outcome, pass_rates
-from loopctl.record import OutcomeRecord, Record
+from loopctl.compare import pass_rates
+from loopctl.record import Record
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -49,13 +49,8 @@ def short_sha(commit: str | None) -> str | None:
     return commit[:SHORT_SHA] if commit else None
 
 
-def record_blocking(record: Record) -> OutcomeRecord | None:
-    """The most blocking outcome of the record's checks, or the recorded one when no check ran."""
-    return blocking_outcome(record.checks) or record.outcome
-
-
 def history_row(record: Record) -> HistoryRow:
-    outcome = record_blocking(record)
+    outcome = record.outcome
     p1 = pass_rates(record)[0]
     return HistoryRow(
         number=record.number,

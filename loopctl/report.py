@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from loopctl.compare import STAGE_NAMES, CheckChange, blocking_check, check_changes, movement
-from loopctl.history import record_blocking, short_sha, utc_minute
+from loopctl.history import short_sha, utc_minute
 from loopctl.record import CheckRecord, OutcomeRecord, PhaseRecord, Record, SuiteRecord
 from loopctl.report_tables import (
     DASH,
@@ -93,7 +93,7 @@ def _summary(record: Record, previous: Record | None) -> list[str]:
 
 
 def _first_summary(record: Record) -> list[str]:
-    outcome = record_blocking(record)
+    outcome = record.outcome
     if outcome is None:
         return ["The probe did not run: no check outcome to report."]
     if outcome.passed:
@@ -135,7 +135,7 @@ def _short_name(outcome: OutcomeRecord) -> str:
 
 def _blocking_move(record: Record, previous: Record) -> list[str]:
     """`**Blocking outcome**: 1008 → 1011: moved from … — progress`, when the blocking outcome moved."""
-    before, after = record_blocking(previous), record_blocking(record)
+    before, after = previous.outcome, record.outcome
     if before is None or after is None or (before.category, before.code) == (after.category, after.code):
         return []
     move = f"{_short_name(before)} → {_short_name(after)}"
