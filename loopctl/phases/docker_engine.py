@@ -15,16 +15,27 @@ ENGINE_HINT = "start Docker (Debian: `scripts/engine.sh up`, or `sudo systemctl 
 PERMISSION_HINT = "add your user to the `docker` group (then log in again), run as root, or set DOCKER_HOST"
 
 
+_clients: dict[str | None, Any] = {}
+
+
 def docker_client() -> Any:
-    """A `docker.DockerClient` for DOCKER_HOST (or the current Docker context), known to answer."""
+    """A `docker.DockerClient` for DOCKER_HOST (or the current Docker context), known to answer.
+
+    One per engine address and process: build, push and deploy each ask for it, and making one costs a
+    version round trip to the engine. A failure is not remembered, so the next call tries again.
+    """
     import docker
     import requests
 
+    address = os.environ.get("DOCKER_HOST")
+    if address in _clients:
+        return _clients[address]
     try:
         client = docker.from_env(timeout=CONNECT_TIMEOUT_S)  # asks the engine's API version: a real round trip
     except (docker.errors.DockerException, requests.exceptions.ConnectionError, FileNotFoundError) as err:
         raise unreachable(err) from None
     client.api.timeout = API_TIMEOUT_S
+    _clients[address] = client
     return client
 
 
