@@ -18,10 +18,10 @@ from loopctl.probe import classify
 from loopctl.record import Record
 
 RECORDS = 10_000
+EVENTS = ("agent_started", "agent_thinking", "tool_executing", "tool_completed", "agent_completed")
 RUNS = 5
 GOAL_S = 1.0
 SEED = 20_250_907
-EVENTS = ("agent_started", "agent_thinking", "tool_executing", "tool_completed", "agent_completed")
 IMAGE = "127.0.0.1:5000/agent-service"
 URL = "http://127.0.0.1:18080"
 # How often each way an iteration ends comes up in a long-lived loop (weights).

@@ -12,14 +12,13 @@ from timing import LOOPCTL, REPO, figure, median, require_venv, say, verdict
 sys.path.insert(0, str(REPO))
 
 from loopctl.tokens import mint_jwt
-from tests.integration.agent_service import running_service
+from tests.integration.agent_service import EVENTS, running_service
 
 SECRET = "bench-load-secret-0001"
 CONCURRENCY = 500
 ROUNDS = 3
 WALL_FACTOR_GOAL = 3.0
 MEMORY_GOAL_MB = 200.0
-EVENTS = ("agent_started", "agent_thinking", "tool_executing", "tool_completed", "agent_completed")
 
 
 def probe(url: str, token: str, concurrency: int) -> tuple[dict[str, object], float]:

@@ -15,6 +15,7 @@ from timing import checked, figure, median, require_venv, say, verdict
 from websockets.sync.client import connect
 
 from loopctl.tokens import mint_jwt
+from tests.integration.agent_service import EVENTS
 from tests.support.realparts import docker_client, free_port
 
 ROUNDS = 5
@@ -23,7 +24,6 @@ CONTAINER_PORT = 8080
 READY_TIMEOUT_S = 60.0
 READY_POLL_S = 0.05
 CHAT_TIMEOUT_S = 30.0
-EVENTS = ("agent_started", "agent_thinking", "tool_executing", "tool_completed", "agent_completed")
 BASE_IMAGE = "loopctl-base:bookworm"
 PLATFORM = "linux/amd64"
 _PUSHED_DIGEST = re.compile(r"digest: (sha256:[0-9a-f]{64})")

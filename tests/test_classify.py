@@ -7,9 +7,8 @@ import pytest
 from loopctl.probe import classify
 from loopctl.probe.classify import AppCode
 from loopctl.probe.explain import explain
+from tests.integration.agent_service import EVENTS
 from tests.support.wsservers import GFE_403_BODY
-
-EVENTS = ("agent_started", "agent_thinking", "tool_executing", "tool_completed", "agent_completed")
 
 CLOSE_TABLE = [
     (1001, "going_away", 3),

@@ -16,6 +16,8 @@ from typing import IO
 
 SERVICE_DIR = Path(__file__).resolve().parents[2] / "examples" / "agent-service"
 DEFAULT_SECRET = "agent-service-test-secret"
+# What the service answers a user_message with, in order: every test and benchmark expects these.
+EVENTS = ("agent_started", "agent_thinking", "tool_executing", "tool_completed", "agent_completed")
 # Point this at another interpreter (e.g. one with websockets 10.4) to run the service under it.
 PYTHON_ENV_VAR = "AGENT_SERVICE_PYTHON"
 STARTUP_TIMEOUT = 10.0

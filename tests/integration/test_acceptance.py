@@ -186,7 +186,7 @@ def test_iteration_3_succeeds_and_compares_with_iteration_2(story: Story) -> Non
     assert run.returncode == 0, run.stderr
     assert record["status"] == "success" and record["previous"] == 2
     assert record["outcome"]["category"] == "success" and all(check["passed"] for check in record["checks"])
-    assert chat(record)["events_seen"] == EVENTS
+    assert chat(record)["events_seen"] == list(EVENTS)
     assert revision_number(record) == 3
 
     report = story.workspace.report(3)

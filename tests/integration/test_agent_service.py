@@ -24,6 +24,7 @@ from websockets.typing import Subprotocol
 from loopctl.tokens import mint_jwt
 from tests.integration.agent_service import (
     DEFAULT_SECRET,
+    EVENTS,
     ServiceHandle,
     ServiceStartError,
     running_service,
@@ -31,7 +32,6 @@ from tests.integration.agent_service import (
     service_env,
 )
 
-EVENTS = ["agent_started", "agent_thinking", "tool_executing", "tool_completed", "agent_completed"]
 USER_MESSAGE = json.dumps({"type": "user_message", "payload": {"content": "hello"}})
 RECV_TIMEOUT = 5.0
 
@@ -90,7 +90,7 @@ def test_unknown_path_answers_404(service: ServiceHandle) -> None:
 
 def test_bearer_token_gets_the_five_events_in_order(service: ServiceHandle) -> None:
     events = asyncio.run(chat(service.ws_url, additional_headers=bearer(valid_token())))
-    assert event_names(events) == EVENTS
+    assert event_names(events) == list(EVENTS)
     assert len({event["data"]["run_id"] for event in events}) == 1
 
 
@@ -104,12 +104,12 @@ def test_subprotocol_token_is_accepted_and_selected(service: ServiceHandle) -> N
 
     selected, events = asyncio.run(scenario())
     assert selected == subprotocol
-    assert event_names(events) == EVENTS
+    assert event_names(events) == list(EVENTS)
 
 
 def test_query_token_is_accepted(service: ServiceHandle) -> None:
     events = asyncio.run(chat(f"{service.ws_url}?token={valid_token()}"))
-    assert event_names(events) == EVENTS
+    assert event_names(events) == list(EVENTS)
 
 
 def _unsigned_alg_none_token() -> str:
@@ -157,7 +157,7 @@ def test_bad_message_gets_an_error_event_and_the_connection_goes_on(service: Ser
     errors, events = asyncio.run(scenario())
     assert [error["type"] for error in errors] == ["error", "error"]
     assert all(error["data"]["message"] for error in errors)
-    assert event_names(events) == EVENTS
+    assert event_names(events) == list(EVENTS)
 
 
 def test_fault_auth_rejects_even_a_valid_token() -> None:
@@ -209,7 +209,7 @@ def test_fault_partial_sends_three_events_then_stays_silent_and_open() -> None:
 
     with running_service(fault="partial") as handle:
         events, still_open = asyncio.run(scenario(handle.ws_url))
-    assert event_names(events) == EVENTS[:3]
+    assert event_names(events) == list(EVENTS[:3])
     assert still_open
 
 

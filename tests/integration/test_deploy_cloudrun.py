@@ -31,13 +31,13 @@ from loopctl.phases.probe import ProbePhase
 from loopctl.runner import Context, Event, PhaseResult, run_iteration
 from loopctl.secrets_config import EnvRef, JwtRef, JwtSpec
 from loopctl.store import Store
+from tests.integration.agent_service import EVENTS
 from tests.support.cloudrun_emulator import CloudRunEmulator
 from tests.support.realparts import BASE_IMAGE, RegistryHandle, docker_client, start_registry
 
 SERVICE_SOURCE = Path(__file__).resolve().parents[2] / "examples" / "agent-service"
 SECRET = "cloudrun-test-jwt-secret-7731"
 PROJECT, REGION = "loop-proj", "europe-west1"
-EVENTS = ["agent_started", "agent_thinking", "tool_executing", "tool_completed", "agent_completed"]
 DEPLOY = CloudRunDeploy(poll_s=0.1, backoff_s=0.05)
 RELEASE = CloudRunRelease(poll_s=0.1, backoff_s=0.05)
 

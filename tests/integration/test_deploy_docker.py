@@ -23,11 +23,11 @@ from loopctl.secrets import Secret
 from loopctl.secrets_config import EnvRef
 from loopctl.store import Store
 from loopctl.tokens import mint_jwt
+from tests.integration.agent_service import EVENTS
 from tests.support import realparts
 
 SERVICE = Path(__file__).resolve().parents[2] / "examples" / "agent-service"
 TAG = "loopctl-test/agent-service:deploy"
-EVENTS = ("agent_started", "agent_thinking", "tool_executing", "tool_completed", "agent_completed")
 SECRET_VAR = "LOOPCTL_TEST_DEPLOY_SECRET"
 
 

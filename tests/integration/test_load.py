@@ -10,10 +10,8 @@ from pathlib import Path
 
 from loopctl.probe.load import percentile
 from loopctl.tokens import mint_jwt
-from tests.integration.agent_service import running_service
+from tests.integration.agent_service import EVENTS, running_service
 from tests.integration.test_iterate import CONFIG, SECRET
-
-EVENTS = ["agent_started", "agent_thinking", "tool_executing", "tool_completed", "agent_completed"]
 
 
 def probe(url: str, *args: str) -> subprocess.CompletedProcess[str]:

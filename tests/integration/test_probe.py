@@ -19,6 +19,7 @@ from loopctl.probe.classify import AppCode
 from loopctl.probe.options import run_check_sync
 from loopctl.probe.spec import Check, ProbeResult
 from loopctl.secrets import Secret
+from tests.integration.agent_service import EVENTS
 from tests.support.wsservers import (
     GFE_403_BODY,
     close_frame,
@@ -29,7 +30,6 @@ from tests.support.wsservers import (
     websocket_server,
 )
 
-EVENTS = ("agent_started", "agent_thinking", "tool_executing", "tool_completed", "agent_completed")
 HELLO = {"type": "user_message", "payload": {"content": "hello"}}
 
 

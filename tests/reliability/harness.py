@@ -13,13 +13,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from loopctl.exitcodes import ExitCode
+from tests.integration.agent_service import EVENTS
+
 REPO = Path(__file__).resolve().parents[2]
 SERVICE_SOURCE = REPO / "examples" / "agent-service"
 LOOPCTL = (sys.executable, "-m", "loopctl")
 JWT_SECRET = "reliability-jwt-secret-5150-q7"
-EVENTS = ("agent_started", "agent_thinking", "tool_executing", "tool_completed", "agent_completed")
 GATING = ("build", "push", "deploy")
-EXIT_CHECKS, EXIT_USAGE, EXIT_BUILD_PUSH, EXIT_DEPLOY, EXIT_INTERRUPTED = 1, 2, 3, 4, 130
+EXIT_CHECKS, EXIT_USAGE = ExitCode.CHECKS_FAILED, ExitCode.USAGE
+EXIT_BUILD_PUSH, EXIT_DEPLOY, EXIT_INTERRUPTED = (
+    ExitCode.BUILD_OR_PUSH_FAILED,
+    ExitCode.DEPLOY_FAILED,
+    ExitCode.INTERRUPTED,
+)
 
 
 def loopctl_env(extra: dict[str, str] | None = None) -> dict[str, str]:

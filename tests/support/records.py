@@ -8,8 +8,8 @@ from typing import Any
 from loopctl.compare import blocking_outcome
 from loopctl.probe import classify
 from loopctl.record import Record
+from tests.integration.agent_service import EVENTS
 
-EVENTS = ("agent_started", "agent_thinking", "tool_executing", "tool_completed", "agent_completed")
 CHAT_IMPACT = "Users can chat and see the agent work"
 SERVICE_URL = "https://backend-staging-701982941522.us-central1.run.app"
 IMAGE = "us-central1-docker.pkg.dev/my-proj/agent/agent-service"

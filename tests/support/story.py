@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.integration.agent_service import EVENTS
 from tests.support.realparts import BASE_IMAGE, docker_client
 
 REPO = Path(__file__).resolve().parents[2]
 SERVICE_SOURCE = REPO / "examples" / "agent-service"
 SECRET_ENV = "LOOPCTL_ACCEPTANCE_JWT"
 PROJECT, REGION, SERVICE = "acceptance-proj", "us-central1", "backend-staging"
-EVENTS = ["agent_started", "agent_thinking", "tool_executing", "tool_completed", "agent_completed"]
 # A minted HS256 token starts with the base64 of '{"alg":"HS256"': none may be written anywhere.
 TOKEN_PREFIX = "eyJhbGciOiJIUzI1NiIs"
 _FAULT_DEFAULT = re.compile(r'environ\.get\("FAULT", "[a-z0-9]*"\)')
