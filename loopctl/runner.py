@@ -66,6 +66,8 @@ class Context:
     options: dict[str, Any] = field(default_factory=dict)
     sections: dict[str, dict[str, Any]] = field(default_factory=dict)
     results: dict[str, PhaseResult] = field(default_factory=dict)
+    # What phases fetch once per iteration and share (registry credentials): never written anywhere.
+    memo: dict[str, Any] = field(default_factory=dict)
 
     def log(self, phase: str, message: str) -> None:
         self.on_event(Event("log", phase, message))

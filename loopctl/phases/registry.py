@@ -11,12 +11,17 @@ GCLOUD_USER = "oauth2accesstoken"
 
 
 def auth_config(ctx: Context) -> dict[str, str] | None:
-    """None lets the SDK use the engine's docker config; `{}` is anonymous; gcloud mints an access token."""
+    """None lets the SDK use the engine's docker config; `{}` is anonymous; gcloud mints an access token.
+
+    Minted once per iteration: build's cache lookup, push and a deploy's pull all need it.
+    """
     mode = ctx.config.push.auth if ctx.config.push is not None else "docker-config"
     if mode == "none":
         return {}
     if mode == "gcloud":
-        return {"username": GCLOUD_USER, "password": gcloud_access_token()}
+        if "gcloud_auth" not in ctx.memo:
+            ctx.memo["gcloud_auth"] = {"username": GCLOUD_USER, "password": gcloud_access_token()}
+        return dict(ctx.memo["gcloud_auth"])
     return None
 
 
