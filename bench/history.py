@@ -13,9 +13,9 @@ from typing import Any
 
 from timing import LOOPCTL, PYTHON, checked, figure, median, require_venv, say, timed, verdict
 
-from loopctl.compare import blocking_outcome, iteration_status
 from loopctl.probe import classify
-from loopctl.record import Record
+from loopctl.records.compare import blocking_outcome, iteration_status
+from loopctl.records.record import Record
 
 RECORDS = 10_000
 EVENTS = ("agent_started", "agent_thinking", "tool_executing", "tool_completed", "agent_completed")

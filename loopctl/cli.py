@@ -1,17 +1,22 @@
-"""The command line: parse, call the core, render, exit. No decisions live here."""
+"""The command line: assembles the commands into one Typer app. Only `__main__` and the console script import it."""
 
 from __future__ import annotations
 
-import json
 import sys
-from collections.abc import Callable
-from typing import Annotated, Any, NoReturn
+from typing import Annotated
 
 import typer
 
 from loopctl import __version__
-from loopctl.errors import LoopctlError
-from loopctl.exitcodes import ExitCode
+from loopctl.commands import (
+    classify_cmd,
+    doctor_cmd,
+    init_cmd,
+    iterate_cmd,
+    loop_cmd,
+    probe_cmd,
+    report_cmd,
+)
 
 app = typer.Typer(
     name="loopctl",
@@ -22,36 +27,6 @@ app = typer.Typer(
     # Plain click help: rich's markdown machinery would cost more than everything else at start-up.
     rich_markup_mode=None,
 )
-
-
-def emit_json(document: dict[str, Any]) -> None:
-    """The one machine-readable document a command prints: stdout, sorted keys, one line."""
-    sys.stdout.write(json.dumps(document, sort_keys=True, ensure_ascii=False) + "\n")
-    sys.stdout.flush()
-
-
-def fail(err: LoopctlError, *, as_json: bool, code: ExitCode = ExitCode.USAGE) -> NoReturn:
-    """Render an expected failure as one message (and a JSON envelope with --json), then exit."""
-    from loopctl.secrets import redact
-    from loopctl.ui import render_error
-
-    render_error(err)
-    if as_json:
-        emit_json({"schema": 1, "error": {"kind": err.kind, "message": redact(err.message), "hint": err.hint}})
-    raise typer.Exit(code)
-
-
-def guarded(as_json: bool, action: Callable[[], ExitCode]) -> NoReturn:
-    """Run a command body; expected failures become a message and exit code, bugs keep their traceback."""
-    try:
-        code = action()
-    except LoopctlError as err:
-        fail(err, as_json=as_json)
-    except KeyboardInterrupt:
-        # Outside a phase (loading the config, waiting for the lock): nothing was started, nothing to record.
-        sys.stderr.write("interrupted\n")
-        code = ExitCode.INTERRUPTED
-    raise typer.Exit(code)
 
 
 def _version(value: bool) -> None:
@@ -68,16 +43,6 @@ def main(
 ) -> None:
     """Build, push, deploy and probe a service, then report what changed since the last iteration."""
 
-
-from loopctl.commands import (  # noqa: E402
-    classify_cmd,
-    doctor_cmd,
-    init_cmd,
-    iterate_cmd,
-    loop_cmd,
-    probe_cmd,
-    report_cmd,
-)
 
 app.command("init")(init_cmd.init)
 app.command("iterate")(iterate_cmd.iterate)

@@ -41,7 +41,7 @@ def diagnose(config_path: Path) -> list[Finding]:
 
 def _engine(config: Config) -> Finding:
     try:
-        from loopctl.phases.docker_engine import api_client, describe_engine
+        from loopctl.phases.docker.engine import api_client, describe_engine
 
         version = api_client().version()
     except LoopctlError as err:

@@ -11,7 +11,7 @@ from pathlib import Path
 from loopctl.config import load_config
 from loopctl.errors import UsageError
 from loopctl.exitcodes import ExitCode, for_record
-from loopctl.record import PHASE_ORDER, Record
+from loopctl.records.record import PHASE_ORDER, Record
 from loopctl.runner import IterationResult, run_iteration
 from loopctl.ui import in_ci, stderr_console
 
@@ -47,7 +47,7 @@ def run_iterate(options: IterateOptions) -> ExitCode:
 def iterate_once(options: IterateOptions) -> tuple[ExitCode, Record]:
     """One iteration: its exit code and its record (for `loop`, which decides whether to go on)."""
     from loopctl.phases import phases_for
-    from loopctl.report import render_markdown
+    from loopctl.reports.markdown import render_markdown
     from loopctl.ui_live import progress
 
     config = load_config(options.config_path)
@@ -67,15 +67,15 @@ def iterate_once(options: IterateOptions) -> tuple[ExitCode, Record]:
 
 
 def _publish(result: IterationResult, options: IterateOptions) -> None:
-    from loopctl.cli import emit_json
+    from loopctl.output import emit_json
 
     record = result.record
     console = stderr_console()
     for unreadable in result.skipped_records:
         console.print(f"warning: skipped {unreadable.path}: {unreadable.reason}", markup=False)
     if options.junit_xml is not None:
-        from loopctl.junit import junit_xml
-        from loopctl.store import write_atomic
+        from loopctl.records.store import write_atomic
+        from loopctl.reports.junit import junit_xml
 
         write_atomic(options.junit_xml, junit_xml(record))
     summary = os.environ.get("GITHUB_STEP_SUMMARY")

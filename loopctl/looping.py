@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from loopctl.config import load_config
 from loopctl.exitcodes import ExitCode
 from loopctl.iterate import IterateOptions, iterate_once
-from loopctl.record import Record
+from loopctl.records.record import Record
 from loopctl.ui import stderr_console
 from loopctl.watch import source_root, source_state, wait_for_change
 

@@ -6,12 +6,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from loopctl.errors import UsageError
-from loopctl.record import Record
-from loopctl.store import Store, Unreadable
+from loopctl.records.record import Record
+from loopctl.records.store import Store, Unreadable
 from loopctl.ui import stderr_console
 
 if TYPE_CHECKING:
-    from loopctl.history import HistoryRow
+    from loopctl.records.history import HistoryRow
 
 
 def open_store(config_path: Path) -> tuple[Store, int]:
@@ -31,7 +31,7 @@ def _warn(skipped: list[Unreadable]) -> None:
 
 
 def past_report(config_path: Path, number: int | None, *, emoji: bool) -> tuple[Record, str]:
-    from loopctl.report import render_markdown
+    from loopctl.reports.markdown import render_markdown
 
     store, trend_length = open_store(config_path)
     if number is None:
@@ -49,7 +49,7 @@ def past_report(config_path: Path, number: int | None, *, emoji: bool) -> tuple[
 
 
 def past_rows(config_path: Path, last: int) -> list[HistoryRow]:
-    from loopctl.history_cache import cached_rows
+    from loopctl.records.history_cache import cached_rows
 
     store, _ = open_store(config_path)
     rows, skipped = cached_rows(store, last)

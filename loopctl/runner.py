@@ -12,11 +12,11 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Protocol
 
-from loopctl.compare import blocking_outcome, iteration_status
 from loopctl.config import Config
 from loopctl.errors import LoopctlError
 from loopctl.gitinfo import git_info
-from loopctl.record import (
+from loopctl.records.compare import blocking_outcome, iteration_status
+from loopctl.records.record import (
     GATING_PHASES,
     CheckRecord,
     ErrorInfo,
@@ -25,8 +25,8 @@ from loopctl.record import (
     Record,
     SuiteRecord,
 )
+from loopctl.records.store import Store, Unreadable
 from loopctl.secrets import redact_tree
-from loopctl.store import Store, Unreadable
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import pytest
 
 from loopctl.config import CloudRunConfig, Config, DeployConfig
 from loopctl.errors import LoopctlError
-from loopctl.phases.deploy_cloudrun import probe_headers
+from loopctl.phases.cloudrun.auth import probe_headers
 
 
 def config(*, invoker_iam: bool) -> Config:

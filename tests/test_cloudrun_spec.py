@@ -10,12 +10,12 @@ from google.cloud import run_v2
 
 from loopctl.config import CloudRunConfig, Config, DeployConfig
 from loopctl.errors import LoopctlError, UsageError
-from loopctl.phases.cloudrun_release import CloudRunRelease
-from loopctl.phases.cloudrun_spec import all_traffic_to, apply_config, preview_traffic, serving_revision, traffic_shares
-from loopctl.phases.deploy_cloudrun import CloudRunDeploy, cloudrun_phases
+from loopctl.phases.cloudrun.deploy import CloudRunDeploy, cloudrun_phases
+from loopctl.phases.cloudrun.release import CloudRunRelease
+from loopctl.phases.cloudrun.spec import all_traffic_to, apply_config, preview_traffic, serving_revision, traffic_shares
+from loopctl.records.store import Store
 from loopctl.runner import Context
 from loopctl.secrets_config import EnvRef
-from loopctl.store import Store
 
 IMAGE = "europe-docker.pkg.dev/p/r/chat@sha256:" + "a" * 64
 LATEST, BY_NAME = 1, 2

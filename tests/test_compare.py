@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from loopctl.compare import blocking_outcome, check_changes, iteration_status, movement, pass_rates
-from loopctl.record import Record
-from loopctl.store import Store
+from loopctl.records.compare import blocking_outcome, check_changes, iteration_status, movement, pass_rates
+from loopctl.records.record import Record
+from loopctl.records.store import Store
 from tests.support.records import all_events, closed, http_check, make_record, phases
 
 AUTH = closed(1008, "Authentication failed")

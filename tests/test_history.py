@@ -7,7 +7,7 @@ import json
 
 from rich.console import Console
 
-from loopctl.history import HistoryRow, history_json, history_rows, render_history, trend_line
+from loopctl.records.history import HistoryRow, history_json, history_rows, render_history, trend_line
 from tests.support.records import http_check, make_record, story
 
 

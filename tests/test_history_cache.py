@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from loopctl.history_cache import CACHE_NAME, cached_rows
-from loopctl.store import Store
+from loopctl.records.history_cache import CACHE_NAME, cached_rows
+from loopctl.records.store import Store
 from tests.support.records import make_record
 
 

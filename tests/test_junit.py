@@ -7,8 +7,8 @@ from typing import Any
 
 from junitparser import Error, Failure, JUnitXml, Skipped
 
-from loopctl.junit import junit_xml
-from loopctl.record import Record
+from loopctl.records.record import Record
+from loopctl.reports.junit import junit_xml
 from tests.support.records import http_check, make_record, story
 
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from loopctl.record import Record
-from loopctl.report import render_markdown
+from loopctl.records.record import Record
+from loopctl.reports.markdown import render_markdown
 from tests.support.records import all_events, closed, http_check, make_record, phases, story
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "report_0002.md"

@@ -11,9 +11,9 @@ import pytest
 
 from loopctl.config import Config
 from loopctl.errors import LoopctlError
-from loopctl.record import Record
+from loopctl.records.record import Record
+from loopctl.records.store import Store
 from loopctl.runner import Context, Event, PhaseResult, run_iteration
-from loopctl.store import Store
 
 
 class FakePhase:

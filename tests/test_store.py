@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from loopctl.errors import UsageError
-from loopctl.store import Store, write_atomic
+from loopctl.records.store import Store, write_atomic
 from tests.support.records import make_record
 
 

@@ -18,7 +18,7 @@ def classify(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object to stdout.")] = False,
 ) -> None:
     """Explain a close code or an HTTP status: category, depth on the ladder, and what to look at next."""
-    from loopctl.cli import emit_json, guarded
+    from loopctl.output import emit_json, guarded
     from loopctl.probe.explain import explain
     from loopctl.ui import render_explanation
 

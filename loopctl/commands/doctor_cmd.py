@@ -17,8 +17,8 @@ def doctor(
     """Check the config, the Docker Engine, the registry and credentials; exit 1 if anything is missing."""
     from dataclasses import asdict
 
-    from loopctl.cli import emit_json, guarded
     from loopctl.doctor import diagnose
+    from loopctl.output import emit_json, guarded
     from loopctl.ui import stderr_console
 
     def run() -> ExitCode:

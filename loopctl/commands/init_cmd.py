@@ -15,10 +15,10 @@ def init(
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
     """Write a commented config.yaml for the sample agent service."""
-    from loopctl.cli import guarded
     from loopctl.errors import UsageError
     from loopctl.init_template import TEMPLATE
-    from loopctl.store import write_atomic
+    from loopctl.output import guarded
+    from loopctl.records.store import write_atomic
     from loopctl.ui import stderr_console
 
     def run() -> ExitCode:

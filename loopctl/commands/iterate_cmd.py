@@ -30,8 +30,8 @@ def iterate(
     no_emoji: Annotated[bool, typer.Option("--no-emoji", help="Plain text markers in the report.")] = False,
 ) -> None:
     """Run one iteration, store iterations/NNNN.json and .md, and say what changed since the last one."""
-    from loopctl.cli import guarded
     from loopctl.iterate import IterateOptions, run_iterate
+    from loopctl.output import guarded
 
     def run() -> ExitCode:
         options = IterateOptions(

@@ -26,9 +26,9 @@ def loop(
     no_emoji: Annotated[bool, typer.Option("--no-emoji", help="Plain text markers in the reports.")] = False,
 ) -> None:
     """Run `iterate`, then wait for the build context (git HEAD, tracked and untracked files) to change, and repeat."""
-    from loopctl.cli import guarded
     from loopctl.iterate import IterateOptions
     from loopctl.looping import LoopOptions, run_loop
+    from loopctl.output import guarded
 
     def run() -> ExitCode:
         iterate = IterateOptions(config_path=config, skip=skip, ci=ci, emoji=not no_emoji)

@@ -41,7 +41,7 @@ def probe(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object to stdout and nothing else.")] = False,
 ) -> None:
     """Probe a running service once and classify how it ended (exit 0 passed, 1 failed, 2 usage error)."""
-    from loopctl.cli import emit_json, guarded
+    from loopctl.output import emit_json, guarded
     from loopctl.probe.load import Load
     from loopctl.probe.options import check_from_options, run_check_sync, run_load_sync
     from loopctl.ui import render_probe

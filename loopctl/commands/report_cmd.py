@@ -21,7 +21,7 @@ def report(
     no_emoji: Annotated[bool, typer.Option("--no-emoji", help="Plain text markers.")] = False,
 ) -> None:
     """Print a past iteration's report, re-rendered from its record."""
-    from loopctl.cli import emit_json, guarded
+    from loopctl.output import emit_json, guarded
     from loopctl.past import past_report
 
     def run() -> ExitCode:
@@ -41,9 +41,9 @@ def history(
     config: ConfigOption = Path("config.yaml"),
 ) -> None:
     """One row per iteration (number, date, commit, status, blocking outcome, P1 pass rate) and the trend."""
-    from loopctl.cli import emit_json, guarded
-    from loopctl.history import history_json, render_history
+    from loopctl.output import emit_json, guarded
     from loopctl.past import past_rows
+    from loopctl.records.history import history_json, render_history
     from loopctl.ui import stderr_console
 
     def run() -> ExitCode:

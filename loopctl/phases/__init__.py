@@ -13,11 +13,11 @@ def phases_for(config: Config) -> list[Phase]:
 
     phases: list[Phase] = []
     if config.build is not None:
-        from loopctl.phases.build import BuildPhase
+        from loopctl.phases.docker.build import BuildPhase
 
         phases.append(BuildPhase())
     if config.push is not None:
-        from loopctl.phases.push import PushPhase
+        from loopctl.phases.docker.push import PushPhase
 
         phases.append(PushPhase())
     release: list[Phase] = []
@@ -34,14 +34,14 @@ def phases_for(config: Config) -> list[Phase]:
 def _deploy_phases(config: Config) -> tuple[Phase, list[Phase]]:
     assert config.deploy is not None
     if config.deploy.target == "docker":
-        from loopctl.phases.deploy_docker import DockerDeploy
+        from loopctl.phases.docker.deploy import DockerDeploy
 
         return DockerDeploy(), []
     if config.deploy.target == "cloudrun":
-        from loopctl.phases.deploy_cloudrun import cloudrun_phases
+        from loopctl.phases.cloudrun.deploy import cloudrun_phases
 
         deploy, *release = cloudrun_phases(config)
         return deploy, release
-    from loopctl.phases.deploy_url import UrlDeploy
+    from loopctl.phases.url import UrlDeploy
 
     return UrlDeploy(), []

@@ -10,7 +10,7 @@ from loopctl.config import CheckConfig, Config
 from loopctl.errors import UsageError
 from loopctl.probe.classify import AppCode
 from loopctl.probe.spec import Check, ProbeResult, parse_url
-from loopctl.record import CheckRecord, PhaseStatus
+from loopctl.records.record import CheckRecord, PhaseStatus
 from loopctl.runner import Context, PhaseResult
 
 
@@ -65,7 +65,7 @@ def platform_headers(config: Config, base_url: str | None) -> tuple[tuple[str, s
     cloudrun = config.deploy.cloudrun if config.deploy is not None and config.deploy.target == "cloudrun" else None
     if cloudrun is None or not cloudrun.invoker_iam or not base_url:
         return ()
-    from loopctl.phases.deploy_cloudrun import probe_headers
+    from loopctl.phases.cloudrun.auth import probe_headers
 
     return tuple((name, secret.reveal()) for name, secret in probe_headers(config, base_url))
 

@@ -8,11 +8,11 @@ import tempfile
 from pathlib import Path
 
 from loopctl.config import SuiteConfig
-from loopctl.junit_read import JunitCounts, read_junit
-from loopctl.record import ErrorInfo, SuiteRecord
+from loopctl.phases.junit_read import JunitCounts, read_junit
+from loopctl.records.record import ErrorInfo, SuiteRecord
+from loopctl.records.store import write_atomic
 from loopctl.runner import Context, PhaseResult
 from loopctl.secrets import redact
-from loopctl.store import write_atomic
 
 
 class SuitesPhase:

@@ -10,10 +10,10 @@ import pytest
 
 from loopctl.config import BuildConfig, Config, PushConfig
 from loopctl.errors import LoopctlError
-from loopctl.phases.build import BuildPhase
-from loopctl.phases.push import PushPhase
+from loopctl.phases.docker.build import BuildPhase
+from loopctl.phases.docker.push import PushPhase
+from loopctl.records.store import Store
 from loopctl.runner import Context, Event, PhaseResult
-from loopctl.store import Store
 from tests.support.realparts import BASE_IMAGE, RegistryHandle, start_registry
 
 SERVICE = Path(__file__).resolve().parents[2] / "examples" / "agent-service"

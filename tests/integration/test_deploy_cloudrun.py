@@ -25,12 +25,12 @@ from loopctl.config import (
     WebSocketCheckConfig,
 )
 from loopctl.errors import LoopctlError
-from loopctl.phases.cloudrun_release import CloudRunRelease
-from loopctl.phases.deploy_cloudrun import CloudRunDeploy
+from loopctl.phases.cloudrun.deploy import CloudRunDeploy
+from loopctl.phases.cloudrun.release import CloudRunRelease
 from loopctl.phases.probe import ProbePhase
+from loopctl.records.store import Store
 from loopctl.runner import Context, Event, PhaseResult, run_iteration
 from loopctl.secrets_config import EnvRef, JwtRef, JwtSpec
-from loopctl.store import Store
 from tests.integration.agent_service import EVENTS
 from tests.support.cloudrun_emulator import CloudRunEmulator
 from tests.support.realparts import BASE_IMAGE, RegistryHandle, docker_client, start_registry

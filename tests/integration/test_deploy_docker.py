@@ -15,13 +15,13 @@ from pydantic import ValidationError
 
 from loopctl.config import Config, DeployConfig, DockerDeployConfig
 from loopctl.errors import LoopctlError
-from loopctl.phases.deploy_docker import DockerDeploy
+from loopctl.phases.docker.deploy import DockerDeploy
 from loopctl.probe.options import run_check_sync
 from loopctl.probe.spec import Check
+from loopctl.records.store import Store
 from loopctl.runner import Context, Event, PhaseResult
 from loopctl.secrets import Secret
 from loopctl.secrets_config import EnvRef
-from loopctl.store import Store
 from loopctl.tokens import mint_jwt
 from tests.integration.agent_service import EVENTS
 from tests.support import realparts

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from loopctl.compare import blocking_outcome
 from loopctl.probe import classify
-from loopctl.record import Record
+from loopctl.records.compare import blocking_outcome
+from loopctl.records.record import Record
 from tests.integration.agent_service import EVENTS
 
 CHAT_IMPACT = "Users can chat and see the agent work"

@@ -7,9 +7,9 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from loopctl.compare import PRIORITIES, pass_rates
-from loopctl.history import blocking_text, history_rows
-from loopctl.record import CheckRecord, PhaseRecord, Record, SuiteRecord
+from loopctl.records.compare import PRIORITIES, pass_rates
+from loopctl.records.history import blocking_text, history_rows
+from loopctl.records.record import CheckRecord, PhaseRecord, Record, SuiteRecord
 
 DASH = "—"
 SHORT_DIGEST = 12

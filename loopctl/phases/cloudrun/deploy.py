@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from loopctl.config import CloudRunConfig, Config
 from loopctl.errors import LoopctlError
-from loopctl.phases.cloudrun_api import CloudRunApi, Deadline
-from loopctl.phases.cloudrun_auth import probe_headers
-from loopctl.phases.cloudrun_spec import (
+from loopctl.phases.cloudrun.api import CloudRunApi, ConditionLog, cloudrun_config, connect
+from loopctl.phases.cloudrun.release import CloudRunRelease
+from loopctl.phases.cloudrun.spec import (
     PREVIEW_TAG,
     apply_config,
     percent_of,
@@ -25,26 +24,16 @@ if TYPE_CHECKING:
     from google.cloud import run_v2
     from google.longrunning import operations_pb2
 
-__all__ = ["CloudRunDeploy", "cloudrun_config", "cloudrun_phases", "probe_headers"]
-
-_FAILED, _SUCCEEDED = 3, 4  # Condition.State
+_FAILED = 3  # Condition.State
 
 
 def cloudrun_phases(config: Config) -> list[Phase]:
     """The deploy phase, plus the release phase when the strategy has something to do after the probe."""
-    from loopctl.phases.cloudrun_release import CloudRunRelease
-
     cloudrun = cloudrun_config(config)
     phases: list[Phase] = [CloudRunDeploy()]
     if cloudrun.strategy == "preview" or cloudrun.rollback_on_failure:
         phases.append(CloudRunRelease())
     return phases
-
-
-def cloudrun_config(config: Config) -> CloudRunConfig:
-    if config.deploy is None or config.deploy.cloudrun is None:
-        raise LoopctlError("no deploy.cloudrun block in the config", hint="add one (see README)", kind="usage")
-    return config.deploy.cloudrun
 
 
 class CloudRunDeploy:
@@ -109,32 +98,6 @@ def already_serving(before: run_v2.Service, config: CloudRunConfig, image: str) 
     if wanted.template != before.template or wanted.labels != before.labels or wanted.ingress != before.ingress:
         return None
     return ready if ready and ready == created and percent_of(before, ready) > 0 else None
-
-
-def connect(ctx: Context, phase: str, config: CloudRunConfig, *, poll_s: float, backoff_s: float) -> CloudRunApi:
-    return CloudRunApi(
-        config,
-        log=lambda line: ctx.log(phase, line),
-        deadline=Deadline(config.deadline_s),
-        poll_s=poll_s,
-        backoff_s=backoff_s,
-    )
-
-
-class ConditionLog:
-    """Shows what the operation's Service says as it changes: each message once, quiet sub-conditions that are fine."""
-
-    def __init__(self, show: Callable[[str], None]) -> None:
-        self.show = show
-        self.seen: set[str] = set()
-
-    def __call__(self, service: run_v2.Service) -> None:
-        for position, condition in enumerate([service.terminal_condition, *service.conditions]):
-            text = condition.message or condition.state.name.removeprefix("CONDITION_").lower()
-            quiet = position > 0 and condition.state == _SUCCEEDED
-            if condition.type_ and not quiet and text not in self.seen:
-                self.seen.add(text)
-                self.show(f"{condition.type_}: {text}")
 
 
 def verify(

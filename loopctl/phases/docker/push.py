@@ -20,7 +20,7 @@ class PushPhase:
         self.backoff_s = backoff_s
 
     def run(self, ctx: Context) -> PhaseResult:
-        from loopctl.phases.registry import auth_config, remote_digest
+        from loopctl.phases.docker.registry import auth_config, remote_digest
 
         build = ctx.sections.get("build")
         if not build:
@@ -42,7 +42,7 @@ class PushPhase:
         return _result(build["image"], build["reference"], digest, retries=retries, uploaded=True)
 
     def _push_tag(self, ctx: Context, repository: str, tag: str, credentials: dict[str, str] | None) -> tuple[str, int]:
-        from loopctl.phases.docker_engine import api_client
+        from loopctl.phases.docker.engine import api_client
 
         api = api_client()
         for attempt in range(MAX_RETRIES + 1):

@@ -9,9 +9,9 @@ from typing import Any
 from loopctl.config import BuildConfig
 from loopctl.errors import LoopctlError
 from loopctl.phases.inputs import input_digest, input_tag
+from loopctl.records.store import write_atomic
 from loopctl.runner import Context, PhaseResult
 from loopctl.secrets import redact
-from loopctl.store import write_atomic
 
 _STEP = re.compile(r"^Step \d+/\d+ : .*")
 
@@ -20,8 +20,8 @@ class BuildPhase:
     name = "build"
 
     def run(self, ctx: Context) -> PhaseResult:
-        from loopctl.phases.docker_engine import api_client
-        from loopctl.phases.registry import remote_digest
+        from loopctl.phases.docker.engine import api_client
+        from loopctl.phases.docker.registry import remote_digest
 
         build = _config(ctx)
         digest = input_digest(ctx.config)

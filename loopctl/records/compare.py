@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from loopctl.record import GATING_PHASES, CheckRecord, OutcomeRecord, Record, Status
+from loopctl.records.record import GATING_PHASES, CheckRecord, OutcomeRecord, Record, Status
 
 PRIORITIES = (1, 2, 3)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from loopctl.errors import UsageError
-from loopctl.record import RECORD_SCHEMA, Record
+from loopctl.records.record import RECORD_SCHEMA, Record
 
 _RECORD_NAME = re.compile(r"^(\d{4,})\.json$")
 _LOCK = ".lock"

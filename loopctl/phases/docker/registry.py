@@ -50,7 +50,7 @@ def remote_digest(reference: str, ctx: Context) -> str | None:
     """The manifest digest the registry holds for `reference`, or None when it holds nothing there."""
     from docker.errors import APIError
 
-    from loopctl.phases.docker_engine import api_client
+    from loopctl.phases.docker.engine import api_client
 
     try:
         found: dict[str, Any] = api_client().inspect_distribution(reference, auth_config=auth_config(ctx))

@@ -10,9 +10,9 @@ from typing import Any
 
 from loopctl.config import DockerDeployConfig
 from loopctl.errors import LoopctlError
+from loopctl.records.store import write_atomic
 from loopctl.runner import Context, PhaseResult
 from loopctl.secrets import redact
-from loopctl.store import write_atomic
 
 PHASE = "deploy"
 STOP_TIMEOUT_S = 5
@@ -27,7 +27,7 @@ class DockerDeploy:
     name = PHASE
 
     def run(self, ctx: Context) -> PhaseResult:
-        from loopctl.phases.docker_engine import docker_client
+        from loopctl.phases.docker.engine import docker_client
 
         spec = _config(ctx)
         image = image_reference(ctx)
@@ -135,7 +135,7 @@ def pull(api: Any, image: str, ctx: Context) -> None:
     from docker.errors import APIError
     from docker.utils import parse_repository_tag
 
-    from loopctl.phases.registry import auth_config
+    from loopctl.phases.docker.registry import auth_config
 
     repository, tag = parse_repository_tag(image)
     ctx.log(PHASE, f"pulling {image}")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from loopctl.compare import STAGE_NAMES, CheckChange, blocking_check, check_changes, movement
-from loopctl.history import short_sha, utc_minute
-from loopctl.record import CheckRecord, OutcomeRecord, PhaseRecord, Record, SuiteRecord
-from loopctl.report_tables import (
+from loopctl.records.compare import STAGE_NAMES, CheckChange, blocking_check, check_changes, movement
+from loopctl.records.history import short_sha, utc_minute
+from loopctl.records.record import CheckRecord, OutcomeRecord, PhaseRecord, Record, SuiteRecord
+from loopctl.reports.tables import (
     DASH,
     code,
     deployment_table,

@@ -6,8 +6,9 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from loopctl.config import CloudRunConfig
+from loopctl.config import CloudRunConfig, Config
 from loopctl.errors import LoopctlError
+from loopctl.runner import Context
 
 if TYPE_CHECKING:
     from google.api_core.exceptions import GoogleAPICallError
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 MAX_RETRIES = 5
 ADC_HINT = "run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS to a service account key"
+_SUCCEEDED = 4  # Condition.State
 _TIMEOUT_HINT = "raise deploy.cloudrun.deadline_s, or look at the service in the Cloud Run console"
 
 
@@ -212,3 +214,35 @@ def server_text(text: str) -> str:
     from loopctl.secrets import redact
 
     return redact((text.strip().splitlines() or [""])[0])
+
+
+def cloudrun_config(config: Config) -> CloudRunConfig:
+    if config.deploy is None or config.deploy.cloudrun is None:
+        raise LoopctlError("no deploy.cloudrun block in the config", hint="add one (see README)", kind="usage")
+    return config.deploy.cloudrun
+
+
+def connect(ctx: Context, phase: str, config: CloudRunConfig, *, poll_s: float, backoff_s: float) -> CloudRunApi:
+    return CloudRunApi(
+        config,
+        log=lambda line: ctx.log(phase, line),
+        deadline=Deadline(config.deadline_s),
+        poll_s=poll_s,
+        backoff_s=backoff_s,
+    )
+
+
+class ConditionLog:
+    """Shows what the operation's Service says as it changes: each message once, quiet sub-conditions that are fine."""
+
+    def __init__(self, show: Callable[[str], None]) -> None:
+        self.show = show
+        self.seen: set[str] = set()
+
+    def __call__(self, service: run_v2.Service) -> None:
+        for position, condition in enumerate([service.terminal_condition, *service.conditions]):
+            text = condition.message or condition.state.name.removeprefix("CONDITION_").lower()
+            quiet = position > 0 and condition.state == _SUCCEEDED
+            if condition.type_ and not quiet and text not in self.seen:
+                self.seen.add(text)
+                self.show(f"{condition.type_}: {text}")

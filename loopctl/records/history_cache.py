@@ -7,9 +7,9 @@ import json
 from dataclasses import asdict
 from typing import Any
 
-from loopctl.history import HistoryRow, history_row
-from loopctl.record import Record
-from loopctl.store import Store, Unreadable, read_record, write_atomic
+from loopctl.records.history import HistoryRow, history_row
+from loopctl.records.record import Record
+from loopctl.records.store import Store, Unreadable, read_record, write_atomic
 
 CACHE_NAME = ".history-cache.json"
 _CACHE_SCHEMA = 1

@@ -7,8 +7,8 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from loopctl.compare import pass_rates
-from loopctl.record import Record
+from loopctl.records.compare import pass_rates
+from loopctl.records.record import Record
 
 if TYPE_CHECKING:
     from rich.console import Console

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from loopctl.errors import LoopctlError
-from loopctl.phases.cloudrun_api import CloudRunApi
-from loopctl.phases.cloudrun_spec import all_traffic_to, percent_of
+from loopctl.phases.cloudrun.api import CloudRunApi, ConditionLog, cloudrun_config, connect
+from loopctl.phases.cloudrun.spec import all_traffic_to, percent_of
 from loopctl.runner import Context, PhaseResult
 
 
@@ -20,8 +20,6 @@ class CloudRunRelease:
         self.backoff_s = backoff_s
 
     def run(self, ctx: Context) -> PhaseResult:
-        from loopctl.phases.deploy_cloudrun import cloudrun_config
-
         config = cloudrun_config(ctx.config)
         deploy = ctx.sections.get("deploy") or {}
         revision = deploy.get("revision")
@@ -46,8 +44,6 @@ class CloudRunRelease:
 
     def _move(self, ctx: Context, revision: str) -> str:
         """All traffic to `revision`; returns the service URL once Cloud Run reports the move."""
-        from loopctl.phases.deploy_cloudrun import ConditionLog, cloudrun_config, connect
-
         api: CloudRunApi = connect(
             ctx, self.name, cloudrun_config(ctx.config), poll_s=self.poll_s, backoff_s=self.backoff_s
         )

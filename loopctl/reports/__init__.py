@@ -1,0 +1,1 @@
+"""Renderers of a record: the markdown report, its tables, and JUnit XML."""
