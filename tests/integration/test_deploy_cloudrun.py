@@ -14,6 +14,7 @@ from typing import Any
 import docker.errors
 import pytest
 
+from loopctl import __version__
 from loopctl.config import (
     CheckConfig,
     CloudRunConfig,
@@ -21,6 +22,7 @@ from loopctl.config import (
     DeployConfig,
     HttpCheckConfig,
     ProbeConfig,
+    SecretManagerRef,
     WebSocketAuth,
     WebSocketCheckConfig,
 )
@@ -85,6 +87,7 @@ def _build_and_push(repository: str, version: str) -> str:
 @pytest.fixture
 def emulator() -> Iterator[CloudRunEmulator]:
     with CloudRunEmulator(startup_timeout_s=20) as running:
+        running.secrets["jwt-secret"] = SECRET  # Secret Manager of the emulated project
         yield running
 
 
@@ -110,8 +113,11 @@ class Loop:
         return Context(config, store, self.number, self.events.append, sections={"push": {"pinned": image}})
 
     def config(self, *, fault: str | None = None, **cloudrun: Any) -> Config:
-        env: dict[str, Any] = {"JWT_SECRET": EnvRef(env="LOOPCTL_TEST_JWT"), **({"FAULT": fault} if fault else {})}
-        settings = {"api_endpoint": self.emulator.endpoint, "env": env, **cloudrun}
+        env: dict[str, Any] = {
+            "JWT_SECRET": SecretManagerRef(secret="jwt-secret"),
+            **({"FAULT": fault} if fault else {}),
+        }
+        settings = {"api_endpoint": self.emulator.endpoint, "env": env, "public": True, **cloudrun}
         block = CloudRunConfig(project=PROJECT, region=REGION, service=self.service, **settings)
         return Config(
             project="cloudrun-test",
@@ -187,18 +193,33 @@ def test_deploy_probe_and_redeploy_a_fix(tmp_path: Path, images: Images, emulato
     again = second.sections["deploy"]
     assert re.fullmatch(r"chat-00002-[a-z]{3}", again["revision"])
     assert again["previous_revision"] == section["revision"] and again["generation"] == 2
-    assert again["url"] == loop.state()["uri"] != section["url"]  # the emulator's URL follows the serving revision
+    assert again["url"] == loop.state()["uri"] == section["url"]  # a service's URL is stable
     assert second.results["probe"].status == "ok"
-    assert loop.state()["template"]["containers"][0]["image"] == images.v2
-    assert SECRET not in json.dumps([section, again]) + "".join(loop.logged())
+    state = loop.state()
+    assert state["template"]["containers"][0]["image"] == images.v2
+    assert (state["client"], state["clientVersion"]) == ("loopctl", __version__)  # the console shows who deployed
+    # The secret travels as a Secret Manager reference; Cloud Run resolves it (the chat-events check needs it).
+    assert {"name": "JWT_SECRET", "valueSource": {"secretKeyRef": {"secret": "jwt-secret", "version": "latest"}}} in (
+        state["template"]["containers"][0]["env"]
+    )
+    assert again["log_uri"].startswith("https://console.cloud.google.com/logs/") and again["log_uri"].endswith(
+        again["revision"]
+    )
+    assert again["console_url"] == (
+        f"https://console.cloud.google.com/run/detail/{REGION}/chat/revisions?project={PROJECT}"
+    )
+    written = json.dumps([section, again, emulator.bodies]) + "".join(loop.logged())
+    assert SECRET not in written
 
 
-def test_a_crashing_revision_fails_the_phase_and_the_old_one_keeps_serving(
+def test_a_crashing_revision_fails_the_phase_at_once_and_the_old_one_keeps_serving(
     tmp_path: Path, images: Images, emulator: CloudRunEmulator
 ) -> None:
     loop = Loop(tmp_path, emulator, "crashy")
     good = deployed(loop, images.v1).sections["deploy"]
-    config = loop.config(fault="bogus")  # the service exits 2 at start: FAULT must name a known fault
+    # A failed reconciliation never brings observedGeneration up to generation: waiting for it would run into the
+    # deadline and say deploy_timeout. The deadline here is long enough for the revision to fail well inside it.
+    config = loop.config(fault="bogus", deadline_s=45)  # the service exits 2 at start: FAULT must name a known fault
     result = run_iteration(
         config,
         [CloudRunDeploy(poll_s=0.1)],
@@ -213,7 +234,10 @@ def test_a_crashing_revision_fails_the_phase_and_the_old_one_keeps_serving(
         r"revision crashy-00002-[a-z]{3} is not ready \(HEALTH_CHECK_CONTAINER_ERROR\)", phase.error.message
     )
     assert "failed to start and listen on the port defined provided by the PORT=8080" in phase.error.message
-    assert loop.state()["latestReadyRevision"].endswith(good["revision"])
+    assert re.search(r"its logs: https://console\.cloud\.google\.com/logs/\S+crashy-00002-[a-z]{3}", phase.error.hint)
+    state = loop.state()
+    assert (state["generation"], state["observedGeneration"], state["reconciling"]) == ("2", "1", False)
+    assert state["latestReadyRevision"].endswith(good["revision"])
     assert probe_passes(loop.ctx(images.v1), loop.state()["uri"])
     written = "".join(path.read_text() for path in (tmp_path / "iterations").iterdir() if path.is_file())
     assert "crashy-00002" in written and SECRET not in written
@@ -266,8 +290,23 @@ def test_preview_promotes_only_a_revision_that_passed(
     assert fixed.results["probe"].status == "ok"
     released = run(RELEASE, fixed).section
     assert released is not None and released["action"] == "promoted"
-    assert released["url"] == loop.state()["uri"] == fixed.sections["deploy"]["url"]
+    assert released["url"] == loop.state()["uri"] == stable["url"] and probe_passes(fixed, released["url"])
     assert loop.state()["trafficStatuses"] == [{"type": 1, "percent": 100}]  # back on LATEST, tag dropped
+
+
+def test_preview_tags_the_revision_it_named_not_latest(
+    tmp_path: Path, images: Images, emulator: CloudRunEmulator
+) -> None:
+    loop = Loop(tmp_path, emulator, "named")
+    deployed(loop, images.v1)
+    ours = run(DEPLOY, loop.ctx(images.v2, strategy="preview")).section
+    assert ours is not None and re.fullmatch(r"named-00002-[a-z]{3}", ours["revision"])
+    assert emulator.bodies[-1]["template"]["revision"] == ours["revision"]  # loopctl named it in the request
+    tag = next(status for status in loop.state()["trafficStatuses"] if status.get("tag") == "loopctl")
+    assert (tag["type"], tag["revision"]) == (2, ours["revision"])
+    # Someone deploys a broken revision before our probe runs: the tag still serves the code we deployed.
+    run(DEPLOY, loop.ctx(images.v1, fault="auth", allow_zero_traffic=True))
+    assert probe_passes(loop.ctx(images.v2), ours["url"])
 
 
 def test_rollback_restores_the_previous_revision(tmp_path: Path, images: Images, emulator: CloudRunEmulator) -> None:
@@ -284,7 +323,16 @@ def test_rollback_restores_the_previous_revision(tmp_path: Path, images: Images,
     assert released is not None and released["action"] == "rolled_back"
     assert released["to"] == good.sections["deploy"]["revision"] == bad.sections["deploy"]["previous_revision"]
     assert loop.state()["trafficStatuses"] == [{"type": 2, "revision": released["to"], "percent": 100}]
+    assert loop.state()["annotations"] == {"loopctl/rolled-back-to": released["to"]}
     assert probe_passes(bad, loop.state()["uri"])
+
+    # Cloud Run keeps the pin for every later deploy: loopctl's next direct deploy lifts the pin it made.
+    fixed = deployed(loop, images.v2, rollback_on_failure=True)
+    section = fixed.sections["deploy"]
+    assert section["restored_latest"] == released["to"] and fixed.results["probe"].status == "ok"
+    assert loop.state()["trafficStatuses"] == [{"type": 1, "percent": 100}]
+    assert "annotations" not in loop.state() or not loop.state()["annotations"]
+    assert any("restoring LATEST 100%" in line for line in loop.logged())
 
 
 def test_transient_errors_are_retried_and_shown(tmp_path: Path, images: Images, emulator: CloudRunEmulator) -> None:
