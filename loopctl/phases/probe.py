@@ -29,6 +29,7 @@ class ProbePhase:
         records = tuple(
             check_record(item, result, load) for (item, _), (result, load) in zip(specs, measured, strict=True)
         )
+        records = tuple(_front_end_hint(ctx.config, deploy, record) for record in records)
         passed = sum(record.passed for record in records)
         status: PhaseStatus = "ok" if passed == len(records) else "failed"
         return PhaseResult(status, {"passed": passed, "total": len(records)}, checks=records)
@@ -70,6 +71,17 @@ def platform_headers(config: Config, base_url: str | None) -> tuple[tuple[str, s
     from loopctl.phases.cloudrun.auth import probe_headers
 
     return tuple((name, secret.reveal()) for name, secret in probe_headers(config, base_url))
+
+
+def _front_end_hint(config: Config, deploy: dict[str, Any], record: CheckRecord) -> CheckRecord:
+    """Google's front end refused the probe: say which of `public` or the invoker binding to change."""
+    cloudrun = config.deploy.cloudrun if config.deploy is not None and config.deploy.target == "cloudrun" else None
+    if cloudrun is None or record.outcome.category != "iam_denied":
+        return record
+    from loopctl.phases.cloudrun.auth import refused_hint
+
+    outcome = record.outcome.model_copy(update={"hint": refused_hint(cloudrun, deploy)})
+    return record.model_copy(update={"outcome": outcome})
 
 
 def build_check(

@@ -35,6 +35,7 @@ from loopctl.runner import Context, Event, PhaseResult, run_iteration
 from loopctl.secrets_config import EnvRef, JwtRef, JwtSpec
 from tests.integration.agent_service import EVENTS
 from tests.support.cloudrun_emulator import CloudRunEmulator
+from tests.support.cloudrun_tokens import TokenEndpoints
 from tests.support.realparts import BASE_IMAGE, RegistryHandle, docker_client, start_registry
 
 SERVICE_SOURCE = Path(__file__).resolve().parents[2] / "examples" / "agent-service"
@@ -403,3 +404,196 @@ def test_an_unchanged_deploy_makes_no_new_revision(tmp_path: Path, images: Image
     # --no-cache sends the update anyway; an identical template makes no new revision, only a new generation.
     assert forced_section is not None and "reused" not in forced_section
     assert int(loop.state()["generation"]) == 2
+
+
+def test_an_etag_race_is_retried_after_reading_the_service_again(
+    tmp_path: Path, images: Images, emulator: CloudRunEmulator
+) -> None:
+    loop = Loop(tmp_path, emulator, "race")
+    deployed(loop, images.v1)
+    emulator.race_next_update()  # someone else writes between our read and our write: 409 ABORTED
+    result = run(DEPLOY, loop.ctx(images.v2))
+    assert result.status == "ok" and result.section is not None and result.section["retries"] == 1
+    assert any("re-reading the service, retry 1/5" in line for line in loop.logged())
+    writes = [index for index, (method, _) in enumerate(emulator.requests) if method == "PATCH"]
+    assert (
+        len(writes) == 2
+        and ("GET", f"/v2/projects/{PROJECT}/locations/{REGION}/services/race")
+        in (emulator.requests[writes[0] + 1 : writes[1]])
+    )
+    assert loop.state()["labels"]["touched"] == "elsewhere"  # the other writer's change survived
+    assert loop.state()["template"]["containers"][0]["image"] == images.v2
+
+
+def test_a_write_that_failed_is_retried_only_after_a_fresh_read(
+    tmp_path: Path, images: Images, emulator: CloudRunEmulator
+) -> None:
+    loop = Loop(tmp_path, emulator, "rewrite")
+    emulator.fail_next(500, method="GET")  # a read: retried with backoff
+    emulator.fail_next(503, method="POST")  # a write: retried only after the service was read again
+    result = run(DEPLOY, loop.ctx(images.v1))
+    assert result.status == "ok" and result.section is not None and result.section["retries"] == 2
+    methods = [method for method, _ in emulator.requests]
+    assert methods[:5] == ["GET", "GET", "POST", "GET", "POST"]
+
+
+def test_a_request_without_an_answer_times_out_and_is_retried(
+    tmp_path: Path, images: Images, emulator: CloudRunEmulator
+) -> None:
+    loop = Loop(tmp_path, emulator, "slow")
+    emulator.delay_next(3)
+    emulator.fail_next(504, method="GET")
+    result = run(CloudRunDeploy(poll_s=0.1, backoff_s=0.05, call_timeout_s=1), loop.ctx(images.v1))
+    assert result.status == "ok"
+    retries = [line for line in loop.logged() if "— retry" in line]
+    assert retries[0].startswith("get service: no answer within 1s — retry 1/5")
+    assert retries[1].startswith("get service: 504 ")
+
+
+@pytest.mark.parametrize(
+    ("reason", "metadata", "kind", "hint"),
+    [
+        (
+            "SERVICE_DISABLED",
+            {"consumer": "projects/123456789012", "service": "run.googleapis.com"},
+            "api_disabled",
+            "enable run.googleapis.com in project 123456789012",
+        ),
+        (
+            "IAM_PERMISSION_DENIED",
+            {"permission": "iam.serviceaccounts.actAs"},
+            "permission_denied",
+            "roles/iam.serviceAccountUser",
+        ),
+    ],
+)
+def test_the_error_info_reason_picks_the_hint(
+    tmp_path: Path,
+    images: Images,
+    emulator: CloudRunEmulator,
+    reason: str,
+    metadata: dict[str, str],
+    kind: str,
+    hint: str,
+) -> None:
+    message = "Cloud Run Admin API has not been used in project 123456789012 before or it is disabled."
+    emulator.fail_next(403, message=message, status_name="PERMISSION_DENIED", reason=reason, metadata=metadata)
+    with pytest.raises(LoopctlError) as caught:
+        DEPLOY.run(Loop(tmp_path, emulator, "denied").ctx(images.v1))
+    assert (caught.value.kind, caught.value.message) == (kind, f"Cloud Run API: get service: 403 {message}")
+    assert hint in caught.value.hint
+
+
+def test_a_revision_name_taken_meanwhile_is_retried_with_a_new_name(
+    tmp_path: Path, images: Images, emulator: CloudRunEmulator
+) -> None:
+    loop = Loop(tmp_path, emulator, "taken")
+    deployed(loop, images.v1)
+    emulator.fail_next(409, message="Revision named 'x' already exists.", status_name="ALREADY_EXISTS", method="PATCH")
+    result = run(DEPLOY, loop.ctx(images.v2, strategy="preview"))
+    assert result.status == "ok" and result.section is not None
+    sent = [body["template"]["revision"] for body in emulator.bodies[-2:]]
+    assert sent[0] != sent[1] and sent[1] == result.section["revision"]
+
+
+def test_a_traffic_target_naming_an_unknown_revision_fails_the_operation(
+    tmp_path: Path, images: Images, emulator: CloudRunEmulator
+) -> None:
+    loop = Loop(tmp_path, emulator, "ghostly")
+    first = deployed(loop, images.v1).sections["deploy"]
+    emulator.pin_traffic(PROJECT, REGION, "ghostly", "ghostly-00099-zzz")
+    with pytest.raises(LoopctlError) as caught:
+        run(DEPLOY, loop.ctx(images.v2, deadline_s=45))
+    assert caught.value.kind == "deploy_failed"
+    assert "Revision 'ghostly-00099-zzz' does not exist" in caught.value.message
+    state = loop.state()
+    assert int(state["observedGeneration"]) < int(state["generation"]) and not state["reconciling"]
+    assert {share["revision"] for share in first["traffic"]} == {first["revision"]}
+
+
+def test_a_service_without_its_default_url_needs_checks_with_a_url(
+    tmp_path: Path, images: Images, emulator: CloudRunEmulator
+) -> None:
+    loop = Loop(tmp_path, emulator, "nourl")
+    deployed(loop, images.v1)
+    emulator.disable_default_uri(PROJECT, REGION, "nourl")
+    with pytest.raises(LoopctlError) as caught:
+        run(DEPLOY, loop.ctx(images.v2))
+    assert caught.value.kind == "no_url"
+    assert "default_uri_disabled: no run.app URL to probe for health, chat-events" in caught.value.message
+
+
+@pytest.fixture
+def google() -> Iterator[TokenEndpoints]:
+    with TokenEndpoints() as endpoints:
+        yield endpoints
+
+
+@pytest.fixture
+def private(google: TokenEndpoints) -> Iterator[CloudRunEmulator]:
+    """An emulator whose front ends verify ID tokens signed by the test's `google` key."""
+    with CloudRunEmulator(startup_timeout_s=20, id_token_keys=google.public_keys) as running:
+        running.secrets["jwt-secret"] = SECRET
+        yield running
+
+
+def credentials_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, document: dict[str, Any]) -> None:
+    path = tmp_path / "adc.json"
+    path.write_text(json.dumps(document))
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(path))
+
+
+def test_a_private_service_is_probed_with_an_id_token(
+    tmp_path: Path, images: Images, private: CloudRunEmulator, google: TokenEndpoints, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prober = "prober@loop-proj.iam.gserviceaccount.com"
+    credentials_file(tmp_path, monkeypatch, google.service_account_file(prober))
+    private.grant_invoker(prober)
+    loop = Loop(tmp_path, private, "secure")
+    ctx = deployed(loop, images.v1, public=False)
+    assert ctx.results["probe"].status == "ok", ctx.results["probe"].checks
+    assert ctx.sections["deploy"]["public"] is False and "invokerIamDisabled" not in loop.state()
+    assert ctx.sections["deploy"]["audience"] == loop.state()["uri"]
+    assert private.front_end_answers == [] and "/token" in google.requests
+
+    # Without the invoker role, Google's front end answers its 403 page; the hint names what to change.
+    private.invokers.clear()
+    refused = deployed(loop, images.v1, public=False).results["probe"]
+    assert refused.status == "failed" and private.front_end_answers and set(private.front_end_answers) == {403}
+    outcome = refused.checks[0].outcome
+    assert outcome.category == "iam_denied" and "roles/run.invoker" in outcome.hint
+
+
+def test_a_preview_of_a_private_service_uses_the_service_url_as_audience(
+    tmp_path: Path, images: Images, private: CloudRunEmulator, google: TokenEndpoints, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    subject_token = tmp_path / "github-oidc.jwt"
+    subject_token.write_text("eyJhbGciOiJSUzI1NiJ9.github-actions-oidc-token.signature")
+    deployer = "deployer@loop-proj.iam.gserviceaccount.com"
+    credentials_file(tmp_path, monkeypatch, google.federation_file(str(subject_token), "repo:org/app", deployer))
+    private.grant_invoker(deployer)
+    loop = Loop(tmp_path, private, "staged")
+    deployed(loop, images.v1, public=False)
+    preview = deployed(loop, images.v2, public=False, strategy="preview")
+    section = preview.sections["deploy"]
+    assert section["url"] != loop.state()["uri"] and section["audience"] == loop.state()["uri"]
+    assert preview.results["probe"].status == "ok", preview.results["probe"].checks
+    assert "/v1/token" in google.requests  # the federated token came from STS, then IAM Credentials
+    assert f"/v1/projects/-/serviceAccounts/{deployer}:generateIdToken" in google.requests
+
+
+def test_public_true_makes_a_new_service_public(
+    tmp_path: Path, images: Images, private: CloudRunEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "none.json"))  # no token can be minted
+    loop = Loop(tmp_path, private, "open")
+    ctx = deployed(loop, images.v1, public=True)
+    assert ctx.sections["deploy"]["made_public"] is True and ctx.sections["deploy"]["public"] is True
+    assert loop.state()["invokerIamDisabled"] is True
+    assert ctx.results["probe"].status == "ok"
+
+    # public: true on a service someone else created private: the 403 hint says public only applies on create.
+    with private.plane.lock:
+        private.plane.services[f"projects/{PROJECT}/locations/{REGION}/services/open"]["invokerIamDisabled"] = False
+    refused = deployed(loop, images.v1, public=True).results["probe"]
+    assert refused.status == "failed" and "--no-invoker-iam-check" in refused.checks[0].outcome.hint

@@ -181,10 +181,11 @@ class CloudRunEmulator:
             self.requests.append((method, path))
             if method != "GET":
                 self.bodies.append(body)
-            fault = next((item for item in self._faults if item[0] in (None, method)), None)
+            delay = self._delays.pop(0) if self._delays else 0.0
+            # A delayed request's answer is never read by the client: it does not use up a fault.
+            fault = None if delay else next((item for item in self._faults if item[0] in (None, method)), None)
             if fault is not None:
                 self._faults.remove(fault)
-            delay = self._delays.pop(0) if self._delays else 0.0
         if delay:
             time.sleep(delay)
         if fault is not None:
@@ -297,11 +298,14 @@ def _handler_for(emulator: CloudRunEmulator) -> type[BaseHTTPRequestHandler]:
             else:
                 status, answer = emulator.answer(self.command, self.path, body)
             payload = json.dumps(answer).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=UTF-8")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json; charset=UTF-8")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+            except (BrokenPipeError, ConnectionResetError):  # the client gave up waiting (a timeout test)
+                self.close_connection = True
 
         do_GET = do_POST = do_PATCH = do_DELETE = _serve
 

@@ -8,7 +8,8 @@ emulator verifies requests with its public key. Shapes, one per line, with their
   reads `id_token` from it (google/oauth2/_client.py `refresh_grant`).
 - POST /token, grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer, an assertion carrying `target_audience`
   -> {id_token}: documented, developers.google.com/identity/protocols/oauth2/service-account and google-auth's
-  google/oauth2/_client.py `id_token_jwt_grant`.
+  google/oauth2/_client.py `id_token_jwt_grant`; the assertion's aud is https://oauth2.googleapis.com/token
+  (documented, same page: "aud ... always https://oauth2.googleapis.com/token").
 - OAuth 2.0 errors {error, error_description} with 400: documented, RFC 6749 section 5.2.
 - POST /v1/token (STS), grant_type=urn:ietf:params:oauth:grant-type:token-exchange, form fields audience,
   subject_token, subject_token_type, requested_token_type, scope -> {access_token, issued_token_type,
@@ -229,7 +230,8 @@ class TokenEndpoints:
 
     def _service_account_grant(self, assertion: str) -> tuple[int, dict[str, Any]]:
         try:
-            claims = verify(assertion, self.service_account_keys, audience=f"{self.url}/token")
+            # The assertion's audience is Google's token endpoint wherever it is sent (google-auth sets it).
+            claims = verify(assertion, self.service_account_keys, audience="https://oauth2.googleapis.com/token")
         except ValueError:
             return 400, {"error": "invalid_grant", "error_description": "Invalid JWT Signature."}
         email = str(claims.get("iss", ""))

@@ -54,6 +54,22 @@ def probe_headers(config: Config, url: str) -> list[tuple[str, Secret]]:
     return [(HEADER, Secret(f"Bearer {minted.token.reveal()}", source="google-id-token"))]
 
 
+def refused_hint(config: CloudRunConfig, deploy: dict[str, Any]) -> str:
+    """What to change when Cloud Run's front end answers 403: the invoker binding, or `public`."""
+    where = f"{config.service} --region {config.region} --project {config.project}"
+    if config.public and not deploy.get("public"):
+        return (
+            "deploy.cloudrun.public: true only applies when loopctl creates the service, and this one is private: "
+            f"run `gcloud run services update {where} --no-invoker-iam-check`, or set public: false so the probe "
+            "sends an ID token"
+        )
+    return (
+        "the probe's ID token was refused: grant the identity loopctl used roles/run.invoker "
+        f"(`gcloud run services add-iam-policy-binding {where} --member=IDENTITY --role=roles/run.invoker`), "
+        "or set deploy.cloudrun.public: true on a new service"
+    )
+
+
 def audience_for(config: CloudRunConfig, url: str) -> str:
     """The first custom audience when config names one, else the URL's origin (ws/wss mapped to http/https).
 
@@ -185,8 +201,6 @@ def _from_impersonation(info: dict[str, Any], audience: str) -> str:
 
 def _from_federation(info: dict[str, Any], audience: str) -> str:
     """Workload Identity Federation: the STS token (no impersonation) asks IAM Credentials for the SA's ID token."""
-    import google.auth
-
     impersonation = str(info.get("service_account_impersonation_url") or "")
     if not impersonation:
         raise ValueError(
@@ -194,10 +208,21 @@ def _from_federation(info: dict[str, Any], audience: str) -> str:
             "`gcloud iam workload-identity-pools create-cred-config ... --service-account SA_EMAIL`"
         )
     federated = {key: value for key, value in info.items() if not key.startswith("service_account_impersonation")}
-    source, _ = google.auth.load_credentials_from_dict(  # type: ignore[no-untyped-call]
-        federated, scopes=["https://www.googleapis.com/auth/cloud-platform"]
-    )
-    return _generate_id_token(source, impersonation, audience, [])
+    return _generate_id_token(_external_account(federated), impersonation, audience, [])
+
+
+def _external_account(info: dict[str, Any]) -> Any:
+    """The federated credential itself, built by its source kind (google-auth's loader would also look up the
+    project through Cloud Resource Manager, which a CI identity rarely may)."""
+    from google.auth import aws, identity_pool, pluggable
+
+    source = info.get("credential_source") or {}
+    kind: Any = identity_pool.Credentials
+    if str(source.get("environment_id", "")).startswith("aws"):
+        kind = aws.Credentials
+    elif "executable" in source:
+        kind = pluggable.Credentials
+    return kind.from_info(info, scopes=["https://www.googleapis.com/auth/cloud-platform"])
 
 
 def _generate_id_token(source: Any, impersonation_url: str, audience: str, delegates: list[str]) -> str:
