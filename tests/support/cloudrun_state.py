@@ -409,7 +409,9 @@ def _check_metadata(spec: dict[str, Any]) -> None:
 def _check_images(template: dict[str, Any]) -> None:
     for container in template.get("containers", []):
         image = container.get("image", "")
-        if not _PULLABLE.match(image if "/" in image.split("@")[0] else f"docker.io/{image}"):
+        first = image.split("/", 1)[0]
+        named_host = "/" in image and ("." in first or ":" in first or first == "localhost")
+        if not _PULLABLE.match(image if named_host else f"docker.io/{image}"):
             raise ApiError(
                 400,
                 f"Expected an image path like [host/]repo-path[:tag and/or @digest], where host is one of "
