@@ -597,3 +597,31 @@ def test_public_true_makes_a_new_service_public(
         private.plane.services[f"projects/{PROJECT}/locations/{REGION}/services/open"]["invokerIamDisabled"] = False
     refused = deployed(loop, images.v1, public=True).results["probe"]
     assert refused.status == "failed" and "--no-invoker-iam-check" in refused.checks[0].outcome.hint
+
+
+@pytest.mark.parametrize(
+    ("service_id", "labels", "image", "message"),
+    [
+        ("a" * 50, {}, "gcr.io/p/chat", "cannot be longer than 49 characters"),
+        ("chat", {"run.googleapis.com/launch-stage": "BETA"}, "gcr.io/p/chat", "uses a reserved namespace"),
+        ("chat", {}, "ghcr.io/org/chat", "where host is one of [region.]gcr.io, [region-]docker.pkg.dev or docker.io"),
+    ],
+)
+def test_the_emulator_refuses_what_cloud_run_refuses(
+    emulator: CloudRunEmulator, service_id: str, labels: dict[str, str], image: str, message: str
+) -> None:
+    """Through the official client, as loopctl would send it were its own checks bypassed."""
+    from google.api_core import exceptions
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import run_v2
+
+    client = run_v2.ServicesClient(
+        transport="rest", client_options={"api_endpoint": emulator.endpoint}, credentials=AnonymousCredentials()
+    )
+    service = run_v2.Service(
+        labels=labels, template=run_v2.RevisionTemplate(containers=[run_v2.Container(image=image)])
+    )
+    with pytest.raises(exceptions.BadRequest) as caught:
+        client.create_service(parent=f"projects/{PROJECT}/locations/{REGION}", service=service, service_id=service_id)
+    assert message in str(caught.value.message)
+    assert emulator.plane.services == {}
