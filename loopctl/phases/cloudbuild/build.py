@@ -89,10 +89,10 @@ class CloudBuildPhase:
         state, current = "", queued
         while True:
             current = api.get(queued.id)
+            tail.poll(final=current.status.name not in _RUNNING)
             if current.status.name != state:
                 state = current.status.name
                 ctx.log(self.name, f"Cloud Build {current.id}: {state}")
-            tail.poll(final=current.status.name not in _RUNNING)
             if current.status.name not in _RUNNING:
                 return current
             if time.monotonic() > give_up:
