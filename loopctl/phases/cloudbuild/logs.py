@@ -17,6 +17,7 @@ _NOISE = re.compile(
     r"^(?:-+>|Removing intermediate container|Sending build context|Step \d+/\d+ : (?:COPY|ENV|WORKDIR|EXPOSE|CMD)"
     r"|Successfully (?:built|tagged)|\s*$)"
 )
+_DOCKERFILE_STEP = re.compile(r"^Step \d+/\d+ : ")
 SHOWN_WIDTH = 160
 
 
@@ -77,12 +78,14 @@ class LogTail:
 
 
 def meaningful_tail(lines: list[str], count: int = 5) -> list[str]:
-    """The last lines worth quoting: docker's bookkeeping and blank lines left out."""
-    kept = [line.strip() for line in lines if not _NOISE.match(line.strip())]
+    """The last lines worth quoting: what the failing instruction printed, without docker's bookkeeping."""
+    starts = [index for index, line in enumerate(lines) if _DOCKERFILE_STEP.match(line.strip())]
+    after = lines[starts[-1] + 1 :] if starts else lines
+    kept = [line.strip() for line in after if not _NOISE.match(line.strip())]
     return kept[-count:]
 
 
 def last_dockerfile_step(lines: list[str]) -> str:
     """The last `Step N/M : INSTRUCTION` the classic builder printed: where a failed build stopped."""
-    steps = [line.strip() for line in lines if re.match(r"^Step \d+/\d+ : ", line.strip())]
+    steps = [line.strip() for line in lines if _DOCKERFILE_STEP.match(line.strip())]
     return steps[-1] if steps else ""
