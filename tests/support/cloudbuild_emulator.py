@@ -10,6 +10,10 @@ Shapes copied, one line each, with their source:
   and the client's http rules (cloudbuild_v1 transports/rest_base.py, _BaseCreateBuild)
 - `GET /v1/projects/P/builds/ID` and `GET /v1/{name=projects/*/locations/*/builds/*}`:
   https://cloud.google.com/build/docs/api/reference/rest/v1/projects.builds/get
+- `GET /v1/projects/P/builds` (and per location) → {builds: [...]} (doctor asks for one):
+  https://cloud.google.com/build/docs/api/reference/rest/v1/projects.builds/list
+- a disabled API answers 403 "Cloud Build API has not been used in project P before or it is disabled. Enable it by
+  visiting …": the SERVICE_DISABLED message as quoted in public issues against Google client libraries
 - `POST …/builds/ID:cancel` → the Build: https://cloud.google.com/build/docs/api/reference/rest/v1/projects.builds/cancel
 - Build fields id, projectId, status, statusDetail, steps[].status/timing, results.images[{name, digest, pushTiming}],
   createTime/startTime/finishTime, timing{BUILD, PUSH, FETCHSOURCE}, logsBucket, logUrl, timeout, queueTtl,
@@ -91,7 +95,7 @@ class CloudBuildEmulator:
         self.hold_work = threading.Event()  # while set, WORKING builds wait before their first step
         self.report_digest: str | None = None  # a digest to report in results.images instead of the pushed one
         self.build_seconds: list[float] = []  # how long each build spent WORKING: the bench's yardstick
-        self._faults: list[tuple[int, Matcher]] = []
+        self._faults: list[tuple[int, Matcher, str | None]] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="cloudbuild-emulator", daemon=True)
@@ -122,10 +126,21 @@ class CloudBuildEmulator:
     ) -> None:
         self.close()
 
-    def fail_next(self, status: int, count: int = 1, *, when: Matcher | None = None) -> None:
+    def fail_next(
+        self, status: int, count: int = 1, *, when: Matcher | None = None, message: str | None = None
+    ) -> None:
         """The next `count` requests that `when` matches answer `status` (429, 503, 403...)."""
         with self.lock:
-            self._faults.extend([(status, when or (lambda method, path: True))] * count)
+            self._faults.extend([(status, when or (lambda method, path: True), message)] * count)
+
+    def disable_api(self, project: str) -> None:
+        """Every request answers as Google does for a project that has not enabled the API."""
+        message = (
+            f"Cloud Build API has not been used in project {project} before or it is disabled. Enable it by visiting "
+            f"https://console.developers.google.com/apis/api/cloudbuild.googleapis.com/overview?project={project} "
+            "then retry."
+        )
+        self.fail_next(403, 1000, message=message)
 
     def count(self, matcher: Matcher) -> int:
         with self.lock:
@@ -150,10 +165,13 @@ class CloudBuildEmulator:
             if fault is not None:
                 self._faults.remove(fault)
         if fault is not None:
-            return fault[0], _error_body(fault[0], _MESSAGES.get(fault[0], "error"))
+            return fault[0], _error_body(fault[0], fault[2] or _MESSAGES.get(fault[0], "error"))
         if method == "POST" and (match := re.fullmatch(_BUILDS, path)):
             location = match["location"] or _location_of(query) or "global"
             return 200, self._create(match["project"], location, body)
+        if method == "GET" and re.fullmatch(_BUILDS, path):
+            with self.lock:
+                return 200, {"builds": [copy.deepcopy(build) for build in self.builds.values()][:1]}
         if match := re.fullmatch(_BUILDS + r"/(?P<id>[^/:]+)(?P<cancel>:cancel)?", path):
             build_id = match["id"]
             if build_id not in self.builds:
