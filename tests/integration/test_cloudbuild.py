@@ -103,7 +103,7 @@ def logged(ctx: Context) -> list[str]:
 
 
 def build(ctx: Context) -> PhaseResult:
-    result = CloudBuildPhase(poll_s=0.1, backoff_s=0.01).run(ctx)
+    result = CloudBuildPhase(poll_s=0.2, tail_s=0.05, backoff_s=0.01).run(ctx)
     if result.section is not None:
         ctx.sections["build"] = result.section
     return result

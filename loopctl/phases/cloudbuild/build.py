@@ -30,8 +30,9 @@ _GRACE_S = 120
 class CloudBuildPhase:
     name = "build"
 
-    def __init__(self, *, poll_s: float = 1.0, backoff_s: float = 1.0) -> None:
-        self.poll_s = poll_s
+    def __init__(self, *, poll_s: float = 1.0, tail_s: float = 0.25, backoff_s: float = 1.0) -> None:
+        self.poll_s = poll_s  # builds.get, as often as gcloud asks
+        self.tail_s = tail_s  # the log object: a ranged read that usually returns nothing new
         self.backoff_s = backoff_s
 
     def run(self, ctx: Context) -> PhaseResult:
@@ -84,26 +85,32 @@ class CloudBuildPhase:
         return PhaseResult("ok", {**detail, "cached": "no"}, section=section)
 
     def _wait(self, ctx: Context, api: CloudBuildApi, queued: Any, tail: LogTail) -> Any:
+        """Tail the log often (a cheap read); ask for the status every poll_s, or at once when the log has ended."""
         config = _cloudbuild(ctx)
-        give_up = time.monotonic() + 2 * config.timeout_s + _GRACE_S
-        state, current = "", queued
+        limit = 2 * config.timeout_s + _GRACE_S
+        give_up = time.monotonic() + limit
+        state, next_get = "", 0.0
         while True:
-            current = api.get(queued.id)
-            tail.poll(final=current.status.name not in _RUNNING)
-            if current.status.name != state:
-                state = current.status.name
-                ctx.log(self.name, f"Cloud Build {current.id}: {state}")
-            if current.status.name not in _RUNNING:
-                return current
+            if time.monotonic() >= next_get or tail.ended:
+                current = api.get(queued.id)
+                next_get = time.monotonic() + self.poll_s
+                tail.poll(final=current.status.name not in _RUNNING)
+                if current.status.name != state:
+                    state = current.status.name
+                    ctx.log(self.name, f"Cloud Build {current.id}: {state}")
+                if current.status.name not in _RUNNING:
+                    return current
+            else:
+                tail.poll()
             if time.monotonic() > give_up:
                 with contextlib.suppress(LoopctlError):
                     api.cancel(queued.id)
                 raise LoopctlError(
-                    f"Cloud Build {queued.id} still {state} after {2 * config.timeout_s + _GRACE_S}s: cancelled",
+                    f"Cloud Build {queued.id} still {state} after {limit}s: cancelled",
                     hint="raise build.cloudbuild.timeout_s, or look at the build in the Cloud Console",
                     kind="build_timeout",
                 )
-            time.sleep(self.poll_s)
+            time.sleep(self.tail_s)
 
 
 def pushed_digest(build: Any, reference: str) -> str:

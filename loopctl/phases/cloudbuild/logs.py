@@ -19,6 +19,8 @@ _NOISE = re.compile(
 )
 _DOCKERFILE_STEP = re.compile(r"^Step \d+/\d+ : ")
 SHOWN_WIDTH = 160
+# Cloud Build ends its log with one of these lines (then `ERROR: …` after ERROR and TIMEOUT).
+_LAST_BANNERS = ("DONE", "ERROR", "TIMEOUT")
 
 
 def clean(line: str) -> str:
@@ -36,6 +38,7 @@ class LogTail:
         self.api = api
         self.show = show
         self.offset = 0
+        self.ended = False  # the log's last banner arrived: the build's status is about to be final
         self.lines: list[str] = []
         self._partial = b""
 
@@ -50,6 +53,7 @@ class LogTail:
         for raw in complete:
             line = clean(raw.decode("utf-8", errors="replace"))
             self.lines.append(line)
+            self.ended = self.ended or line in _LAST_BANNERS
             if line.strip():
                 self.show(line.strip()[:SHOWN_WIDTH])
 
