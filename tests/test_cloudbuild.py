@@ -138,3 +138,17 @@ def test_the_report_links_the_build_in_the_console_with_every_part_encoded() -> 
     line = next(line for line in report.splitlines() if line.startswith("- **Cloud Build**"))
     assert "(https://console.cloud.google.com/cloud-build/builds;region=us-central1/id%29%5D%28javascript%3Ax" in line
     assert "?project=p)" in line
+
+
+def test_the_ci_example_without_docker_builds_on_cloud_build() -> None:
+    import yaml
+
+    examples = Path(__file__).resolve().parents[1] / "examples" / "ci"
+    workflow = yaml.safe_load((examples / "github-actions-cloudbuild.yml").read_text())
+    job = workflow["jobs"]["iterate"]
+    assert job["container"].startswith("python:") and "services" not in job  # no Docker daemon anywhere
+    runs = [str(step.get("run", "")) for step in job["steps"]]
+    assert any(run.startswith("loopctl iterate --config config.cloudbuild.yaml --ci") for run in runs)
+    config = load_config(examples / "config.cloudbuild.yaml", environ={"DEMO_JWT_SECRET": "x"})
+    assert config.build is not None and config.build.builder == "cloudbuild"
+    assert config.build.cloudbuild is not None and config.build.cloudbuild.source_bucket == "my-proj_cloudbuild"
