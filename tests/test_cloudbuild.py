@@ -11,11 +11,11 @@ import pytest
 
 from loopctl.config import BuildConfig, CloudBuildConfig, load_config
 from loopctl.errors import UsageError
+from loopctl.google_access import is_emulator
 from loopctl.phases.cloudbuild.logs import clean, last_dockerfile_step, meaningful_tail
 from loopctl.phases.cloudbuild.registry import split_reference
 from loopctl.phases.cloudbuild.request import build_request, docker_build_args
 from loopctl.phases.cloudbuild.source import context_tarball, source_name
-from loopctl.phases.google_access import is_emulator
 from loopctl.records.record import Record
 from loopctl.reports.markdown import render_markdown
 

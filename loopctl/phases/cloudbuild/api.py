@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from loopctl.config import CloudBuildConfig
 from loopctl.errors import LoopctlError
-from loopctl.phases.google_access import ADC_HINT, client_settings
+from loopctl.google_access import ADC_HINT, client_settings
 
 if TYPE_CHECKING:
     from google.api_core.exceptions import GoogleAPICallError

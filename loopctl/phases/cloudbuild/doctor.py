@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from loopctl.config import CloudBuildConfig
 from loopctl.errors import LoopctlError
+from loopctl.google_access import ADC_HINT, is_emulator
 from loopctl.phases.cloudbuild.api import CloudBuildApi
-from loopctl.phases.google_access import ADC_HINT, is_emulator
 
 ENABLE_HINT = "enable it: `gcloud services enable cloudbuild.googleapis.com --project {project}`"
 ROLE_HINT = "grant your identity roles/cloudbuild.builds.editor (submit and cancel builds) on {project}"
