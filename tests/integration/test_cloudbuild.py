@@ -320,3 +320,13 @@ def test_a_denied_push_names_cloud_builds_account_and_the_role_it_lacks(
     assert "as 123456789012@cloudbuild.gserviceaccount.com:" in result.error.message
     assert "roles/artifactregistry.writer" in result.error.hint
     assert "reader-pass-7" not in json.dumps(result.section) + result.error.message
+
+
+def test_a_log_that_cannot_be_read_does_not_stop_the_wait(
+    tmp_path: Path, source: Path, registry: RegistryHandle, cloudbuild: CloudBuildEmulator
+) -> None:
+    cloudbuild.storage.fail_next(403, when=lambda method, path: path.startswith("/download/"))
+    ctx = make_ctx(tmp_path, source, image_for(registry, tmp_path), cloudbuild)
+    result = build(ctx)
+    assert result.status == "ok" and result.section is not None and result.section["digest"].startswith("sha256:")
+    assert any(message.startswith("the build log cannot be read") for message in logged(ctx))

@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from loopctl.errors import LoopctlError
 from loopctl.phases.cloudbuild.api import CloudBuildApi
 
 # CSI and OSC sequences (colours, cursor moves, titles), then every other control character but tab.
@@ -39,12 +40,23 @@ class LogTail:
         self.show = show
         self.offset = 0
         self.ended = False  # the log's last banner arrived: the build's status is about to be final
+        self.unreadable = False
         self.lines: list[str] = []
         self._partial = b""
 
     def poll(self, *, final: bool = False) -> None:
-        """Fetch what was appended since the last poll; `final` also flushes a last line without a newline."""
-        chunk = self._fetch()
+        """Fetch what was appended since the last poll; `final` also flushes a last line without a newline.
+
+        A log that cannot be read does not stop the wait: the build goes on, and its status still decides.
+        """
+        if self.unreadable:
+            return
+        try:
+            chunk = self._fetch()
+        except LoopctlError as err:
+            self.unreadable = True
+            self.show(f"the build log cannot be read, waiting without it: {err.message}")
+            return
         self.offset += len(chunk)
         data = self._partial + chunk
         *complete, self._partial = data.split(b"\n")
