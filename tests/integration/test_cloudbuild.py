@@ -330,3 +330,18 @@ def test_a_log_that_cannot_be_read_does_not_stop_the_wait(
     result = build(ctx)
     assert result.status == "ok" and result.section is not None and result.section["digest"].startswith("sha256:")
     assert any(message.startswith("the build log cannot be read") for message in logged(ctx))
+
+
+def test_a_rebuild_of_the_same_inputs_reuses_the_uploaded_source(
+    tmp_path: Path, source: Path, registry: RegistryHandle, cloudbuild: CloudBuildEmulator
+) -> None:
+    image = image_for(registry, tmp_path)
+    assert build(make_ctx(tmp_path, source, image, cloudbuild)).status == "ok"
+    again = make_ctx(tmp_path, source, image, cloudbuild, number=2)
+    again.options["no_cache"] = True  # skip the registry's answer: build the same inputs again
+    assert build(again).status == "ok"
+    assert cloudbuild.storage.uploads() == 1 and len(cloudbuild.builds) == 2
+    assert "proj_cloudbuild" in cloudbuild.storage.buckets  # created on first use, as gcloud does
+    assert any(
+        message.startswith("source unchanged: gs://proj_cloudbuild/loopctl-source/") for message in logged(again)
+    )
