@@ -152,3 +152,10 @@ def test_the_ci_example_without_docker_builds_on_cloud_build() -> None:
     config = load_config(examples / "config.cloudbuild.yaml", environ={"DEMO_JWT_SECRET": "x"})
     assert config.build is not None and config.build.builder == "cloudbuild"
     assert config.build.cloudbuild is not None and config.build.cloudbuild.source_bucket == "my-proj_cloudbuild"
+
+
+def test_cloud_builds_words_become_one_clean_line() -> None:
+    from loopctl.phases.cloudbuild.failure import one_line
+
+    assert one_line("step failed:\n\x1b[31mexit 1\x1b[0m\r\n  more\x00") == "step failed: exit 1 more"
+    assert len(one_line("x" * 1000)) == 300

@@ -12,7 +12,7 @@ from loopctl.errors import LoopctlError
 from loopctl.phases.cloudbuild.api import CloudBuildApi
 from loopctl.phases.cloudbuild.failure import build_failure
 from loopctl.phases.cloudbuild.logs import LogTail
-from loopctl.phases.cloudbuild.registry import manifest_digest
+from loopctl.phases.cloudbuild.registry import DIGEST, manifest_digest
 from loopctl.phases.cloudbuild.request import build_request
 from loopctl.phases.cloudbuild.source import upload_source
 from loopctl.phases.docker.build import image_tags
@@ -119,9 +119,9 @@ def pushed_digest(build: Any, reference: str) -> str:
     found = next((image.digest for image in images if image.name == reference), None)
     if found is None and images:
         found = images[0].digest
-    if not found:
+    if not found or not DIGEST.fullmatch(str(found)):
         raise LoopctlError(
-            f"Cloud Build {build.id} succeeded but reported no image digest for {reference}",
+            f"Cloud Build {build.id} succeeded but reported no usable image digest for {reference}",
             hint="check that the build's images: list was pushed (see the build log)",
             kind="build",
         )

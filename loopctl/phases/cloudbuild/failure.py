@@ -6,7 +6,7 @@ from typing import Any
 
 from loopctl.config import CloudBuildConfig
 from loopctl.errors import LoopctlError
-from loopctl.phases.cloudbuild.logs import LogTail, last_dockerfile_step, meaningful_tail
+from loopctl.phases.cloudbuild.logs import LogTail, clean, last_dockerfile_step, meaningful_tail
 from loopctl.phases.docker.build import build_error
 from loopctl.secrets import redact
 
@@ -19,7 +19,7 @@ _DENIED_WORDS = ("denied", "unauthorized", "forbidden", "permission", "authentic
 def build_failure(build: Any, tail: LogTail, config: CloudBuildConfig) -> LoopctlError:
     """The error for a build whose status is not SUCCESS."""
     status = build.status.name
-    detail = redact(str(build.status_detail or "").strip())[:300]
+    detail = one_line(str(build.status_detail or ""))
     where = f"Cloud Build {build.id}"
     if status == "TIMEOUT":
         return LoopctlError(
@@ -63,13 +63,18 @@ def push_failure(build: Any, detail: str, config: CloudBuildConfig) -> LoopctlEr
     """Cloud Build pushes as its own service account: name it, and the role that lets it push."""
     account = config.service_account or (str(build.service_account).rsplit("/", 1)[-1] if build.service_account else "")
     who = account or DEFAULT_ACCOUNT
-    info = str(build.failure_info.detail) if "failure_info" in build else ""
-    reason = redact(info or detail)[:300]
+    info = one_line(str(build.failure_info.detail)) if "failure_info" in build else ""
+    reason = info or detail
     return LoopctlError(
         f"Cloud Build could not push the image as {who}: {reason}",
         hint=f"grant {who} {PUSH_ROLE} on the repository in build.image (or the registry's equivalent)",
         kind="push_denied",
     )
+
+
+def one_line(text: str) -> str:
+    """Cloud Build's words as display text: redacted, escape sequences and control characters gone, clipped."""
+    return " ".join(word for line in redact(text).splitlines() for word in clean(line).split())[:300]
 
 
 def _pushing(build: Any) -> bool:

@@ -22,6 +22,7 @@ MANIFEST_ACCEPT = ", ".join(
 )
 _TIMEOUT_S = 20
 _CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
+DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
 
 def manifest_digest(reference: str, ctx: Context) -> str | None:
@@ -52,8 +53,10 @@ def manifest_digest(reference: str, ctx: Context) -> str | None:
         )
     if response.status_code != 200:
         raise LoopctlError(f"registry {host} answered {response.status_code} for {repository}:{tag}", kind="push")
-    digest = response.headers.get("Docker-Content-Digest")
-    return str(digest) if digest else None
+    digest = str(response.headers.get("Docker-Content-Digest") or "")
+    if not DIGEST.fullmatch(digest):
+        raise LoopctlError(f"registry {host} sent no usable digest for {repository}:{tag}", kind="push")
+    return digest
 
 
 def split_reference(reference: str) -> tuple[str, str, str]:
