@@ -25,6 +25,7 @@ from loopctl.secrets import redact
 _RUNNING = ("STATUS_UNKNOWN", "PENDING", "QUEUED", "WORKING")
 # Cloud Build ends a build at its timeout or queue TTL; loopctl gives up on its own only well after that.
 _GRACE_S = 120
+_AFTER_END_S = 0.1
 
 
 class CloudBuildPhase:
@@ -110,7 +111,8 @@ class CloudBuildPhase:
                     hint="raise build.cloudbuild.timeout_s, or look at the build in the Cloud Console",
                     kind="build_timeout",
                 )
-            time.sleep(self.tail_s)
+            # Once the log has ended the status flips within moments: ask again soon, not a whole tick later.
+            time.sleep(min(self.tail_s, _AFTER_END_S) if tail.ended else self.tail_s)
 
 
 def pushed_digest(build: Any, reference: str) -> str:
