@@ -170,7 +170,11 @@ def test_a_changed_build_then_an_unchanged_one_through_the_cli(
     held = registry.manifest_digest(image.split("/", 1)[1], "loopctl-0001")
     assert push["digest"] == held == build_section["digest"] and push["pinned"] == f"{image}@{held}"
     submitted = cloudbuild.build(str(build_section["build_id"]))
-    assert submitted["name"].split("/builds/")[0].endswith("/locations/europe-west1")  # the regional endpoint
+    assert ("POST", "/v1/projects/proj/locations/europe-west1/builds") in cloudbuild.requests  # the regional URL
+    assert (
+        "GET",
+        f"/v1/projects/proj/locations/europe-west1/builds/{build_section['build_id']}",
+    ) in cloudbuild.requests
     steps = submitted["steps"]
     assert [step["id"] for step in steps] == ["build"]  # nothing to take the cache from yet
     args = steps[0]["args"]

@@ -55,16 +55,15 @@ class CloudBuildApi:
         )
 
     def _where(self) -> dict[str, Any]:
-        where: dict[str, Any] = {"project_id": self.config.project}
+        # Only `parent` for a region: the client then takes the regional URL (`/v1/projects/P/locations/R/builds`).
         if self.config.region != "global":
-            where["parent"] = self.location
-        return where
+            return {"parent": self.location}
+        return {"project_id": self.config.project}
 
     def _named(self, build_id: str) -> dict[str, str]:
-        named = {"project_id": self.config.project, "id": build_id}
         if self.config.region != "global":
-            named["name"] = f"{self.location}/builds/{build_id}"
-        return named
+            return {"name": f"{self.location}/builds/{build_id}"}
+        return {"project_id": self.config.project, "id": build_id}
 
     def call(self, service: str, what: str, request: Callable[[], T]) -> T:
         """One API call; 429 and 503 are retried with exponential backoff, each retry shown live."""

@@ -47,9 +47,8 @@ def _credentials(config: CloudBuildConfig) -> Check:
 
 def _build_api(api: CloudBuildApi) -> Check:
     project = api.config.project
-    where: dict[str, object] = {"project_id": project, "page_size": 1}
-    if api.config.region != "global":
-        where["parent"] = api.location
+    where: dict[str, object] = {"page_size": 1}
+    where.update({"parent": api.location} if api.config.region != "global" else {"project_id": project})
     try:
         api.call("Cloud Build", "list builds", lambda: api.builds.list_builds(request=where, retry=None))
     except LoopctlError as err:
