@@ -215,22 +215,41 @@ def test_the_next_changed_build_takes_its_cache_from_the_previous_image(
     assert cloudbuild.storage.uploads() == 2  # a changed context is a new object
 
 
-def test_ctrl_c_cancels_the_remote_build_and_the_iteration_is_aborted(
+def interrupted_while_working(
     tmp_path: Path, source: Path, registry: RegistryHandle, cloudbuild: CloudBuildEmulator
-) -> None:
-    cloudbuild.hold_work.set()  # the build stays WORKING until cancelled
+) -> tuple[int, dict[str, object], str]:
+    """`loopctl iterate`, sent SIGINT (Ctrl-C) once it is polling a build that stays WORKING."""
+    cloudbuild.hold_work.set()
     process = loopctl(write_config(tmp_path, source, image_for(registry, tmp_path), cloudbuild))
     deadline = time.monotonic() + 60
     while cloudbuild.count(polls) < 1 and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.05)
     process.send_signal(signal.SIGINT)
-    code, record, err = finished(process)
+    return finished(process)
+
+
+def test_ctrl_c_cancels_the_remote_build_and_the_iteration_is_aborted(
+    tmp_path: Path, source: Path, registry: RegistryHandle, cloudbuild: CloudBuildEmulator
+) -> None:
+    code, record, err = interrupted_while_working(tmp_path, source, registry, cloudbuild)
     assert code == 130 and record["status"] == "aborted", err
     assert cloudbuild.count(cancels) == 1
     built = only_build(cloudbuild)
     assert built["status"] == "CANCELLED"
     assert isinstance(record["build"], dict) and record["build"]["cancelled"] is True
     assert record["build"]["build_id"] == built["id"]
+
+
+def test_a_cancel_that_fails_says_so_and_where_to_cancel(
+    tmp_path: Path, source: Path, registry: RegistryHandle, cloudbuild: CloudBuildEmulator
+) -> None:
+    cloudbuild.fail_next(403, 10, when=cancels)
+    code, record, _ = interrupted_while_working(tmp_path, source, registry, cloudbuild)
+    assert code == 130 and record["status"] == "aborted"
+    build_phase = next(phase for phase in record["phases"] if phase["name"] == "build")  # type: ignore[attr-defined]
+    assert "cancelling Cloud Build" in build_phase["error"]["message"] and "failed: " in build_phase["error"]["message"]
+    assert build_phase["error"]["hint"] == "cancel it in the Cloud Console"
+    assert isinstance(record["build"], dict) and record["build"]["cancelled"] is False
 
 
 # --- the phase on its own ------------------------------------------------------------------------

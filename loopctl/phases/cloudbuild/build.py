@@ -67,12 +67,7 @@ class CloudBuildPhase:
         try:
             finished = self._wait(ctx, api, queued, tail)
         except KeyboardInterrupt:
-            ctx.log(self.name, f"interrupted: cancelling Cloud Build {queued.id}")
-            with contextlib.suppress(LoopctlError):
-                finished = api.cancel(queued.id)
-            section.update(cancelled=True, **timings(finished or queued))
-            error = ErrorInfo(kind="interrupted", message=f"interrupted: Cloud Build {queued.id} was cancelled")
-            return PhaseResult("aborted", {"build_id": queued.id}, section=section, error=error)
+            return self._cancel(ctx, api, queued, section)
         finally:
             write_atomic(ctx.store.artifact_path(ctx.number, "build.log"), redact(tail.text()))
         section.update(retries=api.retries, **timings(finished))
@@ -82,8 +77,26 @@ class CloudBuildPhase:
             return PhaseResult(
                 "failed", detail, section=section, error=ErrorInfo(kind=err.kind, message=err.message, hint=err.hint)
             )
-        section["digest"] = pushed_digest(finished, section["reference"])
+        try:
+            section["digest"] = pushed_digest(finished, section["reference"])
+        except LoopctlError as err:
+            return PhaseResult("failed", detail, section=section, error=ErrorInfo(kind=err.kind, message=err.message))
         return PhaseResult("ok", {**detail, "cached": "no"}, section=section)
+
+    def _cancel(self, ctx: Context, api: CloudBuildApi, queued: Any, section: dict[str, Any]) -> PhaseResult:
+        """Ctrl-C: cancel the remote build before the iteration ends aborted (a build left running costs money)."""
+        ctx.log(self.name, f"interrupted: cancelling Cloud Build {queued.id}")
+        try:
+            cancelled = api.cancel(queued.id)
+        except LoopctlError as err:
+            message = f"interrupted; cancelling Cloud Build {queued.id} failed: {err.message}"
+            error = ErrorInfo(kind="interrupted", message=message, hint="cancel it in the Cloud Console")
+            section.update(cancelled=False, **timings(queued))
+        else:
+            message = f"interrupted: Cloud Build {queued.id} was cancelled"
+            error = ErrorInfo(kind="interrupted", message=message)
+            section.update(cancelled=True, **timings(cancelled))
+        return PhaseResult("aborted", {"build_id": queued.id}, section=section, error=error)
 
     def _wait(self, ctx: Context, api: CloudBuildApi, queued: Any, tail: LogTail) -> Any:
         """Tail the log often (a cheap read); ask for the status every poll_s, or at once when the log has ended."""
