@@ -36,6 +36,7 @@ service account `PROJECT_NUMBER@cloudbuild.gserviceaccount.com` (the legacy Clou
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import re
@@ -95,6 +96,7 @@ class CloudBuildEmulator:
         self.hold_work = threading.Event()  # while set, WORKING builds wait before their first step
         self.report_digest: str | None = None  # a digest to report in results.images instead of the pushed one
         self.build_seconds: list[float] = []  # how long each build spent WORKING: the bench's yardstick
+        self.tagged: list[str] = []  # image tags builds left on the engine, removed at close()
         self._faults: list[tuple[int, Matcher, str | None]] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
@@ -117,6 +119,18 @@ class CloudBuildEmulator:
             worker.join(timeout=60)
         self._server.shutdown()
         self._server.server_close()
+        self._remove_images()
+
+    def _remove_images(self) -> None:
+        """Untag what the builds tagged (layers another image uses stay): the engine is shared with others."""
+        import docker.errors
+
+        from tests.support.realparts import docker_client
+
+        api = docker_client().api
+        for tag in self.tagged:
+            with contextlib.suppress(docker.errors.APIError):
+                api.remove_image(tag)
 
     def __enter__(self) -> CloudBuildEmulator:
         return self.start()

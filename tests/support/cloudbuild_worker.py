@@ -177,6 +177,8 @@ class BuildWorker(threading.Thread):
         for tag in tags[1:]:
             repository, _, name = tag.rpartition(":")
             api.tag(image_id or tags[0], repository, name)
+        with self.emulator.lock:
+            self.emulator.tagged.extend(tags)
 
     # --- push ----------------------------------------------------------------------------------
 

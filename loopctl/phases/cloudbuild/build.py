@@ -43,9 +43,10 @@ class CloudBuildPhase:
         cache_tag = f"{build.image}:{input_tag(digest)}"
         tags = image_tags(ctx)
         section = _section(build, digest, cache_tag, tags)
-        if not ctx.options.get("no_cache") and manifest_digest(cache_tag, ctx) is not None:
+        held = None if ctx.options.get("no_cache") else manifest_digest(cache_tag, ctx)
+        if held is not None:
             ctx.log(self.name, f"unchanged inputs: {cache_tag} is already in the registry")
-            remote = {**section, "cached": "remote", "reference": cache_tag}
+            remote = {**section, "cached": "remote", "reference": cache_tag, "digest": held}
             return PhaseResult("ok", {"cached": "remote"}, section=remote)
         api = CloudBuildApi(build.cloudbuild, log=lambda line: ctx.log(self.name, line), backoff_s=self.backoff_s)
         source = upload_source(api, ctx.config.path(build.context), build, digest)

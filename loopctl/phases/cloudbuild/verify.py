@@ -19,13 +19,11 @@ class CloudBuildPushPhase:
                 kind="push",
             )
         reference = str(build["reference"])
-        held = manifest_digest(reference, ctx)
-        if build["cached"] == "remote":
-            if held is None:
-                raise LoopctlError(f"{reference} vanished from the registry", hint="run again", kind="push")
-            ctx.log(self.name, "already in the registry: nothing to upload")
-            return _result(build["image"], reference, held, uploaded=False)
         reported = str(build.get("digest") or "")
+        if build["cached"] == "remote":  # the build phase has just read this digest from the registry
+            ctx.log(self.name, "already in the registry: nothing to upload")
+            return _result(build["image"], reference, reported, uploaded=False)
+        held = manifest_digest(reference, ctx)
         if held is None:
             raise LoopctlError(
                 f"Cloud Build reported pushing {reference}, but the registry does not have it",
