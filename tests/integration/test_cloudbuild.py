@@ -342,7 +342,8 @@ def test_a_denied_push_names_cloud_builds_account_and_the_role_it_lacks(
     assert result.error.kind == "push_denied"
     assert "as 123456789012@cloudbuild.gserviceaccount.com:" in result.error.message
     assert "roles/artifactregistry.writer" in result.error.hint
-    assert "reader-pass-7" not in json.dumps(result.section) + result.error.message
+    written = json.dumps(result.section) + result.error.message + ctx.store.artifact_path(1, "build.log").read_text()
+    assert "reader-pass-7" not in written and login not in written
 
 
 def test_a_log_that_cannot_be_read_does_not_stop_the_wait(
