@@ -26,6 +26,30 @@ _IMAGE_REPOSITORY = re.compile(
 )
 
 
+CloudBuildMachine = Literal[
+    "E2_MEDIUM", "E2_STANDARD_2", "E2_HIGHCPU_8", "E2_HIGHCPU_32", "N1_HIGHCPU_8", "N1_HIGHCPU_32"
+]
+
+
+class CloudBuildConfig(_Strict):
+    """Where and how Cloud Build runs the build; http:// endpoints are emulators (anonymous)."""
+
+    project: str = Field(min_length=1)
+    region: str = "global"
+    bucket: str | None = None  # default PROJECT_cloudbuild, created when missing, as gcloud does
+    machine_type: CloudBuildMachine | None = None
+    disk_size_gb: int | None = Field(None, ge=1, le=4000)
+    timeout_s: int = Field(600, ge=1, le=86400)
+    service_account: str | None = None  # an email; the build then runs (and pushes) as this account
+    worker_pool: str | None = None  # a name, or projects/P/locations/R/workerPools/NAME
+    api_endpoint: str | None = None
+    storage_endpoint: str | None = None
+
+    @property
+    def source_bucket(self) -> str:
+        return self.bucket or f"{self.project}_cloudbuild"
+
+
 class BuildConfig(_Strict):
     context: str = "."
     dockerfile: str = "Dockerfile"
@@ -33,6 +57,14 @@ class BuildConfig(_Strict):
     args: dict[str, str] = Field(default_factory=dict)
     target: str | None = None
     platform: str = "linux/amd64"
+    builder: Literal["docker", "cloudbuild"] = "docker"
+    cloudbuild: CloudBuildConfig | None = None
+
+    @model_validator(mode="after")
+    def _builder_block(self) -> BuildConfig:
+        if self.builder == "cloudbuild" and self.cloudbuild is None:
+            raise ValueError("builder 'cloudbuild' needs a build.cloudbuild block (project at least)")
+        return self
 
     @field_validator("image")
     @classmethod

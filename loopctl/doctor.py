@@ -28,7 +28,8 @@ def diagnose(config_path: Path) -> list[Finding]:
     except LoopctlError as err:
         return [Finding("config", False, err.message, err.hint)]
     findings = [Finding("config", True, f"{config_path} is valid ({len(config.probe.checks)} checks)")]
-    uses_engine = config.build is not None or (config.deploy is not None and config.deploy.target == "docker")
+    builds_locally = config.build is not None and config.build.builder == "docker"
+    uses_engine = builds_locally or (config.deploy is not None and config.deploy.target == "docker")
     checks: list[Callable[[Config], Finding]] = []
     if uses_engine:
         checks.append(_engine)
@@ -39,7 +40,18 @@ def diagnose(config_path: Path) -> list[Finding]:
     cloudrun = config.deploy.cloudrun if config.deploy is not None and config.deploy.target == "cloudrun" else None
     if cloudrun is not None and not cloudrun.public:
         checks.append(_id_token)
-    return findings + [check(config) for check in checks]
+    return findings + [check(config) for check in checks] + _cloudbuild(config)
+
+
+def _cloudbuild(config: Config) -> list[Finding]:
+    """Cloud Build's checks, when it builds: credentials, its API, the source bucket."""
+    if config.build is None or config.build.cloudbuild is None or config.build.builder != "cloudbuild":
+        return []
+    from loopctl.phases.cloudbuild.doctor import cloudbuild_checks
+
+    return [
+        Finding(check.name, check.ok, check.detail, check.fix) for check in cloudbuild_checks(config.build.cloudbuild)
+    ]
 
 
 def _engine(config: Config) -> Finding:

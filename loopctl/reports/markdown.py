@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
+from urllib.parse import quote
 
 from loopctl.records.compare import STAGE_NAMES, CheckChange, blocking_check, check_changes, movement
 from loopctl.records.history import short_sha, utc_minute
@@ -69,9 +71,19 @@ def _header(record: Record, previous: Record | None, *, emoji: bool) -> list[str
         f"- **Deployment**: {code(str(deploy.get('revision') or deploy.get('service') or ''))}",
         f"- **Service URL**: {deploy.get('url') or DASH}",
         f"- **Image digest**: {code(str(push.get('digest') or build.get('image_id') or ''))}",
+        *_cloud_build_line(build),
         f"- **Status**: {STATUS_MARKS[record.status]} {status}" if emoji else f"- **Status**: {status}",
         _compared_line(record, previous),
     ]
+
+
+def _cloud_build_line(build: dict[str, Any]) -> list[str]:
+    """A link to the build in the Cloud Console, made here from the record's ids (each percent-encoded)."""
+    if build.get("builder") != "cloudbuild" or not build.get("build_id"):
+        return []
+    project, region, build_id = (quote(str(build.get(key) or ""), safe="") for key in ("project", "region", "build_id"))
+    url = f"https://console.cloud.google.com/cloud-build/builds;region={region}/{build_id}?project={project}"
+    return [f"- **Cloud Build**: [{code(str(build['build_id']))}]({url})"]
 
 
 def _compared_line(record: Record, previous: Record | None) -> str:

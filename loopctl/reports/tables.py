@@ -110,10 +110,21 @@ def phase_detail(record: Record, phase: PhaseRecord) -> str:
 def _build_detail(record: Record) -> str:
     build = record.build or {}
     parts = [code(short_digest(str(build["image_id"])))] if build.get("image_id") else []
+    if build.get("builder") == "cloudbuild" and build.get("build_id"):
+        parts.append(f"Cloud Build {code(str(build['build_id']))}{_cloud_build_times(build)}")
     cached = build.get("cached")
     if cached:
         parts.append("not cached" if cached == "no" else f"cached ({cached})")
     return ", ".join(parts) or DASH
+
+
+def _cloud_build_times(build: dict[str, Any]) -> str:
+    """Queue and work time apart: a slow queue and a slow build call for different fixes."""
+    queued, working = build.get("queued_s"), build.get("working_s")
+    times = [
+        f"{label} {value:.1f}s" for label, value in (("queued", queued), ("working", working)) if value is not None
+    ]
+    return f" ({', '.join(times)})" if times else ""
 
 
 def _push_detail(record: Record) -> str:
