@@ -88,6 +88,8 @@ class CloudRunConfig(_Strict):
     invoker_iam: bool = False
     deadline_s: float = Field(600.0, gt=0)
     api_endpoint: str | None = None
+    logging_endpoint: str | None = None  # the Cloud Logging API's; an http:// emulator is read anonymously
+    logs_wait_s: float = Field(10.0, ge=0)  # how long to wait for the window's entries to be ingested
 
 
 class DeployConfig(_Strict):
@@ -206,6 +208,7 @@ class Config(_Strict):
 
     # Where the file was read from: relative paths in it are relative to its folder.
     base_dir: Path = Field(default=Path("."), exclude=True)
+    config_file: Path | None = Field(default=None, exclude=True)
 
     def path(self, relative: str) -> Path:
         candidate = Path(relative)
@@ -236,7 +239,7 @@ def load_config(path: str | Path, *, environ: Mapping[str, str] | None = None, c
             hint="run `loopctl init` for a commented example",
         )
     try:
-        config = Config.model_validate({**raw, "base_dir": source.parent})
+        config = Config.model_validate({**raw, "base_dir": source.parent, "config_file": source})
     except RecursionError:
         raise too_deep(source) from None
     except ValidationError as err:
