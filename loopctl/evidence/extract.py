@@ -118,9 +118,9 @@ def _level_name(level: Any) -> str:
     return str(level)
 
 
-def _excerpt(texts: Sequence[str], start: int, end: int) -> tuple[str, ...]:
-    """The lines start..end (the line before a traceback is often the log call that announced it)."""
-    if start > 0 and texts[start - 1].strip():
+def _excerpt(texts: Sequence[str], start: int, end: int, *, announced: bool = False) -> tuple[str, ...]:
+    """The lines start..end, and the one before when it announced them (a traceback's log call)."""
+    if announced and start > 0 and texts[start - 1].strip():
         start -= 1
     kept = texts[max(start, end - EXCERPT_LIMIT) : end]
     return tuple(clean(text) for text in kept)
@@ -146,7 +146,7 @@ def _python(texts: Sequence[str]) -> ServerError | None:
         found = _python_block(unboxed, start)
         if found is not None:
             error, end = found
-            return ServerError(error.type, error.message, error.location, _excerpt(texts, start, end))
+            return ServerError(error.type, error.message, error.location, _excerpt(texts, start, end, announced=True))
     return None
 
 
