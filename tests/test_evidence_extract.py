@@ -1,4 +1,4 @@
-"""The extractor on Go panics (real output kept as fixtures), structured JSON logs, chained and grouped Python errors."""
+"""The extractor on Go panics (real output kept as fixtures), structured JSON logs, chained and grouped errors."""
 
 from __future__ import annotations
 
