@@ -30,6 +30,7 @@ class CloudRunLogs:
         self.revision = revision
         self.api_endpoint = api_endpoint
         self.wait_s = wait_s
+        self.page_size = PAGE_SIZE
 
     def log_filter(self, window: Window) -> str:
         """The Logging query language subset this reader needs: resource, labels and the time window."""
@@ -90,7 +91,7 @@ class CloudRunLogs:
                 resource_names=[f"projects/{self.project}"],
                 filter_=self.log_filter(window),
                 order_by="timestamp asc",
-                page_size=PAGE_SIZE,
+                page_size=self.page_size,
                 max_results=MAX_ENTRIES + 1,
             )
             for entry in entries:

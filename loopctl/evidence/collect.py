@@ -10,7 +10,7 @@ from loopctl.config import Config
 from loopctl.errors import LoopctlError
 from loopctl.evidence.extract import LogLine, ServerError, clean, extract
 from loopctl.evidence.window import LogRead, LogSource, Window
-from loopctl.records.record import CheckRecord
+from loopctl.records.record import CheckRecord, ServerErrorRecord
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ def _with_error(check: CheckRecord, read: LogRead, window: Window | None) -> Che
     found = _error_for(check, [line for line in read.lines if window.holds(line)])
     if found is None:
         return check
-    return check.model_copy(update={"server_error": found.to_dict()})
+    return check.model_copy(update={"server_error": ServerErrorRecord.model_validate(found.to_dict())})
 
 
 def _error_for(check: CheckRecord, lines: Sequence[LogLine]) -> ServerError | None:
