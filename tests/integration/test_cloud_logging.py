@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -84,7 +85,7 @@ def test_the_revisions_entries_in_the_window_are_read_across_pages(emulator: Log
 def test_structured_entries_keep_their_severity_and_trace(emulator: LoggingEmulator) -> None:
     window, start = window_now()
     trace = f"projects/{PROJECT}/traces/4bf92f3577b34da6a3ce929d0e0e4736"
-    line = '{"severity": "ERROR", "message": "upstream refused", "logging.googleapis.com/trace": "%s"}' % trace
+    line = json.dumps({"severity": "ERROR", "message": "upstream refused", "logging.googleapis.com/trace": trace})
     emulator.add(run_entry(PROJECT, SERVICE, REVISION, stamp(start + timedelta(seconds=1)), line))
     read = reader(emulator, wait_s=0).read(window)
     assert len(read.lines) == 1

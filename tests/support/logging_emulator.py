@@ -1,11 +1,11 @@
-"""A Cloud Logging API v2 emulator for tests: `entries.list` over REST, as the real `google-cloud-logging` client calls it.
+"""A Cloud Logging API v2 emulator for tests: `entries.list` over REST, as the real `google-cloud-logging` calls it.
 
 Served on 127.0.0.1 (port 0) from a background thread; point `google.cloud.logging.Client(project=...,
 credentials=AnonymousCredentials(), _use_grpc=False, client_options={"api_endpoint": emulator.endpoint})` at it.
 
 Shapes kept, one line each, with their source:
 - request `POST /v2/entries:list`, body `{resourceNames, filter, orderBy, pageSize, pageToken}`:
-  https://cloud.google.com/logging/docs/reference/v2/rest/v2/entries/list (the client: logging_v2/_http.py, list_entries)
+  https://cloud.google.com/logging/docs/reference/v2/rest/v2/entries/list (client: logging_v2/_http.py list_entries)
 - response `{entries: [LogEntry], nextPageToken}`, the token absent on the last page: same page ("Response body")
 - `orderBy` is "timestamp asc" (default) or "timestamp desc"; `pageSize` defaults to 50, at most 1000: same page
 - LogEntry `{logName, resource: {type, labels}, timestamp, receiveTimestamp, severity, insertId, textPayload |
