@@ -11,7 +11,7 @@ from loopctl.records.record import Changes, CheckRecord, Record, ServerErrorReco
 from loopctl.reports.tables import DASH, code, table
 
 NO_ERROR = "no server error logged in the window"
-NO_ERROR_MEANS = "itself evidence: something before the app (a proxy, a timeout, an OOM kill) may have ended it"
+NO_ERROR_MEANS = "itself evidence: the app saw nothing wrong, or something before it (a proxy, a timeout, an OOM kill) ended the call"
 
 
 def logs_detail(record: Record) -> dict[str, Any] | None:
@@ -59,8 +59,8 @@ def failure_lines(record: Record, check: CheckRecord) -> list[str]:
         return []
     if not detail.get("read"):
         return [f"- **Server log**: not read — {detail.get('note') or 'no log source'}"]
-    note = f" ({detail['note']})" if detail.get("note") else ""
-    return [f"- **Server log**: {NO_ERROR}{trace}{note} — {NO_ERROR_MEANS}"]
+    lines = [f"- **Server log**: {NO_ERROR}{trace} — {NO_ERROR_MEANS}"]
+    return lines + ([f"- **Log note**: {detail['note']}"] if detail.get("note") else [])
 
 
 def details_block(summary: str, lines: Sequence[str]) -> list[str]:
@@ -70,7 +70,8 @@ def details_block(summary: str, lines: Sequence[str]) -> list[str]:
     longest = max((len(run) for line in lines for run in re.findall(r"`+", line)), default=0)
     fence = "`" * max(3, longest + 1)
     label = summary.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return ["", "<details>", f"<summary>{label} ({len(lines)} lines)</summary>", "", f"{fence}text", *lines, fence]
+    summary_line = f"<summary>{label} ({len(lines)} lines)</summary>"
+    return ["", "<details>", summary_line, "", f"{fence}text", *lines, fence, "", "</details>"]
 
 
 # ----------------------------------------------------------------------------- evolution

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from loopctl.records.compare import STAGE_NAMES, CheckChange, blocking_check, check_changes, movement
 from loopctl.records.history import short_sha, utc_minute
 from loopctl.records.record import CheckRecord, OutcomeRecord, PhaseRecord, Record, SuiteRecord
-from loopctl.reports.evidence import changes_section, evolution_lines, failure_lines, quoted_error
+from loopctl.reports.evidence import changes_section, evolution_lines, failure_lines, quoted_error, raised
 from loopctl.reports.tables import (
     DASH,
     code,
@@ -93,8 +93,10 @@ def _summary(record: Record, previous: Record | None) -> list[str]:
     if previous is None:
         return lines + _first_summary(record)
     evolution = evolution_lines(record, previous)
-    tail = ["", "### Error evolution", "", *evolution] if evolution else []
-    return lines + _changes_summary(record, previous) + tail
+    body = _changes_summary(record, previous)
+    while body and not body[-1]:
+        body = body[:-1]
+    return lines + body + (["", "### Error evolution", "", *evolution] if evolution else [])
 
 
 def _server_quote(record: Record) -> list[str]:
@@ -303,8 +305,7 @@ def _check_item(check: CheckRecord) -> str:
     outcome = check.outcome
     hint = f" — {outcome.hint}" if outcome.hint else ""
     label = code(outcome.label or outcome.category)
-    quoted = quoted_error(check)
-    server = f" — {quoted}" if quoted else ""
+    server = f" — {raised(check.server_error)}" if check.server_error is not None else ""
     return f"**{check.name}** (priority {check.priority}) stops at {stage(outcome.depth)}: {label}{server}{hint}"
 
 
