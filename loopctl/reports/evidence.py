@@ -11,7 +11,9 @@ from loopctl.records.record import Changes, CheckRecord, Record, ServerErrorReco
 from loopctl.reports.tables import DASH, code, table
 
 NO_ERROR = "no server error logged in the window"
-NO_ERROR_MEANS = "itself evidence: the app saw nothing wrong, or something before it (a proxy, a timeout, an OOM kill) ended the call"
+NO_ERROR_MEANS = (
+    "itself evidence: the app saw nothing wrong, or something before it (a proxy, a timeout, an OOM kill) ended it"
+)
 
 
 def logs_detail(record: Record) -> dict[str, Any] | None:
