@@ -53,13 +53,14 @@ class CloudRunLogs:
             past_window = newest is not None and newest >= window.end.timestamp()
             if enough(lines) or past_window:
                 return LogRead(lines, source, _truncated_note(truncated))
-            if time.monotonic() + POLL_S > give_up:
+            remaining = give_up - time.monotonic()
+            if remaining <= 0:
                 note = (
                     f"entries may be incomplete: Cloud Logging had not shown anything past the window after "
                     f"{self.wait_s:g}s (ingestion delay)"
                 )
                 return LogRead(lines, source, note)
-            time.sleep(POLL_S)
+            time.sleep(min(POLL_S, remaining))
 
     def _client(self) -> Any:
         from google.auth import exceptions as auth_exceptions

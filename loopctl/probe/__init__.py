@@ -10,7 +10,7 @@ from loopctl.probe.trace import Trace, utc_stamp, with_trace
 
 async def run_check(check: Check) -> ProbeResult:
     """Run one check of either kind, under a fresh trace id; the result keeps the id and when it ran."""
-    trace = Trace.fresh()
+    trace = Trace.given(check.headers) or Trace.fresh()
     traced = replace(check, headers=with_trace(check.headers, trace))
     started = utc_stamp()
     result = await _run(traced)

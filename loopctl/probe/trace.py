@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 TRACE_HEADERS = ("traceparent", "x-cloud-trace-context")
+_TRACE_ID = re.compile(r"^(?:00-)?([0-9a-f]{32})[-/]", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -19,6 +21,15 @@ class Trace:
     @classmethod
     def fresh(cls) -> Trace:
         return cls(secrets.token_hex(16), secrets.token_hex(8))
+
+    @classmethod
+    def given(cls, headers: tuple[tuple[str, str], ...]) -> Trace | None:
+        """The trace a check's own `traceparent` or `X-Cloud-Trace-Context` header names, if it sets one."""
+        for name, value in headers:
+            found = _TRACE_ID.match(value.strip()) if name.lower() in TRACE_HEADERS else None
+            if found is not None:
+                return cls(found[1].lower(), "")
+        return None
 
     def headers(self) -> tuple[tuple[str, str], ...]:
         """W3C `traceparent`, and Cloud Run's `X-Cloud-Trace-Context` (its span id is decimal), both sampled."""

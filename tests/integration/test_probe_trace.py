@@ -86,6 +86,7 @@ def test_an_http_check_sends_its_trace_and_a_configured_one_is_left_alone() -> N
     assert result.passed
     assert_traced(seen[0], result.trace_id)
     assert seen[1]["traceparent"] == own and seen[1]["X-Cloud-Trace-Context"] is None
+    assert kept.trace_id == "0af7651916cd43dd8448eb211c80319c"  # the record names the trace the server saw
 
 
 def test_every_load_session_has_its_own_trace_and_the_run_spans_them_all() -> None:
