@@ -18,6 +18,7 @@ from loopctl.secrets import redact
 LINE_LIMIT = 300  # characters kept of each log line
 EXCERPT_LIMIT = 40  # lines kept of the excerpt (its end: where the error is)
 MESSAGE_LIMIT = 500
+NAME_LIMIT = 120  # an exception type or a file:line
 ERROR_SEVERITIES = ("ERROR", "CRITICAL", "ALERT", "EMERGENCY", "FATAL")
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -129,7 +130,7 @@ def _excerpt(texts: Sequence[str], start: int, end: int, *, announced: bool = Fa
 def _location(path: str, line: str) -> str:
     """The last three parts of the path: enough to find the file, free of the machine's own folders."""
     parts = [part for part in path.replace("\\", "/").split("/") if part]
-    return f"{'/'.join(parts[-3:])}:{line}"
+    return clean(f"{'/'.join(parts[-3:])}:{line}", NAME_LIMIT)
 
 
 def _own(path: str, library: Sequence[str]) -> bool:
@@ -167,7 +168,7 @@ def _python_block(texts: Sequence[str], start: int) -> tuple[ServerError, int] |
             if raised is None:
                 return None
             message = clean(raised["message"] or "", MESSAGE_LIMIT)
-            return ServerError(raised["type"], message, location or fallback), index + 1
+            return ServerError(clean(raised["type"], NAME_LIMIT), message, location or fallback), index + 1
         index += 1
     return None
 
@@ -191,7 +192,7 @@ def _node(texts: Sequence[str]) -> ServerError | None:
             end += 1
         start = _node_context_start(texts, head)
         message = clean(raised["message"] or "", MESSAGE_LIMIT)
-        return ServerError(raised["type"], message, location, _excerpt(texts, start, end))
+        return ServerError(clean(raised["type"], NAME_LIMIT), message, location, _excerpt(texts, start, end))
     return None
 
 
