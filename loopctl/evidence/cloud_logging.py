@@ -116,10 +116,18 @@ def entry_line(entry: Any) -> LogLine:
     payload = entry.payload
     if isinstance(payload, dict):
         text = json.dumps(payload, ensure_ascii=False)
+    elif payload is None and isinstance(entry.http_request, dict):
+        text = _request_line(entry.http_request)  # Cloud Run's request log: no payload, the request says it
     else:
         text = "" if payload is None else str(payload)
     severity = entry.severity if entry.severity not in (None, "DEFAULT") else None
     return LogLine(text, timestamp=entry.timestamp, severity=severity, trace=entry.trace)
+
+
+def _request_line(request: dict[str, Any]) -> str:
+    """`GET https://…/ws 503 (12 s)` from a LogEntry's `httpRequest`."""
+    parts = [request.get("requestMethod"), request.get("requestUrl"), request.get("status"), request.get("latency")]
+    return " ".join(str(part) for part in parts if part not in (None, ""))
 
 
 def _rfc3339(moment: Any) -> str:

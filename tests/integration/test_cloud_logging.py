@@ -94,6 +94,21 @@ def test_structured_entries_keep_their_severity_and_trace(emulator: LoggingEmula
     assert error is not None and (error.type, error.message) == ("ERROR", "upstream refused")
 
 
+def test_cloud_runs_request_log_reads_as_its_request(emulator: LoggingEmulator) -> None:
+    window, start = window_now()
+    entry = run_entry(PROJECT, SERVICE, REVISION, stamp(start + timedelta(seconds=1)), "")
+    del entry["textPayload"]
+    entry |= {
+        "logName": f"projects/{PROJECT}/logs/run.googleapis.com%2Frequests",
+        "severity": "ERROR",
+        "httpRequest": {"requestMethod": "GET", "requestUrl": "https://svc.run.app/ws", "status": 503, "latency": "3s"},
+    }
+    emulator.add(entry)
+    read = reader(emulator, wait_s=0).read(window)
+    error = extract(read.lines)
+    assert error is not None and (error.type, error.message) == ("ERROR", "GET https://svc.run.app/ws 503 3s")
+
+
 def test_entries_not_yet_ingested_are_waited_for_then_reported_as_possibly_incomplete(
     emulator: LoggingEmulator,
 ) -> None:

@@ -9,7 +9,9 @@ Shapes kept, one line each, with their source:
 - response `{entries: [LogEntry], nextPageToken}`, the token absent on the last page: same page ("Response body")
 - `orderBy` is "timestamp asc" (default) or "timestamp desc"; `pageSize` defaults to 50, at most 1000: same page
 - LogEntry `{logName, resource: {type, labels}, timestamp, receiveTimestamp, severity, insertId, textPayload |
-  jsonPayload, trace}`: https://cloud.google.com/logging/docs/reference/v2/rest/v2/LogEntry
+  jsonPayload, trace, httpRequest}`: https://cloud.google.com/logging/docs/reference/v2/rest/v2/LogEntry
+- Cloud Run's request log `run.googleapis.com%2Frequests`, an `httpRequest` and no payload (tests add such entries
+  by hand): https://cloud.google.com/run/docs/logging
 - `cloud_run_revision` labels `project_id, service_name, revision_name, location, configuration_name`:
   https://cloud.google.com/logging/docs/api/v2/resource-list
 - container output as `projects/P/logs/run.googleapis.com%2Fstdout` / `%2Fstderr`, one entry per line, a JSON
