@@ -21,8 +21,10 @@ Shapes kept, one line each, with their source:
   https://cloud.google.com/logging/docs/view/logging-query-language
 - errors `{error: {code, message, status}}` (400 INVALID_ARGUMENT for a filter it cannot parse):
   https://cloud.google.com/apis/design/errors
-Assumed, not documented: plain lines from stdout and stderr carry severity DEFAULT (no severity); the page token is
-opaque (here the offset, tied to the query it was made for).
+- plain lines written to stdout or stderr carry no severity (DEFAULT); a JSON line's `severity` is the entry's:
+  https://cloud.google.com/functions/1stgendocs/monitoring/logging ("Writing runtime logs", said of Cloud Run functions)
+Assumed, not documented: the same holds for Cloud Run services; the page token is opaque (here the offset, tied to
+the query it was made for).
 """
 
 from __future__ import annotations
