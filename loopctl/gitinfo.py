@@ -29,7 +29,7 @@ def _git(folder: Path, *args: str, env: Mapping[str, str] | None = None) -> str 
     return done.stdout.strip("\n") if done.returncode == 0 else None
 
 
-def git_info(folder: Path, paths: Sequence[Path] = ()) -> dict[str, Any]:
+def git_info(folder: Path, paths: Sequence[Path] = (), excluded: Sequence[Path] = ()) -> dict[str, Any]:
     """`{"branch", "commit", "dirty", "tree"}`; all empty when the folder is not in a git work tree.
 
     `tree` is a git tree object of `paths` as they are on disk (uncommitted and untracked-not-ignored files
@@ -40,7 +40,7 @@ def git_info(folder: Path, paths: Sequence[Path] = ()) -> dict[str, Any]:
         return {"branch": None, "commit": None, "dirty": False, "tree": None}
     branch = _git(folder, "rev-parse", "--abbrev-ref", "HEAD")
     status = _git(folder, "status", "--porcelain", "--untracked-files=no")
-    tree = snapshot_tree(folder, paths) if paths else None
+    tree = snapshot_tree(folder, paths, excluded) if paths else None
     return {"branch": branch, "commit": commit, "dirty": bool(status), "tree": tree}
 
 
@@ -49,22 +49,27 @@ def top_level(folder: Path) -> Path | None:
     return Path(top) if top else None
 
 
-def pathspecs(top: Path, paths: Sequence[Path]) -> list[str]:
-    """`paths` relative to the work tree's top, those outside it dropped."""
-    specs = []
-    for path in paths:
-        try:
-            relative = path.resolve().relative_to(top.resolve())
-        except ValueError:
-            continue
-        specs.append(str(relative) if str(relative) != "." else ".")
-    return specs
+def pathspecs(top: Path, paths: Sequence[Path], excluded: Sequence[Path] = ()) -> list[str]:
+    """`paths` relative to the work tree's top (those outside it dropped), then `excluded` as exclusions."""
+    specs = [_relative(top, path) for path in paths]
+    included = [spec for spec in specs if spec is not None]
+    if not included:
+        return []
+    exclusions = [f":(exclude){spec}" for path in excluded if (spec := _relative(top, path)) not in (None, ".")]
+    return included + exclusions
 
 
-def snapshot_tree(folder: Path, paths: Sequence[Path]) -> str | None:
+def _relative(top: Path, path: Path) -> str | None:
+    try:
+        return str(path.resolve().relative_to(top.resolve()))
+    except ValueError:
+        return None
+
+
+def snapshot_tree(folder: Path, paths: Sequence[Path], excluded: Sequence[Path] = ()) -> str | None:
     """Write the on-disk state of `paths` as a tree object, through a private index: the user's index is untouched."""
     top = top_level(folder)
-    specs = pathspecs(top, paths) if top else []
+    specs = pathspecs(top, paths, excluded) if top else []
     if top is None or not specs:
         return None
     with tempfile.TemporaryDirectory(prefix="loopctl-index-") as scratch:

@@ -185,7 +185,7 @@ def _assemble(
         "started_at": _iso(started),
         "finished_at": _iso(finished),
         "status": "failed",
-        "git": git_info(config.base_dir, _watched(config)),
+        "git": git_info(config.base_dir, _watched(config), [config.path(config.iterations_dir)]),
         "phases": [phase.model_dump(mode="json") for phase in phases],
         "build": sections.get("build"),
         "push": sections.get("push"),
@@ -210,7 +210,14 @@ def _with_changes(config: Config, record: Record, previous: Record | None) -> Re
     if previous is None:
         return record
     context = config.path(config.build.context) if config.build is not None else None
-    found = changes_since(previous, record, folder=config.base_dir, context=context, config_file=config.config_file)
+    found = changes_since(
+        previous,
+        record,
+        folder=config.base_dir,
+        context=context,
+        config_file=config.config_file,
+        excluded=[config.path(config.iterations_dir)],  # records and reports are outputs, not changes
+    )
     return record.model_copy(update={"changes": Changes.model_validate(redact_tree(found))})
 
 

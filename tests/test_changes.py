@@ -104,3 +104,28 @@ def test_outside_git_only_the_input_digest_is_compared(tmp_path: Path) -> None:
         "note": "not a git work tree: only the build context's input digest is compared",
     }
     assert since(tmp_path, first, snapshot(tmp_path, 2, digest="b"))["input_changed"] is True
+
+
+def test_a_context_that_holds_the_iterations_folder_does_not_list_its_records(tmp_path: Path) -> None:
+    root = repo(tmp_path)
+    outputs = root / "iterations"
+    outputs.mkdir()
+    (outputs / "0001.json").write_text("{}\n")
+    git(root, "add", "--all")
+    git(root, "commit", "--quiet", "-m", "Keep iteration 1")  # users keep iterations/ in git
+
+    def whole(number: int) -> Record:
+        info = git_info(root, [root, root / "config.yaml"], [outputs])
+        return make_record(number, "progress", git=info)
+
+    first = whole(1)
+    (outputs / "0001.md").write_text("# report\n")
+    (outputs / "0002.json").write_text("{}\n")
+    git(root, "add", "iterations/0002.json")
+    git(root, "commit", "--quiet", "-m", "Keep iteration 2")
+    (root / "service" / "app.py").write_text("one\n")
+    found = changes_since(
+        first, whole(2), folder=root, context=root, config_file=root / "config.yaml", excluded=[outputs]
+    )
+    assert found["files"] == [{"path": "service/app.py", "added": 0, "removed": 2}]
+    assert found["commits"] == ["Keep iteration 2"]

@@ -17,7 +17,13 @@ def watched_paths(base_dir: Path, context: Path | None, config_file: Path | None
 
 
 def changes_since(
-    previous: Record, record: Record, *, folder: Path, context: Path | None, config_file: Path | None
+    previous: Record,
+    record: Record,
+    *,
+    folder: Path,
+    context: Path | None,
+    config_file: Path | None,
+    excluded: list[Path] | None = None,
 ) -> dict[str, Any]:
     """The `changes` section; outside git, only whether the build's input digest moved."""
     base = {"since": previous.number}
@@ -28,7 +34,7 @@ def changes_since(
     if not before.commit or not gitinfo.exists(top, before.commit):
         note = f"iteration {previous.number} has no commit this repository knows: files are not compared"
         return {**base, "to_commit": after.commit, "input_changed": _input_changed(previous, record), "note": note}
-    specs = gitinfo.pathspecs(top, watched_paths(folder, context, config_file))
+    specs = gitinfo.pathspecs(top, watched_paths(folder, context, config_file), excluded or [])
     config_spec = gitinfo.pathspecs(top, [config_file]) if config_file is not None else []
     start = before.tree if before.tree and gitinfo.exists(top, before.tree) else before.commit
     end = after.tree or after.commit
