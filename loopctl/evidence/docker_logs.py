@@ -20,11 +20,17 @@ class DockerLogs:
         self.container_id = container_id
         self.name = name or container_id[:12]
 
-    def read(self, window: Window, *, enough: Callable[[Sequence[LogLine]], bool] = lambda lines: True) -> LogRead:
-        _wait_until(window.end)  # lines logged just after the check are part of its window
+    def read(self, window: Window, *, enough: Callable[[Sequence[LogLine]], bool] = lambda lines: False) -> LogRead:
+        source = f"docker logs of {self.name} ({self.container_id[:12]})"
+        lines = self._lines(window)
+        if enough(lines) or datetime.now(UTC) >= window.end:
+            return LogRead(lines, source)
+        _wait_until(window.end)  # nothing telling yet: lines logged just after the check are part of its window
+        return LogRead(self._lines(window), source)
+
+    def _lines(self, window: Window) -> tuple[LogLine, ...]:
         raw = self._raw(window)
-        lines = tuple(parse_line(text) for text in raw[-MAX_BYTES:].decode("utf-8", "replace").splitlines())
-        return LogRead(lines, f"docker logs of {self.name} ({self.container_id[:12]})")
+        return tuple(parse_line(text) for text in raw[-MAX_BYTES:].decode("utf-8", "replace").splitlines())
 
     def _raw(self, window: Window) -> bytes:
         import docker.errors
