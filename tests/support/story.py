@@ -50,8 +50,9 @@ deploy:
     logging_endpoint: {logging_endpoint}
     logs_wait_s: 2
     deadline_s: 60
+    public: true
     env:
-      JWT_SECRET: {{env: {secret_env}}}
+      JWT_SECRET: {{secret: jwt-secret}}
 
 probe:
   checks:
