@@ -144,6 +144,8 @@ class CloudRunConfig(_Strict):
     custom_audiences: list[str] = Field(default_factory=list)
     deadline_s: float = Field(600.0, gt=0)
     api_endpoint: str | None = None
+    logging_endpoint: str | None = None  # the Cloud Logging API's; an http:// emulator is read anonymously
+    logs_wait_s: float = Field(10.0, ge=0)  # how long to wait for the window's entries to be ingested
 
     @property
     def emulated(self) -> bool:
@@ -329,6 +331,7 @@ class Config(_Strict):
 
     # Where the file was read from: relative paths in it are relative to its folder.
     base_dir: Path = Field(default=Path("."), exclude=True)
+    config_file: Path | None = Field(default=None, exclude=True)
 
     def path(self, relative: str) -> Path:
         candidate = Path(relative)
@@ -359,7 +362,7 @@ def load_config(path: str | Path, *, environ: Mapping[str, str] | None = None, c
             hint="run `loopctl init` for a commented example",
         )
     try:
-        config = Config.model_validate({**raw, "base_dir": source.parent})
+        config = Config.model_validate({**raw, "base_dir": source.parent, "config_file": source})
     except RecursionError:
         raise too_deep(source) from None
     except ValidationError as err:

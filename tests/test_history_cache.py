@@ -27,7 +27,7 @@ def test_rows_follow_edits_and_corruption_and_ignore_a_broken_cache(tmp_path: Pa
     (tmp_path / CACHE_NAME).write_text("not json")
     again, _ = cached_rows(store, 10)
     assert again == rows
-    assert json.loads((tmp_path / CACHE_NAME).read_text())["schema"] == 1
+    assert json.loads((tmp_path / CACHE_NAME).read_text())["schema"] == 2
 
 
 def test_last_counts_readable_rows_from_the_newest(tmp_path: Path) -> None:

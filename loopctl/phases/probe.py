@@ -32,7 +32,20 @@ class ProbePhase:
         records = tuple(_front_end_hint(ctx.config, deploy, record) for record in records)
         passed = sum(record.passed for record in records)
         status: PhaseStatus = "ok" if passed == len(records) else "failed"
-        return PhaseResult(status, {"passed": passed, "total": len(records)}, checks=records)
+        detail: dict[str, Any] = {"passed": passed, "total": len(records)}
+        if passed < len(records):
+            records, detail["evidence"] = self._evidence(ctx, records)
+        return PhaseResult(status, detail, checks=records)
+
+    def _evidence(self, ctx: Context, records: tuple[CheckRecord, ...]) -> tuple[tuple[CheckRecord, ...], Any]:
+        """The server's own words for the failing checks, read here because the checks' records are made here."""
+        from loopctl.evidence.collect import collect
+
+        ctx.log(self.name, "reading the server's logs around the failing checks")
+        evidence = collect(ctx.config, ctx.sections.get("deploy") or {}, records)
+        if evidence.detail.get("note"):
+            ctx.log(self.name, f"server logs: {evidence.detail['note']}")
+        return evidence.checks, evidence.detail
 
 
 async def _run_all(specs: list[tuple[CheckConfig, Check]]) -> list[tuple[ProbeResult, dict[str, Any] | None]]:
@@ -146,5 +159,8 @@ def check_record(item: CheckConfig, result: ProbeResult, load: dict[str, Any] | 
             "latency_ms": document["latency_ms"],
             "frames_ignored": result.frames_ignored,
             "load": load,
+            "trace_id": result.trace_id,
+            "started_at": result.started_at,
+            "finished_at": result.finished_at,
         }
     )

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from loopctl.probe.spec import Check, ProbeResult
+from loopctl.probe.trace import Trace, utc_stamp, with_trace
 
 
 async def run_check(check: Check) -> ProbeResult:
-    """Run one check of either kind."""
+    """Run one check of either kind, under a fresh trace id; the result keeps the id and when it ran."""
+    trace = Trace.given(check.headers) or Trace.fresh()
+    traced = replace(check, headers=with_trace(check.headers, trace))
+    started = utc_stamp()
+    result = await _run(traced)
+    return replace(result, trace_id=trace.trace_id, started_at=started, finished_at=utc_stamp())
+
+
+async def _run(check: Check) -> ProbeResult:
     if check.kind == "websocket":
         from loopctl.probe.websocket import run_websocket_check
 

@@ -49,7 +49,10 @@ class LoadResult:
     def result(self) -> ProbeResult:
         """One result for the record: the first session's shape, with an outcome that speaks for all of them."""
         first = self.sessions[0]
-        return replace(first, outcome=self._outcome())
+        # The run's window spans every session, so the server's logs are read for all of them.
+        started = min((session.started_at for session in self.sessions if session.started_at), default=None)
+        finished = max((session.finished_at for session in self.sessions if session.finished_at), default=None)
+        return replace(first, outcome=self._outcome(), started_at=started, finished_at=finished)
 
     def _outcome(self) -> Outcome:
         failures = self.failures

@@ -12,7 +12,7 @@ from loopctl.records.record import Record
 from loopctl.records.store import Store, Unreadable, read_record, write_atomic
 
 CACHE_NAME = ".history-cache.json"
-_CACHE_SCHEMA = 1
+_CACHE_SCHEMA = 2  # 2: the commit column carries the dirty mark
 
 
 def cached_rows(store: Store, last: int) -> tuple[list[HistoryRow], list[Unreadable]]:

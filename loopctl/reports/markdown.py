@@ -9,6 +9,7 @@ from urllib.parse import quote
 from loopctl.records.compare import STAGE_NAMES, CheckChange, blocking_check, check_changes, movement
 from loopctl.records.history import short_sha, utc_minute
 from loopctl.records.record import CheckRecord, OutcomeRecord, PhaseRecord, Record, SuiteRecord
+from loopctl.reports.evidence import changes_section, evolution_lines, failure_lines, quoted_error, raised
 from loopctl.reports.tables import (
     DASH,
     code,
@@ -36,6 +37,7 @@ def render_markdown(
     sections = [
         _header(record, previous, emoji=emoji),
         _summary(record, previous),
+        changes_section(record),
         ["## Deployment", "", *deployment_table(record, emoji=emoji)],
         _results(record, previous, emoji=emoji),
         _failures(record),
@@ -43,7 +45,7 @@ def render_markdown(
         _metrics(record, trend),
         _next_command(record),
     ]
-    return "\n\n".join("\n".join(lines).strip("\n") for lines in sections) + "\n"
+    return "\n\n".join("\n".join(lines).strip("\n") for lines in sections if lines) + "\n"
 
 
 def status_words(status: str) -> str:
@@ -99,9 +101,24 @@ def _summary(record: Record, previous: Record | None) -> list[str]:
     for phase in stopped_phases(record):
         assert phase.error is not None
         lines += [f"**{phase.name}** {phase.status}: {headline(phase.error.message)}", ""]
+    lines += _server_quote(record)
     if previous is None:
         return lines + _first_summary(record)
-    return lines + _changes_summary(record, previous)
+    evolution = evolution_lines(record, previous)
+    body = _changes_summary(record, previous)
+    while body and not body[-1]:
+        body = body[:-1]
+    return lines + body + (["", "### Error evolution", "", *evolution] if evolution else [])
+
+
+def _server_quote(record: Record) -> list[str]:
+    """`**Server error**: 1011 at message processing — server raised TypeError: … (app/ws/auth.py:419)`."""
+    blocking = blocking_check(record.checks)
+    quoted = [check for check in failing_checks(record) if check.server_error is not None]
+    first = blocking if blocking is not None and blocking.server_error is not None else next(iter(quoted), None)
+    if first is None:
+        return []
+    return [f"**Server error** in **{first.name}**: {quoted_error(first)}", ""]
 
 
 def _first_summary(record: Record) -> list[str]:
@@ -227,7 +244,8 @@ def _failures(record: Record) -> list[str]:
         lines += [f"- **Hint**: {phase.error.hint}", ""] if phase.error.hint else [""]
         lines += fenced_details(phase.error.message)
     for check in failing_checks(record):
-        lines += [f"### {check.name} (priority {check.priority})", "", *_check_failure(check), ""]
+        lines += [f"### {check.name} (priority {check.priority})", "", *_check_failure(check)]
+        lines += [*failure_lines(record, check), ""]
     for suite in failing_suites(record):
         lines += [f"### {suite.name} (suite, priority {suite.priority})", "", *_suite_failure(suite), ""]
     return lines if len(lines) > 2 else [*lines, "None."]
@@ -299,7 +317,8 @@ def _check_item(check: CheckRecord) -> str:
     outcome = check.outcome
     hint = f" — {outcome.hint}" if outcome.hint else ""
     label = code(outcome.label or outcome.category)
-    return f"**{check.name}** (priority {check.priority}) stops at {stage(outcome.depth)}: {label}{hint}"
+    server = f" — {raised(check.server_error)}" if check.server_error is not None else ""
+    return f"**{check.name}** (priority {check.priority}) stops at {stage(outcome.depth)}: {label}{server}{hint}"
 
 
 def _suite_item(suite: SuiteRecord) -> str:
