@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from loopctl.records.compare import STAGE_NAMES, CheckChange, blocking_check, check_changes, movement
+from loopctl.records.compare import STAGE_NAMES, CheckChange, blocking_check, check_changes, check_events, movement
 from loopctl.records.history import short_sha, utc_minute
 from loopctl.records.record import CheckRecord, OutcomeRecord, PhaseRecord, Record, SuiteRecord
 from loopctl.reports.tables import (
@@ -123,7 +123,7 @@ def _changes_summary(record: Record, previous: Record) -> list[str]:
         return [*lines, f"No check changed outcome since iteration {previous.number}."]
     for change in changes:
         events = _events_move(change.name, record, previous)
-        lines += [f"**{change.name}**", "", *_before_after(change, previous), *events, ""]
+        lines += [f"**{change.name}**", "", *_before_after(change, record, previous), *events, ""]
     impacts = [line for change in changes if (line := _impact_line(change))]
     return lines + impacts
 
@@ -139,10 +139,14 @@ def _blocking_move(record: Record, previous: Record) -> list[str]:
     if before is None or after is None or (before.category, before.code) == (after.category, after.code):
         return []
     move = f"{_short_name(before)} → {_short_name(after)}"
-    return [f"**Blocking outcome**: {move}: {movement(before, after)}", ""]
+    events = {
+        "events_before": check_events(blocking_check(previous.checks)),
+        "events_after": check_events(blocking_check(record.checks)),
+    }
+    return [f"**Blocking outcome**: {move}: {movement(before, after, **events)}", ""]
 
 
-def _before_after(change: CheckChange, previous: Record) -> list[str]:
+def _before_after(change: CheckChange, record: Record, previous: Record) -> list[str]:
     before = code(change.before.label or change.before.category) if change.before else "not run"
     after = code(change.after.label or change.after.category) if change.after else "not run"
     if change.before is None and change.after is not None:
@@ -151,7 +155,11 @@ def _before_after(change: CheckChange, previous: Record) -> list[str]:
         meaning = "not run in this iteration"
     else:
         assert change.before is not None
-        meaning = movement(change.before, change.after)
+        before_check, after_check = (
+            next((c for c in each.checks if c.name == change.name), None) for each in (previous, record)
+        )
+        events = {"events_before": check_events(before_check), "events_after": check_events(after_check)}
+        meaning = movement(change.before, change.after, **events)
     return [f"- **BEFORE**: {before}", f"- **AFTER**: {after}", f"- **MEANING**: {meaning}"]
 
 
