@@ -1,7 +1,8 @@
 """The same WebSocket service written with Starlette, FastAPI and aiohttp, one route per way a session can end.
 
 Run as `python -m tests.conformance.apps FRAMEWORK BACKEND PORT`: the process prints `ready` once it listens,
-so the suite can send it SIGTERM mid-session like a platform scaling down.
+and `session` once a lingering session got its first event, so the suite can send it SIGTERM mid-session like a
+platform scaling down.
 
 No `from __future__ import annotations` here: FastAPI reads the endpoints' annotations at runtime.
 """
@@ -47,6 +48,7 @@ def starlette_app(*, fastapi: bool) -> Any:
         await websocket.accept()
         await websocket.receive_text()
         await websocket.send_text(event(EVENTS[0]))
+        print("session", flush=True)  # the suite sends SIGTERM once it reads this
         await asyncio.sleep(3600)
 
     async def silent(websocket: WebSocket) -> None:
@@ -122,6 +124,7 @@ def aiohttp_app() -> Any:
         websocket = await opened(request)
         await websocket.receive()
         await websocket.send_str(event(EVENTS[0]))
+        print("session", flush=True)  # the suite sends SIGTERM once it reads this
         await asyncio.sleep(3600)
         return websocket
 
