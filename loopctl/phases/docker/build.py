@@ -37,7 +37,8 @@ class BuildPhase:
         cached = "no"
         image_id: str | None = None
         if not ctx.options.get("no_cache"):
-            if remote_digest(cache_tag, ctx) is not None:
+            # Without a push phase nothing ever reaches a registry: asking one would only cost a round trip.
+            if ctx.config.push is not None and remote_digest(cache_tag, ctx) is not None:
                 ctx.log(self.name, f"unchanged inputs: {cache_tag} is already in the registry")
                 return _result(build, digest, "remote", None, tags, cache_tag)
             image_id = _local_image(api, cache_tag)
