@@ -86,7 +86,7 @@ def _summary(record: Record, previous: Record | None) -> list[str]:
     lines = ["## Summary", ""]
     for phase in stopped_phases(record):
         assert phase.error is not None
-        lines += [f"**{phase.name}** {phase.status}: {headline(phase.error.message)}", ""]
+        lines += [f"**{phase.name}** {phase.status}: {_lead(phase.error.message)}", ""]
     if previous is None:
         return lines + _first_summary(record)
     return lines + _changes_summary(record, previous)
@@ -168,6 +168,10 @@ def _events_move(name: str, record: Record, previous: Record) -> list[str]:
     before, after = (next((c for c in each.checks if c.name == name), None) for each in (previous, record))
     if not any(check is not None and check.events_expected for check in (before, after)):
         return []
+    if before is None:
+        return [f"- **EVENTS**: {_arrived(after)} expected events arrived (not run in iteration {previous.number})"]
+    if after is None:
+        return [f"- **EVENTS**: not run in this iteration ({_arrived(before)} in iteration {previous.number})"]
     return [f"- **EVENTS**: {_arrived(before)} → {_arrived(after)} expected events arrived"]
 
 
@@ -209,6 +213,14 @@ def failing_checks(record: Record) -> list[CheckRecord]:
 
 def failing_suites(record: Record) -> list[SuiteRecord]:
     return sorted((suite for suite in record.suites if not suite.green), key=lambda suite: suite.priority)
+
+
+def _lead(message: str) -> str:
+    """A message's first line; when it introduces lines that follow (`…its log:`), say where they are."""
+    first = headline(message)
+    if first.endswith(":") and fenced_details(message):
+        return f"{first[:-1]} (under Failures)"
+    return first
 
 
 def stopped_phases(record: Record) -> list[PhaseRecord]:
@@ -288,7 +300,7 @@ def _priorities(record: Record) -> list[str]:
 def _phase_item(phase: PhaseRecord) -> str:
     assert phase.error is not None
     hint = f" — {phase.error.hint}" if phase.error.hint else ""
-    return f"**{phase.name}** {phase.status}: {headline(phase.error.message)}{hint}"
+    return f"**{phase.name}** {phase.status}: {_lead(phase.error.message)}{hint}"
 
 
 def _check_item(check: CheckRecord) -> str:
@@ -325,7 +337,6 @@ def _metrics(record: Record, trend: Sequence[Record]) -> list[str]:
 
 
 def _next_command(record: Record) -> list[str]:
-    lines = ["## Next command", "", "```sh", "loopctl iterate", "```"]
     if record.status == "success":
-        lines += ["", "Every check and suite passed: the loop can stop here."]
-    return lines
+        return ["## Next command", "", "None: every check and suite passed, the loop can stop here."]
+    return ["## Next command", "", "```sh", "loopctl iterate", "```"]
