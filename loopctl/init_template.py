@@ -65,23 +65,32 @@ def render_config(target: Target, service: Service) -> str:
 
 
 def write_ignores(folder: Path, target: Target, iterations_dir: str = ITERATIONS_DIR) -> tuple[str, ...]:
-    """Add the iterations folder to `.dockerignore` (when building) and `.gitignore` (in a git work tree)."""
-    entry = f"{iterations_dir.strip('/')}/"
-    names = []
+    """Add the iterations folder to `.dockerignore` (when building) and `.gitignore` (in a git work tree).
+
+    `.dockerignore` also gains `.git`: git rewrites its index on a mere `git status`, which would change the
+    input digest and rebuild an unchanged service.
+    """
+    records = f"{iterations_dir.strip('/')}/"
+    wanted: dict[str, list[str]] = {}
     if target != "url":
-        names.append(".dockerignore")
+        wanted[".dockerignore"] = [records, ".git"]
     if (folder / ".gitignore").is_file() or _in_git(folder):
-        names.append(".gitignore")
-    return tuple(name for name in names if _add_line(folder / name, entry))
+        wanted[".gitignore"] = [records]
+    return tuple(name for name, entries in wanted.items() if _add_lines(folder / name, entries, _WHY[name]))
 
 
-def _add_line(path: Path, entry: str) -> bool:
+_WHY = {".dockerignore": "never part of the image", ".gitignore": "loopctl's records, reports and logs"}
+
+
+def _add_lines(path: Path, entries: list[str], why: str) -> bool:
     text = path.read_text(encoding="utf-8") if path.is_file() else ""
-    bare = entry.strip("/")
-    if any(line.strip().strip("/") == bare for line in text.splitlines()):
+    present = {line.strip().strip("/") for line in text.splitlines()}
+    missing = [entry for entry in entries if entry.strip("/") not in present]
+    if not missing:
         return False
     separator = "" if not text or text.endswith("\n") else "\n"
-    path.write_text(f"{text}{separator}# loopctl's records and reports (never part of the image)\n{entry}\n")
+    lines = "".join(f"{entry}\n" for entry in missing)
+    path.write_text(f"{text}{separator}# added by loopctl init: {why}\n{lines}")
     return True
 
 

@@ -63,3 +63,4 @@ def test_ignore_entries_are_added_once(tmp_path: Path) -> None:
     assert write_ignores(tmp_path, "docker") == (".dockerignore",)
     assert write_ignores(tmp_path, "docker") == ()
     assert (tmp_path / ".dockerignore").read_text().count("iterations/") == 1
+    assert ".git" in (tmp_path / ".dockerignore").read_text().splitlines()
