@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from loopctl.config import load_config
 from loopctl.exitcodes import ExitCode
@@ -36,7 +37,7 @@ def run_loop(options: LoopOptions, *, sleep: Callable[[float], None] = time.slee
         count += 1
         if _should_stop(options, code, record, count):
             return code
-        if timer is None and tree is not None and _inputs_moved(record, options):
+        if timer is None and tree is not None and inputs_moved(record, options.iterate.config_path):
             console.print(
                 f"loop: the build's inputs changed during iteration {record.number}; iterating again", markup=False
             )
@@ -68,7 +69,7 @@ def _wait(
     wait_for_change(tree, interval=options.interval, debounce=options.debounce, sleep=sleep, since=state)
 
 
-def _inputs_moved(record: Record, options: LoopOptions) -> bool:
+def inputs_moved(record: Record, config_path: Path) -> bool:
     """An edit saved while the iteration ran: the inputs now differ from those its build hashed."""
     from loopctl.errors import LoopctlError
     from loopctl.phases.inputs import input_digest
@@ -77,7 +78,7 @@ def _inputs_moved(record: Record, options: LoopOptions) -> bool:
     if not built:
         return False
     try:
-        return input_digest(load_config(options.iterate.config_path)) != built
+        return input_digest(load_config(config_path)) != built
     except LoopctlError:
         return False  # a broken config or a missing Dockerfile: the next iteration will say so
 
