@@ -116,6 +116,7 @@ def test_init_iterate_edit_loop_in_a_users_repo(repo: Path) -> None:
     # Iteration 1's records landed inside the build context, yet the inputs are the same: no rebuild.
     assert two["build"]["input_digest"] == one["build"]["input_digest"]
     assert two["build"]["cached"] == "local"
+    assert two["deploy"]["reused"] is True  # nothing pushed: the input tag keeps the container
     assert two["status"] == "no_change"
     assert not two["git"]["dirty"]  # the records are git-ignored: the tree stays clean
 

@@ -49,7 +49,7 @@ class BuildPhase:
             ctx.log(self.name, f"unchanged inputs: reusing local image {image_id[:19]}")
         for tag in tags:
             api.tag(image_id, build.image, tag)
-        return _result(build, digest, cached, image_id, tags, cache_tag)
+        return _result(build, digest, cached, image_id, tags, cache_tag, pushed=ctx.config.push is not None)
 
     def _build(self, ctx: Context, api: Any, build: BuildConfig, cache_tag: str) -> str:
         log_path = ctx.store.artifact_path(ctx.number, "build.log")
@@ -170,12 +170,22 @@ def _local_image(api: Any, reference: str) -> str | None:
 
 
 def _result(
-    build: BuildConfig, digest: str, cached: str, image_id: str | None, tags: list[str], cache_tag: str
+    build: BuildConfig,
+    digest: str,
+    cached: str,
+    image_id: str | None,
+    tags: list[str],
+    cache_tag: str,
+    *,
+    pushed: bool = True,
 ) -> PhaseResult:
+    # Found in the registry: nothing was tagged locally, so the input tag is what exists. Nothing pushed: deploy
+    # runs this reference, and the input tag names the same inputs every time, so an unchanged tree keeps its
+    # container (loopctl-NNNN would differ each iteration and replace it).
+    stable = cached == "remote" or not pushed
     section = {
         "image": build.image,
-        # Found in the registry: nothing was tagged locally, so the input tag is what exists.
-        "reference": cache_tag if cached == "remote" else f"{build.image}:{tags[-1]}",
+        "reference": cache_tag if stable else f"{build.image}:{tags[-1]}",
         "image_id": image_id,
         "input_digest": digest,
         "cached": cached,
