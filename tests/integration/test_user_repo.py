@@ -95,7 +95,10 @@ def repo(tmp_path: Path) -> Iterator[Path]:
     for container in engine.containers.list(all=True, filters={"name": folder.name}):
         container.remove(force=True)
     for image in engine.images.list(name=folder.name):
-        engine.images.remove(image.id, force=True)
+        # By tag, never by id: an identical build of someone else's shares the id, and its tags must stay.
+        for tag in image.tags:
+            if tag.startswith(f"{folder.name}:"):
+                engine.images.remove(tag)
     engine.close()
 
 
