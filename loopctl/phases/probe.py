@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
@@ -24,13 +25,40 @@ class ProbePhase:
         specs = [(item, build_check(item, base_url, app_codes, extra)) for item in ctx.config.probe.checks]
         for item, _ in specs:
             ctx.log(self.name, f"{item.name}: probing")
+        started = time.time()
         measured = asyncio.run(_run_all(specs))
         records = tuple(
             check_record(item, result, load) for (item, _), (result, load) in zip(specs, measured, strict=True)
         )
+        records = _with_log_evidence(ctx, records, started)
         passed = sum(record.passed for record in records)
         status: PhaseStatus = "ok" if passed == len(records) else "failed"
         return PhaseResult(status, {"passed": passed, "total": len(records)}, checks=records)
+
+
+def _with_log_evidence(ctx: Context, records: tuple[CheckRecord, ...], started: float) -> tuple[CheckRecord, ...]:
+    """With the docker target, a 1006 or 1011 hint quotes the exception the container logged during the probe."""
+    container_id = (ctx.sections.get("deploy") or {}).get("container_id")
+    if not container_id:
+        return records
+    from loopctl.phases.docker.evidence import container_log_since, last_exception, wants_evidence, with_evidence
+
+    if not wants_evidence([record.outcome.code for record in records if not record.passed]):
+        return records
+
+    exception = last_exception(container_log_since(str(container_id), started - 1))
+    if exception is None:
+        return records
+    return tuple(
+        record.model_copy(
+            update={
+                "outcome": record.outcome.model_copy(update={"hint": with_evidence(record.outcome.hint, exception)})
+            }
+        )
+        if not record.passed and wants_evidence([record.outcome.code])
+        else record
+        for record in records
+    )
 
 
 async def _run_all(specs: list[tuple[CheckConfig, Check]]) -> list[tuple[ProbeResult, dict[str, Any] | None]]:

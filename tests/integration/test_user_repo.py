@@ -115,6 +115,10 @@ def test_init_iterate_edit_loop_in_a_users_repo(repo: Path) -> None:
     one, two = records(repo)
     assert one["checks"][1]["outcome"]["code"] == 1011  # websockets closes with 1011 when the handler raises
     assert one["checks"][1]["events_seen"] == ["agent_started"]
+    # The exception the container logged while the probe ran is quoted as evidence.
+    assert (
+        "The server's log at that time: RuntimeError: bug after the first event" in one["checks"][1]["outcome"]["hint"]
+    )
     assert one["build"]["cached"] == "no"
     # Iteration 1's records landed inside the build context, yet the inputs are the same: no rebuild.
     assert two["build"]["input_digest"] == one["build"]["input_digest"]
