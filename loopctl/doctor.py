@@ -39,6 +39,9 @@ def diagnose(config_path: Path) -> list[Finding]:
         checks.append(_registry)
     if _needs_google(config):
         checks.append(_google)
+    cloudrun = config.deploy.cloudrun if config.deploy is not None and config.deploy.target == "cloudrun" else None
+    if cloudrun is not None and not cloudrun.public:
+        checks.append(_id_token)
     return findings + [check(config) for check in checks]
 
 
@@ -126,7 +129,7 @@ def _docker_config_has(host: str) -> bool:
 def _needs_google(config: Config) -> bool:
     cloudrun = config.deploy.cloudrun if config.deploy is not None else None
     pushes_with_gcloud = config.push is not None and config.push.auth == "gcloud"
-    return pushes_with_gcloud or (cloudrun is not None and cloudrun.api_endpoint is None)
+    return pushes_with_gcloud or (cloudrun is not None and not cloudrun.emulated)
 
 
 def _google(config: Config) -> Finding:
@@ -142,3 +145,22 @@ def _google(config: Config) -> Finding:
             "run `gcloud auth application-default login`",
         )
     return Finding("google credentials", True, f"application-default credentials (project {project or '?'})")
+
+
+def _id_token(config: Config) -> Finding:
+    """A private service is probed with an ID token: mint one now and say which credential made it."""
+    from loopctl.phases.cloudrun.auth import mint_id_token
+
+    assert config.deploy is not None and config.deploy.cloudrun is not None
+    cloudrun = config.deploy.cloudrun
+    audience = next(iter(cloudrun.custom_audiences), f"https://{cloudrun.service}.a.run.app")
+    try:
+        minted = mint_id_token(audience)
+    except LoopctlError as err:
+        return Finding("cloud run id token", False, err.message, err.hint)
+    return Finding(
+        "cloud run id token",
+        True,
+        f"minted with {minted.path}; the probe sends it as X-Serverless-Authorization (the identity needs "
+        "roles/run.invoker on the service)",
+    )

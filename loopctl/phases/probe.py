@@ -21,7 +21,8 @@ class ProbePhase:
     def run(self, ctx: Context) -> PhaseResult:
         base_url = (ctx.sections.get("deploy") or {}).get("url") or _configured_url(ctx.config)
         app_codes = app_codes_of(ctx.config)
-        extra = platform_headers(ctx.config, base_url)
+        deploy = ctx.sections.get("deploy") or {}
+        extra = platform_headers(ctx.config, deploy.get("audience") or base_url)
         specs = [(item, build_check(item, base_url, app_codes, extra)) for item in ctx.config.probe.checks]
         for item, _ in specs:
             ctx.log(self.name, f"{item.name}: probing")
@@ -30,6 +31,7 @@ class ProbePhase:
         records = tuple(
             check_record(item, result, load) for (item, _), (result, load) in zip(specs, measured, strict=True)
         )
+        records = tuple(_front_end_hint(ctx.config, deploy, record) for record in records)
         records = _with_log_evidence(ctx, records, started)
         passed = sum(record.passed for record in records)
         status: PhaseStatus = "ok" if passed == len(records) else "failed"
@@ -89,13 +91,25 @@ def app_codes_of(config: Config) -> dict[int, AppCode]:
 
 
 def platform_headers(config: Config, base_url: str | None) -> tuple[tuple[str, str], ...]:
-    """Headers the platform wants in front of the app's own auth: a Google ID token for a private Cloud Run URL."""
+    """Headers the platform wants in front of the app's own auth: a Google ID token for a private Cloud Run service
+    (`audience`: the service URL the deploy phase reported, never a tag URL)."""
     cloudrun = config.deploy.cloudrun if config.deploy is not None and config.deploy.target == "cloudrun" else None
-    if cloudrun is None or not cloudrun.invoker_iam or not base_url:
+    if cloudrun is None or cloudrun.public or not base_url:
         return ()
     from loopctl.phases.cloudrun.auth import probe_headers
 
     return tuple((name, secret.reveal()) for name, secret in probe_headers(config, base_url))
+
+
+def _front_end_hint(config: Config, deploy: dict[str, Any], record: CheckRecord) -> CheckRecord:
+    """Google's front end refused the probe: say which of `public` or the invoker binding to change."""
+    cloudrun = config.deploy.cloudrun if config.deploy is not None and config.deploy.target == "cloudrun" else None
+    if cloudrun is None or record.outcome.category != "iam_denied":
+        return record
+    from loopctl.phases.cloudrun.auth import refused_hint
+
+    outcome = record.outcome.model_copy(update={"hint": refused_hint(cloudrun, deploy)})
+    return record.model_copy(update={"outcome": outcome})
 
 
 def build_check(

@@ -60,6 +60,7 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
         registry = stack.enter_context(start_registry(tmp_path_factory.mktemp("registry")))
         stack.callback(remove_images, f"{registry.address}/agent-service")  # after the emulator's containers go
         emulator = stack.enter_context(CloudRunEmulator(startup_timeout_s=30))
+        emulator.secrets["jwt-secret"] = secret  # the service reads it from Secret Manager
         root = tmp_path_factory.mktemp("run")
         workspace = make_workspace(root, registry=registry.address, endpoint=emulator.endpoint, secret=secret)
 

@@ -48,8 +48,9 @@ deploy:
     service: {service}
     api_endpoint: {endpoint}
     deadline_s: 60
+    public: true
     env:
-      JWT_SECRET: {{env: {secret_env}}}
+      JWT_SECRET: {{secret: jwt-secret}}
 
 probe:
   checks:
