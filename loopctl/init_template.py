@@ -15,6 +15,7 @@ ITERATIONS_DIR = "iterations"
 
 _EXPOSE = re.compile(r"^\s*EXPOSE\s+(.+)$", re.IGNORECASE | re.MULTILINE)
 _NAME_JUNK = re.compile(r"[^a-z0-9]+")
+_NAME_MAX = 49  # Cloud Run service names are "less than 50 characters"
 
 
 @dataclass(frozen=True)
@@ -38,11 +39,19 @@ class Written:
 
 def detect_service(folder: Path) -> Service:
     """The folder's name as the project; its Dockerfile and the first port it EXPOSEs, if any."""
-    project = _NAME_JUNK.sub("-", folder.resolve().name.lower()).strip("-") or "service"
+    project = project_name(folder.resolve().name)
     dockerfile = folder / "Dockerfile"
     if not dockerfile.is_file():
         return Service(project, None, None)
     return Service(project, "Dockerfile", exposed_port(dockerfile.read_text(encoding="utf-8", errors="replace")))
+
+
+def project_name(folder_name: str) -> str:
+    """A name that is also a valid image repository, container and Cloud Run service name."""
+    name = _NAME_JUNK.sub("-", folder_name.lower()).strip("-")
+    if not name[:1].isalpha():
+        name = f"svc-{name}".rstrip("-")
+    return name[:_NAME_MAX].rstrip("-")
 
 
 def exposed_port(dockerfile: str) -> int | None:
@@ -169,7 +178,7 @@ deploy:
     service: {project}
     port: {port}  # the service listens here (PORT is set to it)
     strategy: direct              # direct: the new revision takes the traffic | preview: probe it first
-    # invoker_iam: true           # a private service: the probe sends a Google ID token
+    public: false                 # false: a private service, the probe sends a Google ID token
     # timeout_s: 3600             # long WebSocket streams end at the request timeout
     # env:
     #   API_TOKEN: {{secret: api-token, version: latest}}

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from loopctl.config import load_config
-from loopctl.init_template import exposed_port, write_ignores
+from loopctl.init_template import exposed_port, project_name, write_ignores
 
 
 def init(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -64,3 +64,11 @@ def test_ignore_entries_are_added_once(tmp_path: Path) -> None:
     assert write_ignores(tmp_path, "docker") == ()
     assert (tmp_path / ".dockerignore").read_text().count("iterations/") == 1
     assert ".git" in (tmp_path / ".dockerignore").read_text().splitlines()
+
+
+@pytest.mark.parametrize(
+    ("folder", "name"),
+    [("My_Service", "my-service"), ("2024 chat!", "svc-2024-chat"), ("---", "svc"), ("a" * 80, "a" * 49)],
+)
+def test_the_project_name_is_a_valid_image_container_and_service_name(folder: str, name: str) -> None:
+    assert project_name(folder) == name
