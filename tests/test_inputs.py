@@ -51,9 +51,10 @@ def test_the_engine_receives_the_same_files_the_digest_covers(tmp_path: Path) ->
     assert "app/main.py" in inputs and "Dockerfile" in inputs
     assert not any(name.startswith("iterations") for name in inputs)
     assert "README.md" not in inputs
-    with build_context(config) as archive, tarfile.open(fileobj=archive) as tar:
+    archive, dockerfile = build_context(config)
+    with archive, tarfile.open(fileobj=archive) as tar:
         names = tar.getnames()
-    assert sorted(names) == sorted(inputs)
+    assert sorted(names) == sorted(inputs) and dockerfile == "Dockerfile"
 
 
 def test_a_nested_iterations_folder_is_excluded_and_one_outside_the_context_is_ignored(tmp_path: Path) -> None:

@@ -249,3 +249,15 @@ def test_records_inside_the_context_never_reach_the_engine(
     (source / "iterations" / "0001.json").write_text("{}\n")
     built = BuildPhase().run(ctx)
     assert built.section is not None and built.section["cached"] == "no"
+
+
+def test_a_dockerfile_outside_the_context_still_builds(tmp_path: Path, source: Path, registry: RegistryHandle) -> None:
+    outside = source.parent / "Dockerfile.outside"
+    outside.write_text((source / "Dockerfile").read_text())
+    ctx = make_ctx(tmp_path, source, registry)
+    assert ctx.config.build is not None
+    build = ctx.config.build.model_copy(update={"dockerfile": "../Dockerfile.outside"})
+    ctx.config = ctx.config.model_copy(update={"build": build})
+    built = BuildPhase().run(ctx)
+    assert built.section is not None and built.section["cached"] == "no"
+    assert built.section["image_id"].startswith("sha256:")

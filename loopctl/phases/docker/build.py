@@ -54,11 +54,11 @@ class BuildPhase:
     def _build(self, ctx: Context, api: Any, build: BuildConfig, cache_tag: str) -> str:
         log_path = ctx.store.artifact_path(ctx.number, "build.log")
         lines: list[str] = []
-        context = build_context(ctx.config)
+        context, dockerfile = build_context(ctx.config)
         stream = api.build(
             fileobj=context,
             custom_context=True,
-            dockerfile=build.dockerfile,
+            dockerfile=dockerfile,
             tag=cache_tag,
             buildargs=dict(build.args),
             target=build.target,
@@ -76,13 +76,19 @@ class BuildPhase:
         return image_id
 
 
-def build_context(config: Config) -> IO[bytes]:
-    """The tar the engine builds from: exactly the files the input digest covers (no records, no caches)."""
+def build_context(config: Config) -> tuple[IO[bytes], str]:
+    """The tar the engine builds from — exactly the files the input digest covers (no records, no caches) — and
+    the Dockerfile's name in it (one outside the context travels inside it under a generated name, as the SDK does).
+    """
+    from docker.api.build import process_dockerfile
     from docker.utils.build import create_archive
 
     assert config.build is not None
-    context = config.path(config.build.context)
-    return cast("IO[bytes]", create_archive(root=str(context), files=build_inputs(config)))
+    context = str(config.path(config.build.context))
+    name, outside = process_dockerfile(config.build.dockerfile, context)
+    extra = [(name, outside)] if outside is not None else None
+    archive = create_archive(root=context, files=build_inputs(config), extra_files=extra)
+    return cast("IO[bytes]", archive), str(name)
 
 
 def follow_build(stream: Iterable[dict[str, Any]], lines: list[str], show: Any) -> str:
