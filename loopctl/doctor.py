@@ -19,6 +19,7 @@ class Finding:
     ok: bool
     detail: str
     fix: str = ""
+    warning: bool = False  # worth fixing, but nothing fails because of it
 
 
 def diagnose(config_path: Path) -> list[Finding]:
@@ -33,6 +34,8 @@ def diagnose(config_path: Path) -> list[Finding]:
     checks: list[Callable[[Config], Finding]] = []
     if uses_engine:
         checks.append(_engine)
+    if config.build is not None:
+        checks.append(_records_in_context)
     if config.push is not None and config.build is not None:
         checks.append(_registry)
     if _needs_google(config):
@@ -62,6 +65,37 @@ def _engine(config: Config) -> Finding:
     except LoopctlError as err:
         return Finding("engine", False, err.message, err.hint)
     return Finding("engine", True, f"Docker Engine {version.get('Version', '?')} at {describe_engine()}")
+
+
+def _records_in_context(config: Config) -> Finding:
+    """loopctl leaves its records out of what it sends, but a plain `docker build` would copy them in."""
+    from loopctl.phases.inputs import own_paths
+
+    assert config.build is not None
+    context = config.path(config.build.context)
+    own = own_paths(config, context)
+    if not own:
+        return Finding("records", True, f"{config.iterations_dir} is outside build.context: never in the image")
+    if _dockerignored(context, f"{own[0]}/0001.json"):
+        return Finding("records", True, f"{own[0]}/ is in build.context and .dockerignore excludes it")
+    return Finding(
+        "records",
+        True,
+        f"{own[0]}/ is inside build.context and .dockerignore does not exclude it: loopctl leaves it out, but "
+        "`docker build` or another builder would copy every record and report into the image",
+        f"add `{own[0]}/` to {context / '.dockerignore'}",
+        warning=True,
+    )
+
+
+def _dockerignored(context: Path, relative: str) -> bool:
+    from docker.utils.build import PatternMatcher
+
+    ignore = context / ".dockerignore"
+    if not ignore.is_file():
+        return False
+    lines = [line.strip() for line in ignore.read_text(encoding="utf-8", errors="replace").splitlines()]
+    return bool(PatternMatcher([line for line in lines if line and not line.startswith("#")]).matches(relative))
 
 
 def _registry(config: Config) -> Finding:

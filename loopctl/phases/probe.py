@@ -13,6 +13,9 @@ from loopctl.probe.spec import Check, ProbeResult, parse_url
 from loopctl.records.record import CheckRecord, PhaseStatus
 from loopctl.runner import Context, PhaseResult
 
+# Closes whose cause is usually an exception in the handler, and the handler's log says which.
+HANDLER_CODES = (1006, 1011)
+
 
 class ProbePhase:
     name = "probe"
@@ -35,6 +38,7 @@ class ProbePhase:
         detail: dict[str, Any] = {"passed": passed, "total": len(records)}
         if passed < len(records):
             records, detail["evidence"] = self._evidence(ctx, records)
+            records = tuple(quote_in_hint(record) for record in records)
         return PhaseResult(status, detail, checks=records)
 
     def _evidence(self, ctx: Context, records: tuple[CheckRecord, ...]) -> tuple[tuple[CheckRecord, ...], Any]:
@@ -46,6 +50,16 @@ class ProbePhase:
         if evidence.detail.get("note"):
             ctx.log(self.name, f"server logs: {evidence.detail['note']}")
         return evidence.checks, evidence.detail
+
+
+def quote_in_hint(record: CheckRecord) -> CheckRecord:
+    """A close that usually means the handler raised (1006, 1011): the hint ends with what the server logged."""
+    error = record.server_error
+    if record.passed or error is None or record.outcome.code not in HANDLER_CODES:
+        return record
+    said = f"{error.type}: {error.message}" if error.message else error.type
+    hint = f"{record.outcome.hint} The server's log at that time: {said}"
+    return record.model_copy(update={"outcome": record.outcome.model_copy(update={"hint": hint})})
 
 
 async def _run_all(specs: list[tuple[CheckConfig, Check]]) -> list[tuple[ProbeResult, dict[str, Any] | None]]:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
-from loopctl.records.compare import STAGE_NAMES, CheckChange, blocking_check, check_changes, movement
+from loopctl.records.compare import STAGE_NAMES, CheckChange, blocking_check, check_changes, check_events, movement
 from loopctl.records.history import short_sha, utc_minute
 from loopctl.records.record import CheckRecord, OutcomeRecord, PhaseRecord, Record, SuiteRecord
 from loopctl.reports.evidence import changes_section, evolution_lines, failure_lines, quoted_error, raised
@@ -100,7 +100,7 @@ def _summary(record: Record, previous: Record | None) -> list[str]:
     lines = ["## Summary", ""]
     for phase in stopped_phases(record):
         assert phase.error is not None
-        lines += [f"**{phase.name}** {phase.status}: {headline(phase.error.message)}", ""]
+        lines += [f"**{phase.name}** {phase.status}: {_lead(phase.error.message)}", ""]
     lines += _server_quote(record)
     if previous is None:
         return lines + _first_summary(record)
@@ -152,7 +152,7 @@ def _changes_summary(record: Record, previous: Record) -> list[str]:
         return [*lines, f"No check changed outcome since iteration {previous.number}."]
     for change in changes:
         events = _events_move(change.name, record, previous)
-        lines += [f"**{change.name}**", "", *_before_after(change, previous), *events, ""]
+        lines += [f"**{change.name}**", "", *_before_after(change, record, previous), *events, ""]
     impacts = [line for change in changes if (line := _impact_line(change))]
     return lines + impacts
 
@@ -168,10 +168,14 @@ def _blocking_move(record: Record, previous: Record) -> list[str]:
     if before is None or after is None or (before.category, before.code) == (after.category, after.code):
         return []
     move = f"{_short_name(before)} → {_short_name(after)}"
-    return [f"**Blocking outcome**: {move}: {movement(before, after)}", ""]
+    events = {
+        "events_before": check_events(blocking_check(previous.checks)),
+        "events_after": check_events(blocking_check(record.checks)),
+    }
+    return [f"**Blocking outcome**: {move}: {movement(before, after, **events)}", ""]
 
 
-def _before_after(change: CheckChange, previous: Record) -> list[str]:
+def _before_after(change: CheckChange, record: Record, previous: Record) -> list[str]:
     before = code(change.before.label or change.before.category) if change.before else "not run"
     after = code(change.after.label or change.after.category) if change.after else "not run"
     if change.before is None and change.after is not None:
@@ -180,7 +184,11 @@ def _before_after(change: CheckChange, previous: Record) -> list[str]:
         meaning = "not run in this iteration"
     else:
         assert change.before is not None
-        meaning = movement(change.before, change.after)
+        before_check, after_check = (
+            next((c for c in each.checks if c.name == change.name), None) for each in (previous, record)
+        )
+        events = {"events_before": check_events(before_check), "events_after": check_events(after_check)}
+        meaning = movement(change.before, change.after, **events)
     return [f"- **BEFORE**: {before}", f"- **AFTER**: {after}", f"- **MEANING**: {meaning}"]
 
 
@@ -189,6 +197,10 @@ def _events_move(name: str, record: Record, previous: Record) -> list[str]:
     before, after = (next((c for c in each.checks if c.name == name), None) for each in (previous, record))
     if not any(check is not None and check.events_expected for check in (before, after)):
         return []
+    if before is None:
+        return [f"- **EVENTS**: {_arrived(after)} expected events arrived (not run in iteration {previous.number})"]
+    if after is None:
+        return [f"- **EVENTS**: not run in this iteration ({_arrived(before)} in iteration {previous.number})"]
     return [f"- **EVENTS**: {_arrived(before)} → {_arrived(after)} expected events arrived"]
 
 
@@ -230,6 +242,14 @@ def failing_checks(record: Record) -> list[CheckRecord]:
 
 def failing_suites(record: Record) -> list[SuiteRecord]:
     return sorted((suite for suite in record.suites if not suite.green), key=lambda suite: suite.priority)
+
+
+def _lead(message: str) -> str:
+    """A message's first line; when it introduces lines that follow (`…its log:`), say where they are."""
+    first = headline(message)
+    if first.endswith(":") and fenced_details(message):
+        return f"{first[:-1]} (under Failures)"
+    return first
 
 
 def stopped_phases(record: Record) -> list[PhaseRecord]:
@@ -310,7 +330,7 @@ def _priorities(record: Record) -> list[str]:
 def _phase_item(phase: PhaseRecord) -> str:
     assert phase.error is not None
     hint = f" — {phase.error.hint}" if phase.error.hint else ""
-    return f"**{phase.name}** {phase.status}: {headline(phase.error.message)}{hint}"
+    return f"**{phase.name}** {phase.status}: {_lead(phase.error.message)}{hint}"
 
 
 def _check_item(check: CheckRecord) -> str:
@@ -348,7 +368,6 @@ def _metrics(record: Record, trend: Sequence[Record]) -> list[str]:
 
 
 def _next_command(record: Record) -> list[str]:
-    lines = ["## Next command", "", "```sh", "loopctl iterate", "```"]
     if record.status == "success":
-        lines += ["", "Every check and suite passed: the loop can stop here."]
-    return lines
+        return ["## Next command", "", "None: every check and suite passed, the loop can stop here."]
+    return ["## Next command", "", "```sh", "loopctl iterate", "```"]

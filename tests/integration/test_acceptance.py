@@ -252,7 +252,7 @@ def test_iteration_3_succeeds_and_compares_with_iteration_2(story: Story) -> Non
         assert rows[event].endswith(" | ✅ |"), rows[event]  # iteration 3's column
     assert rows["agent_started"] == "| agent_started | ✅ | ✅ |"
     assert section(report, "Failures").strip() == "None."
-    assert "Every check and suite passed: the loop can stop here." in report
+    assert "None: every check and suite passed, the loop can stop here." in report
     assert "- **chat-events**: no server error any more (it was `TypeError`); the check passes" in summary
 
 
