@@ -60,6 +60,14 @@ MALFORMED = [
         "probe.checks: Value error, check name 'a' is used twice",
     ),
     ("project: demo\nsuites:\n  - name: s\n    priority: 1\n", "c.yaml:3: suites[0].command: Field required"),
+    (
+        "project: demo\nsuites:\n  - {name: e2e, command: a}\n  - {name: e2e, command: b}\n",
+        "c.yaml:2: suites: Value error, suite name 'e2e' is used twice",
+    ),
+    (
+        "project: demo\nsuites:\n  - {name: 'e2e p1', command: a}\n  - {name: e2e/p1, command: b}\n",
+        "suite names 'e2e p1' and 'e2e/p1' would share the log file NNNN.suite-e2e-p1.log",
+    ),
     ("project: demo\nprobe:\n  checks:\n    - name: a\n      http: {timeout: -1}\n", "probe.checks[0].http.timeout"),
 ]
 
@@ -127,3 +135,21 @@ def test_init_writes_once_and_refuses_to_overwrite(tmp_path: Path) -> None:
     )
     assert first.returncode == 0 and "target: url" in target.read_text()
     assert second.returncode == 2 and "already exists" in second.stderr
+
+
+def test_a_secret_file_is_read_next_to_the_config_whatever_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "token").write_text("token-next-to-the-config\n")
+    (folder / "c.yaml").write_text(GOOD.replace("{env: TOKEN}", "{file: token}"))
+    monkeypatch.chdir(tmp_path)
+    config = load_config(folder / "c.yaml", environ={})
+    auth = config.probe.checks[0].websocket.auth  # type: ignore[union-attr]
+    assert auth is not None and auth.token.resolve().reveal() == "token-next-to-the-config"
+    absolute = tmp_path / "elsewhere"
+    absolute.write_text("absolute-token\n")
+    (folder / "c.yaml").write_text(GOOD.replace("{env: TOKEN}", f"{{file: '{absolute}'}}"))
+    auth = load_config(folder / "c.yaml", environ={}).probe.checks[0].websocket.auth  # type: ignore[union-attr]
+    assert auth is not None and auth.token.resolve().reveal() == "absolute-token"
