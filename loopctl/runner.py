@@ -241,14 +241,17 @@ def _with_changes(config: Config, record: Record, previous: Record | None) -> Re
     if previous is None:
         return record
     context = config.path(config.build.context) if config.build is not None else None
-    found = changes_since(
-        previous,
-        record,
-        folder=config.base_dir,
-        context=context,
-        config_file=config.config_file,
-        excluded=[config.path(config.iterations_dir)],  # records and reports are outputs, not changes
-    )
+    try:
+        found = changes_since(
+            previous,
+            record,
+            folder=config.base_dir,
+            context=context,
+            config_file=config.config_file,
+            excluded=[config.path(config.iterations_dir)],  # records and reports are outputs, not changes
+        )
+    except Exception as err:  # what changed is a courtesy: never worth the iteration's record
+        found = {"since": previous.number, "in_git": False, "note": f"not compared: {internal_error(err).message}"}
     return record.model_copy(update={"changes": Changes.model_validate(redact_tree(found))})
 
 

@@ -36,11 +36,16 @@ class PhaseRecord(_Model):
     error: ErrorInfo | None = None
 
 
+# An object name, nothing else: a record's commit and tree are handed to git, so an edited record must not
+# smuggle an option (`--output=…`) into its command line.
+_OBJECT_NAME = r"^[0-9a-f]{4,64}$"
+
+
 class GitInfo(_Model):
     branch: str | None = None
-    commit: str | None = None
+    commit: str | None = Field(None, pattern=_OBJECT_NAME)
     dirty: bool = False
-    tree: str | None = None  # the build context and config as git saw them, uncommitted files included
+    tree: str | None = Field(None, pattern=_OBJECT_NAME)  # the build context and config as git saw them
 
     @property
     def short(self) -> str | None:

@@ -130,7 +130,7 @@ def _server_quote(record: Record) -> list[str]:
     first = blocking if blocking is not None and blocking.server_error is not None else next(iter(quoted), None)
     if first is None:
         return []
-    return [f"**Server error** in **{first.name}**: {quoted_error(first)}", ""]
+    return [f"**Server error** in **{text(first.name)}**: {quoted_error(first)}", ""]
 
 
 def _why_inconclusive(record: Record) -> str:

@@ -23,7 +23,7 @@ from tests.reliability.harness import (
 )
 
 GOOD = (1, 2)
-BAD = set(range(3, 13))
+BAD = set(range(3, 14))
 
 
 def damaged(good: str) -> dict[int, bytes]:
@@ -40,6 +40,10 @@ def damaged(good: str) -> dict[int, bytes]:
         10: b'{"schema": 1, "number": 10, "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",  # nested past any parser
         11: json.dumps(with_check(good, 11, load={"outcomes": []})).encode(),  # a renderer would call .items()
         12: json.dumps(with_check(good, 12, events_seen={"a": 1}, latency_ms=[1])).encode(),
+        # A commit that is an option, not an object name: comparing with it would hand `--output=…` to git.
+        13: json.dumps(
+            json.loads(good) | {"number": 13, "git": {"commit": "--output=/tmp/owned", "dirty": False}}
+        ).encode(),
     }
 
 
