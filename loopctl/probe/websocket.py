@@ -42,15 +42,18 @@ class _Events:
     and the few events that moved the verdict (each expected one's first arrival, each step of the in-order match).
 
     Judging the telling events says what judging the whole stream would (the in-order match is greedy), so a
-    check re-judges only when one arrives: the cost of a frame does not grow with the frames before it.
+    check re-judges only when one arrives: the cost of a frame does not grow with the frames before it. For the
+    same reason the sample a record keeps holds the telling events in their place: whatever counts expected
+    events in order from it counts what the whole stream held.
     """
 
     def __init__(self, expected: Sequence[str]) -> None:
         self.expected = tuple(expected)
         self.count = 0
-        self.first: list[str] = []
-        self.last: deque[str] = deque(maxlen=EVENT_SAMPLE)
         self.telling: list[str] = []
+        self._first: list[tuple[int, str]] = []
+        self._last: deque[tuple[int, str]] = deque(maxlen=EVENT_SAMPLE)
+        self._kept_telling: list[tuple[int, str]] = []
         self._wanted = frozenset(expected)
         self._arrived: set[str] = set()
         self._next = 0  # position in `expected` of the event the in-order match waits for
@@ -59,10 +62,10 @@ class _Events:
     def add(self, name: str) -> bool:
         """Count one event; True when it is a telling one."""
         self.count += 1
-        shown = one_line(name, NAME_LIMIT)
-        (self.first.append if len(self.first) < EVENT_SAMPLE else self.last.append)(shown)
+        shown = (self.count, one_line(name, NAME_LIMIT))
+        (self._first.append if len(self._first) < EVENT_SAMPLE else self._last.append)(shown)
         # Said as how far the stream got, never counted as an expected event (even when cleaning made it look like one).
-        self._other = shown if name not in self._wanted and shown not in self._wanted else None
+        self._other = shown[1] if name not in self._wanted and shown[1] not in self._wanted else None
         telling = False
         if self._next < len(self.expected) and name == self.expected[self._next]:
             self._next += 1
@@ -72,11 +75,14 @@ class _Events:
             telling = True
         if telling:
             self.telling.append(name)
+            self._kept_telling.append(shown)
         return telling
 
     @property
     def sample(self) -> tuple[str, ...]:
-        return (*self.first, *self.last)
+        """The first and the last names, and every telling one between them, in the order they arrived."""
+        kept = dict(sorted([*self._first, *self._kept_telling, *self._last]))
+        return tuple(kept.values())
 
     @property
     def judged(self) -> list[str]:

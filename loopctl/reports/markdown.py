@@ -325,13 +325,11 @@ def _event_list(names: Sequence[str]) -> str:
 
 
 def _events_seen(check: CheckRecord) -> str:
-    """The names seen; when the record kept only the first and the last ones, how many came between."""
+    """The names seen; when the record kept only some (the first, the last, the expected ones), how many came."""
     seen, total = check.events_seen, check.events_count
-    if total is None or total <= len(seen) or len(seen) < 2:
+    if total is None or total <= len(seen):
         return _event_list(seen)
-    half = (len(seen) + 1) // 2
-    between = total - len(seen)
-    return f"{_event_list(seen[:half])}, … {between} more …, {_event_list(seen[half:])} ({total} in all)"
+    return f"{_event_list(seen)} ({len(seen)} of {total} kept: the first, the last and the expected ones)"
 
 
 def _suite_failure(suite: SuiteRecord) -> list[str]:
