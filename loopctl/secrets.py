@@ -104,8 +104,8 @@ def check_wire_token(secret: Secret, *, subprotocol: bool = False) -> None:
     raise SecretError(f"the token from {secret.source} contains {problem}", hint=hint)
 
 
-# RFC 7230 `tchar`: what a WebSocket subprotocol name may hold.
-_TCHAR = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+# RFC 7230 `token`: what a header name or a WebSocket subprotocol may hold.
+HTTP_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 
 
 def _token_problem(token: str, *, subprotocol: bool) -> str | None:
@@ -117,7 +117,7 @@ def _token_problem(token: str, *, subprotocol: bool) -> str | None:
         return "a control character"
     if any(ord(char) > 0xFF for char in token):
         return "a character outside Latin-1, which no HTTP header can carry"
-    if subprotocol and not _TCHAR.match(token):
+    if subprotocol and not HTTP_TOKEN.match(token):
         return "a character a WebSocket subprotocol cannot carry (such as / or =)"
     return None
 

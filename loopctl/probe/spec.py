@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -11,7 +10,7 @@ from urllib.parse import SplitResult, urlsplit
 
 from loopctl.errors import UsageError
 from loopctl.probe.classify import AppCode, Outcome
-from loopctl.secrets import Secret, check_wire_token, redact, remember_userinfo
+from loopctl.secrets import HTTP_TOKEN, Secret, check_wire_token, redact, remember_userinfo
 
 AuthMode = Literal["bearer", "subprotocol", "query"]
 PROBE_SCHEMA = 1
@@ -144,12 +143,9 @@ def parse_header(text: str) -> tuple[str, str]:
     return name.strip(), value.strip()
 
 
-_HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
-
-
 def check_header(name: str, value: str) -> None:
     """A header name is an RFC 7230 token; a value is one line of Latin-1 without control characters."""
-    if not _HEADER_NAME.match(name):
+    if not HTTP_TOKEN.match(name):
         raise UsageError(
             f"bad header name {redact(name)[:40]!r}: only letters, digits and !#$%&'*+-.^_`|~",
             hint="header names are words like X-Env",
