@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from loopctl.errors import UsageError
-from loopctl.secrets_config import SecretRef, TokenRef, env_refs
+from loopctl.secrets_config import SecretRef, TokenRef, anchor_files, env_refs
 
 if TYPE_CHECKING:
     from loopctl.yaml_lines import LineIndex
@@ -311,6 +311,11 @@ class SuiteConfig(_Strict):
     timeout: float = Field(600.0, gt=0)
     cwd: str | None = None
 
+    @property
+    def log_suffix(self) -> str:
+        """`suite-NAME.log`: the suite's output beside the record, its name made safe for a file name."""
+        return "suite-" + "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in self.name) + ".log"
+
 
 class ReportConfig(_Strict):
     emoji: bool = True
@@ -332,6 +337,25 @@ class Config(_Strict):
     # Where the file was read from: relative paths in it are relative to its folder.
     base_dir: Path = Field(default=Path("."), exclude=True)
     config_file: Path | None = Field(default=None, exclude=True)
+
+    @field_validator("suites")
+    @classmethod
+    def _one_log_per_suite(cls, suites: list[SuiteConfig]) -> list[SuiteConfig]:
+        seen: dict[str, str] = {}
+        for suite in suites:
+            if suite.name in seen.values():
+                raise ValueError(f"suite name {suite.name!r} is used twice")
+            other = seen.setdefault(suite.log_suffix, suite.name)
+            if other != suite.name:
+                raise ValueError(
+                    f"suite names {other!r} and {suite.name!r} would share the log file NNNN.{suite.log_suffix}"
+                )
+        return suites
+
+    @model_validator(mode="after")
+    def _files_next_to_the_config(self) -> Config:
+        anchor_files(self, self.base_dir)
+        return self
 
     def path(self, relative: str) -> Path:
         candidate = Path(relative)

@@ -13,7 +13,7 @@ from loopctl.errors import UsageError
 from loopctl.exitcodes import ExitCode, for_record
 from loopctl.records.record import PHASE_ORDER, Record
 from loopctl.runner import IterationResult, run_iteration
-from loopctl.ui import in_ci, stderr_console
+from loopctl.ui import in_ci, shown, stderr_console
 
 
 @dataclass(frozen=True)
@@ -62,28 +62,31 @@ def iterate_once(options: IterateOptions) -> tuple[ExitCode, Record]:
     with progress([phase.name for phase in phases], live=live) as on_event:
         result = run_iteration(config, phases, render=render, on_event=on_event, skip=skip, options=run_options)
     _publish(result, options)
-    failed = next((phase.name for phase in result.record.phases if phase.status == "failed"), None)
-    return for_record(result.record.status, failed, fail_on=options.fail_on), result.record
+    return for_record(result.record, fail_on=options.fail_on), result.record
 
 
 def _publish(result: IterationResult, options: IterateOptions) -> None:
     from loopctl.output import emit_json
+    from loopctl.records.store import store_errors, write_atomic
 
     record = result.record
     console = stderr_console()
     for unreadable in result.skipped_records:
         console.print(f"warning: skipped {unreadable.path}: {unreadable.reason}", markup=False)
     if options.junit_xml is not None:
-        from loopctl.records.store import write_atomic
         from loopctl.reports.junit import junit_xml
 
-        write_atomic(options.junit_xml, junit_xml(record))
+        with store_errors(f"cannot write --junit-xml {options.junit_xml}"):
+            write_atomic(options.junit_xml, junit_xml(record))
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
-        with open(summary, "a", encoding="utf-8") as stream:
+        with (
+            store_errors(f"cannot append to GITHUB_STEP_SUMMARY {summary}"),
+            open(summary, "a", encoding="utf-8") as stream,
+        ):
             stream.write(result.report + "\n")
-    if options.as_json:
+    if options.as_json:  # last: an output that cannot be written is one error document instead
         emit_json(record.to_json_dict())
     outcome = record.outcome.label if record.outcome else "no checks ran"
-    console.print(f"iteration {record.number}: {record.status} — {outcome}", markup=False)
+    console.print(shown(f"iteration {record.number}: {record.status} — {outcome}"), markup=False)
     console.print(f"report: {result.report_path}", markup=False)

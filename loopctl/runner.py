@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import time
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ from typing import Any, Protocol
 from loopctl.config import Config
 from loopctl.errors import LoopctlError
 from loopctl.gitinfo import git_info
+from loopctl.outside import one_line
 from loopctl.records.changes import changes_since, watched_paths
 from loopctl.records.compare import blocking_outcome, iteration_status
 from loopctl.records.record import (
@@ -30,6 +32,7 @@ from loopctl.records.record import (
 )
 from loopctl.records.store import Store, Unreadable
 from loopctl.secrets import redact_tree
+from loopctl.secrets_config import register_all
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,7 @@ def run_iteration(
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> IterationResult:
     """One iteration: lock, number, run phases, compare, save record and report."""
+    register_all(config)
     store = Store(config.path(config.iterations_dir))
     with store.lock():
         number = store.reserve_number()
@@ -118,9 +122,22 @@ def run_iteration(
         record = record.model_copy(update={"status": status, "previous": previous.number if previous else None})
         record = _with_changes(config, record, previous)
         trend = [*records, record]
-        report = render(record, previous, trend)
+        report = _rendered(render, record, previous, trend)
         store.save(record, report)
     return IterationResult(record, previous, report, unreadable, store.report_path(number))
+
+
+def _rendered(render: Renderer, record: Record, previous: Record | None, trend: Sequence[Record]) -> str:
+    """The report; if rendering fails (a bug), a short one that says so, so the record is never lost with it."""
+    try:
+        return render(record, previous, trend)
+    except Exception as err:
+        error = internal_error(err)
+        return (
+            f"# Iteration {record.number}: {record.status.replace('_', ' ')}\n\n"
+            f"The report could not be rendered ({error.message}); the record {record.number:04d}.json is complete, "
+            "and `loopctl report` renders it again.\n"
+        )
 
 
 def _run_phases(
@@ -158,10 +175,24 @@ def _timed(phase: Phase, ctx: Context) -> tuple[PhaseResult, float]:
         result = PhaseResult("failed", error=ErrorInfo(kind=err.kind, message=err.message, hint=err.hint))
     except KeyboardInterrupt:
         result = PhaseResult("aborted", error=ErrorInfo(kind="interrupted", message="interrupted (Ctrl-C or SIGTERM)"))
+    except Exception as err:  # a bug, or something no phase foresaw: this phase failed, the iteration is still recorded
+        result = PhaseResult("failed", error=internal_error(err))
     duration = round(time.monotonic() - began, 3)
     message = result.error.message if result.error else ""
     ctx.on_event(Event("end", phase.name, message, result.status, duration))
     return result, duration
+
+
+def internal_error(err: BaseException) -> ErrorInfo:
+    """An unexpected exception as a phase's error: its type, its message (redacted, one line) and where it rose."""
+    frames = traceback.extract_tb(err.__traceback__)
+    where = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
+    message = one_line(f"{type(err).__name__}: {err}" if str(err) else type(err).__name__)
+    return ErrorInfo(
+        kind="internal_error",
+        message=f"{message}{where}",
+        hint="loopctl did not expect this: the record is complete up to here; please report it with this message",
+    )
 
 
 def _assemble(
@@ -210,14 +241,17 @@ def _with_changes(config: Config, record: Record, previous: Record | None) -> Re
     if previous is None:
         return record
     context = config.path(config.build.context) if config.build is not None else None
-    found = changes_since(
-        previous,
-        record,
-        folder=config.base_dir,
-        context=context,
-        config_file=config.config_file,
-        excluded=[config.path(config.iterations_dir)],  # records and reports are outputs, not changes
-    )
+    try:
+        found = changes_since(
+            previous,
+            record,
+            folder=config.base_dir,
+            context=context,
+            config_file=config.config_file,
+            excluded=[config.path(config.iterations_dir)],  # records and reports are outputs, not changes
+        )
+    except Exception as err:  # what changed is a courtesy: never worth the iteration's record
+        found = {"since": previous.number, "in_git": False, "note": f"not compared: {internal_error(err).message}"}
     return record.model_copy(update={"changes": Changes.model_validate(redact_tree(found))})
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import re
 import shlex
@@ -9,12 +11,15 @@ import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 from loopctl.errors import SecretError
 
 MASK = "***"
 _MIN_SECRET_LENGTH = 4
 _known_values: set[str] = set()
+# An HTTP auth scheme in front of a credential: the credential alone is a secret too.
+_AUTH_SCHEME = re.compile(r"^(?:Bearer|Basic|Token)\s+(\S+)$", re.IGNORECASE)
 
 
 class Secret:
@@ -38,9 +43,22 @@ class Secret:
 
 
 def remember(value: str) -> None:
-    """Add a value to the set that `redact` scrubs from output."""
-    if len(value) >= _MIN_SECRET_LENGTH:
-        _known_values.add(value)
+    """Add a value, and every form it travels in (URL-encoded, JSON-escaped, without its auth scheme), to `redact`."""
+    if len(value) < _MIN_SECRET_LENGTH:
+        return
+    bare = _AUTH_SCHEME.match(value)
+    for form in (value, quote(value, safe=""), quote_plus(value), json.dumps(value)[1:-1]):
+        _known_values.add(form)
+    if bare:
+        remember(bare[1])
+
+
+def remember_userinfo(user: str | None, password: str | None) -> None:
+    """A password in a URL (`ws://user:password@host`), and the Basic credential a client makes of it."""
+    if not password:
+        return
+    remember(password)
+    remember(base64.b64encode(f"{user or ''}:{password}".encode()).decode("ascii"))
 
 
 def redact(text: str) -> str:
@@ -49,10 +67,13 @@ def redact(text: str) -> str:
     for value in sorted(_known_values, key=len, reverse=True):
         if value in text:
             text = text.replace(value, MASK)
-    return _QUERY_TOKEN.sub(rf"\g<1>{MASK}", text)
+    return _QUERY_TOKEN.sub(rf"\g<1>{MASK}", _URL_PASSWORD.sub(rf"\g<1>{MASK}@", text))
 
 
-_QUERY_TOKEN = re.compile(r"([?&](?:token|access_token|jwt)=)[^&\s#'\"]+", re.IGNORECASE)
+# A value already masked (or cut inside its mask) is left alone: redacting twice must not change the text.
+_QUERY_TOKEN = re.compile(r"([?&](?:token|access_token|jwt)=)(?![*…])[^&\s#'\"]+", re.IGNORECASE)
+# `scheme://user:password@host`: whatever the password, even one never seen before.
+_URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^/\s:@]*:)[^/\s@]+@", re.IGNORECASE)
 
 
 def redact_tree(value: Any) -> Any:
@@ -64,6 +85,41 @@ def redact_tree(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [redact_tree(item) for item in value]
     return value
+
+
+def check_wire_token(secret: Secret, *, subprotocol: bool = False) -> None:
+    """A token sent in a header, a subprotocol or a query string must be one plain word: say which source is wrong.
+
+    The token itself is never part of the message: only what kind of character is wrong, and where it came from.
+    """
+    problem = _token_problem(secret.reveal(), subprotocol=subprotocol)
+    if problem is None:
+        return
+    hint = (
+        "a token must be one line of printable ASCII or Latin-1 without spaces or commas: "
+        "check what the source yields (a trailing newline is stripped, an inner one is not)"
+    )
+    if subprotocol and problem.startswith("a character"):
+        hint = "a subprotocol carries only RFC 7230 token characters: send this token with auth.type bearer or query"
+    raise SecretError(f"the token from {secret.source} contains {problem}", hint=hint)
+
+
+# RFC 7230 `token`: what a header name or a WebSocket subprotocol may hold.
+HTTP_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+
+
+def _token_problem(token: str, *, subprotocol: bool) -> str | None:
+    named = {"\n": "a newline", "\r": "a carriage return", " ": "a space", "\t": "a tab", ",": "a comma"}
+    for char, name in named.items():
+        if char in token:
+            return name
+    if any(ord(char) < 0x20 or 0x7F <= ord(char) <= 0x9F for char in token):
+        return "a control character"
+    if any(ord(char) > 0xFF for char in token):
+        return "a character outside Latin-1, which no HTTP header can carry"
+    if subprotocol and not HTTP_TOKEN.match(token):
+        return "a character a WebSocket subprotocol cannot carry (such as / or =)"
+    return None
 
 
 def from_env(name: str, *, environ: Mapping[str, str] | None = None) -> Secret:
@@ -98,7 +154,13 @@ def from_command(command: str, *, timeout: float = 30.0) -> Secret:
         raise SecretError(
             f"secret command {command!r} did not finish in {timeout:g}s", hint="check the command"
         ) from None
+    except UnicodeDecodeError:
+        raise SecretError(
+            f"secret command {command!r} printed bytes that are not UTF-8", hint="check the command"
+        ) from None
     value = done.stdout.strip()
+    if value:
+        remember(value)  # before anything about the command is shown: its stderr may repeat what it printed
     if done.returncode != 0:
         last_line = redact((done.stderr.strip().splitlines() or [""])[-1])
         raise SecretError(

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from loopctl import secrets
+from loopctl.errors import SecretError
 from loopctl.secrets import Secret
 
 
@@ -23,6 +27,8 @@ class EnvRef(_Ref):
 
 
 class FileRef(_Ref):
+    """A file holding the secret; a relative path is relative to config.yaml's folder (see `anchor_files`)."""
+
     file: str = Field(min_length=1)
 
     def resolve(self) -> Secret:
@@ -60,16 +66,43 @@ class JwtRef(_Ref):
 TokenRef = EnvRef | FileRef | CommandRef | JwtRef
 
 
-def env_refs(model: Any, location: tuple[Any, ...] = ()) -> Iterator[tuple[list[Any], str]]:
-    """Every `{env: NAME}` inside a validated config, with its location for error messages."""
-    if isinstance(model, EnvRef):
-        yield [*location, "env"], model.env
+def secret_refs(model: Any, location: tuple[Any, ...] = ()) -> Iterator[tuple[list[Any], SecretRef]]:
+    """Every `{env:}`, `{file:}` and `{command:}` inside a validated config (in a `{jwt:}` too), with its location."""
+    if isinstance(model, EnvRef | FileRef | CommandRef):
+        yield list(location), model
     elif isinstance(model, BaseModel):
         for name in type(model).model_fields:
-            yield from env_refs(getattr(model, name), (*location, name))
+            yield from secret_refs(getattr(model, name), (*location, name))
     elif isinstance(model, dict):
         for key, value in model.items():
-            yield from env_refs(value, (*location, key))
+            yield from secret_refs(value, (*location, key))
     elif isinstance(model, list):
         for index, value in enumerate(model):
-            yield from env_refs(value, (*location, index))
+            yield from secret_refs(value, (*location, index))
+
+
+def env_refs(model: Any) -> Iterator[tuple[list[Any], str]]:
+    """Every `{env: NAME}` inside a validated config, with its location for error messages."""
+    for location, ref in secret_refs(model):
+        if isinstance(ref, EnvRef):
+            yield [*location, "env"], ref.env
+
+
+def anchor_files(model: Any, folder: Path) -> None:
+    """Make each relative `{file: PATH}` relative to `folder` (config.yaml's), like build.context, not to the cwd."""
+    for _, ref in secret_refs(model):
+        if isinstance(ref, FileRef) and not Path(ref.file).is_absolute():
+            # Part of validating the config: the model is frozen for everyone after this.
+            object.__setattr__(ref, "file", os.path.join(folder, ref.file))
+
+
+def register_all(model: Any) -> None:
+    """Teach redaction every secret the config names, before any phase runs, even one a skipped phase would read.
+
+    Environment variables and files are read quietly (a phase that needs one reports its own error); commands
+    are not run here: they may be slow or have effects, so their output is known once a phase runs them.
+    """
+    for _, ref in secret_refs(model):
+        if isinstance(ref, EnvRef | FileRef):
+            with contextlib.suppress(SecretError):
+                ref.resolve()  # a Secret remembers its value for redaction as it is made

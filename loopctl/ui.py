@@ -7,6 +7,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from loopctl.errors import LoopctlError
+from loopctl.outside import printable
 from loopctl.secrets import redact
 
 if TYPE_CHECKING:
@@ -27,31 +28,40 @@ def stderr_console() -> Console:
     return Console(stderr=True, highlight=False, no_color=plain or None, emoji=False, soft_wrap=True)
 
 
+def shown(text: str) -> str:
+    """Text on its way to the terminal: secrets masked, no control character (an escape sequence is data here)."""
+    return printable(redact(text))
+
+
 def render_error(err: LoopctlError) -> None:
-    """One line saying what went wrong, one saying what to do."""
+    """One line saying what went wrong, one saying what to do; neither read as Rich markup."""
+    from rich.text import Text
+
     console = stderr_console()
-    console.print(f"[bold red]error:[/] {redact(err.message)}", markup=True)
+    console.print(Text.assemble(("error:", "bold red"), " ", shown(err.message)))
     if err.hint:
-        console.print(f"  [dim]hint:[/] {redact(err.hint)}")
+        console.print(Text.assemble("  ", ("hint:", "dim"), " ", shown(err.hint)))
 
 
 def render_probe(result: ProbeResult, *, load: dict[str, Any] | None = None) -> None:
     """Verdict line, then the close code with its name, the reason, events and the hint."""
-    from rich.markup import escape
+    from rich.text import Text
 
     console = stderr_console()
     outcome = result.outcome
-    verdict = "[bold green]PASS[/]" if result.passed else "[bold red]FAIL[/]"
-    console.print(f"{verdict} {escape(redact(result.url))} — {escape(redact(outcome.label))}")
+    verdict = ("PASS", "bold green") if result.passed else ("FAIL", "bold red")
+    console.print(Text.assemble(verdict, f" {shown(result.url)} — {shown(outcome.label)}"))
     origin = f", {outcome.origin}" if outcome.origin else ""
-    console.print(f"  outcome: {outcome.category} (depth {outcome.depth}/5{origin})")
+    console.print(Text(shown(f"  outcome: {outcome.category} (depth {outcome.depth}/5{origin})")))
     if outcome.reason and outcome.reason not in outcome.label:
-        console.print(f"  reason:  {escape(redact(outcome.reason))}")
+        console.print(Text(f"  reason:  {shown(outcome.reason)}"))
     if result.events_expected:
-        marks = " ".join(f"{'✅' if name in result.events_seen else '❌'} {name}" for name in result.events_expected)
-        console.print(f"  events:  {marks}")
+        marks = " ".join(f"{'❌' if name in result.events_missing else '✅'} {name}" for name in result.events_expected)
+        console.print(Text(f"  events:  {shown(marks)}"))
+    if result.events_count > len(result.events_seen):
+        console.print(Text(f"  seen:    {result.events_count} events (the record keeps the first and last ones)"))
     if result.frames_ignored:
-        console.print(f"  ignored: {result.frames_ignored} frame(s) that were not JSON events")
+        console.print(f"  ignored: {result.frames_ignored} frame(s) that were not JSON events", markup=False)
     latency = result.latency
     parts = [
         f"{key} {value:g} ms"
@@ -62,16 +72,16 @@ def render_probe(result: ProbeResult, *, load: dict[str, Any] | None = None) -> 
         )
         if value is not None
     ]
-    console.print(f"  latency: {', '.join(parts)}")
+    console.print(f"  latency: {', '.join(parts)}", markup=False)
     if load is not None:
         render_load(console, load)
     if outcome.hint:
-        console.print(f"  [yellow]next:[/]    {escape(redact(outcome.hint))}")
+        console.print(Text.assemble("  ", ("next:", "yellow"), f"    {shown(outcome.hint)}"))
 
 
 def render_load(console: Console, load: dict[str, Any]) -> None:
     """Sessions by outcome and latency percentiles of a load probe."""
-    counts = ", ".join(f"{category} {count}" for category, count in load["outcomes"].items())
+    counts = shown(", ".join(f"{category} {count}" for category, count in load["outcomes"].items()))
     console.print(
         f"  load:    {load['sessions']} sessions at concurrency {load['concurrency']} in {load['wall_s']:g}s: {counts}",
         markup=False,

@@ -9,8 +9,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from loopctl.runner import Event, EventSink
-from loopctl.secrets import redact
-from loopctl.ui import stderr_console
+from loopctl.ui import shown, stderr_console
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -34,7 +33,7 @@ class PlainLines:
             text = f"{event.status}{took}" + (f": {event.message}" if event.message else "")
         else:
             text = event.message
-        self.console.print(f"{stamp} {event.phase:<7} {redact(text)}", markup=False, highlight=False)
+        self.console.print(shown(f"{stamp} {event.phase:<7} {text}"), markup=False, highlight=False)
 
 
 class PhaseBoard:
@@ -48,13 +47,14 @@ class PhaseBoard:
         if event.kind == "start":
             row.update(status="running", began=time.monotonic())
         elif event.kind == "end":
-            row.update(status=event.status, duration=event.duration_s, note=redact(event.message))
+            row.update(status=event.status, duration=event.duration_s, note=_note(event.message))
         else:
-            row["note"] = redact(event.message)
+            row["note"] = _note(event.message)
 
     def __rich__(self) -> Any:
         from rich.spinner import Spinner
         from rich.table import Table
+        from rich.text import Text
 
         table = Table.grid(padding=(0, 2))
         for name, row in self.rows.items():
@@ -63,10 +63,16 @@ class PhaseBoard:
                 mark: Any = Spinner("dots", style="cyan")
                 took = f"{time.monotonic() - row['began']:.1f}s"
             else:
-                mark = f"[{_STYLES.get(status, 'dim')}]{_MARKS.get(status, '·')}[/]"
+                mark = Text(_MARKS.get(status, "·"), style=_STYLES.get(status, "dim"))
                 took = f"{row['duration']:.1f}s" if row.get("duration") is not None else ""
-            table.add_row(mark, name, took, f"[dim]{row['note'][:100]}[/]")
+            # Build lines and server text are shown as they are: `[/]` in a log line is text, not markup.
+            table.add_row(mark, Text(name), Text(took), Text(row["note"][:100], style="dim"))
         return table
+
+
+def _note(message: str) -> str:
+    """The last line a phase said, for one row of the board."""
+    return " ".join(shown(message).split())
 
 
 @contextlib.contextmanager

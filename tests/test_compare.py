@@ -138,3 +138,42 @@ def test_events_in_order_count_the_start_of_the_expected_sequence() -> None:
     assert events_in_order(["a", "b", "c"], ["a", "b", "c"]) == 3
     assert events_in_order(["a", "b", "c"], ["a", "x", "c", "b"]) == 2
     assert events_in_order(["a", "b", "c"], ["b", "c"]) == 0
+
+
+NOT_RUN = {
+    **http_check("chat"),
+    "passed": False,
+    "outcome": {"category": "not_run", "depth": 0, "label": "could not run: no token"},
+    "error": {"kind": "secret", "message": "environment variable T is not set"},
+}
+
+
+@pytest.mark.parametrize(
+    ("record", "why"),
+    [
+        (rec(2, HEALTH, NOT_RUN), "a check whose token could not be read"),
+        (rec(2, GREEN, {**NOT_RUN, "priority": 3}), "a check of any priority that did not run"),
+        (rec(2, phase_rows=phases(probe={"status": "skipped"})), "the probe skipped"),
+        (
+            rec(2, phase_rows=phases(probe={"status": "failed", "error": {"kind": "internal_error", "message": "x"}})),
+            "the probe crashed before any check",
+        ),
+        (rec(2, phase_rows=phases()[:3]), "no check and no suite at all"),
+    ],
+)
+def test_an_iteration_without_a_full_verdict_is_inconclusive_never_success(record: Record, why: str) -> None:
+    assert iteration_status(record, rec(1, HEALTH, GREEN)) == "inconclusive", why
+    assert iteration_status(record, None) == "inconclusive", why
+
+
+def test_an_inconclusive_iteration_is_never_what_the_next_one_compares_with(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    for record in (rec(1, HEALTH, AUTH), make_record(2, "inconclusive", checks=[HEALTH, NOT_RUN])):
+        store.save(record, None)
+    previous = store.previous_probed(3)
+    assert previous is not None and previous.number == 1
+
+
+def test_a_suite_alone_is_something_checked() -> None:
+    suite = {"name": "e2e", "passed": 3}
+    assert iteration_status(make_record(1, "failed", suites=[suite], phase_rows=phases()[:3]), None) == "success"

@@ -60,6 +60,14 @@ MALFORMED = [
         "probe.checks: Value error, check name 'a' is used twice",
     ),
     ("project: demo\nsuites:\n  - name: s\n    priority: 1\n", "c.yaml:3: suites[0].command: Field required"),
+    (
+        "project: demo\nsuites:\n  - {name: e2e, command: a}\n  - {name: e2e, command: b}\n",
+        "c.yaml:2: suites: Value error, suite name 'e2e' is used twice",
+    ),
+    (
+        "project: demo\nsuites:\n  - {name: 'e2e p1', command: a}\n  - {name: e2e/p1, command: b}\n",
+        "suite names 'e2e p1' and 'e2e/p1' would share the log file NNNN.suite-e2e-p1.log",
+    ),
     ("project: demo\nprobe:\n  checks:\n    - name: a\n      http: {timeout: -1}\n", "probe.checks[0].http.timeout"),
 ]
 
@@ -101,9 +109,14 @@ def test_the_init_templates_and_the_repos_config_are_valid(tmp_path: Path, targe
     assert load_config(REPO / "config.yaml", environ=environ).deploy is not None
 
 
-def test_iterate_with_a_bad_config_exits_2_with_one_message(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("key", "shown"),
+    [("bogus", "c.yaml:2: bogus: unknown key"), ("'[/]'", "c.yaml:2: [/]: unknown key")],
+    ids=["plain", "rich-markup"],
+)
+def test_iterate_with_a_bad_config_exits_2_with_one_message(tmp_path: Path, key: str, shown: str) -> None:
     path = tmp_path / "c.yaml"
-    path.write_text("project: demo\nbogus: 1\n")
+    path.write_text(f"project: demo\n{key}: 1\n")
     done = subprocess.run(
         [sys.executable, "-m", "loopctl", "iterate", "--config", str(path)],
         capture_output=True,
@@ -112,7 +125,7 @@ def test_iterate_with_a_bad_config_exits_2_with_one_message(tmp_path: Path) -> N
         check=False,
     )
     assert done.returncode == 2
-    assert "c.yaml:2: bogus: unknown key" in done.stderr
+    assert shown in done.stderr  # a key that looks like Rich markup is printed as written, not parsed
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "iterations").exists()
 
@@ -127,3 +140,21 @@ def test_init_writes_once_and_refuses_to_overwrite(tmp_path: Path) -> None:
     )
     assert first.returncode == 0 and "target: url" in target.read_text()
     assert second.returncode == 2 and "already exists" in second.stderr
+
+
+def test_a_secret_file_is_read_next_to_the_config_whatever_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "token").write_text("token-next-to-the-config\n")
+    (folder / "c.yaml").write_text(GOOD.replace("{env: TOKEN}", "{file: token}"))
+    monkeypatch.chdir(tmp_path)
+    config = load_config(folder / "c.yaml", environ={})
+    auth = config.probe.checks[0].websocket.auth  # type: ignore[union-attr]
+    assert auth is not None and auth.token.resolve().reveal() == "token-next-to-the-config"
+    absolute = tmp_path / "elsewhere"
+    absolute.write_text("absolute-token\n")
+    (folder / "c.yaml").write_text(GOOD.replace("{env: TOKEN}", f"{{file: '{absolute}'}}"))
+    auth = load_config(folder / "c.yaml", environ={}).probe.checks[0].websocket.auth  # type: ignore[union-attr]
+    assert auth is not None and auth.token.resolve().reveal() == "absolute-token"

@@ -73,7 +73,9 @@ def test_render_history_prints_a_table_and_the_trend_to_the_given_console() -> N
 
 
 def test_markup_in_a_record_is_printed_as_text() -> None:
-    record = make_record(1, "failed", checks=[http_check(status=503)], git={"commit": "[bold]abcdef", "dirty": False})
+    # A commit is an object name (a record holding anything else is skipped); an outcome's category is free text.
+    outcome = {"category": "[bold]policy", "depth": 2, "label": "x"}
+    record = make_record(1, "failed", checks=[http_check(status=503)], outcome=outcome)
     stream = io.StringIO()
     render_history(history_rows([record]), Console(file=stream, width=120, color_system=None))
-    assert "[bold]a" in stream.getvalue()
+    assert "[bold]policy" in stream.getvalue()

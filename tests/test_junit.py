@@ -9,7 +9,8 @@ from junitparser import Error, Failure, JUnitXml, Skipped
 
 from loopctl.records.record import Record
 from loopctl.reports.junit import junit_xml
-from tests.support.records import http_check, make_record, story
+from tests.reliability.hostile import HOSTILE, HOSTILE_EVENT
+from tests.support.records import hostile_record, http_check, make_record, story
 
 
 def suites_by_name(document: str) -> dict[str, ET.Element]:
@@ -146,3 +147,13 @@ def test_a_failing_check_carries_the_servers_error_and_its_trace() -> None:
     text = failure.text or ""
     assert "server error: KeyError: 'text' (app/h.py:42)" in text
     assert "trace: 4bf92f3577b34da6a3ce929d0e0e4736" in text and text.endswith("<KeyError>")
+
+
+def test_junit_from_a_record_full_of_forbidden_characters_is_well_formed() -> None:
+    for text in (HOSTILE, HOSTILE_EVENT):
+        document = junit_xml(hostile_record(text))
+        root = ET.fromstring(document.encode())  # raises on any character XML 1.0 forbids
+        parsed = JUnitXml.fromstring(document)
+        assert sum(suite.tests for suite in parsed) == len(list(root.iter("testcase")))
+        errors = [case for case in root.iter("testcase") if case.find("error") is not None]
+        assert any("Owned" in case.attrib["name"] for case in errors)  # the check that could not run

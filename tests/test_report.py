@@ -7,10 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from markdown_it import MarkdownIt
 
 from loopctl.records.record import Record
 from loopctl.reports.markdown import render_markdown
-from tests.support.records import all_events, closed, http_check, make_record, phases, story
+from tests.reliability.hostile import HOSTILE
+from tests.support.records import all_events, closed, hostile_record, http_check, make_record, phases, story
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "report_0002.md"
 # Emoji blocks, dingbats and misc symbols (✅ ❌ ➡ ⏸ ⏹ ⏭), arrows-as-emoji (⬅) and the emoji variation selector.
@@ -263,3 +265,17 @@ def test_events_of_a_check_that_did_not_run_on_one_side_say_so() -> None:
     assert "- **EVENTS**: 5/5 expected events arrived (not run in iteration 1)" in render_markdown(after, before)
     gone = make_record(3, "regression", checks=[http_check()])
     assert "- **EVENTS**: not run in this iteration (5/5 in iteration 2)" in render_markdown(gone, after)
+
+
+def test_outside_text_in_a_record_is_text_in_the_report_whatever_it_holds() -> None:
+    """Even a record edited by hand: no HTML, link, control character, nor a heading or fence its text opened."""
+    report = render_markdown(hostile_record(HOSTILE), None)
+    assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f\ufffe\u202e]", report)
+    tokens = MarkdownIt("commonmark").enable("table").parse(report)
+    flat = [item for token in tokens for item in [token, *(token.children or [])]]
+    assert not {token.type for token in flat} & {"html_block", "html_inline", "link_open", "image"}
+    headings = [tokens[index + 1].content for index, token in enumerate(tokens) if token.type == "heading_open"]
+    assert [heading for heading in headings if heading.startswith("Owned")] == []  # no line of its own
+    assert {token.info for token in flat if token.type == "fence"} <= {"text", "sh", "mermaid"}
+    shown = "".join(token.content for token in flat if token.type in ("text", "code_inline", "fence"))
+    assert "<script>alert(1)</script>" in shown and "[bold red]red[/bold red]" in shown  # the words, as text

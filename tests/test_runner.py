@@ -114,9 +114,43 @@ def test_ctrl_c_aborts_with_a_record_and_report_of_what_finished(tmp_path: Path)
     assert not list((tmp_path / "iterations").glob("*.tmp"))
 
 
-def test_bugs_in_a_phase_are_not_swallowed(tmp_path: Path) -> None:
-    with pytest.raises(ZeroDivisionError):
-        _run(tmp_path, [FakePhase("build", [], raises=ZeroDivisionError())])
+@pytest.mark.parametrize(
+    "crash",
+    [RecursionError("maximum recursion depth exceeded"), OSError(24, "Too many open files"), ValueError("bad\nvalue")],
+    ids=["RecursionError", "EMFILE", "ValueError"],
+)
+def test_an_unexpected_exception_is_that_phases_failure_and_the_iteration_is_still_recorded(
+    tmp_path: Path, crash: Exception
+) -> None:
+    ran: list[str] = []
+    record, events = _run(tmp_path, [FakePhase("probe", ran, raises=crash), FakePhase("suites", ran)])
+    assert ran == ["probe", "suites"]  # like any failed probe, it does not stop the suites
+    probe = record.phases[0]
+    assert (probe.status, probe.error and probe.error.kind) == ("failed", "internal_error")
+    assert probe.error is not None and probe.error.message.startswith(type(crash).__name__)
+    assert "test_runner.py:" in probe.error.message and "\n" not in probe.error.message
+    assert record.status == "inconclusive"  # no check ran: no verdict
+    assert Store(tmp_path / "iterations").load(1) == record
+    assert Store(tmp_path / "iterations").report_path(1).exists()
+    assert ("end", "probe", "failed") in [(event.kind, event.phase, event.status) for event in events]
+
+
+def test_a_crash_in_a_gating_phase_stops_the_run_as_its_failure(tmp_path: Path) -> None:
+    ran: list[str] = []
+    record, _ = _run(tmp_path, [FakePhase("build", ran, raises=ZeroDivisionError()), FakePhase("push", ran)])
+    assert ran == ["build"] and record.status == "failed"
+    assert [phase.status for phase in record.phases] == ["failed", "skipped"]
+
+
+def test_a_report_that_cannot_be_rendered_leaves_the_record_and_a_short_report(tmp_path: Path) -> None:
+    def broken(record: Record, previous: Record | None, trend: Sequence[Record]) -> str:
+        raise KeyError("oops")
+
+    config = _config(tmp_path)
+    result = run_iteration(config, [FakePhase("deploy", [])], render=broken, on_event=lambda event: None)
+    assert Store(tmp_path / "iterations").load(1) == result.record
+    assert "could not be rendered (KeyError: 'oops'" in result.report
+    assert Store(tmp_path / "iterations").report_path(1).read_text() == result.report
 
 
 def test_numbers_count_up_and_the_record_on_disk_is_the_record_returned(tmp_path: Path) -> None:

@@ -7,10 +7,11 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from loopctl.config import CheckConfig, Config
-from loopctl.errors import UsageError
+from loopctl.errors import LoopctlError, UsageError
+from loopctl.outside import one_line
 from loopctl.probe.classify import AppCode
 from loopctl.probe.spec import Check, ProbeResult, parse_url
-from loopctl.records.record import CheckRecord, PhaseStatus
+from loopctl.records.record import CheckRecord, ErrorInfo, OutcomeRecord, PhaseStatus
 from loopctl.runner import Context, PhaseResult
 
 # Closes whose cause is usually an exception in the handler, and the handler's log says which.
@@ -25,17 +26,27 @@ class ProbePhase:
         app_codes = app_codes_of(ctx.config)
         deploy = ctx.sections.get("deploy") or {}
         extra = platform_headers(ctx.config, deploy.get("audience") or base_url)
-        specs = [(item, build_check(item, base_url, app_codes, extra)) for item in ctx.config.probe.checks]
+        specs: list[tuple[CheckConfig, Check]] = []
+        not_run: dict[str, CheckRecord] = {}
+        for item in ctx.config.probe.checks:
+            try:
+                specs.append((item, build_check(item, base_url, app_codes, extra)))
+            except LoopctlError as err:  # this check cannot run (its token, its URL); the others still do
+                not_run[item.name] = not_run_record(item, err)
+                ctx.log(self.name, f"{item.name}: cannot run: {err.message}")
         for item, _ in specs:
             ctx.log(self.name, f"{item.name}: probing")
         measured = asyncio.run(_run_all(specs))
-        records = tuple(
-            check_record(item, result, load) for (item, _), (result, load) in zip(specs, measured, strict=True)
-        )
-        records = tuple(_front_end_hint(ctx.config, deploy, record) for record in records)
+        ran = {
+            item.name: _front_end_hint(ctx.config, deploy, check_record(item, result, load))
+            for (item, _), (result, load) in zip(specs, measured, strict=True)
+        }
+        records = tuple(ran.get(item.name) or not_run[item.name] for item in ctx.config.probe.checks)
         passed = sum(record.passed for record in records)
         status: PhaseStatus = "ok" if passed == len(records) else "failed"
         detail: dict[str, Any] = {"passed": passed, "total": len(records)}
+        if not_run:
+            detail["not_run"] = len(not_run)
         if passed < len(records):
             records, detail["evidence"] = self._evidence(ctx, records)
             records = tuple(quote_in_hint(record) for record in records)
@@ -156,6 +167,21 @@ def _join(base_url: str | None, path: str, *, websocket: bool, check: str) -> st
     return urlunsplit(joined)
 
 
+def not_run_record(item: CheckConfig, err: LoopctlError) -> CheckRecord:
+    """A check that could not run: no outcome on the wire, so its verdict is unknown (the iteration is inconclusive)."""
+    message = one_line(err.message)
+    return CheckRecord(
+        name=item.name,
+        priority=item.priority,
+        impact=item.impact,
+        kind="websocket" if item.websocket is not None else "http",
+        passed=False,
+        outcome=OutcomeRecord(category="not_run", depth=0, label=f"could not run: {message}", reason=message),
+        events_expected=list(item.websocket.expect_events) if item.websocket is not None else [],
+        error=ErrorInfo(kind=err.kind, message=message, hint=err.hint),
+    )
+
+
 def check_record(item: CheckConfig, result: ProbeResult, load: dict[str, Any] | None = None) -> CheckRecord:
     document = result.to_dict()
     return CheckRecord.model_validate(
@@ -170,6 +196,7 @@ def check_record(item: CheckConfig, result: ProbeResult, load: dict[str, Any] | 
             "events_expected": document["events_expected"],
             "events_seen": document["events_seen"],
             "events_missing": document["events_missing"],
+            "events_count": document["events_count"],
             "latency_ms": document["latency_ms"],
             "frames_ignored": result.frames_ignored,
             "load": load,

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shlex
+import signal
 import subprocess
 import tempfile
 from pathlib import Path
 
 from loopctl.config import SuiteConfig
+from loopctl.outside import clip, lines, one_line
 from loopctl.phases.junit_read import JunitCounts, read_junit
 from loopctl.records.record import ErrorInfo, SuiteRecord
 from loopctl.records.store import write_atomic
 from loopctl.runner import Context, PhaseResult
-from loopctl.secrets import redact
+
+# What a record keeps of a suite's JUnit failures: the rest is in the suite's log and its own report.
+FAILURES_KEPT = 50
+TEST_NAME_LIMIT = 200
+FAILURE_MESSAGE_LIMIT = 2000
+_KILL_GRACE = 2.0
 
 
 class SuitesPhase:
@@ -27,32 +36,71 @@ class SuitesPhase:
 
     def _run_one(self, ctx: Context, suite: SuiteConfig) -> SuiteRecord:
         ctx.log(self.name, f"{suite.name}: running")
+        log = ctx.store.artifact_path(ctx.number, suite.log_suffix)
         with tempfile.TemporaryDirectory(prefix="loopctl-junit-") as folder:
             junit = Path(folder) / "junit.xml"
+            output = Path(folder) / "output.log"
             command = suite.command.replace("{junit}", shlex.quote(str(junit)))
             cwd = ctx.config.path(suite.cwd) if suite.cwd else ctx.config.base_dir
             try:
-                done = subprocess.run(
-                    ["/bin/sh", "-c", command],
-                    cwd=cwd,
-                    capture_output=True,
-                    text=True,
-                    timeout=suite.timeout,
-                    check=False,
-                )
+                returncode = run_in_own_group(command, cwd=cwd, output=output, timeout=suite.timeout)
             except subprocess.TimeoutExpired:
-                return _broken(suite, "timeout", f"did not finish in {suite.timeout:g}s", None)
-            log = ctx.store.artifact_path(ctx.number, f"suite-{_slug(suite.name)}.log")
-            write_atomic(log, redact(done.stdout + done.stderr))
+                returncode = None
+            finally:
+                # The suite's output is kept whatever happened to it: a timed-out suite's log says where it hung.
+                if output.exists():
+                    write_atomic(log, lines(output.read_text(encoding="utf-8", errors="replace")))
+            if returncode is None:
+                return _broken(suite, "timeout", f"did not finish in {suite.timeout:g}s (log: {log.name})", None)
             counts = read_junit(junit) if junit.exists() else None
         if counts is None:
             return _broken(
-                suite, "no_junit", f"exited {done.returncode} and wrote no JUnit XML (log: {log.name})", done.returncode
+                suite, "no_junit", f"exited {returncode} and wrote no JUnit XML (log: {log.name})", returncode
             )
-        return _record(suite, counts, done.returncode)
+        return _record(suite, counts, returncode)
+
+
+def run_in_own_group(command: str, *, cwd: Path, output: Path, timeout: float) -> int:
+    """Run `/bin/sh -c COMMAND` in a process group of its own; on timeout or Ctrl-C the whole group is killed.
+
+    Killing only the shell would leave what it started running (a test server, a browser), holding the
+    output open and the machine busy after loopctl has moved on.
+    """
+    with output.open("wb") as sink:
+        process = subprocess.Popen(
+            ["/bin/sh", "-c", command],
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            return process.wait(timeout=timeout)
+        except BaseException:  # the timeout, Ctrl-C, SIGTERM (as KeyboardInterrupt)
+            _end_group(process)
+            raise
+
+
+def _end_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the group, a moment to clean up, then SIGKILL to whatever of it is left (the shell may be gone)."""
+    _signal_group(process.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=_KILL_GRACE)
+    _signal_group(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def _signal_group(pgid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signum)
 
 
 def _record(suite: SuiteConfig, counts: JunitCounts, exit_code: int) -> SuiteRecord:
+    failures = [
+        {"test": one_line(test, TEST_NAME_LIMIT), "message": clip(lines(message).strip(), FAILURE_MESSAGE_LIMIT)}
+        for test, message in counts.failures[:FAILURES_KEPT]
+    ]
     return SuiteRecord.model_validate(
         {
             "name": suite.name,
@@ -61,8 +109,8 @@ def _record(suite: SuiteConfig, counts: JunitCounts, exit_code: int) -> SuiteRec
             "failed": counts.failed,
             "skipped": counts.skipped,
             "exit_code": exit_code,
-            "failures": [{"test": test, "message": redact(message)} for test, message in counts.failures],
-            "error": {"kind": "junit", "message": counts.error} if counts.error else None,
+            "failures": failures,
+            "error": {"kind": "junit", "message": one_line(counts.error)} if counts.error else None,
         }
     )
 
@@ -75,7 +123,3 @@ def _broken(suite: SuiteConfig, kind: str, message: str, exit_code: int | None) 
         exit_code=exit_code,
         error=ErrorInfo(kind=kind, message=f"{suite.name}: {message}", hint=hint),
     )
-
-
-def _slug(name: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in name)

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
+from loopctl.outside import one_line
 from loopctl.probe.codes import (
     APP_AUTH_WORDS,
     CLIENT_CLOSE,
@@ -26,8 +27,6 @@ DEPTH_PROCESSING = 3
 DEPTH_AUTH = 2
 DEPTH_HANDSHAKE = 1
 DEPTH_CONNECT = 0
-
-_REASON_LIMIT = 200
 
 
 @dataclass(frozen=True)
@@ -251,5 +250,5 @@ def _in_order(expected: Sequence[str], seen: Sequence[str]) -> bool:
 
 
 def _clip(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= _REASON_LIMIT else text[: _REASON_LIMIT - 1] + "…"
+    """Server text as a record keeps it: redacted before it is cut, one line, no control characters."""
+    return one_line(text)

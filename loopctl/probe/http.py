@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.client
 import socket
 import ssl
@@ -18,8 +19,24 @@ from loopctl.probe.spec import Check, Latency, ProbeResult
 _BODY_LIMIT = 64 * 1024
 
 
+class _Wire:
+    """The socket the request thread reads from, so the event loop can cut it when the check's time is up.
+
+    A per-read timeout does not bound a server that sends one byte a second; shutting the socket down does.
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.was_cut = False
+
+    def cut(self) -> None:
+        self.was_cut = True
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+
+
 async def run_http_check(check: Check) -> ProbeResult:
-    """Run one HTTP check; never raises for anything the server or network does."""
+    """Run one HTTP check; never raises for anything the server or network does, never outlasts `check.timeout`."""
     started = time.monotonic()
     stage = ["connect"]
     try:
@@ -27,7 +44,12 @@ async def run_http_check(check: Check) -> ProbeResult:
             parts = urlsplit(check.url)
             sock = await open_tcp(parts.hostname or "", default_port(parts))
             stage[0] = "request"
-            outcome = await asyncio.to_thread(_request, check, sock, started + check.timeout)
+            wire = _Wire(sock)
+            try:
+                outcome = await asyncio.to_thread(_request, check, wire, started + check.timeout)
+            except asyncio.CancelledError:
+                wire.cut()  # the thread's blocked read returns at once, so nothing waits for it afterwards
+                raise
     except TimeoutError:
         category = "connect_timeout" if stage[0] == "connect" else "no_response"
         outcome = classify.connect_failure(category, f"no answer within {check.timeout:g}s")
@@ -37,14 +59,17 @@ async def run_http_check(check: Check) -> ProbeResult:
     return ProbeResult(url=check.url, kind="http", outcome=outcome, latency=Latency(total=total))
 
 
-def _request(check: Check, sock: socket.socket, deadline: float) -> Outcome:
+def _request(check: Check, wire: _Wire, deadline: float) -> Outcome:
     parts = urlsplit(check.url)
     host = parts.hostname or ""
+    sock = wire.sock
     sock.setblocking(True)
     sock.settimeout(max(0.1, deadline - time.monotonic()))
     try:
         if parts.scheme == "https":
-            sock = tls_context(check.ca_bundle).wrap_socket(sock, server_hostname=host)
+            sock = wire.sock = tls_context(check.ca_bundle).wrap_socket(sock, server_hostname=host)
+            if wire.was_cut:  # cut while the handshake ran, on the socket TLS has since taken over
+                wire.cut()
         connection = http.client.HTTPConnection(host, default_port(parts), timeout=sock.gettimeout())
         connection.sock = sock
         path = parts.path or "/"

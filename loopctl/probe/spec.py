@@ -10,7 +10,7 @@ from urllib.parse import SplitResult, urlsplit
 
 from loopctl.errors import UsageError
 from loopctl.probe.classify import AppCode, Outcome
-from loopctl.secrets import Secret, redact
+from loopctl.secrets import HTTP_TOKEN, Secret, check_wire_token, redact, remember_userinfo
 
 AuthMode = Literal["bearer", "subprotocol", "query"]
 PROBE_SCHEMA = 1
@@ -35,6 +35,13 @@ class Check:
     max_size: int = 1 << 20
     ping_interval: float = 20.0
 
+    def __post_init__(self) -> None:
+        # Refused here, before anything connects: a header no HTTP library would send, said without its value.
+        if self.token is not None:
+            check_wire_token(self.token, subprotocol=self.auth == "subprotocol" and self.kind == "websocket")
+        for name, value in self.headers:
+            check_header(name, value)
+
     @property
     def kind(self) -> Literal["websocket", "http"]:
         return "websocket" if urlsplit(self.url).scheme in ("ws", "wss") else "http"
@@ -57,7 +64,10 @@ class ProbeResult:
     kind: str
     outcome: Outcome
     events_expected: tuple[str, ...] = ()
+    # A sample of the event names (the first and the last ones, see loopctl.outside), and how many arrived in all.
     events_seen: tuple[str, ...] = ()
+    events_missing: list[str] = field(default_factory=list)
+    events_count: int = 0
     latency: Latency = Latency()
     frames_ignored: int = 0
     trace_id: str | None = None
@@ -67,10 +77,6 @@ class ProbeResult:
     @property
     def passed(self) -> bool:
         return self.outcome.passed
-
-    @property
-    def events_missing(self) -> list[str]:
-        return [name for name in self.events_expected if name not in self.events_seen]
 
     def to_dict(self) -> dict[str, Any]:
         """The documented JSON shape of `loopctl probe --json`, with secrets scrubbed."""
@@ -83,8 +89,9 @@ class ProbeResult:
                 key: redact(value) if isinstance(value, str) else value for key, value in self.outcome.to_dict().items()
             },
             "events_expected": list(self.events_expected),
-            "events_seen": list(self.events_seen),
+            "events_seen": [redact(name) for name in self.events_seen],
             "events_missing": self.events_missing,
+            "events_count": self.events_count,
             "frames_ignored": self.frames_ignored,
             "trace_id": self.trace_id,
             "started_at": self.started_at,
@@ -104,6 +111,7 @@ def parse_url(url: str) -> SplitResult:
         port_ok = parts.port is None or 0 < parts.port < 65536
     except ValueError as err:
         raise UsageError(f"bad URL {redact(url)!r}: {err}", hint="use ws://host[:port]/path") from None
+    remember_userinfo(parts.username, parts.password)
     if parts.scheme not in ("ws", "wss", "http", "https") or not parts.hostname or not port_ok:
         raise UsageError(
             f"bad URL {redact(url)!r}: expected ws://, wss://, http:// or https:// followed by a host",
@@ -129,5 +137,21 @@ def parse_header(text: str) -> tuple[str, str]:
     """Parse one `Name: value` header."""
     name, sep, value = text.partition(":")
     if not sep or not name.strip() or any(ch.isspace() for ch in name.strip()):
-        raise UsageError(f"bad header {redact(text)!r}: expected 'Name: value'", hint="e.g. --header 'X-Env: staging'")
+        raise UsageError(
+            f"bad header {redact(text)[:40]!r}: expected 'Name: value'", hint="e.g. --header 'X-Env: staging'"
+        )
     return name.strip(), value.strip()
+
+
+def check_header(name: str, value: str) -> None:
+    """A header name is an RFC 7230 token; a value is one line of Latin-1 without control characters."""
+    if not HTTP_TOKEN.match(name):
+        raise UsageError(
+            f"bad header name {redact(name)[:40]!r}: only letters, digits and !#$%&'*+-.^_`|~",
+            hint="header names are words like X-Env",
+        )
+    if any((ord(char) < 0x20 and char != "\t") or 0x7F <= ord(char) <= 0x9F or ord(char) > 0xFF for char in value):
+        raise UsageError(
+            f"the value of header {name} holds a line break, a control character or a character outside Latin-1",
+            hint="a header value is one line of printable text",
+        )

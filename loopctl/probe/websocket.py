@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections import deque
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
@@ -19,6 +21,7 @@ from websockets.frames import Close
 from websockets.typing import Subprotocol
 
 from loopctl import __version__
+from loopctl.outside import EVENT_SAMPLE, NAME_LIMIT, one_line
 from loopctl.probe import classify
 from loopctl.probe.classify import Outcome
 from loopctl.probe.net import ProbeEnded, default_port, failure_from_exception, open_tcp, tls_context
@@ -34,6 +37,62 @@ class _NoRedirects(connect):
         return exc
 
 
+class _Events:
+    """The events a stream carried, in memory that does not grow with it: a count, the first and last names,
+    and the few events that moved the verdict (each expected one's first arrival, each step of the in-order match).
+
+    Judging the telling events says what judging the whole stream would (the in-order match is greedy), so a
+    check re-judges only when one arrives: the cost of a frame does not grow with the frames before it. For the
+    same reason the sample a record keeps holds the telling events in their place: whatever counts expected
+    events in order from it counts what the whole stream held.
+    """
+
+    def __init__(self, expected: Sequence[str]) -> None:
+        self.expected = tuple(expected)
+        self.count = 0
+        self.telling: list[str] = []
+        self._first: list[tuple[int, str]] = []
+        self._last: deque[tuple[int, str]] = deque(maxlen=EVENT_SAMPLE)
+        self._kept_telling: list[tuple[int, str]] = []
+        self._wanted = frozenset(expected)
+        self._arrived: set[str] = set()
+        self._next = 0  # position in `expected` of the event the in-order match waits for
+        self._other: str | None = None  # the latest event, when it is not an expected one
+
+    def add(self, name: str) -> bool:
+        """Count one event; True when it is a telling one."""
+        self.count += 1
+        shown = (self.count, one_line(name, NAME_LIMIT))
+        (self._first.append if len(self._first) < EVENT_SAMPLE else self._last.append)(shown)
+        # Said as how far the stream got, never counted as an expected event (even when cleaning made it look like one).
+        self._other = shown[1] if name not in self._wanted and shown[1] not in self._wanted else None
+        telling = False
+        if self._next < len(self.expected) and name == self.expected[self._next]:
+            self._next += 1
+            telling = True
+        if name in self._wanted and name not in self._arrived:
+            self._arrived.add(name)
+            telling = True
+        if telling:
+            self.telling.append(name)
+            self._kept_telling.append(shown)
+        return telling
+
+    @property
+    def sample(self) -> tuple[str, ...]:
+        """The first and the last names, and every telling one between them, in the order they arrived."""
+        kept = dict(sorted([*self._first, *self._kept_telling, *self._last]))
+        return tuple(kept.values())
+
+    @property
+    def judged(self) -> list[str]:
+        """What the classifier reads as the events seen: the telling ones, then the latest other one (how far)."""
+        return [*self.telling, self._other] if self._other is not None else list(self.telling)
+
+    def missing(self) -> list[str]:
+        return [name for name in self.expected if name not in self._arrived]
+
+
 class _Session:
     """What one exchange has seen so far; the stage says which timeout outcome applies."""
 
@@ -45,22 +104,29 @@ class _Session:
         self.sent_at: float | None = None
         self.connect_ms: float | None = None
         self.first_event_ms: float | None = None
-        self.seen: list[str] = []
+        self.events = _Events(check.expect_events)
         self.frames_ignored = 0
         self.websocket: ClientConnection | None = None
         self.server: str | None = None  # the `Server:` header: some frameworks explain a code their own way
 
+    @property
+    def seen(self) -> list[str]:
+        return self.events.judged
+
     def elapsed_ms(self, since: float) -> float:
         return round((time.monotonic() - since) * 1000, 1)
 
-    def take(self, frame: str | bytes) -> None:
+    def take(self, frame: str | bytes) -> bool:
+        """Count one frame; True when it was an event that may settle the check."""
         if self.first_event_ms is None:
             self.first_event_ms = self.elapsed_ms(self.sent_at or self.started)
+        if time.monotonic() >= self.deadline:
+            raise TimeoutError  # a flood never yields long enough for the timer: the deadline is checked here too
         name = _event_name(frame, self.check.event_field)
         if name is None:
             self.frames_ignored += 1
-        else:
-            self.seen.append(name)
+            return False
+        return self.events.add(name)
 
     def timeout_outcome(self) -> Outcome:
         timeout = self.check.timeout
@@ -83,7 +149,9 @@ class _Session:
             kind="websocket",
             outcome=classify.with_ignored_frames(classify.with_server(outcome, self.server), self.frames_ignored),
             events_expected=self.check.expect_events,
-            events_seen=tuple(self.seen),
+            events_seen=self.events.sample,
+            events_missing=self.events.missing(),
+            events_count=self.events.count,
             latency=latency,
             frames_ignored=self.frames_ignored,
         )
@@ -181,10 +249,10 @@ async def _converse(session: _Session, websocket: ClientConnection) -> Outcome:
     if not check.expect_events:
         return await _hold(session, websocket)
     while True:
-        session.take(await websocket.recv())
-        settled = classify.events(check.expect_events, session.seen)
-        if settled is not None:
-            return settled
+        if session.take(await websocket.recv()):
+            settled = classify.events(check.expect_events, session.events.telling)
+            if settled is not None:
+                return settled
 
 
 async def _hold(session: _Session, websocket: ClientConnection) -> Outcome:
@@ -235,7 +303,7 @@ def _event_name(frame: str | bytes, field: str) -> str | None:
         return None
     try:
         message = json.loads(frame)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than any event is
         return None
     name = message.get(field) if isinstance(message, dict) else None
     return name if isinstance(name, str) else None

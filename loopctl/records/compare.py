@@ -81,11 +81,13 @@ def pass_rates(record: Record) -> list[PassRate]:
 
 
 def iteration_status(record: Record, previous: Record | None, *, aborted: bool = False) -> Status:
-    """success, progress, no_change, regression, failed or aborted (rules in the README)."""
+    """success, progress, no_change, regression, failed, inconclusive or aborted (rules in the README)."""
     if aborted:
         return "aborted"
     if any(phase.status == "failed" for phase in record.phases if phase.name in GATING_PHASES):
         return "failed"
+    if inconclusive(record):
+        return "inconclusive"
     if all_green(record):
         return "success"
     if previous is None:
@@ -94,8 +96,28 @@ def iteration_status(record: Record, previous: Record | None, *, aborted: bool =
     return "progress" if after > before else "regression" if after < before else "no_change"
 
 
+def inconclusive(record: Record) -> bool:
+    """No verdict can be given: a check could not run, the probe did not run its checks, or nothing was checked.
+
+    Any priority counts: a check that did not run has no depth to compare, so no status could rank the iteration.
+    """
+    if not all(check.ran for check in record.checks):
+        return True
+    probe = record.phase("probe")
+    if probe is not None and not any(check.ran for check in record.checks):
+        return True  # skipped, or it failed before any check ran: the checks the config asks for say nothing
+    return not verified(record)
+
+
+def verified(record: Record) -> bool:
+    """Whether anything was checked at all: a check that ran, or a suite (one that broke or hung tells too)."""
+    return any(check.ran for check in record.checks) or bool(record.suites)
+
+
 def all_green(record: Record) -> bool:
-    return all(check.passed for check in record.checks) and all(suite.green for suite in record.suites)
+    """Something was checked, and every check and suite passed (zero checks is no evidence of anything)."""
+    passed = all(check.passed for check in record.checks) and all(suite.green for suite in record.suites)
+    return passed and verified(record)
 
 
 def check_changes(record: Record, previous: Record) -> list[CheckChange]:

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from loopctl.outside import printable
 from loopctl.records.compare import pass_rates
 from loopctl.records.record import Record
 
@@ -103,7 +104,7 @@ def render_history(rows: Sequence[HistoryRow], console: Console) -> None:
     for row in rows:
         depth = f"{row.depth}/5" if row.depth is not None else "—"
         cells = (str(row.number), row.date, row.commit or "—", row.status, blocking_text(row), depth, row.p1_rate)
-        table.add_row(*(Text(cell) for cell in cells))
+        table.add_row(*(Text(printable(cell)) for cell in cells))
     console.print(table)
     console.print(trend_line(rows), markup=False, highlight=False)
 

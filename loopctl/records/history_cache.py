@@ -31,16 +31,46 @@ def cached_rows(store: Store, last: int) -> tuple[list[HistoryRow], list[Unreada
             continue
         key = [info.st_mtime_ns, info.st_size, info.st_ino]  # a rewrite (atomic rename) is a new inode
         entry = cache.get(str(number))
-        if entry is None or entry.get("key") != key:
+        row = _cached(entry, key)
+        if row is None:  # not cached, changed since, or a cache entry that is not what loopctl writes
             entry = _entry(read_record(path), key)
+            row = _cached(entry, key)
         fresh[str(number)] = entry
-        if "row" in entry:
-            rows.append(HistoryRow(**entry["row"]))
-        else:
-            skipped.append(Unreadable(path, entry["unreadable"]))
+        if isinstance(row, HistoryRow):
+            rows.append(row)
+        elif isinstance(row, str):
+            skipped.append(Unreadable(path, row))
     if any(cache.get(number) != entry for number, entry in fresh.items()):
         _save(store, {**cache, **fresh})
     return rows[::-1], skipped[::-1]
+
+
+_ROW_TYPES: dict[str, tuple[type, ...]] = {
+    "number": (int,),
+    "date": (str,),
+    "commit": (str, type(None)),
+    "status": (str,),
+    "category": (str, type(None)),
+    "depth": (int, type(None)),
+    "code": (int, type(None)),
+    "p1_rate": (str,),
+    "p1_percent": (int, type(None)),
+}
+
+
+def _cached(entry: Any, key: list[int]) -> HistoryRow | str | None:
+    """The row (or the reason the record is unreadable) a cache entry holds for this file, if it is sound."""
+    if not isinstance(entry, dict) or entry.get("key") != key:
+        return None
+    if isinstance(entry.get("unreadable"), str):
+        return str(entry["unreadable"])
+    row = entry.get("row")
+    if not isinstance(row, dict) or row.keys() != _ROW_TYPES.keys():
+        return None
+    for name, types in _ROW_TYPES.items():
+        if not isinstance(row[name], types) or isinstance(row[name], bool):
+            return None
+    return HistoryRow(**row)
 
 
 def _entry(result: Record | Unreadable, key: list[int]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from loopctl.probe.classify import Outcome
 # 2: checks carry trace_id, started_at, finished_at, server_error; the record carries `changes`; git a tree.
 RECORD_SCHEMA = 2
 
-Status = Literal["success", "progress", "no_change", "regression", "failed", "aborted"]
+Status = Literal["success", "progress", "no_change", "regression", "failed", "inconclusive", "aborted"]
 PhaseStatus = Literal["ok", "failed", "skipped", "aborted"]
 PHASE_ORDER = ("build", "push", "deploy", "probe", "suites", "release")
 GATING_PHASES = ("build", "push", "deploy")
@@ -36,11 +36,16 @@ class PhaseRecord(_Model):
     error: ErrorInfo | None = None
 
 
+# An object name, nothing else: a record's commit and tree are handed to git, so an edited record must not
+# smuggle an option (`--output=…`) into its command line.
+_OBJECT_NAME = r"^[0-9a-f]{4,64}$"
+
+
 class GitInfo(_Model):
     branch: str | None = None
-    commit: str | None = None
+    commit: str | None = Field(None, pattern=_OBJECT_NAME)
     dirty: bool = False
-    tree: str | None = None  # the build context and config as git saw them, uncommitted files included
+    tree: str | None = Field(None, pattern=_OBJECT_NAME)  # the build context and config as git saw them
 
     @property
     def short(self) -> str | None:
@@ -97,6 +102,18 @@ class OutcomeRecord(_Model):
         return cls(**outcome.to_dict())
 
 
+class LoadRecord(_Model):
+    """A check run as a load probe: sessions, their outcomes by category, latency percentiles per measure."""
+
+    concurrency: int = 0
+    duration_s: float = 0.0
+    sessions: int = 0
+    failed: int = 0
+    wall_s: float = 0.0
+    outcomes: dict[str, int] = Field(default_factory=dict)
+    latency_ms: dict[str, dict[str, float | None]] = Field(default_factory=dict)
+
+
 class CheckRecord(_Model):
     name: str
     priority: int = 1
@@ -106,15 +123,23 @@ class CheckRecord(_Model):
     passed: bool
     outcome: OutcomeRecord
     events_expected: list[str] = Field(default_factory=list)
+    # A sample (the first and the last names) when more arrived than a record keeps; `events_count` counts them all.
     events_seen: list[str] = Field(default_factory=list)
     events_missing: list[str] = Field(default_factory=list)
+    events_count: int | None = None
     latency_ms: dict[str, float | None] = Field(default_factory=dict)
     frames_ignored: int = 0
-    load: dict[str, Any] | None = None
+    load: LoadRecord | None = None
     trace_id: str | None = None
     started_at: str | None = None
     finished_at: str | None = None
     server_error: ServerErrorRecord | None = None
+    # Set when the check could not run (its token could not be read, its URL is unknown): its verdict is unknown.
+    error: ErrorInfo | None = None
+
+    @property
+    def ran(self) -> bool:
+        return self.error is None
 
 
 class SuiteFailure(_Model):
@@ -164,9 +189,10 @@ class Record(_Model):
 
     @property
     def probed(self) -> bool:
-        """Whether the probe ran (so this record can anchor a comparison)."""
+        """Whether the probe ran and gave a verdict (so this record can anchor a comparison)."""
         probe = self.phase("probe")
-        return probe is not None and probe.status in ("ok", "failed") and bool(self.checks)
+        ran = probe is not None and probe.status in ("ok", "failed") and any(check.ran for check in self.checks)
+        return ran and self.status != "inconclusive"
 
     def to_json_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True)

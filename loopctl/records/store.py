@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import gc
 import json
@@ -16,6 +17,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from loopctl.errors import UsageError
+from loopctl.outside import printable
 from loopctl.records.record import RECORD_SCHEMA, Record
 
 _RECORD_NAME = re.compile(r"^(\d{4,})\.json$")
@@ -49,26 +51,42 @@ class Store:
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
         """Hold the folder's lock for one iteration; a second `iterate` fails fast instead of waiting."""
-        self.root.mkdir(parents=True, exist_ok=True)
         path = self.root / _LOCK
-        handle = path.open("a+")
+        with store_errors(f"cannot use {self.root} as the iterations folder"):
+            self._make_root()
+            try:
+                # Never through a symlink: `.lock -> somefile` would let loopctl truncate a file it does not own.
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+            except OSError as err:
+                if err.errno == errno.ELOOP:
+                    raise StoreError(
+                        f"{path} is a symbolic link; loopctl does not follow it",
+                        hint=f"remove it (rm {path}): loopctl makes its own lock file",
+                    ) from None
+                raise
         try:
             try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                handle.seek(0)
-                holder = handle.read().strip() or "another process"
+                holder = printable(os.read(fd, 32).decode("ascii", "replace")).strip() or "another process"
                 raise UsageError(
                     f"another loopctl iteration is running in {self.root} (pid {holder})",
                     hint="wait for it to finish; the lock frees itself when that process ends",
                 ) from None
-            handle.seek(0)
-            handle.truncate()
-            handle.write(str(os.getpid()))
-            handle.flush()
+            with contextlib.suppress(OSError):  # the pid is a courtesy to the next reader: a full disk may refuse it
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, str(os.getpid()).encode(), 0)
             yield
         finally:
-            handle.close()
+            os.close(fd)
+
+    def _make_root(self) -> None:
+        if self.root.is_symlink() and not self.root.exists():
+            raise StoreError(
+                f"{self.root} is a symbolic link to {os.readlink(self.root)}, which does not exist",
+                hint="create the folder it points to, or remove the link",
+            )
+        self.root.mkdir(parents=True, exist_ok=True)
 
     def reserve_number(self) -> int:
         """The next number, never one used before (even by an iteration that died unwritten). Call under lock."""
@@ -78,7 +96,9 @@ class Store:
         except (OSError, ValueError):
             last = 0
         number = max(last, *self.numbers(), 0) + 1
-        write_atomic(counter, f"{number}\n")
+        # Written before anything runs: if the folder refuses it, nothing ran and no number was handed out.
+        with store_errors(f"cannot write {counter}"):
+            write_atomic(counter, f"{number}\n")
         return number
 
     def numbers(self) -> list[int]:
@@ -91,11 +111,13 @@ class Store:
         ignore = self.root / ".gitignore"
         if not ignore.exists():
             # Records and reports are worth keeping in git; the lock and the history cache are not.
-            write_atomic(ignore, ".lock\n.history-cache.json\n")
+            with contextlib.suppress(OSError):
+                write_atomic(ignore, ".lock\n.history-cache.json\n")
         document = json.dumps(record.to_json_dict(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-        write_atomic(self.record_path(record.number), document)
-        if report is not None:
-            write_atomic(self.report_path(record.number), report)
+        with store_errors(f"cannot write iteration {record.number} to {self.root}"):
+            write_atomic(self.record_path(record.number), document)
+            if report is not None:
+                write_atomic(self.report_path(record.number), report)
 
     def load(self, number: int) -> Record:
         path = self.record_path(number)
@@ -162,10 +184,19 @@ def _collector_paused() -> Iterator[None]:
 
 
 def read_record(path: Path) -> Record | Unreadable:
+    """A record file as a Record, or why it cannot be one: whatever is in the file, this never raises."""
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        return Unreadable(path, f"cannot read it ({err.strerror or type(err).__name__})")
+    except UnicodeDecodeError:
+        return Unreadable(path, "not valid JSON (not UTF-8)")
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as err:
         return Unreadable(path, f"not valid JSON ({type(err).__name__})")
+    except RecursionError:
+        return Unreadable(path, "nested too deeply to be a record")
     if not isinstance(raw, dict):
         return Unreadable(path, "not a JSON object")
     schema = raw.get("schema")
@@ -176,7 +207,31 @@ def read_record(path: Path) -> Record | Unreadable:
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
-        return Unreadable(path, f"{where}: {first['msg']}")
+        return Unreadable(path, printable(f"{where}: {first['msg']}")[:200])
+    except (RecursionError, ValueError, TypeError) as err:
+        return Unreadable(path, f"not a record ({type(err).__name__})")
+
+
+class StoreError(UsageError):
+    """The iterations folder cannot be used: read-only, full, missing, or a link to nowhere (exit 2)."""
+
+    kind = "store"
+
+
+@contextlib.contextmanager
+def store_errors(what: str) -> Iterator[None]:
+    """An OSError from the iterations folder as one clear line: what could not be done, and the system's reason."""
+    try:
+        yield
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        hints = {
+            errno.EROFS: "the folder is on a read-only file system: set iterations_dir to a writable folder",
+            errno.EACCES: "loopctl may not write there: fix the folder's permissions or set iterations_dir",
+            errno.ENOSPC: "the disk is full: free some space and run again",
+            errno.EDQUOT: "the disk quota is used up: free some space and run again",
+        }
+        raise StoreError(f"{what}: {reason}", hint=hints.get(err.errno or 0, "check the iterations folder")) from None
 
 
 def _umask() -> int:

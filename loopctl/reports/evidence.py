@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
+from loopctl.outside import printable
 from loopctl.records.compare import STAGE_NAMES
 from loopctl.records.record import Changes, CheckRecord, Record, ServerErrorRecord
-from loopctl.reports.tables import DASH, code, table
+from loopctl.reports.tables import DASH, code, fence_for, table, text
 
 NO_ERROR = "no server error logged in the window"
 NO_ERROR_MEANS = (
@@ -34,7 +34,7 @@ def raised(error: ServerErrorRecord) -> str:
 def short_outcome(check: CheckRecord) -> str:
     """`1011 at message processing`: the code (or category) and the stage it stopped at."""
     outcome = check.outcome
-    name = str(outcome.code) if outcome.code is not None else outcome.category
+    name = str(outcome.code) if outcome.code is not None else text(outcome.category)
     return f"{name} at {STAGE_NAMES.get(outcome.depth, f'depth {outcome.depth}')}"
 
 
@@ -55,24 +55,24 @@ def failure_lines(record: Record, check: CheckRecord) -> list[str]:
     if check.server_error is not None:
         error = check.server_error
         lines = [f"- **Server error**: {raised(error)}{trace}"]
-        source = f" from {detail['source']}" if detail and detail.get("source") else ""
+        source = f" from {printable(str(detail['source']))}" if detail and detail.get("source") else ""
         return lines + details_block(f"Server log{source}", error.lines)
     if detail is None:
         return []
     if not detail.get("read"):
-        return [f"- **Server log**: not read — {detail.get('note') or 'no log source'}"]
+        return [f"- **Server log**: not read — {text(str(detail.get('note') or 'no log source'))}"]
     lines = [f"- **Server log**: {NO_ERROR}{trace} — {NO_ERROR_MEANS}"]
-    return lines + ([f"- **Log note**: {detail['note']}"] if detail.get("note") else [])
+    return lines + ([f"- **Log note**: {text(str(detail['note']))}"] if detail.get("note") else [])
 
 
 def details_block(summary: str, lines: Sequence[str]) -> list[str]:
     """A collapsed `<details>` block holding the lines verbatim in a fence no backtick run in them can close."""
     if not lines:
         return []
-    longest = max((len(run) for line in lines for run in re.findall(r"`+", line)), default=0)
-    fence = "`" * max(3, longest + 1)
-    label = summary.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    summary_line = f"<summary>{label} ({len(lines)} lines)</summary>"
+    lines = [" ".join(printable(line).splitlines()) for line in lines]  # a record may have been edited since
+    fence = fence_for("\n".join(lines))
+    label = printable(summary).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    summary_line = f"<summary>{' '.join(label.split())} ({len(lines)} lines)</summary>"
     return ["", "<details>", summary_line, "", f"{fence}text", *lines, fence, "", "</details>"]
 
 
@@ -85,7 +85,7 @@ def evolution_lines(record: Record, previous: Record) -> list[str]:
     for check in record.checks:
         before = next((item for item in previous.checks if item.name == check.name), None)
         if before is not None and (sentence := _evolution(before, check, previous, record)):
-            lines.append(f"- **{check.name}**: {sentence}")
+            lines.append(f"- **{text(check.name)}**: {sentence}")
     return lines
 
 
@@ -122,12 +122,12 @@ def changes_section(record: Record) -> list[str]:
     lines = [f"## Changes since iteration {changes.since}", ""]
     if not changes.in_git:
         moved = {True: "changed", False: "unchanged", None: "not compared (no build)"}[changes.input_changed]
-        return [*lines, f"{changes.note or 'not a git work tree'}. Build context input digest: {moved}."]
+        return [*lines, f"{text(changes.note or 'not a git work tree')}. Build context input digest: {moved}."]
     lines += _commit_lines(record, changes)
     lines += _file_lines(changes)
     lines += _config_line(changes)
     if changes.note:
-        lines += ["", f"Note: {changes.note}."]
+        lines += ["", f"Note: {text(changes.note)}."]
     return lines
 
 

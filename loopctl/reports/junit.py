@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+from loopctl.outside import printable
 from loopctl.records.record import GATING_PHASES, CheckRecord, PhaseRecord, Record, SuiteRecord
 
 XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -18,8 +19,22 @@ def junit_xml(record: Record) -> str:
     for attribute in ("tests", "failures", "errors", "skipped"):
         root.set(attribute, str(sum(int(suite.get(attribute, "0")) for suite in root)))
     root.set("time", _seconds(sum(float(suite.get("time", "0")) for suite in root)))
+    _only_xml_characters(root)
     ET.indent(root)
     return XML_DECLARATION + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def _only_xml_characters(root: ET.Element) -> None:
+    """Every text and attribute without the characters XML forbids, so the document is always well-formed.
+
+    ElementTree escapes `<`, `&` and quotes but writes a control character as it is, which no parser accepts;
+    `printable` removes every character XML 1.0 cannot hold, even escaped.
+    """
+    for element in root.iter():
+        if element.text:
+            element.text = printable(element.text)
+        for key, value in element.attrib.items():
+            element.set(key, printable(value))
 
 
 def _testsuite(record: Record, name: str, cases: list[ET.Element], properties: dict[str, str]) -> ET.Element:
@@ -99,7 +114,10 @@ def _checks_suite(record: Record) -> ET.Element | None:
 def _check_case(check: CheckRecord) -> ET.Element:
     total_ms = check.latency_ms.get("total")
     case = _testcase(check.name, f"loopctl.probe.p{check.priority}", (total_ms or 0.0) / 1000)
-    if not check.passed:
+    if check.error is not None:  # it could not run: an error, not a failure of the service
+        error = ET.SubElement(case, "error", message=check.error.message, type=check.error.kind)
+        error.text = check.error.hint or None
+    elif not check.passed:
         outcome = check.outcome
         failure = ET.SubElement(case, "failure", message=outcome.label or outcome.category, type=outcome.category)
         failure.text = "\n".join(_check_failure_lines(check))

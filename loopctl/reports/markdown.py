@@ -12,6 +12,7 @@ from loopctl.records.record import CheckRecord, OutcomeRecord, PhaseRecord, Reco
 from loopctl.reports.evidence import changes_section, evolution_lines, failure_lines, quoted_error, raised
 from loopctl.reports.tables import (
     DASH,
+    arrived,
     code,
     deployment_table,
     durations_table,
@@ -21,12 +22,21 @@ from loopctl.reports.tables import (
     latency_table,
     load_table,
     results_table,
+    text,
     trend_chart,
     trend_points,
     trend_table,
 )
 
-STATUS_MARKS = {"success": "✅", "progress": "➡️", "no_change": "⏸️", "regression": "⬅️", "failed": "❌", "aborted": "⏹️"}
+STATUS_MARKS = {
+    "success": "✅",
+    "progress": "➡️",
+    "no_change": "⏸️",
+    "regression": "⬅️",
+    "failed": "❌",
+    "inconclusive": "❔",
+    "aborted": "⏹️",
+}
 FAILURE_LIST_LIMIT = 10
 
 
@@ -60,7 +70,7 @@ def stage(depth: int) -> str:
 
 
 def _header(record: Record, previous: Record | None, *, emoji: bool) -> list[str]:
-    title = f"{record.project} — iteration" if record.project else "Iteration"
+    title = f"{text(record.project)} — iteration" if record.project else "Iteration"
     deploy, push, build = record.deploy or {}, record.push or {}, record.build or {}
     commit = short_sha(record.git.commit)
     status = status_words(record.status)
@@ -71,7 +81,7 @@ def _header(record: Record, previous: Record | None, *, emoji: bool) -> list[str
         f"- **Branch**: {code(record.git.branch or '')}",
         f"- **Commit**: {code(commit or '')}" + (" (dirty)" if record.git.dirty else ""),
         f"- **Deployment**: {code(str(deploy.get('revision') or deploy.get('service') or ''))}",
-        f"- **Service URL**: {deploy.get('url') or DASH}",
+        f"- **Service URL**: {text(str(deploy.get('url') or DASH))}",
         f"- **Image digest**: {code(str(push.get('digest') or build.get('image_id') or ''))}",
         *_cloud_build_line(build),
         f"- **Status**: {STATUS_MARKS[record.status]} {status}" if emoji else f"- **Status**: {status}",
@@ -100,7 +110,9 @@ def _summary(record: Record, previous: Record | None) -> list[str]:
     lines = ["## Summary", ""]
     for phase in stopped_phases(record):
         assert phase.error is not None
-        lines += [f"**{phase.name}** {phase.status}: {_lead(phase.error.message)}", ""]
+        lines += [f"**{text(phase.name)}** {phase.status}: {_lead(phase.error.message)}", ""]
+    if record.status == "inconclusive":
+        lines += [_why_inconclusive(record), ""]
     lines += _server_quote(record)
     if previous is None:
         return lines + _first_summary(record)
@@ -118,7 +130,18 @@ def _server_quote(record: Record) -> list[str]:
     first = blocking if blocking is not None and blocking.server_error is not None else next(iter(quoted), None)
     if first is None:
         return []
-    return [f"**Server error** in **{first.name}**: {quoted_error(first)}", ""]
+    return [f"**Server error** in **{text(first.name)}**: {quoted_error(first)}", ""]
+
+
+def _why_inconclusive(record: Record) -> str:
+    """Why no verdict: the checks that could not run, or that none ran at all."""
+    not_run = [f"**{text(check.name)}** ({text(check.outcome.reason)})" for check in record.checks if not check.ran]
+    if not_run:
+        return f"**Inconclusive**: could not run {', '.join(not_run)}; a check that did not run is not a pass."
+    probe = record.phase("probe")
+    if probe is not None and probe.status == "skipped":
+        return "**Inconclusive**: the probe was skipped, so no check ran; a check that did not run is not a pass."
+    return "**Inconclusive**: no check or suite test ran in this iteration, so nothing was verified."
 
 
 def _first_summary(record: Record) -> list[str]:
@@ -130,7 +153,7 @@ def _first_summary(record: Record) -> list[str]:
     else:
         lines = [f"**Blocking outcome**: {_outcome_sentence(record, outcome)}."]
     impacts = [
-        f"- {'Working' if check.passed else 'Not working yet'}: {check.impact} ({check.name})"
+        f"- {'Working' if check.passed else 'Not working yet'}: {text(check.impact)} ({text(check.name)})"
         for check in record.checks
         if check.impact
     ]
@@ -139,7 +162,7 @@ def _first_summary(record: Record) -> list[str]:
 
 def _outcome_sentence(record: Record, outcome: OutcomeRecord) -> str:
     blocking = blocking_check(record.checks)
-    where = f" in **{blocking.name}**" if blocking is not None and blocking.outcome == outcome else ""
+    where = f" in **{text(blocking.name)}**" if blocking is not None and blocking.outcome == outcome else ""
     return (
         f"{code(outcome.label or outcome.category)}{where}, stopped at {stage(outcome.depth)} (depth {outcome.depth}/5)"
     )
@@ -152,14 +175,14 @@ def _changes_summary(record: Record, previous: Record) -> list[str]:
         return [*lines, f"No check changed outcome since iteration {previous.number}."]
     for change in changes:
         events = _events_move(change.name, record, previous)
-        lines += [f"**{change.name}**", "", *_before_after(change, record, previous), *events, ""]
+        lines += [f"**{text(change.name)}**", "", *_before_after(change, record, previous), *events, ""]
     impacts = [line for change in changes if (line := _impact_line(change))]
     return lines + impacts
 
 
 def _short_name(outcome: OutcomeRecord) -> str:
     """A close code or HTTP status when there is one (`1011`), else the category (`success`, `no_response`)."""
-    return str(outcome.code) if outcome.code is not None and not outcome.passed else outcome.category
+    return str(outcome.code) if outcome.code is not None and not outcome.passed else text(outcome.category)
 
 
 def _blocking_move(record: Record, previous: Record) -> list[str]:
@@ -172,7 +195,7 @@ def _blocking_move(record: Record, previous: Record) -> list[str]:
         "events_before": check_events(blocking_check(previous.checks)),
         "events_after": check_events(blocking_check(record.checks)),
     }
-    return [f"**Blocking outcome**: {move}: {movement(before, after, **events)}", ""]
+    return [f"**Blocking outcome**: {move}: {text(movement(before, after, **events))}", ""]
 
 
 def _before_after(change: CheckChange, record: Record, previous: Record) -> list[str]:
@@ -189,7 +212,7 @@ def _before_after(change: CheckChange, record: Record, previous: Record) -> list
         )
         events = {"events_before": check_events(before_check), "events_after": check_events(after_check)}
         meaning = movement(change.before, change.after, **events)
-    return [f"- **BEFORE**: {before}", f"- **AFTER**: {after}", f"- **MEANING**: {meaning}"]
+    return [f"- **BEFORE**: {before}", f"- **AFTER**: {after}", f"- **MEANING**: {text(meaning)}"]
 
 
 def _events_move(name: str, record: Record, previous: Record) -> list[str]:
@@ -205,9 +228,9 @@ def _events_move(name: str, record: Record, previous: Record) -> list[str]:
 
 
 def _arrived(check: CheckRecord | None) -> str:
-    if check is None:
+    if check is None or not check.ran:
         return "not run"
-    matched = sum(event in check.events_seen for event in check.events_expected)
+    matched = sum(arrived(check, event) for event in check.events_expected)
     return f"{matched}/{len(check.events_expected)}"
 
 
@@ -218,7 +241,7 @@ def _where(outcome: OutcomeRecord) -> str:
 def _impact_line(change: CheckChange) -> str | None:
     was = change.before is not None and change.before.passed
     now = change.after is not None and change.after.passed
-    subject = f"{change.impact} ({change.name})" if change.impact else change.name
+    subject = f"{text(change.impact)} ({text(change.name)})" if change.impact else text(change.name)
     if now and not was:
         return f"- Now working: {subject}"
     if was and change.after is not None and not now:
@@ -260,19 +283,23 @@ def _failures(record: Record) -> list[str]:
     lines = ["## Failures", ""]
     for phase in stopped_phases(record):
         assert phase.error is not None
-        lines += [f"### {phase.name} (phase)", "", f"- **Error**: {phase.error.kind}: {headline(phase.error.message)}"]
-        lines += [f"- **Hint**: {phase.error.hint}", ""] if phase.error.hint else [""]
+        error = phase.error
+        lines += [f"### {text(phase.name)} (phase)", "", f"- **Error**: {text(error.kind)}: {headline(error.message)}"]
+        lines += [f"- **Hint**: {text(error.hint)}", ""] if error.hint else [""]
         lines += fenced_details(phase.error.message)
     for check in failing_checks(record):
-        lines += [f"### {check.name} (priority {check.priority})", "", *_check_failure(check)]
+        lines += [f"### {text(check.name)} (priority {check.priority})", "", *_check_failure(check)]
         lines += [*failure_lines(record, check), ""]
     for suite in failing_suites(record):
-        lines += [f"### {suite.name} (suite, priority {suite.priority})", "", *_suite_failure(suite), ""]
+        lines += [f"### {text(suite.name)} (suite, priority {suite.priority})", "", *_suite_failure(suite), ""]
     return lines if len(lines) > 2 else [*lines, "None."]
 
 
 def _check_failure(check: CheckRecord) -> list[str]:
     outcome = check.outcome
+    if check.error is not None:
+        hint = [f"- **Hint**: {text(check.error.hint)}"] if check.error.hint else []
+        return [f"- **Could not run**: {text(check.error.kind)}: {text(check.error.message)}", *hint]
     number = str(outcome.code) if outcome.code is not None else "no code"
     lines = [
         f"- **Outcome**: {code(outcome.category)} at depth {outcome.depth}/5 ({stage(outcome.depth)})",
@@ -281,15 +308,15 @@ def _check_failure(check: CheckRecord) -> list[str]:
     if outcome.reason:
         lines.append(f"- **Reason**: {code(outcome.reason)}")
     if outcome.origin:
-        lines.append(f"- **Origin**: {outcome.origin}")
+        lines.append(f"- **Origin**: {text(outcome.origin)}")
     if check.events_expected:
-        missing = check.events_missing or [name for name in check.events_expected if name not in check.events_seen]
-        lines.append(f"- **Events seen**: {_event_list(check.events_seen)}")
+        missing = [name for name in check.events_expected if not arrived(check, name)]
+        lines.append(f"- **Events seen**: {_events_seen(check)}")
         lines.append(f"- **Events missing**: {_event_list(missing)}")
     if check.frames_ignored:
         lines.append(f"- **Frames ignored**: {check.frames_ignored} (binary, or not JSON objects with the event field)")
     if outcome.hint:
-        lines.append(f"- **Hint**: {outcome.hint}")
+        lines.append(f"- **Hint**: {text(outcome.hint)}")
     return lines
 
 
@@ -297,12 +324,20 @@ def _event_list(names: Sequence[str]) -> str:
     return ", ".join(code(name) for name in names) if names else "none"
 
 
+def _events_seen(check: CheckRecord) -> str:
+    """The names seen; when the record kept only some (the first, the last, the expected ones), how many came."""
+    seen, total = check.events_seen, check.events_count
+    if total is None or total <= len(seen):
+        return _event_list(seen)
+    return f"{_event_list(seen)} ({len(seen)} of {total} kept: the first, the last and the expected ones)"
+
+
 def _suite_failure(suite: SuiteRecord) -> list[str]:
     exit_code = f" (exit code {suite.exit_code})" if suite.exit_code is not None else ""
     lines = [f"- **Result**: {suite.passed} passed, {suite.failed} failed, {suite.skipped} skipped{exit_code}"]
     if suite.error is not None:
-        hint = f" — {suite.error.hint}" if suite.error.hint else ""
-        lines.append(f"- **Error**: {suite.error.kind}: {suite.error.message}{hint}")
+        hint = f" — {text(suite.error.hint)}" if suite.error.hint else ""
+        lines.append(f"- **Error**: {text(suite.error.kind)}: {text(suite.error.message)}{hint}")
     shown = suite.failures[:FAILURE_LIST_LIMIT]
     lines += [f"- {code(failure.test)}: {code(failure.message)}" for failure in shown]
     more = max(suite.failed, len(suite.failures)) - len(shown)
@@ -329,23 +364,26 @@ def _priorities(record: Record) -> list[str]:
 
 def _phase_item(phase: PhaseRecord) -> str:
     assert phase.error is not None
-    hint = f" — {phase.error.hint}" if phase.error.hint else ""
-    return f"**{phase.name}** {phase.status}: {_lead(phase.error.message)}{hint}"
+    hint = f" — {text(phase.error.hint)}" if phase.error.hint else ""
+    return f"**{text(phase.name)}** {phase.status}: {_lead(phase.error.message)}{hint}"
 
 
 def _check_item(check: CheckRecord) -> str:
+    if check.error is not None:
+        hint = f" — {text(check.error.hint)}" if check.error.hint else ""
+        return f"**{text(check.name)}** (priority {check.priority}) could not run: {text(check.error.message)}{hint}"
     outcome = check.outcome
-    hint = f" — {outcome.hint}" if outcome.hint else ""
+    hint = f" — {text(outcome.hint)}" if outcome.hint else ""
     label = code(outcome.label or outcome.category)
     server = f" — {raised(check.server_error)}" if check.server_error is not None else ""
-    return f"**{check.name}** (priority {check.priority}) stops at {stage(outcome.depth)}: {label}{server}{hint}"
+    return f"**{text(check.name)}** (priority {check.priority}) stops at {stage(outcome.depth)}: {label}{server}{hint}"
 
 
 def _suite_item(suite: SuiteRecord) -> str:
     first = f", first {code(suite.failures[0].test)}" if suite.failures else ""
-    error = f"; {suite.error.message}" if suite.error else ""
-    hint = f" — {suite.error.hint}" if suite.error and suite.error.hint else ""
-    return f"**{suite.name}** suite (priority {suite.priority}): {suite.failed} failed{first}{error}{hint}"
+    error = f"; {text(suite.error.message)}" if suite.error else ""
+    hint = f" — {text(suite.error.hint)}" if suite.error and suite.error.hint else ""
+    return f"**{text(suite.name)}** suite (priority {suite.priority}): {suite.failed} failed{first}{error}{hint}"
 
 
 # ----------------------------------------------------------------------------- metrics and next command

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
+from loopctl.outside import printable
 from loopctl.records.compare import PRIORITIES, pass_rates
 from loopctl.records.history import blocking_text, history_rows
 from loopctl.records.record import CheckRecord, PhaseRecord, Record, SuiteRecord
@@ -17,19 +18,39 @@ _Named = TypeVar("_Named", CheckRecord, SuiteRecord)
 PHASE_MARKS = {"ok": "✅", "failed": "❌", "skipped": "⏭️", "aborted": "⏹️"}
 
 
-def code(text: str) -> str:
+# Characters that would make outside text into markup in running markdown: HTML (`<`, `>`, `&`), links (`[`, `]`),
+# code spans, emphasis and strikethrough. `|` is left to `cell`, the only place it means anything.
+_MARKUP = re.compile(r"([\\`*<>&\[\]~])")
+
+
+def text(value: str) -> str:
+    """Outside text in running markdown: one line, no control characters, every markup character escaped.
+
+    One line means it cannot open a heading, a list or a fence; escaped means it cannot open a link, a code span
+    or an HTML tag. Records keep the text as it was said; this escaping belongs to the markdown sink alone.
+    """
+    return _MARKUP.sub(r"\\\1", " ".join(printable(value).split()))
+
+
+def code(value: str) -> str:
     """An inline code span, fenced with more backticks than the text holds so none can end it early."""
-    text = " ".join(text.split())
-    if not text:
+    value = " ".join(printable(value).split())
+    if not value:
         return DASH
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    longest = max((len(run) for run in re.findall(r"`+", value)), default=0)
     fence = "`" * (longest + 1)
-    return f"{fence} {text} {fence}" if longest else f"{fence}{text}{fence}"
+    return f"{fence} {value} {fence}" if longest else f"{fence}{value}{fence}"
 
 
-def cell(text: str) -> str:
+def fence_for(body: str) -> str:
+    """A code fence longer than any run of backticks in `body`, so no line of it can close the block."""
+    longest = max((len(run) for run in re.findall(r"`+", body)), default=0)
+    return "`" * max(3, longest + 1)
+
+
+def cell(value: str) -> str:
     """A table cell: one line, with `|` escaped (GitHub honours `\\|` inside code spans too)."""
-    return " ".join(text.split()).replace("|", "\\|") or DASH
+    return " ".join(value.split()).replace("|", "\\|") or DASH
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
@@ -79,13 +100,13 @@ def deployment_table(record: Record, *, emoji: bool) -> list[str]:
     for phase in record.phases:
         result = f"{PHASE_MARKS.get(phase.status, '')} {phase.status}".strip() if emoji else phase.status
         duration = DASH if phase.status == "skipped" else seconds(phase.duration_s)
-        rows.append([phase.name, result, duration, phase_detail(record, phase)])
+        rows.append([text(phase.name), result, duration, phase_detail(record, phase)])
     return table(["Phase", "Result", "Duration", "Detail"], rows)
 
 
 def headline(message: str) -> str:
-    """The first line of a message (a container's log may follow it)."""
-    return message.strip().split("\n", 1)[0]
+    """The first line of a message (a container's log may follow it), escaped for running markdown."""
+    return text(message.strip().split("\n", 1)[0])
 
 
 def fenced_details(message: str) -> list[str]:
@@ -93,8 +114,9 @@ def fenced_details(message: str) -> list[str]:
     rest = message.strip().split("\n", 1)[1:]
     if not rest:
         return []
-    fence = "````" if "```" in rest[0] else "```"
-    return [f"{fence}text", rest[0].rstrip(), fence, ""]
+    body = printable(rest[0]).rstrip()
+    fence = fence_for(body)
+    return [f"{fence}text", body, fence, ""]
 
 
 def phase_detail(record: Record, phase: PhaseRecord) -> str:
@@ -130,9 +152,9 @@ def _cloud_build_times(build: dict[str, Any]) -> str:
 def _push_detail(record: Record) -> str:
     push = record.push or {}
     reference, digest = push.get("reference"), push.get("digest")
-    text = code(f"{reference}@{digest}") if reference and digest else code(str(reference or digest or ""))
-    text = f"{text} (already in the registry)" if push.get("uploaded") is False else text
-    return text + _retries(push)
+    detail = code(f"{reference}@{digest}") if reference and digest else code(str(reference or digest or ""))
+    detail = f"{detail} (already in the registry)" if push.get("uploaded") is False else detail
+    return detail + _retries(push)
 
 
 def _retries(section: dict[str, Any]) -> str:
@@ -145,10 +167,10 @@ def _deploy_detail(record: Record) -> str:
     name = deploy.get("revision") or deploy.get("service")
     parts = [code(str(name))] if name else []
     if deploy.get("url"):
-        parts.append(str(deploy["url"]))
-    text = " at ".join(parts) or DASH
-    text = f"{text} (unchanged, already running)" if deploy.get("reused") else text
-    return text + _retries(deploy) + _cloudrun_notes(deploy)
+        parts.append(text(str(deploy["url"])))
+    detail = " at ".join(parts) or DASH
+    detail = f"{detail} (unchanged, already running)" if deploy.get("reused") else detail
+    return detail + _retries(deploy) + _cloudrun_notes(deploy)
 
 
 def _cloudrun_notes(deploy: dict[str, Any]) -> str:
@@ -177,16 +199,18 @@ def _safe_link(url: object) -> bool:
 
 def _probe_detail(record: Record) -> str:
     passed = sum(check.passed for check in record.checks)
-    return f"{passed}/{len(record.checks)} checks passed"
+    not_run = [text(check.name) for check in record.checks if not check.ran]
+    could_not = f"; could not run: {', '.join(not_run)}" if not_run else ""
+    return f"{passed}/{len(record.checks)} checks passed{could_not}"
 
 
 def _suites_detail(record: Record) -> str:
     passed = sum(suite.passed for suite in record.suites)
     failed = sum(suite.failed for suite in record.suites)
     skipped = sum(suite.skipped for suite in record.suites)
-    text = f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else "")
-    errors = [suite.name for suite in record.suites if suite.error is not None]
-    return text + (f"; could not run: {', '.join(errors)}" if errors else "")
+    counts = f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else "")
+    errors = [text(suite.name) for suite in record.suites if suite.error is not None]
+    return counts + (f"; could not run: {', '.join(errors)}" if errors else "")
 
 
 _PHASE_DETAILS: dict[str, Callable[[Record], str]] = {
@@ -210,9 +234,9 @@ def results_table(record: Record, previous: Record | None, *, emoji: bool) -> li
         if any(rate[index].total for rate in rates):
             rows.append([f"Priority {priority}", *(rate[index].text() for rate in rates)])
     for name in _names([each.suites for each in reversed(records)]):
-        rows.append([f"{name} (suite)", *(_suite_cell(_find(each.suites, name)) for each in records)])
+        rows.append([f"{text(name)} (suite)", *(_suite_cell(_find(each.suites, name)) for each in records)])
     for name in _names([each.checks for each in reversed(records)]):
-        rows.append([name, *(_check_cell(_find(each.checks, name), emoji=emoji) for each in records)])
+        rows.append([text(name), *(_check_cell(_find(each.checks, name), emoji=emoji) for each in records)])
     return table(headers, rows)
 
 
@@ -225,7 +249,7 @@ def events_table(record: Record, previous: Record | None, *, emoji: bool) -> lis
     for name in names:
         expected = next(check.events_expected for checks in with_events for check in checks if check.name == name)
         for event in expected:
-            label = f"{name}: {event}" if len(names) > 1 else event
+            label = text(f"{name}: {event}" if len(names) > 1 else event)
             rows.append([label, *(_event_cell(_find(each.checks, name), event, emoji=emoji) for each in records)])
     if not rows:
         return []
@@ -247,26 +271,35 @@ def _find(items: Sequence[_Named], name: str) -> _Named | None:
 def _check_cell(check: CheckRecord | None, *, emoji: bool) -> str:
     if check is None:
         return "not run"
-    return f"{mark(check.passed, emoji=emoji)} {check.outcome.category}"
+    if not check.ran:
+        return f"could not run ({text(check.error.kind if check.error else 'error')})"
+    return f"{mark(check.passed, emoji=emoji)} {text(check.outcome.category)}"
 
 
 def _suite_cell(suite: SuiteRecord | None) -> str:
     if suite is None:
         return "not run"
     if suite.error is not None and suite.passed + suite.failed == 0:
-        return f"could not run ({suite.error.kind})"
+        return f"could not run ({text(suite.error.kind)})"
     return f"{suite.passed}/{suite.passed + suite.failed}"
 
 
 def _event_cell(check: CheckRecord | None, event: str, *, emoji: bool) -> str:
-    return "not run" if check is None else mark(event in check.events_seen, emoji=emoji)
+    return "not run" if check is None or not check.ran else mark(arrived(check, event), emoji=emoji)
+
+
+def arrived(check: CheckRecord, event: str) -> bool:
+    """Whether an expected event arrived: `events_seen` may be a sample, `events_missing` is exact."""
+    return event in check.events_expected and event not in check.events_missing
 
 
 # ----------------------------------------------------------------------------- metrics
 
 
 def durations_table(record: Record) -> list[str]:
-    rows = [[phase.name, DASH if phase.status == "skipped" else seconds(phase.duration_s)] for phase in record.phases]
+    rows = [
+        [text(phase.name), DASH if phase.status == "skipped" else seconds(phase.duration_s)] for phase in record.phases
+    ]
     rows.append(["Total (phases)", seconds(sum(phase.duration_s for phase in record.phases))])
     wall = wall_time(record)
     rows.append(["Wall time (started → finished)", seconds(wall) if wall is not None else DASH])
@@ -277,9 +310,12 @@ def latency_table(record: Record) -> list[str]:
     if not record.checks:
         return []
     rows = [
-        [check.name, *(millis(check.latency_ms.get(key)) for key in ("connect", "first_event", "total"))]
+        [text(check.name), *(millis(check.latency_ms.get(key)) for key in ("connect", "first_event", "total"))]
         for check in record.checks
+        if check.ran
     ]
+    if not rows:
+        return []
     return table(["Check", "Connect", "First event", "Total"], rows)
 
 
@@ -290,13 +326,13 @@ def load_table(record: Record) -> list[str]:
         load = check.load
         if not load:
             continue
-        outcomes = ", ".join(f"{category} {count}" for category, count in load.get("outcomes", {}).items())
+        outcomes = ", ".join(f"{text(category)} {count}" for category, count in load.outcomes.items())
         spreads = [
             " / ".join(millis(row.get(q)) for q in ("p50", "p95", "p99"))
-            for row in (load.get("latency_ms", {}).get(key, {}) for key in ("connect", "first_event", "total"))
+            for row in (load.latency_ms.get(key, {}) for key in ("connect", "first_event", "total"))
         ]
-        sessions = f"{load.get('sessions')} at {load.get('concurrency')}"
-        rows.append([check.name, sessions, cell(outcomes), *spreads])
+        sessions = f"{load.sessions} at {load.concurrency}"
+        rows.append([text(check.name), sessions, cell(outcomes), *spreads])
     if not rows:
         return []
     return table(["Check", "Sessions", "Outcomes", "Connect p50/p95/p99", "First event", "Total"], rows)
@@ -314,8 +350,8 @@ def trend_table(points: Sequence[Record]) -> list[str]:
     rows = [
         [
             str(row.number),
-            row.status.replace("_", " "),
-            blocking_text(row),
+            text(row.status.replace("_", " ")),
+            text(blocking_text(row)),
             f"{row.depth}/5" if row.depth is not None else DASH,
             row.p1_rate,
         ]

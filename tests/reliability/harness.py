@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import os
 import queue
+import shlex
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ SERVICE_SOURCE = REPO / "examples" / "agent-service"
 LOOPCTL = (sys.executable, "-m", "loopctl")
 JWT_SECRET = "reliability-jwt-secret-5150-q7"
 GATING = ("build", "push", "deploy")
-EXIT_CHECKS, EXIT_USAGE = ExitCode.CHECKS_FAILED, ExitCode.USAGE
+EXIT_CHECKS, EXIT_USAGE, EXIT_INCONCLUSIVE = ExitCode.CHECKS_FAILED, ExitCode.USAGE, ExitCode.INCONCLUSIVE
 EXIT_BUILD_PUSH, EXIT_DEPLOY, EXIT_INTERRUPTED = (
     ExitCode.BUILD_OR_PUSH_FAILED,
     ExitCode.DEPLOY_FAILED,
@@ -58,6 +60,20 @@ def iterate(
 ) -> subprocess.CompletedProcess[str]:
     """`loopctl iterate --config folder/config.yaml ARGS`."""
     return run_loopctl(folder, "iterate", "--config", str(folder / "config.yaml"), *args, env=env, timeout=timeout)
+
+
+def in_a_terminal(folder: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`loopctl iterate` under a pseudo-terminal (`script`), so the live view renders."""
+    command = shlex.join([*LOOPCTL, "iterate", "--config", str(folder / "config.yaml"), *args])
+    return subprocess.run(
+        ["script", "-qefc", command, "/dev/null"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=loopctl_env(env | {"TERM": "xterm-256color", "COLUMNS": "120"}),
+        cwd=folder,
+        check=False,
+    )
 
 
 @dataclass
@@ -181,6 +197,29 @@ def assert_complete(folder: Path, number: int, *, status: str, phases: list[tupl
 def assert_no_traceback(*outputs: str) -> None:
     for output in outputs:
         assert "Traceback" not in output, output
+
+
+def fragments(secret: str, *, window: int | None = None) -> list[str]:
+    """The secret, and for a JWT its signature on its own (a report could cut a token, never its signature).
+
+    With `window`, every run of that many characters of it: no part of the secret may appear either.
+    """
+    if window is not None:
+        return [secret[start : start + window] for start in range(max(1, len(secret) - window + 1))]
+    return [secret, secret.rsplit(".", 1)[-1]] if secret.count(".") == 2 else [secret]
+
+
+def assert_nowhere(secrets: Iterable[str], *, folder: Path, outputs: dict[str, str], window: int | None = None) -> None:
+    """None of `secrets` in any file under `folder` nor in any of `outputs` (stdout, stderr, …)."""
+    written = {str(path): path.read_bytes().decode("utf-8", "replace") for path in folder.rglob("*") if path.is_file()}
+    places = {**written, **outputs}
+    leaks = [
+        (where, secret[:12] + "…")
+        for secret in {fragment for value in secrets for fragment in fragments(value, window=window)}
+        for where, text in places.items()
+        if secret in text
+    ]
+    assert not leaks, leaks
 
 
 # --- configs -------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from tests.reliability.harness import (
 )
 
 GOOD = (1, 2)
+BAD = set(range(3, 14))
 
 
 def damaged(good: str) -> dict[int, bytes]:
@@ -36,7 +37,21 @@ def damaged(good: str) -> dict[int, bytes]:
         7: b'{"schema": 1, "number": 7}\n',  # fields missing
         8: b"",
         9: json.dumps(json.loads(good) | {"status": "exploded", "number": 9}).encode(),
+        10: b'{"schema": 1, "number": 10, "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",  # nested past any parser
+        11: json.dumps(with_check(good, 11, load={"outcomes": []})).encode(),  # a renderer would call .items()
+        12: json.dumps(with_check(good, 12, events_seen={"a": 1}, latency_ms=[1])).encode(),
+        # A commit that is an option, not an object name: comparing with it would hand `--output=…` to git.
+        13: json.dumps(
+            json.loads(good) | {"number": 13, "git": {"commit": "--output=/tmp/owned", "dirty": False}}
+        ).encode(),
     }
+
+
+def with_check(good: str, number: int, **fields: object) -> dict[str, object]:
+    """The good record, renumbered, with fields of its first check replaced by values of the wrong type."""
+    record = json.loads(good) | {"number": number}
+    record["checks"][0] |= fields
+    return record
 
 
 @pytest.fixture
@@ -52,9 +67,12 @@ def folder(tmp_path: Path) -> Path:
 
 
 def warned(stderr: str) -> set[int]:
-    return {
+    """The record numbers named by `warning: skipped` lines, each named once."""
+    numbers = [
         int(line.split("iterations/")[1][:4]) for line in stderr.splitlines() if line.startswith("warning: skipped ")
-    }
+    ]
+    assert len(numbers) == len(set(numbers)), stderr
+    return set(numbers)
 
 
 def test_history_lists_the_good_records_and_warns_about_each_bad_one(folder: Path) -> None:
@@ -62,7 +80,7 @@ def test_history_lists_the_good_records_and_warns_about_each_bad_one(folder: Pat
         done = run_loopctl(folder, *args)
         assert done.returncode == 0, done.stderr
         assert_no_traceback(done.stderr)
-        assert warned(done.stderr) == set(range(3, 10)), done.stderr
+        assert warned(done.stderr) == BAD, done.stderr
     rows = json.loads(run_loopctl(folder, "history", "--json").stdout)["iterations"]
     assert [row["number"] for row in rows] == list(GOOD)
     assert f"newer loopctl (schema {RECORD_SCHEMA + 1}" in run_loopctl(folder, "history").stderr
@@ -72,8 +90,8 @@ def test_report_renders_the_latest_good_record_and_refuses_a_bad_one_by_number(f
     latest = run_loopctl(folder, "report")
     assert latest.returncode == 0, latest.stderr
     assert latest.stdout == (iterations(folder) / "0002.md").read_text()
-    assert warned(latest.stderr) == set(range(3, 10))
-    for number in range(3, 10):
+    assert warned(latest.stderr) == BAD
+    for number in sorted(BAD):
         refused = run_loopctl(folder, "report", str(number), "--format", "json")
         assert refused.returncode == EXIT_USAGE, (number, refused.stderr)
         assert f"{number:04d}.json" in refused.stderr and json.loads(refused.stdout)["error"]["kind"] == "usage"
@@ -86,6 +104,22 @@ def test_the_next_iteration_compares_with_the_last_good_record_and_numbers_past_
         done = iterate(folder, "--ci", "--json")
     assert done.returncode == 0, done.stderr
     record = json.loads(done.stdout)
-    assert (record["number"], record["previous"], record["status"]) == (10, 2, "success")
-    assert warned(done.stderr) == set(range(3, 10))
+    assert (record["number"], record["previous"], record["status"]) == (max(BAD) + 1, 2, "success")
+    assert warned(done.stderr) == BAD
     assert_no_traceback(done.stderr)
+
+
+def test_a_tampered_history_cache_is_read_past_not_trusted(folder: Path) -> None:
+    first = run_loopctl(folder, "history", "--json")
+    cache_path = iterations(folder) / ".history-cache.json"
+    cache = json.loads(cache_path.read_text())
+    cache["records"]["1"]["row"] |= {"depth": "deep", "status": "\x1b[2Jsuccess"}  # same key: looks up to date
+    cache["records"]["2"] = ["not", "an", "entry"]
+    cache["records"]["3"] = {"key": cache["records"]["3"]["key"], "row": {"number": 3}}
+    cache_path.write_text(json.dumps(cache))
+    for args in (["history", "--json"], ["history"]):
+        done = run_loopctl(folder, *args)
+        assert done.returncode == 0, done.stderr
+        assert_no_traceback(done.stderr)
+        assert warned(done.stderr) == BAD and "\x1b" not in done.stdout + done.stderr
+    assert run_loopctl(folder, "history", "--json").stdout == first.stdout

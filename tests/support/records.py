@@ -130,3 +130,23 @@ def story() -> list[Record]:
         make_record(2, "progress", checks=[http_check(), closed(1011, "Internal error", ["agent_started"])]),
         make_record(3, "success", checks=[http_check(), all_events()]),
     ]
+
+
+def hostile_record(text: str) -> Record:
+    """A record whose every outside string is `text`, as a tampered file could hold it (nothing cleaned on the way)."""
+    outcome = {"code": 1011, "category": text, "depth": 3, "label": text, "reason": text, "hint": text, "origin": text}
+    check = ws_check(classify.close(1011, "x", origin="server", expected=EVENTS), [text], name=text, impact=text)
+    check |= {"outcome": outcome, "events_expected": [text, "done"], "events_missing": ["done"], "url": text}
+    not_run = {
+        **http_check(name=f"{text} 2"),
+        "passed": False,
+        "outcome": outcome | {"category": "not_run", "depth": 0},
+        "error": {"kind": text, "message": text, "hint": text},
+    }
+    suite = {"name": text, "failed": 1, "failures": [{"test": text, "message": f"{text}\n{text}"}]}
+    suite |= {"error": {"kind": text, "message": text, "hint": text}}
+    deploy_error = {"status": "failed", "error": {"kind": text, "message": f"{text}\n{text}\n{text}", "hint": text}}
+    record = make_record(
+        2, "failed", checks=[check, not_run], suites=[suite], phase_rows=phases(deploy=deploy_error), project=text
+    )
+    return record.model_copy(update={"deploy": {"url": text, "revision": text}})

@@ -105,17 +105,22 @@ def tcp_server(on_connect: Callable[[asyncio.StreamReader, asyncio.StreamWriter]
 async def accept_upgrade(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     """Answer a WebSocket upgrade by hand (RFC 6455 section 4.2.2)."""
     request = await reader.readuntil(b"\r\n\r\n")
+    writer.write(upgrade_response(request))
+    await writer.drain()
+
+
+def upgrade_response(request: bytes) -> bytes:
+    """The 101 answer to an upgrade request (its head, as read), with the accept key RFC 6455 derives."""
     key = next(
         line.split(b":", 1)[1].strip()
         for line in request.split(b"\r\n")
         if line.lower().startswith(b"sec-websocket-key:")
     )
     accept = base64.b64encode(hashlib.sha1(key + _GUID.encode()).digest()).decode()
-    writer.write(
+    return (
         b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         + f"Sec-WebSocket-Accept: {accept}\r\n\r\n".encode()
     )
-    await writer.drain()
 
 
 def frame(opcode: int, payload: bytes) -> bytes:

@@ -1,0 +1,86 @@
+"""Secrets: every form a secret travels in is masked, masking comes before cutting, odd tokens are refused unseen."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from urllib.parse import quote_plus
+
+import pytest
+
+from loopctl.config import Config
+from loopctl.errors import SecretError
+from loopctl.outside import REASON_LIMIT, one_line
+from loopctl.secrets import Secret, check_wire_token, redact, remember, remember_userinfo
+from loopctl.secrets_config import register_all
+
+
+def test_the_url_encoded_and_json_escaped_forms_are_masked_too() -> None:
+    remember('Tk+9/ab="c\\d-unit-1')
+    for form in ('Tk+9/ab="c\\d-unit-1', quote_plus('Tk+9/ab="c\\d-unit-1'), 'Tk+9/ab=\\"c\\\\d-unit-1'):
+        assert redact(f"echo {form} end") == "echo *** end", form
+
+
+def test_a_credential_registered_with_its_scheme_is_masked_alone_too() -> None:
+    remember("Bearer id-token-unit-2")
+    assert redact("got id-token-unit-2") == "got ***"
+
+
+def test_a_password_in_a_url_and_the_basic_credential_made_of_it_are_masked() -> None:
+    remember_userinfo("probe", "url-pass-unit-3")
+    basic = base64.b64encode(b"probe:url-pass-unit-3").decode()
+    assert redact(f"Authorization: Basic {basic}") == "Authorization: Basic ***"
+    assert redact("ws://probe:never-seen-before@host/ws") == "ws://probe:***@host/ws"
+
+
+def test_a_secret_is_masked_before_the_text_is_cut() -> None:
+    token = "cut-token-unit-4-abcdefghijklmnop"
+    remember(token)
+    text = "x" * (REASON_LIMIT - 10) + "\n\n  " + token + " after"
+    shown = one_line(text)
+    assert "***" in shown and not any(token[:size] in shown for size in range(4, len(token)))
+    assert redact(shown) == shown  # masking what is already masked changes nothing, even cut after a mask
+    assert redact(one_line("x" * 190 + " ?token=abcdefghij&x")) == one_line("x" * 190 + " ?token=abcdefghij&x")
+
+
+@pytest.mark.parametrize(
+    ("token", "problem"),
+    [
+        ("abc\ndef", "a newline"),
+        ("abc def", "a space"),
+        ("abc,def", "a comma"),
+        ("abc\x01def", "a control character"),
+        ("abc\u20acdef", "outside Latin-1"),
+    ],
+)
+def test_a_token_no_header_can_carry_is_refused_naming_its_source_never_its_value(token: str, problem: str) -> None:
+    with pytest.raises(SecretError) as caught:
+        check_wire_token(Secret(token, source="env:ODD"))
+    assert "the token from env:ODD contains" in caught.value.message and problem in caught.value.message
+    assert "abc" not in caught.value.message + caught.value.hint
+
+
+def test_slash_and_equals_are_refused_only_as_a_subprotocol() -> None:
+    check_wire_token(Secret("ab/c=d+e", source="file:t"))
+    with pytest.raises(SecretError, match="subprotocol"):
+        check_wire_token(Secret("ab/c=d+e", source="file:t"), subprotocol=True)
+
+
+def test_every_secret_reference_is_registered_before_any_phase_reads_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "key").write_text("file-secret-unit-5\n")
+    monkeypatch.setenv("UNIT_ENV_SECRET", "env-secret-unit-6")
+    config = Config.model_validate(
+        {
+            "project": "p",
+            "base_dir": tmp_path,
+            "deploy": {
+                "target": "docker",
+                "docker": {"name": "x", "env": {"A": {"env": "UNIT_ENV_SECRET"}, "B": {"file": "key"}}},
+            },
+            "probe": {"checks": [{"name": "c", "websocket": {"auth": {"token": {"command": "false"}}}}]},
+        }
+    )
+    register_all(config)  # the command is not run: `false` would not matter, an effect would
+    assert redact("file-secret-unit-5 env-secret-unit-6") == "*** ***"

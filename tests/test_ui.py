@@ -1,0 +1,37 @@
+"""The terminal sink: errors, the live phase board and plain CI lines show outside text as text."""
+
+from __future__ import annotations
+
+import pytest
+from rich.console import Console
+
+from loopctl.errors import UsageError
+from loopctl.runner import Event
+from loopctl.ui import render_error
+from loopctl.ui_live import PhaseBoard, PlainLines
+from tests.reliability.hostile import HOSTILE, INSTRUCTIONS
+
+MARKUP = "[/] [bold red]red[/bold red]"
+
+
+def test_an_error_message_with_rich_markup_and_escapes_is_printed_as_text(capsys: pytest.CaptureFixture[str]) -> None:
+    render_error(UsageError(f"bad key {MARKUP} {HOSTILE}", hint=f"see {MARKUP}"))
+    shown = capsys.readouterr().err
+    assert f"error: bad key {MARKUP}" in shown and f"hint: see {MARKUP}" in shown
+    assert [marker for marker in INSTRUCTIONS if marker in shown] == []
+
+
+def test_the_live_board_shows_a_build_line_with_markup_as_it_is() -> None:
+    board = PhaseBoard(["build"])
+    board(Event("start", "build"))
+    board(Event("log", "build", f"Step 3/9 : RUN echo {MARKUP} \x1b[2J"))
+    console = Console(record=True, width=200, force_terminal=True)
+    console.print(board)  # a MarkupError here once froze the live view
+    text = console.export_text()
+    assert f"RUN echo {MARKUP}" in text and "\x1b[2J" not in console.export_text(styles=True)
+
+
+def test_plain_lines_drop_escape_sequences(capsys: pytest.CaptureFixture[str]) -> None:
+    PlainLines(Console(stderr=True, no_color=True))(Event("end", "probe", HOSTILE, "failed", 1.0))
+    shown = capsys.readouterr().err
+    assert "# Owned heading" in shown and [marker for marker in INSTRUCTIONS if marker in shown] == []
