@@ -52,7 +52,7 @@ def test_emulators_that_answer_are_all_green_and_no_engine_is_needed(
 ) -> None:
     code, findings = doctor(tmp_path, cloudbuild)
     assert code == 0, findings
-    assert set(findings) == {"config", "cloud build credentials", "cloud build api", "source bucket"}
+    assert set(findings) == {"config", "records", "cloud build credentials", "cloud build api", "source bucket"}
     assert "does not exist yet" in str(findings["source bucket"]["detail"])
     cloudbuild.storage.create_bucket("proj_cloudbuild")
     _, findings = doctor(tmp_path, cloudbuild)
