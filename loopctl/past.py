@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 from loopctl.errors import UsageError
 from loopctl.records.record import Record
 from loopctl.records.store import Store, Unreadable
 from loopctl.ui import stderr_console
-
-if TYPE_CHECKING:
-    from loopctl.records.history import HistoryRow
 
 
 def open_store(config_path: Path) -> tuple[Store, int]:
@@ -48,7 +45,8 @@ def past_report(config_path: Path, number: int | None, *, emoji: bool) -> tuple[
     return record, render_markdown(record, store.previous_probed(record.number), trend=[*earlier, record], emoji=emoji)
 
 
-def past_rows(config_path: Path, last: int) -> list[HistoryRow]:
+def past_rows(config_path: Path, last: int) -> list[dict[str, Any]]:
+    """The last `last` history rows as the cache keeps them (`HistoryRow` fields): printed as they are."""
     from loopctl.records.history_cache import cached_rows
 
     store, _ = open_store(config_path)

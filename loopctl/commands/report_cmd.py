@@ -43,15 +43,16 @@ def history(
     """One row per iteration (number, date, commit, status, blocking outcome, P1 pass rate) and the trend."""
     from loopctl.output import emit_json, guarded
     from loopctl.past import past_rows
-    from loopctl.records.history import history_json, render_history
+    from loopctl.records.history import HISTORY_SCHEMA, HistoryRow, render_history
     from loopctl.ui import stderr_console
 
     def run() -> ExitCode:
         rows = past_rows(config, last)
         if as_json:
-            emit_json(history_json(rows))
+            # The rows are stored as `history_json` would make them: emitted as they are, not rebuilt.
+            emit_json({"schema": HISTORY_SCHEMA, "iterations": rows})
         else:
-            render_history(rows, stderr_console())
+            render_history([HistoryRow(**row) for row in rows], stderr_console())
         return ExitCode.OK
 
     guarded(as_json, run)
