@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from loopctl.errors import LoopctlError
 from loopctl.secrets import redact
@@ -20,26 +21,81 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
-def stderr_console() -> Console:
+class Lines(Protocol):
+    """What renderers print through: a rich Console on terminals, `PlainConsole` elsewhere."""
+
+    def print(self, *objects: Any, markup: bool | None = None, highlight: bool | None = None) -> None: ...
+
+
+# rich's own markup tag pattern (rich/markup.py): a tag preceded by an odd number of backslashes is literal text.
+_TAG = re.compile(r"((\\*)\[([a-z#/@][^[]*?)])")
+
+
+class PlainConsole:
+    """stderr lines without rich (pipes, CI logs): markup tags dropped, text written as given, nothing imported."""
+
+    def print(self, *objects: Any, markup: bool | None = None, highlight: bool | None = None) -> None:
+        text = " ".join(str(item) for item in objects)
+        if markup is not False:
+            text = _TAG.sub(_plain_tag, text)
+        sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+
+
+def _plain_tag(match: re.Match[str]) -> str:
+    backslashes, tag = match[2], match[3]
+    kept = "\\" * (len(backslashes) // 2)
+    return f"{kept}[{tag}]" if len(backslashes) % 2 else kept
+
+
+def plain_output() -> bool:
+    """Whether stderr gets plain lines: in CI, or not a terminal."""
+    return in_ci() or not sys.stderr.isatty()
+
+
+def stderr_console() -> Lines:
+    """The plain console when stderr is not a terminal (rich is not even imported), rich's Console otherwise."""
+    if plain_output():
+        return PlainConsole()
+    return rich_console()
+
+
+def rich_console() -> Console:
+    """A rich Console on stderr, for what needs rich's drawing (tables, the live board) even in a pipe."""
     from rich.console import Console
 
-    plain = in_ci() or not sys.stderr.isatty()
+    plain = plain_output()
     return Console(stderr=True, highlight=False, no_color=plain or None, emoji=False, soft_wrap=True)
 
 
 def render_error(err: LoopctlError) -> None:
     """One line saying what went wrong, one saying what to do."""
     console = stderr_console()
-    console.print(f"[bold red]error:[/] {redact(err.message)}", markup=True)
+    console.print(f"[bold red]error:[/] {_escape(console, redact(err.message))}")
     if err.hint:
-        console.print(f"  [dim]hint:[/] {redact(err.hint)}")
+        console.print(f"  [dim]hint:[/] {_escape(console, redact(err.hint))}")
+
+
+def _escape(console: Lines, text: str) -> str:
+    """Outside text as literal text in markup: rich's own escaping (rich/markup.py), without importing rich."""
+    if not isinstance(console, PlainConsole):
+        from rich.markup import escape
+
+        return escape(text)
+    text = _ESCAPABLE.sub(r"\1\1\\\2", text)
+    return text + "\\" if text.endswith("\\") and not text.endswith("\\\\") else text
+
+
+_ESCAPABLE = re.compile(r"(\\*)(\[[a-z#/@][^[]*?])")
 
 
 def render_probe(result: ProbeResult, *, load: dict[str, Any] | None = None) -> None:
     """Verdict line, then the close code with its name, the reason, events and the hint."""
-    from rich.markup import escape
-
     console = stderr_console()
+
+    def escape(text: str) -> str:
+        return _escape(console, text)
+
     outcome = result.outcome
     verdict = "[bold green]PASS[/]" if result.passed else "[bold red]FAIL[/]"
     console.print(f"{verdict} {escape(redact(result.url))} — {escape(redact(outcome.label))}")
@@ -69,7 +125,7 @@ def render_probe(result: ProbeResult, *, load: dict[str, Any] | None = None) -> 
         console.print(f"  [yellow]next:[/]    {escape(redact(outcome.hint))}")
 
 
-def render_load(console: Console, load: dict[str, Any]) -> None:
+def render_load(console: Lines, load: dict[str, Any]) -> None:
     """Sessions by outcome and latency percentiles of a load probe."""
     counts = ", ".join(f"{category} {count}" for category, count in load["outcomes"].items())
     console.print(

@@ -44,7 +44,7 @@ def history(
     from loopctl.output import emit_json, guarded
     from loopctl.past import past_rows
     from loopctl.records.history import HISTORY_SCHEMA, HistoryRow, render_history
-    from loopctl.ui import stderr_console
+    from loopctl.ui import rich_console
 
     def run() -> ExitCode:
         rows = past_rows(config, last)
@@ -52,7 +52,7 @@ def history(
             # The rows are stored as `history_json` would make them: emitted as they are, not rebuilt.
             emit_json({"schema": HISTORY_SCHEMA, "iterations": rows})
         else:
-            render_history([HistoryRow(**row) for row in rows], stderr_console())
+            render_history([HistoryRow(**row) for row in rows], rich_console())
         return ExitCode.OK
 
     guarded(as_json, run)
