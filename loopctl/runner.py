@@ -109,7 +109,8 @@ def run_iteration(
         ctx = Context(config, store, number, on_event, options or {})
         results, aborted = _run_phases(phases, ctx, skip)
         records, unreadable = store.recent(config.report.trend - 1, before=number)
-        record = _assemble(config, number, started, clock(), results, ctx.sections)
+        git = ctx.memo.get("git") or git_info(config.base_dir)  # the build may have asked already
+        record = _assemble(config, number, started, clock(), results, ctx.sections, git)
         previous = store.previous_probed(number)
         status = iteration_status(record, previous, aborted=aborted)
         record = record.model_copy(update={"status": status, "previous": previous.number if previous else None})
@@ -167,6 +168,7 @@ def _assemble(
     finished: datetime,
     results: list[tuple[str, PhaseResult, float]],
     sections: dict[str, dict[str, Any]],
+    git: dict[str, Any],
 ) -> Record:
     checks = [check for _, result, _ in results for check in result.checks]
     suites = [suite for _, result, _ in results for suite in result.suites]
@@ -181,7 +183,7 @@ def _assemble(
         "started_at": _iso(started),
         "finished_at": _iso(finished),
         "status": "failed",
-        "git": git_info(config.base_dir),
+        "git": git,
         "phases": [phase.model_dump(mode="json") for phase in phases],
         "build": sections.get("build"),
         "push": sections.get("push"),

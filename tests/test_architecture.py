@@ -95,6 +95,7 @@ def test_phases_are_grouped_by_platform() -> None:
     assert sorted(flat) == [
         "loopctl.phases.cloudrun",
         "loopctl.phases.docker",
+        "loopctl.phases.dockerignore",
         "loopctl.phases.inputs",
         "loopctl.phases.junit_read",
         "loopctl.phases.probe",

@@ -88,6 +88,11 @@ def test_build_then_push_pins_the_digest_the_registry_holds(
     assert pushed.section["digest"] == held
     assert pushed.section["pinned"] == f"{built.section['image']}@{held}"
     assert "Step 1/" in ctx.store.artifact_path(1, "build.log").read_text()
+    # Pushed once under the input tag; every other tag names the same manifest, added without a second push.
+    for tag in (built.section["cache_tag"].rsplit(":", 1)[1], *built.section["tags"]):
+        assert registry.manifest_digest(repo, tag) == held, tag
+    assert sum(message.endswith(": tagged in the registry") for message in logged(ctx)) == len(built.section["tags"])
+    assert sum(message.startswith("The push refers to repository") for message in logged(ctx)) == 1
 
 
 def test_an_unchanged_tree_skips_build_and_push(tmp_path: Path, source: Path, registry: RegistryHandle) -> None:

@@ -110,7 +110,10 @@ def image_tags(ctx: Context) -> list[str]:
     """`<git-short-sha>[-dirty]` and `loopctl-NNNN`."""
     from loopctl.gitinfo import git_info
 
-    git = git_info(ctx.config.base_dir)
+    # Asked once per iteration: the record's `git` section is the same answer (the tree as it was built).
+    if "git" not in ctx.memo:
+        ctx.memo["git"] = git_info(ctx.config.base_dir)
+    git = ctx.memo["git"]
     tags = [f"loopctl-{ctx.number:04d}"]
     if git["commit"]:
         tags.insert(0, git["commit"][:12] + ("-dirty" if git["dirty"] else ""))
