@@ -34,6 +34,23 @@ class LineIndex:
         return 1
 
 
+def read_yaml(source: Path) -> tuple[Any, LineIndex]:
+    """Read and parse a config file; unreadable, not UTF-8 or not YAML is a UsageError naming the file and line."""
+    try:
+        content = source.read_bytes()
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        raise UsageError(f"cannot read config {source}: {reason}", hint="run `loopctl init` to write one") from None
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = content.count(b"\n", 0, err.start) + 1
+        raise UsageError(
+            f"{source}:{line}: (file): not UTF-8 (byte 0x{content[err.start]:02x})", hint="save the file as UTF-8"
+        ) from None
+    return parse_yaml(text, source)
+
+
 def parse_yaml(text: str, source: Path, *, loader: type[Any] | None = None) -> tuple[Any, LineIndex]:
     """Parse YAML safely in one pass (libyaml when present); a syntax error is a UsageError with the file and line.
 

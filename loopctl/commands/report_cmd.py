@@ -41,16 +41,20 @@ def history(
     config: ConfigOption = Path("config.yaml"),
 ) -> None:
     """One row per iteration (number, date, commit, status, blocking outcome, P1 pass rate) and the trend."""
+    import sys
+
     from loopctl.output import emit_json, guarded
     from loopctl.past import past_rows
-    from loopctl.records.history import HISTORY_SCHEMA, HistoryRow, render_history
-    from loopctl.ui import rich_console
+    from loopctl.records.history import HISTORY_SCHEMA, HistoryRow, history_text, render_history
+    from loopctl.ui import plain_output, rich_console
 
     def run() -> ExitCode:
         rows = past_rows(config, last)
         if as_json:
             # The rows are stored as `history_json` would make them: emitted as they are, not rebuilt.
             emit_json({"schema": HISTORY_SCHEMA, "iterations": rows})
+        elif plain_output():
+            sys.stderr.write(history_text([HistoryRow(**row) for row in rows]))
         else:
             render_history([HistoryRow(**row) for row in rows], rich_console())
         return ExitCode.OK

@@ -15,11 +15,13 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loopctl.records.history import history_row
-from loopctl.records.record import Record
 from loopctl.records.store import Store, Unreadable, read_record, write_atomic
+
+if TYPE_CHECKING:
+    from loopctl.records.record import Record
 
 CACHE_NAME = ".history-cache.jsonl"
 _OLD_CACHE = ".history-cache.json"  # one JSON document over every record: replaced, removed when seen

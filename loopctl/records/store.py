@@ -12,11 +12,12 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING
 
 from loopctl.errors import UsageError
-from loopctl.records.record import RECORD_SCHEMA, Record
+
+if TYPE_CHECKING:  # `history` reads cached rows without building a record: pydantic loads only when one is read
+    from loopctl.records.record import Record
 
 _RECORD_NAME = re.compile(r"^(\d{4,})\.json$")
 _LOCK = ".lock"
@@ -185,7 +186,7 @@ class Store:
         """The most recent readable record before `number` that ran the probe: what an iteration compares with."""
         for earlier in self.newest_first(before=number):
             result = read_record(self.record_path(earlier))
-            if isinstance(result, Record) and result.probed:
+            if not isinstance(result, Unreadable) and result.probed:
                 return result
         return None
 
@@ -203,6 +204,10 @@ def _collector_paused() -> Iterator[None]:
 
 
 def read_record(path: Path) -> Record | Unreadable:
+    from pydantic import ValidationError
+
+    from loopctl.records.record import RECORD_SCHEMA, Record
+
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
