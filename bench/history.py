@@ -207,7 +207,7 @@ def measure(workdir: Path) -> dict[str, list[float]]:
             elapsed, done = checked(argv, cwd=workdir)
             if run == 0:
                 check_output(label, done.stdout)
-                say(f"  warm-up (history cache {'filled' if '--json' in label else 'for 20 rows'}): {label} {elapsed:.2f}s")
+                say(f"  warm-up (fills the history cache): {label} {elapsed:.2f}s")
                 continue
             times[label].append(elapsed)
             say(f"  run {run}: {label} {elapsed:.2f}s")

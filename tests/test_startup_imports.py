@@ -21,9 +21,9 @@ try:
     runpy.run_module("loopctl", run_name="__main__")
 except SystemExit as exit:
     code = exit.code
-heavy = [name for name in %r if name in sys.modules]
+heavy = [name for name in HEAVY if name in sys.modules]
 sys.__stdout__.write("\\nIMPORTED " + json.dumps({"heavy": heavy, "code": code}) + "\\n")
-""" % (HEAVY,)
+""".replace("HEAVY", repr(HEAVY))
 
 
 def imported(cwd: Path, *args: str) -> tuple[list[str], int]:
