@@ -55,7 +55,8 @@ def parse_yaml(text: str, source: Path, *, loader: type[Any] | None = None) -> t
     """Parse YAML safely in one pass (libyaml when present); a syntax error is a UsageError with the file and line.
 
     The node tree is composed once: it gives every key's line, refuses duplicate keys and alias bombs, and is
-    then turned into Python values without parsing the text again.
+    then turned into Python values without parsing the text again (plain mappings, lists and strings directly,
+    everything else by PyYAML's safe constructor, so the values are the ones `yaml.safe_load` gives).
     """
     parser = (loader or SAFE_LOADER)(text)
     try:
@@ -63,7 +64,7 @@ def parse_yaml(text: str, source: Path, *, loader: type[Any] | None = None) -> t
         index = LineIndex()
         if node is not None:
             _walk(node, index, source)
-        data = parser.construct_document(node) if node is not None else None
+        data = _construct(node, parser, {}) if node is not None else None
     except yaml.MarkedYAMLError as err:
         raise _syntax_error(err, source) from None
     except yaml.YAMLError as err:
@@ -78,6 +79,39 @@ def parse_yaml(text: str, source: Path, *, loader: type[Any] | None = None) -> t
     finally:
         parser.dispose()
     return data, index
+
+
+_STR, _SEQ, _MAP, _MERGE = (f"tag:yaml.org,2002:{name}" for name in ("str", "seq", "map", "merge"))
+
+
+def _construct(node: yaml.Node, constructor: Any, built: dict[int, Any]) -> Any:
+    """The value of a node; the common shapes built here, the rest (and any oddity) left to `constructor`.
+
+    An alias gives the same object again, as PyYAML does; nesting too deep ends in RecursionError, as it does.
+    """
+    if id(node) in built:
+        return built[id(node)]
+    if isinstance(node, yaml.ScalarNode):
+        return node.value if node.tag == _STR else constructor.construct_object(node)
+    if isinstance(node, yaml.SequenceNode) and node.tag == _SEQ:
+        items: list[Any] = []
+        built[id(node)] = items
+        items.extend(_construct(item, constructor, built) for item in node.value)
+        return items
+    if isinstance(node, yaml.MappingNode) and node.tag == _MAP and all(key.tag != _MERGE for key, _ in node.value):
+        mapping: dict[Any, Any] = {}
+        built[id(node)] = mapping
+        for key_node, value_node in node.value:
+            key = _construct(key_node, constructor, built)
+            try:
+                hash(key)
+            except TypeError:
+                break  # PyYAML's constructor says what is wrong with the key, with its line
+            mapping[key] = _construct(value_node, constructor, built)
+        else:
+            return mapping
+        del built[id(node)]
+    return constructor.construct_object(node, deep=True)
 
 
 def _syntax_error(err: yaml.MarkedYAMLError, source: Path) -> UsageError:

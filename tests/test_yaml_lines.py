@@ -117,3 +117,30 @@ def test_a_duplicate_key_exits_2_with_one_message(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "config.yaml:4: probe: duplicate key (first at line 2)" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+ODD_SHAPES = [
+    TRICKY,
+    "a: &x [1, {b: 2}]\nc: *x\nd: {<<: {e: 1}, f: 2}\n",
+    "? [1, 2]\n: unhashable\n",
+    "t: !!str 12\nu: !!int '7'\nv: !!float 1\nw: !!binary aGVsbG8=\nx: !!set {a, b}\ny: !!omap [{a: 1}, {b: 2}]\n",
+    "n: [.inf, -.Inf, .nan, 0o17, 0x1f, 1_000, 1:30, 2001-12-14t21:59:43.10-05:00, yes, Off, ~, '']\n",
+    "- - - deep\n  - [a, {b: [c, {d: e}]}]\n",
+    "plain\n",
+    "",
+]
+
+
+@pytest.mark.parametrize("text", ODD_SHAPES)
+def test_values_are_the_ones_safe_load_gives(text: str) -> None:
+    try:
+        expected = yaml.safe_load(text)
+    except yaml.YAMLError:
+        with pytest.raises(UsageError, match="not valid YAML"):
+            parse_yaml(text, SOURCE)
+        return
+    data, _ = parse_yaml(text, SOURCE)
+    if expected != expected:  # nan
+        return
+    assert repr(data) == repr(expected)
+    assert type(data) is type(expected)
