@@ -217,3 +217,44 @@ def test_iterate_with_a_stopped_registry_exits_3_with_a_complete_record(tmp_path
     assert (tmp_path / "iterations" / "0001.md").exists()
     assert not list((tmp_path / "iterations").glob("*.tmp"))
     assert "Traceback" not in done.stderr
+
+
+UNCHANGED_IN_A_FRESH_PROCESS = """
+import json, sys
+from pathlib import Path
+from loopctl.config import BuildConfig, Config, PushConfig
+from loopctl.phases.docker.build import BuildPhase
+from loopctl.phases.docker.push import PushPhase
+from loopctl.records.store import Store
+from loopctl.runner import Context
+
+folder, source, image, base = sys.argv[1:5]
+config = Config(
+    project="t",
+    iterations_dir=folder,
+    build=BuildConfig(context=source, image=image, args={"BASE_IMAGE": base}),
+    push=PushConfig(auth="none"),
+)
+ctx = Context(config, Store(Path(folder)), 2, lambda event: None, {})
+built = BuildPhase().run(ctx)
+ctx.sections["build"] = built.section
+pushed = PushPhase().run(ctx)
+heavy = sorted(name for name in ("docker", "requests", "urllib3") if name in sys.modules)
+print(json.dumps({"cached": built.section["cached"], "uploaded": pushed.section["uploaded"], "heavy": heavy}))
+"""
+
+
+def test_an_unchanged_tree_never_loads_the_docker_sdk(tmp_path: Path, source: Path, registry: RegistryHandle) -> None:
+    import json
+    import subprocess
+    import sys
+
+    first = make_ctx(tmp_path, source, registry)
+    build_and_push(first)
+    assert first.config.build is not None
+    argv = [str(tmp_path / "iterations"), str(source), first.config.build.image, BASE_IMAGE]
+    done = subprocess.run(
+        [sys.executable, "-c", UNCHANGED_IN_A_FRESH_PROCESS, *argv], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"cached": "remote", "uploaded": False, "heavy": []}

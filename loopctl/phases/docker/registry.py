@@ -58,12 +58,42 @@ def remote_digest(reference: str, ctx: Context) -> str | None:
 
 
 def _lookup(reference: str, ctx: Context) -> str | None:
+    from loopctl.phases.docker.engine import EngineUnavailable, docker_config_has_credentials
+
+    credentials = auth_config(ctx)
+    if credentials is not None or not docker_config_has_credentials():
+        # The engine asked directly: the SDK (and requests) stay unloaded on an unchanged iteration.
+        try:
+            return _lookup_plain(reference, credentials)
+        except EngineUnavailable:
+            pass  # the SDK path finds the engine the way `docker` does, or says why it cannot
+    return _lookup_sdk(reference, credentials)
+
+
+def _lookup_plain(reference: str, credentials: dict[str, str] | None) -> str | None:
+    import base64
+    import json
+    from urllib.parse import quote
+
+    from loopctl.phases.docker.engine import engine_get
+
+    headers = {}
+    if credentials is not None:  # as the SDK encodes a supplied auth config
+        headers["X-Registry-Auth"] = base64.urlsafe_b64encode(json.dumps(credentials).encode("ascii")).decode()
+    status, found = engine_get(f"/distribution/{quote(reference, safe='/:@')}/json", headers=headers)
+    if status != 200 or not isinstance(found, dict):
+        return None
+    digest = (found.get("Descriptor") or {}).get("digest")
+    return str(digest) if digest else None
+
+
+def _lookup_sdk(reference: str, credentials: dict[str, str] | None) -> str | None:
     from docker.errors import APIError
 
     from loopctl.phases.docker.engine import api_client
 
     try:
-        found: dict[str, Any] = api_client().inspect_distribution(reference, auth_config=auth_config(ctx))
+        found: dict[str, Any] = api_client().inspect_distribution(reference, auth_config=credentials)
     except APIError:
         return None
     digest = (found.get("Descriptor") or {}).get("digest")
