@@ -58,3 +58,18 @@ def test_history_from_its_cache_imports_nothing_heavy(folder_with_history: Path,
     assert "docker" not in heavy and "google.cloud" not in heavy
     heavy, code = imported(folder_with_history, *args)
     assert heavy == [] and code in (0, None)
+
+
+def test_the_app_built_for_one_command_still_knows_them_all(tmp_path: Path) -> None:
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "loopctl", *args], capture_output=True, text=True, cwd=tmp_path, timeout=60
+        )
+
+    listing = run("--help")
+    for name in ("init", "iterate", "loop", "probe", "report", "history", "classify", "doctor"):
+        assert f"  {name} " in listing.stdout, name
+    assert "Explain a close code" in run("classify", "--help").stdout
+    mistyped = run("histroy")
+    assert mistyped.returncode == 2 and "No such command 'histroy'" in mistyped.stderr
+    assert run("--version").stdout.startswith("loopctl ")
