@@ -65,3 +65,13 @@ def test_an_old_whole_folder_cache_is_replaced(tmp_path: Path) -> None:
 def test_the_iterations_folder_ignores_its_lock_and_cache(tmp_path: Path) -> None:
     Store(tmp_path).save(make_record(1, "failed"), None)
     assert (tmp_path / ".gitignore").read_text().split() == [".lock", CACHE_NAME]
+
+
+def test_a_line_of_another_row_schema_is_made_again(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    store.save(make_record(1, "failed"), None)
+    (row,) = cached_rows(store, 5)[0]
+    line = json.loads((tmp_path / CACHE_NAME).read_text())
+    stale = {**line, "schema": 0, "row": {**row, "status": "from an older loopctl"}}
+    (tmp_path / CACHE_NAME).write_text(json.dumps(stale) + "\n")
+    assert cached_rows(store, 5)[0] == [row]

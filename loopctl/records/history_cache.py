@@ -1,9 +1,9 @@
 """History rows remembered per record file, read from the cache's tail, so a long history costs what is shown.
 
 The cache is a file of JSON lines, one per record file as it was when its row was made:
-`{"number": 12, "key": [mtime_ns, size, inode], "row": {...}}` (or `"unreadable": reason`). New and changed rows
-are appended; a later line for a number wins. `history --last 20` stats its 20 record files and reads the cache
-backwards only until it has their lines, and the rows it finds go out as they were stored.
+`{"schema": 1, "number": 12, "key": [mtime_ns, size, inode], "row": {...}}` (or `"unreadable": reason`).
+New and changed rows are appended; a later line for a number wins. `history --last 20` stats its 20 record
+files and reads the cache backwards only until it has their lines, and the rows it finds go out as stored.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from loopctl.records.record import Record
 
 CACHE_NAME = ".history-cache.jsonl"
+# Rows go out as stored: a line made by a loopctl whose rows had other fields is made again, not printed.
+LINE_SCHEMA = 1
 _OLD_CACHE = ".history-cache.json"  # one JSON document over every record: replaced, removed when seen
 _BLOCK = 1 << 16
 # Rewrite the file in number order when a lookup read this many times more lines than it wanted.
@@ -93,8 +95,8 @@ def _tail_keys(store: Store, count: int) -> dict[int, list[int]]:
 
 def _entry(number: int, result: Record | Unreadable, key: list[int]) -> dict[str, Any]:
     if isinstance(result, Unreadable):
-        return {"number": number, "key": key, "unreadable": result.reason}
-    return {"number": number, "key": key, "row": asdict(history_row(result))}
+        return {"schema": LINE_SCHEMA, "number": number, "key": key, "unreadable": result.reason}
+    return {"schema": LINE_SCHEMA, "number": number, "key": key, "row": asdict(history_row(result))}
 
 
 class CacheFile:
@@ -118,7 +120,8 @@ class CacheFile:
                 continue
             if number in wanted:
                 decided.add(number)
-                if entry.get("key") == wanted[number] and ("row" in entry or "unreadable" in entry):
+                usable = entry.get("schema") == LINE_SCHEMA and ("row" in entry or "unreadable" in entry)
+                if usable and entry.get("key") == wanted[number]:
                     found[number] = entry
                 if len(decided) == len(wanted):
                     break
