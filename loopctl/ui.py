@@ -82,8 +82,9 @@ def _escape(console: Lines, text: str) -> str:
         from rich.markup import escape
 
         return escape(text)
-    text = _ESCAPABLE.sub(r"\1\1\\\2", text)
-    return text + "\\" if text.endswith("\\") and not text.endswith("\\\\") else text
+    # (rich also doubles a trailing backslash, so that a tag written right after stays a tag; the renderers
+    # here never write one there, and a plain line shows the text exactly as it came.)
+    return _ESCAPABLE.sub(r"\1\1\\\2", text)
 
 
 _ESCAPABLE = re.compile(r"(\\*)(\[[a-z#/@][^[]*?])")
