@@ -14,7 +14,7 @@ from loopctl.phases.docker.build import BuildPhase
 from loopctl.phases.docker.push import PushPhase
 from loopctl.records.store import Store
 from loopctl.runner import Context, Event, PhaseResult
-from tests.support.realparts import BASE_IMAGE, RegistryHandle, start_registry
+from tests.support.realparts import BASE_IMAGE, RegistryHandle, docker_client, start_registry
 
 SERVICE = Path(__file__).resolve().parents[2] / "examples" / "agent-service"
 
@@ -258,3 +258,23 @@ def test_an_unchanged_tree_never_loads_the_docker_sdk(tmp_path: Path, source: Pa
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {"cached": "remote", "uploaded": False, "heavy": []}
+
+
+def test_tags_are_added_by_manifest_with_basic_credentials_or_left_to_the_engine(tmp_path: Path, source: Path) -> None:
+    from loopctl.phases.docker.registry import tag_by_manifest
+
+    with start_registry(tmp_path / "locked", htpasswd={"ci": "hunter2-password"}) as locked:
+        ctx = make_ctx(tmp_path, source, locked)
+        built = BuildPhase().run(ctx)
+        assert built.section is not None
+        credentials = {"username": "ci", "password": "hunter2-password"}
+        repository = built.section["image"]
+        tag = built.section["cache_tag"].rsplit(":", 1)[1]
+        docker_client().api.push(repository, tag=tag, auth_config=credentials)
+        path = repository.split("/", 1)[1]
+        digest = locked.manifest_digest(path, tag)
+        assert digest is not None
+        assert tag_by_manifest(repository, digest, ["anonymous"], None) == ["anonymous"]  # 401: the engine's job
+        assert locked.manifest_digest(path, "anonymous") is None
+        assert tag_by_manifest(repository, digest, ["extra", "more"], credentials) == []
+        assert locked.manifest_digest(path, "extra") == digest == locked.manifest_digest(path, "more")
