@@ -117,21 +117,23 @@ def tag_by_manifest(repository: str, digest: str, tags: list[str], credentials: 
     What the engine would do for each extra tag after checking every layer again, in two round trips. Returns
     the tags it could not add (any refusal or error), which the caller pushes through the engine as before.
     """
+    from http.client import HTTPException
     from urllib.error import URLError
 
+    failures = (URLError, HTTPException, OSError, ValueError)  # any of them: the engine pushes the tag instead
     registry = _registry_of(repository)
     if registry is None or not tags:
         return list(tags)
     client = _RegistryHttp(registry, credentials)
     try:
         body, media_type = client.manifest(repository.split("/", 1)[1], digest)
-    except (URLError, OSError, ValueError):
+    except failures:
         return list(tags)
     refused: list[str] = []
     for tag in tags:
         try:
             client.put_manifest(repository.split("/", 1)[1], tag, body, media_type)
-        except (URLError, OSError, ValueError):
+        except failures:
             refused.append(tag)
     return refused
 
