@@ -19,8 +19,10 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check $(SRC)
 	$(BIN)/mypy loopctl
 
-# The real parts the tests and the demo talk to: a Docker Engine, a registry on 127.0.0.1:5000, a base image.
+# The real parts the tests and the demo talk to: Node.js and git, a Docker Engine, a registry on 127.0.0.1:5000,
+# a base image.
 up:
+	scripts/tools.sh
 	scripts/engine.sh up
 	scripts/registry.sh up
 	scripts/base-image.sh

@@ -26,6 +26,30 @@ _IMAGE_REPOSITORY = re.compile(
 )
 
 
+CloudBuildMachine = Literal[
+    "E2_MEDIUM", "E2_STANDARD_2", "E2_HIGHCPU_8", "E2_HIGHCPU_32", "N1_HIGHCPU_8", "N1_HIGHCPU_32"
+]
+
+
+class CloudBuildConfig(_Strict):
+    """Where and how Cloud Build runs the build; http:// endpoints are emulators (anonymous)."""
+
+    project: str = Field(min_length=1)
+    region: str = "global"
+    bucket: str | None = None  # default PROJECT_cloudbuild, created when missing, as gcloud does
+    machine_type: CloudBuildMachine | None = None
+    disk_size_gb: int | None = Field(None, ge=1, le=4000)
+    timeout_s: int = Field(600, ge=1, le=86400)
+    service_account: str | None = None  # an email; the build then runs (and pushes) as this account
+    worker_pool: str | None = None  # a name, or projects/P/locations/R/workerPools/NAME
+    api_endpoint: str | None = None
+    storage_endpoint: str | None = None
+
+    @property
+    def source_bucket(self) -> str:
+        return self.bucket or f"{self.project}_cloudbuild"
+
+
 class BuildConfig(_Strict):
     context: str = "."
     dockerfile: str = "Dockerfile"
@@ -33,6 +57,14 @@ class BuildConfig(_Strict):
     args: dict[str, str] = Field(default_factory=dict)
     target: str | None = None
     platform: str = "linux/amd64"
+    builder: Literal["docker", "cloudbuild"] = "docker"
+    cloudbuild: CloudBuildConfig | None = None
+
+    @model_validator(mode="after")
+    def _builder_block(self) -> BuildConfig:
+        if self.builder == "cloudbuild" and self.cloudbuild is None:
+            raise ValueError("builder 'cloudbuild' needs a build.cloudbuild block (project at least)")
+        return self
 
     @field_validator("image")
     @classmethod
@@ -67,6 +99,29 @@ class DockerDeployConfig(_Strict):
         return env
 
 
+# Cloud Run's own rules, checked before any API call so a deploy never fails late on them.
+_SERVICE_NAME = re.compile(r"^[a-z](?:[a-z0-9-]*[a-z0-9])?$")
+_SERVICE_NAME_MAX = 49  # "less than 50 characters"
+_TAG_AND_SERVICE_MAX = 46  # a tag URL `TAG---SERVICE-HASH-REGION.a.run.app` must fit one DNS label
+PREVIEW_TAG = "loopctl"
+_LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+_LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
+_RESERVED_LABEL_PREFIXES = (
+    "run.googleapis.com",
+    "cloud.googleapis.com",
+    "serving.knative.dev",
+    "autoscaling.knative.dev",
+)
+_PULLABLE_HOSTS = re.compile(r"^(?:[a-z0-9-]+\.)*gcr\.io$|^[a-z0-9-]+-docker\.pkg\.dev$|^(?:registry-1\.)?docker\.io$")
+
+
+class SecretManagerRef(_Strict):
+    """`{secret: NAME, version: latest}`: Cloud Run reads the value from Secret Manager when the instance starts."""
+
+    secret: str = Field(min_length=1)
+    version: str = "latest"
+
+
 class CloudRunConfig(_Strict):
     project: str
     region: str
@@ -76,7 +131,7 @@ class CloudRunConfig(_Strict):
     rollback_on_failure: bool = False
     allow_zero_traffic: bool = False
     allow_missing: bool = True
-    env: dict[str, str | SecretRef] = Field(default_factory=dict)
+    env: dict[str, str | SecretRef | SecretManagerRef] = Field(default_factory=dict)
     cpu: str | None = None
     memory: str | None = None
     min_instances: int | None = Field(None, ge=0)
@@ -85,9 +140,79 @@ class CloudRunConfig(_Strict):
     ingress: Literal["all", "internal", "internal-and-cloud-load-balancing"] | None = None
     service_account: str | None = None
     labels: dict[str, str] = Field(default_factory=dict)
-    invoker_iam: bool = False
+    public: bool = False  # false: the probe sends an ID token; true: allUsers may invoke (set on create)
+    custom_audiences: list[str] = Field(default_factory=list)
     deadline_s: float = Field(600.0, gt=0)
     api_endpoint: str | None = None
+    logging_endpoint: str | None = None  # the Cloud Logging API's; an http:// emulator is read anonymously
+    logs_wait_s: float = Field(10.0, ge=0)  # how long to wait for the window's entries to be ingested
+
+    @property
+    def emulated(self) -> bool:
+        """An `http://` api_endpoint is an emulator: anonymous calls, any image host."""
+        return bool(self.api_endpoint and self.api_endpoint.startswith("http://"))
+
+    @field_validator("service")
+    @classmethod
+    def _service_name(cls, service: str) -> str:
+        if len(service) > _SERVICE_NAME_MAX or not _SERVICE_NAME.match(service):
+            raise ValueError(
+                f"{service!r} is not a Cloud Run service name: lowercase letters, digits and hyphens, "
+                f"starting with a letter, not ending with a hyphen, at most {_SERVICE_NAME_MAX} characters"
+            )
+        return service
+
+    @field_validator("labels")
+    @classmethod
+    def _label_rules(cls, labels: dict[str, str]) -> dict[str, str]:
+        for key, value in labels.items():
+            if key.split("/", 1)[0].endswith(_RESERVED_LABEL_PREFIXES) or key.startswith("goog"):
+                raise ValueError(f"label {key!r} uses a prefix Google reserves (run.googleapis.com/, goog…)")
+            if not _LABEL_KEY.match(key):
+                raise ValueError(
+                    f"label key {key!r}: lowercase letters, digits, '_' and '-', starting with a letter, "
+                    "at most 63 characters"
+                )
+            if not _LABEL_VALUE.match(value):
+                raise ValueError(f"label {key!r}: value {value!r}: lowercase letters, digits, '_' and '-', at most 63")
+        if len(labels) > 64:
+            raise ValueError("at most 64 labels")
+        return labels
+
+    @field_validator("env")
+    @classmethod
+    def _no_plaintext_secrets(cls, env: dict[str, Any]) -> dict[str, Any]:
+        plaintext = [name for name, value in env.items() if isinstance(value, SecretRef)]
+        if plaintext:
+            raise ValueError(
+                f"{plaintext[0]} would be written into the revision as plain text: on Cloud Run a secret is a "
+                f"Secret Manager reference, e.g. {plaintext[0]}: {{secret: NAME, version: latest}}"
+            )
+        return env
+
+    @field_validator("api_endpoint")
+    @classmethod
+    def _endpoint(cls, endpoint: str | None) -> str | None:
+        if endpoint is not None and not endpoint.startswith(("http://", "https://")):
+            raise ValueError(f"{endpoint!r}: give the scheme, e.g. https://europe-west1-run.googleapis.com")
+        return endpoint
+
+    @model_validator(mode="after")
+    def _cloud_run_limits(self) -> CloudRunConfig:
+        if self.strategy == "preview" and len(PREVIEW_TAG) + len(self.service) > _TAG_AND_SERVICE_MAX:
+            raise ValueError(
+                f"strategy preview tags revisions {PREVIEW_TAG!r}: tag and service name together must be at most "
+                f"{_TAG_AND_SERVICE_MAX} characters, so service names up to "
+                f"{_TAG_AND_SERVICE_MAX - len(PREVIEW_TAG)} (this one has {len(self.service)})"
+            )
+        return self
+
+
+def pullable_by_cloud_run(image: str) -> bool:
+    """Whether Cloud Run can pull `image`: Artifact Registry, Container Registry or Docker Hub."""
+    first = image.split("/", 1)[0]
+    host = first if "/" in image and ("." in first or ":" in first or first == "localhost") else "docker.io"
+    return bool(_PULLABLE_HOSTS.match(host))
 
 
 class DeployConfig(_Strict):
@@ -206,6 +331,7 @@ class Config(_Strict):
 
     # Where the file was read from: relative paths in it are relative to its folder.
     base_dir: Path = Field(default=Path("."), exclude=True)
+    config_file: Path | None = Field(default=None, exclude=True)
 
     def path(self, relative: str) -> Path:
         candidate = Path(relative)
@@ -224,14 +350,27 @@ def load_config(path: str | Path, *, environ: Mapping[str, str] | None = None, c
             hint="run `loopctl init` for a commented example",
         )
     try:
-        config = Config.model_validate({**raw, "base_dir": source.parent})
+        config = Config.model_validate({**raw, "base_dir": source.parent, "config_file": source})
     except RecursionError:
         raise too_deep(source) from None
     except ValidationError as err:
         raise UsageError(_format_errors(err, source, lines), hint="see the config reference in README.md") from None
+    _check_image_host(config, source, lines)
     if check_env:
         _check_env(config, source, lines, os.environ if environ is None else environ)
     return config
+
+
+def _check_image_host(config: Config, source: Path, lines: LineIndex) -> None:
+    """Cloud Run pulls only from Google's registries and Docker Hub; an emulator runs whatever it is given."""
+    cloudrun = config.deploy.cloudrun if config.deploy is not None and config.deploy.target == "cloudrun" else None
+    if cloudrun is None or config.build is None or cloudrun.emulated or pullable_by_cloud_run(config.build.image):
+        return
+    raise UsageError(
+        f"{source}:{lines.line_for(['build', 'image'])}: build.image: Cloud Run cannot pull from "
+        f"{config.build.image.split('/', 1)[0]}",
+        hint="push to Artifact Registry (REGION-docker.pkg.dev/PROJECT/REPO/IMAGE), *.gcr.io or Docker Hub",
+    )
 
 
 _GENERATED_TAGS = ("function-", "dict[", "list[", "tagged-union[", "literal[", "union[")
@@ -241,6 +380,7 @@ _UNION_SHAPES = {
     "CommandRef": "{command: CMD}",
     "JwtRef": "{jwt: {secret: …, claims: …, ttl: …}}",
     "AppCodeConfig": "{category: …, depth: …, hint: …}",
+    "SecretManagerRef": "{secret: NAME, version: latest}",
     "str": "a string",
 }
 

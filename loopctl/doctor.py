@@ -19,6 +19,7 @@ class Finding:
     ok: bool
     detail: str
     fix: str = ""
+    warning: bool = False  # worth fixing, but nothing fails because of it
 
 
 def diagnose(config_path: Path) -> list[Finding]:
@@ -28,15 +29,32 @@ def diagnose(config_path: Path) -> list[Finding]:
     except LoopctlError as err:
         return [Finding("config", False, err.message, err.hint)]
     findings = [Finding("config", True, f"{config_path} is valid ({len(config.probe.checks)} checks)")]
-    uses_engine = config.build is not None or (config.deploy is not None and config.deploy.target == "docker")
+    builds_locally = config.build is not None and config.build.builder == "docker"
+    uses_engine = builds_locally or (config.deploy is not None and config.deploy.target == "docker")
     checks: list[Callable[[Config], Finding]] = []
     if uses_engine:
         checks.append(_engine)
+    if config.build is not None:
+        checks.append(_records_in_context)
     if config.push is not None and config.build is not None:
         checks.append(_registry)
     if _needs_google(config):
         checks.append(_google)
-    return findings + [check(config) for check in checks]
+    cloudrun = config.deploy.cloudrun if config.deploy is not None and config.deploy.target == "cloudrun" else None
+    if cloudrun is not None and not cloudrun.public:
+        checks.append(_id_token)
+    return findings + [check(config) for check in checks] + _cloudbuild(config)
+
+
+def _cloudbuild(config: Config) -> list[Finding]:
+    """Cloud Build's checks, when it builds: credentials, its API, the source bucket."""
+    if config.build is None or config.build.cloudbuild is None or config.build.builder != "cloudbuild":
+        return []
+    from loopctl.phases.cloudbuild.doctor import cloudbuild_checks
+
+    return [
+        Finding(check.name, check.ok, check.detail, check.fix) for check in cloudbuild_checks(config.build.cloudbuild)
+    ]
 
 
 def _engine(config: Config) -> Finding:
@@ -47,6 +65,37 @@ def _engine(config: Config) -> Finding:
     except LoopctlError as err:
         return Finding("engine", False, err.message, err.hint)
     return Finding("engine", True, f"Docker Engine {version.get('Version', '?')} at {describe_engine()}")
+
+
+def _records_in_context(config: Config) -> Finding:
+    """loopctl leaves its records out of what it sends, but a plain `docker build` would copy them in."""
+    from loopctl.phases.inputs import own_paths
+
+    assert config.build is not None
+    context = config.path(config.build.context)
+    own = own_paths(config, context)
+    if not own:
+        return Finding("records", True, f"{config.iterations_dir} is outside build.context: never in the image")
+    if _dockerignored(context, f"{own[0]}/0001.json"):
+        return Finding("records", True, f"{own[0]}/ is in build.context and .dockerignore excludes it")
+    return Finding(
+        "records",
+        True,
+        f"{own[0]}/ is inside build.context and .dockerignore does not exclude it: loopctl leaves it out, but "
+        "`docker build` or another builder would copy every record and report into the image",
+        f"add `{own[0]}/` to {context / '.dockerignore'}",
+        warning=True,
+    )
+
+
+def _dockerignored(context: Path, relative: str) -> bool:
+    from docker.utils.build import PatternMatcher
+
+    ignore = context / ".dockerignore"
+    if not ignore.is_file():
+        return False
+    lines = [line.strip() for line in ignore.read_text(encoding="utf-8", errors="replace").splitlines()]
+    return bool(PatternMatcher([line for line in lines if line and not line.startswith("#")]).matches(relative))
 
 
 def _registry(config: Config) -> Finding:
@@ -92,7 +141,7 @@ def _docker_config_has(host: str) -> bool:
 def _needs_google(config: Config) -> bool:
     cloudrun = config.deploy.cloudrun if config.deploy is not None else None
     pushes_with_gcloud = config.push is not None and config.push.auth == "gcloud"
-    return pushes_with_gcloud or (cloudrun is not None and cloudrun.api_endpoint is None)
+    return pushes_with_gcloud or (cloudrun is not None and not cloudrun.emulated)
 
 
 def _google(config: Config) -> Finding:
@@ -108,3 +157,22 @@ def _google(config: Config) -> Finding:
             "run `gcloud auth application-default login`",
         )
     return Finding("google credentials", True, f"application-default credentials (project {project or '?'})")
+
+
+def _id_token(config: Config) -> Finding:
+    """A private service is probed with an ID token: mint one now and say which credential made it."""
+    from loopctl.phases.cloudrun.auth import mint_id_token
+
+    assert config.deploy is not None and config.deploy.cloudrun is not None
+    cloudrun = config.deploy.cloudrun
+    audience = next(iter(cloudrun.custom_audiences), f"https://{cloudrun.service}.a.run.app")
+    try:
+        minted = mint_id_token(audience)
+    except LoopctlError as err:
+        return Finding("cloud run id token", False, err.message, err.hint)
+    return Finding(
+        "cloud run id token",
+        True,
+        f"minted with {minted.path}; the probe sends it as X-Serverless-Authorization (the identity needs "
+        "roles/run.invoker on the service)",
+    )

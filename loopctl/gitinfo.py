@@ -1,27 +1,113 @@
-"""Which branch and commit an iteration ran from, and whether the tree had uncommitted changes."""
+"""Which branch and commit an iteration ran from, whether the tree had uncommitted changes, and what changed since."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
+import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+COMMIT_LIMIT = 50
+FILE_LIMIT = 200
 
-def _git(folder: Path, *args: str) -> str | None:
+
+def _git(folder: Path, *args: str, env: Mapping[str, str] | None = None) -> str | None:
     try:
         done = subprocess.run(
-            ["git", "-C", str(folder), *args], capture_output=True, text=True, timeout=10, check=False
+            ["git", "-C", str(folder), *args],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+            env={**os.environ, **env} if env else None,
         )
     except (OSError, subprocess.TimeoutExpired):
         return None
-    return done.stdout.strip() if done.returncode == 0 else None
+    return done.stdout.strip("\n") if done.returncode == 0 else None
 
 
-def git_info(folder: Path) -> dict[str, Any]:
-    """`{"branch", "commit", "dirty"}`; all empty when the folder is not in a git work tree."""
+def git_info(folder: Path, paths: Sequence[Path] = (), excluded: Sequence[Path] = ()) -> dict[str, Any]:
+    """`{"branch", "commit", "dirty", "tree"}`; all empty when the folder is not in a git work tree.
+
+    `tree` is a git tree object of `paths` as they are on disk (uncommitted and untracked-not-ignored files
+    included), so the next iteration can say exactly what changed even when both ran on one commit.
+    """
     commit = _git(folder, "rev-parse", "HEAD")
     if commit is None:
-        return {"branch": None, "commit": None, "dirty": False}
+        return {"branch": None, "commit": None, "dirty": False, "tree": None}
     branch = _git(folder, "rev-parse", "--abbrev-ref", "HEAD")
     status = _git(folder, "status", "--porcelain", "--untracked-files=no")
-    return {"branch": branch, "commit": commit, "dirty": bool(status)}
+    tree = snapshot_tree(folder, paths, excluded) if paths else None
+    return {"branch": branch, "commit": commit, "dirty": bool(status), "tree": tree}
+
+
+def top_level(folder: Path) -> Path | None:
+    top = _git(folder, "rev-parse", "--show-toplevel")
+    return Path(top) if top else None
+
+
+def pathspecs(top: Path, paths: Sequence[Path], excluded: Sequence[Path] = ()) -> list[str]:
+    """`paths` relative to the work tree's top (those outside it dropped), then `excluded` as exclusions."""
+    specs = [_relative(top, path) for path in paths]
+    included = [spec for spec in specs if spec is not None]
+    if not included:
+        return []
+    exclusions = [f":(exclude){spec}" for path in excluded if (spec := _relative(top, path)) not in (None, ".")]
+    return included + exclusions
+
+
+def _relative(top: Path, path: Path) -> str | None:
+    try:
+        return str(path.resolve().relative_to(top.resolve()))
+    except ValueError:
+        return None
+
+
+def snapshot_tree(folder: Path, paths: Sequence[Path], excluded: Sequence[Path] = ()) -> str | None:
+    """Write the on-disk state of `paths` as a tree object, through a private index: the user's index is untouched."""
+    top = top_level(folder)
+    specs = pathspecs(top, paths, excluded) if top else []
+    if top is None or not specs:
+        return None
+    with tempfile.TemporaryDirectory(prefix="loopctl-index-") as scratch:
+        index = Path(scratch) / "index"
+        real_index = _git(top, "rev-parse", "--git-path", "index")
+        if real_index and (top / real_index).is_file():
+            shutil.copyfile(top / real_index, index)  # keeps the stat cache: unchanged files are not re-hashed
+        env = {"GIT_INDEX_FILE": str(index)}
+        if _git(top, "add", "--all", "--", *specs, env=env) is None:
+            return None
+        return _git(top, "write-tree", env=env)
+
+
+def diff_files(top: Path, base: str, target: str, specs: Sequence[str]) -> list[dict[str, Any]]:
+    """`[{"path", "added", "removed"}]` between two commits or trees, limited to `specs` (None counts: binary)."""
+    output = _git(top, "diff", "--numstat", "-z", "--no-renames", base, target, "--", *specs)
+    files: list[dict[str, Any]] = []
+    for item in (output or "").split("\0"):
+        added, _, rest = item.partition("\t")
+        removed, _, path = rest.partition("\t")
+        if path:
+            files.append({"path": path, "added": _count(added), "removed": _count(removed)})
+    return files[:FILE_LIMIT]
+
+
+def commit_subjects(top: Path, before: str, after: str) -> list[str]:
+    """The subjects of the commits after `before` up to `after`, newest first."""
+    output = _git(top, "log", f"--max-count={COMMIT_LIMIT}", "--format=%s", f"{before}..{after}")
+    return [line for line in (output or "").splitlines() if line.strip()]
+
+
+def exists(top: Path, name: str) -> bool:
+    return _git(top, "cat-file", "-e", name) is not None
+
+
+def file_at(top: Path, revision: str, spec: str) -> str | None:
+    return _git(top, "show", f"{revision}:{spec}")
+
+
+def _count(text: str) -> int | None:
+    return int(text) if text.isdigit() else None

@@ -1,46 +1,221 @@
-"""The commented config.yaml that `loopctl init` writes: the sample agent service's loop."""
+"""What `loopctl init` writes: a commented config.yaml for a target, fitted to the repo's Dockerfile."""
 
 from __future__ import annotations
 
-TEMPLATE = """\
-# loopctl configuration. Every key is documented in README.md ("config.yaml reference").
-# Secrets are never written here: name them as {env: NAME}, {file: PATH} or {command: "..."}.
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
 
-project: agent-service            # used in report titles
-iterations_dir: iterations        # records (NNNN.json) and reports (NNNN.md) land here
+Target = Literal["docker", "cloudrun", "url"]
+TARGETS: tuple[Target, ...] = ("docker", "cloudrun", "url")
+DEFAULT_PORT = 8080
+ITERATIONS_DIR = "iterations"
 
+_EXPOSE = re.compile(r"^\s*EXPOSE\s+(.+)$", re.IGNORECASE | re.MULTILINE)
+_NAME_JUNK = re.compile(r"[^a-z0-9]+")
+_NAME_MAX = 49  # Cloud Run service names are "less than 50 characters"
+
+
+@dataclass(frozen=True)
+class Service:
+    """What init learns from the folder: a name for the project and image, the Dockerfile and its port."""
+
+    project: str
+    dockerfile: str | None
+    port: int | None  # the first port the Dockerfile EXPOSEs
+
+
+@dataclass(frozen=True)
+class Written:
+    """What init did, for the command to report."""
+
+    config: Path
+    target: Target
+    service: Service
+    ignore_files: tuple[str, ...]  # .dockerignore / .gitignore files that gained the iterations folder
+
+
+def detect_service(folder: Path) -> Service:
+    """The folder's name as the project; its Dockerfile and the first port it EXPOSEs, if any."""
+    project = project_name(folder.resolve().name)
+    dockerfile = folder / "Dockerfile"
+    if not dockerfile.is_file():
+        return Service(project, None, None)
+    return Service(project, "Dockerfile", exposed_port(dockerfile.read_text(encoding="utf-8", errors="replace")))
+
+
+def project_name(folder_name: str) -> str:
+    """A name that is also a valid image repository, container and Cloud Run service name."""
+    name = _NAME_JUNK.sub("-", folder_name.lower()).strip("-")
+    if not name[:1].isalpha():
+        name = f"svc-{name}".rstrip("-")
+    return name[:_NAME_MAX].rstrip("-")
+
+
+def exposed_port(dockerfile: str) -> int | None:
+    """The first numeric port of the first EXPOSE line (`EXPOSE 8000/tcp 9000` → 8000); None without one."""
+    for match in _EXPOSE.finditer(dockerfile):
+        for word in match.group(1).split():
+            number = word.split("/", 1)[0]
+            if number.isdigit() and 0 < int(number) < 65536:
+                return int(number)
+    return None
+
+
+def render_config(target: Target, service: Service) -> str:
+    """The whole commented config.yaml for `target`."""
+    port = service.port or DEFAULT_PORT
+    build = [_BUILD[target]] if target in _BUILD else []
+    parts = [_head(target, service), *build, _DEPLOY[target], _PROBE, _TAIL]
+    text = "\n".join(part.strip("\n") + "\n" for part in parts)
+    return text.format(project=service.project, port=port, dockerfile=service.dockerfile or "Dockerfile")
+
+
+def write_ignores(folder: Path, target: Target, iterations_dir: str = ITERATIONS_DIR) -> tuple[str, ...]:
+    """Add the iterations folder to `.dockerignore` (when building) and `.gitignore` (in a git work tree).
+
+    `.dockerignore` also gains `.git`: git rewrites its index on a mere `git status`, which would change the
+    input digest and rebuild an unchanged service.
+    """
+    records = f"{iterations_dir.strip('/')}/"
+    wanted: dict[str, list[str]] = {}
+    if target != "url":
+        wanted[".dockerignore"] = [records, ".git"]
+    if (folder / ".gitignore").is_file() or _in_git(folder):
+        wanted[".gitignore"] = [records]
+    return tuple(name for name, entries in wanted.items() if _add_lines(folder / name, entries, _WHY[name]))
+
+
+_WHY = {".dockerignore": "never part of the image", ".gitignore": "loopctl's records, reports and logs"}
+
+
+def _add_lines(path: Path, entries: list[str], why: str) -> bool:
+    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    present = {line.strip().strip("/") for line in text.splitlines()}
+    missing = [entry for entry in entries if entry.strip("/") not in present]
+    if not missing:
+        return False
+    separator = "" if not text or text.endswith("\n") else "\n"
+    lines = "".join(f"{entry}\n" for entry in missing)
+    path.write_text(f"{text}{separator}# added by loopctl init: {why}\n{lines}")
+    return True
+
+
+def _in_git(folder: Path) -> bool:
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(folder), "rev-parse", "--is-inside-work-tree"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0 and done.stdout.strip() == "true"
+
+
+def _head(target: Target, service: Service) -> str:
+    found = (
+        f"# Found {service.dockerfile}" + (f" (EXPOSE {service.port})." if service.port else " (no EXPOSE: port 8080).")
+        if service.dockerfile
+        else "# No Dockerfile found beside this file."
+    )
+    return f"""\
+# loopctl configuration, written by `loopctl init --target {target}`.
+{found}
+# Every key is documented in README.md ("config.yaml reference").
+# Secrets are never written here: name them as {{{{env: NAME}}}}, {{{{file: PATH}}}} or {{{{command: "..."}}}}.
+
+project: {{project}}  # used in report titles
+iterations_dir: {ITERATIONS_DIR}  # records (NNNN.json), reports (NNNN.md), build logs; never sent to the engine
+"""
+
+
+_BUILD: dict[str, str] = {
+    "docker": """
+build:
+  context: .                      # the folder sent to the engine; .dockerignore is honoured
+  dockerfile: {dockerfile}
+  image: {project}  # a local image on the engine, tagged <commit> and loopctl-NNNN
+  # args: {{BASE_IMAGE: python:3.12-slim}}
+
+# push:                           # to push to a registry, set build.image to REGISTRY/REPO and uncomment:
+#   auth: docker-config           # docker-config (docker login) | gcloud | none
+""",
+    "cloudrun": """
+build:
+  context: .                      # the folder sent to the engine; .dockerignore is honoured
+  dockerfile: {dockerfile}
+  image: us-central1-docker.pkg.dev/my-project/services/{project}  # your Artifact Registry repository
+  platform: linux/amd64           # what Cloud Run runs
+
+push:
+  auth: gcloud                    # an access token from application-default credentials
+""",
+}
+
+_DEPLOY: dict[str, str] = {
+    "docker": """
 deploy:
-  target: url                     # url: a service deployed by other means, probed at `url`
-  url: http://127.0.0.1:8080
+  target: docker                  # run the image on the local Docker Engine
+  docker:
+    name: {project}  # the container; the previous one of that name is replaced
+    port: {port}  # the service listens here inside the container (PORT is set to it)
+    # host_port: 18080            # published on 127.0.0.1; any free port when unset
+    # env:
+    #   LOG_LEVEL: debug
+    #   API_TOKEN: {{env: API_TOKEN}}
+""",
+    "cloudrun": """
+deploy:
+  target: cloudrun
+  cloudrun:
+    project: my-project           # your Google Cloud project
+    region: us-central1
+    service: {project}
+    port: {port}  # the service listens here (PORT is set to it)
+    strategy: direct              # direct: the new revision takes the traffic | preview: probe it first
+    public: false                 # false: a private service, the probe sends a Google ID token
+    # timeout_s: 3600             # long WebSocket streams end at the request timeout
+    # env:
+    #   API_TOKEN: {{secret: api-token, version: latest}}
+""",
+    "url": """
+deploy:
+  target: url                     # a service deployed by other means, probed at `url`
+  url: http://127.0.0.1:{port}
+""",
+}
 
+_PROBE = """
 probe:
-  close_codes:                    # application close codes (4000-4999) -> category
-    4001: token_expired           # names with auth/token/forbid/... count as auth failures (depth 2)
+  close_codes: {{}}                 # application close codes (4000-4999) -> category, e.g. {{4001: token_expired}}
   checks:
     - name: health
       priority: 1                 # 1 (must work) .. 3 (nice to have)
-      http: {path: /health, expect_status: 200}
-    - name: chat-events
+      http: {{path: /health, expect_status: 200}}
+    - name: events
       priority: 1
-      impact: Users can chat and see the agent work
+      impact: Clients get the service's events over the WebSocket
       websocket:
         path: /ws
-        auth:
-          type: bearer            # bearer (Authorization header) | subprotocol (jwt.<token>) | query (?token=)
-          token:
-            jwt:                  # minted at probe time (HS256) from a secret in the environment
-              secret: {env: DEMO_JWT_SECRET}
-              claims: {sub: probe}
-              ttl: 300
-        send: {type: user_message, payload: {content: hello}}
-        expect_events: [agent_started, agent_thinking, tool_executing, tool_completed, agent_completed]
+        # auth:                   # bearer (Authorization header) | subprotocol (jwt.<token>) | query (?token=)
+        #   type: bearer
+        #   token: {{env: SERVICE_TOKEN}}
+        send: {{type: user_message, payload: {{content: hello}}}}
+        expect_events: [agent_started, agent_completed]   # what the service sends back, in order
         event_field: type         # the JSON field that names an event
         timeout: 30               # seconds for the whole check
+"""
 
-# suites:                         # external test commands; {junit} is replaced by a JUnit XML path
+_TAIL = """
+# suites:                         # external test commands; {{junit}} is replaced by a JUnit XML path
 #   - name: e2e-priority-1
 #     priority: 1
-#     command: pytest tests/e2e -m priority1 --junitxml={junit}
+#     command: pytest tests/e2e -m priority1 --junitxml={{junit}}
 
 report:
   emoji: true                     # false: plain PASS/FAIL words

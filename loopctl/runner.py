@@ -15,9 +15,12 @@ from typing import Any, Protocol
 from loopctl.config import Config
 from loopctl.errors import LoopctlError
 from loopctl.gitinfo import git_info
+from loopctl.records.changes import changes_since, watched_paths
 from loopctl.records.compare import blocking_outcome, iteration_status
 from loopctl.records.record import (
     GATING_PHASES,
+    RECORD_SCHEMA,
+    Changes,
     CheckRecord,
     ErrorInfo,
     PhaseRecord,
@@ -109,11 +112,11 @@ def run_iteration(
         ctx = Context(config, store, number, on_event, options or {})
         results, aborted = _run_phases(phases, ctx, skip)
         records, unreadable = store.recent(config.report.trend - 1, before=number)
-        git = ctx.memo.get("git") or git_info(config.base_dir)  # the build may have asked already
-        record = _assemble(config, number, started, clock(), results, ctx.sections, git)
+        record = _assemble(config, number, started, clock(), results, ctx.sections)
         previous = store.previous_probed(number)
         status = iteration_status(record, previous, aborted=aborted)
         record = record.model_copy(update={"status": status, "previous": previous.number if previous else None})
+        record = _with_changes(config, record, previous)
         trend = [*records, record]
         report = render(record, previous, trend)
         store.save(record, report)
@@ -168,7 +171,6 @@ def _assemble(
     finished: datetime,
     results: list[tuple[str, PhaseResult, float]],
     sections: dict[str, dict[str, Any]],
-    git: dict[str, Any],
 ) -> Record:
     checks = [check for _, result, _ in results for check in result.checks]
     suites = [suite for _, result, _ in results for suite in result.suites]
@@ -177,13 +179,13 @@ def _assemble(
         for name, result, duration in results
     ]
     raw = {
-        "schema": 1,
+        "schema": RECORD_SCHEMA,
         "number": number,
         "project": config.project,
         "started_at": _iso(started),
         "finished_at": _iso(finished),
         "status": "failed",
-        "git": git,
+        "git": git_info(config.base_dir, _watched(config), [config.path(config.iterations_dir)]),
         "phases": [phase.model_dump(mode="json") for phase in phases],
         "build": sections.get("build"),
         "push": sections.get("push"),
@@ -196,6 +198,27 @@ def _assemble(
     raw["outcome"] = outcome.model_dump(mode="json") if outcome else None
     # Everything that reaches disk passes the redaction filter, whatever a phase put in it.
     return Record.model_validate(redact_tree(raw))
+
+
+def _watched(config: Config) -> list[Path]:
+    context = config.path(config.build.context) if config.build is not None else None
+    return watched_paths(config.base_dir, context, config.config_file)
+
+
+def _with_changes(config: Config, record: Record, previous: Record | None) -> Record:
+    """What changed since the iteration this one is compared with (the report's "Changes since iteration N")."""
+    if previous is None:
+        return record
+    context = config.path(config.build.context) if config.build is not None else None
+    found = changes_since(
+        previous,
+        record,
+        folder=config.base_dir,
+        context=context,
+        config_file=config.config_file,
+        excluded=[config.path(config.iterations_dir)],  # records and reports are outputs, not changes
+    )
+    return record.model_copy(update={"changes": Changes.model_validate(redact_tree(found))})
 
 
 def _iso(moment: datetime) -> str:

@@ -93,6 +93,7 @@ def test_phases_are_grouped_by_platform() -> None:
     assert "loopctl.phases.cloudrun.deploy" in graph
     flat = [name for name in graph if name.startswith("loopctl.phases.") and name.count(".") == 2]
     assert sorted(flat) == [
+        "loopctl.phases.cloudbuild",
         "loopctl.phases.cloudrun",
         "loopctl.phases.docker",
         "loopctl.phases.dockerignore",

@@ -155,3 +155,46 @@ def test_help_does_not_import_heavy_modules() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+async def _close_4001(ws: ServerConnection) -> None:
+    await ws.recv()
+    await ws.close(4001, "token expired")
+
+
+@pytest.mark.parametrize(
+    ("mapping", "category", "depth"),
+    [([], "application_error", 3), (["--close-code", "4001=unauthorized"], "unauthorized", 2)],
+)
+def test_close_code_names_an_application_code_like_the_config_does(
+    mapping: list[str], category: str, depth: int
+) -> None:
+    with websocket_server(_close_4001) as port:
+        done = loopctl("probe", f"ws://127.0.0.1:{port}/ws", "--send", "{}", "--expect-event", "x", *mapping, "--json")
+    outcome = json.loads(done.stdout)["outcome"]
+    assert (outcome["code"], outcome["category"], outcome["depth"]) == (4001, category, depth)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("4001", "expected CODE=NAME"), ("1008=auth", "4000–4999"), ("x=auth", "expected CODE=NAME")],
+)
+def test_a_bad_close_code_is_a_usage_error(value: str, message: str) -> None:
+    done = loopctl("probe", "ws://127.0.0.1:1/ws", "--close-code", value)
+    assert done.returncode == 2
+    assert message in done.stderr and "Traceback" not in done.stderr
+
+
+async def _daphne_like_1011(ws: ServerConnection) -> None:
+    await ws.recv()
+    await ws.close(1011, "")
+
+
+@pytest.mark.parametrize(("server", "channels"), [("daphne", True), ("uvicorn", False)])
+def test_a_1011_from_daphne_says_channels_turns_1008_into_1011(server: str, channels: bool) -> None:
+    # daphne names itself in the Server header; autobahn under it refuses close(code=1008) and daphne sends 1011.
+    with websocket_server(_daphne_like_1011, server_header=server) as port:
+        done = loopctl("probe", f"ws://127.0.0.1:{port}/ws", "--send", "{}", "--expect-event", "x", "--json")
+    outcome = json.loads(done.stdout)["outcome"]
+    assert outcome["category"] == "internal_error"
+    assert ("Django Channels" in outcome["hint"]) is channels

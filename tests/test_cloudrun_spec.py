@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 from google.cloud import run_v2
 
-from loopctl.config import CloudRunConfig, Config, DeployConfig
+from loopctl import __version__
+from loopctl.config import CloudRunConfig, Config, DeployConfig, SecretManagerRef
 from loopctl.errors import LoopctlError, UsageError
 from loopctl.phases.cloudrun.deploy import CloudRunDeploy, cloudrun_phases
 from loopctl.phases.cloudrun.release import CloudRunRelease
-from loopctl.phases.cloudrun.spec import all_traffic_to, apply_config, preview_traffic, serving_revision, traffic_shares
+from loopctl.phases.cloudrun.spec import (
+    ROLLBACK_ANNOTATION,
+    all_traffic_to,
+    apply_config,
+    preview_traffic,
+    revision_name,
+    rollback_pin,
+    serving_revision,
+    traffic_shares,
+)
 from loopctl.records.store import Store
 from loopctl.runner import Context
-from loopctl.secrets_config import EnvRef
 
 IMAGE = "europe-docker.pkg.dev/p/r/chat@sha256:" + "a" * 64
 LATEST, BY_NAME = 1, 2
@@ -35,12 +45,11 @@ def existing_service() -> run_v2.Service:
     return run_v2.Service(template=run_v2.RevisionTemplate(revision="chat-00007-old", containers=[container]))
 
 
-def test_apply_config_pins_the_image_and_reads_secrets_now(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CHAT_JWT", "jwt-secret-value")
+def test_apply_config_pins_the_image_and_references_secrets() -> None:
     service = existing_service()
     config = cloudrun(
         port=9000,
-        env={"JWT_SECRET": EnvRef(env="CHAT_JWT"), "MODE": "demo"},
+        env={"JWT_SECRET": SecretManagerRef(secret="jwt", version="3"), "MODE": "demo"},
         cpu="2",
         memory="1Gi",
         min_instances=1,
@@ -51,15 +60,18 @@ def test_apply_config_pins_the_image_and_reads_secrets_now(monkeypatch: pytest.M
         labels={"team": "chat"},
     )
     apply_config(service, config, IMAGE)
+    assert (service.client, service.client_version) == ("loopctl", __version__)
     template = service.template
     container = template.containers[0]
     assert template.revision == ""  # a stale explicit name would make Cloud Run refuse the new template
     assert (container.image, container.ports[0].container_port, container.ports[0].name) == (IMAGE, 9000, "http1")
-    assert {item.name: item.value for item in container.env} == {
-        "DB_PASSWORD": "",
-        "JWT_SECRET": "jwt-secret-value",
-        "MODE": "demo",
-    }  # OLD is gone (config is the source of truth); the Secret Manager reference stays
+    assert {item.name: item.value for item in container.env} == {"DB_PASSWORD": "", "JWT_SECRET": "", "MODE": "demo"}
+    # OLD is gone (config is the source of truth); the Secret Manager reference set elsewhere stays
+    refs = {item.name: item.value_source.secret_key_ref for item in container.env if "value_source" in item}
+    assert {name: (ref.secret, ref.version) for name, ref in refs.items()} == {
+        "DB_PASSWORD": ("db", "latest"),
+        "JWT_SECRET": ("jwt", "3"),
+    }
     assert dict(container.resources.limits) == {"cpu": "2", "memory": "1Gi"}
     assert (template.scaling.min_instance_count, template.scaling.max_instance_count) == (1, 3)
     assert template.timeout.total_seconds() == 60 and template.service_account == "run@p.iam.gserviceaccount.com"
@@ -82,17 +94,32 @@ def serving(*targets: run_v2.TrafficTarget, ready: str = "chat-00002-bbb") -> ru
     )
 
 
-def test_preview_pins_todays_split_and_tags_the_new_revision_at_zero() -> None:
+def test_preview_pins_todays_split_and_tags_the_named_new_revision_at_zero() -> None:
     service = serving(run_v2.TrafficTarget(type_=LATEST, percent=100))
-    assert [(t.type_, t.revision, t.percent, t.tag) for t in preview_traffic(service)] == [
+    assert [(t.type_, t.revision, t.percent, t.tag) for t in preview_traffic(service, "chat-00003-new")] == [
         (BY_NAME, "chat-00002-bbb", 100, ""),
-        (LATEST, "", 0, "loopctl"),
+        (BY_NAME, "chat-00003-new", 0, "loopctl"),
     ]
     assert traffic_shares(service) == [{"revision": "chat-00002-bbb", "percent": 100, "tag": None}]
 
 
 def test_a_new_service_in_preview_gets_all_traffic_under_the_tag() -> None:
-    assert [(t.type_, t.percent, t.tag) for t in preview_traffic(run_v2.Service())] == [(LATEST, 100, "loopctl")]
+    targets = preview_traffic(run_v2.Service(), "chat-00001-new")
+    assert [(t.type_, t.revision, t.percent, t.tag) for t in targets] == [(BY_NAME, "chat-00001-new", 100, "loopctl")]
+
+
+def test_revision_names_are_cloud_runs_style() -> None:
+    assert re.fullmatch(r"chat-00012-[a-z]{3}", revision_name("chat", 12))
+    assert len(revision_name("a" * 49, 99999)) <= 63
+
+
+def test_only_loopctls_own_rollback_pin_is_lifted() -> None:
+    pinned = serving(run_v2.TrafficTarget(type_=BY_NAME, revision="chat-00001-aaa", percent=100))
+    assert rollback_pin(pinned) is None  # someone else's pin
+    pinned.annotations[ROLLBACK_ANNOTATION] = "chat-00001-aaa"
+    assert rollback_pin(pinned) == "chat-00001-aaa"
+    pinned.annotations[ROLLBACK_ANNOTATION] = "chat-00000-zzz"  # traffic moved since the rollback
+    assert rollback_pin(pinned) is None
 
 
 def test_all_traffic_to_uses_latest_for_the_newest_and_a_name_for_a_rollback() -> None:

@@ -6,10 +6,18 @@ from pathlib import Path
 
 import pytest
 
-from loopctl.records.compare import blocking_outcome, check_changes, iteration_status, movement, pass_rates
+from loopctl.probe import classify
+from loopctl.records.compare import (
+    blocking_outcome,
+    check_changes,
+    events_in_order,
+    iteration_status,
+    movement,
+    pass_rates,
+)
 from loopctl.records.record import Record
 from loopctl.records.store import Store
-from tests.support.records import all_events, closed, http_check, make_record, phases
+from tests.support.records import EVENTS, all_events, closed, http_check, make_record, phases, ws_check
 
 AUTH = closed(1008, "Authentication failed")
 INTERNAL = closed(1011, "Internal error", ["agent_started"])
@@ -89,3 +97,44 @@ def test_pass_rates_count_checks_and_suite_tests_per_priority() -> None:
     rates = {rate.priority: rate.text() for rate in pass_rates(record)}
     assert rates[1] == "22/25 (88%)"
     assert rates[2] == "—"
+
+
+INTERNAL_3 = closed(1011, "Internal error", ["agent_started", "agent_thinking", "tool_executing"])
+DROPPED_1 = closed(1006, "", ["agent_started"])
+SILENT_1 = ws_check(classify.silence(5, expected=EVENTS, seen=["agent_started"]), ["agent_started"])
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "status"),
+    [
+        (INTERNAL, INTERNAL_3, "progress"),  # same depth, 1/5 → 3/5 expected events
+        (INTERNAL_3, INTERNAL, "regression"),
+        (DROPPED_1, SILENT_1, "no_change"),  # crash → hang after the same event: the same stage
+        (SILENT_1, DROPPED_1, "no_change"),
+        (SILENT_1, INTERNAL_3, "progress"),  # a crash further on beats a silence earlier
+        (PARTIAL, INTERNAL, "regression"),
+    ],
+)
+def test_after_auth_the_events_received_in_order_rank_the_exchange(
+    before: dict[str, object], after: dict[str, object], status: str
+) -> None:
+    assert iteration_status(rec(2, HEALTH, after), rec(1, HEALTH, before)) == status
+
+
+def test_movement_words_count_events_and_keep_the_ending() -> None:
+    dropped, silent, internal_3 = (rec(1, check).checks[0].outcome for check in (DROPPED_1, SILENT_1, INTERNAL_3))
+    assert (
+        movement(dropped, silent, events_before=1, events_after=1)
+        == "stops at the same point (1 expected event(s) in order), now as missing_events instead of abnormal_closure"
+    )
+    assert (
+        movement(dropped, internal_3, events_before=1, events_after=3)
+        == "got further after authentication: 1 → 3 expected events in order — progress"
+    )
+    assert movement(internal_3, dropped, events_before=3, events_after=1).endswith("— regression")
+
+
+def test_events_in_order_count_the_start_of_the_expected_sequence() -> None:
+    assert events_in_order(["a", "b", "c"], ["a", "b", "c"]) == 3
+    assert events_in_order(["a", "b", "c"], ["a", "x", "c", "b"]) == 2
+    assert events_in_order(["a", "b", "c"], ["b", "c"]) == 0

@@ -10,7 +10,7 @@ import pytest
 
 from loopctl.config import load_config
 from loopctl.errors import UsageError
-from loopctl.init_template import TEMPLATE
+from loopctl.init_template import Service, render_config
 
 REPO = Path(__file__).resolve().parents[1]
 GOOD = """\
@@ -90,11 +90,14 @@ def test_a_missing_file_says_to_run_init(tmp_path: Path) -> None:
     assert "loopctl init" in caught.value.hint
 
 
-def test_the_init_template_and_the_repos_config_are_valid(tmp_path: Path) -> None:
+@pytest.mark.parametrize("target", ["docker", "cloudrun", "url"])
+def test_the_init_templates_and_the_repos_config_are_valid(tmp_path: Path, target: str) -> None:
     path = tmp_path / "config.yaml"
-    path.write_text(TEMPLATE)
+    path.write_text(render_config(target, Service("my-service", "Dockerfile", 8000)))  # type: ignore[arg-type]
+    config = load_config(path)
+    assert config.project == "my-service"
+    assert config.deploy is not None and config.deploy.target == target
     environ = {"DEMO_JWT_SECRET": "x" * 16}
-    assert load_config(path, environ=environ).project == "agent-service"
     assert load_config(REPO / "config.yaml", environ=environ).deploy is not None
 
 
@@ -122,5 +125,5 @@ def test_init_writes_once_and_refuses_to_overwrite(tmp_path: Path) -> None:
     second = subprocess.run(
         [sys.executable, "-m", "loopctl", "init", str(target)], capture_output=True, text=True, check=False
     )
-    assert first.returncode == 0 and target.read_text() == TEMPLATE
+    assert first.returncode == 0 and "target: url" in target.read_text()
     assert second.returncode == 2 and "already exists" in second.stderr

@@ -21,7 +21,7 @@ def test_the_story_reads_as_one_row_per_iteration() -> None:
     assert [row.p1_rate for row in rows] == ["1/2 (50%)", "1/2 (50%)", "2/2 (100%)"]
     assert [row.p1_percent for row in rows] == [50, 50, 100]
     assert rows[0].date == "2025-09-07 18:20 UTC"
-    assert rows[0].commit == "1111111"
+    assert rows[0].commit == "1111111+"  # the tree was dirty: the mark tells two runs on one commit apart
 
 
 def test_rows_come_oldest_first_whatever_order_the_records_come_in() -> None:
@@ -50,7 +50,7 @@ def test_the_json_envelope_is_versioned_and_serialisable() -> None:
     assert first == {
         "number": 1,
         "date": "2025-09-07 18:20 UTC",
-        "commit": "1111111",
+        "commit": "1111111+",
         "status": "failed",
         "category": "policy_violation",
         "depth": 2,

@@ -130,3 +130,19 @@ def test_junitparser_sees_suite_failures_with_their_first_line() -> None:
     assert isinstance(cases["deploy"].result[0], Error)
     assert cases["23 passed"].is_passed
     assert (xml.tests, xml.failures, xml.errors, xml.skipped) == (10, 3, 2, 3)
+
+
+def test_a_failing_check_carries_the_servers_error_and_its_trace() -> None:
+    chat = next(check for check in story()[1].checks if check.name == "chat-events").model_dump(mode="json")
+    chat |= {
+        "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
+        "server_error": {"type": "KeyError", "message": "'text'", "location": "app/h.py:42", "lines": ["<KeyError>"]},
+    }
+    document = JUnitXml.fromstring(junit_xml(make_record(2, "progress", checks=[http_check(), chat])).encode())
+    failure = next(
+        result for suite in document for case in suite if case.name == "chat-events" for result in case.result
+    )
+    assert isinstance(failure, Failure)
+    text = failure.text or ""
+    assert "server error: KeyError: 'text' (app/h.py:42)" in text
+    assert "trace: 4bf92f3577b34da6a3ce929d0e0e4736" in text and text.endswith("<KeyError>")

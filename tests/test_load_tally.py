@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import sys
+from dataclasses import replace
 
 from loopctl.probe import classify
 from loopctl.probe.load import Load, LoadResult, SessionTally, percentile
@@ -66,3 +67,16 @@ def _deep_size(tally: SessionTally) -> int:
         + sys.getsizeof(tally.first_failure)
         + sum(sys.getsizeof(h.__dict__) for h in tally.latency.values())
     )
+
+
+def test_the_result_spans_every_session_window() -> None:
+    tally = SessionTally()
+    windows = [
+        ("2026-12-01T05:00:01.000Z", "2026-12-01T05:00:02.000Z"),
+        ("2026-12-01T05:00:00.500Z", "2026-12-01T05:00:01.500Z"),
+        ("2026-12-01T05:00:01.200Z", "2026-12-01T05:00:03.000Z"),
+    ]
+    for started, finished in windows:
+        tally.add(replace(session(5.0), started_at=started, finished_at=finished))
+    result = LoadResult(Load(3), tally, 2.5).result()
+    assert (result.started_at, result.finished_at) == ("2026-12-01T05:00:00.500Z", "2026-12-01T05:00:03.000Z")

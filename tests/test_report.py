@@ -98,6 +98,7 @@ def test_success_says_what_now_works_and_that_the_loop_can_stop(records: list[Re
     assert "## Failures\n\nNone.\n" in report
     assert "Nothing failing. Keep this iteration as the known-good baseline." in report
     assert "the loop can stop here" in section(report, "Next command")
+    assert "loopctl iterate" not in section(report, "Next command")
     assert "| Priority 1 | 1/2 (50%) | 2/2 (100%) |" in report
 
 
@@ -240,3 +241,25 @@ def test_retries_are_shown_beside_the_phase_that_needed_them() -> None:
     )
     text = render_markdown(record, None)
     assert "after 2 retries |" in text and "after 1 retry |" in text
+
+
+def test_a_deploy_failure_whose_message_introduces_its_log_points_at_it() -> None:
+    error = {
+        "kind": "container_exited",
+        "message": "the container exited with 1; the last 2 lines of its log:\nboom\nTraceback",
+        "hint": "read it",
+    }
+    record = make_record(2, "failed", phase_rows=phases(deploy={"status": "failed", "error": error}))
+    report = render_markdown(record, None)
+    summary = section(report, "Summary")
+    assert "**deploy** failed: the container exited with 1; the last 2 lines of its log (under Failures)" in summary
+    assert "its log:\n" not in summary
+    assert "```text\nboom\nTraceback\n```" in section(report, "Failures")
+
+
+def test_events_of_a_check_that_did_not_run_on_one_side_say_so() -> None:
+    before = make_record(1, "failed", checks=[http_check()])
+    after = make_record(2, "progress", checks=[http_check(), all_events()])
+    assert "- **EVENTS**: 5/5 expected events arrived (not run in iteration 1)" in render_markdown(after, before)
+    gone = make_record(3, "regression", checks=[http_check()])
+    assert "- **EVENTS**: not run in this iteration (5/5 in iteration 2)" in render_markdown(gone, after)

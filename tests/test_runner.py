@@ -11,7 +11,7 @@ import pytest
 
 from loopctl.config import Config
 from loopctl.errors import LoopctlError
-from loopctl.records.record import Record
+from loopctl.records.record import RECORD_SCHEMA, Record
 from loopctl.records.store import Store
 from loopctl.runner import Context, Event, PhaseResult, run_iteration
 
@@ -125,4 +125,4 @@ def test_numbers_count_up_and_the_record_on_disk_is_the_record_returned(tmp_path
     assert (first.number, second.number) == (1, 2)
     on_disk = json.loads((tmp_path / "iterations" / "0002.json").read_text())
     assert on_disk == second.to_json_dict()
-    assert on_disk["schema"] == 1
+    assert on_disk["schema"] == RECORD_SCHEMA == 2

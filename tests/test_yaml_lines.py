@@ -11,7 +11,7 @@ import yaml
 
 from loopctl.config import Config, load_config
 from loopctl.errors import UsageError
-from loopctl.init_template import TEMPLATE
+from loopctl.init_template import Service, render_config
 from loopctl.yaml_lines import SAFE_LOADER, parse_yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -78,8 +78,13 @@ def test_the_default_loader_is_libyaml() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    [TRICKY, TEMPLATE, (REPO / "config.yaml").read_text(encoding="utf-8")],
-    ids=["tricky", "init-template", "repo-config"],
+    [
+        TRICKY,
+        render_config("docker", Service("my-service", "Dockerfile", 8000)),
+        render_config("cloudrun", Service("my-service", "Dockerfile", 8000)),
+        (REPO / "config.yaml").read_text(encoding="utf-8"),
+    ],
+    ids=["tricky", "init-docker", "init-cloudrun", "repo-config"],
 )
 def test_libyaml_and_the_pure_parser_give_the_same_values_and_lines(text: str) -> None:
     pure_data, pure_lines = parse_yaml(text, SOURCE, loader=yaml.SafeLoader)

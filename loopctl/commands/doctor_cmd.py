@@ -27,8 +27,8 @@ def doctor(
             emit_json({"schema": 1, "findings": [asdict(finding) for finding in findings]})
         console = stderr_console()
         for finding in findings:
-            mark = "✅" if finding.ok else "❌"
-            fix = f" — {finding.fix}" if finding.fix and not finding.ok else ""
+            mark = "⚠️" if finding.warning else "✅" if finding.ok else "❌"
+            fix = f" — {finding.fix}" if finding.fix and (finding.warning or not finding.ok) else ""
             console.print(f"{mark} {finding.name}: {finding.detail}{fix}", markup=False)
         return ExitCode.OK if all(finding.ok for finding in findings) else ExitCode.CHECKS_FAILED
 

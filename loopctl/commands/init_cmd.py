@@ -1,22 +1,33 @@
-"""`loopctl init`: write a commented config.yaml to start from."""
+"""`loopctl init`: write a commented config.yaml for a target, fitted to the repo's Dockerfile."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
 from loopctl.exitcodes import ExitCode
 
+TargetOption = Literal["docker", "cloudrun", "url"]
+
 
 def init(
-    path: Annotated[Path, typer.Argument(help="Where to write the config.")] = Path("config.yaml"),
+    path: Annotated[Path, typer.Argument(help="Where to write the config (its folder is the repo's root).")] = Path(
+        "config.yaml"
+    ),
+    target: Annotated[
+        TargetOption | None,
+        typer.Option(
+            help="docker (build and run on the local engine), cloudrun, or url (a service deployed by other "
+            "means). Default: docker when a Dockerfile is beside the config, else url."
+        ),
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
-    """Write a commented config.yaml for the sample agent service."""
+    """Write a commented config.yaml; add the iterations folder to .dockerignore and .gitignore."""
     from loopctl.errors import UsageError
-    from loopctl.init_template import TEMPLATE
+    from loopctl.init_template import detect_service, render_config, write_ignores
     from loopctl.output import guarded
     from loopctl.records.store import write_atomic
     from loopctl.ui import stderr_console
@@ -24,10 +35,22 @@ def init(
     def run() -> ExitCode:
         if path.exists() and not force:
             raise UsageError(f"{path} already exists", hint="use --force to overwrite it")
-        write_atomic(path, TEMPLATE)
-        stderr_console().print(
-            f"wrote {path}: edit deploy.url and the checks, then run `loopctl iterate`", markup=False
-        )
+        folder = path.parent
+        service = detect_service(folder)
+        chosen = target or ("docker" if service.dockerfile else "url")
+        if chosen != "url" and service.dockerfile is None:
+            raise UsageError(
+                f"no Dockerfile in {folder.resolve()}: --target {chosen} builds one",
+                hint="add a Dockerfile beside the config, or use --target url for a service deployed by other means",
+            )
+        write_atomic(path, render_config(chosen, service))
+        ignores = write_ignores(folder, chosen)
+        console = stderr_console()
+        found = f"{service.dockerfile}, port {service.port}" if service.port else service.dockerfile
+        console.print(f"wrote {path} for target {chosen}" + (f" ({found})" if found else ""), markup=False)
+        for name in ignores:
+            console.print(f"added iterations/ to {name}", markup=False)
+        console.print("next: check the probe's paths and events in it, then run `loopctl iterate`", markup=False)
         return ExitCode.OK
 
     guarded(False, run)

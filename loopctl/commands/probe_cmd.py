@@ -34,6 +34,14 @@ def probe(
         typer.Option(help="How the token is sent: Authorization header, jwt.<token> subprotocol, ?token=."),
     ] = "bearer",
     ca_bundle: Annotated[str | None, typer.Option(help="CA bundle for wss:// and https:// (private CA).")] = None,
+    close_code: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--close-code",
+            help="What an application close code means, CODE=NAME (repeatable), like probe.close_codes: "
+            "4001=unauthorized; a name with auth/token/forbid/... counts as an auth failure.",
+        ),
+    ] = None,
     concurrency: Annotated[int, typer.Option(min=1, max=10000, help="Load: sessions at a time.")] = 1,
     duration: Annotated[
         float, typer.Option(min=0.0, help="Load: keep starting sessions for this many seconds (0: one round).")
@@ -61,6 +69,7 @@ def probe(
             token_command=token_command,
             auth=auth,
             ca_bundle=ca_bundle,
+            close_codes=close_code or [],
         )
         if concurrency > 1 or duration > 0:
             measured = run_load_sync(check, Load(concurrency, duration))

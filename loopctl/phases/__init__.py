@@ -12,11 +12,16 @@ def phases_for(config: Config) -> list[Phase]:
     from loopctl.phases.suites import SuitesPhase
 
     phases: list[Phase] = []
-    if config.build is not None:
+    on_cloud_build = config.build is not None and config.build.builder == "cloudbuild"
+    if on_cloud_build:
+        from loopctl.phases.cloudbuild import cloudbuild_phases
+
+        phases += cloudbuild_phases(config)  # Cloud Build pushes: its second phase checks the push instead
+    elif config.build is not None:
         from loopctl.phases.docker.build import BuildPhase
 
         phases.append(BuildPhase())
-    if config.push is not None:
+    if config.push is not None and not on_cloud_build:
         from loopctl.phases.docker.push import PushPhase
 
         phases.append(PushPhase())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from loopctl.config import BuildConfig, Config
@@ -27,6 +27,37 @@ def context_files(context: Path, dockerfile: str) -> list[str]:
     return sorted(exclude_paths(str(context), patterns, dockerfile=dockerfile))
 
 
+def own_paths(config: Config, context: Path) -> list[str]:
+    """loopctl's own files under `context` (the iterations folder: records, reports, logs, lock, caches).
+
+    They are never an input of the image, whatever `.dockerignore` says: otherwise every iteration's record would
+    change the next input digest, and records would be copied into the image.
+    """
+    try:
+        relative = config.path(config.iterations_dir).resolve().relative_to(context.resolve())
+    except ValueError:
+        return []  # outside the context: the engine never sees it
+    return [relative.as_posix()] if relative.parts else []
+
+
+def without_own_files(files: Iterable[str], own: Sequence[str]) -> list[str]:
+    """`files` (relative to the context) minus loopctl's own folders and everything under them."""
+    prefixes = tuple(f"{folder}/" for folder in own)
+    kept = []
+    for name in files:
+        posix = name.replace(os.sep, "/")
+        if posix not in own and not posix.startswith(prefixes):
+            kept.append(name)
+    return kept
+
+
+def build_inputs(config: Config) -> list[str]:
+    """What the engine receives: the context's files after `.dockerignore`, without loopctl's own files."""
+    build = _build_of(config)
+    context = config.path(build.context)
+    return without_own_files(context_files(context, build.dockerfile), own_paths(config, context))
+
+
 def input_digest(config: Config) -> str:
     """sha256 over the context's files (path, executable bit, content), the Dockerfile, args, target, platform."""
     build = _build_of(config)
@@ -42,7 +73,7 @@ def input_digest(config: Config) -> str:
     for line in _settings(build):
         digest.update(line.encode() + b"\0")
     digest.update(b"dockerfile\0" + dockerfile.read_bytes() + b"\0")
-    for relative in context_files(context, build.dockerfile):
+    for relative in build_inputs(config):
         _hash_file(digest, context, relative)
     return "sha256:" + digest.hexdigest()
 

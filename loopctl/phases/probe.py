@@ -13,6 +13,9 @@ from loopctl.probe.spec import Check, ProbeResult, parse_url
 from loopctl.records.record import CheckRecord, PhaseStatus
 from loopctl.runner import Context, PhaseResult
 
+# Closes whose cause is usually an exception in the handler, and the handler's log says which.
+HANDLER_CODES = (1006, 1011)
+
 
 class ProbePhase:
     name = "probe"
@@ -20,7 +23,8 @@ class ProbePhase:
     def run(self, ctx: Context) -> PhaseResult:
         base_url = (ctx.sections.get("deploy") or {}).get("url") or _configured_url(ctx.config)
         app_codes = app_codes_of(ctx.config)
-        extra = platform_headers(ctx.config, base_url)
+        deploy = ctx.sections.get("deploy") or {}
+        extra = platform_headers(ctx.config, deploy.get("audience") or base_url)
         specs = [(item, build_check(item, base_url, app_codes, extra)) for item in ctx.config.probe.checks]
         for item, _ in specs:
             ctx.log(self.name, f"{item.name}: probing")
@@ -28,9 +32,34 @@ class ProbePhase:
         records = tuple(
             check_record(item, result, load) for (item, _), (result, load) in zip(specs, measured, strict=True)
         )
+        records = tuple(_front_end_hint(ctx.config, deploy, record) for record in records)
         passed = sum(record.passed for record in records)
         status: PhaseStatus = "ok" if passed == len(records) else "failed"
-        return PhaseResult(status, {"passed": passed, "total": len(records)}, checks=records)
+        detail: dict[str, Any] = {"passed": passed, "total": len(records)}
+        if passed < len(records):
+            records, detail["evidence"] = self._evidence(ctx, records)
+            records = tuple(quote_in_hint(record) for record in records)
+        return PhaseResult(status, detail, checks=records)
+
+    def _evidence(self, ctx: Context, records: tuple[CheckRecord, ...]) -> tuple[tuple[CheckRecord, ...], Any]:
+        """The server's own words for the failing checks, read here because the checks' records are made here."""
+        from loopctl.evidence.collect import collect
+
+        ctx.log(self.name, "reading the server's logs around the failing checks")
+        evidence = collect(ctx.config, ctx.sections.get("deploy") or {}, records)
+        if evidence.detail.get("note"):
+            ctx.log(self.name, f"server logs: {evidence.detail['note']}")
+        return evidence.checks, evidence.detail
+
+
+def quote_in_hint(record: CheckRecord) -> CheckRecord:
+    """A close that usually means the handler raised (1006, 1011): the hint ends with what the server logged."""
+    error = record.server_error
+    if record.passed or error is None or record.outcome.code not in HANDLER_CODES:
+        return record
+    said = f"{error.type}: {error.message}" if error.message else error.type
+    hint = f"{record.outcome.hint} The server's log at that time: {said}"
+    return record.model_copy(update={"outcome": record.outcome.model_copy(update={"hint": hint})})
 
 
 async def _run_all(specs: list[tuple[CheckConfig, Check]]) -> list[tuple[ProbeResult, dict[str, Any] | None]]:
@@ -61,13 +90,25 @@ def app_codes_of(config: Config) -> dict[int, AppCode]:
 
 
 def platform_headers(config: Config, base_url: str | None) -> tuple[tuple[str, str], ...]:
-    """Headers the platform wants in front of the app's own auth: a Google ID token for a private Cloud Run URL."""
+    """Headers the platform wants in front of the app's own auth: a Google ID token for a private Cloud Run service
+    (`audience`: the service URL the deploy phase reported, never a tag URL)."""
     cloudrun = config.deploy.cloudrun if config.deploy is not None and config.deploy.target == "cloudrun" else None
-    if cloudrun is None or not cloudrun.invoker_iam or not base_url:
+    if cloudrun is None or cloudrun.public or not base_url:
         return ()
     from loopctl.phases.cloudrun.auth import probe_headers
 
     return tuple((name, secret.reveal()) for name, secret in probe_headers(config, base_url))
+
+
+def _front_end_hint(config: Config, deploy: dict[str, Any], record: CheckRecord) -> CheckRecord:
+    """Google's front end refused the probe: say which of `public` or the invoker binding to change."""
+    cloudrun = config.deploy.cloudrun if config.deploy is not None and config.deploy.target == "cloudrun" else None
+    if cloudrun is None or record.outcome.category != "iam_denied":
+        return record
+    from loopctl.phases.cloudrun.auth import refused_hint
+
+    outcome = record.outcome.model_copy(update={"hint": refused_hint(cloudrun, deploy)})
+    return record.model_copy(update={"outcome": outcome})
 
 
 def build_check(
@@ -132,5 +173,8 @@ def check_record(item: CheckConfig, result: ProbeResult, load: dict[str, Any] | 
             "latency_ms": document["latency_ms"],
             "frames_ignored": result.frames_ignored,
             "load": load,
+            "trace_id": result.trace_id,
+            "started_at": result.started_at,
+            "finished_at": result.finished_at,
         }
     )

@@ -14,6 +14,8 @@ from loopctl.probe.codes import (
     NEVER_ON_WIRE,
     CodeInfo,
     describe_http_status,
+    handshake_hint,
+    server_close_hint,
 )
 
 Origin = Literal["server", "client"]
@@ -79,9 +81,9 @@ def handshake_status(status: int, body: str) -> Outcome:
     if is_google_front_end_denial(status, body):
         info = CONNECT_FAILURES["iam_denied"]
         return Outcome(status, "iam_denied", info.depth, f"HTTP {status} {info.label}", excerpt, info.hint)
-    name, hint = describe_http_status(status)
+    name, _ = describe_http_status(status)
     label = f"HTTP {status} {name} instead of 101 Switching Protocols"
-    return Outcome(status, "handshake_rejected", DEPTH_HANDSHAKE, label, excerpt, hint)
+    return Outcome(status, "handshake_rejected", DEPTH_HANDSHAKE, label, excerpt, handshake_hint(status, body))
 
 
 def http_response(status: int, body: str, *, expect_status: int | None) -> Outcome:
@@ -139,6 +141,14 @@ def silence(timeout: float, *, expected: Sequence[str], seen: Sequence[str]) -> 
         return Outcome(None, "missing_events", DEPTH_PARTIAL, label, reason, hint)
     info = CONNECT_FAILURES["no_response"]
     return Outcome(None, "no_response", info.depth, info.label, f"nothing within {timeout:g}s", info.hint)
+
+
+def with_server(outcome: Outcome, server: str | None) -> Outcome:
+    """Sharpen the hint of a close the server's software (its `Server:` header) explains better."""
+    if outcome.code is None or outcome.origin != "server":
+        return outcome
+    hint = server_close_hint(outcome.code, server)
+    return replace(outcome, hint=hint) if hint else outcome
 
 
 def with_ignored_frames(outcome: Outcome, frames_ignored: int) -> Outcome:

@@ -34,8 +34,8 @@ CLOSE_CODES: dict[int, CodeInfo] = {
         "going_away",
         _PROCESSING,
         "going away",
-        "The server or an instance went away mid-connection: check for deploys or scale-down, and the "
-        "platform's request timeout (Cloud Run ends streams at the service's timeout).",
+        "The server or an instance went away mid-connection (aiohttp apps close with 1001 on shutdown): check for "
+        "deploys or scale-down, and the platform's request timeout (Cloud Run ends streams at the service's timeout).",
     ),
     1002: CodeInfo(
         "protocol_error",
@@ -65,8 +65,9 @@ CLOSE_CODES: dict[int, CodeInfo] = {
         "abnormal_closure",
         _PROCESSING,
         "abnormal closure",
-        "The connection dropped without a close frame: look for a crash or OOM kill in the server's logs, the "
-        "platform's request timeout, or a proxy or load balancer cutting the stream.",
+        "The server dropped the connection without a close frame; uvicorn, aiohttp and Node do this when the "
+        "handler raises: look for a traceback in the server's logs at this time. Otherwise a crash or OOM kill, "
+        "the platform's request timeout, or a proxy or load balancer cutting the stream.",
     ),
     1007: CodeInfo(
         "invalid_payload",
@@ -85,7 +86,8 @@ CLOSE_CODES: dict[int, CodeInfo] = {
         "message_too_big",
         _PROCESSING,
         "message too big",
-        "The server refused a message as too big: shrink the payload or raise the server's message size limit.",
+        "The server refused a message as too big: shrink the payload or raise the server's message size limit "
+        "(uvicorn --ws-max-size, 16 MiB by default; aiohttp max_msg_size, 4 MiB).",
     ),
     1010: CodeInfo(
         "mandatory_extension",
@@ -104,7 +106,8 @@ CLOSE_CODES: dict[int, CodeInfo] = {
         "service_restart",
         _PROCESSING,
         "service restart",
-        "The server is restarting: probe again once the deploy settles; if it persists, look for a crash loop.",
+        "The server is restarting or shutting down (uvicorn closes open WebSockets with 1012 on SIGTERM: a deploy, "
+        "scale-down or reload): probe again once the deploy settles; if it persists, look for a crash loop.",
     ),
     1013: CodeInfo(
         "try_again_later",
@@ -269,6 +272,37 @@ _HTTP_HINTS: dict[int, str] = {
     503: "The service is unavailable: it may be starting, scaled to zero with no capacity, or crashing.",
     504: "A proxy timed out waiting for the service: check slow start-up and the request timeout.",
 }
+
+
+# Starlette and FastAPI answer a path with no WebSocket route with an empty 403, the same as an endpoint that
+# closes before accept (how they reject auth at the upgrade): the route is the likelier slip, so it comes first.
+EMPTY_403_HINT = (
+    "The app refused the upgrade with an empty 403. Starlette and FastAPI answer this way both for a path with no "
+    "WebSocket route and for an endpoint that closes before accept (auth): check the path against the app's "
+    "WebSocket routes first, then the token and how it is sent (header, subprotocol, query)."
+)
+
+# Django Channels on daphne: autobahn accepts only 1000 and 3000–4999 from the app, so a consumer's
+# close(code=1008) fails and daphne ends the connection with 1011.
+DAPHNE_1011_HINT = (
+    "The server is daphne (Django Channels), which turns a consumer's close(code=1008) (or any code other than "
+    "1000 and 3000–4999) into 1011: if the consumer rejects auth, close with an application code such as 4001 and "
+    "map it in probe.close_codes; otherwise read the server's logs at this time for the exception in the consumer."
+)
+
+
+def handshake_hint(status: int, body: str) -> str:
+    """What to look at when the upgrade is answered with `status` (the body tells some frameworks apart)."""
+    if status == 403 and not body.strip():
+        return EMPTY_403_HINT
+    return describe_http_status(status)[1]
+
+
+def server_close_hint(code: int, server: str | None) -> str | None:
+    """A hint that only the server's software explains (its `Server:` header), or None."""
+    if code == 1011 and server and "daphne" in server.lower():
+        return DAPHNE_1011_HINT
+    return None
 
 
 def describe_http_status(status: int) -> tuple[str, str]:

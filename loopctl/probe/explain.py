@@ -8,7 +8,7 @@ from typing import Any
 
 from loopctl.errors import UsageError
 from loopctl.probe.classify import AppCode, Origin, describe_close_code
-from loopctl.probe.codes import CONNECT_FAILURES, NEVER_ON_WIRE, describe_http_status
+from loopctl.probe.codes import CONNECT_FAILURES, DAPHNE_1011_HINT, EMPTY_403_HINT, NEVER_ON_WIRE, describe_http_status
 
 EXPLAIN_SCHEMA = 1
 
@@ -42,6 +42,9 @@ def explain(code: int, *, origin: Origin = "server", app_codes: Mapping[int, App
         )
     info = describe_close_code(code, origin=origin, app_codes=app_codes)
     meaning = NEVER_ON_WIRE.get(code) or _close_meaning(code, origin, info.category)
+    hint = info.hint
+    if code == 1011 and origin == "server":
+        hint = f"{hint} On Django Channels (Server: daphne): {DAPHNE_1011_HINT}"
     return Explanation(
         code,
         "close",
@@ -51,7 +54,7 @@ def explain(code: int, *, origin: Origin = "server", app_codes: Mapping[int, App
         origin,
         code not in NEVER_ON_WIRE,
         meaning,
-        info.hint,
+        hint,
     )
 
 
@@ -67,8 +70,10 @@ def _explain_http(status: int) -> Explanation:
     meaning = f"the server answered the WebSocket upgrade with HTTP {status} instead of 101"
     if status in (401, 403):
         iam = CONNECT_FAILURES["iam_denied"]
-        hint = (
-            f"With an HTML 'Error: Forbidden' body this is Google's front end (iam_denied): {iam.hint} "
-            f"With an empty or app body: {hint}"
+        app = (
+            f"With an empty body: {EMPTY_403_HINT} With the app's own body: {hint}"
+            if status == 403
+            else f"With an empty or app body: {hint}"
         )
+        hint = f"With an HTML 'Error: Forbidden' body this is Google's front end (iam_denied): {iam.hint} {app}"
     return Explanation(status, "http", name, "handshake_rejected", 1, "server", True, meaning, hint)

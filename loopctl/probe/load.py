@@ -80,6 +80,8 @@ class SessionTally:
 
     def __init__(self) -> None:
         self.first: ProbeResult | None = None
+        self.started_at: str | None = None  # the earliest session's start and the latest one's end
+        self.finished_at: str | None = None
         self.sessions = 0
         self.failed = 0
         self.categories: Counter[str] = Counter()
@@ -89,6 +91,10 @@ class SessionTally:
     def add(self, result: ProbeResult) -> None:
         if self.first is None:
             self.first = result
+        if result.started_at and (self.started_at is None or result.started_at < self.started_at):
+            self.started_at = result.started_at
+        if result.finished_at and (self.finished_at is None or result.finished_at > self.finished_at):
+            self.finished_at = result.finished_at
         self.sessions += 1
         category = result.outcome.category
         self.categories[category] += 1
@@ -120,8 +126,12 @@ class LoadResult:
 
     def result(self) -> ProbeResult:
         """One result for the record: the first session's shape, with an outcome that speaks for all of them."""
-        assert self.tally.first is not None, "a load run has at least one session"
-        return replace(self.tally.first, outcome=self._outcome(self.tally.first))
+        first = self.tally.first
+        assert first is not None, "a load run has at least one session"
+        # The run's window spans every session, so the server's logs are read for all of them.
+        return replace(
+            first, outcome=self._outcome(first), started_at=self.tally.started_at, finished_at=self.tally.finished_at
+        )
 
     def _outcome(self, first: ProbeResult) -> Outcome:
         tally = self.tally

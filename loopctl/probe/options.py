@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from loopctl import secrets
 from loopctl.errors import UsageError
+from loopctl.probe.classify import AppCode
 from loopctl.probe.load import Load, LoadResult
 from loopctl.probe.spec import AuthMode, Check, ProbeResult, parse_header, parse_send, parse_url
 
@@ -26,6 +27,7 @@ def check_from_options(
     token_command: str | None,
     auth: AuthMode,
     ca_bundle: str | None,
+    close_codes: Sequence[str] = (),
 ) -> Check:
     """Validate every option, read the token, and return the check to run."""
     parse_url(url)
@@ -41,7 +43,28 @@ def check_from_options(
         token=_token(token_env, token_file, token_command),
         auth=auth,
         ca_bundle=ca_bundle,
+        app_codes=parse_close_codes(close_codes),
     )
+
+
+def parse_close_codes(texts: Sequence[str]) -> dict[int, AppCode]:
+    """`4001=token_expired` → what that application close code means, as config.yaml's `probe.close_codes`."""
+    codes: dict[int, AppCode] = {}
+    for text in texts:
+        number, sep, name = text.partition("=")
+        name = name.strip()
+        if not sep or not number.strip().isdigit() or not name or any(ch.isspace() for ch in name):
+            raise UsageError(
+                f"bad --close-code {text!r}: expected CODE=NAME", hint="e.g. --close-code 4001=unauthorized"
+            )
+        code = int(number)
+        if not 4000 <= code <= 4999:
+            raise UsageError(
+                f"bad --close-code {text!r}: application close codes are 4000–4999",
+                hint="codes below 4000 have a meaning of their own (loopctl classify CODE)",
+            )
+        codes[code] = AppCode(name)
+    return codes
 
 
 def _token(env: str | None, file: str | None, command: str | None) -> secrets.Secret | None:

@@ -60,6 +60,9 @@ class ProbeResult:
     events_seen: tuple[str, ...] = ()
     latency: Latency = Latency()
     frames_ignored: int = 0
+    trace_id: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
 
     @property
     def passed(self) -> bool:
@@ -83,6 +86,9 @@ class ProbeResult:
             "events_seen": list(self.events_seen),
             "events_missing": self.events_missing,
             "frames_ignored": self.frames_ignored,
+            "trace_id": self.trace_id,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
             "latency_ms": {
                 "connect": self.latency.connect,
                 "first_event": self.latency.first_event,

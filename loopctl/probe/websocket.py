@@ -48,6 +48,7 @@ class _Session:
         self.seen: list[str] = []
         self.frames_ignored = 0
         self.websocket: ClientConnection | None = None
+        self.server: str | None = None  # the `Server:` header: some frameworks explain a code their own way
 
     def elapsed_ms(self, since: float) -> float:
         return round((time.monotonic() - since) * 1000, 1)
@@ -80,7 +81,7 @@ class _Session:
         return ProbeResult(
             url=self.check.url,
             kind="websocket",
-            outcome=classify.with_ignored_frames(outcome, self.frames_ignored),
+            outcome=classify.with_ignored_frames(classify.with_server(outcome, self.server), self.frames_ignored),
             events_expected=self.check.expect_events,
             events_seen=tuple(self.seen),
             latency=latency,
@@ -113,6 +114,7 @@ async def _exchange(session: _Session) -> Outcome:
         sock.close()
         raise
     session.websocket = websocket
+    session.server = websocket.response.headers.get("Server") if websocket.response is not None else None
     session.connect_ms = session.elapsed_ms(session.started)
     session.stage = "exchange"
     try:

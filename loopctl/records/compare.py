@@ -113,25 +113,73 @@ def check_changes(record: Record, previous: Record) -> list[CheckChange]:
     return changes
 
 
-def movement(before: OutcomeRecord, after: OutcomeRecord) -> str:
-    """`moved from authentication to message processing — progress`."""
+def events_in_order(expected: Sequence[str], seen: Sequence[str]) -> int:
+    """How many expected events arrived in order: the longest start of `expected` that `seen` contains in order."""
+    position = iter(seen)
+    count = 0
+    for name in expected:
+        if name not in position:
+            break
+        count += 1
+    return count
+
+
+def check_events(check: CheckRecord | None) -> int | None:
+    """Expected events received in order by a check that expects some; None otherwise."""
+    if check is None or not check.events_expected:
+        return None
+    return events_in_order(check.events_expected, check.events_seen)
+
+
+def reach(outcome: OutcomeRecord, events: int | None = None) -> tuple[int, int]:
+    """How far an exchange got, as a rank: the depth up to auth (0–2) and at success (5); after auth (3–4), the
+    expected events received in order, whatever the ending: a crash and a silence after the same event rank the
+    same (the category still says which it was)."""
+    if outcome.depth in (3, 4) and events is not None:
+        return (3, events)
+    return (outcome.depth, 0)
+
+
+def movement(
+    before: OutcomeRecord, after: OutcomeRecord, *, events_before: int | None = None, events_after: int | None = None
+) -> str:
+    """`moved from authentication to message processing — progress`; with event counts, the ranking by events."""
     if before.passed and after.passed:
         return "still passing"
+    rank_before, rank_after = reach(before, events_before), reach(after, events_after)
     stage_before = STAGE_NAMES.get(before.depth, f"depth {before.depth}")
     stage_after = STAGE_NAMES.get(after.depth, f"depth {after.depth}")
-    if after.depth > before.depth:
+    if rank_before[0] == rank_after[0] == 3:
+        return _events_movement(before, after, events_before or 0, events_after or 0)
+    if rank_after > rank_before:
         return f"moved from {stage_before} to {stage_after} — progress"
-    if after.depth < before.depth:
+    if rank_after < rank_before:
         return f"fell back from {stage_before} to {stage_after} — regression"
     return f"still failing at {stage_after}, now as {after.category}"
 
 
+def _events_movement(before: OutcomeRecord, after: OutcomeRecord, events_before: int, events_after: int) -> str:
+    counts = f"{events_before} → {events_after} expected events in order"
+    if events_after > events_before:
+        return f"got further after authentication: {counts} — progress"
+    if events_after < events_before:
+        return f"stopped earlier after authentication: {counts} — regression"
+    if before.category == after.category:
+        return f"still failing after {events_after} expected event(s), as {after.category}"
+    return (
+        f"stops at the same point ({events_after} expected event(s) in order), now as {after.category} "
+        f"instead of {before.category}"
+    )
+
+
 def _score(record: Record) -> tuple[int, ...]:
-    """Compared lexicographically: per priority, the most blocking depth, then how many passed."""
+    """Compared lexicographically: per priority, how far the most blocking check got, then how many passed."""
     score: list[int] = []
     for rate in pass_rates(record):
         failing = (
-            check.outcome.depth for check in record.checks if check.priority == rate.priority and not check.passed
+            reach(check.outcome, check_events(check))
+            for check in record.checks
+            if check.priority == rate.priority and not check.passed
         )
-        score += [min(failing, default=5), rate.passed]
+        score += [*min(failing, default=(5, 0)), rate.passed]
     return tuple(score)

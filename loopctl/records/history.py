@@ -56,7 +56,7 @@ def history_row(record: Record) -> HistoryRow:
     return HistoryRow(
         number=record.number,
         date=utc_minute(record.started_at),
-        commit=short_sha(record.git.commit),
+        commit=record.git.short,
         status=record.status,
         category=outcome.category if outcome else None,
         depth=outcome.depth if outcome else None,

@@ -1,7 +1,7 @@
 """History rows remembered per record file, read from the cache's tail, so a long history costs what is shown.
 
 The cache is a file of JSON lines, one per record file as it was when its row was made:
-`{"schema": 1, "number": 12, "key": [mtime_ns, size, inode], "row": {...}}` (or `"unreadable": reason`).
+`{"schema": 2, "number": 12, "key": [mtime_ns, size, inode], "row": {...}}` (or `"unreadable": reason`).
 New and changed rows are appended; a later line for a number wins. `history --last 20` stats its 20 record
 files and reads the cache backwards only until it has their lines, and the rows it finds go out as stored.
 """
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 CACHE_NAME = ".history-cache.jsonl"
 # Rows go out as stored: a line made by a loopctl whose rows had other fields is made again, not printed.
-LINE_SCHEMA = 1
+LINE_SCHEMA = 2  # 2: the commit column carries the dirty mark
 _OLD_CACHE = ".history-cache.json"  # one JSON document over every record: replaced, removed when seen
 _BLOCK = 1 << 16
 # Rewrite the file in number order when a lookup read this many times more lines than it wanted.

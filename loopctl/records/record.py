@@ -8,7 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from loopctl.probe.classify import Outcome
 
-RECORD_SCHEMA = 1
+# 2: checks carry trace_id, started_at, finished_at, server_error; the record carries `changes`; git a tree.
+RECORD_SCHEMA = 2
 
 Status = Literal["success", "progress", "no_change", "regression", "failed", "aborted"]
 PhaseStatus = Literal["ok", "failed", "skipped", "aborted"]
@@ -39,6 +40,43 @@ class GitInfo(_Model):
     branch: str | None = None
     commit: str | None = None
     dirty: bool = False
+    tree: str | None = None  # the build context and config as git saw them, uncommitted files included
+
+    @property
+    def short(self) -> str | None:
+        """`217a6c7+` for a dirty tree: two iterations on one commit are told apart."""
+        if not self.commit:
+            return None
+        return self.commit[:7] + ("+" if self.dirty else "")
+
+
+class ServerErrorRecord(_Model):
+    """The error the service logged during a check: exception type, message, where, and the excerpt."""
+
+    type: str
+    message: str = ""
+    location: str | None = None
+    lines: list[str] = Field(default_factory=list)
+
+
+class FileChange(_Model):
+    path: str
+    added: int | None = None  # None: a binary file
+    removed: int | None = None
+
+
+class Changes(_Model):
+    """What changed between the iteration compared with and this one."""
+
+    since: int
+    in_git: bool = True
+    from_commit: str | None = None
+    to_commit: str | None = None
+    commits: list[str] = Field(default_factory=list)
+    files: list[FileChange] = Field(default_factory=list)
+    config_changed: list[str] | None = None
+    input_changed: bool | None = None
+    note: str = ""
 
 
 class OutcomeRecord(_Model):
@@ -73,6 +111,10 @@ class CheckRecord(_Model):
     latency_ms: dict[str, float | None] = Field(default_factory=dict)
     frames_ignored: int = 0
     load: dict[str, Any] | None = None
+    trace_id: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    server_error: ServerErrorRecord | None = None
 
 
 class SuiteFailure(_Model):
@@ -113,6 +155,7 @@ class Record(_Model):
     checks: list[CheckRecord] = Field(default_factory=list)
     suites: list[SuiteRecord] = Field(default_factory=list)
     outcome: OutcomeRecord | None = None
+    changes: Changes | None = None
 
     model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
 

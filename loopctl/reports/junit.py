@@ -117,8 +117,19 @@ def _check_failure_lines(check: CheckRecord) -> list[str]:
         f"hint: {outcome.hint}" if outcome.hint else "",
         f"events seen: {', '.join(check.events_seen) or 'none'}" if check.events_expected else "",
         f"events missing: {', '.join(missing)}" if missing else "",
+        *_server_lines(check),
     ]
     return [line for line in lines if line]
+
+
+def _server_lines(check: CheckRecord) -> list[str]:
+    """The service's own error for the check (CI's test view shows it beside the outcome), and the trace id."""
+    error = check.server_error
+    if error is None:
+        return [f"trace: {check.trace_id}"] if check.trace_id else []
+    where = f" ({error.location})" if error.location else ""
+    said = f"{error.type}: {error.message}" if error.message else error.type
+    return [f"server error: {said}{where}", f"trace: {check.trace_id}" if check.trace_id else "", *error.lines]
 
 
 # ----------------------------------------------------------------------------- suites

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
+from urllib.parse import quote
 
-from loopctl.records.compare import STAGE_NAMES, CheckChange, blocking_check, check_changes, movement
+from loopctl.records.compare import STAGE_NAMES, CheckChange, blocking_check, check_changes, check_events, movement
 from loopctl.records.history import short_sha, utc_minute
 from loopctl.records.record import CheckRecord, OutcomeRecord, PhaseRecord, Record, SuiteRecord
+from loopctl.reports.evidence import changes_section, evolution_lines, failure_lines, quoted_error, raised
 from loopctl.reports.tables import (
     DASH,
     code,
@@ -34,6 +37,7 @@ def render_markdown(
     sections = [
         _header(record, previous, emoji=emoji),
         _summary(record, previous),
+        changes_section(record),
         ["## Deployment", "", *deployment_table(record, emoji=emoji)],
         _results(record, previous, emoji=emoji),
         _failures(record),
@@ -41,7 +45,7 @@ def render_markdown(
         _metrics(record, trend),
         _next_command(record),
     ]
-    return "\n\n".join("\n".join(lines).strip("\n") for lines in sections) + "\n"
+    return "\n\n".join("\n".join(lines).strip("\n") for lines in sections if lines) + "\n"
 
 
 def status_words(status: str) -> str:
@@ -69,9 +73,19 @@ def _header(record: Record, previous: Record | None, *, emoji: bool) -> list[str
         f"- **Deployment**: {code(str(deploy.get('revision') or deploy.get('service') or ''))}",
         f"- **Service URL**: {deploy.get('url') or DASH}",
         f"- **Image digest**: {code(str(push.get('digest') or build.get('image_id') or ''))}",
+        *_cloud_build_line(build),
         f"- **Status**: {STATUS_MARKS[record.status]} {status}" if emoji else f"- **Status**: {status}",
         _compared_line(record, previous),
     ]
+
+
+def _cloud_build_line(build: dict[str, Any]) -> list[str]:
+    """A link to the build in the Cloud Console, made here from the record's ids (each percent-encoded)."""
+    if build.get("builder") != "cloudbuild" or not build.get("build_id"):
+        return []
+    project, region, build_id = (quote(str(build.get(key) or ""), safe="") for key in ("project", "region", "build_id"))
+    url = f"https://console.cloud.google.com/cloud-build/builds;region={region}/{build_id}?project={project}"
+    return [f"- **Cloud Build**: [{code(str(build['build_id']))}]({url})"]
 
 
 def _compared_line(record: Record, previous: Record | None) -> str:
@@ -86,10 +100,25 @@ def _summary(record: Record, previous: Record | None) -> list[str]:
     lines = ["## Summary", ""]
     for phase in stopped_phases(record):
         assert phase.error is not None
-        lines += [f"**{phase.name}** {phase.status}: {headline(phase.error.message)}", ""]
+        lines += [f"**{phase.name}** {phase.status}: {_lead(phase.error.message)}", ""]
+    lines += _server_quote(record)
     if previous is None:
         return lines + _first_summary(record)
-    return lines + _changes_summary(record, previous)
+    evolution = evolution_lines(record, previous)
+    body = _changes_summary(record, previous)
+    while body and not body[-1]:
+        body = body[:-1]
+    return lines + body + (["", "### Error evolution", "", *evolution] if evolution else [])
+
+
+def _server_quote(record: Record) -> list[str]:
+    """`**Server error**: 1011 at message processing — server raised TypeError: … (app/ws/auth.py:419)`."""
+    blocking = blocking_check(record.checks)
+    quoted = [check for check in failing_checks(record) if check.server_error is not None]
+    first = blocking if blocking is not None and blocking.server_error is not None else next(iter(quoted), None)
+    if first is None:
+        return []
+    return [f"**Server error** in **{first.name}**: {quoted_error(first)}", ""]
 
 
 def _first_summary(record: Record) -> list[str]:
@@ -123,7 +152,7 @@ def _changes_summary(record: Record, previous: Record) -> list[str]:
         return [*lines, f"No check changed outcome since iteration {previous.number}."]
     for change in changes:
         events = _events_move(change.name, record, previous)
-        lines += [f"**{change.name}**", "", *_before_after(change, previous), *events, ""]
+        lines += [f"**{change.name}**", "", *_before_after(change, record, previous), *events, ""]
     impacts = [line for change in changes if (line := _impact_line(change))]
     return lines + impacts
 
@@ -139,10 +168,14 @@ def _blocking_move(record: Record, previous: Record) -> list[str]:
     if before is None or after is None or (before.category, before.code) == (after.category, after.code):
         return []
     move = f"{_short_name(before)} → {_short_name(after)}"
-    return [f"**Blocking outcome**: {move}: {movement(before, after)}", ""]
+    events = {
+        "events_before": check_events(blocking_check(previous.checks)),
+        "events_after": check_events(blocking_check(record.checks)),
+    }
+    return [f"**Blocking outcome**: {move}: {movement(before, after, **events)}", ""]
 
 
-def _before_after(change: CheckChange, previous: Record) -> list[str]:
+def _before_after(change: CheckChange, record: Record, previous: Record) -> list[str]:
     before = code(change.before.label or change.before.category) if change.before else "not run"
     after = code(change.after.label or change.after.category) if change.after else "not run"
     if change.before is None and change.after is not None:
@@ -151,7 +184,11 @@ def _before_after(change: CheckChange, previous: Record) -> list[str]:
         meaning = "not run in this iteration"
     else:
         assert change.before is not None
-        meaning = movement(change.before, change.after)
+        before_check, after_check = (
+            next((c for c in each.checks if c.name == change.name), None) for each in (previous, record)
+        )
+        events = {"events_before": check_events(before_check), "events_after": check_events(after_check)}
+        meaning = movement(change.before, change.after, **events)
     return [f"- **BEFORE**: {before}", f"- **AFTER**: {after}", f"- **MEANING**: {meaning}"]
 
 
@@ -160,6 +197,10 @@ def _events_move(name: str, record: Record, previous: Record) -> list[str]:
     before, after = (next((c for c in each.checks if c.name == name), None) for each in (previous, record))
     if not any(check is not None and check.events_expected for check in (before, after)):
         return []
+    if before is None:
+        return [f"- **EVENTS**: {_arrived(after)} expected events arrived (not run in iteration {previous.number})"]
+    if after is None:
+        return [f"- **EVENTS**: not run in this iteration ({_arrived(before)} in iteration {previous.number})"]
     return [f"- **EVENTS**: {_arrived(before)} → {_arrived(after)} expected events arrived"]
 
 
@@ -203,6 +244,14 @@ def failing_suites(record: Record) -> list[SuiteRecord]:
     return sorted((suite for suite in record.suites if not suite.green), key=lambda suite: suite.priority)
 
 
+def _lead(message: str) -> str:
+    """A message's first line; when it introduces lines that follow (`…its log:`), say where they are."""
+    first = headline(message)
+    if first.endswith(":") and fenced_details(message):
+        return f"{first[:-1]} (under Failures)"
+    return first
+
+
 def stopped_phases(record: Record) -> list[PhaseRecord]:
     return [phase for phase in record.phases if phase.status in ("failed", "aborted") and phase.error is not None]
 
@@ -215,7 +264,8 @@ def _failures(record: Record) -> list[str]:
         lines += [f"- **Hint**: {phase.error.hint}", ""] if phase.error.hint else [""]
         lines += fenced_details(phase.error.message)
     for check in failing_checks(record):
-        lines += [f"### {check.name} (priority {check.priority})", "", *_check_failure(check), ""]
+        lines += [f"### {check.name} (priority {check.priority})", "", *_check_failure(check)]
+        lines += [*failure_lines(record, check), ""]
     for suite in failing_suites(record):
         lines += [f"### {suite.name} (suite, priority {suite.priority})", "", *_suite_failure(suite), ""]
     return lines if len(lines) > 2 else [*lines, "None."]
@@ -280,14 +330,15 @@ def _priorities(record: Record) -> list[str]:
 def _phase_item(phase: PhaseRecord) -> str:
     assert phase.error is not None
     hint = f" — {phase.error.hint}" if phase.error.hint else ""
-    return f"**{phase.name}** {phase.status}: {headline(phase.error.message)}{hint}"
+    return f"**{phase.name}** {phase.status}: {_lead(phase.error.message)}{hint}"
 
 
 def _check_item(check: CheckRecord) -> str:
     outcome = check.outcome
     hint = f" — {outcome.hint}" if outcome.hint else ""
     label = code(outcome.label or outcome.category)
-    return f"**{check.name}** (priority {check.priority}) stops at {stage(outcome.depth)}: {label}{hint}"
+    server = f" — {raised(check.server_error)}" if check.server_error is not None else ""
+    return f"**{check.name}** (priority {check.priority}) stops at {stage(outcome.depth)}: {label}{server}{hint}"
 
 
 def _suite_item(suite: SuiteRecord) -> str:
@@ -317,7 +368,6 @@ def _metrics(record: Record, trend: Sequence[Record]) -> list[str]:
 
 
 def _next_command(record: Record) -> list[str]:
-    lines = ["## Next command", "", "```sh", "loopctl iterate", "```"]
     if record.status == "success":
-        lines += ["", "Every check and suite passed: the loop can stop here."]
-    return lines
+        return ["## Next command", "", "None: every check and suite passed, the loop can stop here."]
+    return ["## Next command", "", "```sh", "loopctl iterate", "```"]

@@ -110,10 +110,21 @@ def phase_detail(record: Record, phase: PhaseRecord) -> str:
 def _build_detail(record: Record) -> str:
     build = record.build or {}
     parts = [code(short_digest(str(build["image_id"])))] if build.get("image_id") else []
+    if build.get("builder") == "cloudbuild" and build.get("build_id"):
+        parts.append(f"Cloud Build {code(str(build['build_id']))}{_cloud_build_times(build)}")
     cached = build.get("cached")
     if cached:
         parts.append("not cached" if cached == "no" else f"cached ({cached})")
     return ", ".join(parts) or DASH
+
+
+def _cloud_build_times(build: dict[str, Any]) -> str:
+    """Queue and work time apart: a slow queue and a slow build call for different fixes."""
+    queued, working = build.get("queued_s"), build.get("working_s")
+    times = [
+        f"{label} {value:.1f}s" for label, value in (("queued", queued), ("working", working)) if value is not None
+    ]
+    return f" ({', '.join(times)})" if times else ""
 
 
 def _push_detail(record: Record) -> str:
@@ -137,7 +148,31 @@ def _deploy_detail(record: Record) -> str:
         parts.append(str(deploy["url"]))
     text = " at ".join(parts) or DASH
     text = f"{text} (unchanged, already running)" if deploy.get("reused") else text
-    return text + _retries(deploy)
+    return text + _retries(deploy) + _cloudrun_notes(deploy)
+
+
+def _cloudrun_notes(deploy: dict[str, Any]) -> str:
+    """What loopctl changed besides the revision, and where Cloud Run shows the revision's logs and service."""
+    notes = []
+    if deploy.get("restored_latest"):
+        notes.append(
+            f"traffic back on LATEST 100% (loopctl's rollback had pinned {code(str(deploy['restored_latest']))})"
+        )
+    if deploy.get("made_public"):
+        notes.append("made public (allUsers may invoke)")
+    for label, key in (("logs", "log_uri"), ("console", "console_url")):
+        if _safe_link(deploy.get(key)):
+            notes.append(f"[{label}]({deploy[key]})")
+    return "; " + "; ".join(notes) if notes else ""
+
+
+def _safe_link(url: object) -> bool:
+    """Only Google Cloud console links, with nothing that could end a markdown link or a table cell."""
+    return (
+        isinstance(url, str)
+        and url.startswith("https://console.cloud.google.com/")
+        and not any(character in url for character in " ()[]<>|`\n")
+    )
 
 
 def _probe_detail(record: Record) -> str:

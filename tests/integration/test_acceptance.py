@@ -18,6 +18,7 @@ import yaml
 from junitparser import Failure, JUnitXml
 
 from tests.support.cloudrun_emulator import CloudRunEmulator
+from tests.support.logging_emulator import LoggingEmulator, docker_feed
 from tests.support.realparts import start_registry
 from tests.support.story import (
     EVENTS,
@@ -35,6 +36,9 @@ from tests.support.story import (
 SAMPLE_REPORTS_ENV = "LOOPCTL_SAMPLE_REPORTS"
 CI_EXAMPLES = REPO / "examples" / "ci"
 REVISION = re.compile(rf"{SERVICE}-(?P<number>\d{{5}})-[a-z0-9]{{3}}")
+FIX_1 = "Accept the probe's token"
+SETTINGS = "agent-service/agent_service/settings.py"
+EXCEPTION = "TypeError: user_context must be a UserExecutionContext instance"
 
 
 @dataclass(frozen=True)
@@ -60,14 +64,25 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
         registry = stack.enter_context(start_registry(tmp_path_factory.mktemp("registry")))
         stack.callback(remove_images, f"{registry.address}/agent-service")  # after the emulator's containers go
         emulator = stack.enter_context(CloudRunEmulator(startup_timeout_s=30))
+        emulator.secrets["jwt-secret"] = secret  # the service reads it from Secret Manager
+        logging = stack.enter_context(LoggingEmulator())
+        logging.feeds.append(docker_feed(emulator.runtime, PROJECT))  # what the revisions' containers print
         root = tmp_path_factory.mktemp("run")
-        workspace = make_workspace(root, registry=registry.address, endpoint=emulator.endpoint, secret=secret)
+        workspace = make_workspace(
+            root,
+            registry=registry.address,
+            endpoint=emulator.endpoint,
+            logging_endpoint=logging.endpoint,
+            secret=secret,
+        )
 
         workspace.set_fault_default("auth")
+        workspace.commit("Agent service behind a token check")
         workspace.iterate("--ci")
         workspace.set_fault_default("internal")
+        workspace.commit(FIX_1)
         workspace.iterate("--ci", "--junit-xml", str(root / "junit.xml"))
-        workspace.set_fault_default("")
+        workspace.set_fault_default("")  # the second fix, not committed yet: the iteration runs on a dirty tree
         workspace.iterate("--ci")
         workspace.iterate("--ci", "--json")
 
@@ -134,6 +149,10 @@ def test_iteration_1_fails_on_authentication(story: Story) -> None:
     assert "- First iteration: nothing to compare with" in report
     assert "`received 1008 (policy violation) Authentication failed` in **chat-events**" in section(report, "Summary")
     assert "- Not working yet: Users can chat and see the agent work (chat-events)" in report
+    # The service logged no error for a rejected token: the report says so, and that it did look.
+    assert chat(record)["server_error"] is None and re.fullmatch(r"[0-9a-f]{32}", chat(record)["trace_id"])
+    assert "- **Server log**: no server error logged in the window" in section(report, "Failures")
+    assert record["changes"] is None and "## Changes since" not in report
 
 
 # ----------------------------------------------------------------------------- iteration 2
@@ -165,6 +184,34 @@ def test_iteration_2_moves_from_authentication_to_message_processing(story: Stor
     assert priorities.strip().startswith("1. **chat-events** (priority 1) stops at message processing")
     assert "message handler" in priorities
     assert not re.search(r"^2\. ", priorities, re.MULTILINE)  # health passes: one thing to fix
+
+
+def test_iteration_2_quotes_the_services_exception_for_the_1011(story: Story) -> None:
+    record = story.workspace.record(2)
+    error = chat(record)["server_error"]
+    assert (error["type"], f"{error['type']}: {error['message']}") == ("TypeError", EXCEPTION)
+    assert re.fullmatch(r"app/agent_service/conversation\.py:\d+", error["location"])
+    assert error["lines"][-1] == EXCEPTION
+    where = f"(`{error['location']}`)"
+    quoted = f"1011 at message processing — server raised `{EXCEPTION}` {where}"
+
+    report = story.workspace.report(2)
+    assert f"**Server error** in **chat-events**: {quoted}" in section(report, "Summary")
+    assert f"— server raised `{EXCEPTION}` {where} — " in section(report, "Next iteration priorities")
+    failures = section(report, "Failures")
+    assert f"- **Server error**: server raised `{EXCEPTION}` {where}" in failures
+    assert "<details>" in failures and f"\n{EXCEPTION}\n```\n\n</details>" in failures
+    assert "- **chat-events**: new server error: `TypeError`" in section(report, "Summary")
+
+
+def test_iteration_2_lists_the_commit_and_file_since_iteration_1(story: Story) -> None:
+    before, record = story.workspace.record(1), story.workspace.record(2)
+    changes = record["changes"]
+    assert (changes["since"], changes["from_commit"], changes["commits"]) == (1, before["git"]["commit"], [FIX_1])
+    assert changes["files"] == [{"path": SETTINGS, "added": 1, "removed": 1}]
+    assert changes["config_changed"] == [] and changes["input_changed"] is True
+    body = section(story.workspace.report(2), "Changes since iteration 1")
+    assert f"- `{FIX_1}`" in body and f"| `{SETTINGS}` | +1 | −1 |" in body and "Config: unchanged." in body
 
 
 def test_iteration_2_junit_loads_with_one_failure(story: Story) -> None:
@@ -205,7 +252,19 @@ def test_iteration_3_succeeds_and_compares_with_iteration_2(story: Story) -> Non
         assert rows[event].endswith(" | ✅ |"), rows[event]  # iteration 3's column
     assert rows["agent_started"] == "| agent_started | ✅ | ✅ |"
     assert section(report, "Failures").strip() == "None."
-    assert "Every check and suite passed: the loop can stop here." in report
+    assert "None: every check and suite passed, the loop can stop here." in report
+    assert "- **chat-events**: no server error any more (it was `TypeError`); the check passes" in summary
+
+
+def test_iteration_3_lists_the_files_of_the_uncommitted_fix(story: Story) -> None:
+    before, record = story.workspace.record(2), story.workspace.record(3)
+    assert record["git"]["dirty"] is True and record["git"]["commit"] == before["git"]["commit"]
+    changes = record["changes"]
+    assert changes["commits"] == [] and changes["files"] == [{"path": SETTINGS, "added": 1, "removed": 1}]
+    body = section(story.workspace.report(3), "Changes since iteration 2")
+    short = record["git"]["commit"][:7]
+    assert f"From `{short}` to `{short}+`: 0 commits." in body
+    assert f"| `{SETTINGS}` | +1 | −1 |" in body
 
 
 # ----------------------------------------------------------------------------- iteration 4
@@ -222,6 +281,8 @@ def test_iteration_4_with_no_change_skips_build_and_push(story: Story) -> None:
     assert record["status"] == "success"
     assert record["deploy"]["image"] == before["deploy"]["image"]
     assert "(already in the registry)" in section(story.workspace.report(4), "Deployment")
+    assert record["changes"]["files"] == [] and record["changes"]["input_changed"] is False
+    assert "No file changed under the build context or in the config." in story.workspace.report(4)
 
 
 def test_iteration_4_deploy_keeps_the_serving_revision(story: Story) -> None:
@@ -258,6 +319,8 @@ def test_history_and_report_read_the_records_back(story: Story) -> None:
     assert [row["status"] for row in rows] == ["failed", "progress", "success", "success"]
     assert [(row["code"], row["depth"]) for row in rows] == [(1008, 2), (1011, 3), (None, 5), (None, 5)]
     assert [row["p1_rate"] for row in rows] == ["1/2 (50%)", "1/2 (50%)", "2/2 (100%)", "2/2 (100%)"]
+    commits = [row["commit"] for row in rows]
+    assert commits[2] == commits[3] == commits[1] + "+"  # iterations 3 and 4 ran on a dirty tree
     assert story.report_2.returncode == 0, story.report_2.stderr
     assert story.report_2.stdout == story.workspace.report(2)
 
@@ -271,7 +334,8 @@ def test_no_file_or_output_holds_the_secret_or_a_token(story: Story) -> None:
     runs = [*story.workspace.runs, story.history, story.report_2]
     printed = "".join(run.stdout + run.stderr for run in runs)
     assert story.workspace.secret not in printed and TOKEN_PREFIX not in printed
-    assert "Traceback" not in printed
+    # loopctl itself never shows a traceback; the service's own, quoted in report 2, is evidence (data).
+    assert "Traceback" not in "".join(run.stderr for run in runs) + story.history.stdout
 
 
 def test_ci_mode_prints_plain_lines_and_the_status(story: Story) -> None:

@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import re
 import signal
 import subprocess
 import time
@@ -21,6 +22,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, ConnectionClosedError, InvalidStatus
 from websockets.typing import Subprotocol
 
+from loopctl.evidence.extract import LogLine, extract
 from loopctl.tokens import mint_jwt
 from tests.integration.agent_service import (
     DEFAULT_SECRET,
@@ -178,9 +180,18 @@ def test_fault_internal_sends_agent_started_then_closes_1011() -> None:
 
     with running_service(fault="internal") as handle:
         first, closed = asyncio.run(scenario(handle.ws_url))
+        logged = handle.stderr_text()
     assert first["type"] == "agent_started"
     assert closed.rcvd is not None
     assert (closed.rcvd.code, closed.rcvd.reason) == (1011, "Internal error")
+    # A real exception, logged with its traceback: what loopctl's report quotes for this 1011.
+    error = extract([LogLine(line) for line in logged.splitlines()])
+    assert error is not None, logged
+    assert (error.type, error.message) == ("TypeError", "user_context must be a UserExecutionContext instance")
+    assert error.location is not None and re.fullmatch(
+        r"agent-service/agent_service/conversation\.py:\d+", error.location
+    )
+    assert error.lines[0].startswith("ERROR agent_service: agent run ") and error.lines[-1].startswith("TypeError")
 
 
 def test_fault_drop_aborts_tcp_without_a_close_frame() -> None:

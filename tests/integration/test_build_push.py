@@ -278,3 +278,52 @@ def test_tags_are_added_by_manifest_with_basic_credentials_or_left_to_the_engine
         assert locked.manifest_digest(path, "anonymous") is None
         assert tag_by_manifest(repository, digest, ["extra", "more"], credentials) == []
         assert locked.manifest_digest(path, "extra") == digest == locked.manifest_digest(path, "more")
+
+
+def test_a_failing_step_shows_its_last_output_and_the_log_has_no_escape_codes(
+    tmp_path: Path, source: Path, registry: RegistryHandle
+) -> None:
+    dockerfile = source / "Dockerfile"
+    dockerfile.write_text(
+        dockerfile.read_text()
+        # One stream, so the order is the order written (the engine interleaves stdout and stderr freely).
+        + "\nRUN exec 2>&1; printf '\\033[1;31mCollecting requests\\033[0m\\n'; "
+        + "echo '/usr/bin/python3: No module named pip' >&2; exit 1\n"
+    )
+    ctx = make_ctx(tmp_path, source, registry)
+    with pytest.raises(LoopctlError) as caught:
+        BuildPhase().run(ctx)
+    first_line, _, rest = caught.value.message.partition("\n")
+    assert first_line.endswith("returned a non-zero code: 1 — /usr/bin/python3: No module named pip")
+    assert "Collecting requests" in rest and "Running in" not in rest
+    assert "| /usr/bin/python3: No module named pip" in logged(ctx)
+    log = ctx.store.artifact_path(1, "build.log").read_text()
+    assert "Collecting requests" in log and "\x1b" not in log
+
+
+def test_records_inside_the_context_never_reach_the_engine(
+    tmp_path: Path, source: Path, registry: RegistryHandle
+) -> None:
+    (source / ".dockerignore").unlink(missing_ok=True)  # nothing but loopctl itself keeps them out
+    (source / "Dockerfile").write_text(
+        (source / "Dockerfile").read_text()
+        + "\nCOPY . /context\nRUN test -d /context/agent_service && test ! -e /context/iterations\n"
+    )
+    ctx = make_ctx(tmp_path, source, registry)
+    ctx.config = ctx.config.model_copy(update={"iterations_dir": str(source / "iterations")})
+    (source / "iterations").mkdir()
+    (source / "iterations" / "0001.json").write_text("{}\n")
+    built = BuildPhase().run(ctx)
+    assert built.section is not None and built.section["cached"] == "no"
+
+
+def test_a_dockerfile_outside_the_context_still_builds(tmp_path: Path, source: Path, registry: RegistryHandle) -> None:
+    outside = source.parent / "Dockerfile.outside"
+    outside.write_text((source / "Dockerfile").read_text())
+    ctx = make_ctx(tmp_path, source, registry)
+    assert ctx.config.build is not None
+    build = ctx.config.build.model_copy(update={"dockerfile": "../Dockerfile.outside"})
+    ctx.config = ctx.config.model_copy(update={"build": build})
+    built = BuildPhase().run(ctx)
+    assert built.section is not None and built.section["cached"] == "no"
+    assert built.section["image_id"].startswith("sha256:")

@@ -14,6 +14,7 @@ from typing import Any
 import docker.errors
 import pytest
 
+from loopctl import __version__
 from loopctl.config import (
     CheckConfig,
     CloudRunConfig,
@@ -21,6 +22,7 @@ from loopctl.config import (
     DeployConfig,
     HttpCheckConfig,
     ProbeConfig,
+    SecretManagerRef,
     WebSocketAuth,
     WebSocketCheckConfig,
 )
@@ -33,6 +35,7 @@ from loopctl.runner import Context, Event, PhaseResult, run_iteration
 from loopctl.secrets_config import EnvRef, JwtRef, JwtSpec
 from tests.integration.agent_service import EVENTS
 from tests.support.cloudrun_emulator import CloudRunEmulator
+from tests.support.cloudrun_tokens import TokenEndpoints
 from tests.support.realparts import BASE_IMAGE, RegistryHandle, docker_client, start_registry
 
 SERVICE_SOURCE = Path(__file__).resolve().parents[2] / "examples" / "agent-service"
@@ -85,6 +88,7 @@ def _build_and_push(repository: str, version: str) -> str:
 @pytest.fixture
 def emulator() -> Iterator[CloudRunEmulator]:
     with CloudRunEmulator(startup_timeout_s=20) as running:
+        running.secrets["jwt-secret"] = SECRET  # Secret Manager of the emulated project
         yield running
 
 
@@ -110,8 +114,11 @@ class Loop:
         return Context(config, store, self.number, self.events.append, sections={"push": {"pinned": image}})
 
     def config(self, *, fault: str | None = None, **cloudrun: Any) -> Config:
-        env: dict[str, Any] = {"JWT_SECRET": EnvRef(env="LOOPCTL_TEST_JWT"), **({"FAULT": fault} if fault else {})}
-        settings = {"api_endpoint": self.emulator.endpoint, "env": env, **cloudrun}
+        env: dict[str, Any] = {
+            "JWT_SECRET": SecretManagerRef(secret="jwt-secret"),
+            **({"FAULT": fault} if fault else {}),
+        }
+        settings = {"api_endpoint": self.emulator.endpoint, "env": env, "public": True, **cloudrun}
         block = CloudRunConfig(project=PROJECT, region=REGION, service=self.service, **settings)
         return Config(
             project="cloudrun-test",
@@ -187,18 +194,33 @@ def test_deploy_probe_and_redeploy_a_fix(tmp_path: Path, images: Images, emulato
     again = second.sections["deploy"]
     assert re.fullmatch(r"chat-00002-[a-z]{3}", again["revision"])
     assert again["previous_revision"] == section["revision"] and again["generation"] == 2
-    assert again["url"] == loop.state()["uri"] != section["url"]  # the emulator's URL follows the serving revision
+    assert again["url"] == loop.state()["uri"] == section["url"]  # a service's URL is stable
     assert second.results["probe"].status == "ok"
-    assert loop.state()["template"]["containers"][0]["image"] == images.v2
-    assert SECRET not in json.dumps([section, again]) + "".join(loop.logged())
+    state = loop.state()
+    assert state["template"]["containers"][0]["image"] == images.v2
+    assert (state["client"], state["clientVersion"]) == ("loopctl", __version__)  # the console shows who deployed
+    # The secret travels as a Secret Manager reference; Cloud Run resolves it (the chat-events check needs it).
+    assert {"name": "JWT_SECRET", "valueSource": {"secretKeyRef": {"secret": "jwt-secret", "version": "latest"}}} in (
+        state["template"]["containers"][0]["env"]
+    )
+    assert again["log_uri"].startswith("https://console.cloud.google.com/logs/") and again["log_uri"].endswith(
+        again["revision"]
+    )
+    assert again["console_url"] == (
+        f"https://console.cloud.google.com/run/detail/{REGION}/chat/revisions?project={PROJECT}"
+    )
+    written = json.dumps([section, again, emulator.bodies]) + "".join(loop.logged())
+    assert SECRET not in written
 
 
-def test_a_crashing_revision_fails_the_phase_and_the_old_one_keeps_serving(
+def test_a_crashing_revision_fails_the_phase_at_once_and_the_old_one_keeps_serving(
     tmp_path: Path, images: Images, emulator: CloudRunEmulator
 ) -> None:
     loop = Loop(tmp_path, emulator, "crashy")
     good = deployed(loop, images.v1).sections["deploy"]
-    config = loop.config(fault="bogus")  # the service exits 2 at start: FAULT must name a known fault
+    # A failed reconciliation never brings observedGeneration up to generation: waiting for it would run into the
+    # deadline and say deploy_timeout. The deadline here is long enough for the revision to fail well inside it.
+    config = loop.config(fault="bogus", deadline_s=45)  # the service exits 2 at start: FAULT must name a known fault
     result = run_iteration(
         config,
         [CloudRunDeploy(poll_s=0.1)],
@@ -213,7 +235,10 @@ def test_a_crashing_revision_fails_the_phase_and_the_old_one_keeps_serving(
         r"revision crashy-00002-[a-z]{3} is not ready \(HEALTH_CHECK_CONTAINER_ERROR\)", phase.error.message
     )
     assert "failed to start and listen on the port defined provided by the PORT=8080" in phase.error.message
-    assert loop.state()["latestReadyRevision"].endswith(good["revision"])
+    assert re.search(r"its logs: https://console\.cloud\.google\.com/logs/\S+crashy-00002-[a-z]{3}", phase.error.hint)
+    state = loop.state()
+    assert (state["generation"], state["observedGeneration"], state["reconciling"]) == ("2", "1", False)
+    assert state["latestReadyRevision"].endswith(good["revision"])
     assert probe_passes(loop.ctx(images.v1), loop.state()["uri"])
     written = "".join(path.read_text() for path in (tmp_path / "iterations").iterdir() if path.is_file())
     assert "crashy-00002" in written and SECRET not in written
@@ -266,8 +291,23 @@ def test_preview_promotes_only_a_revision_that_passed(
     assert fixed.results["probe"].status == "ok"
     released = run(RELEASE, fixed).section
     assert released is not None and released["action"] == "promoted"
-    assert released["url"] == loop.state()["uri"] == fixed.sections["deploy"]["url"]
+    assert released["url"] == loop.state()["uri"] == stable["url"] and probe_passes(fixed, released["url"])
     assert loop.state()["trafficStatuses"] == [{"type": 1, "percent": 100}]  # back on LATEST, tag dropped
+
+
+def test_preview_tags_the_revision_it_named_not_latest(
+    tmp_path: Path, images: Images, emulator: CloudRunEmulator
+) -> None:
+    loop = Loop(tmp_path, emulator, "named")
+    deployed(loop, images.v1)
+    ours = run(DEPLOY, loop.ctx(images.v2, strategy="preview")).section
+    assert ours is not None and re.fullmatch(r"named-00002-[a-z]{3}", ours["revision"])
+    assert emulator.bodies[-1]["template"]["revision"] == ours["revision"]  # loopctl named it in the request
+    tag = next(status for status in loop.state()["trafficStatuses"] if status.get("tag") == "loopctl")
+    assert (tag["type"], tag["revision"]) == (2, ours["revision"])
+    # Someone deploys a broken revision before our probe runs: the tag still serves the code we deployed.
+    run(DEPLOY, loop.ctx(images.v1, fault="auth", allow_zero_traffic=True))
+    assert probe_passes(loop.ctx(images.v2), ours["url"])
 
 
 def test_rollback_restores_the_previous_revision(tmp_path: Path, images: Images, emulator: CloudRunEmulator) -> None:
@@ -284,7 +324,16 @@ def test_rollback_restores_the_previous_revision(tmp_path: Path, images: Images,
     assert released is not None and released["action"] == "rolled_back"
     assert released["to"] == good.sections["deploy"]["revision"] == bad.sections["deploy"]["previous_revision"]
     assert loop.state()["trafficStatuses"] == [{"type": 2, "revision": released["to"], "percent": 100}]
+    assert loop.state()["annotations"] == {"loopctl/rolled-back-to": released["to"]}
     assert probe_passes(bad, loop.state()["uri"])
+
+    # Cloud Run keeps the pin for every later deploy: loopctl's next direct deploy lifts the pin it made.
+    fixed = deployed(loop, images.v2, rollback_on_failure=True)
+    section = fixed.sections["deploy"]
+    assert section["restored_latest"] == released["to"] and fixed.results["probe"].status == "ok"
+    assert loop.state()["trafficStatuses"] == [{"type": 1, "percent": 100}]
+    assert "annotations" not in loop.state() or not loop.state()["annotations"]
+    assert any("restoring LATEST 100%" in line for line in loop.logged())
 
 
 def test_transient_errors_are_retried_and_shown(tmp_path: Path, images: Images, emulator: CloudRunEmulator) -> None:
@@ -355,3 +404,224 @@ def test_an_unchanged_deploy_makes_no_new_revision(tmp_path: Path, images: Image
     # --no-cache sends the update anyway; an identical template makes no new revision, only a new generation.
     assert forced_section is not None and "reused" not in forced_section
     assert int(loop.state()["generation"]) == 2
+
+
+def test_an_etag_race_is_retried_after_reading_the_service_again(
+    tmp_path: Path, images: Images, emulator: CloudRunEmulator
+) -> None:
+    loop = Loop(tmp_path, emulator, "race")
+    deployed(loop, images.v1)
+    emulator.race_next_update()  # someone else writes between our read and our write: 409 ABORTED
+    result = run(DEPLOY, loop.ctx(images.v2))
+    assert result.status == "ok" and result.section is not None and result.section["retries"] == 1
+    assert any("re-reading the service, retry 1/5" in line for line in loop.logged())
+    writes = [index for index, (method, _) in enumerate(emulator.requests) if method == "PATCH"]
+    assert (
+        len(writes) == 2
+        and ("GET", f"/v2/projects/{PROJECT}/locations/{REGION}/services/race")
+        in (emulator.requests[writes[0] + 1 : writes[1]])
+    )
+    assert loop.state()["labels"]["touched"] == "elsewhere"  # the other writer's change survived
+    assert loop.state()["template"]["containers"][0]["image"] == images.v2
+
+
+def test_a_write_that_failed_is_retried_only_after_a_fresh_read(
+    tmp_path: Path, images: Images, emulator: CloudRunEmulator
+) -> None:
+    loop = Loop(tmp_path, emulator, "rewrite")
+    emulator.fail_next(500, method="GET")  # a read: retried with backoff
+    emulator.fail_next(503, method="POST")  # a write: retried only after the service was read again
+    result = run(DEPLOY, loop.ctx(images.v1))
+    assert result.status == "ok" and result.section is not None and result.section["retries"] == 2
+    methods = [method for method, _ in emulator.requests]
+    assert methods[:5] == ["GET", "GET", "POST", "GET", "POST"]
+
+
+def test_a_request_without_an_answer_times_out_and_is_retried(
+    tmp_path: Path, images: Images, emulator: CloudRunEmulator
+) -> None:
+    loop = Loop(tmp_path, emulator, "slow")
+    emulator.delay_next(3)
+    emulator.fail_next(504, method="GET")
+    result = run(CloudRunDeploy(poll_s=0.1, backoff_s=0.05, call_timeout_s=1), loop.ctx(images.v1))
+    assert result.status == "ok"
+    retries = [line for line in loop.logged() if "— retry" in line]
+    assert retries[0].startswith("get service: no answer within 1s — retry 1/5")
+    assert retries[1].startswith("get service: 504 ")
+
+
+@pytest.mark.parametrize(
+    ("reason", "metadata", "kind", "hint"),
+    [
+        (
+            "SERVICE_DISABLED",
+            {"consumer": "projects/123456789012", "service": "run.googleapis.com"},
+            "api_disabled",
+            "enable run.googleapis.com in project 123456789012",
+        ),
+        (
+            "IAM_PERMISSION_DENIED",
+            {"permission": "iam.serviceaccounts.actAs"},
+            "permission_denied",
+            "roles/iam.serviceAccountUser",
+        ),
+    ],
+)
+def test_the_error_info_reason_picks_the_hint(
+    tmp_path: Path,
+    images: Images,
+    emulator: CloudRunEmulator,
+    reason: str,
+    metadata: dict[str, str],
+    kind: str,
+    hint: str,
+) -> None:
+    message = "Cloud Run Admin API has not been used in project 123456789012 before or it is disabled."
+    emulator.fail_next(403, message=message, status_name="PERMISSION_DENIED", reason=reason, metadata=metadata)
+    with pytest.raises(LoopctlError) as caught:
+        DEPLOY.run(Loop(tmp_path, emulator, "denied").ctx(images.v1))
+    assert (caught.value.kind, caught.value.message) == (kind, f"Cloud Run API: get service: 403 {message}")
+    assert hint in caught.value.hint
+
+
+def test_a_revision_name_taken_meanwhile_is_retried_with_a_new_name(
+    tmp_path: Path, images: Images, emulator: CloudRunEmulator
+) -> None:
+    loop = Loop(tmp_path, emulator, "taken")
+    deployed(loop, images.v1)
+    emulator.fail_next(409, message="Revision named 'x' already exists.", status_name="ALREADY_EXISTS", method="PATCH")
+    result = run(DEPLOY, loop.ctx(images.v2, strategy="preview"))
+    assert result.status == "ok" and result.section is not None
+    sent = [body["template"]["revision"] for body in emulator.bodies[-2:]]
+    assert sent[0] != sent[1] and sent[1] == result.section["revision"]
+
+
+def test_a_traffic_target_naming_an_unknown_revision_fails_the_operation(
+    tmp_path: Path, images: Images, emulator: CloudRunEmulator
+) -> None:
+    loop = Loop(tmp_path, emulator, "ghostly")
+    first = deployed(loop, images.v1).sections["deploy"]
+    emulator.pin_traffic(PROJECT, REGION, "ghostly", "ghostly-00099-zzz")
+    with pytest.raises(LoopctlError) as caught:
+        run(DEPLOY, loop.ctx(images.v2, deadline_s=45))
+    assert caught.value.kind == "deploy_failed"
+    assert "Revision 'ghostly-00099-zzz' does not exist" in caught.value.message
+    state = loop.state()
+    assert int(state["observedGeneration"]) < int(state["generation"]) and not state["reconciling"]
+    assert {share["revision"] for share in first["traffic"]} == {first["revision"]}
+
+
+def test_a_service_without_its_default_url_needs_checks_with_a_url(
+    tmp_path: Path, images: Images, emulator: CloudRunEmulator
+) -> None:
+    loop = Loop(tmp_path, emulator, "nourl")
+    deployed(loop, images.v1)
+    emulator.disable_default_uri(PROJECT, REGION, "nourl")
+    with pytest.raises(LoopctlError) as caught:
+        run(DEPLOY, loop.ctx(images.v2))
+    assert caught.value.kind == "no_url"
+    assert "default_uri_disabled: no run.app URL to probe for health, chat-events" in caught.value.message
+
+
+@pytest.fixture
+def google() -> Iterator[TokenEndpoints]:
+    with TokenEndpoints() as endpoints:
+        yield endpoints
+
+
+@pytest.fixture
+def private(google: TokenEndpoints) -> Iterator[CloudRunEmulator]:
+    """An emulator whose front ends verify ID tokens signed by the test's `google` key."""
+    with CloudRunEmulator(startup_timeout_s=20, id_token_keys=google.public_keys) as running:
+        running.secrets["jwt-secret"] = SECRET
+        yield running
+
+
+def credentials_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, document: dict[str, Any]) -> None:
+    path = tmp_path / "adc.json"
+    path.write_text(json.dumps(document))
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(path))
+
+
+def test_a_private_service_is_probed_with_an_id_token(
+    tmp_path: Path, images: Images, private: CloudRunEmulator, google: TokenEndpoints, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prober = "prober@loop-proj.iam.gserviceaccount.com"
+    credentials_file(tmp_path, monkeypatch, google.service_account_file(prober))
+    private.grant_invoker(prober)
+    loop = Loop(tmp_path, private, "secure")
+    ctx = deployed(loop, images.v1, public=False)
+    assert ctx.results["probe"].status == "ok", ctx.results["probe"].checks
+    assert ctx.sections["deploy"]["public"] is False and "invokerIamDisabled" not in loop.state()
+    assert ctx.sections["deploy"]["audience"] == loop.state()["uri"]
+    assert private.front_end_answers == [] and "/token" in google.requests
+
+    # Without the invoker role, Google's front end answers its 403 page; the hint names what to change.
+    private.invokers.clear()
+    refused = deployed(loop, images.v1, public=False).results["probe"]
+    assert refused.status == "failed" and private.front_end_answers and set(private.front_end_answers) == {403}
+    outcome = refused.checks[0].outcome
+    assert outcome.category == "iam_denied" and "roles/run.invoker" in outcome.hint
+
+
+def test_a_preview_of_a_private_service_uses_the_service_url_as_audience(
+    tmp_path: Path, images: Images, private: CloudRunEmulator, google: TokenEndpoints, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    subject_token = tmp_path / "github-oidc.jwt"
+    subject_token.write_text("eyJhbGciOiJSUzI1NiJ9.github-actions-oidc-token.signature")
+    deployer = "deployer@loop-proj.iam.gserviceaccount.com"
+    credentials_file(tmp_path, monkeypatch, google.federation_file(str(subject_token), "repo:org/app", deployer))
+    private.grant_invoker(deployer)
+    loop = Loop(tmp_path, private, "staged")
+    deployed(loop, images.v1, public=False)
+    preview = deployed(loop, images.v2, public=False, strategy="preview")
+    section = preview.sections["deploy"]
+    assert section["url"] != loop.state()["uri"] and section["audience"] == loop.state()["uri"]
+    assert preview.results["probe"].status == "ok", preview.results["probe"].checks
+    assert "/v1/token" in google.requests  # the federated token came from STS, then IAM Credentials
+    assert f"/v1/projects/-/serviceAccounts/{deployer}:generateIdToken" in google.requests
+
+
+def test_public_true_makes_a_new_service_public(
+    tmp_path: Path, images: Images, private: CloudRunEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "none.json"))  # no token can be minted
+    loop = Loop(tmp_path, private, "open")
+    ctx = deployed(loop, images.v1, public=True)
+    assert ctx.sections["deploy"]["made_public"] is True and ctx.sections["deploy"]["public"] is True
+    assert loop.state()["invokerIamDisabled"] is True
+    assert ctx.results["probe"].status == "ok"
+
+    # public: true on a service someone else created private: the 403 hint says public only applies on create.
+    with private.plane.lock:
+        private.plane.services[f"projects/{PROJECT}/locations/{REGION}/services/open"]["invokerIamDisabled"] = False
+    refused = deployed(loop, images.v1, public=True).results["probe"]
+    assert refused.status == "failed" and "--no-invoker-iam-check" in refused.checks[0].outcome.hint
+
+
+@pytest.mark.parametrize(
+    ("service_id", "labels", "image", "message"),
+    [
+        ("a" * 50, {}, "gcr.io/p/chat", "cannot be longer than 49 characters"),
+        ("chat", {"run.googleapis.com/launch-stage": "BETA"}, "gcr.io/p/chat", "uses a reserved namespace"),
+        ("chat", {}, "ghcr.io/org/chat", "where host is one of [region.]gcr.io, [region-]docker.pkg.dev or docker.io"),
+    ],
+)
+def test_the_emulator_refuses_what_cloud_run_refuses(
+    emulator: CloudRunEmulator, service_id: str, labels: dict[str, str], image: str, message: str
+) -> None:
+    """Through the official client, as loopctl would send it were its own checks bypassed."""
+    from google.api_core import exceptions
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import run_v2
+
+    client = run_v2.ServicesClient(
+        transport="rest", client_options={"api_endpoint": emulator.endpoint}, credentials=AnonymousCredentials()
+    )
+    service = run_v2.Service(
+        labels=labels, template=run_v2.RevisionTemplate(containers=[run_v2.Container(image=image)])
+    )
+    with pytest.raises(exceptions.BadRequest) as caught:
+        client.create_service(parent=f"projects/{PROJECT}/locations/{REGION}", service=service, service_id=service_id)
+    assert message in str(caught.value.message)
+    assert emulator.plane.services == {}

@@ -33,11 +33,22 @@ def doctor(folder: Path, **env: str) -> tuple[int, dict[str, dict[str, object]],
 def test_everything_reachable_is_all_green(tmp_path: Path) -> None:
     with start_registry(tmp_path / "open") as registry:
         (tmp_path / "config.yaml").write_text(CONFIG.format(image=f"{registry.address}/app", auth="none"))
+        (tmp_path / ".dockerignore").write_text("iterations/\n")
         code, findings, stderr = doctor(tmp_path)
     assert code == 0, stderr
-    assert set(findings) == {"config", "engine", "registry"}
+    assert set(findings) == {"config", "engine", "registry", "records"}
     assert str(findings["engine"]["detail"]).startswith("Docker Engine ")
-    assert stderr.count("✅") == 3
+    assert stderr.count("✅") == 4
+
+
+def test_records_that_a_plain_docker_build_would_copy_into_the_image_are_a_warning(tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text(CONFIG.format(image="127.0.0.1:1/app", auth="none"))
+    (tmp_path / ".dockerignore").write_text(".git\n")
+    _, findings, stderr = doctor(tmp_path)
+    records = findings["records"]
+    assert records["warning"] is True and records["ok"] is True
+    assert "add `iterations/` to" in str(records["fix"])
+    assert "⚠️ records: iterations/ is inside build.context" in stderr
 
 
 def test_a_registry_that_wants_credentials_without_any_is_red_with_the_fix(tmp_path: Path) -> None:

@@ -77,6 +77,10 @@ def test_the_story_statuses_and_exit_codes(story: tuple[Path, list[subprocess.Co
     assert records[0]["outcome"]["code"] == 1008 and records[1]["outcome"]["code"] == 1011
     assert records[1]["checks"][1]["events_seen"] == ["agent_started"]
     assert records[1]["previous"] == 1
+    # A service deployed by other means: loopctl has no log of it to read, and says so instead of failing.
+    probe = next(phase for phase in records[1]["phases"] if phase["name"] == "probe")
+    assert probe["detail"]["evidence"] == {"read": False, "note": "the url target has no server log to read"}
+    assert records[1]["checks"][1]["server_error"] is None and records[1]["checks"][1]["trace_id"]
 
 
 def test_the_second_report_says_what_moved(story: tuple[Path, list[subprocess.CompletedProcess[str]]]) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from loopctl.exitcodes import ExitCode
+from loopctl.records.record import RECORD_SCHEMA
 from tests.integration.agent_service import EVENTS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -164,7 +165,7 @@ def phase(record: dict[str, Any], name: str) -> dict[str, Any]:
 def assert_complete(folder: Path, number: int, *, status: str, phases: list[tuple[str, str]]) -> dict[str, Any]:
     """Record and report both written whole, for this status and these phase results, and nothing half-written."""
     record = record_of(folder, number)
-    assert (record["schema"], record["number"], record["status"]) == (1, number, status), record
+    assert (record["schema"], record["number"], record["status"]) == (RECORD_SCHEMA, number, status), record
     assert phase_statuses(record) == phases, record["phases"]
     assert record["started_at"] <= record["finished_at"]
     for item in record["phases"]:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from loopctl.records.record import RECORD_SCHEMA
 from tests.integration.agent_service import running_service
 from tests.reliability.harness import (
     EXIT_USAGE,
@@ -26,7 +27,7 @@ GOOD = (1, 2)
 
 def damaged(good: str) -> dict[int, bytes]:
     """What can happen to a record file, keyed by the number it pretends to be."""
-    future = json.loads(good) | {"schema": 2, "number": 4, "new_field": {"x": 1}}
+    future = json.loads(good) | {"schema": RECORD_SCHEMA + 1, "number": 4, "new_field": {"x": 1}}
     return {
         3: good.encode()[: len(good) // 2],  # truncated mid-write by something other than loopctl
         4: json.dumps(future).encode(),  # written by a newer loopctl
@@ -64,7 +65,7 @@ def test_history_lists_the_good_records_and_warns_about_each_bad_one(folder: Pat
         assert warned(done.stderr) == set(range(3, 10)), done.stderr
     rows = json.loads(run_loopctl(folder, "history", "--json").stdout)["iterations"]
     assert [row["number"] for row in rows] == list(GOOD)
-    assert "newer loopctl (schema 2" in run_loopctl(folder, "history").stderr
+    assert f"newer loopctl (schema {RECORD_SCHEMA + 1}" in run_loopctl(folder, "history").stderr
 
 
 def test_report_renders_the_latest_good_record_and_refuses_a_bad_one_by_number(folder: Path) -> None:

@@ -16,6 +16,7 @@ from tests.reliability.harness import (
     EXIT_DEPLOY,
     HEALTH_CHECK,
     JWT_AUTH,
+    JWT_SECRET,
     assert_complete,
     assert_no_traceback,
     chat_check,
@@ -32,6 +33,7 @@ PROJECT, REGION = "rel-proj", "europe-west1"
 @pytest.fixture
 def emulator() -> Iterator[CloudRunEmulator]:
     with CloudRunEmulator(startup_timeout_s=20) as running:
+        running.secrets["jwt-secret"] = JWT_SECRET  # the service reads it from Secret Manager
         yield running
 
 
@@ -48,7 +50,8 @@ deploy:
     service: {service}
     api_endpoint: "{emulator.endpoint}"
     deadline_s: {deadline_s:g}
-    env: {{JWT_SECRET: {{env: DEMO_JWT_SECRET}}}}
+    public: true
+    env: {{JWT_SECRET: {{secret: jwt-secret}}}}
 probe:
   checks:
 {HEALTH_CHECK}""",

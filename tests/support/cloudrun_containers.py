@@ -41,6 +41,7 @@ class RevisionRuntime:
         self.startup_timeout_s = startup_timeout_s
         self._client: Any = None
         self._containers: list[Any] = []
+        self._revisions: list[tuple[str, Any]] = []
         self._lock = threading.Lock()
         self._closing = threading.Event()
 
@@ -60,7 +61,13 @@ class RevisionRuntime:
         )
         with self._lock:
             self._containers.append(container)
+            self._revisions.append((revision, container))
         return self._wait_listening(container, port)
+
+    def containers(self) -> list[tuple[str, Any]]:
+        """(revision, container) for every revision still running: where its log lines come from."""
+        with self._lock:
+            return [(revision, container) for revision, container in self._revisions if container in self._containers]
 
     def close(self) -> None:
         """Stop and remove every container this runtime started."""

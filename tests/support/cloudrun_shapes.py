@@ -1,4 +1,22 @@
-"""The Cloud Run Admin API v2 JSON the REST client speaks: enum numbers, conditions, operations, errors."""
+"""The Cloud Run Admin API v2 JSON the REST client speaks: enum numbers, conditions, operations, errors.
+
+Shapes, one per line:
+- Enums travel as numbers (`$alt=json;enum-encoding=int`): documented, google/cloud/run_v2/services/services/
+  transports/rest_base.py of the installed client; the numbers are those of google/cloud/run_v2/types/condition.py.
+- Errors: {"error": {"code", "message", "status", "details"}} with google.rpc.Status names: documented,
+  cloud.google.com/apis/design/errors#http_mapping.
+- ErrorInfo detail {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason", "domain", "metadata"}:
+  documented, cloud.google.com/apis/design/errors#error_info; SERVICE_DISABLED with metadata consumer/service as
+  in dora-team/fourkeys#320; IAM_PERMISSION_DENIED with metadata permission: documented, same page (the
+  "iam.googleapis.com" domain example).
+- SERVICE_DISABLED message "Cloud Run Admin API has not been used in project N before or it is disabled. ...":
+  GoogleCloudPlatform/emblem#757.
+- A long-running Operation with the Service packed as Any in metadata and response: documented, v2 reference
+  services.create ("the response ... is a Service"), google/longrunning/operations.proto.
+- PORT_MESSAGE: the condition text users quote, google/exposure-notifications-verification-server#79 and
+  the Cloud Run troubleshooting page (cloud.google.com/run/docs/troubleshooting#container-failed-to-start).
+- log_uri's query string: assumed (the reference only says "The Google Console URI to obtain logs").
+"""
 
 from __future__ import annotations
 
@@ -12,7 +30,7 @@ LATEST = 1  # TrafficTargetAllocationType
 REVISION = 2
 PENDING, RECONCILING, FAILED, SUCCEEDED = 1, 2, 3, 4  # Condition.State
 ERROR, INFO = 1, 3  # Condition.Severity
-REVISION_FAILED, CONTAINER_MISSING = 3, 6  # Condition.CommonReason
+REVISION_FAILED, CONTAINER_MISSING, SECRETS_ACCESS_CHECK_FAILED = 3, 6, 12  # Condition.CommonReason
 HEALTH_CHECK_CONTAINER_ERROR = 6  # Condition.RevisionReason
 INGRESS_ALL = 1
 
@@ -21,7 +39,9 @@ _STATUS_NAMES = {
     400: "INVALID_ARGUMENT",
     403: "PERMISSION_DENIED",
     404: "NOT_FOUND",
-    409: "ALREADY_EXISTS",
+    409: "ABORTED",
+    401: "UNAUTHENTICATED",
+    504: "DEADLINE_EXCEEDED",
     412: "FAILED_PRECONDITION",
     429: "RESOURCE_EXHAUSTED",
     500: "INTERNAL",
@@ -31,8 +51,9 @@ _DEFAULT_MESSAGES = {
     429: "Quota exceeded for quota metric 'Write requests' and limit 'Write requests per minute per region'.",
     503: "The service is currently unavailable.",
 }
-# google.rpc.Code of a failed operation: the revision never became ready.
+# google.rpc.Code of a failed operation: the revision never became ready; something broke inside.
 FAILED_PRECONDITION_CODE = 9
+INTERNAL_CODE = 13
 
 PORT_MESSAGE = (
     "The user-provided container failed to start and listen on the port defined provided by the "
@@ -55,9 +76,39 @@ def etag() -> str:
     return '"' + secrets.token_urlsafe(12) + '"'
 
 
-def error_body(status: int, message: str | None = None) -> dict[str, Any]:
+def error_body(
+    status: int,
+    message: str | None = None,
+    status_name: str | None = None,
+    reason: str | None = None,
+    metadata: dict[str, str] | None = None,
+) -> dict[str, Any]:
     text = message or _DEFAULT_MESSAGES.get(status, "error")
-    return {"error": {"code": status, "message": text, "status": _STATUS_NAMES.get(status, "UNKNOWN")}}
+    error: dict[str, Any] = {
+        "code": status,
+        "message": text,
+        "status": status_name or _STATUS_NAMES.get(status, "UNKNOWN"),
+    }
+    if reason:
+        domain = "iam.googleapis.com" if reason.startswith("IAM_") else "googleapis.com"
+        error["details"] = [
+            {
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": reason,
+                "domain": domain,
+                "metadata": metadata or {},
+            }
+        ]
+    return {"error": error}
+
+
+def log_uri(revision: str) -> str:
+    """Revision.logUri for `projects/P/locations/R/services/S/revisions/REV` (query string assumed)."""
+    parts = revision.split("/")
+    return (
+        f"https://console.cloud.google.com/logs/viewer?project={parts[1]}&resource=cloud_run_revision/"
+        f"service_name/{parts[5]}/revision_name/{parts[7]}"
+    )
 
 
 def condition(kind: str, state: int, message: str = "", **reason: int) -> dict[str, Any]:

@@ -1,8 +1,42 @@
-"""The emulator's control plane: services, revisions, operations and traffic, kept as the API's own JSON."""
+"""The emulator's control plane: services, revisions, operations and traffic, kept as the API's own JSON.
+
+Shapes, one per line (cloud.google.com/run/docs/reference/rest/v2/projects.locations.services is "the v2
+reference"; google/cloud/run_v2/types/service.py of the installed client carries the same field docs):
+
+- A failed reconciliation leaves observedGeneration, trafficStatuses and latestReadyRevision on the last serving
+  revision, with reconciling false and the terminal condition failed: documented, v2 reference `reconciling`.
+- latestCreatedRevision names the new revision even when it failed: documented, v2 reference `latestCreatedRevision`
+  ("Name of the last created revision").
+- 409 with status ABORTED for an etag mismatch: documented, cloud.google.com/apis/design/errors (ABORTED:
+  "concurrency conflict, such as read-modify-write conflict"); the message text is assumed.
+- 409 with status ALREADY_EXISTS for a taken service id or a revision name with another configuration:
+  documented, cloud.google.com/apis/design/errors; message "Revision named 'x' with different configuration
+  already exists." is assumed from users' reports (gcloud --revision-suffix reuse).
+- A traffic target naming an unknown revision fails the operation (google.rpc.Code 13) rather than the request:
+  assumed, as the issue tracker of this project describes it.
+- Annotations and labels in the run.googleapis.com, cloud.googleapis.com, serving.knative.dev and
+  autoscaling.knative.dev namespaces are rejected: documented, v2 reference `annotations` / `labels`.
+- Service ids: lowercase letters, digits and hyphens, starting with a letter, under 50 characters: documented,
+  v2 reference `serviceId` of services.create ("must be ... less than 50 characters"); message text assumed.
+- Tag and service name together at most 46 characters: assumed (a tag URL must fit one 63-character DNS label).
+- Images only from *.gcr.io, *-docker.pkg.dev and docker.io: documented, cloud.google.com/run/docs/deploying
+  ("Supported container registries and images"); 127.0.0.1 and localhost registries stand in for Artifact
+  Registry here (assumed); message text assumed.
+- Revision.logUri "The Google Console URI to obtain logs for the Revision": documented; its query string is assumed.
+- Service.client / clientVersion are kept as sent: documented, v2 reference.
+- invokerIamDisabled skips the invoker check: documented, v2 reference `invokerIamDisabled`.
+- uri: documented shape https://SERVICE-HASH-REGION.a.run.app; here a stable front end on 127.0.0.1 (assumed
+  stand-in: tests cannot resolve run.app). urls keeps it and the deterministic
+  https://SERVICE-PROJECT_NUMBER.REGION.run.app (documented, cloud.google.com/run/docs/triggering/https-request).
+- Tag URLs: documented shape https://TAG---SERVICE-HASH-REGION.a.run.app; here one front end per tag (assumed).
+- Secret Manager env references (valueSource.secretKeyRef) resolved when the instance starts: documented,
+  cloud.google.com/run/docs/configuring/services/secrets; a missing secret fails the revision (message assumed).
+"""
 
 from __future__ import annotations
 
 import copy
+import re
 import threading
 import uuid
 from collections.abc import Callable
@@ -22,22 +56,35 @@ _OUTPUT_ONLY = frozenset(
 _RESERVED_ENV = ("PORT", "K_SERVICE", "K_REVISION", "K_CONFIGURATION")
 
 Runner = Callable[[str, str, dict[str, str], int], Outcome]
+OpenUrl = Callable[[str, str | None], str]  # (service name, tag or None) -> the URL its front end listens on
 
 
 class ApiError(Exception):
-    """An HTTP error answer: status and Google's error message."""
+    """An HTTP error answer: status, Google's error message, and the google.rpc status name when REST maps
+    several to one HTTP status (409: ABORTED or ALREADY_EXISTS)."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, status_name: str | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.status_name = status_name
+
+
+_RESERVED_PREFIXES = ("run.googleapis.com", "cloud.googleapis.com", "serving.knative.dev", "autoscaling.knative.dev")
+_PULLABLE = re.compile(
+    r"^((?:[a-z0-9-]+\.)*gcr\.io|[a-z0-9-]+-docker\.pkg\.dev|docker\.io|127\.0\.0\.1(:\d+)?|localhost(:\d+)?)/"
+)
+PROJECT_NUMBER = "123456789012"  # assumed: every emulated project has this number
 
 
 class ControlPlane:
     """What Cloud Run keeps; `run_revision` starts a revision's container (blocking, called off the lock)."""
 
-    def __init__(self, run_revision: Runner) -> None:
+    def __init__(self, run_revision: Runner, open_url: OpenUrl) -> None:
         self.run_revision = run_revision
+        self.open_url = open_url
+        self.urls: dict[tuple[str, str | None], str] = {}
+        self.secret_values: dict[str, str] = {}  # Secret Manager: secret id -> value of its latest version
         self.services: dict[str, dict[str, Any]] = {}
         self.revisions: dict[str, dict[str, Any]] = {}
         self.operations: dict[str, dict[str, Any]] = {}
@@ -81,16 +128,20 @@ class ControlPlane:
             if current is None and not (create or allow_missing):
                 self._service(name)  # raises Cloud Run's NOT_FOUND
             if current is not None and create:
-                raise ApiError(409, f"Resource '{_short(name)}' already exists.")
+                raise ApiError(409, f"Resource '{_short(name)}' already exists.", "ALREADY_EXISTS")
             if current is not None and body.get("etag") and body["etag"] != current["etag"]:
-                raise ApiError(409, "The etag of the request does not match the current etag of the service.")
+                raise ApiError(
+                    409, "The etag of the request does not match the current etag of the service.", "ABORTED"
+                )
             spec = {key: value for key, value in body.items() if key not in _OUTPUT_ONLY}
             spec["template"] = shapes.template_defaults(spec.get("template") or {})
             spec.setdefault("traffic", [{"type": shapes.LATEST, "percent": 100}])
             spec.setdefault("ingress", shapes.INGRESS_ALL)
             _check_env(spec["template"])
+            _check_metadata(spec)
+            _check_images(spec["template"])
             revision = self._revision_for(name, spec["template"], current)
-            self._check_traffic(name, spec["traffic"], revision)
+            self._check_traffic(name, spec["traffic"])
             service = self._next_generation(name, spec, current, revision)
             return self._launch(name, service, revision)
 
@@ -102,6 +153,14 @@ class ControlPlane:
             service["generation"] = service["observedGeneration"] = str(int(service["generation"]) + 1)
             service["etag"] = shapes.etag()
             self._route(service)
+
+    def touch(self, name: str) -> None:
+        """Another writer changes the service (a label, say): a new generation and etag."""
+        with self.lock:
+            service = self._service(name)
+            service.setdefault("labels", {})["touched"] = "elsewhere"
+            service["generation"] = service["observedGeneration"] = str(int(service["generation"]) + 1)
+            service["etag"] = shapes.etag()
 
     # --- internals -----------------------------------------------------------------------------
 
@@ -125,26 +184,32 @@ class ControlPlane:
         if wanted:
             if not wanted.startswith(_short(service) + "-"):
                 raise ApiError(400, f"Revision name '{wanted}' must be prefixed by the service name.")
+            if len(wanted) > 63 or not re.fullmatch(r"[a-z]([a-z0-9-]*[a-z0-9])?", wanted):
+                raise ApiError(400, f"Revision name '{wanted}' must be a DNS label of at most 63 characters.")
             existing = self.templates.get(f"{service}/revisions/{wanted}")
             if existing is not None and not _same(existing, template):
-                raise ApiError(409, f"Revision named '{wanted}' with different configuration already exists.")
-            return f"{service}/revisions/{wanted}"
+                raise ApiError(
+                    409, f"Revision named '{wanted}' with different configuration already exists.", "ALREADY_EXISTS"
+                )
+            return None if existing is not None else f"{service}/revisions/{wanted}"
         count = sum(key.startswith(service + "/") for key in self.revisions) + 1
         return f"{service}/revisions/{_short(service)}-{count:05d}-{shapes.suffix()}"
 
-    def _check_traffic(self, service: str, traffic: list[dict[str, Any]], revision: str | None) -> None:
+    def _check_traffic(self, service: str, traffic: list[dict[str, Any]]) -> None:
         if sum(target.get("percent", 0) for target in traffic) != 100:
             raise ApiError(400, "The sum of traffic percentages must be 100.")
-        known = {_short(key) for key in self.revisions if key.startswith(service + "/")}
-        if revision:
-            known.add(_short(revision))
         for target in traffic:
-            if target.get("type") == shapes.REVISION and target.get("revision") not in known:
-                raise ApiError(
-                    400,
-                    f"Revision '{target.get('revision')}' does not exist or is deleted. "
-                    "Update all traffic to route to currently available revisions.",
-                )
+            tag = target.get("tag")
+            if tag and len(tag) + len(_short(service)) > 46:
+                raise ApiError(400, f"Tag '{tag}' and service name '{_short(service)}' together exceed 46 characters.")
+
+    def _unknown_targets(self, service: str, traffic: list[dict[str, Any]]) -> list[str]:
+        known = {_short(key) for key in self.revisions if key.startswith(service + "/")}
+        return [
+            str(target.get("revision"))
+            for target in traffic
+            if target.get("type") == shapes.REVISION and target.get("revision") not in known
+        ]
 
     def _next_generation(
         self, name: str, spec: dict[str, Any], current: dict[str, Any] | None, revision: str | None
@@ -161,6 +226,10 @@ class ControlPlane:
             service["latestCreatedRevision"] = revision
             self.revisions[revision] = self._new_revision(name, revision, spec["template"])
             self.templates[revision] = spec["template"]
+        if "uri" not in service:
+            parts = name.split("/")
+            service["uri"] = self._url(name, None)
+            service["urls"] = [service["uri"], f"https://{parts[-1]}-{PROJECT_NUMBER}.{parts[3]}.run.app"]
         self.services[name] = service
         return service
 
@@ -173,6 +242,7 @@ class ControlPlane:
             "service": service,
             "reconciling": True,
             "conditions": [shapes.condition("Ready", shapes.RECONCILING, "Deploying revision.")],
+            "logUri": shapes.log_uri(revision),
         }
         for key in ("labels", "annotations", "scaling", "timeout", "serviceAccount", "containers"):
             if key in template:
@@ -197,9 +267,20 @@ class ControlPlane:
         with self.lock:
             service = self.services[name]
             error = self._settle_revision(service, revision, outcome) if revision else None
-            self._route(service)
-            if service["generation"] == generation:
-                service["observedGeneration"] = generation
+            unknown = self._unknown_targets(name, service["traffic"])
+            if error is None and unknown:
+                message = (
+                    f"Revision '{unknown[0]}' does not exist or is deleted. "
+                    "Update all traffic to route to currently available revisions."
+                )
+                service["terminalCondition"] = shapes.condition("Ready", shapes.FAILED, message)
+                error = {"code": shapes.INTERNAL_CODE, "message": message}
+            current = service["generation"] == generation
+            if error is None:
+                self._route(service)
+                if current:
+                    service["observedGeneration"] = generation
+            if current:  # a failure keeps observedGeneration and traffic on the last serving state
                 service["reconciling"] = False
             self.operations[op_name] = shapes.operation(op_name, copy.deepcopy(service), done=True, error=error)
 
@@ -210,7 +291,19 @@ class ControlPlane:
                 return Failed("ContainerHealthy", message, {"revisionReason": shapes.HEALTH_CHECK_CONTAINER_ERROR})
             template = self.templates[revision]
             container = template["containers"][0]
-            env = {item["name"]: item.get("value", "") for item in container.get("env", [])}
+            env: dict[str, str] = {}
+            for item in container.get("env", []):
+                reference = (item.get("valueSource") or {}).get("secretKeyRef")
+                if reference is None:
+                    env[item["name"]] = item.get("value", "")
+                elif reference.get("secret") in self.secret_values:
+                    env[item["name"]] = self.secret_values[reference["secret"]]
+                else:
+                    message = (
+                        f"Secret projects/{PROJECT_NUMBER}/secrets/{reference.get('secret')}/versions/"
+                        f"{reference.get('version', 'latest')} was not found"
+                    )
+                    return Failed("ContainerReady", message, {"reason": shapes.SECRETS_ACCESS_CHECK_FAILED})
             service = self.revisions[revision]["service"]
             env.update(K_SERVICE=_short(service), K_REVISION=_short(revision), K_CONFIGURATION=_short(service))
         return self.run_revision(_short(revision), container["image"], env, shapes.container_port(template))
@@ -244,30 +337,40 @@ class ControlPlane:
         return {"code": shapes.FAILED_PRECONDITION_CODE, "message": message}
 
     def _route(self, service: dict[str, Any]) -> None:
-        """Resolve traffic: LATEST is the latest ready revision; the service URI is the busiest revision's port."""
-        latest = _short(service.get("latestReadyRevision", ""))
+        """Resolve traffic into trafficStatuses; each tag gets its own URL."""
         statuses: list[dict[str, Any]] = []
-        shares: dict[str, int] = {}
         for target in service["traffic"]:
             kind = target.get("type", shapes.LATEST)
-            revision = target.get("revision", "") if kind == shapes.REVISION else latest
             status: dict[str, Any] = {"type": kind, "percent": target.get("percent", 0)}
             if kind == shapes.REVISION:
-                status["revision"] = revision
+                status["revision"] = target.get("revision", "")
             if target.get("tag"):
                 status["tag"] = target["tag"]
-                status["uri"] = self._url(revision)
+                status["uri"] = self._url(service["name"], target["tag"])
             statuses.append(status)
-            shares[revision] = shares.get(revision, 0) + status["percent"]
         service["trafficStatuses"] = statuses
-        serving = max(shares, key=lambda item: shares[item], default="")
-        if self._url(serving):
-            service["uri"] = self._url(serving)
-            service["urls"] = [service["uri"]]
 
-    def _url(self, revision: str) -> str:
-        port = self.ports.get(revision)
-        return f"http://127.0.0.1:{port}" if port else ""
+    def _url(self, service: str, tag: str | None) -> str:
+        if (service, tag) not in self.urls:
+            self.urls[(service, tag)] = self.open_url(service, tag)
+        return self.urls[(service, tag)]
+
+    def serving_revision(self, name: str, tag: str | None) -> str | None:
+        """Where the front end sends a request: the tag's revision, or the one with the largest share."""
+        service = self.services.get(name)
+        if service is None:
+            return None
+        latest = _short(service.get("latestReadyRevision", ""))
+        shares: dict[str, int] = {}
+        for status in service.get("trafficStatuses", []):
+            revision = status.get("revision") or latest
+            if tag is not None and status.get("tag") == tag:
+                return revision or None
+            shares[revision] = shares.get(revision, 0) + status.get("percent", 0)
+        if tag is not None:
+            return None
+        busiest = max(shares, key=lambda item: shares[item], default="")
+        return busiest or None
 
 
 def _short(name: str) -> str:
@@ -287,4 +390,30 @@ def _check_env(template: dict[str, Any]) -> None:
                 400,
                 f"The following reserved env names were provided: {', '.join(reserved)}. "
                 "These values are automatically set by the system.",
+            )
+
+
+def _check_metadata(spec: dict[str, Any]) -> None:
+    for field in ("labels", "annotations"):
+        for key in (spec.get(field) or {}) | (spec["template"].get(field) or {}):
+            prefix = key.split("/", 1)[0] if "/" in key else ""
+            if prefix.endswith(_RESERVED_PREFIXES):
+                raise ApiError(
+                    400,
+                    f"{field.rstrip('s').capitalize()} '{key}' uses a reserved namespace: Cloud Run API v2 does not "
+                    "support run.googleapis.com, cloud.googleapis.com, serving.knative.dev, or "
+                    "autoscaling.knative.dev.",
+                )
+
+
+def _check_images(template: dict[str, Any]) -> None:
+    for container in template.get("containers", []):
+        image = container.get("image", "")
+        first = image.split("/", 1)[0]
+        named_host = "/" in image and ("." in first or ":" in first or first == "localhost")
+        if not _PULLABLE.match(image if named_host else f"docker.io/{image}"):
+            raise ApiError(
+                400,
+                f"Expected an image path like [host/]repo-path[:tag and/or @digest], where host is one of "
+                f"[region.]gcr.io, [region-]docker.pkg.dev or docker.io but obtained {image}",
             )

@@ -47,9 +47,12 @@ deploy:
     region: {region}
     service: {service}
     api_endpoint: {endpoint}
+    logging_endpoint: {logging_endpoint}
+    logs_wait_s: 2
     deadline_s: 60
+    public: true
     env:
-      JWT_SECRET: {{env: {secret_env}}}
+      JWT_SECRET: {{secret: jwt-secret}}
 
 probe:
   checks:
@@ -103,6 +106,18 @@ class Workspace:
         assert count == 1, f"settings.py no longer reads FAULT with a default: {self.settings}"
         self.settings.write_text(edited)
 
+    def git(self, *args: str) -> str:
+        """Run git in the folder as the engineer would (an identity of its own, whatever the machine's config)."""
+        identity = ["-c", "user.name=Story Engineer", "-c", "user.email=engineer@example.com"]
+        done = subprocess.run(
+            ["git", *identity, *args], cwd=self.root, capture_output=True, text=True, check=True, timeout=30
+        )
+        return done.stdout
+
+    def commit(self, subject: str) -> None:
+        self.git("add", "--all", "--", "agent-service", "config.yaml")
+        self.git("commit", "--quiet", "-m", subject)
+
     def iterate(self, *args: str) -> subprocess.CompletedProcess[str]:
         """`python -m loopctl iterate --config config.yaml ARGS`, timed and kept."""
         began = time.monotonic()
@@ -129,8 +144,8 @@ class Workspace:
         return {path: path.read_text(errors="replace") for path in sorted(self.root.rglob("*")) if path.is_file()}
 
 
-def make_workspace(root: Path, *, registry: str, endpoint: str, secret: str) -> Workspace:
-    """Copy the sample service (no bytecode) and write a config.yaml that points at the real parts."""
+def make_workspace(root: Path, *, registry: str, endpoint: str, logging_endpoint: str, secret: str) -> Workspace:
+    """Copy the sample service (no bytecode), write a config.yaml that points at the real parts, start a git repo."""
     shutil.copytree(SERVICE_SOURCE, root / "agent-service", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     text = CONFIG.format(
         registry=registry,
@@ -139,11 +154,14 @@ def make_workspace(root: Path, *, registry: str, endpoint: str, secret: str) -> 
         region=REGION,
         service=SERVICE,
         endpoint=endpoint,
+        logging_endpoint=logging_endpoint,
         secret_env=SECRET_ENV,
         events=", ".join(EVENTS),
     )
     (root / "config.yaml").write_text(text)
-    return Workspace(root, secret)
+    workspace = Workspace(root, secret)
+    workspace.git("init", "--quiet", "--initial-branch=main")
+    return workspace
 
 
 def remove_images(repository: str) -> None:

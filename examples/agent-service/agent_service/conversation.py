@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .settings import Fault, Settings
 
 EVENT_GAP = 0.02
 INTERNAL_ERROR = 1011
+log = logging.getLogger("agent_service")
 
 
 class Peer(Protocol):
@@ -27,6 +30,14 @@ class Peer(Protocol):
     async def close(self, code: int = 1000, reason: str = "") -> None: ...
 
     async def wait_closed(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class UserExecutionContext:
+    """Whom one agent run acts for; tools refuse to run without it."""
+
+    run_id: str
+    user: str
 
 
 class BadMessage(ValueError):
@@ -63,21 +74,35 @@ def user_content(message: str | bytes) -> str:
 async def answer(peer: Peer, content: str, settings: Settings) -> bool:
     """Stream the events for one message the way `settings.fault` says; True when the connection is done."""
     events = agent_events(content)
-    if settings.fault is Fault.INTERNAL:
-        await send_events(peer, events[:1], gap=EVENT_GAP)
+    run_id = events[0]["data"]["run_id"]
+    # The bug FAULT=internal shows: the run id is passed where the tool wants the whole context.
+    context = run_id if settings.fault is Fault.INTERNAL else UserExecutionContext(run_id, "probe")
+    await send_events(peer, events[:1], gap=EVENT_GAP)
+    try:
+        tool_arguments(content, context)
+    except TypeError:
+        log.exception("agent run %s failed", run_id)
         await peer.close(INTERNAL_ERROR, "Internal error")
         return True
+    rest = events[1:]
+    gap = settings.slow_delay if settings.fault is Fault.SLOW else EVENT_GAP
+    await asyncio.sleep(gap)
     if settings.fault is Fault.DROP:
-        await send_events(peer, events[:1], gap=EVENT_GAP)
-        await asyncio.sleep(EVENT_GAP)  # let agent_started leave before the connection vanishes
         peer.transport.abort()  # no close frame: the client sees 1006, as when an instance dies
         return True
     if settings.fault is Fault.PARTIAL:
-        await send_events(peer, events[:3], gap=EVENT_GAP)
+        await send_events(peer, rest[:2], gap=EVENT_GAP)
         await peer.wait_closed()  # silent and open, like an agent stuck in its tool
         return True
-    await send_events(peer, events, gap=settings.slow_delay if settings.fault is Fault.SLOW else EVENT_GAP)
+    await send_events(peer, rest, gap=gap)
     return False
+
+
+def tool_arguments(content: str, user_context: object) -> dict[str, Any]:
+    """The echo tool's arguments for one run; a tool never runs without the user's execution context."""
+    if not isinstance(user_context, UserExecutionContext):
+        raise TypeError("user_context must be a UserExecutionContext instance")
+    return {"text": content, "user": user_context.user}
 
 
 async def send_events(peer: Peer, events: Sequence[dict[str, Any]], *, gap: float) -> None:

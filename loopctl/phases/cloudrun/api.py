@@ -17,8 +17,9 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 MAX_RETRIES = 5
+CALL_TIMEOUT_S = 60.0  # one request; the deadline bounds it further
 ADC_HINT = "run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS to a service account key"
-_SUCCEEDED = 4  # Condition.State
+_FAILED, _SUCCEEDED = 3, 4  # Condition.State
 _TIMEOUT_HINT = "raise deploy.cloudrun.deadline_s, or look at the service in the Cloud Run console"
 
 
@@ -37,7 +38,8 @@ class Deadline:
 
 
 class CloudRunApi:
-    """Services and revisions of one Cloud Run location, every call retried on 429/503 with a logged backoff."""
+    """Services and revisions of one Cloud Run location: every call bounded by the deadline, failures read from
+    Google's error body, reads retried with a logged backoff, writes retried only after re-reading the service."""
 
     def __init__(
         self,
@@ -47,13 +49,15 @@ class CloudRunApi:
         deadline: Deadline,
         poll_s: float = 2.0,
         backoff_s: float = 1.0,
+        call_timeout_s: float = CALL_TIMEOUT_S,
     ) -> None:
         self.config = config
+        self.call_timeout_s = call_timeout_s
         self.log = log
         self.deadline = deadline
         self.poll_s = poll_s
         self.backoff_s = backoff_s
-        self.retries = 0  # 429/503 answers retried so far: the record keeps the count
+        self.retries = 0  # answers retried so far: the record keeps the count
         self.services, self.revisions = _clients(config)
 
     @property
@@ -66,25 +70,57 @@ class CloudRunApi:
         from google.api_core import exceptions
 
         try:
-            return self.call("get service", lambda: self.services.get_service(name=self.service_name, retry=None))
+            return self.call(
+                "get service",
+                lambda timeout: self.services.get_service(name=self.service_name, retry=None, timeout=timeout),
+            )
         except LoopctlError as err:
             if isinstance(err.__cause__, exceptions.NotFound):
                 return None
             raise
 
-    def write_service(self, service: run_v2.Service, *, create: bool) -> str:
-        """Create or update (the etag in `service` guards against lost updates); returns the operation's name."""
+    def write_fresh(
+        self, wanted: Callable[[run_v2.Service | None], run_v2.Service], first: run_v2.Service | None
+    ) -> tuple[str, run_v2.Service | None]:
+        """Create or update the service `wanted(current)` describes; returns the operation's name and the service it
+        replaced. A write that failed in a way worth retrying (etag race, 5xx, timeout) is retried only after reading
+        the service again, so a retry never overwrites what someone else changed in between."""
+        current = first
+        for attempt in range(MAX_RETRIES + 1):
+            service = wanted(current)
+            what = "create service" if current is None else "update service"
+            try:
+                return self._write(service, create=current is None), current
+            except LoopctlError as err:
+                if not _write_retryable(err.__cause__) or attempt == MAX_RETRIES or self.deadline.expired():
+                    raise
+                delay = min(self.backoff_s * 2**attempt, self.deadline.remaining())
+                self.log(
+                    f"{what}: {err.message.split(': ', 2)[-1]} — re-reading the service, retry "
+                    f"{attempt + 1}/{MAX_RETRIES} in {delay:.1f}s"
+                )
+                self.retries += 1
+                time.sleep(delay)
+                current = self.find_service()
+        raise AssertionError("unreachable")
+
+    def _write(self, service: run_v2.Service, *, create: bool) -> str:
         if create:
             parent = self.service_name.rsplit("/services/", 1)[0]
             operation = self.call(
                 "create service",
-                lambda: self.services.create_service(
-                    parent=parent, service=service, service_id=self.config.service, retry=None
+                lambda timeout: self.services.create_service(
+                    parent=parent, service=service, service_id=self.config.service, retry=None, timeout=timeout
                 ),
+                read=False,
             )
         else:
             service.name = self.service_name
-            operation = self.call("update service", lambda: self.services.update_service(service=service, retry=None))
+            operation = self.call(
+                "update service",
+                lambda timeout: self.services.update_service(service=service, retry=None, timeout=timeout),
+                read=False,
+            )
         return str(operation.operation.name)
 
     def wait_operation(self, name: str, show: Callable[[run_v2.Service], None]) -> operations_pb2.Operation:
@@ -92,48 +128,71 @@ class CloudRunApi:
         from google.cloud import run_v2
 
         while True:
-            found = self.call("get operation", lambda: self.services.get_operation(request={"name": name}, retry=None))
+            found = self.call(
+                "get operation",
+                lambda timeout: self.services.get_operation(request={"name": name}, retry=None, timeout=timeout),
+            )
             if found.HasField("metadata"):
                 show(run_v2.Service.deserialize(found.metadata.value))
             if found.done:
                 return found
             self._pause("the deploy operation did not finish")
 
-    def settled_service(self) -> run_v2.Service:
-        """The service once Cloud Run has acted on its latest generation: only then are its fields true."""
+    def settled_service(self, operation: operations_pb2.Operation | None = None) -> run_v2.Service:
+        """The service once Cloud Run has acted on its latest generation: only then are its fields true.
+
+        A failed reconciliation leaves observed_generation, traffic_statuses and latest_ready_revision on the last
+        serving revision (Service.reconciling in the v2 reference), so observed_generation never catches up: a
+        failed operation, or a terminal condition that failed while not reconciling, settles it too."""
         while True:
             service = self.find_service()
             if service is None:
                 raise LoopctlError(f"service {self.config.service} disappeared while deploying", kind="not_found")
-            if service.observed_generation == service.generation and not service.reconciling:
+            if operation is not None and operation.HasField("error"):
+                return service
+            if not service.reconciling and (
+                service.observed_generation == service.generation or service.terminal_condition.state == _FAILED
+            ):
                 return service
             self._pause(f"the service did not settle on generation {service.generation}")
 
     def get_revision(self, name: str) -> run_v2.Revision:
-        return self.call("get revision", lambda: self.revisions.get_revision(name=name, retry=None))
+        return self.call(
+            "get revision", lambda timeout: self.revisions.get_revision(name=name, retry=None, timeout=timeout)
+        )
 
-    def call(self, what: str, request: Callable[[], T]) -> T:
-        """One API call; 429 and 503 are retried with exponential backoff, each retry shown live."""
+    def call(self, what: str, request: Callable[[float], T], *, read: bool = True) -> T:
+        """One API call with a timeout no longer than what is left of the deadline. A read is retried on 429, 500,
+        503, 504 and timeouts with exponential backoff, each retry shown live; a write is never retried here."""
         from google.api_core import exceptions
         from google.auth import exceptions as auth_exceptions
         from requests import exceptions as http_exceptions
 
         for attempt in range(MAX_RETRIES + 1):
+            timeout = min(self.call_timeout_s, self.deadline.remaining())
+            if timeout <= 0:
+                self._pause(f"{what} could not be sent")
             try:
-                return request()
-            except (exceptions.TooManyRequests, exceptions.ServiceUnavailable) as err:
+                return request(timeout)
+            except _transient() as err:
                 delay = min(self.backoff_s * 2**attempt, self.deadline.remaining())
-                if attempt == MAX_RETRIES or delay <= 0:
-                    raise api_error(what, err) from err
-                self.log(
-                    f"{what}: {err.code} {server_message(err)} — retry {attempt + 1}/{MAX_RETRIES} in {delay:.1f}s"
+                timed_out = isinstance(err, (http_exceptions.Timeout, exceptions.DeadlineExceeded))
+                said = (
+                    f"no answer within {timeout:.0f}s"
+                    if timed_out
+                    else f"{getattr(err, 'code', '')} {server_message(err)}"
                 )
+                if not read or attempt == MAX_RETRIES or delay <= 0:
+                    raise self._error(what, err, said) from err
+                self.log(f"{what}: {said} — retry {attempt + 1}/{MAX_RETRIES} in {delay:.1f}s")
                 self.retries += 1
                 time.sleep(delay)
             except exceptions.GoogleAPICallError as err:
-                raise api_error(what, err) from err
+                raise api_error(what, err, project=self.config.project) from err
             except auth_exceptions.GoogleAuthError as err:
-                raise LoopctlError(f"Cloud Run API: {what}: {err}", hint=ADC_HINT, kind="credentials") from err
+                raise LoopctlError(
+                    f"Cloud Run API: {what}: {server_text(str(err))}", hint=ADC_HINT, kind="credentials"
+                ) from err
             except http_exceptions.ConnectionError as err:
                 raise LoopctlError(
                     f"Cloud Run API: {what}: cannot connect to {self.config.api_endpoint or 'run.googleapis.com'}",
@@ -141,6 +200,17 @@ class CloudRunApi:
                     kind="api_unreachable",
                 ) from err
         raise AssertionError("unreachable")
+
+    def _error(self, what: str, err: Exception, said: str) -> LoopctlError:
+        from google.api_core import exceptions
+
+        if isinstance(err, exceptions.GoogleAPICallError) and not isinstance(err, exceptions.DeadlineExceeded):
+            return api_error(what, err, project=self.config.project)
+        return LoopctlError(
+            f"Cloud Run API: {what}: {said}",
+            hint="Cloud Run did not answer in time: run again, or raise deploy.cloudrun.deadline_s",
+            kind="api_unavailable",
+        )
 
     def _pause(self, waiting_for: str) -> None:
         if self.deadline.expired():
@@ -152,17 +222,44 @@ class CloudRunApi:
         time.sleep(min(self.poll_s, self.deadline.remaining()))
 
 
+def _transient() -> tuple[type[Exception], ...]:
+    """What a retry may cure: 429, 500, 503, 504 and a request that got no answer in time."""
+    from google.api_core import exceptions
+    from requests import exceptions as http_exceptions
+
+    return (
+        exceptions.TooManyRequests,
+        exceptions.InternalServerError,
+        exceptions.ServiceUnavailable,
+        exceptions.GatewayTimeout,
+        exceptions.DeadlineExceeded,
+        http_exceptions.Timeout,
+    )
+
+
+def _write_retryable(err: BaseException | None) -> bool:
+    """Worth another write after re-reading: an etag race (ABORTED), a name taken meanwhile (ALREADY_EXISTS: the
+    service was created, or the revision name is used), a 5xx or 429, or no answer in time."""
+    from google.api_core import exceptions
+
+    if isinstance(err, _transient()):
+        return True
+    return isinstance(err, exceptions.GoogleAPICallError) and error_status(err) in ("ABORTED", "ALREADY_EXISTS")
+
+
 def _clients(config: CloudRunConfig) -> tuple[run_v2.ServicesClient, run_v2.RevisionsClient]:
-    """REST clients: anonymous against an emulator's api_endpoint, Application Default Credentials otherwise."""
+    """REST clients with Application Default Credentials, also on a regional `https://` api_endpoint; only an
+    `http://` endpoint (an emulator) is called anonymously."""
     from google.auth import exceptions as auth_exceptions
     from google.cloud import run_v2
 
     options: dict[str, Any] = {}
     credentials: Any = None
     if config.api_endpoint:
+        options["api_endpoint"] = config.api_endpoint
+    if config.emulated:
         from google.auth.credentials import AnonymousCredentials
 
-        options["api_endpoint"] = config.api_endpoint
         credentials = AnonymousCredentials()  # type: ignore[no-untyped-call]
     try:
         return (
@@ -175,38 +272,93 @@ def _clients(config: CloudRunConfig) -> tuple[run_v2.ServicesClient, run_v2.Revi
         ) from err
 
 
+_ROLE_HINT = (
+    "the deploying identity needs roles/run.developer (and roles/iam.serviceAccountUser on the runtime account)"
+)
 _HINTS: list[tuple[str, str, str]] = [
     # (exception class name, kind, hint), most specific first
-    (
-        "Forbidden",  # PermissionDenied over gRPC is a subclass
-        "permission_denied",
-        "the deploying identity needs roles/run.developer (and roles/iam.serviceAccountUser on the runtime account)",
-    ),
+    ("Forbidden", "permission_denied", _ROLE_HINT),  # PermissionDenied over gRPC is a subclass
     ("Unauthorized", "credentials", ADC_HINT),
     ("NotFound", "not_found", "check deploy.cloudrun.project, region and service (allow_missing: true creates it)"),
-    ("AlreadyExists", "conflict", "a revision with that name exists: leave template.revision empty"),
     ("Conflict", "conflict", "the service changed while loopctl was deploying it: run again"),
     ("TooManyRequests", "api_unavailable", "Cloud Run kept answering 429: wait a minute and run again"),
     ("ServiceUnavailable", "api_unavailable", "Cloud Run kept answering 503: wait a minute and run again"),
+    ("InternalServerError", "api_unavailable", "Cloud Run kept answering 500: wait a minute and run again"),
+    ("GatewayTimeout", "api_unavailable", "Cloud Run kept answering 504: wait a minute and run again"),
     ("BadRequest", "invalid_request", "check the deploy.cloudrun block of config.yaml"),
 ]
+# google.rpc.Status.status of a REST error body: REST maps several of them to one HTTP status (409: both).
+_STATUS_HINTS = {
+    "ABORTED": ("conflict", "the service changed while loopctl was writing it (etag race): run again"),
+    "ALREADY_EXISTS": ("conflict", "a revision with that name exists: run again, loopctl picks a new name"),
+}
+# The permission Google names in ErrorInfo.metadata, and the predefined role that grants it.
+_ROLES = {
+    "iam.serviceaccounts.actas": "roles/iam.serviceAccountUser on the runtime service account",
+    "run.services.setiampolicy": "roles/run.admin",
+    "run.services.getiampolicy": "roles/run.admin",
+}
 
 
-def api_error(what: str, err: GoogleAPICallError) -> LoopctlError:
-    """One line: what was asked, the status, and Google's own words; with the kind and hint of its class."""
+def api_error(what: str, err: GoogleAPICallError, *, project: str = "") -> LoopctlError:
+    """One line: what was asked, the status, and Google's own words; kind and hint from the error body's
+    ErrorInfo reason and status when it has them, else from the exception class."""
     names = {klass.__name__ for klass in type(err).__mro__}
     kind, hint = next(((kind, hint) for name, kind, hint in _HINTS if name in names), ("api_error", ""))
+    kind, hint = _STATUS_HINTS.get(error_status(err), (kind, hint))
+    reason, metadata = error_info(err)
+    if reason == "SERVICE_DISABLED":
+        where = metadata.get("consumer", "").removeprefix("projects/") or project
+        service = metadata.get("service", "run.googleapis.com")
+        kind, hint = (
+            "api_disabled",
+            f"enable {service} in project {where}: `gcloud services enable {service} --project {where}`",
+        )
+    elif reason == "IAM_PERMISSION_DENIED":
+        permission = metadata.get("permission", "")
+        role = _ROLES.get(permission.lower(), "roles/run.developer")
+        kind, hint = (
+            "permission_denied",
+            f"grant the deploying identity {role}" + (f" ({permission})" if permission else ""),
+        )
     status = f"{err.code} " if err.code else ""
     return LoopctlError(f"Cloud Run API: {what}: {status}{server_message(err)}", hint=hint, kind=kind)
 
 
-def server_message(err: GoogleAPICallError) -> str:
+def _error_body(err: GoogleAPICallError) -> dict[str, Any]:
+    response: Any = getattr(err, "response", None)
+    try:
+        body = response.json()["error"]
+    except Exception:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def error_status(err: GoogleAPICallError) -> str:
+    """`error.status` of Google's JSON error body (ABORTED, ALREADY_EXISTS, ...), or the gRPC status name."""
+    status = _error_body(err).get("status")
+    if isinstance(status, str):
+        return status
+    grpc_status = getattr(err, "grpc_status_code", None)
+    return str(grpc_status.name) if grpc_status is not None else ""
+
+
+def error_info(err: GoogleAPICallError) -> tuple[str, dict[str, str]]:
+    """The google.rpc.ErrorInfo detail of the error body: its reason and metadata."""
+    for detail in _error_body(err).get("details") or []:
+        if isinstance(detail, dict) and detail.get("@type") == "type.googleapis.com/google.rpc.ErrorInfo":
+            metadata = detail.get("metadata") if isinstance(detail.get("metadata"), dict) else {}
+            return str(detail.get("reason", "")), {str(k): str(v) for k, v in (metadata or {}).items()}
+    return "", {}
+
+
+def server_message(err: Exception) -> str:
     """The server's message without the client's `METHOD URL:` prefix."""
     response: Any = getattr(err, "response", None)
     try:
         text = str(response.json()["error"]["message"])
     except Exception:
-        text = str(err.message)
+        text = str(getattr(err, "message", err))
     return server_text(text)
 
 
@@ -222,13 +374,22 @@ def cloudrun_config(config: Config) -> CloudRunConfig:
     return config.deploy.cloudrun
 
 
-def connect(ctx: Context, phase: str, config: CloudRunConfig, *, poll_s: float, backoff_s: float) -> CloudRunApi:
+def connect(
+    ctx: Context,
+    phase: str,
+    config: CloudRunConfig,
+    *,
+    poll_s: float,
+    backoff_s: float,
+    call_timeout_s: float = CALL_TIMEOUT_S,
+) -> CloudRunApi:
     return CloudRunApi(
         config,
         log=lambda line: ctx.log(phase, line),
         deadline=Deadline(config.deadline_s),
         poll_s=poll_s,
         backoff_s=backoff_s,
+        call_timeout_s=call_timeout_s,
     )
 
 

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from loopctl.config import CloudRunConfig, Config
-from loopctl.errors import LoopctlError
-from loopctl.phases.cloudrun.api import CloudRunApi, ConditionLog, cloudrun_config, connect
+from loopctl.config import PREVIEW_TAG, CheckConfig, CloudRunConfig, Config, pullable_by_cloud_run
+from loopctl.errors import LoopctlError, UsageError
+from loopctl.phases.cloudrun.api import CALL_TIMEOUT_S, CloudRunApi, ConditionLog, cloudrun_config, connect
 from loopctl.phases.cloudrun.release import CloudRunRelease
 from loopctl.phases.cloudrun.spec import (
-    PREVIEW_TAG,
+    ROLLBACK_ANNOTATION,
     apply_config,
+    latest_traffic,
     percent_of,
     preview_traffic,
+    revision_name,
+    rollback_pin,
     serving_revision,
     short,
     tag_url,
@@ -41,14 +44,17 @@ class CloudRunDeploy:
 
     name = "deploy"
 
-    def __init__(self, *, poll_s: float = 2.0, backoff_s: float = 1.0) -> None:
+    def __init__(self, *, poll_s: float = 2.0, backoff_s: float = 1.0, call_timeout_s: float = CALL_TIMEOUT_S) -> None:
         self.poll_s = poll_s
         self.backoff_s = backoff_s
+        self.call_timeout_s = call_timeout_s
 
     def run(self, ctx: Context) -> PhaseResult:
         config = cloudrun_config(ctx.config)
-        image = _image(ctx)
-        api = connect(ctx, self.name, config, poll_s=self.poll_s, backoff_s=self.backoff_s)
+        image = _image(ctx, config)
+        api = connect(
+            ctx, self.name, config, poll_s=self.poll_s, backoff_s=self.backoff_s, call_timeout_s=self.call_timeout_s
+        )
         before = api.find_service()
         if before is None and not config.allow_missing:
             raise LoopctlError(
@@ -59,31 +65,61 @@ class CloudRunDeploy:
         unchanged = None if before is None or ctx.options.get("no_cache") else already_serving(before, config, image)
         if before is not None and unchanged is not None:
             ctx.log(self.name, f"unchanged: {unchanged} already runs {image} with this config and serves traffic")
-            section = _section(config, before, unchanged, before.uri, image, previous=unchanged)
+            url = _probe_url(ctx, before)
+            section = _section(config, before, unchanged, url, image, previous=unchanged)
             section = {**section, "reused": True, "retries": api.retries}
-            return PhaseResult("ok", {"revision": unchanged, "url": before.uri}, section=section)
-        operation, after = self._deploy(ctx, api, before, image)
-        revision = verify(api, after, operation, config)
-        url = tag_url(after, PREVIEW_TAG) if config.strategy == "preview" else after.uri
-        ctx.log(self.name, f"{revision} is ready with {percent_of(after, revision)}% of traffic at {url}")
+            return PhaseResult("ok", {"revision": unchanged, "url": url}, section=section)
+        plan = Plan(config, image)
+        name, before = api.write_fresh(plan.wanted, before)
+        if plan.restored:
+            ctx.log(self.name, f"traffic was pinned to {plan.restored} by loopctl's rollback: restoring LATEST 100%")
+        ctx.log(self.name, f"{plan.action} {config.service} in {config.project}/{config.region} with {image}")
+        operation = api.wait_operation(name, ConditionLog(lambda line: ctx.log(self.name, line)))
+        after = api.settled_service(operation)
+        revision = verify(api, after, operation, config, named=plan.revision)
+        url = tag_url(after, PREVIEW_TAG) if config.strategy == "preview" else _probe_url(ctx, after)
+        ctx.log(self.name, f"{revision} is ready with {percent_of(after, revision)}% of traffic at {url or 'no URL'}")
         section = _section(config, after, revision, url, image, previous=serving_revision(before) if before else None)
+        section["log_uri"] = api.get_revision(f"{api.service_name}/revisions/{revision}").log_uri or None
+        if plan.restored:
+            section["restored_latest"] = plan.restored
+        if plan.made_public:
+            section["made_public"] = True
         return PhaseResult("ok", {"revision": revision, "url": url}, section={**section, "retries": api.retries})
 
-    def _deploy(
-        self, ctx: Context, api: CloudRunApi, before: run_v2.Service | None, image: str
-    ) -> tuple[operations_pb2.Operation, run_v2.Service]:
+
+class Plan:
+    """What loopctl writes, recomputed from the service as read before each write attempt."""
+
+    def __init__(self, config: CloudRunConfig, image: str) -> None:
+        self.config = config
+        self.image = image
+        self.action = "creating"
+        self.revision = ""  # the name loopctl gave the new revision ("" lets Cloud Run name it)
+        self.restored: str | None = None  # the rollback pin that was lifted
+        self.made_public = False
+
+    def wanted(self, current: run_v2.Service | None) -> run_v2.Service:
         from google.cloud import run_v2
 
-        config = api.config
-        service = run_v2.Service(before) if before is not None else run_v2.Service()
-        apply_config(service, config, image)
+        config = self.config
+        service = run_v2.Service(current) if current is not None else run_v2.Service()
+        self.action = "creating" if current is None else "updating"
+        self.revision = (
+            revision_name(config.service, int(service.generation) + 1) if config.strategy == "preview" else ""
+        )
+        apply_config(service, config, self.image, revision=self.revision)
+        self.restored = rollback_pin(current) if current is not None and config.strategy == "direct" else None
         if config.strategy == "preview":
-            service.traffic = preview_traffic(before or run_v2.Service())
-        action = "creating" if before is None else "updating"
-        ctx.log(self.name, f"{action} {config.service} in {config.project}/{config.region} with {image}")
-        name = api.write_service(service, create=before is None)
-        operation = api.wait_operation(name, ConditionLog(lambda line: ctx.log(self.name, line)))
-        return operation, api.settled_service()
+            service.traffic = preview_traffic(current or run_v2.Service(), self.revision)
+        elif current is not None and self.restored:
+            service.traffic = latest_traffic(current)
+        if current is not None:
+            service.annotations.pop(ROLLBACK_ANNOTATION, None)
+        self.made_public = current is None and config.public
+        if self.made_public:
+            service.invoker_iam_disabled = True  # allUsers may invoke: no IAM check on requests
+        return service
 
 
 def already_serving(before: run_v2.Service, config: CloudRunConfig, image: str) -> str | None:
@@ -101,10 +137,17 @@ def already_serving(before: run_v2.Service, config: CloudRunConfig, image: str) 
 
 
 def verify(
-    api: CloudRunApi, service: run_v2.Service, operation: operations_pb2.Operation, config: CloudRunConfig
+    api: CloudRunApi,
+    service: run_v2.Service,
+    operation: operations_pb2.Operation,
+    config: CloudRunConfig,
+    *,
+    named: str = "",
 ) -> str:
     """The new revision is ready and (for direct deploys) serves traffic; else a failure of the right kind."""
     created, ready = short(service.latest_created_revision), short(service.latest_ready_revision)
+    if named and named != ready:
+        _raise_revision_failure(api, f"{api.service_name}/revisions/{named}")
     if created and created != ready:
         _raise_revision_failure(api, service.latest_created_revision)
         raise LoopctlError(
@@ -119,9 +162,10 @@ def verify(
         if not config.allow_zero_traffic:
             raise _zero_traffic(service, ready, config)
         api.log(f"{ready} serves 0% of traffic (allow_zero_traffic is set)")
-    if config.strategy == "preview" and tag_url(service, PREVIEW_TAG) is None:
+    tagged = next((status.revision for status in service.traffic_statuses if status.tag == PREVIEW_TAG), "")
+    if config.strategy == "preview" and (tag_url(service, PREVIEW_TAG) is None or (named and tagged != named)):
         raise LoopctlError(
-            f"revision {ready} is ready but the service has no URL for tag {PREVIEW_TAG!r}",
+            f"revision {ready} is ready but the service has no URL for tag {PREVIEW_TAG!r} on it",
             hint="check the service's traffic tags in the Cloud Run console",
             kind="zero_traffic",
         )
@@ -163,7 +207,7 @@ def _zero_traffic(service: run_v2.Service, ready: str, config: CloudRunConfig) -
     )
 
 
-def _image(ctx: Context) -> str:
+def _image(ctx: Context, config: CloudRunConfig) -> str:
     image = ctx.options.get("image") or (ctx.sections.get("push") or {}).get("pinned")
     if not image:
         raise LoopctlError(
@@ -171,7 +215,32 @@ def _image(ctx: Context) -> str:
             hint="run the build and push phases, or pass --image REPO@sha256:…",
             kind="deploy",
         )
+    if not config.emulated and not pullable_by_cloud_run(str(image)):
+        raise UsageError(
+            f"Cloud Run cannot pull {image}: it pulls from Artifact Registry, *.gcr.io and Docker Hub only",
+            hint="push to REGION-docker.pkg.dev/PROJECT/REPO/IMAGE and deploy that digest",
+        )
     return str(image)
+
+
+def _check_url(check: CheckConfig) -> str | None:
+    block = check.http or check.websocket
+    return block.url if block is not None else None
+
+
+def _probe_url(ctx: Context, service: run_v2.Service) -> str | None:
+    """The service's URL; a service with default_uri_disabled has none to probe: only checks with a `url` run."""
+    if not service.default_uri_disabled:
+        return str(service.uri) or None
+    needing = [check.name for check in ctx.config.probe.checks if not _check_url(check)]
+    if needing:
+        raise LoopctlError(
+            f"{short(service.name)} has default_uri_disabled: no run.app URL to probe for {', '.join(needing)}",
+            hint="give those checks a full `url` (your load balancer or domain), or enable the default URL",
+            kind="no_url",
+        )
+    ctx.log("deploy", "default_uri_disabled: no run.app URL; every check names its own url")
+    return None
 
 
 def _section(
@@ -190,4 +259,10 @@ def _section(
         "previous_revision": previous,
         "image": image,
         "env": sorted(config.env),  # names only: values may be secrets
+        "public": bool(service.invoker_iam_disabled),
+        "audience": next(iter(config.custom_audiences), str(service.uri) or None),  # the probe's ID token is for it
+        "console_url": (
+            f"https://console.cloud.google.com/run/detail/{config.region}/{config.service}/revisions"
+            f"?project={config.project}"
+        ),
     }

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loopctl.errors import LoopctlError
 from loopctl.phases.cloudrun.api import CloudRunApi, ConditionLog, cloudrun_config, connect
-from loopctl.phases.cloudrun.spec import all_traffic_to, percent_of
+from loopctl.phases.cloudrun.spec import ROLLBACK_ANNOTATION, all_traffic_to, percent_of
 from loopctl.runner import Context, PhaseResult
+
+if TYPE_CHECKING:
+    from google.cloud import run_v2
 
 
 class CloudRunRelease:
@@ -30,7 +33,7 @@ class CloudRunRelease:
             if passed is not True:
                 ctx.log(self.name, f"not promoting {revision}: {why}")
                 return _done({"action": "not_promoted", "revision": revision, "reason": why})
-            url = self._move(ctx, revision)
+            url = self._move(ctx, revision, rollback=False)
             return _done({"action": "promoted", "revision": revision, "url": url})
         previous = deploy.get("previous_revision")
         if passed is not False or not config.rollback_on_failure:
@@ -39,23 +42,36 @@ class CloudRunRelease:
             return _done(
                 {"action": "none", "revision": revision, "reason": f"{why}; no earlier revision to go back to"}
             )
-        self._move(ctx, previous)
+        self._move(ctx, previous, rollback=True)
+        ctx.log(self.name, f"traffic stays pinned to {previous} until loopctl's next direct deploy restores LATEST")
         return _done({"action": "rolled_back", "to": previous, "from": revision, "reason": why})
 
-    def _move(self, ctx: Context, revision: str) -> str:
-        """All traffic to `revision`; returns the service URL once Cloud Run reports the move."""
+    def _move(self, ctx: Context, revision: str, *, rollback: bool) -> str:
+        """All traffic to `revision`; returns the service URL once Cloud Run reports the move.
+
+        A rollback pins traffic by name, and Cloud Run keeps that split for every later deploy: the annotation
+        records that loopctl made the pin, so its next direct deploy may lift it (and only that pin)."""
+        from google.cloud import run_v2
+
         api: CloudRunApi = connect(
             ctx, self.name, cloudrun_config(ctx.config), poll_s=self.poll_s, backoff_s=self.backoff_s
         )
-        service = api.find_service()
-        if service is None:
-            raise LoopctlError(f"service {api.config.service} disappeared before release", kind="not_found")
         ctx.log(self.name, f"sending 100% of traffic to {revision}")
-        service.traffic = all_traffic_to(service, revision)
-        operation = api.wait_operation(
-            api.write_service(service, create=False), ConditionLog(lambda line: ctx.log(self.name, line))
-        )
-        after = api.settled_service()
+
+        def moved(current: run_v2.Service | None) -> run_v2.Service:
+            if current is None:
+                raise LoopctlError(f"service {api.config.service} disappeared before release", kind="not_found")
+            service = run_v2.Service(current)
+            service.traffic = all_traffic_to(current, revision)
+            if rollback:
+                service.annotations[ROLLBACK_ANNOTATION] = revision
+            else:
+                service.annotations.pop(ROLLBACK_ANNOTATION, None)
+            return service
+
+        name, _ = api.write_fresh(moved, api.find_service())
+        operation = api.wait_operation(name, ConditionLog(lambda line: ctx.log(self.name, line)))
+        after = api.settled_service(operation)
         if operation.HasField("error") or percent_of(after, revision) != 100:
             reason = operation.error.message or f"{revision} has {percent_of(after, revision)}% of traffic"
             raise LoopctlError(f"traffic did not move to {revision}: {reason}", kind="release_failed")

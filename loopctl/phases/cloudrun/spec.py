@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import secrets
+import string
 from typing import TYPE_CHECKING, Any
 
-from loopctl.config import CloudRunConfig
+from loopctl import __version__
+from loopctl.config import PREVIEW_TAG, CloudRunConfig, SecretManagerRef
 from loopctl.errors import UsageError
-from loopctl.secrets_config import SecretRef
 
 if TYPE_CHECKING:
     from google.cloud import run_v2
 
-PREVIEW_TAG = "loopctl"
+CLIENT = "loopctl"  # Service.client: the console shows which tool deployed
+ROLLBACK_ANNOTATION = "loopctl/rolled-back-to"  # our namespace: the revision a rollback pinned traffic to
 _INGRESS = {"all": 1, "internal": 2, "internal-and-cloud-load-balancing": 3}
 _RESERVED_ENV = ("PORT", "K_SERVICE", "K_REVISION", "K_CONFIGURATION")
 
@@ -21,12 +24,22 @@ def short(name: str) -> str:
     return name.rsplit("/", 1)[-1]
 
 
-def apply_config(service: run_v2.Service, config: CloudRunConfig, image: str) -> None:
-    """Set what config.yaml manages on the service; leave everything else as it was read."""
+def revision_name(service: str, generation: int) -> str:
+    """A revision name of our own, Cloud Run's style: `SERVICE-00007-xyz` (service names are under 50 characters)."""
+    return f"{service}-{generation:05d}-{''.join(secrets.choice(string.ascii_lowercase) for _ in range(3))}"
+
+
+def apply_config(service: run_v2.Service, config: CloudRunConfig, image: str, *, revision: str = "") -> None:
+    """Set what config.yaml manages on the service; leave everything else as it was read.
+
+    `revision` names the new revision; empty lets Cloud Run name it (a name left from an earlier deploy would
+    collide, so it is always overwritten)."""
     from google.cloud import run_v2
 
+    service.client = CLIENT
+    service.client_version = __version__
     template = service.template
-    template.revision = ""  # a name left from an earlier deploy would collide: Cloud Run names the new one
+    template.revision = revision
     if not template.containers:
         template.containers.append(run_v2.Container())
     container = template.containers[0]
@@ -45,9 +58,7 @@ def apply_config(service: run_v2.Service, config: CloudRunConfig, image: str) ->
 
 
 def _env(container: run_v2.Container, config: CloudRunConfig) -> list[run_v2.EnvVar]:
-    """The config's env, secrets read now; Secret Manager references set elsewhere are kept."""
-    from google.cloud import run_v2
-
+    """The config's env; Secret Manager references set elsewhere (console, gcloud) are kept."""
     reserved = [name for name in config.env if name in _RESERVED_ENV]
     if reserved:
         raise UsageError(
@@ -55,12 +66,22 @@ def _env(container: run_v2.Container, config: CloudRunConfig) -> list[run_v2.Env
             hint="set the port with deploy.cloudrun.port",
         )
     kept = [item for item in container.env if "value_source" in item and item.name not in config.env]
-    ours = [run_v2.EnvVar(name=name, value=_value(value)) for name, value in config.env.items()]
-    return [*kept, *ours]
+    return [*kept, *(_env_var(name, value) for name, value in config.env.items())]
 
 
-def _value(value: str | SecretRef) -> str:
-    return value if isinstance(value, str) else value.resolve().reveal()
+def _env_var(name: str, value: object) -> run_v2.EnvVar:
+    """A literal value, or a Secret Manager reference Cloud Run resolves: a secret never travels as plain text."""
+    from google.cloud import run_v2
+
+    if isinstance(value, str):
+        return run_v2.EnvVar(name=name, value=value)
+    if isinstance(value, SecretManagerRef):
+        reference = run_v2.SecretKeySelector(secret=value.secret, version=value.version)
+        return run_v2.EnvVar(name=name, value_source=run_v2.EnvVarSource(secret_key_ref=reference))
+    raise UsageError(
+        f"deploy.cloudrun.env.{name}: a secret on Cloud Run is a Secret Manager reference",
+        hint=f"write {name}: {{secret: NAME, version: latest}}",
+    )
 
 
 def _resources(container: run_v2.Container, config: CloudRunConfig) -> None:
@@ -83,11 +104,16 @@ def _scaling_and_identity(template: run_v2.RevisionTemplate, config: CloudRunCon
         template.service_account = config.service_account
 
 
-def preview_traffic(service: run_v2.Service) -> list[run_v2.TrafficTarget]:
-    """Today's split pinned by revision name, plus the new revision under the preview tag at 0%."""
+def preview_traffic(service: run_v2.Service, revision: str) -> list[run_v2.TrafficTarget]:
+    """Today's split pinned by revision name, plus the named new revision under the preview tag at 0%.
+
+    Tagging the name, not LATEST, means a deploy by someone else between our deploy and our probe cannot
+    make the tag URL serve their code."""
     from google.cloud import run_v2
 
     latest_ready = short(service.latest_ready_revision)
+    if not latest_ready:  # nothing serves yet: the first revision must take all the traffic
+        return [run_v2.TrafficTarget(type_=_BY_NAME, revision=revision, percent=100, tag=PREVIEW_TAG)]
     targets: list[run_v2.TrafficTarget] = []
     for target in service.traffic:
         if target.tag == PREVIEW_TAG:
@@ -96,23 +122,43 @@ def preview_traffic(service: run_v2.Service) -> list[run_v2.TrafficTarget]:
             # LATEST would hand the new revision this share as soon as it is ready.
             target = run_v2.TrafficTarget(type_=_BY_NAME, revision=latest_ready, percent=target.percent, tag=target.tag)
         targets.append(target)
-    if not latest_ready:  # nothing serves yet: the first revision must take all the traffic
-        return [run_v2.TrafficTarget(type_=_LATEST, percent=100, tag=PREVIEW_TAG)]
-    return [*targets, run_v2.TrafficTarget(type_=_LATEST, percent=0, tag=PREVIEW_TAG)]
+    return [*targets, run_v2.TrafficTarget(type_=_BY_NAME, revision=revision, percent=0, tag=PREVIEW_TAG)]
 
 
 def all_traffic_to(service: run_v2.Service, revision: str) -> list[run_v2.TrafficTarget]:
     """100% to one revision; LATEST when it is the latest ready one, so later deploys serve again."""
     from google.cloud import run_v2
 
-    others = [
+    if revision == short(service.latest_ready_revision):
+        return latest_traffic(service)
+    return [run_v2.TrafficTarget(type_=_BY_NAME, revision=revision, percent=100), *_kept_tags(service)]
+
+
+def latest_traffic(service: run_v2.Service) -> list[run_v2.TrafficTarget]:
+    """LATEST 100%, every tag but the preview one kept (at 0%, on the revision it names)."""
+    from google.cloud import run_v2
+
+    return [run_v2.TrafficTarget(type_=_LATEST, percent=100), *_kept_tags(service)]
+
+
+def _kept_tags(service: run_v2.Service) -> list[run_v2.TrafficTarget]:
+    from google.cloud import run_v2
+
+    return [
         run_v2.TrafficTarget(type_=_BY_NAME, revision=status.revision, percent=0, tag=status.tag)
         for status in service.traffic_statuses
         if status.tag and status.tag != PREVIEW_TAG and status.revision
     ]
-    if revision == short(service.latest_ready_revision):
-        return [run_v2.TrafficTarget(type_=_LATEST, percent=100), *others]
-    return [run_v2.TrafficTarget(type_=_BY_NAME, revision=revision, percent=100), *others]
+
+
+def rollback_pin(service: run_v2.Service) -> str | None:
+    """The revision loopctl's rollback pinned, when traffic is still exactly that pin; None for any other split."""
+    pinned = service.annotations.get(ROLLBACK_ANNOTATION)
+    untagged = [share for share in traffic_shares(service) if share["percent"]]
+    if pinned and len(untagged) == 1 and untagged[0]["revision"] == pinned and untagged[0]["percent"] == 100:
+        by_name = [target for target in service.traffic if target.percent and target.revision == pinned]
+        return pinned if by_name else None
+    return None
 
 
 def traffic_shares(service: run_v2.Service) -> list[dict[str, Any]]:

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import IO, Any, cast
 
-from loopctl.config import BuildConfig
+from loopctl.config import BuildConfig, Config
 from loopctl.errors import LoopctlError
-from loopctl.phases.inputs import input_digest, input_tag
+from loopctl.phases.inputs import build_inputs, input_digest, input_tag
 from loopctl.records.store import write_atomic
 from loopctl.runner import Context, PhaseResult
 from loopctl.secrets import redact
 
 _STEP = re.compile(r"^Step \d+/\d+ : .*")
+# CSI/OSC sequences (colours, cursor moves) and other C0 controls except tab and newline.
+_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]|[\x00-\x08\x0b-\x1f\x7f]")
+# The engine's own bookkeeping between steps: never the cause of a failure.
+_ENGINE_NOISE = re.compile(r"^(---> |Running in |Removing intermediate container|Successfully |Sending build context)")
+FAILURE_TAIL_LINES = 8
+_LINE_LIMIT = 200
 
 
 class BuildPhase:
@@ -29,7 +35,9 @@ class BuildPhase:
         tags = image_tags(ctx)
         cached = "no"
         image_id: str | None = None
-        if not ctx.options.get("no_cache") and remote_digest(cache_tag, ctx) is not None:
+        # Without a push phase nothing ever reaches a registry: asking one would only cost a round trip.
+        asks_registry = not ctx.options.get("no_cache") and ctx.config.push is not None
+        if asks_registry and remote_digest(cache_tag, ctx) is not None:
             ctx.log(self.name, f"unchanged inputs: {cache_tag} is already in the registry")
             return _result(build, digest, "remote", None, tags, cache_tag)
         api = api_client()  # the SDK only from here: an unchanged iteration never loads it
@@ -42,14 +50,16 @@ class BuildPhase:
             ctx.log(self.name, f"unchanged inputs: reusing local image {image_id[:19]}")
         for tag in tags:
             api.tag(image_id, build.image, tag)
-        return _result(build, digest, cached, image_id, tags, cache_tag)
+        return _result(build, digest, cached, image_id, tags, cache_tag, pushed=ctx.config.push is not None)
 
     def _build(self, ctx: Context, api: Any, build: BuildConfig, cache_tag: str) -> str:
         log_path = ctx.store.artifact_path(ctx.number, "build.log")
         lines: list[str] = []
+        context, dockerfile = build_context(ctx.config)
         stream = api.build(
-            path=str(ctx.config.path(build.context)),
-            dockerfile=build.dockerfile,
+            fileobj=context,
+            custom_context=True,
+            dockerfile=dockerfile,
             tag=cache_tag,
             buildargs=dict(build.args),
             target=build.target,
@@ -62,27 +72,51 @@ class BuildPhase:
         try:
             image_id = follow_build(stream, lines, lambda line: ctx.log(self.name, line))
         finally:
+            context.close()
             write_atomic(log_path, redact("".join(lines)))
         return image_id
+
+
+def build_context(config: Config) -> tuple[IO[bytes], str]:
+    """The tar the engine builds from — exactly the files the input digest covers (no records, no caches) — and
+    the Dockerfile's name in it (one outside the context travels inside it under a generated name, as the SDK does).
+    """
+    from docker.api.build import process_dockerfile
+    from docker.utils.build import create_archive
+
+    assert config.build is not None
+    context = str(config.path(config.build.context))
+    name, outside = process_dockerfile(config.build.dockerfile, context)
+    extra = [(name, outside)] if outside is not None else None
+    archive = create_archive(root=context, files=build_inputs(config), extra_files=extra)
+    return cast("IO[bytes]", archive), str(name)
 
 
 def follow_build(stream: Iterable[dict[str, Any]], lines: list[str], show: Any) -> str:
     """Read the engine's build stream: keep the log, show progress, turn `errorDetail` into a failure."""
     step = ""
+    step_output: list[str] = []
     image_id: str | None = None
     for chunk in stream:
         text = chunk.get("stream")
         if text:
+            text = plain_text(text)
             lines.append(text)
             stripped = text.strip()
             if _STEP.match(stripped):
-                step = stripped
+                step, step_output = stripped, []
+            elif stripped:
+                step_output += [line.strip() for line in text.splitlines() if line.strip()]
             if stripped:
                 show(stripped[:160])
         if "errorDetail" in chunk or "error" in chunk:
             message = (chunk.get("errorDetail") or {}).get("message") or chunk.get("error") or "build failed"
+            message = plain_text(str(message))
             lines.append(f"ERROR: {message}\n")
-            raise build_error(step, message)
+            tail = failure_tail(step_output)
+            for line in tail:
+                show(f"| {line[:160]}")
+            raise build_error(step, message, tail)
         aux = chunk.get("aux")
         if isinstance(aux, dict) and aux.get("ID"):
             image_id = aux["ID"]
@@ -91,29 +125,42 @@ def follow_build(stream: Iterable[dict[str, Any]], lines: list[str], show: Any) 
     return image_id
 
 
-def build_error(step: str, message: str) -> LoopctlError:
-    """Name the Dockerfile step and the engine's message; the hint says what usually causes it."""
+def plain_text(text: str) -> str:
+    """Build output without colour codes or other escape sequences; a carriage return starts a new line."""
+    return _ESCAPES.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+
+
+def failure_tail(output: Sequence[str], limit: int = FAILURE_TAIL_LINES) -> list[str]:
+    """The failing step's last meaningful lines: its own output, not the engine's bookkeeping."""
+    kept = [line for line in output if not _ENGINE_NOISE.match(line)][-limit:]
+    return [redact(line if len(line) <= _LINE_LIMIT else line[: _LINE_LIMIT - 1] + "…") for line in kept]
+
+
+def build_error(step: str, message: str, tail: Sequence[str] = ()) -> LoopctlError:
+    """Name the Dockerfile step, the engine's message and the step's last output; the hint says the usual cause."""
     lowered = message.lower()
     if " : from " in step.lower() or "pull access denied" in lowered or "manifest unknown" in lowered:
         hint = "the base image cannot be had: build it (scripts/base-image.sh) or set build.args.BASE_IMAGE"
     elif "copy failed" in lowered or ("no such file or directory" in lowered and "copy" in step.lower()):
         hint = "a COPY source is missing from the build context (or excluded by .dockerignore)"
     elif "returned a non-zero code" in lowered:
-        hint = "a RUN command failed: read the lines above it in the build log"
+        hint = "a RUN command failed: its last output is shown; the whole log is NNNN.build.log beside the record"
     else:
         hint = "read the build log beside the record (NNNN.build.log)"
     where = f"{step}: " if step else ""
-    return LoopctlError(f"{where}{message.strip()}", hint=hint, kind="build")
+    head = f"{where}{message.strip()}"
+    if tail:
+        # The last line is usually the cause ("No module named pip"): keep it on the line every view shows.
+        what = "its last line of output" if len(tail) == 1 else f"its last {len(tail)} lines of output"
+        head = f"{head} — {tail[-1]}\n{what}:\n" + "\n".join(tail)
+    return LoopctlError(head, hint=hint, kind="build")
 
 
 def image_tags(ctx: Context) -> list[str]:
     """`<git-short-sha>[-dirty]` and `loopctl-NNNN`."""
     from loopctl.gitinfo import git_info
 
-    # Asked once per iteration: the record's `git` section is the same answer (the tree as it was built).
-    if "git" not in ctx.memo:
-        ctx.memo["git"] = git_info(ctx.config.base_dir)
-    git = ctx.memo["git"]
+    git = git_info(ctx.config.base_dir)
     tags = [f"loopctl-{ctx.number:04d}"]
     if git["commit"]:
         tags.insert(0, git["commit"][:12] + ("-dirty" if git["dirty"] else ""))
@@ -130,12 +177,22 @@ def _local_image(api: Any, reference: str) -> str | None:
 
 
 def _result(
-    build: BuildConfig, digest: str, cached: str, image_id: str | None, tags: list[str], cache_tag: str
+    build: BuildConfig,
+    digest: str,
+    cached: str,
+    image_id: str | None,
+    tags: list[str],
+    cache_tag: str,
+    *,
+    pushed: bool = True,
 ) -> PhaseResult:
+    # Found in the registry: nothing was tagged locally, so the input tag is what exists. Nothing pushed: deploy
+    # runs this reference, and the input tag names the same inputs every time, so an unchanged tree keeps its
+    # container (loopctl-NNNN would differ each iteration and replace it).
+    stable = cached == "remote" or not pushed
     section = {
         "image": build.image,
-        # Found in the registry: nothing was tagged locally, so the input tag is what exists.
-        "reference": cache_tag if cached == "remote" else f"{build.image}:{tags[-1]}",
+        "reference": cache_tag if stable else f"{build.image}:{tags[-1]}",
         "image_id": image_id,
         "input_digest": digest,
         "cached": cached,

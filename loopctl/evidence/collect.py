@@ -1,0 +1,97 @@
+"""Read the deployed service's logs around each failing check and attach the error found there to the check."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from loopctl.config import Config
+from loopctl.errors import LoopctlError
+from loopctl.evidence.extract import LogLine, ServerError, clean, extract
+from loopctl.evidence.window import LogRead, LogSource, Window
+from loopctl.records.record import CheckRecord, ServerErrorRecord
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """The checks with their `server_error` filled in, and what the report says about the logs themselves."""
+
+    checks: tuple[CheckRecord, ...]
+    detail: dict[str, Any]
+
+
+def collect(config: Config, deploy: dict[str, Any], checks: Sequence[CheckRecord]) -> Evidence:
+    """Never raises for a log that cannot be read: the detail says why instead."""
+    failing = _windows(checks)
+    if not failing:
+        return Evidence(tuple(checks), {})
+    source = source_for(config, deploy)
+    if source is None:
+        target = deploy.get("target") or "url"
+        return Evidence(tuple(checks), {"read": False, "note": f"the {target} target has no server log to read"})
+
+    def enough(lines: Sequence[LogLine]) -> bool:
+        return all(extract([line for line in lines if window.holds(line)]) for window in failing.values())
+
+    try:
+        read = source.read(Window.union(list(failing.values())), enough=enough)
+    except LoopctlError as err:
+        return Evidence(tuple(checks), {"read": False, "note": clean(err.message)})
+    return Evidence(tuple(_with_error(check, read, failing.get(check.name)) for check in checks), _detail(read))
+
+
+def source_for(config: Config, deploy: dict[str, Any]) -> LogSource | None:
+    """Where the deployed service logs: its container on the docker target, its revision on Cloud Run."""
+    target = deploy.get("target")
+    if target == "docker" and deploy.get("container_id"):
+        from loopctl.evidence.docker_logs import DockerLogs
+
+        return DockerLogs(str(deploy["container_id"]), name=str(deploy.get("service") or ""))
+    cloudrun = config.deploy.cloudrun if config.deploy is not None else None
+    if target == "cloudrun" and cloudrun is not None and deploy.get("revision"):
+        from loopctl.evidence.cloud_logging import CloudRunLogs
+
+        return CloudRunLogs(
+            project=cloudrun.project,
+            service=cloudrun.service,
+            revision=str(deploy["revision"]),
+            api_endpoint=cloudrun.logging_endpoint,
+            wait_s=cloudrun.logs_wait_s,
+        )
+    return None
+
+
+def _windows(checks: Sequence[CheckRecord]) -> dict[str, Window]:
+    """Each failing check's window: from a second before it started to two seconds after it ended."""
+    windows: dict[str, Window] = {}
+    for check in checks:
+        if not check.passed and check.started_at and check.finished_at:
+            windows[check.name] = Window.around(check.started_at, check.finished_at)
+    return windows
+
+
+def _with_error(check: CheckRecord, read: LogRead, window: Window | None) -> CheckRecord:
+    if window is None:
+        return check
+    found = _error_for(check, [line for line in read.lines if window.holds(line)])
+    if found is None:
+        return check
+    return check.model_copy(update={"server_error": ServerErrorRecord.model_validate(found.to_dict())})
+
+
+def _error_for(check: CheckRecord, lines: Sequence[LogLine]) -> ServerError | None:
+    """Lines that carry the check's own trace id speak for it first; else everything in its window."""
+    if check.trace_id:
+        traced = [line for line in lines if line.trace and check.trace_id in line.trace]
+        found = extract(traced) if traced else None
+        if found is not None:
+            return found
+    return extract(lines)
+
+
+def _detail(read: LogRead) -> dict[str, Any]:
+    detail: dict[str, Any] = {"read": True, "source": clean(read.source), "lines": len(read.lines)}
+    if read.note:
+        detail["note"] = clean(read.note)
+    return detail

@@ -1,0 +1,167 @@
+"""Cloud Build and Cloud Storage as the builder uses them: one client each, visible retries, one-line errors."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from loopctl.config import CloudBuildConfig
+from loopctl.errors import LoopctlError
+from loopctl.google_access import ADC_HINT, client_settings
+
+if TYPE_CHECKING:
+    from google.api_core.exceptions import GoogleAPICallError
+    from google.cloud.devtools import cloudbuild_v1
+    from google.cloud.storage import Client as StorageClient
+
+T = TypeVar("T")
+MAX_RETRIES = 5
+
+
+class CloudBuildApi:
+    """The Cloud Build and Cloud Storage clients of one project; every call retried on 429/503 with a logged backoff."""
+
+    def __init__(self, config: CloudBuildConfig, *, log: Callable[[str], None], backoff_s: float = 1.0) -> None:
+        self.config = config
+        self.log = log
+        self.backoff_s = backoff_s
+        self.retries = 0  # 429/503 answers retried so far: the record keeps the count
+        self.builds = _build_client(config)
+        self.storage = _storage_client(config)
+
+    @property
+    def location(self) -> str:
+        return f"projects/{self.config.project}/locations/{self.config.region}"
+
+    def create(self, build: cloudbuild_v1.Build) -> cloudbuild_v1.Build:
+        """Submit; the long-running operation's metadata carries the queued build (its id, its log bucket)."""
+        operation = self.call(
+            "Cloud Build",
+            "submit build",
+            lambda: self.builds.create_build(request={**self._where(), "build": build}, retry=None),
+        )
+        built: cloudbuild_v1.Build = operation.metadata.build
+        return built
+
+    def get(self, build_id: str) -> cloudbuild_v1.Build:
+        return self.call(
+            "Cloud Build", "get build", lambda: self.builds.get_build(request=self._named(build_id), retry=None)
+        )
+
+    def cancel(self, build_id: str) -> cloudbuild_v1.Build:
+        return self.call(
+            "Cloud Build", "cancel build", lambda: self.builds.cancel_build(request=self._named(build_id), retry=None)
+        )
+
+    def _where(self) -> dict[str, Any]:
+        # Only `parent` for a region: the client then takes the regional URL (`/v1/projects/P/locations/R/builds`).
+        if self.config.region != "global":
+            return {"parent": self.location}
+        return {"project_id": self.config.project}
+
+    def _named(self, build_id: str) -> dict[str, str]:
+        if self.config.region != "global":
+            return {"name": f"{self.location}/builds/{build_id}"}
+        return {"project_id": self.config.project, "id": build_id}
+
+    def call(self, service: str, what: str, request: Callable[[], T]) -> T:
+        """One API call; 429 and 503 are retried with exponential backoff, each retry shown live."""
+        from google.api_core import exceptions
+        from google.auth import exceptions as auth_exceptions
+        from requests import exceptions as http_exceptions
+
+        for attempt in range(MAX_RETRIES + 1):
+            try:
+                return request()
+            except (exceptions.TooManyRequests, exceptions.ServiceUnavailable) as err:
+                if attempt == MAX_RETRIES:
+                    raise api_error(service, what, err) from err
+                delay = self.backoff_s * 2**attempt
+                self.log(f"{what}: {err.code} {server_message(err)} — retry {attempt + 1}/{MAX_RETRIES} in {delay:g}s")
+                self.retries += 1
+                time.sleep(delay)
+            except exceptions.GoogleAPICallError as err:
+                raise api_error(service, what, err) from err
+            except auth_exceptions.GoogleAuthError as err:
+                raise LoopctlError(
+                    f"{service}: {what}: {server_text(str(err))}", hint=ADC_HINT, kind="credentials"
+                ) from err
+            except http_exceptions.ConnectionError as err:
+                raise LoopctlError(
+                    f"{service}: {what}: cannot connect to {self._endpoint(service)}",
+                    hint="check build.cloudbuild.api_endpoint / storage_endpoint and the network",
+                    kind="api_unreachable",
+                ) from err
+        raise AssertionError("unreachable")
+
+    def _endpoint(self, service: str) -> str:
+        if service == "Cloud Storage":
+            return self.config.storage_endpoint or "storage.googleapis.com"
+        return self.config.api_endpoint or "cloudbuild.googleapis.com"
+
+
+def _build_client(config: CloudBuildConfig) -> cloudbuild_v1.CloudBuildClient:
+    from google.cloud.devtools import cloudbuild_v1
+
+    credentials, options = client_settings(config.api_endpoint)
+    return _made(
+        lambda: cloudbuild_v1.CloudBuildClient(transport="rest", client_options=options, credentials=credentials)
+    )
+
+
+def _storage_client(config: CloudBuildConfig) -> StorageClient:
+    from google.cloud import storage
+
+    credentials, options = client_settings(config.storage_endpoint)
+    return _made(lambda: storage.Client(project=config.project, credentials=credentials, client_options=options))
+
+
+def _made(make: Callable[[], T]) -> T:
+    from google.auth import exceptions as auth_exceptions
+
+    try:
+        return make()
+    except auth_exceptions.DefaultCredentialsError as err:
+        raise LoopctlError(
+            f"no Google Cloud credentials to build with: {server_text(str(err))}", hint=ADC_HINT, kind="credentials"
+        ) from err
+
+
+_HINTS: list[tuple[str, str, str]] = [
+    # (exception class name, kind, hint), most specific first
+    (
+        "Forbidden",
+        "permission_denied",
+        "loopctl's identity needs roles/cloudbuild.builds.editor, and roles/storage.admin on the source bucket",
+    ),
+    ("Unauthorized", "credentials", ADC_HINT),
+    ("NotFound", "not_found", "check build.cloudbuild.project and region (and that the Cloud Build API is enabled)"),
+    ("TooManyRequests", "api_unavailable", "Google kept answering 429: wait a minute and run again"),
+    ("ServiceUnavailable", "api_unavailable", "Google kept answering 503: wait a minute and run again"),
+    ("BadRequest", "invalid_request", "check the build.cloudbuild block of config.yaml"),
+]
+
+
+def api_error(service: str, what: str, err: GoogleAPICallError) -> LoopctlError:
+    """One line: what was asked, the status, and Google's own words; with the kind and hint of its class."""
+    names = {klass.__name__ for klass in type(err).__mro__}
+    kind, hint = next(((kind, hint) for name, kind, hint in _HINTS if name in names), ("api_error", ""))
+    status = f"{err.code} " if err.code else ""
+    return LoopctlError(f"{service}: {what}: {status}{server_message(err)}", hint=hint, kind=kind)
+
+
+def server_message(err: GoogleAPICallError) -> str:
+    """The server's message without the client's `METHOD URL:` prefix."""
+    response: Any = getattr(err, "response", None)
+    try:
+        text = str(response.json()["error"]["message"])
+    except Exception:
+        text = str(err.message)
+    return server_text(text)
+
+
+def server_text(text: str) -> str:
+    from loopctl.secrets import redact
+
+    return redact((text.strip().splitlines() or [""])[0])[:300]

@@ -1,0 +1,221 @@
+"""The build phase on Cloud Build: upload the context once, submit, tail the log, wait; unchanged inputs skip it."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import Any
+from urllib.parse import quote
+
+from loopctl.config import BuildConfig, CloudBuildConfig
+from loopctl.errors import LoopctlError
+from loopctl.phases.cloudbuild.api import CloudBuildApi
+from loopctl.phases.cloudbuild.failure import build_failure
+from loopctl.phases.cloudbuild.logs import LogTail
+from loopctl.phases.cloudbuild.registry import DIGEST, manifest_digest
+from loopctl.phases.cloudbuild.request import build_request
+from loopctl.phases.cloudbuild.source import upload_source
+from loopctl.phases.docker.build import image_tags
+from loopctl.phases.inputs import input_digest, input_tag
+from loopctl.records.record import ErrorInfo
+from loopctl.records.store import write_atomic
+from loopctl.runner import Context, PhaseResult
+from loopctl.secrets import redact
+
+_RUNNING = ("STATUS_UNKNOWN", "PENDING", "QUEUED", "WORKING")
+# Cloud Build ends a build at its timeout or queue TTL; loopctl gives up on its own only well after that.
+_GRACE_S = 120
+_AFTER_END_S = 0.1
+
+
+class CloudBuildPhase:
+    name = "build"
+
+    def __init__(self, *, poll_s: float = 1.0, tail_s: float = 0.25, backoff_s: float = 1.0) -> None:
+        self.poll_s = poll_s  # builds.get, as often as gcloud asks
+        self.tail_s = tail_s  # the log object: a ranged read that usually returns nothing new
+        self.backoff_s = backoff_s
+
+    def run(self, ctx: Context) -> PhaseResult:
+        build = _config(ctx)
+        assert build.cloudbuild is not None
+        digest = input_digest(ctx.config)
+        cache_tag = f"{build.image}:{input_tag(digest)}"
+        tags = image_tags(ctx)
+        section = _section(build, digest, cache_tag, tags)
+        held = None if ctx.options.get("no_cache") else manifest_digest(cache_tag, ctx)
+        if held is not None:
+            ctx.log(self.name, f"unchanged inputs: {cache_tag} is already in the registry")
+            remote = {**section, "cached": "remote", "reference": cache_tag, "digest": held}
+            return PhaseResult("ok", {"cached": "remote"}, section=remote)
+        api = CloudBuildApi(build.cloudbuild, log=lambda line: ctx.log(self.name, line), backoff_s=self.backoff_s)
+        source = upload_source(api, ctx.config.path(build.context), build, digest)
+        section.update(source=source.uri, source_uploaded=source.uploaded)
+        references = [cache_tag, *(f"{build.image}:{tag}" for tag in tags)]
+        request = build_request(
+            build, bucket=source.bucket, source=source.name, references=references, cache_from=previous_image(ctx)
+        )
+        queued = api.create(request)
+        section.update(
+            build_id=queued.id, log_url=_clip(queued.log_url), console_url=console_url(build.cloudbuild, queued.id)
+        )
+        ctx.log(self.name, f"submitted Cloud Build {queued.id}: {section['console_url']}")
+        return self._follow(ctx, api, queued, section)
+
+    def _follow(self, ctx: Context, api: CloudBuildApi, queued: Any, section: dict[str, Any]) -> PhaseResult:
+        tail = LogTail(api, queued.logs_bucket, queued.id, lambda line: ctx.log(self.name, line))
+        finished: Any = None
+        try:
+            finished = self._wait(ctx, api, queued, tail)
+        except KeyboardInterrupt:
+            return self._cancel(ctx, api, queued, section)
+        finally:
+            write_atomic(ctx.store.artifact_path(ctx.number, "build.log"), redact(tail.text()))
+        section.update(retries=api.retries, **timings(finished))
+        detail = {"build_id": finished.id, "queued_s": section["queued_s"], "working_s": section["working_s"]}
+        if finished.status.name != "SUCCESS":
+            err = build_failure(finished, tail, _cloudbuild(ctx))
+            return PhaseResult(
+                "failed", detail, section=section, error=ErrorInfo(kind=err.kind, message=err.message, hint=err.hint)
+            )
+        try:
+            section["digest"] = pushed_digest(finished, section["reference"])
+        except LoopctlError as err:
+            return PhaseResult("failed", detail, section=section, error=ErrorInfo(kind=err.kind, message=err.message))
+        return PhaseResult("ok", {**detail, "cached": "no"}, section=section)
+
+    def _cancel(self, ctx: Context, api: CloudBuildApi, queued: Any, section: dict[str, Any]) -> PhaseResult:
+        """Ctrl-C: cancel the remote build before the iteration ends aborted (a build left running costs money)."""
+        ctx.log(self.name, f"interrupted: cancelling Cloud Build {queued.id}")
+        try:
+            cancelled = api.cancel(queued.id)
+        except LoopctlError as err:
+            message = f"interrupted; cancelling Cloud Build {queued.id} failed: {err.message}"
+            error = ErrorInfo(kind="interrupted", message=message, hint="cancel it in the Cloud Console")
+            section.update(cancelled=False, **timings(queued))
+        else:
+            message = f"interrupted: Cloud Build {queued.id} was cancelled"
+            error = ErrorInfo(kind="interrupted", message=message)
+            section.update(cancelled=True, **timings(cancelled))
+        return PhaseResult("aborted", {"build_id": queued.id}, section=section, error=error)
+
+    def _wait(self, ctx: Context, api: CloudBuildApi, queued: Any, tail: LogTail) -> Any:
+        """Tail the log often (a cheap read); ask for the status every poll_s, or at once when the log has ended."""
+        config = _cloudbuild(ctx)
+        limit = 2 * config.timeout_s + _GRACE_S
+        give_up = time.monotonic() + limit
+        state, next_get = "", 0.0
+        while True:
+            if time.monotonic() >= next_get or tail.ended:
+                current = api.get(queued.id)
+                next_get = time.monotonic() + self.poll_s
+                tail.poll(final=current.status.name not in _RUNNING)
+                if current.status.name != state:
+                    state = current.status.name
+                    ctx.log(self.name, f"Cloud Build {current.id}: {state}")
+                if current.status.name not in _RUNNING:
+                    return current
+            else:
+                tail.poll()
+            if time.monotonic() > give_up:
+                with contextlib.suppress(LoopctlError):
+                    api.cancel(queued.id)
+                raise LoopctlError(
+                    f"Cloud Build {queued.id} still {state} after {limit}s: cancelled",
+                    hint="raise build.cloudbuild.timeout_s, or look at the build in the Cloud Console",
+                    kind="build_timeout",
+                )
+            # Once the log has ended the status flips within moments: ask again soon, not a whole tick later.
+            time.sleep(min(self.tail_s, _AFTER_END_S) if tail.ended else self.tail_s)
+
+
+def pushed_digest(build: Any, reference: str) -> str:
+    """The digest Cloud Build reports for `reference` in results.images (it lists every pushed tag)."""
+    images = list(build.results.images)
+    found = next((image.digest for image in images if image.name == reference), None)
+    if found is None and images:
+        found = images[0].digest
+    if not found or not DIGEST.fullmatch(str(found)):
+        raise LoopctlError(
+            f"Cloud Build {build.id} succeeded but reported no usable image digest for {reference}",
+            hint="check that the build's images: list was pushed (see the build log)",
+            kind="build",
+        )
+    return str(found)
+
+
+def timings(build: Any) -> dict[str, float | None]:
+    """Seconds in the queue (create → start) and at work (start → finish), each None when it never happened."""
+    if build is None:
+        return {"queued_s": None, "working_s": None}
+    created, started, ended = (_moment(build, field) for field in ("create_time", "start_time", "finish_time"))
+    queued = (started or ended or time.time()) - created if created else None
+    working = (ended or time.time()) - started if started else None
+    return {"queued_s": _round(queued), "working_s": _round(working)}
+
+
+def console_url(config: CloudBuildConfig, build_id: str) -> str:
+    """The build's page in the Cloud Console (built here, not taken from the API, so the report links only there)."""
+    return (
+        f"https://console.cloud.google.com/cloud-build/builds;region={quote(config.region, safe='')}/"
+        f"{quote(build_id, safe='')}?project={quote(config.project, safe='')}"
+    )
+
+
+def previous_image(ctx: Context) -> str | None:
+    """The image the last iteration pushed, pinned by digest: `--cache-from` so unchanged layers are not rebuilt."""
+    build = _config(ctx)
+    records, _ = ctx.store.recent(5, before=ctx.number)
+    for record in reversed(records):
+        pinned = str((record.push or {}).get("pinned") or "")
+        if pinned.startswith(build.image + "@"):
+            return pinned
+    return None
+
+
+def _section(build: BuildConfig, digest: str, cache_tag: str, tags: list[str]) -> dict[str, Any]:
+    assert build.cloudbuild is not None
+    return {
+        "builder": "cloudbuild",
+        "image": build.image,
+        "reference": f"{build.image}:{tags[-1]}",
+        "image_id": None,
+        "input_digest": digest,
+        "cached": "no",
+        "tags": tags,
+        "cache_tag": cache_tag,
+        "project": build.cloudbuild.project,
+        "region": build.cloudbuild.region,
+        "build_id": None,
+        "log_url": None,
+        "queued_s": None,
+        "working_s": None,
+    }
+
+
+def _moment(build: Any, field: str) -> float | None:
+    if field not in build:
+        return None
+    value = getattr(build, field)
+    return float(value.timestamp()) if value else None
+
+
+def _round(seconds: float | None) -> float | None:
+    return None if seconds is None else round(max(0.0, seconds), 3)
+
+
+def _clip(url: str) -> str:
+    return redact(str(url))[:300]
+
+
+def _config(ctx: Context) -> BuildConfig:
+    if ctx.config.build is None:
+        raise LoopctlError("no build: block in the config", hint="add one, or skip the phase", kind="config")
+    return ctx.config.build
+
+
+def _cloudbuild(ctx: Context) -> CloudBuildConfig:
+    config = _config(ctx).cloudbuild
+    if config is None:
+        raise LoopctlError("no build.cloudbuild block in the config", hint="add one (see README)", kind="config")
+    return config

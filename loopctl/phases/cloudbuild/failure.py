@@ -1,0 +1,86 @@
+"""A finished Cloud Build that did not succeed, told in one line with the failing step and its last words."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from loopctl.config import CloudBuildConfig
+from loopctl.errors import LoopctlError
+from loopctl.phases.cloudbuild.logs import LogTail, clean, last_dockerfile_step, meaningful_tail
+from loopctl.phases.docker.build import build_error
+from loopctl.secrets import redact
+
+PUSH_ROLE = "roles/artifactregistry.writer"
+DEFAULT_ACCOUNT = "Cloud Build's service account (PROJECT_NUMBER@cloudbuild.gserviceaccount.com by default)"
+_PUSH_FAILURES = ("PUSH_FAILED", "PUSH_NOT_AUTHORIZED", "PUSH_IMAGE_NOT_FOUND")
+_DENIED_WORDS = ("denied", "unauthorized", "forbidden", "permission", "authentication required", "no basic auth")
+
+
+def build_failure(build: Any, tail: LogTail, config: CloudBuildConfig) -> LoopctlError:
+    """The error for a build whose status is not SUCCESS."""
+    status = build.status.name
+    detail = one_line(str(build.status_detail or ""))
+    where = f"Cloud Build {build.id}"
+    if status == "TIMEOUT":
+        return LoopctlError(
+            f"{where} timed out: {detail or 'it ran longer than build.cloudbuild.timeout_s'}",
+            hint="raise build.cloudbuild.timeout_s, or give it a bigger machine_type",
+            kind="build_timeout",
+        )
+    if status == "EXPIRED":
+        return LoopctlError(
+            f"{where} never left the queue: {detail or 'it waited longer than its queue_ttl'}",
+            hint="Cloud Build had no worker for it within build.cloudbuild.timeout_s: run again, or use a worker_pool",
+            kind="build_timeout",
+        )
+    if status == "CANCELLED":
+        return LoopctlError(f"{where} was cancelled outside loopctl", hint="run again", kind="build")
+    failure_type = build.failure_info.type_.name if "failure_info" in build else ""
+    if failure_type in _PUSH_FAILURES or (_pushing(build) and _denied(detail)):
+        return push_failure(build, detail, config)
+    if status == "INTERNAL_ERROR":
+        return LoopctlError(f"{where} failed inside Cloud Build: {detail}", hint="run again", kind="build")
+    return step_failure(build, tail, detail)
+
+
+def step_failure(build: Any, tail: LogTail, detail: str) -> LoopctlError:
+    """Name the failing step and the Dockerfile instruction, quote its last meaningful lines; the hint as locally."""
+    index, step = next(
+        ((index, step) for index, step in enumerate(build.steps) if step.status.name in ("FAILURE", "TIMEOUT")),
+        (-1, None),
+    )
+    lines = tail.step_lines(index) if index >= 0 else tail.lines
+    quoted = [redact(line)[:200] for line in meaningful_tail(lines)]
+    name = f'"{step.id}" (#{index})' if step is not None and step.id else f"#{index}"
+    instruction = last_dockerfile_step(lines)
+    reason = quoted[-1] if quoted else detail or "the build failed"
+    local = build_error(instruction, reason)
+    first = f"Cloud Build step {name} failed: {local.message}" if index >= 0 else f"Cloud Build failed: {reason}"
+    return LoopctlError("\n".join([first, *quoted]), hint=local.hint, kind="build")
+
+
+def push_failure(build: Any, detail: str, config: CloudBuildConfig) -> LoopctlError:
+    """Cloud Build pushes as its own service account: name it, and the role that lets it push."""
+    account = config.service_account or (str(build.service_account).rsplit("/", 1)[-1] if build.service_account else "")
+    who = account or DEFAULT_ACCOUNT
+    info = one_line(str(build.failure_info.detail)) if "failure_info" in build else ""
+    reason = info or detail
+    return LoopctlError(
+        f"Cloud Build could not push the image as {who}: {reason}",
+        hint=f"grant {who} {PUSH_ROLE} on the repository in build.image (or the registry's equivalent)",
+        kind="push_denied",
+    )
+
+
+def one_line(text: str) -> str:
+    """Cloud Build's words as display text: redacted, escape sequences and control characters gone, clipped."""
+    return " ".join(word for line in redact(text).splitlines() for word in clean(line).split())[:300]
+
+
+def _pushing(build: Any) -> bool:
+    return all(step.status.name in ("SUCCESS", "STATUS_UNKNOWN") for step in build.steps)
+
+
+def _denied(text: str) -> bool:
+    lowered = text.lower()
+    return any(word in lowered for word in _DENIED_WORDS)

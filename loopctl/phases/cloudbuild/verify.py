@@ -1,0 +1,53 @@
+"""The push phase after Cloud Build: it pushed already; check the registry holds the digest it reported, then pin it."""
+
+from __future__ import annotations
+
+from loopctl.errors import LoopctlError
+from loopctl.phases.cloudbuild.registry import manifest_digest
+from loopctl.runner import Context, PhaseResult
+
+
+class CloudBuildPushPhase:
+    name = "push"
+
+    def run(self, ctx: Context) -> PhaseResult:
+        build = ctx.sections.get("build")
+        if not build:
+            raise LoopctlError(
+                "nothing to push: the build phase did not run",
+                hint="deploy an existing image with --image REF",
+                kind="push",
+            )
+        reference = str(build["reference"])
+        reported = str(build.get("digest") or "")
+        if build["cached"] == "remote":  # the build phase has just read this digest from the registry
+            ctx.log(self.name, "already in the registry: nothing to upload")
+            return _result(build["image"], reference, reported, uploaded=False)
+        held = manifest_digest(reference, ctx)
+        if held is None:
+            raise LoopctlError(
+                f"Cloud Build reported pushing {reference}, but the registry does not have it",
+                hint="check build.image's registry and the build's PUSH step in the build log",
+                kind="push",
+            )
+        if held != reported:
+            raise LoopctlError(
+                f"digest mismatch for {reference}: Cloud Build reported {reported}, the registry holds {held}",
+                hint="something else pushed the same tag meanwhile: run again, and keep tags to one writer",
+                kind="digest_mismatch",
+            )
+        ctx.log(self.name, f"Cloud Build pushed {reference}@{held} (checked in the registry)")
+        return _result(build["image"], reference, held, uploaded=True)
+
+
+def _result(repository: str, reference: str, digest: str, *, uploaded: bool) -> PhaseResult:
+    pinned = f"{repository}@{digest}"
+    section = {
+        "reference": reference,
+        "digest": digest,
+        "pinned": pinned,
+        "uploaded": uploaded,
+        "pushed_by": "cloudbuild",
+        "retries": 0,
+    }
+    return PhaseResult("ok", {"pinned": pinned, "retries": 0}, section=section)

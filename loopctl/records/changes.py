@@ -1,0 +1,95 @@
+"""What changed between the iteration compared with and this one: commits, files, config keys, or the input digest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from loopctl import gitinfo
+from loopctl.records.record import Record
+
+
+def watched_paths(base_dir: Path, context: Path | None, config_file: Path | None) -> list[Path]:
+    """What an iteration's changes are about: the build context and the config file."""
+    return [path for path in (context, config_file) if path is not None] or [base_dir]
+
+
+def changes_since(
+    previous: Record,
+    record: Record,
+    *,
+    folder: Path,
+    context: Path | None,
+    config_file: Path | None,
+    excluded: list[Path] | None = None,
+) -> dict[str, Any]:
+    """The `changes` section; outside git, only whether the build's input digest moved."""
+    base = {"since": previous.number}
+    top = gitinfo.top_level(folder)
+    before, after = previous.git, record.git
+    if top is None or not after.commit:
+        return {**base, "in_git": False, "input_changed": _input_changed(previous, record), "note": _no_git(top)}
+    if not before.commit or not gitinfo.exists(top, before.commit):
+        note = f"iteration {previous.number} has no commit this repository knows: files are not compared"
+        return {**base, "to_commit": after.commit, "input_changed": _input_changed(previous, record), "note": note}
+    specs = gitinfo.pathspecs(top, watched_paths(folder, context, config_file), excluded or [])
+    config_spec = gitinfo.pathspecs(top, [config_file]) if config_file is not None else []
+    start = before.tree if before.tree and gitinfo.exists(top, before.tree) else before.commit
+    end = after.tree or after.commit
+    note = "" if start == before.tree or not before.dirty else _dirty_note(previous.number)
+    return {
+        **base,
+        "from_commit": before.commit,
+        "to_commit": after.commit,
+        "commits": gitinfo.commit_subjects(top, before.commit, after.commit),
+        "files": gitinfo.diff_files(top, start, end, specs),
+        "config_changed": _config_keys(top, start, end, config_spec),
+        "input_changed": _input_changed(previous, record),
+        "note": note,
+    }
+
+
+def _input_changed(previous: Record, record: Record) -> bool | None:
+    before = (previous.build or {}).get("input_digest")
+    after = (record.build or {}).get("input_digest")
+    return None if not before or not after else before != after
+
+
+def _no_git(top: Path | None) -> str:
+    if top is None:
+        return "not a git work tree: only the build context's input digest is compared"
+    return "the repository has no commit yet: only the build context's input digest is compared"
+
+
+def _dirty_note(number: int) -> str:
+    return f"compared with iteration {number}'s commit: its uncommitted changes were not recorded"
+
+
+def _config_keys(top: Path, start: str, end: str, specs: list[str]) -> list[str] | None:
+    """Dotted keys (two levels deep) whose values differ between the two config files; None when unknown."""
+    if not specs:
+        return None
+    texts = [gitinfo.file_at(top, revision, specs[0]) for revision in (start, end)]
+    try:
+        before, after = (yaml.safe_load(text) if text is not None else None for text in texts)
+    except yaml.YAMLError:
+        return None
+    if not isinstance(before, dict) or not isinstance(after, dict):
+        return None if before is None or after is None else ["(whole file)"]
+    return _differing(before, after, prefix="", depth=2)
+
+
+def _differing(before: dict[Any, Any], after: dict[Any, Any], *, prefix: str, depth: int) -> list[str]:
+    keys: list[str] = []
+    for key in sorted({*before, *after}, key=str):
+        old, new = before.get(key), after.get(key)
+        if old == new:
+            continue
+        name = f"{prefix}{key}"
+        if depth > 1 and isinstance(old, dict) and isinstance(new, dict):
+            keys += _differing(old, new, prefix=f"{name}.", depth=depth - 1)
+        else:
+            keys.append(name)
+    return keys

@@ -1,0 +1,81 @@
+"""`loopctl doctor` with `builder: cloudbuild`: credentials, the Cloud Build API and the bucket, each with its fix."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.cloudbuild_emulator import CloudBuildEmulator
+from tests.support.gcs_emulator import GcsEmulator
+
+CONFIG = """\
+project: t
+build:
+  context: .
+  image: 127.0.0.1:5000/app
+  builder: cloudbuild
+  cloudbuild: {{project: proj, api_endpoint: "{api}", storage_endpoint: "{storage}"}}
+"""
+
+
+@pytest.fixture
+def cloudbuild() -> Iterator[CloudBuildEmulator]:
+    with GcsEmulator() as gcs, CloudBuildEmulator(gcs) as emulator:
+        yield emulator
+
+
+def doctor(
+    folder: Path, cloudbuild: CloudBuildEmulator, *, api: str | None = None, **env: str
+) -> tuple[int, dict[str, dict[str, object]]]:
+    config = CONFIG.format(api=api or cloudbuild.endpoint, storage=cloudbuild.storage.endpoint)
+    (folder / "config.yaml").write_text(config)
+    done = subprocess.run(
+        [sys.executable, "-m", "loopctl", "doctor", "--json", "--config", str(folder / "config.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **env},
+        check=False,
+    )
+    findings = {finding["name"]: finding for finding in json.loads(done.stdout)["findings"]}
+    return done.returncode, findings
+
+
+def test_emulators_that_answer_are_all_green_and_no_engine_is_needed(
+    tmp_path: Path, cloudbuild: CloudBuildEmulator
+) -> None:
+    code, findings = doctor(tmp_path, cloudbuild)
+    assert code == 0, findings
+    assert set(findings) == {"config", "cloud build credentials", "cloud build api", "source bucket"}
+    assert "does not exist yet" in str(findings["source bucket"]["detail"])
+    cloudbuild.storage.create_bucket("proj_cloudbuild")
+    _, findings = doctor(tmp_path, cloudbuild)
+    assert findings["source bucket"]["detail"] == "gs://proj_cloudbuild is there"
+
+
+def test_a_disabled_cloud_build_api_says_how_to_enable_it(tmp_path: Path, cloudbuild: CloudBuildEmulator) -> None:
+    cloudbuild.disable_api("proj")
+    code, findings = doctor(tmp_path, cloudbuild)
+    assert code == 1
+    assert findings["cloud build api"]["ok"] is False
+    assert "gcloud services enable cloudbuild.googleapis.com" in str(findings["cloud build api"]["fix"])
+    assert findings["source bucket"]["ok"] is True
+
+
+def test_no_credentials_for_a_real_endpoint_is_red_with_the_fix(tmp_path: Path, cloudbuild: CloudBuildEmulator) -> None:
+    code, findings = doctor(
+        tmp_path,
+        cloudbuild,
+        api="https://cloudbuild.googleapis.com",
+        GOOGLE_APPLICATION_CREDENTIALS=str(tmp_path / "none.json"),
+    )
+    assert code == 1
+    assert findings["cloud build credentials"]["ok"] is False
+    assert "gcloud auth application-default login" in str(findings["cloud build credentials"]["fix"])
+    assert "cloud build api" not in findings  # the API checks would only repeat the same failure

@@ -1,0 +1,316 @@
+"""A Cloud Storage JSON API emulator for tests: buckets and objects in memory, driven by the real storage client.
+
+Served on 127.0.0.1 (port 0); point `storage.Client(client_options={"api_endpoint": emulator.endpoint},
+credentials=AnonymousCredentials())` at it. The Cloud Build emulator reads sources and appends build logs here.
+
+Shapes copied, one line each, with their source:
+- bucket resource (kind, id, name, projectNumber, location, storageClass, timeCreated, metageneration, etag):
+  https://cloud.google.com/storage/docs/json_api/v1/buckets#resource
+- `GET /storage/v1/b/BUCKET`, `POST /storage/v1/b?project=P` (409 when taken), `GET /storage/v1/b?project=P`:
+  https://cloud.google.com/storage/docs/json_api/v1/buckets/get, /insert, /list
+- object resource (name, bucket, generation and size as strings, contentType, timeCreated, updated):
+  https://cloud.google.com/storage/docs/json_api/v1/objects#resource
+- `GET /storage/v1/b/BUCKET/o/OBJECT` (metadata; `blob.exists()` asks with `fields=name`):
+  https://cloud.google.com/storage/docs/json_api/v1/objects/get
+- `POST /upload/storage/v1/b/BUCKET/o?uploadType=multipart` (multipart/related: JSON metadata, then the media) and
+  `ifGenerationMatch=0` answering 412 when the object exists:
+  https://cloud.google.com/storage/docs/uploading-objects#uploading-an-object (multipart upload) and
+  https://cloud.google.com/storage/docs/request-preconditions
+- media download `GET /download/storage/v1/b/BUCKET/o/OBJECT?alt=media` with `Range: bytes=N-` → 206 with
+  Content-Range, 416 past the end: google-cloud-storage `blob.py` (_DOWNLOAD_URL_TEMPLATE) and
+  https://cloud.google.com/storage/docs/json_api/v1/objects/get (alt=media), RFC 9110 §14 for Range.
+- error body `{"error": {"code", "message", "errors": [{"reason", "message", "domain": "global"}]}}`:
+  https://cloud.google.com/storage/docs/json_api/v1/status-codes
+Assumed: resumable uploads are not served (the client uses multipart below 8 MiB, `_MAX_MULTIPART_SIZE` in
+google-cloud-storage's blob.py; test contexts are far smaller); no ACLs, no IAM, no checksums in headers.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+PROJECT_NUMBER = "123456789012"  # assumed: any fixed number serves
+_REASONS = {
+    400: "invalid",
+    403: "forbidden",
+    404: "notFound",
+    409: "conflict",
+    412: "conditionNotMet",
+    416: "requestedRangeNotSatisfiable",
+    429: "rateLimitExceeded",
+    503: "backendError",
+}
+
+
+@dataclass
+class StoredObject:
+    data: bytes
+    generation: int
+    content_type: str
+    created: str
+    updated: str
+
+
+class GcsError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class GcsEmulator:
+    """Buckets of objects, the requests seen (for counting), and fault switches."""
+
+    def __init__(self) -> None:
+        self.buckets: dict[str, dict[str, StoredObject]] = {}
+        self.bucket_created: dict[str, str] = {}
+        self.requests: list[tuple[str, str]] = []
+        self._faults: list[tuple[int, Callable[[str, str], bool]]] = []
+        self.lock = threading.RLock()
+        self._generation = 1_700_000_000_000_000
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="gcs-emulator", daemon=True)
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def start(self) -> GcsEmulator:
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> GcsEmulator:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # --- what tests and the Cloud Build emulator use --------------------------------------------
+
+    def fail_next(self, status: int, count: int = 1, *, when: Callable[[str, str], bool] | None = None) -> None:
+        with self.lock:
+            self._faults.extend([(status, when or (lambda method, path: True))] * count)
+
+    def uploads(self) -> int:
+        return sum(1 for method, path in self.requests if method == "POST" and path.startswith("/upload/"))
+
+    def create_bucket(self, name: str) -> None:
+        with self.lock:
+            if name not in self.buckets:
+                self.buckets[name] = {}
+                self.bucket_created[name] = _now()
+
+    def read(self, bucket: str, name: str) -> bytes | None:
+        with self.lock:
+            found = self.buckets.get(bucket, {}).get(name)
+            return found.data if found else None
+
+    def append(self, bucket: str, name: str, data: bytes) -> None:
+        """Add to an object (creating bucket and object): how the builder's log grows while the build runs."""
+        with self.lock:
+            self.create_bucket(bucket)
+            found = self.buckets[bucket].get(name)
+            self.put(bucket, name, (found.data if found else b"") + data, "text/plain; charset=utf-8")
+
+    def put(self, bucket: str, name: str, data: bytes, content_type: str) -> StoredObject:
+        with self.lock:
+            self._generation += 1
+            now = _now()
+            previous = self.buckets[bucket].get(name)
+            stored = StoredObject(data, self._generation, content_type, previous.created if previous else now, now)
+            self.buckets[bucket][name] = stored
+            return stored
+
+    # --- request handling ------------------------------------------------------------------------
+
+    def answer(
+        self, method: str, target: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        parts = urlsplit(target)
+        path, query = parts.path, {key: values[0] for key, values in parse_qs(parts.query).items()}
+        with self.lock:
+            self.requests.append((method, path))
+            fault = next((item for item in self._faults if item[1](method, path)), None)
+            if fault is not None:
+                self._faults.remove(fault)
+        try:
+            if fault is not None:
+                raise GcsError(fault[0], "The service is currently unavailable." if fault[0] == 503 else "Rate limit.")
+            return self._route(method, path, query, headers, body)
+        except GcsError as err:
+            return err.status, {}, _json(_error_body(err.status, err.message))
+
+    def _route(
+        self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        if match := re.fullmatch(r"/download/storage/v1/b/([^/]+)/o/(.+)", path):
+            return self._media(unquote(match[1]), unquote(match[2]), headers.get("range", ""))
+        if match := re.fullmatch(r"/upload/storage/v1/b/([^/]+)/o", path):
+            return 200, {}, _json(self._upload(unquote(match[1]), query, headers, body))
+        if match := re.fullmatch(r"/storage/v1/b/([^/]+)/o/(.+)", path):
+            if query.get("alt") == "media":
+                return self._media(unquote(match[1]), unquote(match[2]), headers.get("range", ""))
+            return 200, {}, _json(self._object(unquote(match[1]), unquote(match[2])))
+        if match := re.fullmatch(r"/storage/v1/b/([^/]+)", path):
+            return 200, {}, _json(self._bucket(unquote(match[1])))
+        if path == "/storage/v1/b" and method == "POST":
+            return 200, {}, _json(self._insert_bucket(json.loads(body or b"{}")))
+        if path == "/storage/v1/b" and method == "GET":
+            with self.lock:
+                return 200, {}, _json({"kind": "storage#buckets", "items": [self._bucket(n) for n in self.buckets]})
+        raise GcsError(404, f"Not Found: {method} {path} is not part of this emulator")
+
+    def _bucket(self, name: str) -> dict[str, Any]:
+        with self.lock:
+            if name not in self.buckets:
+                raise GcsError(404, "The specified bucket does not exist.")
+            created = self.bucket_created[name]
+        return {
+            "kind": "storage#bucket",
+            "id": name,
+            "name": name,
+            "projectNumber": PROJECT_NUMBER,
+            "location": "US",
+            "storageClass": "STANDARD",
+            "timeCreated": created,
+            "updated": created,
+            "metageneration": "1",
+            "etag": "CAE=",
+        }
+
+    def _insert_bucket(self, body: dict[str, Any]) -> dict[str, Any]:
+        name = str(body.get("name") or "")
+        with self.lock:
+            if name in self.buckets:
+                raise GcsError(
+                    409, "Your previous request to create the named bucket succeeded and you already own it."
+                )
+            self.create_bucket(name)
+        return self._bucket(name)
+
+    def _object(self, bucket: str, name: str) -> dict[str, Any]:
+        self._bucket(bucket)
+        with self.lock:
+            found = self.buckets[bucket].get(name)
+        if found is None:
+            raise GcsError(404, f"No such object: {bucket}/{name}")
+        return _object_resource(bucket, name, found)
+
+    def _media(self, bucket: str, name: str, range_header: str) -> tuple[int, dict[str, str], bytes]:
+        self._object(bucket, name)
+        data = self.read(bucket, name) or b""
+        match = re.fullmatch(r"bytes=(\d+)-(\d*)", range_header.strip())
+        if not match:
+            return 200, {"Content-Type": "application/octet-stream"}, data
+        start = int(match[1])
+        end = min(int(match[2]) if match[2] else len(data) - 1, len(data) - 1)
+        if start >= len(data):
+            raise GcsError(416, "Request range not satisfiable")
+        headers = {"Content-Type": "application/octet-stream", "Content-Range": f"bytes {start}-{end}/{len(data)}"}
+        return 206, headers, data[start : end + 1]
+
+    def _upload(self, bucket: str, query: dict[str, str], headers: dict[str, str], body: bytes) -> dict[str, Any]:
+        if query.get("uploadType") != "multipart":
+            raise GcsError(400, "this emulator takes uploadType=multipart only")
+        metadata, media, content_type = _multipart(headers.get("content-type", ""), body)
+        name = str(metadata.get("name") or query.get("name") or "")
+        self._bucket(bucket)
+        with self.lock:
+            if query.get("ifGenerationMatch") == "0" and name in self.buckets[bucket]:
+                raise GcsError(412, "At least one of the pre-conditions you specified did not hold.")
+            stored = self.put(bucket, name, media, str(metadata.get("contentType") or content_type))
+        return _object_resource(bucket, name, stored)
+
+
+def _multipart(content_type: str, body: bytes) -> tuple[dict[str, Any], bytes, str]:
+    """The two parts of a multipart/related upload: JSON metadata, then the media with its own content type."""
+    match = re.search(r'boundary="?([^";]+)"?', content_type)
+    if not match:
+        raise GcsError(400, "multipart upload without a boundary")
+    delimiter = b"--" + match[1].encode()
+    parts = [part for part in body.split(delimiter)[1:] if not part.startswith(b"--")]
+    if len(parts) != 2:
+        raise GcsError(400, "a multipart upload has two parts: metadata and media")
+    sections = []
+    for part in parts:
+        head, _, content = part.lstrip(b"\r\n").partition(b"\r\n\r\n")
+        sections.append((head.decode("latin-1").lower(), content.removesuffix(b"\r\n")))
+    media_type = re.search(r"content-type:\s*([^\r\n]+)", sections[1][0])
+    return json.loads(sections[0][1] or b"{}"), sections[1][1], media_type[1] if media_type else ""
+
+
+def _object_resource(bucket: str, name: str, stored: StoredObject) -> dict[str, Any]:
+    return {
+        "kind": "storage#object",
+        "id": f"{bucket}/{name}/{stored.generation}",
+        "name": name,
+        "bucket": bucket,
+        "generation": str(stored.generation),
+        "metageneration": "1",
+        "contentType": stored.content_type,
+        "size": str(len(stored.data)),
+        "timeCreated": stored.created,
+        "updated": stored.updated,
+        "storageClass": "STANDARD",
+    }
+
+
+def _error_body(status: int, message: str) -> dict[str, Any]:
+    reason = _REASONS.get(status, "unknown")
+    return {
+        "error": {
+            "code": status,
+            "message": message,
+            "errors": [{"message": message, "domain": "global", "reason": reason}],
+        }
+    }
+
+
+def _json(document: dict[str, Any]) -> bytes:
+    return json.dumps(document).encode()
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _handler_for(emulator: GcsEmulator) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            headers = {key.lower(): value for key, value in self.headers.items()}
+            status, extra, payload = emulator.answer(self.command, self.path, headers, body)
+            self.send_response(status)
+            self.send_header("Content-Type", extra.pop("Content-Type", "application/json; charset=UTF-8"))
+            for key, value in extra.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(payload)
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve
+
+        def log_message(self, format: str, *args: Any) -> None:  # the test output stays quiet
+            pass
+
+    return Handler

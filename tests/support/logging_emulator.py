@@ -1,0 +1,292 @@
+"""A Cloud Logging API v2 emulator for tests: `entries.list` over REST, as the real `google-cloud-logging` calls it.
+
+Served on 127.0.0.1 (port 0) from a background thread; point `google.cloud.logging.Client(project=...,
+credentials=AnonymousCredentials(), _use_grpc=False, client_options={"api_endpoint": emulator.endpoint})` at it.
+
+Shapes kept, one line each, with their source:
+- request `POST /v2/entries:list`, body `{resourceNames, filter, orderBy, pageSize, pageToken}`:
+  https://cloud.google.com/logging/docs/reference/v2/rest/v2/entries/list (client: logging_v2/_http.py list_entries)
+- response `{entries: [LogEntry], nextPageToken}`, the token absent on the last page: same page ("Response body")
+- `orderBy` is "timestamp asc" (default) or "timestamp desc"; `pageSize` defaults to 50, at most 1000: same page
+- LogEntry `{logName, resource: {type, labels}, timestamp, receiveTimestamp, severity, insertId, textPayload |
+  jsonPayload, trace, httpRequest}`: https://cloud.google.com/logging/docs/reference/v2/rest/v2/LogEntry
+- Cloud Run's request log `run.googleapis.com%2Frequests`, an `httpRequest` and no payload (tests add such entries
+  by hand): https://cloud.google.com/run/docs/logging
+- `cloud_run_revision` labels `project_id, service_name, revision_name, location, configuration_name`:
+  https://cloud.google.com/logging/docs/api/v2/resource-list
+- container output as `projects/P/logs/run.googleapis.com%2Fstdout` / `%2Fstderr`, one entry per line, a JSON
+  line as `jsonPayload`: https://cloud.google.com/run/docs/logging
+- the filter subset: `FIELD OP "VALUE"` comparisons (`=`, `!=`, `>=`, `<=`, `>`, `<`) on dotted fields, joined by
+  newlines or `AND`; timestamps compare as times and severities by rank:
+  https://cloud.google.com/logging/docs/view/logging-query-language
+- errors `{error: {code, message, status}}` (400 INVALID_ARGUMENT for a filter it cannot parse):
+  https://cloud.google.com/apis/design/errors
+- plain lines written to stdout or stderr carry no severity (DEFAULT); a JSON line's `severity` is the entry's:
+  https://cloud.google.com/functions/1stgendocs/monitoring/logging ("Writing runtime logs", said of Cloud Run functions)
+Assumed, not documented: the same holds for Cloud Run services; the page token is opaque (here the offset, tied to
+the query it was made for).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import threading
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+
+from loopctl.evidence.window import parse_stamp
+
+Entry = dict[str, Any]
+Feed = Callable[[], Iterable[Entry]]
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 1000
+SEVERITIES = ["DEFAULT", "DEBUG", "INFO", "NOTICE", "WARNING", "ERROR", "CRITICAL", "ALERT", "EMERGENCY"]
+_COMPARISON = re.compile(r'^(?P<field>[A-Za-z_][\w.]*)\s*(?P<op>>=|<=|!=|=|>|<)\s*"(?P<value>(?:[^"\\]|\\.)*)"$')
+
+
+class FilterError(ValueError):
+    """A filter outside the subset this emulator understands."""
+
+
+class LoggingEmulator:
+    """Entries kept in memory (and read live from feeds), listed through `entries.list`."""
+
+    def __init__(self) -> None:
+        self.entries: list[Entry] = []
+        self.feeds: list[Feed] = []
+        self.requests: list[dict[str, Any]] = []  # every entries.list body, as sent
+        self.hide_newer_than_s = 0.0  # ingestion delay: entries younger than this are not listed yet
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="logging-emulator", daemon=True)
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def __enter__(self) -> LoggingEmulator:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def add(self, *entries: Entry) -> None:
+        with self._lock:
+            self.entries.extend(entries)
+
+    # --- entries.list --------------------------------------------------------------------------
+
+    def list_entries(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        self.requests.append(body)
+        projects = [name.split("/", 1)[1] for name in body.get("resourceNames") or [] if name.startswith("projects/")]
+        if not projects:
+            return 400, error_body(400, "resourceNames must name at least one project (projects/PROJECT_ID).")
+        try:
+            wanted = parse_filter(str(body.get("filter") or ""))
+        except FilterError as err:
+            return 400, error_body(400, f"Invalid filter: {err}")
+        order = str(body.get("orderBy") or "timestamp asc")
+        if order not in ("timestamp asc", "timestamp desc"):
+            return 400, error_body(400, f"Invalid orderBy: {order}")
+        found = [entry for entry in self._visible() if _in_projects(entry, projects) and wanted(entry)]
+        found.sort(key=lambda entry: parse_stamp(entry["timestamp"]), reverse=order == "timestamp desc")
+        size = min(int(body.get("pageSize") or DEFAULT_PAGE_SIZE), MAX_PAGE_SIZE)
+        query = _query_key(body)
+        start = _offset(str(body.get("pageToken") or ""), query)
+        if start is None:
+            return 400, error_body(400, "Invalid page token.")
+        page: dict[str, Any] = {"entries": found[start : start + size]}
+        if start + size < len(found):
+            page["nextPageToken"] = _token(start + size, query)
+        return 200, page
+
+    def _visible(self) -> list[Entry]:
+        with self._lock:
+            entries = list(self.entries)
+        for feed in self.feeds:
+            entries.extend(feed())
+        if self.hide_newer_than_s <= 0:
+            return entries
+        now = datetime.now(UTC).timestamp()
+        return [
+            entry for entry in entries if now - parse_stamp(entry["timestamp"]).timestamp() >= self.hide_newer_than_s
+        ]
+
+
+def run_entry(
+    project: str, service: str, revision: str, timestamp: str, text: str, *, stream: str = "stderr", number: int = 0
+) -> Entry:
+    """A line a Cloud Run container wrote, as Cloud Logging keeps it (a JSON object line becomes `jsonPayload`)."""
+    entry: Entry = {
+        "logName": f"projects/{project}/logs/run.googleapis.com%2F{stream}",
+        "resource": {
+            "type": "cloud_run_revision",
+            "labels": {
+                "project_id": project,
+                "service_name": service,
+                "revision_name": revision,
+                "location": "us-central1",
+                "configuration_name": service,
+            },
+        },
+        "timestamp": timestamp,
+        "receiveTimestamp": timestamp,
+        "insertId": hashlib.sha1(f"{revision}{timestamp}{number}{text}".encode()).hexdigest()[:16],
+    }
+    structured = _json_object(text)
+    if structured is None:
+        entry["textPayload"] = text
+        return entry
+    severity = str(structured.get("severity") or "").upper()
+    if severity in SEVERITIES:
+        entry["severity"] = severity
+    trace = structured.get("logging.googleapis.com/trace")
+    if isinstance(trace, str):
+        entry["trace"] = trace
+    entry["jsonPayload"] = {key: value for key, value in structured.items() if not key.startswith("logging.googleapis")}
+    return entry
+
+
+def docker_feed(runtime: Any, project: str) -> Feed:
+    """Every line the emulated Cloud Run's containers wrote so far, as entries of their revisions."""
+
+    def entries() -> list[Entry]:
+        found: list[Entry] = []
+        for revision, container in runtime.containers():
+            service = revision.rsplit("-", 2)[0]
+            raw = container.logs(stdout=True, stderr=True, timestamps=True)
+            for number, line in enumerate(raw.decode("utf-8", "replace").splitlines()):
+                stamp, _, text = line.partition(" ")
+                found.append(run_entry(project, service, revision, stamp, text, number=number))
+        return found
+
+    return entries
+
+
+# ----------------------------------------------------------------------------- the filter subset
+
+
+def parse_filter(text: str) -> Callable[[Entry], bool]:
+    """Comparisons joined by newlines or AND; anything else is a FilterError (never silently ignored)."""
+    terms = [term.strip() for line in text.splitlines() for term in re.split(r"\s+AND\s+", line) if term.strip()]
+    tests = []
+    for term in terms:
+        match = _COMPARISON.match(term)
+        if match is None:
+            raise FilterError(f"unsupported expression {term!r}")
+        tests.append(_comparison(match["field"], match["op"], match["value"].replace('\\"', '"')))
+    return lambda entry: all(test(entry) for test in tests)
+
+
+def _comparison(field: str, op: str, value: str) -> Callable[[Entry], bool]:
+    def test(entry: Entry) -> bool:
+        actual = _field(entry, field)
+        if actual is None:
+            return op == "!="
+        left, right = _comparable(field, str(actual)), _comparable(field, value)
+        return {
+            "=": left == right,
+            "!=": left != right,
+            ">=": left >= right,
+            "<=": left <= right,
+            ">": left > right,
+            "<": left < right,
+        }[op]
+
+    return test
+
+
+def _comparable(field: str, value: str) -> Any:
+    if field in ("timestamp", "receiveTimestamp"):
+        return parse_stamp(value).timestamp()
+    if field == "severity":
+        return SEVERITIES.index(value.upper()) if value.upper() in SEVERITIES else -1
+    return value
+
+
+def _field(entry: Entry, dotted: str) -> Any:
+    value: Any = entry
+    for part in dotted.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    if dotted == "severity" and value is None:
+        return "DEFAULT"
+    return value
+
+
+def _in_projects(entry: Entry, projects: list[str]) -> bool:
+    return any(str(entry.get("logName", "")).startswith(f"projects/{project}/logs/") for project in projects)
+
+
+def _json_object(text: str) -> dict[str, Any] | None:
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
+def _query_key(body: dict[str, Any]) -> str:
+    fields = {key: body.get(key) for key in ("resourceNames", "filter", "orderBy")}
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _token(offset: int, query: str) -> str:
+    return base64.urlsafe_b64encode(f"{query}:{offset}".encode()).decode()
+
+
+def _offset(token: str, query: str) -> int | None:
+    if not token:
+        return 0
+    try:
+        key, _, offset = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
+    except ValueError:
+        return None
+    return int(offset) if key == query and offset.isdigit() else None
+
+
+def error_body(code: int, message: str) -> dict[str, Any]:
+    status = {400: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED", 404: "NOT_FOUND"}.get(code, "UNKNOWN")
+    return {"error": {"code": code, "message": message, "status": status}}
+
+
+def _handler_for(emulator: LoggingEmulator) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            if self.path.split("?")[0] != "/v2/entries:list":
+                status, answer = 404, error_body(404, f"POST {self.path} is not part of this emulator.")
+            else:
+                try:
+                    body = json.loads(raw) if raw else {}
+                except ValueError:
+                    status, answer = 400, error_body(400, "Invalid JSON payload received.")
+                else:
+                    status, answer = emulator.list_entries(body)
+            payload = json.dumps(answer).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json; charset=UTF-8")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, format: str, *args: Any) -> None:  # the test output stays quiet
+            pass
+
+    return Handler

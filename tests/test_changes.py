@@ -1,0 +1,131 @@
+"""What changed since the iteration compared with, read from a real git repository (and from outside one)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from loopctl.gitinfo import git_info
+from loopctl.records.changes import changes_since
+from loopctl.records.record import Record
+from tests.support.records import make_record
+
+CONFIG = "project: demo\nbuild:\n  context: service\nprobe:\n  checks: []\ndeploy:\n  target: url\n  url: http://a\n"
+
+
+def git(root: Path, *args: str) -> str:
+    identity = ["-c", "user.name=Test", "-c", "user.email=test@example.com"]
+    done = subprocess.run(["git", *identity, *args], cwd=root, capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+def repo(tmp_path: Path) -> Path:
+    (tmp_path / "service").mkdir()
+    (tmp_path / "service" / "app.py").write_text("one\ntwo\nthree\n")
+    (tmp_path / "service" / ".gitignore").write_text("*.log\n")
+    (tmp_path / "docs.md").write_text("outside the context\n")
+    (tmp_path / "config.yaml").write_text(CONFIG)
+    git(tmp_path, "init", "--quiet")
+    git(tmp_path, "add", "--all")
+    git(tmp_path, "commit", "--quiet", "-m", "First")
+    return tmp_path
+
+
+def snapshot(root: Path, number: int, **build: Any) -> Record:
+    """A record as the runner makes it: git as it is now, over the build context and the config."""
+    info = git_info(root, [root / "service", root / "config.yaml"])
+    return make_record(number, "progress", git=info, build={"input_digest": build.get("digest", "d")})
+
+
+def since(root: Path, previous: Record, record: Record) -> dict[str, Any]:
+    return changes_since(previous, record, folder=root, context=root / "service", config_file=root / "config.yaml")
+
+
+def test_committed_uncommitted_and_untracked_changes_under_the_context_and_config(tmp_path: Path) -> None:
+    root = repo(tmp_path)
+    first = snapshot(root, 1)
+    (root / "service" / "app.py").write_text("one\n2\nthree\nfour\n")
+    git(root, "commit", "--quiet", "-am", "Handle the second line")
+    (root / "service" / "new.py").write_text("fresh\nfile\n")  # untracked, not ignored
+    (root / "service" / "debug.log").write_text("ignored\n")
+    (root / "docs.md").write_text("changed, but outside what is built\n")
+    (root / "config.yaml").write_text(CONFIG.replace("checks: []", "checks: [{name: x}]").replace("http://a", "b"))
+    second = snapshot(root, 2, digest="e")
+
+    found = since(root, first, second)
+
+    assert found["commits"] == ["Handle the second line"]
+    assert found["from_commit"] == first.git.commit and found["to_commit"] == second.git.commit
+    assert found["files"] == [
+        {"path": "config.yaml", "added": 2, "removed": 2},
+        {"path": "service/app.py", "added": 2, "removed": 1},
+        {"path": "service/new.py", "added": 2, "removed": 0},
+    ]
+    assert found["config_changed"] == ["deploy.url", "probe.checks"]
+    assert found["input_changed"] is True and found["note"] == ""
+    assert second.git.dirty is True and second.git.short == second.git.commit[:7] + "+"  # type: ignore[index]
+
+
+def test_two_iterations_on_one_dirty_commit_compare_their_trees(tmp_path: Path) -> None:
+    root = repo(tmp_path)
+    (root / "service" / "app.py").write_text("one\ntwo\n")
+    first = snapshot(root, 1)
+    (root / "service" / "app.py").write_text("one\ntwo\nthree again\n")
+    second = snapshot(root, 2)
+    assert first.git.commit == second.git.commit and first.git.tree != second.git.tree
+
+    found = since(root, first, second)
+
+    assert found["commits"] == [] and found["files"] == [{"path": "service/app.py", "added": 1, "removed": 0}]
+    assert since(root, second, snapshot(root, 3))["files"] == []  # nothing since: nothing listed
+    assert git(root, "status", "--porcelain") == "M service/app.py"  # the user's index was left alone
+
+
+def test_an_older_record_without_a_tree_is_compared_from_its_commit(tmp_path: Path) -> None:
+    root = repo(tmp_path)
+    (root / "service" / "app.py").write_text("changed\n")
+    current = snapshot(root, 2)
+    older = make_record(1, "progress", git={"commit": current.git.commit, "dirty": True})
+    found = since(root, older, current)
+    assert found["files"] == [{"path": "service/app.py", "added": 1, "removed": 3}]
+    assert "uncommitted changes were not recorded" in found["note"]
+
+
+def test_outside_git_only_the_input_digest_is_compared(tmp_path: Path) -> None:
+    (tmp_path / "service").mkdir()
+    first = snapshot(tmp_path, 1, digest="a")
+    assert first.git.commit is None and first.git.tree is None
+    found = since(tmp_path, first, snapshot(tmp_path, 2, digest="a"))
+    assert found == {
+        "since": 1,
+        "in_git": False,
+        "input_changed": False,
+        "note": "not a git work tree: only the build context's input digest is compared",
+    }
+    assert since(tmp_path, first, snapshot(tmp_path, 2, digest="b"))["input_changed"] is True
+
+
+def test_a_context_that_holds_the_iterations_folder_does_not_list_its_records(tmp_path: Path) -> None:
+    root = repo(tmp_path)
+    outputs = root / "iterations"
+    outputs.mkdir()
+    (outputs / "0001.json").write_text("{}\n")
+    git(root, "add", "--all")
+    git(root, "commit", "--quiet", "-m", "Keep iteration 1")  # users keep iterations/ in git
+
+    def whole(number: int) -> Record:
+        info = git_info(root, [root, root / "config.yaml"], [outputs])
+        return make_record(number, "progress", git=info)
+
+    first = whole(1)
+    (outputs / "0001.md").write_text("# report\n")
+    (outputs / "0002.json").write_text("{}\n")
+    git(root, "add", "iterations/0002.json")
+    git(root, "commit", "--quiet", "-m", "Keep iteration 2")
+    (root / "service" / "app.py").write_text("one\n")
+    found = changes_since(
+        first, whole(2), folder=root, context=root, config_file=root / "config.yaml", excluded=[outputs]
+    )
+    assert found["files"] == [{"path": "service/app.py", "added": 0, "removed": 2}]
+    assert found["commits"] == ["Keep iteration 2"]

@@ -1,0 +1,145 @@
+"""The extractor on Go panics (real output kept as fixtures), structured JSON logs, chained and grouped errors."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+from loopctl.evidence.docker_logs import parse_line
+from loopctl.evidence.extract import LINE_LIMIT, LogLine, extract
+from loopctl.evidence.window import Window, parse_stamp
+from loopctl.secrets import MASK, remember
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "server_logs"
+
+
+def lines(text: str) -> list[LogLine]:
+    return [LogLine(line) for line in text.splitlines()]
+
+
+def test_go_http_panic_recovered_by_net_http() -> None:
+    text = "listening on 127.0.0.1:40000\n" + (FIXTURES / "go_http_panic.log").read_text()
+    error = extract(lines(text))
+    assert error is not None
+    assert error.type == "panic"
+    assert error.message == "runtime error: index out of range [3] with length 1"
+    assert error.location == "src/goservice/main.go:17"  # main.lastWord: the first frame past the runtime's
+    assert "http: panic serving" in error.lines[0]
+    assert error.lines[-1].strip().startswith("/usr/lib/go-1.19/src/net/http/server.go")
+
+
+def test_go_unrecovered_panic() -> None:
+    error = extract(lines((FIXTURES / "go_panic.log").read_text()))
+    assert error is not None
+    assert (error.type, error.message, error.location) == (
+        "panic",
+        "assignment to entry in nil map",
+        "src/goservice/main.go:27",
+    )
+
+
+def test_structured_json_error_with_a_python_stack() -> None:
+    stack = (
+        "Traceback (most recent call last):\n"
+        '  File "/app/app/ws/auth.py", line 419, in extract\n'
+        "    raise TypeError(msg)\n"
+        "TypeError: user_context must be a UserExecutionContext instance"
+    )
+    entry = {"severity": "ERROR", "message": "agent run failed", "stack_trace": stack}
+    error = extract([LogLine('{"severity": "INFO", "message": "ready"}'), LogLine(json.dumps(entry))])
+    assert error is not None
+    assert (error.type, error.location) == ("TypeError", "app/ws/auth.py:419")
+    assert error.lines[0] == "agent run failed"
+
+
+def test_structured_json_severity_without_a_stack_and_pino_levels() -> None:
+    pino = {"level": 50, "time": 1, "msg": "upstream refused the call"}
+    error = extract([LogLine(json.dumps({"level": 30, "msg": "ok"})), LogLine(json.dumps(pino))])
+    assert error is not None
+    assert (error.type, error.message, error.location) == ("ERROR", "upstream refused the call", None)
+    entry = LogLine(json.dumps({"message": "disk full"}), severity="CRITICAL")
+    assert extract([entry]) == extract([LogLine("disk full", severity="CRITICAL")])
+    assert extract([LogLine("all good", severity="WARNING"), LogLine("{not json")]) is None
+
+
+def test_plain_severity_words_and_levels() -> None:
+    error = extract(lines("INFO: started\nERROR: cannot reach the database\nINFO: retrying"))
+    assert error is not None and (error.type, error.message) == ("ERROR", "ERROR: cannot reach the database")
+    keyed = extract(lines('time=now level=error msg="pool exhausted"'))
+    assert keyed is not None and keyed.type == "ERROR"
+    assert extract(lines("INFO: no errors here\nGET /errors 200")) is None
+
+
+def test_chained_python_exceptions_report_the_last_one() -> None:
+    text = (
+        "Traceback (most recent call last):\n"
+        '  File "/srv/app/store.py", line 3, in load\n'
+        "KeyError: 'user'\n"
+        "\n"
+        "During handling of the above exception, another exception occurred:\n"
+        "\n"
+        "Traceback (most recent call last):\n"
+        '  File "/srv/app/handlers.py", line 42, in chat\n'
+        '  File "/usr/lib/python3.11/json/__init__.py", line 346, in loads\n'
+        "ValueError: no user"
+    )
+    error = extract(lines(text))
+    assert error is not None
+    assert (error.type, error.message, error.location) == ("ValueError", "no user", "srv/app/handlers.py:42")
+
+
+def test_exception_groups_are_read_through_their_frame() -> None:
+    text = (
+        "  + Exception Group Traceback (most recent call last):\n"
+        '  |   File "/venv/lib/python3.11/site-packages/anyio/_backends/_asyncio.py", line 772, in __aexit__\n'
+        "  | ExceptionGroup: unhandled errors in a TaskGroup (1 sub-exception)\n"
+        "  +-+---------------- 1 ----------------\n"
+        "    | Traceback (most recent call last):\n"
+        '    |   File "/srv/app/handlers.py", line 12, in chat\n'
+        "    | KeyError: 'text'\n"
+        "    +------------------------------------"
+    )
+    error = extract(lines(text))
+    assert error is not None
+    assert (error.type, error.message, error.location) == ("KeyError", "'text'", "srv/app/handlers.py:12")
+
+
+def test_only_library_frames_fall_back_to_the_deepest_one() -> None:
+    text = (
+        "Traceback (most recent call last):\n"
+        '  File "/usr/lib/python3.11/asyncio/tasks.py", line 10, in run\n'
+        "asyncio.exceptions.CancelledError"
+    )
+    error = extract(lines(text))
+    assert error is not None
+    assert (error.type, error.message, error.location) == (
+        "asyncio.exceptions.CancelledError",
+        "",
+        "python3.11/asyncio/tasks.py:10",
+    )
+
+
+def test_excerpts_are_redacted_clipped_and_stripped_of_control_characters() -> None:
+    remember("s3cr3t-token-value")
+    text = "ERROR: login failed for s3cr3t-token-value \x1b[31m" + "x" * 1000
+    error = extract(lines(text))
+    assert error is not None
+    assert "s3cr3t-token-value" not in error.message and MASK in error.message
+    assert "\x1b" not in error.lines[0] and len(error.lines[0]) == LINE_LIMIT
+
+
+def test_nothing_logged_is_no_error() -> None:
+    assert extract([]) is None
+    assert extract(lines("INFO: listening on 0.0.0.0:8080\nINFO: connection open\nINFO: connection closed")) is None
+
+
+def test_docker_lines_and_windows() -> None:
+    line = parse_line("2026-12-01T05:20:45.123456789Z Traceback (most recent call last):")
+    assert line.text == "Traceback (most recent call last):"
+    assert line.timestamp == datetime(2026, 12, 1, 5, 20, 45, 123456, tzinfo=UTC)
+    assert parse_line("no stamp here").timestamp is None
+    window = Window.around("2026-12-01T05:20:44.000Z", "2026-12-01T05:20:45.000Z")
+    assert window.start == parse_stamp("2026-12-01T05:20:43Z") and window.end == parse_stamp("2026-12-01T05:20:47Z")
+    assert window.holds(line) and window.holds(LogLine("no time"))
+    assert not window.holds(LogLine("later", timestamp=parse_stamp("2026-12-01T05:20:47.5+00:00")))

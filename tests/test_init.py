@@ -1,0 +1,74 @@
+"""`loopctl init --target …` in a user's repo: the Dockerfile's port, a valid config, records kept out."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from loopctl.config import load_config
+from loopctl.init_template import exposed_port, project_name, write_ignores
+
+
+def init(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "loopctl", "init", *args], capture_output=True, text=True, cwd=folder, check=False
+    )
+
+
+@pytest.mark.parametrize(
+    ("dockerfile", "port"),
+    [
+        ("FROM python:3.12-slim\nEXPOSE 8000\nCMD x\n", 8000),
+        ("FROM x\nexpose 9000/tcp 9001\n", 9000),
+        ("FROM x\nEXPOSE $PORT\nEXPOSE 7000\n", 7000),
+        ("FROM x\nCMD x\n", None),
+    ],
+)
+def test_the_exposed_port_is_read_from_the_dockerfile(dockerfile: str, port: int | None) -> None:
+    assert exposed_port(dockerfile) == port
+
+
+def test_init_in_a_repo_with_a_dockerfile_writes_a_docker_loop_on_its_port(tmp_path: Path) -> None:
+    repo = tmp_path / "My_Service"
+    repo.mkdir()
+    (repo / "Dockerfile").write_text("FROM python:3.12-slim\nEXPOSE 8000\n")
+    (repo / ".dockerignore").write_text(".git")  # no final newline: the entry still lands on its own line
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    done = init(repo, "--target", "docker")
+    assert done.returncode == 0, done.stderr
+    config = load_config(repo / "config.yaml")
+    assert config.build is not None and config.build.context == "." and config.build.image == "my-service"
+    assert config.deploy is not None and config.deploy.docker is not None and config.deploy.docker.port == 8000
+    assert config.push is None
+    assert (repo / ".dockerignore").read_text().splitlines()[0] == ".git"
+    assert "iterations/" in (repo / ".dockerignore").read_text().splitlines()
+    assert "iterations/" in (repo / ".gitignore").read_text().splitlines()
+    assert "added iterations/ to .dockerignore" in done.stderr
+
+
+def test_init_without_a_target_picks_docker_only_when_there_is_a_dockerfile(tmp_path: Path) -> None:
+    assert init(tmp_path).returncode == 0
+    assert load_config(tmp_path / "config.yaml").deploy.target == "url"  # type: ignore[union-attr]
+    assert not (tmp_path / ".dockerignore").exists() and not (tmp_path / ".gitignore").exists()
+    refused = init(tmp_path, "--target", "cloudrun", "--force")
+    assert refused.returncode == 2
+    assert "no Dockerfile" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_ignore_entries_are_added_once(tmp_path: Path) -> None:
+    (tmp_path / ".gitignore").write_text("/iterations\n")
+    assert write_ignores(tmp_path, "docker") == (".dockerignore",)
+    assert write_ignores(tmp_path, "docker") == ()
+    assert (tmp_path / ".dockerignore").read_text().count("iterations/") == 1
+    assert ".git" in (tmp_path / ".dockerignore").read_text().splitlines()
+
+
+@pytest.mark.parametrize(
+    ("folder", "name"),
+    [("My_Service", "my-service"), ("2024 chat!", "svc-2024-chat"), ("---", "svc"), ("a" * 80, "a" * 49)],
+)
+def test_the_project_name_is_a_valid_image_container_and_service_name(folder: str, name: str) -> None:
+    assert project_name(folder) == name

@@ -1,0 +1,32 @@
+"""`loopctl loop` after an iteration: an edit saved while it ran starts the next one without waiting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from loopctl.config import load_config
+from loopctl.looping import inputs_moved
+from loopctl.phases.inputs import input_digest
+from tests.support.records import make_record
+
+CONFIG = "project: svc\nbuild: {context: ., image: 127.0.0.1:5000/svc}\n"
+
+
+def test_an_edit_during_the_iteration_is_seen_and_its_own_records_are_not(tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text(CONFIG)
+    (tmp_path / "Dockerfile").write_text("FROM scratch\nCOPY . /srv\n")
+    (tmp_path / "main.py").write_text("print('v1')\n")
+    built = input_digest(load_config(tmp_path / "config.yaml"))
+    record = make_record(1, "failed", build={"image": "127.0.0.1:5000/svc", "input_digest": built, "cached": "no"})
+    (tmp_path / "iterations").mkdir()
+    (tmp_path / "iterations" / "0001.json").write_text("{}\n")
+    assert not inputs_moved(record, tmp_path / "config.yaml")
+    (tmp_path / "main.py").write_text("print('v2')\n")
+    assert inputs_moved(record, tmp_path / "config.yaml")
+
+
+def test_without_a_build_or_with_a_broken_config_nothing_moved(tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text(CONFIG)  # no Dockerfile: input_digest refuses
+    record = make_record(1, "failed", build={"image": "x", "input_digest": "sha256:00", "cached": "no"})
+    assert not inputs_moved(record, tmp_path / "config.yaml")
+    assert not inputs_moved(make_record(1, "failed", build=None), tmp_path / "config.yaml")

@@ -1,0 +1,121 @@
+"""The report's evidence: the server's error quoted, its evolution, the changes since, and old records unchanged."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from loopctl.records.record import Record
+from loopctl.reports.markdown import render_markdown
+from tests.support.records import closed, http_check, make_record, phases, sha, story
+
+TYPE_ERROR = {
+    "type": "TypeError",
+    "message": "user_context must be a UserExecutionContext instance",
+    "location": "app/ws/auth.py:419",
+    "lines": ["ERROR handler failed", "Traceback (most recent call last):", "TypeError: user_context must be …"],
+}
+KEY_ERROR = {"type": "KeyError", "message": "'text'", "location": "app/handlers.py:42", "lines": ["KeyError: 'text'"]}
+READ = {"read": True, "source": "Cloud Logging for revision backend-staging-00154-v9v", "lines": 12}
+
+
+def probe_phases(evidence: dict[str, Any] | None) -> list[dict[str, Any]]:
+    detail = {"passed": 1, "total": 2, **({"evidence": evidence} if evidence is not None else {})}
+    return phases(False, probe={"detail": detail})
+
+
+def failing(
+    number: int, error: dict[str, Any] | None, *, evidence: dict[str, Any] | None = READ, **fields: Any
+) -> Record:
+    chat = {**closed(1011, "Internal error", ["agent_started"]), "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736"}
+    if error is not None:
+        chat["server_error"] = error
+    return make_record(
+        number, "progress", checks=[http_check(), chat], phase_rows=probe_phases(evidence), schema=2, **fields
+    )
+
+
+def section(report: str, title: str) -> str:
+    found = re.search(rf"^## {re.escape(title)}\n(?P<body>.*?)(?=^## |\Z)", report, re.MULTILINE | re.DOTALL)
+    assert found is not None, report
+    return found.group("body")
+
+
+def test_summary_failures_and_priorities_quote_the_server_error() -> None:
+    report = render_markdown(failing(2, TYPE_ERROR), None)
+    quoted = (
+        "1011 at message processing — server raised "
+        "`TypeError: user_context must be a UserExecutionContext instance` (`app/ws/auth.py:419`)"
+    )
+    assert f"**Server error** in **chat-events**: {quoted}" in section(report, "Summary")
+    failures = section(report, "Failures")
+    assert "- **Server error**: server raised `TypeError: user_context" in failures
+    assert "(trace `4bf92f3577b34da6a3ce929d0e0e4736`)" in failures
+    assert (
+        "<summary>Server log from Cloud Logging for revision backend-staging-00154-v9v (3 lines)</summary>" in failures
+    )
+    assert "```text\nERROR handler failed\nTraceback (most recent call last):\n" in failures
+    assert failures.rstrip().endswith("</details>")
+    assert "— server raised `TypeError: user_context" in section(report, "Next iteration priorities")
+
+
+def test_no_error_in_a_read_log_is_said_and_an_unread_log_says_why() -> None:
+    report = render_markdown(failing(2, None), None)
+    assert "- **Server log**: no server error logged in the window (trace `4bf92f35" in report
+    assert "**Server error**" not in report
+    unread = render_markdown(failing(2, None, evidence={"read": False, "note": "the url target has no log"}), None)
+    assert "- **Server log**: not read — the url target has no log" in unread
+    noted = render_markdown(failing(2, None, evidence={**READ, "note": "entries may be incomplete"}), None)
+    assert "- **Log note**: entries may be incomplete" in noted
+
+
+def test_error_evolution_against_the_previous_iteration() -> None:
+    changed = render_markdown(failing(3, TYPE_ERROR), failing(2, KEY_ERROR))
+    assert "### Error evolution\n\n- **chat-events**: server error changed: `KeyError` → `TypeError`" in changed
+    same = render_markdown(failing(3, TYPE_ERROR), failing(2, TYPE_ERROR))
+    assert "- **chat-events**: same exception as iteration 2: `TypeError`" in same
+    gone = render_markdown(failing(3, None), failing(2, KEY_ERROR))
+    assert "- **chat-events**: no server error any more (it was `KeyError`)" in gone
+    unknown = render_markdown(failing(3, None, evidence={"read": False, "note": "gone"}), failing(2, KEY_ERROR))
+    assert "Error evolution" not in unknown  # the log was not read: nothing can be said
+
+
+def test_hostile_log_lines_stay_inside_their_fence_and_summary() -> None:
+    nasty = {**KEY_ERROR, "lines": ["```", "</details><script>alert(1)</script>", "````` five"]}
+    evidence = {**READ, "source": "docker logs of <b>svc</b> (abc)"}
+    report = render_markdown(failing(2, nasty, evidence=evidence), None)
+    assert "\n``````text\n```\n</details><script>alert(1)</script>\n````` five\n``````\n" in report
+    assert "<summary>Server log from docker logs of &lt;b&gt;svc&lt;/b&gt; (abc) (3 lines)</summary>" in report
+
+
+def test_changes_since_the_previous_iteration() -> None:
+    changes = {
+        "since": 1,
+        "from_commit": sha(1),
+        "to_commit": sha(2),
+        "commits": ["Accept the probe's token", "Name `user_context` | once"],
+        "files": [{"path": "app/ws/auth.py", "added": 12, "removed": 3}, {"path": "logo.png", "added": None}],
+        "config_changed": ["probe.checks", "deploy.cloudrun"],
+        "input_changed": True,
+    }
+    report = render_markdown(failing(2, None, changes=changes, dirty=True), None)
+    body = section(report, "Changes since iteration 1")
+    assert "From `1111111` to `2222222+`: 2 commits:" in body
+    assert "- `` Name `user_context` | once ``" in body
+    assert "| `app/ws/auth.py` | +12 | −3 |" in body and "| `logo.png` | binary | binary |" in body
+    assert "Config changed: `probe.checks`, `deploy.cloudrun`." in body
+    assert report.index("## Summary") < report.index("## Changes since iteration 1") < report.index("## Deployment")
+
+
+def test_changes_outside_git_fall_back_to_the_input_digest() -> None:
+    changes = {"since": 1, "in_git": False, "input_changed": False, "note": "not a git work tree"}
+    body = section(render_markdown(failing(2, None, changes=changes), None), "Changes since iteration 1")
+    assert body.strip() == "not a git work tree. Build context input digest: unchanged."
+
+
+def test_records_written_before_evidence_render_as_before() -> None:
+    old = story()
+    report = render_markdown(old[1], old[0])
+    assert old[1].schema_ == 1 and old[1].changes is None
+    for absent in ("Server error", "Server log", "Error evolution", "Changes since"):
+        assert absent not in report
