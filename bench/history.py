@@ -1,4 +1,4 @@
-"""`loopctl history` over 10,000 realistic iteration records: `--last 20` and `--last 10000 --json`."""
+"""`loopctl history` over 100,000 realistic iteration records: `--last 20` warm, and `--last 10000 --json`."""
 
 from __future__ import annotations
 
@@ -15,12 +15,15 @@ from timing import LOOPCTL, PYTHON, checked, figure, median, require_venv, say, 
 
 from loopctl.probe import classify
 from loopctl.records.compare import blocking_outcome, iteration_status
+from loopctl.records.history_cache import CACHE_NAME
 from loopctl.records.record import Record
 
-RECORDS = 10_000
+RECORDS = 100_000
+# Distinct records made through loopctl's own model and comparison; the rest repeat them under new numbers.
+DISTINCT = 1_000
 EVENTS = ("agent_started", "agent_thinking", "tool_executing", "tool_completed", "agent_completed")
 RUNS = 5
-GOAL_S = 1.0
+GOAL_S = 0.3  # `history --last 20`, warm: the figure the goal is about
 SEED = 20_250_907
 IMAGE = "127.0.0.1:5000/agent-service"
 URL = "http://127.0.0.1:18080"
@@ -35,10 +38,12 @@ SCENARIOS = {
     "build_failed": 7,
     "deploy_failed": 3,
 }
+LAST_JSON = 10_000
 COMMANDS: dict[str, list[str | Path]] = {
     "history --last 20": [LOOPCTL, "history", "--last", "20"],
-    "history --last 10000 --json": [LOOPCTL, "history", "--last", str(RECORDS), "--json"],
+    "history --last 10000 --json": [LOOPCTL, "history", "--last", str(LAST_JSON), "--json"],
 }
+GOAL_LABEL = "history --last 20"
 REPORT_PLACEHOLDER = "# agent-service — iteration {number}\n\n" + "A report of the usual size. " * 150 + "\n"
 
 
@@ -166,48 +171,68 @@ def iso(moment: datetime) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def write_history(folder: Path) -> None:
-    """RECORDS records with their reports, statuses set by loopctl's own comparison, as Store.save writes them."""
+def write_history(folder: Path, records: int = RECORDS) -> None:
+    """`records` records with their reports, as Store.save writes them, the counter at the last.
+
+    The first DISTINCT are built with loopctl's Record and statuses from its own comparison; later numbers
+    repeat them (text with the number swapped), which keeps writing 100,000 files to about half a minute.
+    """
     rng = random.Random(SEED)
     folder.mkdir(parents=True)
     started = datetime(2025, 1, 6, 8, 0, tzinfo=UTC)
     previous: Record | None = None
     names, weights = list(SCENARIOS), list(SCENARIOS.values())
-    for number in range(1, RECORDS + 1):
+    templates: list[str] = []
+    for number in range(1, min(DISTINCT, records) + 1):
         started += timedelta(minutes=rng.randint(2, 40))
         record = Record.model_validate(raw_record(number, rng.choices(names, weights)[0], started, rng))
         record = record.model_copy(update={"outcome": blocking_outcome(record.checks)})
         status = iteration_status(record, previous)
         record = record.model_copy(update={"status": status, "previous": previous.number if previous else None})
         previous = record if record.probed else previous
-        document = json.dumps(record.to_json_dict(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        raw = {**record.to_json_dict(), "number": -1}
+        templates.append(json.dumps(raw, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+    for number in range(1, records + 1):
+        document = templates[(number - 1) % len(templates)].replace('"number": -1,', f'"number": {number},', 1)
         (folder / f"{number:04d}.json").write_text(document, encoding="utf-8")
         (folder / f"{number:04d}.md").write_text(REPORT_PLACEHOLDER.format(number=number), encoding="utf-8")
-    (folder / ".last").write_text(f"{RECORDS}\n")
+    (folder / ".last").write_text(f"{records}\n")
 
 
 def measure(workdir: Path) -> dict[str, list[float]]:
-    """RUNS times per command, interleaved, after one warm-up each (so both find the page cache warm)."""
+    """RUNS times per command, interleaved, after one warm-up each (which also fills the history cache)."""
     times: dict[str, list[float]] = {label: [] for label in COMMANDS}
     for run in range(RUNS + 1):
         for label, argv in COMMANDS.items():
             elapsed, done = checked(argv, cwd=workdir)
             if run == 0:
                 check_output(label, done.stdout)
+                say(f"  warm-up (fills the history cache): {label} {elapsed:.2f}s")
                 continue
             times[label].append(elapsed)
             say(f"  run {run}: {label} {elapsed:.2f}s")
     return times
 
 
+def cold(workdir: Path) -> float:
+    """`history --last 10000 --json` with no history cache: every one of those records parsed."""
+    samples = []
+    for _ in range(3):
+        (workdir / "iterations" / CACHE_NAME).unlink(missing_ok=True)
+        elapsed, _ = checked(COMMANDS["history --last 10000 --json"], cwd=workdir)
+        samples.append(elapsed)
+    return median(samples)
+
+
 def check_output(label: str, stdout: str) -> None:
-    """The JSON run must list every record: a fast answer that skipped records would prove nothing."""
+    """The JSON run must list every record asked for: a fast answer that skipped records would prove nothing."""
     if "--json" not in label:
         return
     rows = json.loads(stdout)["iterations"]
     say(f"  {label}: {len(rows)} rows, statuses {', '.join(sorted({row['status'] for row in rows}))}")
-    if len(rows) != RECORDS:
-        say(f"  expected {RECORDS} rows")
+    numbers = [row["number"] for row in rows]
+    if numbers != list(range(RECORDS - LAST_JSON + 1, RECORDS + 1)):
+        say(f"  expected rows {RECORDS - LAST_JSON + 1}..{RECORDS}")
         raise SystemExit(1)
 
 
@@ -239,17 +264,21 @@ def main() -> None:
     require_venv()
     workdir = Path(tempfile.mkdtemp(prefix="loopctl-bench-history-"))
     try:
-        say(f"history: writing {RECORDS} records and reports to {workdir / 'iterations'}")
+        say(f"history: writing {RECORDS:,} records and reports to {workdir / 'iterations'}")
         write_history(workdir / "iterations")
         medians = {label: median(samples) for label, samples in measure(workdir).items()}
-        for label, seconds in medians.items():
-            if seconds > GOAL_S:
-                profile(workdir, label)
+        without_cache = cold(workdir)
+        say(f"  history --last 10000 --json with no cache (median of 3): {without_cache:.2f}s")
+        if medians[GOAL_LABEL] > GOAL_S:
+            profile(workdir, GOAL_LABEL)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     parts = ", ".join(f"{label} {seconds:.2f}s" for label, seconds in medians.items())
-    met = max(medians.values()) <= GOAL_S
-    figure(f"history: {parts} over {RECORDS:,} records (median of {RUNS}; goal <= {GOAL_S:g} s) {verdict(met)}")
+    met = medians[GOAL_LABEL] <= GOAL_S
+    figure(
+        f"history: {parts} (warm), --last 10000 --json {without_cache:.2f}s with no cache, over {RECORDS:,} records"
+        f" (median of {RUNS}; goal: --last 20 warm <= {GOAL_S:g} s) {verdict(met)}"
+    )
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from tests.integration.agent_service import EVENTS
 from tests.support.realparts import docker_client, free_port
 
 ROUNDS = 5
-GOAL_RATIO = 1.10
+GOAL_RATIO = 1.15
 CONTAINER_PORT = 8080
 READY_TIMEOUT_S = 60.0
 READY_POLL_S = 0.05

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from loopctl.cli import app
+from loopctl.cli import main
 
-app(prog_name="loopctl")
+main()

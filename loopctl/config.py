@@ -364,22 +364,10 @@ class Config(_Strict):
 
 def load_config(path: str | Path, *, environ: Mapping[str, str] | None = None, check_env: bool = True) -> Config:
     """Read, validate and check env references; every problem is a UsageError naming path and line."""
-    from loopctl.yaml_lines import parse_yaml, too_deep
+    from loopctl.yaml_lines import read_yaml, too_deep
 
     source = Path(path)
-    try:
-        content = source.read_bytes()
-    except OSError as err:
-        reason = err.strerror or type(err).__name__
-        raise UsageError(f"cannot read config {source}: {reason}", hint="run `loopctl init` to write one") from None
-    try:
-        text = content.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line = content.count(b"\n", 0, err.start) + 1
-        raise UsageError(
-            f"{source}:{line}: (file): not UTF-8 (byte 0x{content[err.start]:02x})", hint="save the file as UTF-8"
-        ) from None
-    raw, lines = parse_yaml(text, source)
+    raw, lines = read_yaml(source)
     if not isinstance(raw, dict):
         raise UsageError(
             f"{source}:1: the config must be a mapping of keys (project:, deploy:, …)",

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from loopctl.errors import UsageError
-from loopctl.records.record import Record
 from loopctl.records.store import Store, Unreadable
 from loopctl.ui import stderr_console
 
 if TYPE_CHECKING:
-    from loopctl.records.history import HistoryRow
+    from loopctl.records.record import Record
 
 
 def open_store(config_path: Path) -> tuple[Store, int]:
@@ -22,6 +21,25 @@ def open_store(config_path: Path) -> tuple[Store, int]:
         config = load_config(config_path, check_env=False)
         return Store(config.path(config.iterations_dir)), config.report.trend
     return Store(Path("iterations")), 10
+
+
+def history_store(config_path: Path) -> Store:
+    """The iterations folder for `history`, which needs nothing else from the config.
+
+    Only `iterations_dir` is read (the file must still be valid YAML without repeated keys), so listing past
+    iterations neither builds nor validates the whole config model; anything odd there takes the full path,
+    which says what is wrong.
+    """
+    if not config_path.exists():
+        return Store(Path("iterations"))
+    from loopctl.yaml_lines import read_yaml
+
+    raw, _ = read_yaml(config_path)
+    folder = raw.get("iterations_dir", "iterations") if isinstance(raw, dict) else None
+    if not isinstance(folder, str):
+        return open_store(config_path)[0]
+    relative = Path(folder)
+    return Store(relative if relative.is_absolute() else config_path.parent / relative)
 
 
 def _warn(skipped: list[Unreadable]) -> None:
@@ -48,10 +66,10 @@ def past_report(config_path: Path, number: int | None, *, emoji: bool) -> tuple[
     return record, render_markdown(record, store.previous_probed(record.number), trend=[*earlier, record], emoji=emoji)
 
 
-def past_rows(config_path: Path, last: int) -> list[HistoryRow]:
+def past_rows(config_path: Path, last: int) -> list[dict[str, Any]]:
+    """The last `last` history rows as the cache keeps them (`HistoryRow` fields): printed as they are."""
     from loopctl.records.history_cache import cached_rows
 
-    store, _ = open_store(config_path)
-    rows, skipped = cached_rows(store, last)
+    rows, skipped = cached_rows(history_store(config_path), last)
     _warn(skipped)
     return rows

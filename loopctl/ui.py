@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from loopctl.errors import LoopctlError
 from loopctl.outside import printable
@@ -21,10 +22,50 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
-def stderr_console() -> Console:
+class Lines(Protocol):
+    """What renderers print through: a rich Console on terminals, `PlainConsole` elsewhere."""
+
+    def print(self, *objects: Any, markup: bool | None = None, highlight: bool | None = None) -> None: ...
+
+
+# rich's own markup tag pattern (rich/markup.py): a tag preceded by an odd number of backslashes is literal text.
+_TAG = re.compile(r"((\\*)\[([a-z#/@][^[]*?)])")
+
+
+class PlainConsole:
+    """stderr lines without rich (pipes, CI logs): markup tags dropped, text written as given, nothing imported."""
+
+    def print(self, *objects: Any, markup: bool | None = None, highlight: bool | None = None) -> None:
+        text = " ".join(str(item) for item in objects)
+        if markup is not False:
+            text = _TAG.sub(_plain_tag, text)
+        sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+
+
+def _plain_tag(match: re.Match[str]) -> str:
+    backslashes, tag = match[2], match[3]
+    kept = "\\" * (len(backslashes) // 2)
+    return f"{kept}[{tag}]" if len(backslashes) % 2 else kept
+
+
+def plain_output() -> bool:
+    """Whether stderr gets plain lines: in CI, or not a terminal."""
+    return in_ci() or not sys.stderr.isatty()
+
+
+def stderr_console() -> Lines:
+    """The plain console when stderr is not a terminal (rich is not even imported), rich's Console otherwise."""
+    if plain_output():
+        return PlainConsole()
+    return rich_console()
+
+
+def rich_console() -> Console:
+    """A rich Console on stderr, for what needs rich's drawing (tables, the live board) even in a pipe."""
     from rich.console import Console
 
-    plain = in_ci() or not sys.stderr.isatty()
+    plain = plain_output()
     return Console(stderr=True, highlight=False, no_color=plain or None, emoji=False, soft_wrap=True)
 
 
@@ -35,31 +76,47 @@ def shown(text: str) -> str:
 
 def render_error(err: LoopctlError) -> None:
     """One line saying what went wrong, one saying what to do; neither read as Rich markup."""
-    from rich.text import Text
-
     console = stderr_console()
-    console.print(Text.assemble(("error:", "bold red"), " ", shown(err.message)))
+    console.print(f"[bold red]error:[/] {_escape(console, shown(err.message))}")
     if err.hint:
-        console.print(Text.assemble("  ", ("hint:", "dim"), " ", shown(err.hint)))
+        console.print(f"  [dim]hint:[/] {_escape(console, shown(err.hint))}")
+
+
+def _escape(console: Lines, text: str) -> str:
+    """Outside text as literal text in markup: rich's own escaping (rich/markup.py), without importing rich."""
+    if not isinstance(console, PlainConsole):
+        from rich.markup import escape
+
+        return escape(text)
+    # (rich also doubles a trailing backslash, so that a tag written right after stays a tag; the renderers
+    # here never write one there, and a plain line shows the text exactly as it came.)
+    return _ESCAPABLE.sub(r"\1\1\\\2", text)
+
+
+_ESCAPABLE = re.compile(r"(\\*)(\[[a-z#/@][^[]*?])")
 
 
 def render_probe(result: ProbeResult, *, load: dict[str, Any] | None = None) -> None:
     """Verdict line, then the close code with its name, the reason, events and the hint."""
-    from rich.text import Text
-
     console = stderr_console()
+
+    def escape(text: str) -> str:
+        return _escape(console, shown(text))
+
     outcome = result.outcome
-    verdict = ("PASS", "bold green") if result.passed else ("FAIL", "bold red")
-    console.print(Text.assemble(verdict, f" {shown(result.url)} — {shown(outcome.label)}"))
+    verdict = "[bold green]PASS[/]" if result.passed else "[bold red]FAIL[/]"
+    console.print(f"{verdict} {escape(result.url)} — {escape(outcome.label)}")
     origin = f", {outcome.origin}" if outcome.origin else ""
-    console.print(Text(shown(f"  outcome: {outcome.category} (depth {outcome.depth}/5{origin})")))
+    console.print(f"  outcome: {outcome.category} (depth {outcome.depth}/5{origin})", markup=False)
     if outcome.reason and outcome.reason not in outcome.label:
-        console.print(Text(f"  reason:  {shown(outcome.reason)}"))
+        console.print(f"  reason:  {escape(outcome.reason)}")
     if result.events_expected:
         marks = " ".join(f"{'❌' if name in result.events_missing else '✅'} {name}" for name in result.events_expected)
-        console.print(Text(f"  events:  {shown(marks)}"))
+        console.print(f"  events:  {escape(marks)}")
     if result.events_count > len(result.events_seen):
-        console.print(Text(f"  seen:    {result.events_count} events (the record keeps the first and last ones)"))
+        console.print(
+            f"  seen:    {result.events_count} events (the record keeps the first and last ones)", markup=False
+        )
     if result.frames_ignored:
         console.print(f"  ignored: {result.frames_ignored} frame(s) that were not JSON events", markup=False)
     latency = result.latency
@@ -72,14 +129,14 @@ def render_probe(result: ProbeResult, *, load: dict[str, Any] | None = None) -> 
         )
         if value is not None
     ]
-    console.print(f"  latency: {', '.join(parts)}", markup=False)
+    console.print(f"  latency: {', '.join(parts)}")
     if load is not None:
         render_load(console, load)
     if outcome.hint:
-        console.print(Text.assemble("  ", ("next:", "yellow"), f"    {shown(outcome.hint)}"))
+        console.print(f"  [yellow]next:[/]    {escape(outcome.hint)}")
 
 
-def render_load(console: Console, load: dict[str, Any]) -> None:
+def render_load(console: Lines, load: dict[str, Any]) -> None:
     """Sessions by outcome and latency percentiles of a load probe."""
     counts = shown(", ".join(f"{category} {count}" for category, count in load["outcomes"].items()))
     console.print(

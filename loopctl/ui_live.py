@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from loopctl.runner import Event, EventSink
-from loopctl.ui import shown, stderr_console
+from loopctl.ui import rich_console, shown, stderr_console
 
 if TYPE_CHECKING:
-    from rich.console import Console
+    from loopctl.ui import Lines
 
 _MARKS = {"ok": "✓", "failed": "✗", "skipped": "–", "aborted": "!"}
 _STYLES = {"ok": "green", "failed": "red", "skipped": "dim", "aborted": "yellow"}
@@ -21,7 +21,7 @@ _STYLES = {"ok": "green", "failed": "red", "skipped": "dim", "aborted": "yellow"
 class PlainLines:
     """For CI and pipes: one timestamped line per event, no colour, no cursor tricks."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Lines) -> None:
         self.console = console
 
     def __call__(self, event: Event) -> None:
@@ -78,12 +78,11 @@ def _note(message: str) -> str:
 @contextlib.contextmanager
 def progress(phase_names: list[str], *, live: bool) -> Iterator[EventSink]:
     """The event sink for one iteration: live board or plain lines."""
-    console = stderr_console()
     if not live:
-        yield PlainLines(console)
+        yield PlainLines(stderr_console())
         return
     from rich.live import Live
 
     board = PhaseBoard(phase_names)
-    with Live(board, console=console, refresh_per_second=8, transient=False):
+    with Live(board, console=rich_console(), refresh_per_second=8, transient=False):
         yield board

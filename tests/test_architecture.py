@@ -96,6 +96,7 @@ def test_phases_are_grouped_by_platform() -> None:
         "loopctl.phases.cloudbuild",
         "loopctl.phases.cloudrun",
         "loopctl.phases.docker",
+        "loopctl.phases.dockerignore",
         "loopctl.phases.inputs",
         "loopctl.phases.junit_read",
         "loopctl.phases.probe",

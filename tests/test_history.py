@@ -79,3 +79,16 @@ def test_markup_in_a_record_is_printed_as_text() -> None:
     stream = io.StringIO()
     render_history(history_rows([record]), Console(file=stream, width=120, color_system=None))
     assert "[bold]policy" in stream.getvalue()
+
+
+def test_the_plain_table_lines_up_its_columns_and_ends_with_the_trend() -> None:
+    from loopctl.records.history import history_text
+
+    lines = history_text(history_rows(story())).splitlines()
+    assert lines[0] == "loopctl history"
+    header, *body, trend = lines[1:]
+    assert header.split("  ")[0] == "#" and "blocking outcome" in header
+    assert "policy_violation (1008)" in body[0] and "internal_error (1011)" in body[1]
+    column = header.index("status")
+    assert [line[column:].split()[0] for line in body] == [row.status for row in history_rows(story())]
+    assert trend == "depth ▃▄█  P1 50% → 100%"

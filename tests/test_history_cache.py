@@ -1,10 +1,11 @@
-"""The history cache: rows come from it only while their record file is unchanged."""
+"""The history cache: rows come from it only while their record file is unchanged, read from its tail."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+from loopctl.records.history import history_json, history_rows
 from loopctl.records.history_cache import CACHE_NAME, cached_rows
 from loopctl.records.store import Store
 from tests.support.records import make_record
@@ -15,29 +16,62 @@ def test_rows_follow_edits_and_corruption_and_ignore_a_broken_cache(tmp_path: Pa
     for number in (1, 2, 3):
         store.save(make_record(number, "failed"), None)
     rows, _ = cached_rows(store, 10)
-    assert [row.status for row in rows] == ["failed", "failed", "failed"]
+    assert [row["status"] for row in rows] == ["failed", "failed", "failed"]
     assert (tmp_path / CACHE_NAME).exists()
 
     store.save(make_record(2, "progress"), None)  # rewritten: its cached row is stale
     (tmp_path / "0003.json").write_text("{")  # broken by hand
     rows, skipped = cached_rows(store, 10)
-    assert [(row.number, row.status) for row in rows] == [(1, "failed"), (2, "progress")]
+    assert [(row["number"], row["status"]) for row in rows] == [(1, "failed"), (2, "progress")]
     assert [item.path.name for item in skipped] == ["0003.json"]
 
-    (tmp_path / CACHE_NAME).write_text("not json")
+    (tmp_path / CACHE_NAME).write_text('not json\n{"number": 1, "key": 5')  # garbage, and a line cut short
     again, _ = cached_rows(store, 10)
     assert again == rows
-    assert json.loads((tmp_path / CACHE_NAME).read_text())["schema"] == 2
+    lines = (tmp_path / CACHE_NAME).read_text().splitlines()
+    assert [json.loads(line)["number"] for line in lines[2:]] == [1, 2, 3]
+
+
+def test_cached_rows_are_what_history_json_makes_of_the_records(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    records = [make_record(number, "failed" if number % 2 else "progress") for number in range(1, 6)]
+    for record in records:
+        store.save(record, None)
+    expected = history_json(history_rows(records))["iterations"]
+    assert cached_rows(store, 10)[0] == expected  # made now
+    assert cached_rows(store, 10)[0] == expected  # read back from the cache
 
 
 def test_last_counts_readable_rows_from_the_newest(tmp_path: Path) -> None:
     store = Store(tmp_path)
-    for number in range(1, 6):
+    for number in range(1, 40):
         store.save(make_record(number, "failed"), None)
-    rows, _ = cached_rows(store, 2)
-    assert [row.number for row in rows] == [4, 5]
+    for number in range(20, 40):  # more broken files than the window spares
+        (tmp_path / f"{number:04d}.json").write_text("{")
+    rows, skipped = cached_rows(store, 2)
+    assert [row["number"] for row in rows] == [18, 19]
+    assert len(skipped) == 20
+
+
+def test_an_old_whole_folder_cache_is_replaced(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    store.save(make_record(1, "failed"), None)
+    (tmp_path / ".history-cache.json").write_text(json.dumps({"schema": 1, "records": {}}))
+    rows, _ = cached_rows(store, 5)
+    assert [row["number"] for row in rows] == [1]
+    assert not (tmp_path / ".history-cache.json").exists()
 
 
 def test_the_iterations_folder_ignores_its_lock_and_cache(tmp_path: Path) -> None:
     Store(tmp_path).save(make_record(1, "failed"), None)
-    assert (tmp_path / ".gitignore").read_text().split() == [".lock", ".history-cache.json"]
+    assert (tmp_path / ".gitignore").read_text().split() == [".lock", CACHE_NAME]
+
+
+def test_a_line_of_another_row_schema_is_made_again(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    store.save(make_record(1, "failed"), None)
+    (row,) = cached_rows(store, 5)[0]
+    line = json.loads((tmp_path / CACHE_NAME).read_text())
+    stale = {**line, "schema": 0, "row": {**row, "status": "from an older loopctl"}}
+    (tmp_path / CACHE_NAME).write_text(json.dumps(stale) + "\n")
+    assert cached_rows(store, 5)[0] == [row]

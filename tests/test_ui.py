@@ -1,13 +1,14 @@
-"""The terminal sink: errors, the live phase board and plain CI lines show outside text as text."""
+"""The terminal sink: plain lines without rich off a terminal; errors, the live board and CI lines show outside text."""
 
 from __future__ import annotations
 
 import pytest
 from rich.console import Console
+from rich.markup import escape, render
 
 from loopctl.errors import UsageError
 from loopctl.runner import Event
-from loopctl.ui import render_error
+from loopctl.ui import PlainConsole, render_error, stderr_console
 from loopctl.ui_live import PhaseBoard, PlainLines
 from tests.reliability.hostile import HOSTILE, INSTRUCTIONS
 
@@ -35,3 +36,19 @@ def test_plain_lines_drop_escape_sequences(capsys: pytest.CaptureFixture[str]) -
     PlainLines(Console(stderr=True, no_color=True))(Event("end", "probe", HOSTILE, "failed", 1.0))
     shown = capsys.readouterr().err
     assert "# Owned heading" in shown and [marker for marker in INSTRUCTIONS if marker in shown] == []
+
+
+def test_off_a_terminal_the_console_is_plain(capsys: pytest.CaptureFixture[str]) -> None:
+    console = stderr_console()  # pytest's captured stderr is not a terminal
+    assert isinstance(console, PlainConsole)
+    console.print("[bold red]error:[/] it broke")
+    console.print("[kept] as written", markup=False)
+    assert capsys.readouterr().err == "error: it broke\n[kept] as written\n"
+
+
+@pytest.mark.parametrize("message", ["plain", "list[0] is [bold]x[/]", "a\\[b]", "ends with \\", "[/]"])
+def test_errors_print_outside_text_literally(capsys: pytest.CaptureFixture[str], message: str) -> None:
+    render_error(UsageError(message, hint="try [again]"))
+    assert capsys.readouterr().err == f"error: {message}\n  hint: try [again]\n"
+    if not message.endswith("\\"):  # rich itself shows a trailing backslash twice
+        assert render("[bold red]error:[/] " + escape(message)).plain == f"error: {message}"

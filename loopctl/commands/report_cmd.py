@@ -41,17 +41,22 @@ def history(
     config: ConfigOption = Path("config.yaml"),
 ) -> None:
     """One row per iteration (number, date, commit, status, blocking outcome, P1 pass rate) and the trend."""
+    import sys
+
     from loopctl.output import emit_json, guarded
     from loopctl.past import past_rows
-    from loopctl.records.history import history_json, render_history
-    from loopctl.ui import stderr_console
+    from loopctl.records.history import HISTORY_SCHEMA, HistoryRow, history_text, render_history
+    from loopctl.ui import plain_output, rich_console
 
     def run() -> ExitCode:
         rows = past_rows(config, last)
         if as_json:
-            emit_json(history_json(rows))
+            # The rows are stored as `history_json` would make them: emitted as they are, not rebuilt.
+            emit_json({"schema": HISTORY_SCHEMA, "iterations": rows})
+        elif plain_output():
+            sys.stderr.write(history_text([HistoryRow(**row) for row in rows]))
         else:
-            render_history(rows, stderr_console())
+            render_history([HistoryRow(**row) for row in rows], rich_console())
         return ExitCode.OK
 
     guarded(as_json, run)

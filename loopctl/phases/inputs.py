@@ -16,8 +16,8 @@ _CHUNK = 1 << 20
 
 
 def context_files(context: Path, dockerfile: str) -> list[str]:
-    """Files the engine would receive, honouring .dockerignore exactly as the docker SDK does."""
-    from docker.utils.build import exclude_paths
+    """Files the engine would receive, honouring .dockerignore exactly as the docker SDK does (without importing it)."""
+    from loopctl.phases.dockerignore import exclude_paths
 
     ignore = context / ".dockerignore"
     patterns: list[str] = []

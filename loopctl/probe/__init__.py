@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from typing import TYPE_CHECKING
 
-from loopctl.probe.spec import Check, ProbeResult
-from loopctl.probe.trace import Trace, utc_stamp, with_trace
+if TYPE_CHECKING:  # `classify` imports this package for the code tables only: the check types can wait
+    from loopctl.probe.spec import Check, ProbeResult
 
 
 async def run_check(check: Check) -> ProbeResult:
     """Run one check of either kind, under a fresh trace id; the result keeps the id and when it ran."""
+    from dataclasses import replace
+
+    from loopctl.probe.trace import Trace, utc_stamp, with_trace
+
     trace = Trace.given(check.headers) or Trace.fresh()
     traced = replace(check, headers=with_trace(check.headers, trace))
     started = utc_stamp()

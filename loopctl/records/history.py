@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from loopctl.outside import printable
-from loopctl.records.compare import pass_rates
-from loopctl.records.record import Record
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+    from loopctl.records.record import Record
 
 HISTORY_SCHEMA = 1
 SHORT_SHA = 7
@@ -51,6 +51,8 @@ def short_sha(commit: str | None) -> str | None:
 
 
 def history_row(record: Record) -> HistoryRow:
+    from loopctl.records.compare import pass_rates  # only for rows not in the cache: the cached ones are text
+
     outcome = record.outcome
     p1 = pass_rates(record)[0]
     return HistoryRow(
@@ -93,20 +95,42 @@ def blocking_text(row: HistoryRow) -> str:
     return f"{row.category} ({row.code})" if row.code is not None else row.category
 
 
+COLUMNS = ("#", "date", "commit", "status", "blocking outcome", "depth", "P1 pass rate")
+_RIGHT = ("#", "depth")
+
+
+def _cells(row: HistoryRow) -> tuple[str, ...]:
+    depth = f"{row.depth}/5" if row.depth is not None else "—"
+    cells = (str(row.number), row.date, row.commit or "—", row.status, blocking_text(row), depth, row.p1_rate)
+    return tuple(printable(cell) for cell in cells)  # cached rows come from a file anyone could have edited
+
+
 def render_history(rows: Sequence[HistoryRow], console: Console) -> None:
     """A rich table of the rows and the trend line under it."""
     from rich.table import Table
     from rich.text import Text
 
     table = Table(title="loopctl history", title_justify="left")
-    for column in ("#", "date", "commit", "status", "blocking outcome", "depth", "P1 pass rate"):
-        table.add_column(column, justify="right" if column in ("#", "depth") else "left")
+    for column in COLUMNS:
+        table.add_column(column, justify="right" if column in _RIGHT else "left")
     for row in rows:
-        depth = f"{row.depth}/5" if row.depth is not None else "—"
-        cells = (str(row.number), row.date, row.commit or "—", row.status, blocking_text(row), depth, row.p1_rate)
-        table.add_row(*(Text(printable(cell)) for cell in cells))
+        table.add_row(*(Text(cell) for cell in _cells(row)))
     console.print(table)
     console.print(trend_line(rows), markup=False, highlight=False)
+
+
+def history_text(rows: Sequence[HistoryRow]) -> str:
+    """The same table as plain aligned text, for pipes and CI logs (no rich to load, no box drawing)."""
+    table = [COLUMNS, *(_cells(row) for row in rows)]
+    widths = [max(len(line[index]) for line in table) for index in range(len(COLUMNS))]
+    lines = ["loopctl history"]
+    for line in table:
+        cells = (
+            cell.rjust(width) if column in _RIGHT else cell.ljust(width)
+            for cell, width, column in zip(line, widths, COLUMNS, strict=True)
+        )
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join([*lines, trend_line(rows)]) + "\n"
 
 
 def _percent(value: int | None) -> str:

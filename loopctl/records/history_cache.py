@@ -1,48 +1,102 @@
-"""History rows remembered per record file (by size and mtime), so a long history reads in a blink."""
+"""History rows remembered per record file, read from the cache's tail, so a long history costs what is shown.
+
+The cache is a file of JSON lines, one per record file as it was when its row was made:
+`{"schema": 2, "number": 12, "key": [mtime_ns, size, inode], "row": {...}}` (or `"unreadable": reason`).
+New and changed rows are appended; a later line for a number wins. `history --last 20` stats its 20 record
+files and reads the cache backwards only until it has their lines, and the rows it finds go out as stored.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
+import os
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from loopctl.records.history import HistoryRow, history_row
-from loopctl.records.record import Record
+from loopctl.records.history import history_row
 from loopctl.records.store import Store, Unreadable, read_record, write_atomic
 
-CACHE_NAME = ".history-cache.json"
-_CACHE_SCHEMA = 2  # 2: the commit column carries the dirty mark
+if TYPE_CHECKING:
+    from loopctl.records.record import Record
+
+CACHE_NAME = ".history-cache.jsonl"
+# Rows go out as stored: a line made by a loopctl whose rows had other fields is made again, not printed.
+LINE_SCHEMA = 2  # 2: the commit column carries the dirty mark
+_OLD_CACHE = ".history-cache.json"  # one JSON document over every record: replaced, removed when seen
+_BLOCK = 1 << 16
+# Rewrite the file in number order when a lookup read this many times more lines than it wanted.
+_SLACK = 4
 
 
-def cached_rows(store: Store, last: int) -> tuple[list[HistoryRow], list[Unreadable]]:
-    """The last `last` rows, oldest first; a record is parsed only when its file changed since it was cached."""
-    cache = _load(store)
-    fresh: dict[str, Any] = {}
-    rows: list[HistoryRow] = []
+def cached_rows(store: Store, last: int) -> tuple[list[dict[str, Any]], list[Unreadable]]:
+    """The last `last` rows (as `HistoryRow` dicts), oldest first; a record is parsed only when its file changed."""
+    extra = 16
+    while True:
+        wanted = _tail_keys(store, last + extra)
+        with _collector_paused():
+            rows, skipped = _rows(store, wanted, last)
+        # More unreadable files in the window than it had to spare: widen it (rare; hand-broken records).
+        if len(rows) >= last or len(wanted) < last + extra:
+            return rows[::-1], skipped[::-1]
+        extra *= 4
+
+
+def _rows(store: Store, wanted: dict[int, list[int]], last: int) -> tuple[list[dict[str, Any]], list[Unreadable]]:
+    """Rows newest first from the cache, parsing the records it has no current line for, and remembering those."""
+    cache = CacheFile(store.root / CACHE_NAME)
+    found = cache.lookup(wanted)
+    rows: list[dict[str, Any]] = []
     skipped: list[Unreadable] = []
-    for number in reversed(store.numbers()):
+    fresh: list[dict[str, Any]] = []
+    for number, key in wanted.items():
         if len(rows) >= last:
             break
-        path = store.record_path(number)
+        entry = found.get(number)
+        if entry is None:
+            entry = _entry(number, read_record(store.record_path(number)), key)
+            fresh.append(entry)
+        if "row" in entry:
+            rows.append(entry["row"])
+        else:
+            skipped.append(Unreadable(store.record_path(number), str(entry.get("unreadable"))))
+    cache.append(fresh[::-1])  # oldest first: the newest rows end up at the tail, where reading starts
+    return rows, skipped
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Parsing thousands of records makes the cyclic collector rescan a growing heap; none of it is cyclic."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _tail_keys(store: Store, count: int) -> dict[int, list[int]]:
+    """The newest `count` record files, newest first, with what identifies their content."""
+    keys: dict[int, list[int]] = {}
+    for number in store.newest_first():
         try:
-            info = path.stat()
+            info = store.record_path(number).stat()
         except OSError:
             continue
-        key = [info.st_mtime_ns, info.st_size, info.st_ino]  # a rewrite (atomic rename) is a new inode
-        entry = cache.get(str(number))
-        row = _cached(entry, key)
-        if row is None:  # not cached, changed since, or a cache entry that is not what loopctl writes
-            entry = _entry(read_record(path), key)
-            row = _cached(entry, key)
-        fresh[str(number)] = entry
-        if isinstance(row, HistoryRow):
-            rows.append(row)
-        elif isinstance(row, str):
-            skipped.append(Unreadable(path, row))
-    if any(cache.get(number) != entry for number, entry in fresh.items()):
-        _save(store, {**cache, **fresh})
-    return rows[::-1], skipped[::-1]
+        keys[number] = [info.st_mtime_ns, info.st_size, info.st_ino]  # a rewrite (atomic rename) is a new inode
+        if len(keys) >= count:
+            break
+    return keys
+
+
+def _entry(number: int, result: Record | Unreadable, key: list[int]) -> dict[str, Any]:
+    if isinstance(result, Unreadable):
+        return {"schema": LINE_SCHEMA, "number": number, "key": key, "unreadable": result.reason}
+    return {"schema": LINE_SCHEMA, "number": number, "key": key, "row": asdict(history_row(result))}
 
 
 _ROW_TYPES: dict[str, tuple[type, ...]] = {
@@ -58,41 +112,111 @@ _ROW_TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
-def _cached(entry: Any, key: list[int]) -> HistoryRow | str | None:
-    """The row (or the reason the record is unreadable) a cache entry holds for this file, if it is sound."""
-    if not isinstance(entry, dict) or entry.get("key") != key:
-        return None
-    if isinstance(entry.get("unreadable"), str):
-        return str(entry["unreadable"])
-    row = entry.get("row")
+def _sound(entry: dict[str, Any]) -> bool:
+    """A line is what loopctl writes: an unreadable reason, or a row with exactly the row's fields and types."""
+    if "row" not in entry:
+        return isinstance(entry.get("unreadable"), str)
+    row = entry["row"]
     if not isinstance(row, dict) or row.keys() != _ROW_TYPES.keys():
-        return None
-    for name, types in _ROW_TYPES.items():
-        if not isinstance(row[name], types) or isinstance(row[name], bool):
-            return None
-    return HistoryRow(**row)
+        return False
+    return all(isinstance(row[name], types) and not isinstance(row[name], bool) for name, types in _ROW_TYPES.items())
 
 
-def _entry(result: Record | Unreadable, key: list[int]) -> dict[str, Any]:
-    if isinstance(result, Unreadable):
-        return {"key": key, "unreadable": result.reason}
-    return {"key": key, "row": asdict(history_row(result))}
+class CacheFile:
+    """The JSON-lines file: read backwards for the lines wanted, appended to with what was missing."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.lines_read = 0
+        self._wanted = 0
+
+    def lookup(self, wanted: dict[int, list[int]]) -> dict[int, dict[str, Any]]:
+        """The newest line of each wanted number whose key still matches its file; reading stops once all are in."""
+        found: dict[int, dict[str, Any]] = {}
+        decided: set[int] = set()
+        self._wanted = len(wanted)
+        if not wanted:
+            return found
+        for entry in self._entries_backwards():
+            number = entry.get("number")
+            if not isinstance(number, int) or number in decided:
+                continue
+            if number in wanted:
+                decided.add(number)
+                usable = entry.get("schema") == LINE_SCHEMA and _sound(entry)
+                if usable and entry.get("key") == wanted[number]:
+                    found[number] = entry
+                if len(decided) == len(wanted):
+                    break
+        return found
+
+    def append(self, entries: Iterable[dict[str, Any]]) -> None:
+        """Add lines for rows made now; first rewrite the file in number order if the last lookup had to dig."""
+        text = "".join(json.dumps(entry, separators=(",", ":"), sort_keys=True) + "\n" for entry in entries)
+        # A read-only iterations folder (a CI artifact) still gets its history, just uncached.
+        with contextlib.suppress(OSError):
+            if self.lines_read > _SLACK * self._wanted + 64:
+                # Older rows were appended after newer ones (`--last 5000` after `--last 20`), or many lines are
+                # superseded: sorted again, the next lookup finds the newest rows at the end.
+                self._compact()
+            if not text:
+                return
+            with self.path.open("ab") as stream:
+                if stream.tell() and not self._ends_with_newline():
+                    text = "\n" + text  # a line cut short by a crash must not swallow the next one
+                stream.write(text.encode("utf-8"))
+            with contextlib.suppress(FileNotFoundError):
+                (self.path.parent / _OLD_CACHE).unlink()
+
+    def _entries_backwards(self) -> Iterable[dict[str, Any]]:
+        for line in _lines_backwards(self.path):
+            self.lines_read += 1
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(entry, dict):
+                yield entry
+
+    def _ends_with_newline(self) -> bool:
+        with self.path.open("rb") as stream:
+            stream.seek(-1, os.SEEK_END)
+            return stream.read(1) == b"\n"
+
+    def _compact(self) -> None:
+        """Keep only the newest line of each number, in the order they were written."""
+        newest: dict[int, bytes] = {}
+        for line in _lines_backwards(self.path):
+            with contextlib.suppress(ValueError):
+                number = json.loads(line).get("number")
+                if isinstance(number, int) and number not in newest:
+                    newest[number] = line
+        text = b"".join(newest[number] + b"\n" for number in sorted(newest))
+        write_atomic(self.path, text.decode("utf-8"))
 
 
-def _load(store: Store) -> dict[str, Any]:
+def _lines_backwards(path: Path) -> Iterable[bytes]:
+    """The file's lines, last first, read in blocks from the end; nothing when it does not exist."""
     try:
-        document = json.loads((store.root / CACHE_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(document, dict) or document.get("schema") != _CACHE_SCHEMA:
-        return {}
-    entries = document.get("records")
-    return entries if isinstance(entries, dict) else {}
+        stream = path.open("rb")
+    except OSError:
+        return
+    with stream:
+        position = stream.seek(0, os.SEEK_END)
+        pending = b""
+        while position > 0:
+            step = min(_BLOCK, position)
+            position -= step
+            stream.seek(position)
+            pending = stream.read(step) + pending
+            *complete, pending = _split_keep_head(pending)
+            yield from reversed(complete)
+        if pending.strip():
+            yield pending
 
 
-def _save(store: Store, entries: dict[str, Any]) -> None:
-    known = {str(number) for number in store.numbers()}
-    document = {"schema": _CACHE_SCHEMA, "records": {n: e for n, e in entries.items() if n in known}}
-    # A read-only iterations folder (a CI artifact) still gets its history, just uncached.
-    with contextlib.suppress(OSError):
-        write_atomic(store.root / CACHE_NAME, json.dumps(document, separators=(",", ":")))
+def _split_keep_head(buffer: bytes) -> list[bytes]:
+    """Split into lines, with the (possibly partial) first line last: it may continue in the block before."""
+    head, _, rest = buffer.partition(b"\n")
+    lines = [line for line in rest.split(b"\n") if line.strip()] if rest else []
+    return [*lines, head]

@@ -13,16 +13,19 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING
 
 from loopctl.errors import UsageError
 from loopctl.outside import printable
-from loopctl.records.record import RECORD_SCHEMA, Record
+
+if TYPE_CHECKING:  # `history` reads cached rows without building a record: pydantic loads only when one is read
+    from loopctl.records.record import Record
 
 _RECORD_NAME = re.compile(r"^(\d{4,})\.json$")
 _LOCK = ".lock"
 _COUNTER = ".last"
+# Missing numbers in a row after which reading from the tail lists the folder instead of probing on.
+_TAIL_GAP = 64
 
 
 @dataclass(frozen=True)
@@ -89,22 +92,65 @@ class Store:
         self.root.mkdir(parents=True, exist_ok=True)
 
     def reserve_number(self) -> int:
-        """The next number, never one used before (even by an iteration that died unwritten). Call under lock."""
-        counter = self.root / _COUNTER
-        try:
-            last = int(counter.read_text().strip() or 0)
-        except (OSError, ValueError):
-            last = 0
-        number = max(last, *self.numbers(), 0) + 1
+        """The next number, never one used before (even by an iteration that died unwritten). Call under lock.
+
+        Counted on from `.last`, so a folder of 100,000 records is not listed for it; the folder is listed only
+        when the counter is missing or garbled. A record already sitting past the counter (copied in by hand) is
+        stepped over, never overwritten.
+        """
+        last = self.last_number()
+        number = (last if last is not None else max(self.numbers(), default=0)) + 1
+        while self.record_path(number).exists():
+            number += 1
         # Written before anything runs: if the folder refuses it, nothing ran and no number was handed out.
-        with store_errors(f"cannot write {counter}"):
-            write_atomic(counter, f"{number}\n")
+        with store_errors(f"cannot write {self.root / _COUNTER}"):
+            write_atomic(self.root / _COUNTER, f"{number}\n")
         return number
 
+    def last_number(self) -> int | None:
+        """The counter in `.last`: the highest number handed out, or None when there is no usable counter."""
+        try:
+            last = int((self.root / _COUNTER).read_text(encoding="ascii").strip())
+        except (OSError, ValueError, UnicodeDecodeError):
+            return None
+        return last if last >= 0 else None
+
     def numbers(self) -> list[int]:
+        """Every record number in the folder, ascending: a full listing, for the few callers that need all."""
         if not self.root.is_dir():
             return []
         return sorted(int(match[1]) for entry in self.root.iterdir() if (match := _RECORD_NAME.match(entry.name)))
+
+    def newest_first(self, *, before: int | None = None) -> Iterator[int]:
+        """Numbers of the record files that exist, newest first, below `before`: read from the tail.
+
+        Walks down from the counter checking each file, so what it costs follows what the caller takes, not how
+        many records are stored. Without a counter, or after a long run of missing numbers (records deleted by
+        hand), it falls back to one listing of the folder.
+        """
+        last = self.last_number()
+        if last is None:
+            yield from self._listed_newest_first(before)
+            return
+        top = last
+        while self.record_path(top + 1).exists():  # records copied in past the counter
+            top += 1
+        number = top if before is None else min(top, before - 1)
+        misses = 0
+        while number > 0:
+            if self.record_path(number).exists():
+                misses = 0
+                yield number
+            else:
+                misses += 1
+                if misses > _TAIL_GAP:
+                    yield from self._listed_newest_first(number)
+                    return
+            number -= 1
+
+    def _listed_newest_first(self, before: int | None) -> Iterator[int]:
+        numbers = self.numbers()
+        yield from (number for number in reversed(numbers) if before is None or number < before)
 
     def save(self, record: Record, report: str | None) -> None:
         """Write the record, then its report; each atomically."""
@@ -112,7 +158,7 @@ class Store:
         if not ignore.exists():
             # Records and reports are worth keeping in git; the lock and the history cache are not.
             with contextlib.suppress(OSError):
-                write_atomic(ignore, ".lock\n.history-cache.json\n")
+                write_atomic(ignore, ".lock\n.history-cache.jsonl\n")
         document = json.dumps(record.to_json_dict(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
         with store_errors(f"cannot write iteration {record.number} to {self.root}"):
             write_atomic(self.record_path(record.number), document)
@@ -149,11 +195,9 @@ class Store:
     def _read_back(
         self, records: list[Record], skipped: list[Unreadable], limit: int | None, before: int | None
     ) -> None:
-        for number in reversed(self.numbers()):
+        for number in self.newest_first(before=before):
             if limit is not None and len(records) >= limit:
                 break
-            if before is not None and number >= before:
-                continue
             result = read_record(self.record_path(number))
             if isinstance(result, Unreadable):
                 skipped.append(result)
@@ -162,11 +206,9 @@ class Store:
 
     def previous_probed(self, number: int) -> Record | None:
         """The most recent readable record before `number` that ran the probe: what an iteration compares with."""
-        for earlier in reversed(self.numbers()):
-            if earlier >= number:
-                continue
+        for earlier in self.newest_first(before=number):
             result = read_record(self.record_path(earlier))
-            if isinstance(result, Record) and result.probed:
+            if not isinstance(result, Unreadable) and result.probed:
                 return result
         return None
 
@@ -185,6 +227,10 @@ def _collector_paused() -> Iterator[None]:
 
 def read_record(path: Path) -> Record | Unreadable:
     """A record file as a Record, or why it cannot be one: whatever is in the file, this never raises."""
+    from pydantic import ValidationError
+
+    from loopctl.records.record import RECORD_SCHEMA, Record
+
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as err:

@@ -14,7 +14,7 @@ from loopctl.phases.docker.build import BuildPhase
 from loopctl.phases.docker.push import PushPhase
 from loopctl.records.store import Store
 from loopctl.runner import Context, Event, PhaseResult
-from tests.support.realparts import BASE_IMAGE, RegistryHandle, start_registry
+from tests.support.realparts import BASE_IMAGE, RegistryHandle, docker_client, start_registry
 
 SERVICE = Path(__file__).resolve().parents[2] / "examples" / "agent-service"
 
@@ -88,6 +88,11 @@ def test_build_then_push_pins_the_digest_the_registry_holds(
     assert pushed.section["digest"] == held
     assert pushed.section["pinned"] == f"{built.section['image']}@{held}"
     assert "Step 1/" in ctx.store.artifact_path(1, "build.log").read_text()
+    # Pushed once under the input tag; every other tag names the same manifest, added without a second push.
+    for tag in (built.section["cache_tag"].rsplit(":", 1)[1], *built.section["tags"]):
+        assert registry.manifest_digest(repo, tag) == held, tag
+    assert sum(message.endswith(": tagged in the registry") for message in logged(ctx)) == len(built.section["tags"])
+    assert sum(message.startswith("The push refers to repository") for message in logged(ctx)) == 1
 
 
 def test_an_unchanged_tree_skips_build_and_push(tmp_path: Path, source: Path, registry: RegistryHandle) -> None:
@@ -212,6 +217,67 @@ def test_iterate_with_a_stopped_registry_exits_3_with_a_complete_record(tmp_path
     assert (tmp_path / "iterations" / "0001.md").exists()
     assert not list((tmp_path / "iterations").glob("*.tmp"))
     assert "Traceback" not in done.stderr
+
+
+UNCHANGED_IN_A_FRESH_PROCESS = """
+import json, sys
+from pathlib import Path
+from loopctl.config import BuildConfig, Config, PushConfig
+from loopctl.phases.docker.build import BuildPhase
+from loopctl.phases.docker.push import PushPhase
+from loopctl.records.store import Store
+from loopctl.runner import Context
+
+folder, source, image, base = sys.argv[1:5]
+config = Config(
+    project="t",
+    iterations_dir=folder,
+    build=BuildConfig(context=source, image=image, args={"BASE_IMAGE": base}),
+    push=PushConfig(auth="none"),
+)
+ctx = Context(config, Store(Path(folder)), 2, lambda event: None, {})
+built = BuildPhase().run(ctx)
+ctx.sections["build"] = built.section
+pushed = PushPhase().run(ctx)
+heavy = sorted(name for name in ("docker", "requests", "urllib3") if name in sys.modules)
+print(json.dumps({"cached": built.section["cached"], "uploaded": pushed.section["uploaded"], "heavy": heavy}))
+"""
+
+
+def test_an_unchanged_tree_never_loads_the_docker_sdk(tmp_path: Path, source: Path, registry: RegistryHandle) -> None:
+    import json
+    import subprocess
+    import sys
+
+    first = make_ctx(tmp_path, source, registry)
+    build_and_push(first)
+    assert first.config.build is not None
+    argv = [str(tmp_path / "iterations"), str(source), first.config.build.image, BASE_IMAGE]
+    done = subprocess.run(
+        [sys.executable, "-c", UNCHANGED_IN_A_FRESH_PROCESS, *argv], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"cached": "remote", "uploaded": False, "heavy": []}
+
+
+def test_tags_are_added_by_manifest_with_basic_credentials_or_left_to_the_engine(tmp_path: Path, source: Path) -> None:
+    from loopctl.phases.docker.registry import tag_by_manifest
+
+    with start_registry(tmp_path / "locked", htpasswd={"ci": "hunter2-password"}) as locked:
+        ctx = make_ctx(tmp_path, source, locked)
+        built = BuildPhase().run(ctx)
+        assert built.section is not None
+        credentials = {"username": "ci", "password": "hunter2-password"}
+        repository = built.section["image"]
+        tag = built.section["cache_tag"].rsplit(":", 1)[1]
+        docker_client().api.push(repository, tag=tag, auth_config=credentials)
+        path = repository.split("/", 1)[1]
+        digest = locked.manifest_digest(path, tag)
+        assert digest is not None
+        assert tag_by_manifest(repository, digest, ["anonymous"], None) == ["anonymous"]  # 401: the engine's job
+        assert locked.manifest_digest(path, "anonymous") is None
+        assert tag_by_manifest(repository, digest, ["extra", "more"], credentials) == []
+        assert locked.manifest_digest(path, "extra") == digest == locked.manifest_digest(path, "more")
 
 
 def test_a_failing_step_shows_its_last_output_and_the_log_has_no_escape_codes(

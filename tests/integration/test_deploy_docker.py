@@ -246,3 +246,39 @@ def test_nothing_to_deploy_without_an_image(tmp_path: Path) -> None:
 def test_port_comes_from_the_port_setting_only() -> None:
     with pytest.raises(ValidationError, match=r"deploy\.docker\.port"):
         DockerDeployConfig(name="x", env={"PORT": "9000"})
+
+
+REUSE_IN_A_FRESH_PROCESS = """
+import json, sys
+from pathlib import Path
+from loopctl.config import Config, DeployConfig, DockerDeployConfig
+from loopctl.phases.docker.deploy import DockerDeploy
+from loopctl.records.store import Store
+from loopctl.runner import Context
+
+folder, project, name, image = sys.argv[1:5]
+spec = DockerDeployConfig(name=name, env={"JWT_SECRET": "x"})
+config = Config(project=project, iterations_dir=folder, deploy=DeployConfig(target="docker", docker=spec))
+section = DockerDeploy().run(Context(config, Store(Path(folder)), 2, lambda event: None, {"image": image})).section
+heavy = sorted(name for name in ("docker", "requests", "urllib3") if name in sys.modules)
+print(json.dumps({"reused": section["reused"], "container_id": section["container_id"], "heavy": heavy}))
+"""
+
+
+def test_reusing_the_running_container_never_loads_the_docker_sdk(
+    tmp_path: Path, engine: Any, image: str, project: str
+) -> None:
+    import json
+    import subprocess
+    import sys
+
+    name = f"{project}-plain"
+    first = deploy(make_ctx(tmp_path, project, name=name, image=image, env={"JWT_SECRET": "x"}))
+    done = subprocess.run(
+        [sys.executable, "-c", REUSE_IN_A_FRESH_PROCESS, str(tmp_path), project, name, image],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"reused": True, "container_id": first["container_id"], "heavy": []}

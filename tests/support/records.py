@@ -20,7 +20,7 @@ def digest(seed: int) -> str:
 
 
 def sha(seed: int) -> str:
-    return f"{seed:x}" * 40
+    return (f"{seed:x}" * 40)[:40]
 
 
 def http_check(

@@ -33,14 +33,15 @@ class BuildPhase:
         digest = input_digest(ctx.config)
         cache_tag = f"{build.image}:{input_tag(digest)}"
         tags = image_tags(ctx)
-        api = api_client()
         cached = "no"
         image_id: str | None = None
+        # Without a push phase nothing ever reaches a registry: asking one would only cost a round trip.
+        asks_registry = not ctx.options.get("no_cache") and ctx.config.push is not None
+        if asks_registry and remote_digest(cache_tag, ctx) is not None:
+            ctx.log(self.name, f"unchanged inputs: {cache_tag} is already in the registry")
+            return _result(build, digest, "remote", None, tags, cache_tag)
+        api = api_client()  # the SDK only from here: an unchanged iteration never loads it
         if not ctx.options.get("no_cache"):
-            # Without a push phase nothing ever reaches a registry: asking one would only cost a round trip.
-            if ctx.config.push is not None and remote_digest(cache_tag, ctx) is not None:
-                ctx.log(self.name, f"unchanged inputs: {cache_tag} is already in the registry")
-                return _result(build, digest, "remote", None, tags, cache_tag)
             image_id = _local_image(api, cache_tag)
             cached = "local" if image_id else "no"
         if image_id is None:

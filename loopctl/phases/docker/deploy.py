@@ -6,6 +6,7 @@ import hashlib
 import json
 import socket
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from loopctl.config import DockerDeployConfig
@@ -31,15 +32,13 @@ class DockerDeploy:
 
         spec = _config(ctx)
         image = image_reference(ctx)
-        client = docker_client()
         wanted = fingerprint(image, spec)
-        reused = None if ctx.options.get("no_cache") else running_as_wanted(client, spec, wanted)
+        reused = None if ctx.options.get("no_cache") else find_reusable(spec, wanted)
         if reused is not None:
-            container, host_port = reused
-            ctx.log(PHASE, f"unchanged: {spec.name} ({container.id[:12]}) already runs this image and config")
-            return _result(
-                container, spec, image, str(container.image.id), f"http://{LOOPBACK}:{host_port}", None, reused=True
-            )
+            ctx.log(PHASE, f"unchanged: {spec.name} ({reused.id[:12]}) already runs this image and config")
+            url = f"http://{LOOPBACK}:{reused.host_port}"
+            return _result(reused, spec, image, reused.image_id, url, None, reused=True)
+        client = docker_client()
         image_id = ensure_image(client, image, ctx)  # before touching the old container: a bad ref must not stop it
         replaced = remove_previous(client, spec.name, ctx)
         container = start_container(client, image, spec, ctx, wanted)
@@ -75,6 +74,48 @@ def fingerprint(image: str, spec: DockerDeployConfig) -> str:
     env = {name: hashlib.sha256(value.encode()).hexdigest() for name, value in container_env(spec).items()}
     material = json.dumps([image, spec.command, spec.port, spec.host_port, env], sort_keys=True)
     return hashlib.sha256(material.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Running:
+    """A container that already runs what this deploy would start."""
+
+    id: str
+    image_id: str
+    host_port: int
+
+
+def find_reusable(spec: DockerDeployConfig, wanted: str) -> Running | None:
+    """The running container to keep, read with one plain engine call (the SDK only when that cannot be made)."""
+    from urllib.parse import quote
+
+    from loopctl.phases.docker.engine import EngineUnavailable, engine_get
+
+    try:
+        status, found = engine_get(f"/containers/{quote(spec.name, safe='')}/json")
+    except EngineUnavailable:
+        return _reusable_by_sdk(spec, wanted)
+    # The engine also matches an id prefix by this path: the name must be the container's own.
+    if status != 200 or not isinstance(found, dict) or found.get("Name") != f"/{spec.name}":
+        return None
+    if not (found.get("State") or {}).get("Running"):
+        return None
+    if ((found.get("Config") or {}).get("Labels") or {}).get(FINGERPRINT_LABEL) != wanted:
+        return None
+    host_port = _bound_port(found, spec.port)
+    if host_port is None or not answers(host_port):
+        return None
+    return Running(str(found["Id"]), str(found.get("Image", "")), host_port)
+
+
+def _reusable_by_sdk(spec: DockerDeployConfig, wanted: str) -> Running | None:
+    from loopctl.phases.docker.engine import docker_client
+
+    found = running_as_wanted(docker_client(), spec, wanted)
+    if found is None:
+        return None
+    container, host_port = found
+    return Running(str(container.id), str(container.image.id), host_port)
 
 
 def running_as_wanted(client: Any, spec: DockerDeployConfig, wanted: str) -> tuple[Any, int] | None:
@@ -237,7 +278,11 @@ def wait_until_listening(container: Any, spec: DockerDeployConfig, ctx: Context)
 
 def published_port(container: Any, port: int) -> int | None:
     """The host port the engine bound for `port`/tcp (read back: 0 asked for any free one)."""
-    bindings = ((container.attrs.get("NetworkSettings") or {}).get("Ports") or {}).get(f"{port}/tcp") or []
+    return _bound_port(container.attrs, port)
+
+
+def _bound_port(attrs: dict[str, Any], port: int) -> int | None:
+    bindings = ((attrs.get("NetworkSettings") or {}).get("Ports") or {}).get(f"{port}/tcp") or []
     for binding in bindings:
         if binding.get("HostPort"):
             return int(binding["HostPort"])

@@ -94,3 +94,94 @@ _REASONS = (
     ("name or service not known", "unknown host"),
     ("tls", "TLS error"),
 )
+
+
+class EngineUnavailable(Exception):
+    """The plain socket path cannot answer (not a local socket, not reachable): use the SDK, which says why."""
+
+
+def engine_get(path: str, *, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    """One GET on the engine's API over its local socket, without the docker SDK (and requests) behind it.
+
+    For the few reads an unchanged iteration makes: the path is unversioned, so the engine answers in its own
+    current API version, with no `/version` round trip first. Raises EngineUnavailable when DOCKER_HOST or the
+    Docker context points elsewhere than a unix socket, or the socket does not answer.
+    """
+    import http.client
+    import json
+
+    connection = _unix_connection(_local_socket())
+    try:
+        connection.request("GET", path, headers={"Host": "docker", **(headers or {})})
+        response = connection.getresponse()
+        body = response.read()
+    except OSError as err:
+        raise EngineUnavailable(str(err)) from None
+    except http.client.HTTPException as err:
+        raise EngineUnavailable(type(err).__name__) from None
+    finally:
+        connection.close()
+    try:
+        return response.status, json.loads(body) if body else None
+    except ValueError:
+        return response.status, None
+
+
+def _local_socket() -> str:
+    host = os.environ.get("DOCKER_HOST")
+    if host is None and _docker_context_set():
+        raise EngineUnavailable("a Docker context is selected")
+    address = host or DEFAULT_SOCKET
+    if not address.startswith("unix://"):
+        raise EngineUnavailable(f"{address} is not a local socket")
+    return address.removeprefix("unix://")
+
+
+def _docker_context_set() -> bool:
+    """Whether the docker CLI config names a current context other than the default one."""
+    import json
+
+    config = os.path.join(os.environ.get("DOCKER_CONFIG") or os.path.expanduser("~/.docker"), "config.json")
+    try:
+        with open(config, encoding="utf-8") as stream:
+            document = json.load(stream)
+    except (OSError, ValueError):
+        return False
+    return isinstance(document, dict) and document.get("currentContext") not in (None, "", "default")
+
+
+def docker_config_has_credentials() -> bool:
+    """Whether the docker CLI config could hold registry credentials (then the SDK must read them)."""
+    import json
+
+    config = os.path.join(os.environ.get("DOCKER_CONFIG") or os.path.expanduser("~/.docker"), "config.json")
+    try:
+        with open(config, encoding="utf-8") as stream:
+            document = json.load(stream)
+    except FileNotFoundError:
+        return False
+    except (OSError, ValueError):
+        return True  # unreadable: let the SDK decide what it means
+    if not isinstance(document, dict):
+        return True
+    return bool(document.get("auths") or document.get("credsStore") or document.get("credHelpers"))
+
+
+def _unix_connection(path: str) -> Any:
+    """An http.client connection whose socket is the engine's unix socket."""
+    import http.client
+    import socket
+
+    class UnixConnection(http.client.HTTPConnection):
+        def connect(self) -> None:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(CONNECT_TIMEOUT_S)
+            try:
+                sock.connect(path)
+            except OSError:
+                sock.close()
+                raise
+            sock.settimeout(API_TIMEOUT_S)
+            self.sock = sock
+
+    return UnixConnection("localhost", timeout=API_TIMEOUT_S)

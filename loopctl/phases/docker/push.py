@@ -20,7 +20,7 @@ class PushPhase:
         self.backoff_s = backoff_s
 
     def run(self, ctx: Context) -> PhaseResult:
-        from loopctl.phases.docker.registry import auth_config, remote_digest
+        from loopctl.phases.docker.registry import auth_config, remote_digest, tag_by_manifest
 
         build = ctx.sections.get("build")
         if not build:
@@ -35,9 +35,15 @@ class PushPhase:
                 ctx.log(self.name, "already in the registry: nothing to upload")
                 return _result(build["image"], build["cache_tag"], digest, retries=0, uploaded=False)
         credentials = auth_config(ctx)
-        digest, retries = "", 0
-        for tag in [build["cache_tag"].rsplit(":", 1)[1], *build["tags"]]:
-            digest, used = self._push_tag(ctx, build["image"], tag, credentials)
+        # The image goes up once, under its input tag; the other tags name the same manifest, so the registry
+        # is told so directly instead of the engine checking every layer again for each of them.
+        digest, retries = self._push_tag(ctx, build["image"], build["cache_tag"].rsplit(":", 1)[1], credentials)
+        refused = tag_by_manifest(build["image"], digest, build["tags"], credentials)
+        for tag in build["tags"]:
+            if tag not in refused:
+                ctx.log(self.name, f"{tag}: tagged in the registry")
+        for tag in refused:
+            _, used = self._push_tag(ctx, build["image"], tag, credentials)
             retries += used
         return _result(build["image"], build["reference"], digest, retries=retries, uploaded=True)
 

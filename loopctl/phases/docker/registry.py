@@ -47,14 +47,185 @@ def gcloud_access_token() -> str:
 
 
 def remote_digest(reference: str, ctx: Context) -> str | None:
-    """The manifest digest the registry holds for `reference`, or None when it holds nothing there."""
+    """The manifest digest the registry holds for `reference`, or None when it holds nothing there.
+
+    Asked once per iteration and reference: build's cache lookup and push's check share the answer.
+    """
+    known: dict[str, str | None] = ctx.memo.setdefault("remote_digest", {})
+    if reference not in known:
+        known[reference] = _lookup(reference, ctx)
+    return known[reference]
+
+
+def _lookup(reference: str, ctx: Context) -> str | None:
+    from loopctl.phases.docker.engine import EngineUnavailable, docker_config_has_credentials
+
+    credentials = auth_config(ctx)
+    if credentials is not None or not docker_config_has_credentials():
+        # The engine asked directly: the SDK (and requests) stay unloaded on an unchanged iteration.
+        try:
+            return _lookup_plain(reference, credentials)
+        except EngineUnavailable:
+            pass  # the SDK path finds the engine the way `docker` does, or says why it cannot
+    return _lookup_sdk(reference, credentials)
+
+
+def _lookup_plain(reference: str, credentials: dict[str, str] | None) -> str | None:
+    import base64
+    import json
+    from urllib.parse import quote
+
+    from loopctl.phases.docker.engine import engine_get
+
+    headers = {}
+    if credentials is not None:  # as the SDK encodes a supplied auth config
+        headers["X-Registry-Auth"] = base64.urlsafe_b64encode(json.dumps(credentials).encode("ascii")).decode()
+    status, found = engine_get(f"/distribution/{quote(reference, safe='/:@')}/json", headers=headers)
+    if status != 200 or not isinstance(found, dict):
+        return None
+    digest = (found.get("Descriptor") or {}).get("digest")
+    return str(digest) if digest else None
+
+
+def _lookup_sdk(reference: str, credentials: dict[str, str] | None) -> str | None:
     from docker.errors import APIError
 
     from loopctl.phases.docker.engine import api_client
 
     try:
-        found: dict[str, Any] = api_client().inspect_distribution(reference, auth_config=auth_config(ctx))
+        found: dict[str, Any] = api_client().inspect_distribution(reference, auth_config=credentials)
     except APIError:
         return None
     digest = (found.get("Descriptor") or {}).get("digest")
     return str(digest) if digest else None
+
+
+# What a registry may hold under a digest: an image manifest or an index, Docker's or OCI's.
+MANIFEST_TYPES = (
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.index.v1+json",
+)
+_LOOPBACK = ("localhost", "127.", "[::1]")
+_TIMEOUT_S = 10
+
+
+def tag_by_manifest(repository: str, digest: str, tags: list[str], credentials: dict[str, str] | None) -> list[str]:
+    """Add `tags` to an image the registry already holds: one manifest GET, then one PUT per tag.
+
+    What the engine would do for each extra tag after checking every layer again, in two round trips. Returns
+    the tags it could not add (any refusal or error), which the caller pushes through the engine as before.
+    """
+    from http.client import HTTPException
+    from urllib.error import URLError
+
+    failures = (URLError, HTTPException, OSError, ValueError)  # any of them: the engine pushes the tag instead
+    registry = _registry_of(repository)
+    if registry is None or not tags:
+        return list(tags)
+    client = _RegistryHttp(registry, credentials)
+    try:
+        body, media_type = client.manifest(repository.split("/", 1)[1], digest)
+    except failures:
+        return list(tags)
+    refused: list[str] = []
+    for tag in tags:
+        try:
+            client.put_manifest(repository.split("/", 1)[1], tag, body, media_type)
+        except failures:
+            refused.append(tag)
+    return refused
+
+
+def _registry_of(repository: str) -> str | None:
+    """The registry host of `host[:port]/path`; None for Docker Hub names, left to the engine."""
+    first, _, rest = repository.partition("/")
+    if not rest or not ("." in first or ":" in first or first == "localhost"):
+        return None
+    return first
+
+
+class _RegistryHttp:
+    """The distribution API over urllib: anonymous, Basic, or a Bearer token from the registry's token realm."""
+
+    def __init__(self, registry: str, credentials: dict[str, str] | None) -> None:
+        scheme = "http" if registry.startswith(_LOOPBACK) else "https"  # the engine treats loopback as insecure
+        self.base = f"{scheme}://{registry}"
+        self.credentials = credentials
+        self.authorization: str | None = None
+
+    def manifest(self, path: str, digest: str) -> tuple[bytes, str]:
+        body, headers = self._send("GET", f"/v2/{path}/manifests/{digest}", path, {"Accept": ", ".join(MANIFEST_TYPES)})
+        media_type = headers.get("Content-Type", "").split(";")[0].strip()
+        if media_type not in MANIFEST_TYPES:
+            raise ValueError(f"unexpected manifest type {media_type!r}")
+        return body, media_type
+
+    def put_manifest(self, path: str, tag: str, body: bytes, media_type: str) -> None:
+        self._send("PUT", f"/v2/{path}/manifests/{tag}", path, {"Content-Type": media_type}, body)
+
+    def _send(
+        self, method: str, url_path: str, path: str, headers: dict[str, str], body: bytes | None = None
+    ) -> tuple[bytes, Any]:
+        from urllib.error import HTTPError
+
+        for attempt in range(2):
+            try:
+                return self._open(method, url_path, headers, body)
+            except HTTPError as err:
+                if err.code != 401 or attempt:
+                    raise
+                self.authorization = self._answer(err.headers.get("WWW-Authenticate", ""), path)
+        raise AssertionError("unreachable")
+
+    def _open(self, method: str, url_path: str, headers: dict[str, str], body: bytes | None) -> tuple[bytes, Any]:
+        from urllib.request import Request
+
+        sent = {**headers, **({"Authorization": self.authorization} if self.authorization else {})}
+        request = Request(self.base + url_path, data=body, headers=sent, method=method)
+        with _opener().open(request, timeout=_TIMEOUT_S) as response:
+            return response.read(), response.headers
+
+    def _answer(self, challenge: str, path: str) -> str:
+        """The Authorization for a 401's challenge; ValueError when there is nothing to answer it with."""
+        import base64
+        import json
+        from urllib.parse import urlencode
+        from urllib.request import Request
+
+        if not self.credentials or "username" not in self.credentials:
+            raise ValueError("the registry wants credentials the engine keeps")
+        pair = f"{self.credentials['username']}:{self.credentials.get('password', '')}".encode()
+        basic = "Basic " + base64.b64encode(pair).decode()
+        scheme, _, params = challenge.partition(" ")
+        if scheme.lower() == "basic":
+            return basic
+        fields = dict(_challenge_fields(params))
+        if scheme.lower() != "bearer" or "realm" not in fields:
+            raise ValueError(f"unknown auth challenge {scheme!r}")
+        query = urlencode({"service": fields.get("service", ""), "scope": f"repository:{path}:pull,push"})
+        request = Request(f"{fields['realm']}?{query}", headers={"Authorization": basic})
+        with _opener().open(request, timeout=_TIMEOUT_S) as response:
+            answer = json.loads(response.read())
+        token = answer.get("token") or answer.get("access_token")
+        if not isinstance(token, str):
+            raise ValueError("the token realm gave no token")
+        from loopctl.secrets import remember
+
+        remember(token)
+        return f"Bearer {token}"
+
+
+def _opener() -> Any:
+    """urllib without proxies from the environment: the engine reaches the registry directly, and so do we."""
+    from urllib.request import ProxyHandler, build_opener
+
+    return build_opener(ProxyHandler({}))
+
+
+def _challenge_fields(params: str) -> list[tuple[str, str]]:
+    """`realm="https://…",service="…"` as pairs (quoted values may hold commas)."""
+    import re
+
+    return [(match[1].lower(), match[2]) for match in re.finditer(r'(\w+)="([^"]*)"', params)]

@@ -1,0 +1,122 @@
+"""A probe receiving 100,000 event frames against a raw `websockets` client reading the same stream.
+
+A websockets server (its own process on 127.0.0.1) answers the first message with `agent_started`, then
+FRAMES - 2 `token` events, then `agent_completed`. A: `loopctl probe --expect-event agent_started
+--expect-event agent_completed`. B: a plain websockets client (its own interpreter) that sends the same message
+and reads frames, `json.loads` each, until `agent_completed`. Both are processes started the same way, so each
+carries its own interpreter start-up; interleaved, medians, ratio.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+from timing import LOOPCTL, PYTHON, figure, median, require_venv, say, timed, verdict
+
+FRAMES = 100_000
+ROUNDS = 3
+GOAL_RATIO = 1.3
+PROBE_TIMEOUT_S = 90
+
+SERVER = textwrap.dedent(
+    """
+    import asyncio, json, sys
+    from websockets.asyncio.server import serve
+
+    FRAMES = int(sys.argv[1])
+    TOKEN = json.dumps({"type": "token", "text": "lorem ipsum dolor"})
+
+    async def handler(websocket):
+        await websocket.recv()
+        await websocket.send(json.dumps({"type": "agent_started"}))
+        for _ in range(FRAMES - 2):
+            await websocket.send(TOKEN)
+        await websocket.send(json.dumps({"type": "agent_completed"}))
+        try:
+            await websocket.wait_closed()
+        except Exception:
+            pass
+
+    async def main():
+        async with serve(handler, "127.0.0.1", 0, max_size=None, compression=None) as server:
+            port = server.sockets[0].getsockname()[1]
+            print(port, flush=True)
+            await asyncio.Future()
+
+    asyncio.run(main())
+    """
+)
+
+RAW_CLIENT = textwrap.dedent(
+    """
+    import asyncio, json, sys
+    from websockets.asyncio.client import connect
+
+    async def main():
+        async with connect(sys.argv[1], compression=None, max_size=None) as websocket:
+            await websocket.send(json.dumps({"type": "user_message", "payload": {"content": "hi"}}))
+            frames = 0
+            while True:
+                frames += 1
+                if json.loads(await websocket.recv()).get("type") == "agent_completed":
+                    break
+        print(frames)
+
+    asyncio.run(main())
+    """
+)
+
+
+def probe_argv(url: str) -> list[str]:
+    return [
+        str(LOOPCTL),
+        "probe",
+        url,
+        "--send",
+        '{"type": "user_message", "payload": {"content": "hi"}}',
+        "--expect-event",
+        "agent_started",
+        "--expect-event",
+        "agent_completed",
+        "--timeout",
+        str(PROBE_TIMEOUT_S),
+        "--json",
+    ]
+
+
+def main() -> None:
+    require_venv()
+    server = subprocess.Popen([str(PYTHON), "-c", SERVER, str(FRAMES)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None
+        url = f"ws://127.0.0.1:{server.stdout.readline().strip()}/ws"
+        say(f"events: server at {url} sends {FRAMES:,} frames per connection")
+        probe_times: list[float] = []
+        raw_times: list[float] = []
+        outcome = ""
+        for round_number in range(ROUNDS):
+            elapsed, done = timed([PYTHON, "-c", RAW_CLIENT, url])
+            raw_times.append(elapsed)
+            say(f"  round {round_number + 1}: raw websockets client {elapsed:.2f}s ({done.stdout.strip()} frames)")
+            elapsed, done = timed(probe_argv(url))
+            probe_times.append(elapsed)
+            document = json.loads(done.stdout) if done.stdout.strip() else {}
+            result = document.get("outcome", {})
+            outcome = f"{result.get('category')}, {len(document.get('events_seen', []))} events seen"
+            say(f"  round {round_number + 1}: loopctl probe {elapsed:.2f}s ({outcome}; exit {done.returncode})")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    ratio = median(probe_times) / median(raw_times)
+    figure(
+        f"events: loopctl probe {median(probe_times):.2f}s ({outcome}) vs raw websockets client "
+        f"{median(raw_times):.2f}s over {FRAMES:,} frames = {ratio:.2f}x (median of {ROUNDS}; "
+        f"goal <= {GOAL_RATIO:g}x) {verdict(ratio <= GOAL_RATIO and outcome.startswith('success'))}"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

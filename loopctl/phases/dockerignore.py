@@ -1,0 +1,139 @@
+""".dockerignore matching as the docker SDK's build does it, without importing the SDK (and requests) for it.
+
+A port of `docker.utils.build.exclude_paths` and `docker.utils.fnmatch` (docker-py 7, Apache-2.0), which follow
+moby's `fileutils` matcher: the same normalisation (`.`/`..` removed, leading and trailing slashes dropped), the
+same last-match-wins order, the same case-insensitive matching, `**` spanning folders, a parent folder's match
+covering what is inside it, and `!.dockerignore` plus `!<Dockerfile>` appended. The unchanged path of an iteration
+hashes the context with it, so it must agree with what the engine receives file for file; a test holds it to the
+SDK's own function on a set of tricky patterns.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator, Sequence
+from functools import lru_cache
+
+
+def exclude_paths(root: str, patterns: Sequence[str], *, dockerfile: str = "Dockerfile") -> set[str]:
+    """Every path (files and folders) below `root`, relative to it, that the patterns do not exclude."""
+    matcher = _Matcher([*patterns, f"!{dockerfile}"])
+    return set(matcher.walk(root))
+
+
+def _split_path(path: str) -> list[str]:
+    return [part for part in path.split("/") if part and part != "."]
+
+
+class _Pattern:
+    def __init__(self, text: str) -> None:
+        self.exclusion = text.startswith("!")
+        self.dirs = _normalize(text[1:] if self.exclusion else text)
+        self.cleaned = "/".join(self.dirs)
+        self._regex = _compiled(self.cleaned.lower())
+
+    def match(self, path: str) -> bool:
+        return self._regex.match(path.lower()) is not None
+
+
+def _normalize(text: str) -> list[str]:
+    # "." parts and surrounding slashes do not matter; ".." removes the part before it, existing or not.
+    parts = _split_path(text.strip())
+    position = 0
+    while position < len(parts):
+        if parts[position] == "..":
+            del parts[position]
+            if position > 0:
+                del parts[position - 1]
+                position -= 1
+        else:
+            position += 1
+    return parts
+
+
+class _Matcher:
+    def __init__(self, patterns: Sequence[str]) -> None:
+        self.patterns = [pattern for pattern in map(_Pattern, patterns) if pattern.dirs]
+        self.patterns.append(_Pattern("!.dockerignore"))
+
+    def matches(self, path: str) -> bool:
+        """Whether `path` is excluded: the last pattern that matches it, or one of its parents, decides."""
+        matched = False
+        parent = os.path.dirname(path)
+        parent_dirs = _split_path(parent)
+        for pattern in self.patterns:
+            match = pattern.match(path)
+            if not match and parent != "" and len(pattern.dirs) <= len(parent_dirs):
+                match = pattern.match(os.path.sep.join(parent_dirs[: len(pattern.dirs)]))
+            if match:
+                matched = not pattern.exclusion
+        return matched
+
+    def walk(self, root: str) -> Iterator[str]:
+        def walk_folder(current: str) -> Iterator[str]:
+            for name in os.listdir(current):
+                path = os.path.join(os.path.relpath(current, root), name)
+                if path.startswith(f".{os.path.sep}"):
+                    path = path[2:]
+                excluded = self.matches(path)
+                if not excluded:
+                    yield path
+                full = os.path.join(root, path)
+                if not os.path.isdir(full) or os.path.islink(full):
+                    continue
+                # An excluded folder is still entered when a `!pattern` may take something inside it back.
+                if excluded and not any(p.exclusion and p.cleaned.startswith(path) for p in self.patterns):
+                    continue
+                yield from walk_folder(full)
+
+        return walk_folder(root)
+
+
+@lru_cache(maxsize=256)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(_translate(pattern))
+
+
+def _translate(pattern: str) -> str:
+    """A shell pattern as a regular expression: `*` and `?` stop at `/`, `**` spans folders, no escaping."""
+    position, end = 0, len(pattern)
+    regex = "^"
+    while position < end:
+        char = pattern[position]
+        position += 1
+        if char == "*":
+            if position < end and pattern[position] == "*":
+                position += 1
+                if position < end and pattern[position] == "/":
+                    position += 1  # "**/" is "**"
+                regex += ".*" if position >= end else "(.*/)?"
+            else:
+                regex += "[^/]*"
+        elif char == "?":
+            regex += "[^/]"
+        elif char == "[":
+            regex, position = _bracket(pattern, position, regex)
+        else:
+            regex += re.escape(char)
+    return regex + "$"
+
+
+def _bracket(pattern: str, position: int, regex: str) -> tuple[str, int]:
+    """A `[...]` class (`[!...]` negated); an unclosed `[` is a literal bracket."""
+    end = len(pattern)
+    closing = position
+    if closing < end and pattern[closing] == "!":
+        closing += 1
+    if closing < end and pattern[closing] == "]":
+        closing += 1
+    while closing < end and pattern[closing] != "]":
+        closing += 1
+    if closing >= end:
+        return regex + "\\[", position
+    members = pattern[position:closing].replace("\\", "\\\\")
+    if members[0] == "!":
+        members = "^" + members[1:]
+    elif members[0] == "^":
+        members = "\\" + members
+    return f"{regex}[{members}]", closing + 1
