@@ -111,12 +111,12 @@ def test_the_next_iteration_compares_with_the_last_good_record_and_numbers_past_
 
 def test_a_tampered_history_cache_is_read_past_not_trusted(folder: Path) -> None:
     first = run_loopctl(folder, "history", "--json")
-    cache_path = iterations(folder) / ".history-cache.json"
-    cache = json.loads(cache_path.read_text())
-    cache["records"]["1"]["row"] |= {"depth": "deep", "status": "\x1b[2Jsuccess"}  # same key: looks up to date
-    cache["records"]["2"] = ["not", "an", "entry"]
-    cache["records"]["3"] = {"key": cache["records"]["3"]["key"], "row": {"number": 3}}
-    cache_path.write_text(json.dumps(cache))
+    cache_path = iterations(folder) / ".history-cache.jsonl"
+    lines = {entry["number"]: entry for entry in map(json.loads, cache_path.read_text().splitlines())}
+    lines[1]["row"] |= {"depth": "deep", "status": "\x1b[2Jsuccess"}  # same key: looks up to date
+    lines[2] = ["not", "an", "entry"]
+    lines[3] = {**lines[3], "row": {"number": 3}}
+    cache_path.write_text("".join(json.dumps(entry) + "\n" for entry in lines.values()))
     for args in (["history", "--json"], ["history"]):
         done = run_loopctl(folder, *args)
         assert done.returncode == 0, done.stderr
