@@ -37,6 +37,9 @@ class _NoRedirects(connect):
         return exc
 
 
+_RAW_NAME_LIMIT = 1024
+
+
 class _Events:
     """The events a stream carried, in memory that does not grow with it: a count, the first and last names,
     and the few events that moved the verdict (each expected one's first arrival, each step of the in-order match).
@@ -60,12 +63,12 @@ class _Events:
         self._other: str | None = None  # the latest event, when it is not an expected one
 
     def add(self, name: str) -> bool:
-        """Count one event; True when it is a telling one."""
+        """Count one event; True when it is a telling one. Names are kept raw and cleaned only when shown."""
         self.count += 1
-        shown = (self.count, one_line(name, NAME_LIMIT))
-        (self._first.append if len(self._first) < EVENT_SAMPLE else self._last.append)(shown)
-        # Said as how far the stream got, never counted as an expected event (even when cleaning made it look like one).
-        self._other = shown[1] if name not in self._wanted and shown[1] not in self._wanted else None
+        # A long name is cleaned (and so clipped) now, whole: the sample holds at most 75 names of bounded size.
+        seen = (self.count, name if len(name) <= _RAW_NAME_LIMIT else one_line(name, NAME_LIMIT))
+        (self._first.append if len(self._first) < EVENT_SAMPLE else self._last.append)(seen)
+        self._other = name if name not in self._wanted else None
         telling = False
         if self._next < len(self.expected) and name == self.expected[self._next]:
             self._next += 1
@@ -75,19 +78,23 @@ class _Events:
             telling = True
         if telling:
             self.telling.append(name)
-            self._kept_telling.append(shown)
+            self._kept_telling.append(seen)
         return telling
 
     @property
     def sample(self) -> tuple[str, ...]:
         """The first and the last names, and every telling one between them, in the order they arrived."""
         kept = dict(sorted([*self._first, *self._kept_telling, *self._last]))
-        return tuple(kept.values())
+        return tuple(one_line(name, NAME_LIMIT) for name in kept.values())
 
     @property
     def judged(self) -> list[str]:
         """What the classifier reads as the events seen: the telling ones, then the latest other one (how far)."""
-        return [*self.telling, self._other] if self._other is not None else list(self.telling)
+        other = one_line(self._other, NAME_LIMIT) if self._other is not None else None
+        # Said as how far the stream got, never counted as an expected event (even when cleaning made it look like one).
+        if other is None or other in self._wanted:
+            return list(self.telling)
+        return [*self.telling, other]
 
     def missing(self) -> list[str]:
         return [name for name in self.expected if name not in self._arrived]
