@@ -7,14 +7,14 @@ import resource
 import subprocess
 import sys
 
-from timing import LOOPCTL, REPO, figure, median, require_venv, say, verdict
+from load_probe import SECRET, probe_argv, probe_env
+from timing import REPO, figure, median, require_venv, say, verdict
 
 sys.path.insert(0, str(REPO))
 
 from loopctl.tokens import mint_jwt
 from tests.integration.agent_service import EVENTS, running_service
 
-SECRET = "bench-load-secret-0001"
 CONCURRENCY = 500
 ROUNDS = 3
 WALL_FACTOR_GOAL = 3.0
@@ -24,24 +24,7 @@ MEMORY_GOAL_MB = 200.0
 def probe(url: str, token: str, concurrency: int) -> tuple[dict[str, object], float]:
     # A tiny --duration puts even one session through the load path, so both figures are measured alike.
     """One `loopctl probe` run: its JSON document and the child's peak resident memory in MB."""
-    expect = [part for name in EVENTS for part in ("--expect-event", name)]
-    argv = [
-        str(LOOPCTL),
-        "probe",
-        url,
-        "--send",
-        '{"type": "user_message", "payload": {"content": "hi"}}',
-        *expect,
-        "--token-env",
-        "BENCH_TOKEN",
-        "--timeout",
-        "60",
-        "--json",
-        "--concurrency",
-        str(concurrency),
-        "--duration",
-        "0.001",
-    ]
+    argv = probe_argv(url, EVENTS, concurrency=concurrency, duration="0.001")
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     before, cpu_before = usage.ru_maxrss, usage.ru_utime + usage.ru_stime
     done = subprocess.run(
@@ -50,7 +33,7 @@ def probe(url: str, token: str, concurrency: int) -> tuple[dict[str, object], fl
         text=True,
         timeout=300,
         check=False,
-        env={"BENCH_TOKEN": token, "PATH": "/usr/bin:/bin"},
+        env=probe_env(token),
     )
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     peak_mb = max(before, usage.ru_maxrss) / 1024

@@ -18,7 +18,8 @@ import subprocess
 import sys
 import tracemalloc
 
-from timing import LOOPCTL, REPO, figure, require_venv, say, verdict
+from load_probe import MESSAGE, SECRET, TOKEN_ENV, probe_argv, probe_env
+from timing import REPO, figure, require_venv, say, verdict
 
 sys.path.insert(0, str(REPO))
 
@@ -27,7 +28,6 @@ from loopctl.probe.options import check_from_options
 from loopctl.tokens import mint_jwt
 from tests.integration.agent_service import EVENTS, running_service
 
-SECRET = "bench-load-secret-0001"
 CONCURRENCY = 50
 SHORT_S = 3.0
 LONG_S = 12.0
@@ -37,28 +37,9 @@ GOAL_MB = 100.0
 
 def probe(url: str, token: str, duration: float) -> tuple[dict[str, object], float]:
     """One `loopctl probe` load run in its own process: its load summary and that process's peak RSS in MB."""
-    expect = [part for name in EVENTS for part in ("--expect-event", name)]
-    argv = [
-        str(LOOPCTL),
-        "probe",
-        url,
-        "--send",
-        '{"type": "user_message", "payload": {"content": "hi"}}',
-        *expect,
-        "--token-env",
-        "BENCH_TOKEN",
-        "--timeout",
-        "60",
-        "--json",
-        "--concurrency",
-        str(CONCURRENCY),
-        "--duration",
-        str(duration),
-    ]
+    argv = probe_argv(url, EVENTS, concurrency=CONCURRENCY, duration=duration)
     # RUSAGE_CHILDREN's ru_maxrss is the largest over every child so far: read this child's own with wait4.
-    process = subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env={"BENCH_TOKEN": token, "PATH": "/usr/bin:/bin"}
-    )
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=probe_env(token))
     assert process.stdout is not None
     stdout = process.stdout.read()
     _, status, usage = os.wait4(process.pid, 0)
@@ -68,17 +49,17 @@ def probe(url: str, token: str, duration: float) -> tuple[dict[str, object], flo
 
 def held_per_session(url: str, token: str) -> float:
     """Bytes of Python heap a finished load run holds per extra session (tracemalloc, after a collection)."""
-    os.environ["BENCH_TOKEN"] = token
+    os.environ[TOKEN_ENV] = token
     check = check_from_options(
         url,
-        send='{"type": "user_message", "payload": {"content": "hi"}}',
+        send=MESSAGE,
         expect_events=list(EVENTS),
         event_field="type",
         timeout=60,
         hold=1.0,
         expect_status=None,
         headers=[],
-        token_env="BENCH_TOKEN",
+        token_env=TOKEN_ENV,
         token_file=None,
         token_command=None,
         auth="bearer",

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from loopctl.errors import UsageError
+from loopctl.google_access import is_emulator
 from loopctl.secrets_config import SecretRef, TokenRef, anchor_files, env_refs
 
 if TYPE_CHECKING:
@@ -150,7 +151,7 @@ class CloudRunConfig(_Strict):
     @property
     def emulated(self) -> bool:
         """An `http://` api_endpoint is an emulator: anonymous calls, any image host."""
-        return bool(self.api_endpoint and self.api_endpoint.startswith("http://"))
+        return is_emulator(self.api_endpoint)
 
     @field_validator("service")
     @classmethod

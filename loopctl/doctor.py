@@ -6,20 +6,11 @@ import http.client
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from loopctl.config import Config, load_config
 from loopctl.errors import LoopctlError
-
-
-@dataclass(frozen=True)
-class Finding:
-    name: str
-    ok: bool
-    detail: str
-    fix: str = ""
-    warning: bool = False  # worth fixing, but nothing fails because of it
+from loopctl.finding import Finding
 
 
 def diagnose(config_path: Path) -> list[Finding]:
@@ -52,9 +43,7 @@ def _cloudbuild(config: Config) -> list[Finding]:
         return []
     from loopctl.phases.cloudbuild.doctor import cloudbuild_checks
 
-    return [
-        Finding(check.name, check.ok, check.detail, check.fix) for check in cloudbuild_checks(config.build.cloudbuild)
-    ]
+    return cloudbuild_checks(config.build.cloudbuild)
 
 
 def _engine(config: Config) -> Finding:

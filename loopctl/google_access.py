@@ -1,13 +1,19 @@
-"""Credentials for Google API clients: Application Default Credentials, anonymous only for an http:// emulator.
+"""Google API clients as loopctl makes them, and the failures every Google API shares, as one-line errors.
 
-ADC covers a user login, a service account key, impersonation (`gcloud auth application-default login
---impersonate-service-account`) and Workload Identity Federation (an `external_account` credentials file).
+Credentials are Application Default Credentials, anonymous only for an http:// emulator. ADC covers a user login, a
+service account key, impersonation (`gcloud auth application-default login --impersonate-service-account`) and
+Workload Identity Federation (an `external_account` credentials file). Cloud Run, Cloud Build and Cloud Logging all
+build their clients here; each keeps its own retry policy and its own table of API error hints.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
+from loopctl.errors import LoopctlError
+
+T = TypeVar("T")
 ADC_HINT = "run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS to a credentials file"
 
 
@@ -27,3 +33,56 @@ def client_settings(endpoint: str | None) -> tuple[Any, dict[str, Any]]:
 def is_emulator(endpoint: str | None) -> bool:
     """Only a plain-http endpoint is an emulator: tokens never travel unencrypted, and https always authenticates."""
     return bool(endpoint) and str(endpoint).startswith("http://")
+
+
+def made(make: Callable[[], T], *, doing: str) -> T:
+    """The client `make` builds; no credentials found is one line saying what they were wanted for."""
+    from google.auth import exceptions as auth_exceptions
+
+    try:
+        return make()
+    except auth_exceptions.DefaultCredentialsError as err:
+        raise LoopctlError(
+            f"no Google Cloud credentials to {doing}: {server_text(str(err))}", hint=ADC_HINT, kind="credentials"
+        ) from err
+
+
+def access_failures() -> tuple[type[Exception], ...]:
+    """What fails a call before any API answers: credentials that do not work, an endpoint that cannot be reached."""
+    from google.auth import exceptions as auth_exceptions
+    from requests import exceptions as http_exceptions
+
+    return (auth_exceptions.GoogleAuthError, http_exceptions.ConnectionError)
+
+
+def access_error(where: str, err: Exception, *, endpoint: str, hint: str) -> LoopctlError:
+    """One of `access_failures()` as one line; `where` is `<API>: <what was asked>`, `hint` says what to check when
+    `endpoint` cannot be reached."""
+    from google.auth import exceptions as auth_exceptions
+
+    if isinstance(err, auth_exceptions.GoogleAuthError):
+        return LoopctlError(f"{where}: {server_text(str(err))}", hint=ADC_HINT, kind="credentials")
+    return LoopctlError(f"{where}: cannot connect to {endpoint}", hint=hint, kind="api_unreachable")
+
+
+def class_hint(err: BaseException, hints: list[tuple[str, str, str]]) -> tuple[str, str]:
+    """(kind, hint) of the first (exception class name, kind, hint) row naming a class of `err`."""
+    names = {klass.__name__ for klass in type(err).__mro__}
+    return next(((kind, hint) for name, kind, hint in hints if name in names), ("api_error", ""))
+
+
+def server_message(err: Exception, *, limit: int | None = None) -> str:
+    """The server's message without the client's `METHOD URL:` prefix."""
+    response: Any = getattr(err, "response", None)
+    try:
+        text = str(response.json()["error"]["message"])
+    except Exception:
+        text = str(getattr(err, "message", err))
+    return server_text(text, limit=limit)
+
+
+def server_text(text: str, *, limit: int | None = None) -> str:
+    """The first line of what a server or client library said, redacted (and clipped to `limit` characters)."""
+    from loopctl.secrets import redact
+
+    return redact((text.strip().splitlines() or [""])[0])[:limit]

@@ -13,6 +13,7 @@ from typing import Any
 
 from loopctl.evidence.extract import LogLine
 from loopctl.evidence.window import LogRead, LogsUnavailable, Window
+from loopctl.google_access import client_settings, server_text
 
 MAX_ENTRIES = 2000
 PAGE_SIZE = 500
@@ -66,13 +67,7 @@ class CloudRunLogs:
         from google.auth import exceptions as auth_exceptions
         from google.cloud import logging as cloud_logging
 
-        options: dict[str, Any] = {}
-        credentials: Any = None
-        if self.api_endpoint:
-            from google.auth.credentials import AnonymousCredentials
-
-            options["api_endpoint"] = self.api_endpoint
-            credentials = AnonymousCredentials()  # type: ignore[no-untyped-call]
+        credentials, options = client_settings(self.api_endpoint)
         try:
             return cloud_logging.Client(  # type: ignore[no-untyped-call]
                 project=self.project, credentials=credentials, _use_grpc=False, client_options=options
@@ -139,4 +134,4 @@ def _truncated_note(truncated: bool) -> str:
 
 
 def _first_line(err: BaseException) -> str:
-    return (str(err).strip().splitlines() or [type(err).__name__])[0]
+    return server_text(str(err)) or type(err).__name__

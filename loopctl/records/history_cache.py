@@ -9,16 +9,15 @@ files and reads the cache backwards only until it has their lines, and the rows 
 from __future__ import annotations
 
 import contextlib
-import gc
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loopctl.records.history import history_row
-from loopctl.records.store import Store, Unreadable, read_record, write_atomic
+from loopctl.records.store import Store, Unreadable, collector_paused, read_record, write_atomic
 
 if TYPE_CHECKING:
     from loopctl.records.record import Record
@@ -37,7 +36,7 @@ def cached_rows(store: Store, last: int) -> tuple[list[dict[str, Any]], list[Unr
     extra = 16
     while True:
         wanted = _tail_keys(store, last + extra)
-        with _collector_paused():
+        with collector_paused():
             rows, skipped = _rows(store, wanted, last)
         # More unreadable files in the window than it had to spare: widen it (rare; hand-broken records).
         if len(rows) >= last or len(wanted) < last + extra:
@@ -65,18 +64,6 @@ def _rows(store: Store, wanted: dict[int, list[int]], last: int) -> tuple[list[d
             skipped.append(Unreadable(store.record_path(number), str(entry.get("unreadable"))))
     cache.append(fresh[::-1])  # oldest first: the newest rows end up at the tail, where reading starts
     return rows, skipped
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Parsing thousands of records makes the cyclic collector rescan a growing heap; none of it is cyclic."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _tail_keys(store: Store, count: int) -> dict[int, list[int]]:

@@ -188,7 +188,7 @@ class Store:
         """
         records: list[Record] = []
         skipped: list[Unreadable] = []
-        with _collector_paused():
+        with collector_paused():
             self._read_back(records, skipped, limit, before)
         return records[::-1], skipped[::-1]
 
@@ -214,8 +214,8 @@ class Store:
 
 
 @contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Thousands of fresh records make the cyclic collector rescan a growing heap: nothing here is cyclic garbage."""
+def collector_paused() -> Iterator[None]:
+    """Parsing thousands of records makes the cyclic collector rescan a growing heap: none of it is cyclic garbage."""
     enabled = gc.isenabled()
     gc.disable()
     try:

@@ -13,7 +13,8 @@ from loopctl.errors import LoopctlError
 from loopctl.phases.docker.build import BuildPhase
 from loopctl.phases.docker.push import PushPhase
 from loopctl.records.store import Store
-from loopctl.runner import Context, Event, PhaseResult
+from loopctl.runner import Context, PhaseResult
+from tests.support.events import Recorder, logged
 from tests.support.realparts import BASE_IMAGE, RegistryHandle, docker_client, start_registry
 
 SERVICE = Path(__file__).resolve().parents[2] / "examples" / "agent-service"
@@ -59,21 +60,6 @@ def build_and_push(ctx: Context) -> tuple[PhaseResult, PhaseResult]:
 
 def _slug(name: str) -> str:
     return "".join(ch for ch in name.lower() if ch.isalnum())[-16:]
-
-
-class Recorder:
-    """The event sink of a test: keeps every event the phase emitted."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    def __call__(self, event: Event) -> None:
-        self.events.append(event)
-
-
-def logged(ctx: Context) -> list[str]:
-    assert isinstance(ctx.on_event, Recorder)
-    return [event.message for event in ctx.on_event.events]
 
 
 def test_build_then_push_pins_the_digest_the_registry_holds(

@@ -20,8 +20,9 @@ from loopctl.errors import LoopctlError
 from loopctl.phases.cloudbuild.build import CloudBuildPhase
 from loopctl.phases.cloudbuild.verify import CloudBuildPushPhase
 from loopctl.records.store import Store
-from loopctl.runner import Context, Event, PhaseResult
+from loopctl.runner import Context, PhaseResult
 from tests.support.cloudbuild_emulator import CloudBuildEmulator, cancels, polls, submissions
+from tests.support.events import Recorder, logged
 from tests.support.gcs_emulator import GcsEmulator
 from tests.support.realparts import BASE_IMAGE, RegistryHandle, start_registry
 
@@ -87,19 +88,6 @@ def make_ctx(
         push=PushConfig(auth=auth),  # type: ignore[arg-type]
     )
     return Context(config, Store(tmp_path / "iterations"), number, Recorder())
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    def __call__(self, event: Event) -> None:
-        self.events.append(event)
-
-
-def logged(ctx: Context) -> list[str]:
-    assert isinstance(ctx.on_event, Recorder)
-    return [event.message for event in ctx.on_event.events]
 
 
 def build(ctx: Context) -> PhaseResult:

@@ -34,11 +34,7 @@ SECRET_VAR = "LOOPCTL_TEST_DEPLOY_SECRET"
 @pytest.fixture(scope="module")
 def engine() -> Iterator[Any]:
     """A docker.DockerClient; fails (never skips) when no engine or base image is there."""
-    if reason := realparts.base_image_missing_reason():
-        pytest.fail(reason, pytrace=False)
-    client = realparts.docker_client()
-    yield client
-    client.close()
+    yield from realparts.engine_with_base_image()
 
 
 @pytest.fixture(scope="module")
@@ -50,10 +46,7 @@ def image(engine: Any) -> str:
 @pytest.fixture(scope="module")
 def project(engine: Any) -> Iterator[str]:
     """A project name of this module's own: every container it labels is removed at the end."""
-    name = f"loopctl-test-deploy-{uuid.uuid4().hex[:8]}"
-    yield name
-    for container in engine.containers.list(all=True, filters={"label": f"loopctl.project={name}"}):
-        container.remove(force=True)
+    yield from realparts.labelled_project(engine, "loopctl-test-deploy")
 
 
 @pytest.fixture

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
+from tests.support.doctor import run_doctor
 from tests.support.realparts import start_registry
 
 CONFIG = """\
@@ -18,16 +15,7 @@ push: {{auth: {auth}}}
 
 
 def doctor(folder: Path, **env: str) -> tuple[int, dict[str, dict[str, object]], str]:
-    done = subprocess.run(
-        [sys.executable, "-m", "loopctl", "doctor", "--json", "--config", str(folder / "config.yaml")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, **env},
-        check=False,
-    )
-    findings = {finding["name"]: finding for finding in json.loads(done.stdout)["findings"]}
-    return done.returncode, findings, done.stderr
+    return run_doctor(folder / "config.yaml", **env)
 
 
 def test_everything_reachable_is_all_green(tmp_path: Path) -> None:

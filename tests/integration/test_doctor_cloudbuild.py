@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support.cloudbuild_emulator import CloudBuildEmulator
+from tests.support.doctor import run_doctor
 from tests.support.gcs_emulator import GcsEmulator
 
 CONFIG = """\
@@ -35,16 +32,8 @@ def doctor(
 ) -> tuple[int, dict[str, dict[str, object]]]:
     config = CONFIG.format(api=api or cloudbuild.endpoint, storage=cloudbuild.storage.endpoint)
     (folder / "config.yaml").write_text(config)
-    done = subprocess.run(
-        [sys.executable, "-m", "loopctl", "doctor", "--json", "--config", str(folder / "config.yaml")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, **env},
-        check=False,
-    )
-    findings = {finding["name"]: finding for finding in json.loads(done.stdout)["findings"]}
-    return done.returncode, findings
+    code, findings, _ = run_doctor(folder / "config.yaml", **env)
+    return code, findings
 
 
 def test_emulators_that_answer_are_all_green_and_no_engine_is_needed(

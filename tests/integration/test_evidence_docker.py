@@ -28,11 +28,7 @@ SECRET_VAR = "LOOPCTL_TEST_EVIDENCE_SECRET"
 @pytest.fixture(scope="module")
 def engine() -> Iterator[Any]:
     """A docker.DockerClient; fails (never skips) when no engine or base image is there."""
-    if reason := realparts.base_image_missing_reason():
-        pytest.fail(reason, pytrace=False)
-    client = realparts.docker_client()
-    yield client
-    client.close()
+    yield from realparts.engine_with_base_image()
 
 
 @pytest.fixture(scope="module")
@@ -45,10 +41,7 @@ def image(engine: Any) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def project(engine: Any) -> Iterator[str]:
-    name = f"loopctl-test-evidence-{uuid.uuid4().hex[:8]}"
-    yield name
-    for container in engine.containers.list(all=True, filters={"label": f"loopctl.project={name}"}):
-        container.remove(force=True)
+    yield from realparts.labelled_project(engine, "loopctl-test-evidence")
 
 
 def chat_check() -> CheckConfig:

@@ -38,18 +38,17 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import json
 import re
 import threading
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from tests.support.gcs_emulator import PROJECT_NUMBER, GcsEmulator
+from tests.support.http_emulator import HttpEmulator, JsonHandler
 
 Matcher = Callable[[str, str], bool]
 RUNNING = ("QUEUED", "WORKING")
@@ -82,7 +81,7 @@ def cancels(method: str, path: str) -> bool:
     return method == "POST" and path.endswith(":cancel")
 
 
-class CloudBuildEmulator:
+class CloudBuildEmulator(HttpEmulator):
     """Builds by id, their workers, the requests seen, and the switches tests flip."""
 
     def __init__(self, storage: GcsEmulator) -> None:
@@ -98,17 +97,7 @@ class CloudBuildEmulator:
         self.build_seconds: list[float] = []  # how long each build spent WORKING: the bench's yardstick
         self.tagged: list[str] = []  # image tags builds left on the engine, removed at close()
         self._faults: list[tuple[int, Matcher, str | None]] = []
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="cloudbuild-emulator", daemon=True)
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def start(self) -> CloudBuildEmulator:
-        self._thread.start()
-        return self
+        self._listen(_handler_for(self), "cloudbuild-emulator")
 
     def close(self) -> None:
         self.hold_queue = False
@@ -117,8 +106,7 @@ class CloudBuildEmulator:
             event.set()
         for worker in list(self.workers):
             worker.join(timeout=60)
-        self._server.shutdown()
-        self._server.server_close()
+        self.stop_serving()
         self._remove_images()
 
     def _remove_images(self) -> None:
@@ -131,14 +119,6 @@ class CloudBuildEmulator:
         for tag in self.tagged:
             with contextlib.suppress(docker.errors.APIError):
                 api.remove_image(tag)
-
-    def __enter__(self) -> CloudBuildEmulator:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def fail_next(
         self, status: int, count: int = 1, *, when: Matcher | None = None, message: str | None = None
@@ -257,28 +237,16 @@ def _error_body(status: int, message: str) -> dict[str, Any]:
 
 
 def _handler_for(emulator: CloudBuildEmulator) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
+    class Handler(JsonHandler):
         def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
             try:
-                body = json.loads(raw) if raw else {}
+                body = self.read_json()
             except ValueError:
                 status, answer = 400, _error_body(400, "Invalid JSON payload received.")
             else:
                 status, answer = emulator.answer(self.command, self.path, body)
-            payload = json.dumps(answer).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=UTF-8")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
+            self.send_json(status, answer)
 
         do_GET = do_POST = do_PATCH = do_DELETE = _serve
-
-        def log_message(self, format: str, *args: Any) -> None:  # the test output stays quiet
-            pass
 
     return Handler

@@ -27,12 +27,10 @@ cloudrun_frontend.py. Request shapes here:
 from __future__ import annotations
 
 import html
-import json
 import re
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -41,6 +39,7 @@ from tests.support.cloudrun_containers import RevisionRuntime
 from tests.support.cloudrun_frontend import FORBIDDEN_PAGE, Admit, Decision, FrontEnd, Refuse
 from tests.support.cloudrun_state import ApiError, ControlPlane
 from tests.support.cloudrun_tokens import ISSUER, verify
+from tests.support.http_emulator import HttpEmulator, JsonHandler
 
 _SERVICE_ID = re.compile(r"^[a-z](?:[a-z0-9-]{0,47}[a-z0-9])?$")
 _UNAVAILABLE_PAGE = "<html><head><title>503 Service Unavailable</title></head><body>Service Unavailable</body></html>"
@@ -57,7 +56,7 @@ _ROUTES = [
 ]
 
 
-class CloudRunEmulator:
+class CloudRunEmulator(HttpEmulator):
     """The emulator: its HTTP server, its control plane, and the fault switches tests flip."""
 
     def __init__(self, *, startup_timeout_s: float = 30.0, id_token_keys: dict[str, str] | None = None) -> None:
@@ -73,36 +72,17 @@ class CloudRunEmulator:
         self._delays: list[float] = []
         self._race_next_update = False
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="cloudrun-emulator", daemon=True)
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def start(self) -> CloudRunEmulator:
-        self._thread.start()
-        return self
+        self._listen(_handler_for(self), "cloudrun-emulator")
 
     def close(self) -> None:
         """Stop serving, let reconcilers finish, and remove every container started."""
-        self._server.shutdown()
-        self._server.server_close()
+        self.stop_serving()
         for front_end in self.front_ends:
             front_end.close()
         self.runtime.close()
         for worker in list(self.plane.workers):
             worker.join(timeout=10)
         self.runtime.close()  # a reconciler may have started one more container while we waited
-
-    def __enter__(self) -> CloudRunEmulator:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     # --- fault switches ------------------------------------------------------------------------
 
@@ -285,31 +265,16 @@ def _service_name(project: str, location: str, service: str) -> str:
 
 
 def _handler_for(emulator: CloudRunEmulator) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
+    class Handler(JsonHandler):
         def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
             try:
-                body = json.loads(raw) if raw else {}
+                body = self.read_json()
             except ValueError:
                 status, answer = 400, shapes.error_body(400, "Invalid JSON payload received.")
             else:
                 status, answer = emulator.answer(self.command, self.path, body)
-            payload = json.dumps(answer).encode()
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=UTF-8")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-            except (BrokenPipeError, ConnectionResetError):  # the client gave up waiting (a timeout test)
-                self.close_connection = True
+            self.send_json(status, answer)
 
         do_GET = do_POST = do_PATCH = do_DELETE = _serve
-
-        def log_message(self, format: str, *args: Any) -> None:  # the test output stays quiet
-            pass
 
     return Handler

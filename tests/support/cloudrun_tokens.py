@@ -33,10 +33,11 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote
+
+from tests.support.http_emulator import HttpEmulator, JsonHandler
 
 ISSUER = "https://accounts.google.com"
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -77,7 +78,7 @@ def verify(token: str, public_pems: dict[str, str], audience: str | list[str] | 
 
 
 @dataclass
-class TokenEndpoints:
+class TokenEndpoints(HttpEmulator):
     """The three endpoints, the accounts they know, and the tokens they issued."""
 
     google_key: tuple[str, str] = field(default_factory=rsa_key_pem)
@@ -91,28 +92,16 @@ class TokenEndpoints:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="google-tokens", daemon=True)
+        self._listen(_handler_for(self), "google-tokens")
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self.endpoint
 
     @property
     def public_keys(self) -> dict[str, str]:
         """What a verifier of Google ID tokens needs: kid -> public PEM."""
         return {self.google_kid: self.google_key[1]}
-
-    def __enter__(self) -> TokenEndpoints:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
     # --- credential files a test hands to loopctl ----------------------------------------------
 
@@ -266,22 +255,10 @@ def _rpc_error(code: int, status: str, message: str) -> dict[str, Any]:
 
 
 def _handler_for(endpoints: TokenEndpoints) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
+    class Handler(JsonHandler):
         def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            headers = {key.lower(): value for key, value in self.headers.items()}
-            status, answer = endpoints.answer(self.path.split("?", 1)[0], headers, raw)
-            payload = json.dumps(answer).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
+            raw = self.read_body()
+            status, answer = endpoints.answer(self.path.split("?", 1)[0], self.lower_headers(), raw)
+            self.send_json(status, answer, content_type="application/json; charset=utf-8")
 
     return Handler

@@ -33,10 +33,11 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from tests.support.http_emulator import JSON_UTF8, HttpEmulator, JsonHandler
 
 PROJECT_NUMBER = "123456789012"  # assumed: any fixed number serves
 _REASONS = {
@@ -67,7 +68,7 @@ class GcsError(Exception):
         self.message = message
 
 
-class GcsEmulator:
+class GcsEmulator(HttpEmulator):
     """Buckets of objects, the requests seen (for counting), and fault switches."""
 
     def __init__(self) -> None:
@@ -77,29 +78,7 @@ class GcsEmulator:
         self._faults: list[tuple[int, Callable[[str, str], bool]]] = []
         self.lock = threading.RLock()
         self._generation = 1_700_000_000_000_000
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="gcs-emulator", daemon=True)
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def start(self) -> GcsEmulator:
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def __enter__(self) -> GcsEmulator:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
+        self._listen(_handler_for(self), "gcs-emulator")
 
     # --- what tests and the Cloud Build emulator use --------------------------------------------
 
@@ -291,26 +270,12 @@ def _now() -> str:
 
 
 def _handler_for(emulator: GcsEmulator) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
+    class Handler(JsonHandler):
         def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            headers = {key.lower(): value for key, value in self.headers.items()}
-            status, extra, payload = emulator.answer(self.command, self.path, headers, body)
-            self.send_response(status)
-            self.send_header("Content-Type", extra.pop("Content-Type", "application/json; charset=UTF-8"))
-            for key, value in extra.items():
-                self.send_header(key, value)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(payload)
+            body = self.read_body()
+            status, extra, payload = emulator.answer(self.command, self.path, self.lower_headers(), body)
+            self.send(status, payload, {"Content-Type": extra.pop("Content-Type", JSON_UTF8), **extra})
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve
-
-        def log_message(self, format: str, *args: Any) -> None:  # the test output stays quiet
-            pass
 
     return Handler

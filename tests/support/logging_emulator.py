@@ -36,11 +36,11 @@ import re
 import threading
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from loopctl.evidence.window import parse_stamp
+from tests.support.http_emulator import HttpEmulator, JsonHandler
 
 Entry = dict[str, Any]
 Feed = Callable[[], Iterable[Entry]]
@@ -55,7 +55,7 @@ class FilterError(ValueError):
     """A filter outside the subset this emulator understands."""
 
 
-class LoggingEmulator:
+class LoggingEmulator(HttpEmulator):
     """Entries kept in memory (and read live from feeds), listed through `entries.list`."""
 
     def __init__(self) -> None:
@@ -64,23 +64,7 @@ class LoggingEmulator:
         self.requests: list[dict[str, Any]] = []  # every entries.list body, as sent
         self.hide_newer_than_s = 0.0  # ingestion delay: entries younger than this are not listed yet
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="logging-emulator", daemon=True)
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def __enter__(self) -> LoggingEmulator:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._listen(_handler_for(self), "logging-emulator")
 
     def add(self, *entries: Entry) -> None:
         with self._lock:
@@ -264,29 +248,18 @@ def error_body(code: int, message: str) -> dict[str, Any]:
 
 
 def _handler_for(emulator: LoggingEmulator) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
+    class Handler(JsonHandler):
         def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
+            try:
+                body = self.read_json()
+            except ValueError:
+                body = None
             if self.path.split("?")[0] != "/v2/entries:list":
                 status, answer = 404, error_body(404, f"POST {self.path} is not part of this emulator.")
+            elif body is None:
+                status, answer = 400, error_body(400, "Invalid JSON payload received.")
             else:
-                try:
-                    body = json.loads(raw) if raw else {}
-                except ValueError:
-                    status, answer = 400, error_body(400, "Invalid JSON payload received.")
-                else:
-                    status, answer = emulator.list_entries(body)
-            payload = json.dumps(answer).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=UTF-8")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, format: str, *args: Any) -> None:  # the test output stays quiet
-            pass
+                status, answer = emulator.list_entries(body)
+            self.send_json(status, answer)
 
     return Handler

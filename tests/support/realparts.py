@@ -12,7 +12,8 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Mapping
+import uuid
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -108,6 +109,26 @@ class _UnixHTTPConnection(http.client.HTTPConnection):
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.settimeout(self.timeout)
         self.sock.connect(self._socket_path)
+
+
+def engine_with_base_image() -> Iterator[Any]:
+    """A docker.DockerClient for a fixture to yield from; fails (never skips) when no engine or base image is there."""
+    import pytest
+
+    if reason := base_image_missing_reason():
+        pytest.fail(reason, pytrace=False)
+    client = docker_client()
+    yield client
+    client.close()
+
+
+def labelled_project(engine: Any, prefix: str) -> Iterator[str]:
+    """A project name of the caller's own (`prefix-<random>`) for a fixture to yield from: every container the
+    engine labels with it is removed at the end."""
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    yield name
+    for container in engine.containers.list(all=True, filters={"label": f"loopctl.project={name}"}):
+        container.remove(force=True)
 
 
 def _ping_plain(host: str, *, timeout: float) -> bool:

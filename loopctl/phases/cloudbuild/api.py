@@ -8,7 +8,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from loopctl.config import CloudBuildConfig
 from loopctl.errors import LoopctlError
-from loopctl.google_access import ADC_HINT, client_settings
+from loopctl.google_access import (
+    ADC_HINT,
+    access_error,
+    access_failures,
+    class_hint,
+    client_settings,
+    made,
+)
+from loopctl.google_access import server_message as _server_message
 
 if TYPE_CHECKING:
     from google.api_core.exceptions import GoogleAPICallError
@@ -17,6 +25,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 MAX_RETRIES = 5
+SERVER_TEXT_MAX = 300  # characters of a server's message kept
 
 
 class CloudBuildApi:
@@ -68,8 +77,6 @@ class CloudBuildApi:
     def call(self, service: str, what: str, request: Callable[[], T]) -> T:
         """One API call; 429 and 503 are retried with exponential backoff, each retry shown live."""
         from google.api_core import exceptions
-        from google.auth import exceptions as auth_exceptions
-        from requests import exceptions as http_exceptions
 
         for attempt in range(MAX_RETRIES + 1):
             try:
@@ -83,15 +90,12 @@ class CloudBuildApi:
                 time.sleep(delay)
             except exceptions.GoogleAPICallError as err:
                 raise api_error(service, what, err) from err
-            except auth_exceptions.GoogleAuthError as err:
-                raise LoopctlError(
-                    f"{service}: {what}: {server_text(str(err))}", hint=ADC_HINT, kind="credentials"
-                ) from err
-            except http_exceptions.ConnectionError as err:
-                raise LoopctlError(
-                    f"{service}: {what}: cannot connect to {self._endpoint(service)}",
+            except access_failures() as err:
+                raise access_error(
+                    f"{service}: {what}",
+                    err,
+                    endpoint=self._endpoint(service),
                     hint="check build.cloudbuild.api_endpoint / storage_endpoint and the network",
-                    kind="api_unreachable",
                 ) from err
         raise AssertionError("unreachable")
 
@@ -105,8 +109,9 @@ def _build_client(config: CloudBuildConfig) -> cloudbuild_v1.CloudBuildClient:
     from google.cloud.devtools import cloudbuild_v1
 
     credentials, options = client_settings(config.api_endpoint)
-    return _made(
-        lambda: cloudbuild_v1.CloudBuildClient(transport="rest", client_options=options, credentials=credentials)
+    return made(
+        lambda: cloudbuild_v1.CloudBuildClient(transport="rest", client_options=options, credentials=credentials),
+        doing="build with",
     )
 
 
@@ -114,18 +119,10 @@ def _storage_client(config: CloudBuildConfig) -> StorageClient:
     from google.cloud import storage
 
     credentials, options = client_settings(config.storage_endpoint)
-    return _made(lambda: storage.Client(project=config.project, credentials=credentials, client_options=options))
-
-
-def _made(make: Callable[[], T]) -> T:
-    from google.auth import exceptions as auth_exceptions
-
-    try:
-        return make()
-    except auth_exceptions.DefaultCredentialsError as err:
-        raise LoopctlError(
-            f"no Google Cloud credentials to build with: {server_text(str(err))}", hint=ADC_HINT, kind="credentials"
-        ) from err
+    return made(
+        lambda: storage.Client(project=config.project, credentials=credentials, client_options=options),
+        doing="build with",
+    )
 
 
 _HINTS: list[tuple[str, str, str]] = [
@@ -145,23 +142,11 @@ _HINTS: list[tuple[str, str, str]] = [
 
 def api_error(service: str, what: str, err: GoogleAPICallError) -> LoopctlError:
     """One line: what was asked, the status, and Google's own words; with the kind and hint of its class."""
-    names = {klass.__name__ for klass in type(err).__mro__}
-    kind, hint = next(((kind, hint) for name, kind, hint in _HINTS if name in names), ("api_error", ""))
+    kind, hint = class_hint(err, _HINTS)
     status = f"{err.code} " if err.code else ""
     return LoopctlError(f"{service}: {what}: {status}{server_message(err)}", hint=hint, kind=kind)
 
 
 def server_message(err: GoogleAPICallError) -> str:
-    """The server's message without the client's `METHOD URL:` prefix."""
-    response: Any = getattr(err, "response", None)
-    try:
-        text = str(response.json()["error"]["message"])
-    except Exception:
-        text = str(err.message)
-    return server_text(text)
-
-
-def server_text(text: str) -> str:
-    from loopctl.secrets import redact
-
-    return redact((text.strip().splitlines() or [""])[0])[:300]
+    """The server's message without the client's `METHOD URL:` prefix, clipped like every text a build sends."""
+    return _server_message(err, limit=SERVER_TEXT_MAX)

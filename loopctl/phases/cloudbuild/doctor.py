@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from loopctl.config import CloudBuildConfig
 from loopctl.errors import LoopctlError
+from loopctl.finding import Finding
 from loopctl.google_access import ADC_HINT, is_emulator
 from loopctl.phases.cloudbuild.api import CloudBuildApi
 
@@ -13,15 +12,7 @@ ENABLE_HINT = "enable it: `gcloud services enable cloudbuild.googleapis.com --pr
 ROLE_HINT = "grant your identity roles/cloudbuild.builds.editor (submit and cancel builds) on {project}"
 
 
-@dataclass(frozen=True)
-class Check:
-    name: str
-    ok: bool
-    detail: str
-    fix: str = ""
-
-
-def cloudbuild_checks(config: CloudBuildConfig) -> list[Check]:
+def cloudbuild_checks(config: CloudBuildConfig) -> list[Finding]:
     """Credentials first: without them the two API checks would only repeat the same failure."""
     credentials = _credentials(config)
     if not credentials.ok:
@@ -29,23 +20,23 @@ def cloudbuild_checks(config: CloudBuildConfig) -> list[Check]:
     try:
         api = CloudBuildApi(config, log=lambda line: None, backoff_s=0.5)
     except LoopctlError as err:
-        return [Check("cloud build credentials", False, err.message, err.hint)]
+        return [Finding("cloud build credentials", False, err.message, err.hint)]
     return [credentials, _build_api(api), _bucket(api)]
 
 
-def _credentials(config: CloudBuildConfig) -> Check:
+def _credentials(config: CloudBuildConfig) -> Finding:
     if is_emulator(config.api_endpoint) and is_emulator(config.storage_endpoint):
-        return Check("cloud build credentials", True, "anonymous: both endpoints are http:// emulators")
+        return Finding("cloud build credentials", True, "anonymous: both endpoints are http:// emulators")
     try:
         import google.auth
 
         _, project = google.auth.default()
     except Exception as err:  # google-auth raises several unrelated types for "no credentials"
-        return Check("cloud build credentials", False, f"none found ({type(err).__name__})", ADC_HINT)
-    return Check("cloud build credentials", True, f"application-default credentials (project {project or '?'})")
+        return Finding("cloud build credentials", False, f"none found ({type(err).__name__})", ADC_HINT)
+    return Finding("cloud build credentials", True, f"application-default credentials (project {project or '?'})")
 
 
-def _build_api(api: CloudBuildApi) -> Check:
+def _build_api(api: CloudBuildApi) -> Finding:
     project = api.config.project
     where: dict[str, object] = {"page_size": 1}
     where.update({"parent": api.location} if api.config.region != "global" else {"project_id": project})
@@ -54,14 +45,14 @@ def _build_api(api: CloudBuildApi) -> Check:
     except LoopctlError as err:
         lowered = err.message.lower()
         if "has not been used" in lowered or "is disabled" in lowered or "service_disabled" in lowered:
-            return Check("cloud build api", False, f"not enabled in {project}", ENABLE_HINT.format(project=project))
+            return Finding("cloud build api", False, f"not enabled in {project}", ENABLE_HINT.format(project=project))
         if err.kind == "permission_denied":
-            return Check("cloud build api", False, err.message, ROLE_HINT.format(project=project))
-        return Check("cloud build api", False, err.message, err.hint)
-    return Check("cloud build api", True, f"answers for {project} ({api.config.region})")
+            return Finding("cloud build api", False, err.message, ROLE_HINT.format(project=project))
+        return Finding("cloud build api", False, err.message, err.hint)
+    return Finding("cloud build api", True, f"answers for {project} ({api.config.region})")
 
 
-def _bucket(api: CloudBuildApi) -> Check:
+def _bucket(api: CloudBuildApi) -> Finding:
     from google.api_core.exceptions import NotFound
 
     name = api.config.source_bucket
@@ -69,7 +60,7 @@ def _bucket(api: CloudBuildApi) -> Check:
         api.call("Cloud Storage", f"get bucket {name}", lambda: api.storage.get_bucket(name, retry=None))
     except LoopctlError as err:
         if isinstance(err.__cause__, NotFound):
-            return Check("source bucket", True, f"gs://{name} does not exist yet: the first build creates it")
+            return Finding("source bucket", True, f"gs://{name} does not exist yet: the first build creates it")
         fix = f"grant your identity roles/storage.admin on gs://{name}, or set build.cloudbuild.bucket"
-        return Check("source bucket", False, err.message, fix if err.kind == "permission_denied" else err.hint)
-    return Check("source bucket", True, f"gs://{name} is there")
+        return Finding("source bucket", False, err.message, fix if err.kind == "permission_denied" else err.hint)
+    return Finding("source bucket", True, f"gs://{name} is there")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from loopctl.errors import LoopctlError
 from loopctl.phases.cloudbuild.registry import manifest_digest
+from loopctl.phases.docker.push import built, push_result
 from loopctl.runner import Context, PhaseResult
 
 
@@ -11,13 +12,7 @@ class CloudBuildPushPhase:
     name = "push"
 
     def run(self, ctx: Context) -> PhaseResult:
-        build = ctx.sections.get("build")
-        if not build:
-            raise LoopctlError(
-                "nothing to push: the build phase did not run",
-                hint="deploy an existing image with --image REF",
-                kind="push",
-            )
+        build = built(ctx)
         reference = str(build["reference"])
         reported = str(build.get("digest") or "")
         if build["cached"] == "remote":  # the build phase has just read this digest from the registry
@@ -41,13 +36,4 @@ class CloudBuildPushPhase:
 
 
 def _result(repository: str, reference: str, digest: str, *, uploaded: bool) -> PhaseResult:
-    pinned = f"{repository}@{digest}"
-    section = {
-        "reference": reference,
-        "digest": digest,
-        "pinned": pinned,
-        "uploaded": uploaded,
-        "pushed_by": "cloudbuild",
-        "retries": 0,
-    }
-    return PhaseResult("ok", {"pinned": pinned, "retries": 0}, section=section)
+    return push_result(repository, reference, digest, retries=0, uploaded=uploaded, pushed_by="cloudbuild")

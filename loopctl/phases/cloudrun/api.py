@@ -8,6 +8,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from loopctl.config import CloudRunConfig, Config
 from loopctl.errors import LoopctlError
+from loopctl.google_access import (
+    ADC_HINT,
+    access_error,
+    access_failures,
+    class_hint,
+    client_settings,
+    made,
+    server_message,
+)
 from loopctl.runner import Context
 
 if TYPE_CHECKING:
@@ -18,7 +27,6 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 MAX_RETRIES = 5
 CALL_TIMEOUT_S = 60.0  # one request; the deadline bounds it further
-ADC_HINT = "run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS to a service account key"
 _FAILED, _SUCCEEDED = 3, 4  # Condition.State
 _TIMEOUT_HINT = "raise deploy.cloudrun.deadline_s, or look at the service in the Cloud Run console"
 
@@ -165,7 +173,6 @@ class CloudRunApi:
         """One API call with a timeout no longer than what is left of the deadline. A read is retried on 429, 500,
         503, 504 and timeouts with exponential backoff, each retry shown live; a write is never retried here."""
         from google.api_core import exceptions
-        from google.auth import exceptions as auth_exceptions
         from requests import exceptions as http_exceptions
 
         for attempt in range(MAX_RETRIES + 1):
@@ -189,15 +196,12 @@ class CloudRunApi:
                 time.sleep(delay)
             except exceptions.GoogleAPICallError as err:
                 raise api_error(what, err, project=self.config.project) from err
-            except auth_exceptions.GoogleAuthError as err:
-                raise LoopctlError(
-                    f"Cloud Run API: {what}: {server_text(str(err))}", hint=ADC_HINT, kind="credentials"
-                ) from err
-            except http_exceptions.ConnectionError as err:
-                raise LoopctlError(
-                    f"Cloud Run API: {what}: cannot connect to {self.config.api_endpoint or 'run.googleapis.com'}",
+            except access_failures() as err:
+                raise access_error(
+                    f"Cloud Run API: {what}",
+                    err,
+                    endpoint=self.config.api_endpoint or "run.googleapis.com",
                     hint="check deploy.cloudrun.api_endpoint and the network",
-                    kind="api_unreachable",
                 ) from err
         raise AssertionError("unreachable")
 
@@ -250,26 +254,16 @@ def _write_retryable(err: BaseException | None) -> bool:
 def _clients(config: CloudRunConfig) -> tuple[run_v2.ServicesClient, run_v2.RevisionsClient]:
     """REST clients with Application Default Credentials, also on a regional `https://` api_endpoint; only an
     `http://` endpoint (an emulator) is called anonymously."""
-    from google.auth import exceptions as auth_exceptions
     from google.cloud import run_v2
 
-    options: dict[str, Any] = {}
-    credentials: Any = None
-    if config.api_endpoint:
-        options["api_endpoint"] = config.api_endpoint
-    if config.emulated:
-        from google.auth.credentials import AnonymousCredentials
-
-        credentials = AnonymousCredentials()  # type: ignore[no-untyped-call]
-    try:
-        return (
+    credentials, options = client_settings(config.api_endpoint)
+    return made(
+        lambda: (
             run_v2.ServicesClient(transport="rest", client_options=options, credentials=credentials),
             run_v2.RevisionsClient(transport="rest", client_options=options, credentials=credentials),
-        )
-    except auth_exceptions.DefaultCredentialsError as err:
-        raise LoopctlError(
-            f"no Google Cloud credentials to deploy with: {server_text(str(err))}", hint=ADC_HINT, kind="credentials"
-        ) from err
+        ),
+        doing="deploy with",
+    )
 
 
 _ROLE_HINT = (
@@ -303,8 +297,7 @@ _ROLES = {
 def api_error(what: str, err: GoogleAPICallError, *, project: str = "") -> LoopctlError:
     """One line: what was asked, the status, and Google's own words; kind and hint from the error body's
     ErrorInfo reason and status when it has them, else from the exception class."""
-    names = {klass.__name__ for klass in type(err).__mro__}
-    kind, hint = next(((kind, hint) for name, kind, hint in _HINTS if name in names), ("api_error", ""))
+    kind, hint = class_hint(err, _HINTS)
     kind, hint = _STATUS_HINTS.get(error_status(err), (kind, hint))
     reason, metadata = error_info(err)
     if reason == "SERVICE_DISABLED":
@@ -350,22 +343,6 @@ def error_info(err: GoogleAPICallError) -> tuple[str, dict[str, str]]:
             metadata = detail.get("metadata") if isinstance(detail.get("metadata"), dict) else {}
             return str(detail.get("reason", "")), {str(k): str(v) for k, v in (metadata or {}).items()}
     return "", {}
-
-
-def server_message(err: Exception) -> str:
-    """The server's message without the client's `METHOD URL:` prefix."""
-    response: Any = getattr(err, "response", None)
-    try:
-        text = str(response.json()["error"]["message"])
-    except Exception:
-        text = str(getattr(err, "message", err))
-    return server_text(text)
-
-
-def server_text(text: str) -> str:
-    from loopctl.secrets import redact
-
-    return redact((text.strip().splitlines() or [""])[0])
 
 
 def cloudrun_config(config: Config) -> CloudRunConfig:

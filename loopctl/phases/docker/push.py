@@ -22,18 +22,12 @@ class PushPhase:
     def run(self, ctx: Context) -> PhaseResult:
         from loopctl.phases.docker.registry import auth_config, remote_digest, tag_by_manifest
 
-        build = ctx.sections.get("build")
-        if not build:
-            raise LoopctlError(
-                "nothing to push: the build phase did not run",
-                hint="deploy an existing image with --image REF",
-                kind="push",
-            )
+        build = built(ctx)
         if build["cached"] == "remote":
             digest = remote_digest(build["cache_tag"], ctx)
             if digest is not None:
                 ctx.log(self.name, "already in the registry: nothing to upload")
-                return _result(build["image"], build["cache_tag"], digest, retries=0, uploaded=False)
+                return push_result(build["image"], build["cache_tag"], digest, retries=0, uploaded=False)
         credentials = auth_config(ctx)
         # The image goes up once, under its input tag; the other tags name the same manifest, so the registry
         # is told so directly instead of the engine checking every layer again for each of them.
@@ -45,7 +39,7 @@ class PushPhase:
         for tag in refused:
             _, used = self._push_tag(ctx, build["image"], tag, credentials)
             retries += used
-        return _result(build["image"], build["reference"], digest, retries=retries, uploaded=True)
+        return push_result(build["image"], build["reference"], digest, retries=retries, uploaded=True)
 
     def _push_tag(self, ctx: Context, repository: str, tag: str, credentials: dict[str, str] | None) -> tuple[str, int]:
         from loopctl.phases.docker.engine import api_client
@@ -104,7 +98,25 @@ def push_error(message: str) -> LoopctlError:
     return LoopctlError(f"push failed: {message}", hint="read the engine's message above", kind="push")
 
 
-def _result(repository: str, reference: str, digest: str, *, retries: int, uploaded: bool) -> PhaseResult:
+def built(ctx: Context) -> dict[str, Any]:
+    """The build phase's section, which every push phase starts from."""
+    build = ctx.sections.get("build")
+    if not build:
+        raise LoopctlError(
+            "nothing to push: the build phase did not run",
+            hint="deploy an existing image with --image REF",
+            kind="push",
+        )
+    return build
+
+
+def push_result(
+    repository: str, reference: str, digest: str, *, retries: int, uploaded: bool, pushed_by: str | None = None
+) -> PhaseResult:
+    """The push section every push phase writes: the digest the registry holds pins what deploy runs."""
     pinned = f"{repository}@{digest}"
-    section = {"reference": reference, "digest": digest, "pinned": pinned, "uploaded": uploaded, "retries": retries}
+    section: dict[str, Any] = {"reference": reference, "digest": digest, "pinned": pinned, "uploaded": uploaded}
+    if pushed_by is not None:
+        section["pushed_by"] = pushed_by
+    section["retries"] = retries
     return PhaseResult("ok", {"pinned": pinned, "retries": retries}, section=section)
