@@ -151,3 +151,20 @@ def test_a_regional_https_endpoint_keeps_the_credentials(
     assert services._transport._host == "https://europe-west1-run.googleapis.com"
     emulated = CloudRunConfig(project="p", region="europe-west1", service="chat", api_endpoint="http://127.0.0.1:9")
     assert isinstance(_clients(emulated)[0]._transport._credentials, AnonymousCredentials)
+
+
+def test_a_refused_generate_id_token_says_what_iam_credentials_answered(
+    google: TokenEndpoints, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    document = google.impersonated_file("dev@example.com", SA)
+    document["service_account_impersonation_url"] = document["service_account_impersonation_url"].replace(
+        "/serviceAccounts/", "/serviceAccountz/"
+    )
+    use(tmp_path, monkeypatch, document)
+    with pytest.raises(LoopctlError) as caught:
+        mint_id_token(AUDIENCE)
+    assert caught.value.kind == "credentials"
+    assert caught.value.message == (
+        f"cannot get a Google ID token for {AUDIENCE}: generateIdToken answered 404: "
+        f"/v1/projects/-/serviceAccountz/{SA}:generateIdToken is not part of this emulator."
+    )

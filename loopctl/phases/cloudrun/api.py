@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from loopctl.config import CloudRunConfig, Config
 from loopctl.errors import LoopctlError
@@ -14,6 +14,7 @@ from loopctl.google_access import (
     access_failures,
     class_hint,
     client_settings,
+    error_body,
     made,
     server_message,
 )
@@ -318,18 +319,9 @@ def api_error(what: str, err: GoogleAPICallError, *, project: str = "") -> Loopc
     return LoopctlError(f"Cloud Run API: {what}: {status}{server_message(err)}", hint=hint, kind=kind)
 
 
-def _error_body(err: GoogleAPICallError) -> dict[str, Any]:
-    response: Any = getattr(err, "response", None)
-    try:
-        body = response.json()["error"]
-    except Exception:
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
 def error_status(err: GoogleAPICallError) -> str:
     """`error.status` of Google's JSON error body (ABORTED, ALREADY_EXISTS, ...), or the gRPC status name."""
-    status = _error_body(err).get("status")
+    status = error_body(getattr(err, "response", None)).get("status")
     if isinstance(status, str):
         return status
     grpc_status = getattr(err, "grpc_status_code", None)
@@ -338,7 +330,7 @@ def error_status(err: GoogleAPICallError) -> str:
 
 def error_info(err: GoogleAPICallError) -> tuple[str, dict[str, str]]:
     """The google.rpc.ErrorInfo detail of the error body: its reason and metadata."""
-    for detail in _error_body(err).get("details") or []:
+    for detail in error_body(getattr(err, "response", None)).get("details") or []:
         if isinstance(detail, dict) and detail.get("@type") == "type.googleapis.com/google.rpc.ErrorInfo":
             metadata = detail.get("metadata") if isinstance(detail.get("metadata"), dict) else {}
             return str(detail.get("reason", "")), {str(k): str(v) for k, v in (metadata or {}).items()}

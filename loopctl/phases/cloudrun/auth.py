@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 from loopctl.config import CloudRunConfig, Config
 from loopctl.errors import LoopctlError
+from loopctl.google_access import error_body
 from loopctl.secrets import Secret
 
 # Cloud Run checks this header first, leaving Authorization to the application (the probe's own JWT).
@@ -245,10 +246,8 @@ def _generate_id_token(source: Any, impersonation_url: str, audience: str, deleg
 
 
 def _google_message(response: Any) -> str:
-    try:
-        return str(response.json()["error"]["message"])
-    except Exception:
-        return response.reason or "no message"
+    body = error_body(response)
+    return str(body["message"]) if "message" in body else response.reason or "no message"
 
 
 def _from_metadata_server(audience: str) -> IdToken:
