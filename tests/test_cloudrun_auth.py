@@ -168,3 +168,22 @@ def test_a_refused_generate_id_token_says_what_iam_credentials_answered(
         f"cannot get a Google ID token for {AUDIENCE}: generateIdToken answered 404: "
         f"/v1/projects/-/serviceAccountz/{SA}:generateIdToken is not part of this emulator."
     )
+
+
+def test_a_token_endpoint_that_cannot_be_reached_is_one_redacted_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    document = {
+        "type": "authorized_user",
+        "client_id": "c.apps.googleusercontent.com",
+        "client_secret": "client-secret",
+        "refresh_token": "1//refresh",
+        "token_uri": "http://127.0.0.1:1/token?access_token=leaked-in-the-query",
+    }
+    use(tmp_path, monkeypatch, document)
+    with pytest.raises(LoopctlError) as caught:
+        mint_id_token(AUDIENCE)
+    message = caught.value.message
+    assert caught.value.kind == "credentials" and message.startswith(f"cannot get a Google ID token for {AUDIENCE}: ")
+    assert "access_token=***" in message and "leaked-in-the-query" not in message
+    assert "\n" not in message and len(message) <= len(f"cannot get a Google ID token for {AUDIENCE}: ") + 300

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 from loopctl.config import CloudRunConfig, Config
 from loopctl.errors import LoopctlError
-from loopctl.google_access import error_body
+from loopctl.google_access import error_body, server_text
 from loopctl.secrets import Secret
 
 # Cloud Run checks this header first, leaving Authorization to the application (the probe's own JWT).
@@ -102,11 +102,9 @@ def mint_id_token(audience: str) -> IdToken:
             )
         return IdToken(Secret(minter(info, audience), source="google-id-token"), f"{_PATHS[kind]} ({source.name})")
     except (google.auth.exceptions.GoogleAuthError, requests.RequestException, ValueError, KeyError) as err:
-        reason = (str(err).splitlines() or [type(err).__name__])[0]
-        from loopctl.secrets import redact
-
+        reason = server_text(str(err) or type(err).__name__, limit=300)
         raise LoopctlError(
-            f"cannot get a Google ID token for {audience}: {redact(reason)[:300]}",
+            f"cannot get a Google ID token for {audience}: {reason}",
             hint=ID_TOKEN_HINT,
             kind="credentials",
         ) from err
