@@ -24,6 +24,7 @@ from google.cloud import run_v2
 from google.longrunning import operations_pb2
 from google.protobuf import json_format
 
+from loopctl.phases.cloudrun import api, spec
 from loopctl.phases.cloudrun.api import api_error
 from tests.support import cloudrun_shapes as shapes
 from tests.support.cloudrun_containers import Started
@@ -155,3 +156,38 @@ def test_an_html_403_from_the_front_end_is_still_one_line() -> None:
     found = api_error("get service", err)
     assert found.kind == "permission_denied" and "\n" not in found.message
     assert found.message.startswith("Cloud Run API: get service: 403 ")
+
+
+def test_the_enum_numbers_written_by_hand_are_the_clients() -> None:
+    """Enums travel as numbers; loopctl and the emulator spell them out to avoid importing run_v2, so a wrong
+    number would be agreed on by both sides and pass every other test."""
+    state, kind, ingress = run_v2.Condition.State, run_v2.TrafficTargetAllocationType, run_v2.IngressTraffic
+    assert (api.CONDITION_FAILED, api.CONDITION_SUCCEEDED) == (state.CONDITION_FAILED, state.CONDITION_SUCCEEDED)
+    assert (spec._LATEST, spec._BY_NAME) == (
+        kind.TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST,
+        kind.TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION,
+    )
+    assert spec._INGRESS == {
+        "all": ingress.INGRESS_TRAFFIC_ALL,
+        "internal": ingress.INGRESS_TRAFFIC_INTERNAL_ONLY,
+        "internal-and-cloud-load-balancing": ingress.INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER,
+    }
+    assert (shapes.LATEST, shapes.REVISION, shapes.INGRESS_ALL) == (
+        kind.TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST,
+        kind.TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION,
+        ingress.INGRESS_TRAFFIC_ALL,
+    )
+    assert (shapes.PENDING, shapes.RECONCILING, shapes.FAILED, shapes.SUCCEEDED) == (
+        state.CONDITION_PENDING,
+        state.CONDITION_RECONCILING,
+        state.CONDITION_FAILED,
+        state.CONDITION_SUCCEEDED,
+    )
+    assert (shapes.ERROR, shapes.INFO) == (run_v2.Condition.Severity.ERROR, run_v2.Condition.Severity.INFO)
+    reason = run_v2.Condition.CommonReason
+    assert (shapes.REVISION_FAILED, shapes.CONTAINER_MISSING, shapes.SECRETS_ACCESS_CHECK_FAILED) == (
+        reason.REVISION_FAILED,
+        reason.CONTAINER_MISSING,
+        reason.SECRETS_ACCESS_CHECK_FAILED,
+    )
+    assert shapes.HEALTH_CHECK_CONTAINER_ERROR == run_v2.Condition.RevisionReason.HEALTH_CHECK_CONTAINER_ERROR

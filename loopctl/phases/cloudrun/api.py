@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 MAX_RETRIES = 5
 CALL_TIMEOUT_S = 60.0  # one request; the deadline bounds it further
-_FAILED, _SUCCEEDED = 3, 4  # Condition.State
+CONDITION_FAILED, CONDITION_SUCCEEDED = 3, 4  # Condition.State, without importing run_v2
 _TIMEOUT_HINT = "raise deploy.cloudrun.deadline_s, or look at the service in the Cloud Run console"
 
 
@@ -160,7 +160,8 @@ class CloudRunApi:
             if operation is not None and operation.HasField("error"):
                 return service
             if not service.reconciling and (
-                service.observed_generation == service.generation or service.terminal_condition.state == _FAILED
+                service.observed_generation == service.generation
+                or service.terminal_condition.state == CONDITION_FAILED
             ):
                 return service
             self._pause(f"the service did not settle on generation {service.generation}")
@@ -372,7 +373,7 @@ class ConditionLog:
     def __call__(self, service: run_v2.Service) -> None:
         for position, condition in enumerate([service.terminal_condition, *service.conditions]):
             text = condition.message or condition.state.name.removeprefix("CONDITION_").lower()
-            quiet = position > 0 and condition.state == _SUCCEEDED
+            quiet = position > 0 and condition.state == CONDITION_SUCCEEDED
             if condition.type_ and not quiet and text not in self.seen:
                 self.seen.add(text)
                 self.show(f"{condition.type_}: {text}")
