@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from loopctl.config import CloudRunConfig, Config, DeployConfig
+from loopctl.config import CloudRunConfig, Config, DeployConfig, DockerDeployConfig
 from loopctl.errors import LoopctlError
 from loopctl.phases.cloudrun.api import _clients
 from loopctl.phases.cloudrun.auth import HEADER, mint_id_token, probe_headers
@@ -38,6 +38,12 @@ def config(*, public: bool, **cloudrun: Any) -> Config:
 
 def test_a_public_service_needs_no_header() -> None:
     assert probe_headers(config(public=True), "https://chat-abc.a.run.app/ws") == []
+
+
+def test_a_cloudrun_block_left_beside_another_target_sends_no_token() -> None:
+    block = CloudRunConfig(project="p", region="europe-west1", service="chat", public=False)
+    local = DeployConfig(target="docker", docker=DockerDeployConfig(name="chat"), cloudrun=block)
+    assert probe_headers(Config(project="t", deploy=local), "http://127.0.0.1:8080") == []
 
 
 def test_a_service_account_key_mints_a_token_for_the_audience(

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from loopctl.config import CloudRunConfig, Config
+from loopctl.config import CloudRunConfig, Config, cloudrun_target
 from loopctl.errors import LoopctlError
 from loopctl.google_access import error_body, server_text
 from loopctl.secrets import Secret
@@ -48,7 +48,7 @@ class IdToken:
 
 def probe_headers(config: Config, url: str) -> list[tuple[str, Secret]]:
     """The headers the probe must send to `url`: none for a public service, an ID token for a private one."""
-    cloudrun = config.deploy.cloudrun if config.deploy is not None else None
+    cloudrun = cloudrun_target(config)
     if cloudrun is None or cloudrun.public:
         return []
     minted = mint_id_token(audience_for(cloudrun, url))
