@@ -191,3 +191,48 @@ def test_the_enum_numbers_written_by_hand_are_the_clients() -> None:
         reason.SECRETS_ACCESS_CHECK_FAILED,
     )
     assert shapes.HEALTH_CHECK_CONTAINER_ERROR == run_v2.Condition.RevisionReason.HEALTH_CHECK_CONTAINER_ERROR
+
+
+def rpc_error(code: int, status: str, message: str, *details: dict[str, Any]) -> str:
+    return json.dumps({"error": {"code": code, "message": message, "status": status, "details": list(details)}})
+
+
+@pytest.mark.parametrize(
+    ("code", "payload", "kind", "hint"),
+    [
+        (409, rpc_error(409, "ABORTED", "etag mismatch"), "conflict", "etag race"),
+        (409, rpc_error(409, "ALREADY_EXISTS", "Revision named 'x' exists"), "conflict", "loopctl picks a new name"),
+        (
+            403,
+            rpc_error(
+                403,
+                "PERMISSION_DENIED",
+                "Permission 'run.services.setIamPolicy' denied",
+                {
+                    "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                    "reason": "IAM_PERMISSION_DENIED",
+                    "domain": "iam.googleapis.com",
+                    "metadata": {"permission": "run.services.setIamPolicy"},
+                },
+            ),
+            "permission_denied",
+            "grant the deploying identity roles/run.admin (run.services.setIamPolicy)",
+        ),
+        (
+            401,
+            rpc_error(401, "UNAUTHENTICATED", "Request had invalid authentication credentials."),
+            "credentials",
+            "gcloud auth",
+        ),
+        (429, rpc_error(429, "RESOURCE_EXHAUSTED", "Quota exceeded"), "api_unavailable", "429"),
+        (400, rpc_error(400, "INVALID_ARGUMENT", "bad template"), "invalid_request", "deploy.cloudrun"),
+    ],
+    ids=["aborted", "already-exists", "iam-permission", "unauthenticated", "quota", "invalid"],
+)
+def test_each_google_status_gets_its_kind_and_hint(code: int, payload: str, kind: str, hint: str) -> None:
+    """The status name decides between 409s; the class google-api-core picks from the HTTP status does the rest."""
+    err = answered(code, payload)
+    assert isinstance(err, exceptions.GoogleAPICallError)
+    found = api_error("update service", err)
+    assert found.kind == kind and hint in found.hint
+    assert found.message.startswith(f"Cloud Run API: update service: {code} ")
