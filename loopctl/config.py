@@ -209,6 +209,12 @@ class CloudRunConfig(_Strict):
         return self
 
 
+def cloudrun_target(config: Config) -> CloudRunConfig | None:
+    """The deploy.cloudrun block when Cloud Run is the deploy target; None for any other target."""
+    deploy = config.deploy
+    return deploy.cloudrun if deploy is not None and deploy.target == "cloudrun" else None
+
+
 def pullable_by_cloud_run(image: str) -> bool:
     """Whether Cloud Run can pull `image`: Artifact Registry, Container Registry or Docker Hub."""
     first = image.split("/", 1)[0]
@@ -388,7 +394,7 @@ def load_config(path: str | Path, *, environ: Mapping[str, str] | None = None, c
 
 def _check_image_host(config: Config, source: Path, lines: LineIndex) -> None:
     """Cloud Run pulls only from Google's registries and Docker Hub; an emulator runs whatever it is given."""
-    cloudrun = config.deploy.cloudrun if config.deploy is not None and config.deploy.target == "cloudrun" else None
+    cloudrun = cloudrun_target(config)
     if cloudrun is None or config.build is None or cloudrun.emulated or pullable_by_cloud_run(config.build.image):
         return
     raise UsageError(

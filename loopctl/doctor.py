@@ -8,7 +8,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from loopctl.config import Config, load_config
+from loopctl.config import Config, cloudrun_target, load_config
 from loopctl.errors import LoopctlError
 from loopctl.finding import Finding
 
@@ -31,7 +31,7 @@ def diagnose(config_path: Path) -> list[Finding]:
         checks.append(_registry)
     if _needs_google(config):
         checks.append(_google)
-    cloudrun = config.deploy.cloudrun if config.deploy is not None and config.deploy.target == "cloudrun" else None
+    cloudrun = cloudrun_target(config)
     if cloudrun is not None and not cloudrun.public:
         checks.append(_id_token)
     return findings + [check(config) for check in checks] + _cloudbuild(config)
@@ -150,11 +150,11 @@ def _google(config: Config) -> Finding:
 
 def _id_token(config: Config) -> Finding:
     """A private service is probed with an ID token: mint one now and say which credential made it."""
-    from loopctl.phases.cloudrun.auth import mint_id_token
+    from loopctl.phases.cloudrun.auth import audience_for, mint_id_token
 
-    assert config.deploy is not None and config.deploy.cloudrun is not None
-    cloudrun = config.deploy.cloudrun
-    audience = next(iter(cloudrun.custom_audiences), f"https://{cloudrun.service}.a.run.app")
+    cloudrun = cloudrun_target(config)
+    assert cloudrun is not None
+    audience = audience_for(cloudrun, f"https://{cloudrun.service}.a.run.app")
     try:
         minted = mint_id_token(audience)
     except LoopctlError as err:

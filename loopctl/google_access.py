@@ -71,13 +71,19 @@ def class_hint(err: BaseException, hints: list[tuple[str, str, str]]) -> tuple[s
     return next(((kind, hint) for name, kind, hint in hints if name in names), ("api_error", ""))
 
 
+def error_body(response: Any) -> dict[str, Any]:
+    """The `error` object of Google's JSON error body ({code, message, status, details}), {} when there is none."""
+    try:
+        body = response.json()["error"]
+    except Exception:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
 def server_message(err: Exception, *, limit: int | None = None) -> str:
     """The server's message without the client's `METHOD URL:` prefix."""
-    response: Any = getattr(err, "response", None)
-    try:
-        text = str(response.json()["error"]["message"])
-    except Exception:
-        text = str(getattr(err, "message", err))
+    body = error_body(getattr(err, "response", None))
+    text = str(body["message"]) if "message" in body else str(getattr(err, "message", err))
     return server_text(text, limit=limit)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from loopctl.config import CloudRunConfig, Config, DeployConfig
+from loopctl.config import CloudRunConfig, Config, DeployConfig, DockerDeployConfig
 from loopctl.errors import LoopctlError
 from loopctl.phases.cloudrun.api import _clients
 from loopctl.phases.cloudrun.auth import HEADER, mint_id_token, probe_headers
@@ -38,6 +38,12 @@ def config(*, public: bool, **cloudrun: Any) -> Config:
 
 def test_a_public_service_needs_no_header() -> None:
     assert probe_headers(config(public=True), "https://chat-abc.a.run.app/ws") == []
+
+
+def test_a_cloudrun_block_left_beside_another_target_sends_no_token() -> None:
+    block = CloudRunConfig(project="p", region="europe-west1", service="chat", public=False)
+    local = DeployConfig(target="docker", docker=DockerDeployConfig(name="chat"), cloudrun=block)
+    assert probe_headers(Config(project="t", deploy=local), "http://127.0.0.1:8080") == []
 
 
 def test_a_service_account_key_mints_a_token_for_the_audience(
@@ -151,3 +157,39 @@ def test_a_regional_https_endpoint_keeps_the_credentials(
     assert services._transport._host == "https://europe-west1-run.googleapis.com"
     emulated = CloudRunConfig(project="p", region="europe-west1", service="chat", api_endpoint="http://127.0.0.1:9")
     assert isinstance(_clients(emulated)[0]._transport._credentials, AnonymousCredentials)
+
+
+def test_a_refused_generate_id_token_says_what_iam_credentials_answered(
+    google: TokenEndpoints, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    document = google.impersonated_file("dev@example.com", SA)
+    document["service_account_impersonation_url"] = document["service_account_impersonation_url"].replace(
+        "/serviceAccounts/", "/serviceAccountz/"
+    )
+    use(tmp_path, monkeypatch, document)
+    with pytest.raises(LoopctlError) as caught:
+        mint_id_token(AUDIENCE)
+    assert caught.value.kind == "credentials"
+    assert caught.value.message == (
+        f"cannot get a Google ID token for {AUDIENCE}: generateIdToken answered 404: "
+        f"/v1/projects/-/serviceAccountz/{SA}:generateIdToken is not part of this emulator."
+    )
+
+
+def test_a_token_endpoint_that_cannot_be_reached_is_one_redacted_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    document = {
+        "type": "authorized_user",
+        "client_id": "c.apps.googleusercontent.com",
+        "client_secret": "client-secret",
+        "refresh_token": "1//refresh",
+        "token_uri": "http://127.0.0.1:1/token?access_token=leaked-in-the-query",
+    }
+    use(tmp_path, monkeypatch, document)
+    with pytest.raises(LoopctlError) as caught:
+        mint_id_token(AUDIENCE)
+    message = caught.value.message
+    assert caught.value.kind == "credentials" and message.startswith(f"cannot get a Google ID token for {AUDIENCE}: ")
+    assert "access_token=***" in message and "leaked-in-the-query" not in message
+    assert "\n" not in message and len(message) <= len(f"cannot get a Google ID token for {AUDIENCE}: ") + 300

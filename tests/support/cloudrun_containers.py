@@ -40,8 +40,7 @@ class RevisionRuntime:
     def __init__(self, *, startup_timeout_s: float) -> None:
         self.startup_timeout_s = startup_timeout_s
         self._client: Any = None
-        self._containers: list[Any] = []
-        self._revisions: list[tuple[str, Any]] = []
+        self._revisions: list[tuple[str, Any]] = []  # (revision, container) started and not yet removed
         self._lock = threading.Lock()
         self._closing = threading.Event()
 
@@ -60,21 +59,20 @@ class RevisionRuntime:
             labels={LABEL: revision},
         )
         with self._lock:
-            self._containers.append(container)
             self._revisions.append((revision, container))
         return self._wait_listening(container, port)
 
     def containers(self) -> list[tuple[str, Any]]:
         """(revision, container) for every revision still running: where its log lines come from."""
         with self._lock:
-            return [(revision, container) for revision, container in self._revisions if container in self._containers]
+            return list(self._revisions)
 
     def close(self) -> None:
         """Stop and remove every container this runtime started."""
         self._closing.set()
         with self._lock:
-            containers, self._containers = self._containers, []
-        for container in containers:
+            revisions, self._revisions = self._revisions, []
+        for _, container in revisions:
             with contextlib.suppress(Exception):
                 container.remove(force=True)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from loopctl.config import CloudRunConfig, Config
 from loopctl.errors import LoopctlError
@@ -14,6 +14,7 @@ from loopctl.google_access import (
     access_failures,
     class_hint,
     client_settings,
+    error_body,
     made,
     server_message,
 )
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 MAX_RETRIES = 5
 CALL_TIMEOUT_S = 60.0  # one request; the deadline bounds it further
-_FAILED, _SUCCEEDED = 3, 4  # Condition.State
+CONDITION_FAILED, CONDITION_SUCCEEDED = 3, 4  # Condition.State, without importing run_v2
 _TIMEOUT_HINT = "raise deploy.cloudrun.deadline_s, or look at the service in the Cloud Run console"
 
 
@@ -159,7 +160,8 @@ class CloudRunApi:
             if operation is not None and operation.HasField("error"):
                 return service
             if not service.reconciling and (
-                service.observed_generation == service.generation or service.terminal_condition.state == _FAILED
+                service.observed_generation == service.generation
+                or service.terminal_condition.state == CONDITION_FAILED
             ):
                 return service
             self._pause(f"the service did not settle on generation {service.generation}")
@@ -318,18 +320,9 @@ def api_error(what: str, err: GoogleAPICallError, *, project: str = "") -> Loopc
     return LoopctlError(f"Cloud Run API: {what}: {status}{server_message(err)}", hint=hint, kind=kind)
 
 
-def _error_body(err: GoogleAPICallError) -> dict[str, Any]:
-    response: Any = getattr(err, "response", None)
-    try:
-        body = response.json()["error"]
-    except Exception:
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
 def error_status(err: GoogleAPICallError) -> str:
     """`error.status` of Google's JSON error body (ABORTED, ALREADY_EXISTS, ...), or the gRPC status name."""
-    status = _error_body(err).get("status")
+    status = error_body(getattr(err, "response", None)).get("status")
     if isinstance(status, str):
         return status
     grpc_status = getattr(err, "grpc_status_code", None)
@@ -338,7 +331,7 @@ def error_status(err: GoogleAPICallError) -> str:
 
 def error_info(err: GoogleAPICallError) -> tuple[str, dict[str, str]]:
     """The google.rpc.ErrorInfo detail of the error body: its reason and metadata."""
-    for detail in _error_body(err).get("details") or []:
+    for detail in error_body(getattr(err, "response", None)).get("details") or []:
         if isinstance(detail, dict) and detail.get("@type") == "type.googleapis.com/google.rpc.ErrorInfo":
             metadata = detail.get("metadata") if isinstance(detail.get("metadata"), dict) else {}
             return str(detail.get("reason", "")), {str(k): str(v) for k, v in (metadata or {}).items()}
@@ -380,7 +373,7 @@ class ConditionLog:
     def __call__(self, service: run_v2.Service) -> None:
         for position, condition in enumerate([service.terminal_condition, *service.conditions]):
             text = condition.message or condition.state.name.removeprefix("CONDITION_").lower()
-            quiet = position > 0 and condition.state == _SUCCEEDED
+            quiet = position > 0 and condition.state == CONDITION_SUCCEEDED
             if condition.type_ and not quiet and text not in self.seen:
                 self.seen.add(text)
                 self.show(f"{condition.type_}: {text}")

@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from loopctl.config import CloudRunConfig, Config
+from loopctl.config import CloudRunConfig, Config, cloudrun_target
 from loopctl.errors import LoopctlError
+from loopctl.google_access import error_body, server_text
 from loopctl.secrets import Secret
 
 # Cloud Run checks this header first, leaving Authorization to the application (the probe's own JWT).
@@ -47,7 +48,7 @@ class IdToken:
 
 def probe_headers(config: Config, url: str) -> list[tuple[str, Secret]]:
     """The headers the probe must send to `url`: none for a public service, an ID token for a private one."""
-    cloudrun = config.deploy.cloudrun if config.deploy is not None else None
+    cloudrun = cloudrun_target(config)
     if cloudrun is None or cloudrun.public:
         return []
     minted = mint_id_token(audience_for(cloudrun, url))
@@ -101,11 +102,9 @@ def mint_id_token(audience: str) -> IdToken:
             )
         return IdToken(Secret(minter(info, audience), source="google-id-token"), f"{_PATHS[kind]} ({source.name})")
     except (google.auth.exceptions.GoogleAuthError, requests.RequestException, ValueError, KeyError) as err:
-        reason = (str(err).splitlines() or [type(err).__name__])[0]
-        from loopctl.secrets import redact
-
+        reason = server_text(str(err) or type(err).__name__, limit=300)
         raise LoopctlError(
-            f"cannot get a Google ID token for {audience}: {redact(reason)[:300]}",
+            f"cannot get a Google ID token for {audience}: {reason}",
             hint=ID_TOKEN_HINT,
             kind="credentials",
         ) from err
@@ -245,10 +244,8 @@ def _generate_id_token(source: Any, impersonation_url: str, audience: str, deleg
 
 
 def _google_message(response: Any) -> str:
-    try:
-        return str(response.json()["error"]["message"])
-    except Exception:
-        return response.reason or "no message"
+    body = error_body(response)
+    return str(body["message"]) if "message" in body else response.reason or "no message"
 
 
 def _from_metadata_server(audience: str) -> IdToken:

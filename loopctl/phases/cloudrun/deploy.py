@@ -6,7 +6,14 @@ from typing import TYPE_CHECKING, Any
 
 from loopctl.config import PREVIEW_TAG, CheckConfig, CloudRunConfig, Config, pullable_by_cloud_run
 from loopctl.errors import LoopctlError, UsageError
-from loopctl.phases.cloudrun.api import CALL_TIMEOUT_S, CloudRunApi, ConditionLog, cloudrun_config, connect
+from loopctl.phases.cloudrun.api import (
+    CALL_TIMEOUT_S,
+    CONDITION_FAILED,
+    CloudRunApi,
+    ConditionLog,
+    cloudrun_config,
+    connect,
+)
 from loopctl.phases.cloudrun.release import CloudRunRelease
 from loopctl.phases.cloudrun.spec import (
     ROLLBACK_ANNOTATION,
@@ -26,8 +33,6 @@ from loopctl.runner import Context, Phase, PhaseResult
 if TYPE_CHECKING:
     from google.cloud import run_v2
     from google.longrunning import operations_pb2
-
-_FAILED = 3  # Condition.State
 
 
 def cloudrun_phases(config: Config) -> list[Phase]:
@@ -155,7 +160,7 @@ def verify(
             hint="the new revision serves no traffic: look at it in the Cloud Run console",
             kind="zero_traffic",
         )
-    if operation.HasField("error") or service.terminal_condition.state == _FAILED:
+    if operation.HasField("error") or service.terminal_condition.state == CONDITION_FAILED:
         message = operation.error.message or service.terminal_condition.message
         raise LoopctlError(f"Cloud Run could not deploy {config.service}: {message}", kind="deploy_failed")
     if config.strategy == "direct" and percent_of(service, ready) == 0:
@@ -174,7 +179,7 @@ def verify(
 
 def _raise_revision_failure(api: CloudRunApi, name: str) -> None:
     revision = api.get_revision(name)
-    failed = [condition for condition in revision.conditions if condition.state == _FAILED]
+    failed = [condition for condition in revision.conditions if condition.state == CONDITION_FAILED]
     if not failed:
         return
     reasons = [_reason(condition) for condition in failed]
