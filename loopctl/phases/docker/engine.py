@@ -107,12 +107,17 @@ def engine_get(path: str, *, headers: dict[str, str] | None = None) -> tuple[int
     current API version, with no `/version` round trip first. Raises EngineUnavailable when DOCKER_HOST or the
     Docker context points elsewhere than a unix socket, or the socket does not answer.
     """
+    return engine_call("GET", path, headers=headers)
+
+
+def engine_call(method: str, path: str, *, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    """engine_get() for any method without a body (a tag is a bodiless POST): the status and the parsed JSON."""
     import http.client
     import json
 
     connection = _unix_connection(_local_socket())
     try:
-        connection.request("GET", path, headers={"Host": "docker", **(headers or {})})
+        connection.request(method, path, headers={"Host": "docker", **(headers or {})})
         response = connection.getresponse()
         body = response.read()
     except OSError as err:
