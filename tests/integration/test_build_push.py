@@ -357,3 +357,33 @@ def test_a_dockerfile_outside_the_context_still_builds(tmp_path: Path, source: P
     built = BuildPhase().run(ctx)
     assert built.section is not None and built.section["cached"] == "no"
     assert built.section["image_id"].startswith("sha256:")
+
+
+@pytest.mark.parametrize(
+    ("content", "credentials", "plain"),
+    [
+        (None, False, True),  # no docker config: nothing for the SDK to read, the socket is the default one
+        ('{"auths": {"registry.example:5000": {}}}', True, True),
+        ('{"credsStore": "pass"}', True, True),
+        ('{"currentContext": "remote"}', False, False),  # a context may point anywhere: only the SDK knows where
+        ('{"currentContext": "default"}', False, True),
+        ("not json", True, True),  # unreadable: the SDK decides what it means
+        ('["a list"]', True, True),
+    ],
+)
+def test_the_docker_cli_config_decides_between_the_socket_and_the_sdk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: str | None, credentials: bool, plain: bool
+) -> None:
+    from loopctl.phases.docker.engine import EngineUnavailable, docker_config_has_credentials, engine_get
+
+    if content is not None:
+        (tmp_path / "config.json").write_text(content)
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    assert docker_config_has_credentials() is credentials
+    if plain:
+        status, version = engine_get("/version")  # the machine's engine, on its default socket
+        assert status == 200 and version["ApiVersion"]
+    else:
+        with pytest.raises(EngineUnavailable):
+            engine_get("/version")

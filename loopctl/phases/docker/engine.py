@@ -144,19 +144,19 @@ def _local_socket() -> str:
 
 def _docker_context_set() -> bool:
     """Whether the docker CLI config names a current context other than the default one."""
-    import json
-
-    config = os.path.join(os.environ.get("DOCKER_CONFIG") or os.path.expanduser("~/.docker"), "config.json")
-    try:
-        with open(config, encoding="utf-8") as stream:
-            document = json.load(stream)
-    except (OSError, ValueError):
-        return False
-    return isinstance(document, dict) and document.get("currentContext") not in (None, "", "default")
+    return (_docker_config() or {}).get("currentContext") not in (None, "", "default")
 
 
 def docker_config_has_credentials() -> bool:
     """Whether the docker CLI config could hold registry credentials (then the SDK must read them)."""
+    document = _docker_config()
+    if document is None:
+        return True  # unreadable: let the SDK decide what it means
+    return bool(document.get("auths") or document.get("credsStore") or document.get("credHelpers"))
+
+
+def _docker_config() -> dict[str, Any] | None:
+    """The docker CLI's config.json: `{}` when there is none, None when it cannot be read or is not an object."""
     import json
 
     config = os.path.join(os.environ.get("DOCKER_CONFIG") or os.path.expanduser("~/.docker"), "config.json")
@@ -164,12 +164,10 @@ def docker_config_has_credentials() -> bool:
         with open(config, encoding="utf-8") as stream:
             document = json.load(stream)
     except FileNotFoundError:
-        return False
+        return {}
     except (OSError, ValueError):
-        return True  # unreadable: let the SDK decide what it means
-    if not isinstance(document, dict):
-        return True
-    return bool(document.get("auths") or document.get("credsStore") or document.get("credHelpers"))
+        return None
+    return document if isinstance(document, dict) else None
 
 
 def _unix_connection(path: str) -> Any:
