@@ -144,18 +144,18 @@ def _local_socket() -> str:
 
 def _docker_context_set() -> bool:
     """Whether the docker CLI config names a current context other than the default one."""
-    return (_docker_config() or {}).get("currentContext") not in (None, "", "default")
+    return (docker_config() or {}).get("currentContext") not in (None, "", "default")
 
 
 def docker_config_has_credentials() -> bool:
     """Whether the docker CLI config could hold registry credentials (then the SDK must read them)."""
-    document = _docker_config()
+    document = docker_config()
     if document is None:
         return True  # unreadable: let the SDK decide what it means
     return bool(document.get("auths") or document.get("credsStore") or document.get("credHelpers"))
 
 
-def _docker_config() -> dict[str, Any] | None:
+def docker_config() -> dict[str, Any] | None:
     """The docker CLI's config.json: `{}` when there is none, None when it cannot be read or is not an object."""
     import json
 
