@@ -121,7 +121,7 @@ def tag_by_manifest(repository: str, digest: str, tags: list[str], credentials: 
     from urllib.error import URLError
 
     failures = (URLError, HTTPException, OSError, ValueError)  # any of them: the engine pushes the tag instead
-    registry = _registry_of(repository)
+    registry = registry_host(repository)
     if registry is None or not tags:
         return list(tags)
     client = _RegistryHttp(registry, credentials)
@@ -138,8 +138,8 @@ def tag_by_manifest(repository: str, digest: str, tags: list[str], credentials: 
     return refused
 
 
-def _registry_of(repository: str) -> str | None:
-    """The registry host of `host[:port]/path`; None for Docker Hub names, left to the engine."""
+def registry_host(repository: str) -> str | None:
+    """The registry host of `host[:port]/path`; None for Docker Hub names (`app`, `user/app`)."""
     first, _, rest = repository.partition("/")
     if not rest or not ("." in first or ":" in first or first == "localhost"):
         return None
