@@ -70,6 +70,17 @@ def test_a_docker_hub_name_with_a_user_is_checked_against_docker_hub(tmp_path: P
     assert "someuser" not in str(findings["registry"]["detail"])
 
 
+def test_a_broken_login_in_the_docker_config_is_a_finding_not_a_traceback(tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text(CONFIG.format(image="127.0.0.1:1/app", auth="docker-config"))
+    (tmp_path / "docker").mkdir()
+    (tmp_path / "docker" / "config.json").write_text(json.dumps({"auths": {"127.0.0.1:1": {"auth": "x"}}}))
+    code, findings, stderr = doctor(tmp_path, DOCKER_CONFIG=str(tmp_path / "docker"))
+    assert code == 1 and "Traceback" not in stderr
+    engine = findings["engine"]
+    assert engine["ok"] is False and str(tmp_path / "docker" / "config.json") in str(engine["detail"])
+    assert "docker login" in str(engine["fix"])
+
+
 def test_no_engine_and_no_registry_say_what_to_do(tmp_path: Path) -> None:
     (tmp_path / "config.yaml").write_text(CONFIG.format(image="127.0.0.1:1/app", auth="none"))
     code, findings, _ = doctor(tmp_path, DOCKER_HOST="tcp://127.0.0.1:1")

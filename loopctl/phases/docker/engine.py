@@ -34,6 +34,12 @@ def docker_client() -> Any:
         client = docker.from_env(timeout=CONNECT_TIMEOUT_S)  # asks the engine's API version: a real round trip
     except (docker.errors.DockerException, requests.exceptions.ConnectionError, FileNotFoundError) as err:
         raise unreachable(err) from None
+    except ValueError as err:  # the SDK decodes every stored login up front: one bad `auth` stops it
+        raise LoopctlError(
+            f"the docker config {_docker_config_path()} cannot be read: {type(err).__name__}",
+            hint="fix or remove the broken `auth` entry (`docker logout HOST`, then `docker login HOST`)",
+            kind="credentials",
+        ) from None
     client.api.timeout = API_TIMEOUT_S
     _clients[address] = client
     return client
@@ -159,15 +165,18 @@ def docker_config() -> dict[str, Any] | None:
     """The docker CLI's config.json: `{}` when there is none, None when it cannot be read or is not an object."""
     import json
 
-    config = os.path.join(os.environ.get("DOCKER_CONFIG") or os.path.expanduser("~/.docker"), "config.json")
     try:
-        with open(config, encoding="utf-8") as stream:
+        with open(_docker_config_path(), encoding="utf-8") as stream:
             document = json.load(stream)
     except FileNotFoundError:
         return {}
     except (OSError, ValueError):
         return None
     return document if isinstance(document, dict) else None
+
+
+def _docker_config_path() -> str:
+    return os.path.join(os.environ.get("DOCKER_CONFIG") or os.path.expanduser("~/.docker"), "config.json")
 
 
 def _unix_connection(path: str) -> Any:
