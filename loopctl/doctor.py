@@ -8,7 +8,7 @@ from pathlib import Path
 
 from loopctl.config import Config, load_config
 from loopctl.errors import LoopctlError
-from loopctl.finding import Finding
+from loopctl.finding import Finding, credentials_finding
 
 
 def diagnose(config_path: Path) -> list[Finding]:
@@ -135,18 +135,7 @@ def _needs_google(config: Config) -> bool:
 
 
 def _google(config: Config) -> Finding:
-    try:
-        import google.auth
-
-        _, project = google.auth.default()
-    except Exception as err:  # google-auth raises several unrelated types for "no credentials"
-        return Finding(
-            "google credentials",
-            False,
-            f"none found ({type(err).__name__})",
-            "run `gcloud auth application-default login`",
-        )
-    return Finding("google credentials", True, f"application-default credentials (project {project or '?'})")
+    return credentials_finding("google credentials", "run `gcloud auth application-default login`")
 
 
 def _id_token(config: Config) -> Finding:
