@@ -77,3 +77,26 @@ def test_a_registry_failing_twice_then_recovering_is_retried_and_the_push_succee
     assert record["push"]["digest"] == registry.manifest_digest("tiny", "loopctl-0001")
     assert [seen.outcome for seen in proxy.seen if manifest_put(seen.method, seen.path)][:3] == [fault, fault, "201"]
     assert "retry 1/3" in done.stderr and "retry 2/3" in done.stderr
+
+
+@pytest.mark.parametrize("fault", ["500", "cut"])
+def test_a_tag_the_registry_refuses_by_manifest_is_pushed_by_the_engine_instead(
+    tmp_path: Path, tiny_context: Path, proxy: FaultProxy, registry: RegistryHandle, fault: str
+) -> None:
+    build_push_config(tmp_path, tiny_context, proxy.address)
+
+    def tag_put(method: str, path: str) -> bool:  # the engine's own PUT names the input tag, never loopctl-NNNN
+        return method == "PUT" and path.endswith("/manifests/loopctl-0001")
+
+    if fault == "500":
+        proxy.fail_next(500, 1, when=tag_put)
+    else:
+        proxy.cut_next(1, when=tag_put)
+    done = iterate(tmp_path, "--ci")
+    assert done.returncode == EXIT_INCONCLUSIVE, done.stderr
+    record = assert_complete(tmp_path, 1, status="inconclusive", phases=[("build", "ok"), ("push", "ok")])
+    assert record["push"]["digest"] == registry.manifest_digest("tiny", "loopctl-0001")
+    assert record["push"]["retries"] == 0  # a refused manifest PUT is not a failed push: nothing was retried
+    # loopctl's PUT met the fault; the engine's push of the same tag went through.
+    assert [seen.outcome for seen in proxy.seen if tag_put(seen.method, seen.path)] == [fault, "201"]
+    assert_no_traceback(done.stderr)
