@@ -100,3 +100,46 @@ def test_a_tag_the_registry_refuses_by_manifest_is_pushed_by_the_engine_instead(
     # loopctl's PUT met the fault; the engine's push of the same tag went through.
     assert [seen.outcome for seen in proxy.seen if tag_put(seen.method, seen.path)] == [fault, "201"]
     assert_no_traceback(done.stderr)
+
+
+def test_a_registry_that_serves_other_bytes_for_a_digest_gets_no_tag_from_them() -> None:
+    import hashlib
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from loopctl.phases.docker.registry import tag_by_manifest
+
+    stored = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json"}).encode()
+    digest = f"sha256:{hashlib.sha256(stored).hexdigest()}"
+    puts: list[str] = []
+
+    class Rewriting(BaseHTTPRequestHandler):
+        """Answers a by-digest GET with the manifest re-serialised (other bytes), as a converting proxy might."""
+
+        def do_GET(self) -> None:
+            body = json.dumps(json.loads(stored), indent=2).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_PUT(self) -> None:
+            puts.append(self.path)
+            self.send_response(201)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Rewriting)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        repository = f"127.0.0.1:{server.server_address[1]}/app"
+        assert tag_by_manifest(repository, digest, ["loopctl-0001"], None) == ["loopctl-0001"]
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert puts == []  # the engine pushes that tag instead, from the image it holds

@@ -124,11 +124,15 @@ def tag_by_manifest(repository: str, digest: str, tags: list[str], credentials: 
     registry = registry_host(repository)
     if registry is None or not tags:
         return list(tags)
+    import hashlib
+
     client = _RegistryHttp(registry, credentials)
     try:
         body, media_type = client.manifest(repository.split("/", 1)[1], digest)
     except failures:
         return list(tags)
+    if f"sha256:{hashlib.sha256(body).hexdigest()}" != digest:
+        return list(tags)  # not the bytes the digest names: tags PUT with them would point at another manifest
     refused: list[str] = []
     for tag in tags:
         try:
