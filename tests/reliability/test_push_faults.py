@@ -143,3 +143,72 @@ def test_a_registry_that_serves_other_bytes_for_a_digest_gets_no_tag_from_them()
         server.shutdown()
         server.server_close()
     assert puts == []  # the engine pushes that tag instead, from the image it holds
+
+
+def test_credentials_for_the_registry_do_not_follow_its_redirect_to_another_host() -> None:
+    import base64
+    import hashlib
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from loopctl.phases.docker.registry import tag_by_manifest
+
+    manifest = b'{"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json"}'
+    digest = f"sha256:{hashlib.sha256(manifest).hexdigest()}"
+    seen_elsewhere: list[str | None] = []
+    tagged: list[str] = []
+
+    def answer(handler: BaseHTTPRequestHandler, status: int, headers: dict[str, str], body: bytes = b"") -> None:
+        handler.send_response(status)
+        for name, value in {**headers, "Content-Length": str(len(body))}.items():
+            handler.send_header(name, value)
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    class Storage(BaseHTTPRequestHandler):
+        """Where the registry sends manifest reads: another host, which must never see the registry's login."""
+
+        def do_GET(self) -> None:
+            seen_elsewhere.append(self.headers.get("Authorization"))
+            answer(self, 200, {"Content-Type": "application/vnd.docker.distribution.manifest.v2+json"}, manifest)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    storage = ThreadingHTTPServer(("127.0.0.1", 0), Storage)
+
+    class Registry(BaseHTTPRequestHandler):
+        """Basic auth, and manifest reads redirected to the storage host (as registries do for blobs)."""
+
+        def _authorized(self) -> bool:
+            if self.headers.get("Authorization") == "Basic " + base64.b64encode(b"ci:s3cret-pass").decode():
+                return True
+            answer(self, 401, {"WWW-Authenticate": 'Basic realm="registry"'})
+            return False
+
+        def do_GET(self) -> None:
+            if self._authorized():
+                answer(self, 307, {"Location": f"http://127.0.0.1:{storage.server_address[1]}/m"})
+
+        def do_PUT(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            if self._authorized():
+                tagged.append(self.path)
+                answer(self, 201, {})
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    registry = ThreadingHTTPServer(("127.0.0.1", 0), Registry)
+    for server in (storage, registry):
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        repository = f"127.0.0.1:{registry.server_address[1]}/app"
+        credentials = {"username": "ci", "password": "s3cret-pass"}
+        assert tag_by_manifest(repository, digest, ["loopctl-0001"], credentials) == []
+    finally:
+        for server in (storage, registry):
+            server.shutdown()
+            server.server_close()
+    assert seen_elsewhere == [None]
+    assert tagged == ["/v2/app/manifests/loopctl-0001"]

@@ -186,8 +186,9 @@ class _RegistryHttp:
     def _open(self, method: str, url_path: str, headers: dict[str, str], body: bytes | None) -> tuple[bytes, Any]:
         from urllib.request import Request
 
-        sent = {**headers, **({"Authorization": self.authorization} if self.authorization else {})}
-        request = Request(self.base + url_path, data=body, headers=sent, method=method)
+        request = Request(self.base + url_path, data=body, headers=headers, method=method)
+        if self.authorization:
+            _authorize(request, self.authorization)
         with _opener().open(request, timeout=_TIMEOUT_S) as response:
             return response.read(), response.headers
 
@@ -209,7 +210,8 @@ class _RegistryHttp:
         if scheme.lower() != "bearer" or "realm" not in fields:
             raise ValueError(f"unknown auth challenge {scheme!r}")
         query = urlencode({"service": fields.get("service", ""), "scope": f"repository:{path}:pull,push"})
-        request = Request(f"{fields['realm']}?{query}", headers={"Authorization": basic})
+        request = Request(f"{fields['realm']}?{query}")
+        _authorize(request, basic)
         with _opener().open(request, timeout=_TIMEOUT_S) as response:
             answer = json.loads(response.read())
         token = answer.get("token") or answer.get("access_token")
@@ -219,6 +221,11 @@ class _RegistryHttp:
 
         remember(token)
         return f"Bearer {token}"
+
+
+def _authorize(request: Any, authorization: str) -> None:
+    """Credentials for this request's host only: urllib copies ordinary headers onto a redirect to any host."""
+    request.add_unredirected_header("Authorization", authorization)
 
 
 def _opener() -> Any:
