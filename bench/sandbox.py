@@ -101,18 +101,7 @@ class Sandbox:
         return elapsed, record
 
     def close(self) -> None:
-        client = docker_client()
-        for name in self.containers:
-            for found in client.containers.list(all=True, filters={"name": name}):
-                if found.name == name:
-                    with contextlib.suppress(Exception):
-                        found.remove(force=True)
-        for repository in self.repositories:
-            for image in client.images.list(name=repository):
-                for tag in image.tags:
-                    if tag.startswith(f"{repository}:"):
-                        with contextlib.suppress(Exception):
-                            client.images.remove(tag, noprune=False)
+        remove_from_engine(self.containers, self.repositories)
         if self.registry is not None:
             self.registry.stop()
         shutil.rmtree(self.root, ignore_errors=True)
@@ -131,6 +120,23 @@ class Sandbox:
         (self.root / ".gitignore").write_text("iterations-*/\n*.yaml\n")
         for argv in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "bench sandbox"]):
             checked([*GIT, "-C", self.root, *argv])
+
+
+def remove_from_engine(containers: list[str], repositories: list[str]) -> None:
+    """Remove these containers and every tag of these repositories; a failure to remove one never stops the rest."""
+    client = docker_client()
+    for name in containers:
+        for found in client.containers.list(all=True, filters={"name": name}):
+            if found.name == name:
+                with contextlib.suppress(Exception):
+                    found.remove(force=True)
+    for repository in repositories:
+        for image in client.images.list(name=repository):
+            # By tag, never by id: an identical build elsewhere shares the id, and its tags must stay.
+            for tag in image.tags:
+                if tag.startswith(f"{repository}:"):
+                    with contextlib.suppress(Exception):
+                        client.images.remove(tag, noprune=False)
 
 
 def phase_line(record: dict[str, Any], wall: float) -> str:

@@ -6,21 +6,16 @@ from __future__ import annotations
 import json
 import secrets
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import yaml
-from timing import LOOPCTL, REPO, checked, figure, median, require_venv, say, verdict
+from sandbox import GIT, SERVICE, TOUCHED, remove_from_engine
+from timing import LOOPCTL, checked, figure, median, require_venv, say, timed, verdict
 
-sys.path.insert(0, str(REPO))  # tests.support.realparts: the same engine helpers the tests use
+from tests.support.realparts import BASE_IMAGE, base_image_missing_reason
 
-from tests.support.realparts import BASE_IMAGE, base_image_missing_reason, docker_client
-
-SERVICE = REPO / "examples" / "agent-service"
-TOUCHED = Path("agent_service") / "conversation.py"
-GIT = ["git", "-c", "user.name=loopctl-bench", "-c", "user.email=bench@127.0.0.1"]
 ROUNDS = 3
 GOAL_S = 2.0
 
@@ -48,8 +43,6 @@ def iterate(repo: Path) -> tuple[float, dict[str, Any]]:
 
 def checked_any(argv: list[Any], *, cwd: Path) -> tuple[float, str]:
     """The probe fails (the sample wants a token the init config does not send): only a crash stops the bench."""
-    from timing import timed
-
     elapsed, done = timed(argv, cwd=cwd)
     if done.returncode not in (0, 1):
         say(f"FAILED (exit {done.returncode}):\n{done.stderr[-2000:]}")
@@ -87,14 +80,7 @@ def main() -> None:
             skipped &= (record.get("build") or {}).get("cached") == "local" and record["deploy"].get("reused") is True
             say(f"round {number} unchanged: {elapsed:.2f}s; {describe(record)}")
     finally:
-        client = docker_client()
-        for container in client.containers.list(all=True, filters={"name": repo.name}):
-            container.remove(force=True)
-        for image in client.images.list(name=repo.name):
-            # By tag, never by id: an identical build elsewhere shares the id, and its tags must stay.
-            for tag in image.tags:
-                if tag.startswith(f"{repo.name}:"):
-                    client.images.remove(tag)
+        remove_from_engine([repo.name], [repo.name])  # init names the container and the image after the repo
         shutil.rmtree(root, ignore_errors=True)
     took = median(unchanged)
     figure(

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import http.client
-import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 from loopctl.config import Config, cloudrun_target, load_config
 from loopctl.errors import LoopctlError
-from loopctl.finding import Finding
+from loopctl.finding import Finding, credentials_finding
 
 
 def diagnose(config_path: Path) -> list[Finding]:
@@ -89,7 +87,9 @@ def _dockerignored(context: Path, relative: str) -> bool:
 
 def _registry(config: Config) -> Finding:
     assert config.build is not None and config.push is not None
-    host = config.build.image.split("/", 1)[0] if "/" in config.build.image else "docker.io"
+    from loopctl.phases.docker.registry import registry_host
+
+    host = registry_host(config.build.image) or "docker.io"  # `user/app` is on Docker Hub, not a host `user`
     status = _v2_status(host)
     if status is None:
         return Finding("registry", False, f"no registry answers at {host}", "start it, or fix the host in build.image")
@@ -119,12 +119,13 @@ def _v2_status(host: str) -> int | None:
 
 
 def _docker_config_has(host: str) -> bool:
-    folder = Path(os.environ.get("DOCKER_CONFIG", Path.home() / ".docker"))
-    try:
-        document = json.loads((folder / "config.json").read_text())
-    except (OSError, ValueError):
-        return False
-    return host in document.get("auths", {}) or host in document.get("credHelpers", {})
+    from loopctl.phases.docker.engine import docker_config
+
+    document = docker_config() or {}
+    return any(
+        isinstance(entries, dict) and host in entries
+        for entries in (document.get("auths"), document.get("credHelpers"))
+    )
 
 
 def _needs_google(config: Config) -> bool:
@@ -134,18 +135,7 @@ def _needs_google(config: Config) -> bool:
 
 
 def _google(config: Config) -> Finding:
-    try:
-        import google.auth
-
-        _, project = google.auth.default()
-    except Exception as err:  # google-auth raises several unrelated types for "no credentials"
-        return Finding(
-            "google credentials",
-            False,
-            f"none found ({type(err).__name__})",
-            "run `gcloud auth application-default login`",
-        )
-    return Finding("google credentials", True, f"application-default credentials (project {project or '?'})")
+    return credentials_finding("google credentials", "run `gcloud auth application-default login`")
 
 
 def _id_token(config: Config) -> Finding:

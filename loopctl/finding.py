@@ -12,3 +12,14 @@ class Finding:
     detail: str
     fix: str = ""
     warning: bool = False  # worth fixing, but nothing fails because of it
+
+
+def credentials_finding(name: str, fix: str) -> Finding:
+    """Whether application-default credentials are there (and for which project); `fix` when they are not."""
+    try:
+        import google.auth
+
+        _, project = google.auth.default()
+    except Exception as err:  # google-auth raises several unrelated types for "no credentials"
+        return Finding(name, False, f"none found ({type(err).__name__})", fix)
+    return Finding(name, True, f"application-default credentials (project {project or '?'})")

@@ -246,6 +246,50 @@ def test_an_unchanged_tree_never_loads_the_docker_sdk(tmp_path: Path, source: Pa
     assert json.loads(done.stdout) == {"cached": "remote", "uploaded": False, "heavy": []}
 
 
+# Without a push phase the cache is the engine's own image store: looking it up and tagging stay off the SDK too.
+UNCHANGED_LOCALLY_IN_A_FRESH_PROCESS = """
+import json, sys
+from pathlib import Path
+from loopctl.config import BuildConfig, Config
+from loopctl.phases.docker.build import BuildPhase
+from loopctl.records.store import Store
+from loopctl.runner import Context
+
+folder, source, image, base = sys.argv[1:5]
+config = Config(
+    project="t", iterations_dir=folder, build=BuildConfig(context=source, image=image, args={"BASE_IMAGE": base})
+)
+built = BuildPhase().run(Context(config, Store(Path(folder)), 2, lambda event: None, {}))
+heavy = sorted(name for name in ("docker", "requests", "urllib3") if name in sys.modules)
+print(json.dumps({"cached": built.section["cached"], "tags": built.section["tags"], "heavy": heavy}))
+"""
+
+
+def test_an_unchanged_tree_without_a_push_never_loads_the_docker_sdk(
+    tmp_path: Path, source: Path, registry: RegistryHandle
+) -> None:
+    import json
+    import subprocess
+    import sys
+
+    first = make_ctx(tmp_path, source, registry)
+    BuildPhase().run(first)
+    assert first.config.build is not None
+    image = first.config.build.image
+    argv = [str(tmp_path / "iterations"), str(source), image, BASE_IMAGE]
+    done = subprocess.run(
+        [sys.executable, "-c", UNCHANGED_LOCALLY_IN_A_FRESH_PROCESS, *argv], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout)
+    assert found["cached"] == "local" and found["heavy"] == []
+    assert "loopctl-0002" in found["tags"]
+    # The tags were added over the socket: the engine holds them on the very image the first build made.
+    engine = docker_client()
+    built_id = engine.images.get(f"{image}:loopctl-0001").id
+    assert all(engine.images.get(f"{image}:{tag}").id == built_id for tag in found["tags"])
+
+
 def test_tags_are_added_by_manifest_with_basic_credentials_or_left_to_the_engine(tmp_path: Path, source: Path) -> None:
     from loopctl.phases.docker.registry import tag_by_manifest
 
@@ -313,3 +357,33 @@ def test_a_dockerfile_outside_the_context_still_builds(tmp_path: Path, source: P
     built = BuildPhase().run(ctx)
     assert built.section is not None and built.section["cached"] == "no"
     assert built.section["image_id"].startswith("sha256:")
+
+
+@pytest.mark.parametrize(
+    ("content", "credentials", "plain"),
+    [
+        (None, False, True),  # no docker config: nothing for the SDK to read, the socket is the default one
+        ('{"auths": {"registry.example:5000": {}}}', True, True),
+        ('{"credsStore": "pass"}', True, True),
+        ('{"currentContext": "remote"}', False, False),  # a context may point anywhere: only the SDK knows where
+        ('{"currentContext": "default"}', False, True),
+        ("not json", True, True),  # unreadable: the SDK decides what it means
+        ('["a list"]', True, True),
+    ],
+)
+def test_the_docker_cli_config_decides_between_the_socket_and_the_sdk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: str | None, credentials: bool, plain: bool
+) -> None:
+    from loopctl.phases.docker.engine import EngineUnavailable, docker_config_has_credentials, engine_get
+
+    if content is not None:
+        (tmp_path / "config.json").write_text(content)
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    assert docker_config_has_credentials() is credentials
+    if plain:
+        status, version = engine_get("/version")  # the machine's engine, on its default socket
+        assert status == 200 and version["ApiVersion"]
+    else:
+        with pytest.raises(EngineUnavailable):
+            engine_get("/version")

@@ -357,3 +357,22 @@ def test_a_rebuild_of_the_same_inputs_reuses_the_uploaded_source(
     assert any(
         message.startswith("source unchanged: gs://proj_cloudbuild/loopctl-source/") for message in logged(again)
     )
+
+
+def test_records_inside_the_context_stay_out_of_the_uploaded_source(
+    tmp_path: Path, source: Path, registry: RegistryHandle, cloudbuild: CloudBuildEmulator
+) -> None:
+    import io
+    import tarfile
+
+    config = make_ctx(tmp_path, source, image_for(registry, tmp_path), cloudbuild).config
+    inside = source / "iterations"  # a user's repo: the records sit in the build context
+    ctx = Context(config.model_copy(update={"iterations_dir": str(inside)}), Store(inside), 1, Recorder())
+    inside.mkdir()
+    (source / "iterations" / "0001.json").write_text("{}")
+    assert build(ctx).status == "ok"
+    (name, stored), *_ = cloudbuild.storage.buckets["proj_cloudbuild"].items()
+    with tarfile.open(fileobj=io.BytesIO(stored.data), mode="r:gz") as archive:
+        members = archive.getnames()
+    assert "Dockerfile" in members
+    assert not [member for member in members if member.startswith("iterations")], name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from tests.support.doctor import run_doctor
@@ -46,6 +47,38 @@ def test_a_registry_that_wants_credentials_without_any_is_red_with_the_fix(tmp_p
     assert code == 1
     assert findings["registry"]["ok"] is False and "docker login" in str(findings["registry"]["fix"])
     assert "❌ registry" in stderr
+
+
+def test_a_registry_that_wants_credentials_the_docker_config_holds_is_green(tmp_path: Path) -> None:
+    with start_registry(tmp_path / "locked", htpasswd={"ci": "a-password"}) as registry:
+        (tmp_path / "config.yaml").write_text(CONFIG.format(image=f"{registry.address}/app", auth="docker-config"))
+        (tmp_path / "docker").mkdir()
+        (tmp_path / "docker" / "config.json").write_text(
+            json.dumps({"auths": {registry.address: {"auth": "Y2k6YS1wYXNzd29yZA=="}}})
+        )
+        _, findings, _ = doctor(tmp_path, DOCKER_CONFIG=str(tmp_path / "docker"))
+    assert findings["registry"]["ok"] is True
+    assert (
+        findings["registry"]["detail"] == f"{registry.address} wants auth: credentials for it are in the docker config"
+    )
+
+
+def test_a_docker_hub_name_with_a_user_is_checked_against_docker_hub(tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text(CONFIG.format(image="someuser/app", auth="none"))
+    _, findings, _ = doctor(tmp_path)
+    assert "docker.io" in str(findings["registry"]["detail"])  # not a registry host called `someuser`
+    assert "someuser" not in str(findings["registry"]["detail"])
+
+
+def test_a_broken_login_in_the_docker_config_is_a_finding_not_a_traceback(tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text(CONFIG.format(image="127.0.0.1:1/app", auth="docker-config"))
+    (tmp_path / "docker").mkdir()
+    (tmp_path / "docker" / "config.json").write_text(json.dumps({"auths": {"127.0.0.1:1": {"auth": "x"}}}))
+    code, findings, stderr = doctor(tmp_path, DOCKER_CONFIG=str(tmp_path / "docker"))
+    assert code == 1 and "Traceback" not in stderr
+    engine = findings["engine"]
+    assert engine["ok"] is False and str(tmp_path / "docker" / "config.json") in str(engine["detail"])
+    assert "docker login" in str(engine["fix"])
 
 
 def test_no_engine_and_no_registry_say_what_to_do(tmp_path: Path) -> None:

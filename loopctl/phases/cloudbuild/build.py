@@ -16,7 +16,7 @@ from loopctl.phases.cloudbuild.registry import DIGEST, manifest_digest
 from loopctl.phases.cloudbuild.request import build_request
 from loopctl.phases.cloudbuild.source import upload_source
 from loopctl.phases.docker.build import image_tags
-from loopctl.phases.inputs import input_digest, input_tag
+from loopctl.phases.inputs import input_digest, input_tag, own_paths
 from loopctl.records.record import ErrorInfo
 from loopctl.records.store import write_atomic
 from loopctl.runner import Context, PhaseResult
@@ -49,7 +49,8 @@ class CloudBuildPhase:
             remote = {**section, "cached": "remote", "reference": cache_tag, "digest": held}
             return PhaseResult("ok", {"cached": "remote"}, section=remote)
         api = CloudBuildApi(build.cloudbuild, log=lambda line: ctx.log(self.name, line), backoff_s=self.backoff_s)
-        source = upload_source(api, ctx.config.path(build.context), build, digest)
+        context = ctx.config.path(build.context)
+        source = upload_source(api, context, build, digest, own=own_paths(ctx.config, context))
         section.update(source=source.uri, source_uploaded=source.uploaded)
         references = [cache_tag, *(f"{build.image}:{tag}" for tag in tags)]
         request = build_request(

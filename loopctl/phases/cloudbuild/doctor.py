@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from loopctl.config import CloudBuildConfig
 from loopctl.errors import LoopctlError
-from loopctl.finding import Finding
+from loopctl.finding import Finding, credentials_finding
 from loopctl.google_access import ADC_HINT, is_emulator
 from loopctl.phases.cloudbuild.api import CloudBuildApi
 
@@ -27,13 +27,7 @@ def cloudbuild_checks(config: CloudBuildConfig) -> list[Finding]:
 def _credentials(config: CloudBuildConfig) -> Finding:
     if is_emulator(config.api_endpoint) and is_emulator(config.storage_endpoint):
         return Finding("cloud build credentials", True, "anonymous: both endpoints are http:// emulators")
-    try:
-        import google.auth
-
-        _, project = google.auth.default()
-    except Exception as err:  # google-auth raises several unrelated types for "no credentials"
-        return Finding("cloud build credentials", False, f"none found ({type(err).__name__})", ADC_HINT)
-    return Finding("cloud build credentials", True, f"application-default credentials (project {project or '?'})")
+    return credentials_finding("cloud build credentials", ADC_HINT)
 
 
 def _build_api(api: CloudBuildApi) -> Finding:

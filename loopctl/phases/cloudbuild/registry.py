@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import base64
-import json
-import os
 import re
-from pathlib import Path
 from typing import Any
 
 from loopctl.errors import LoopctlError
@@ -109,12 +106,12 @@ def _credentials(host: str, ctx: Context) -> tuple[str, str]:
 
 def _docker_config_login(host: str) -> tuple[str, str]:
     """A plain `auths` entry of the docker config; credential helpers need Docker, so they are not read here."""
-    folder = Path(os.environ.get("DOCKER_CONFIG", Path.home() / ".docker"))
+    from loopctl.phases.docker.engine import docker_config
+
     try:
-        document = json.loads((folder / "config.json").read_text())
-        encoded = document["auths"][host]["auth"]
+        encoded = (docker_config() or {})["auths"][host]["auth"]
         user, _, password = base64.b64decode(encoded).decode().partition(":")
-    except (OSError, ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError):
         return "", ""
     from loopctl.secrets import remember
 

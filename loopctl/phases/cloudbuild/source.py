@@ -6,6 +6,7 @@ import gzip
 import io
 import os
 import tarfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 from loopctl.config import BuildConfig
 from loopctl.errors import LoopctlError
 from loopctl.phases.cloudbuild.api import CloudBuildApi
-from loopctl.phases.inputs import context_files
+from loopctl.phases.inputs import context_files, without_own_files
 
 SOURCE_PREFIX = "loopctl-source/"
 
@@ -35,11 +36,12 @@ def source_name(input_digest: str) -> str:
     return f"{SOURCE_PREFIX}{input_digest.removeprefix('sha256:')}.tar.gz"
 
 
-def context_tarball(context: Path, build: BuildConfig) -> bytes:
-    """The files the engine would receive (.dockerignore honoured), fixed owners and times: same inputs, same bytes."""
+def context_tarball(context: Path, build: BuildConfig, *, own: Sequence[str] = ()) -> bytes:
+    """The files the engine would receive (.dockerignore honoured, loopctl's own folders `own` left out, as the
+    input digest leaves them out), fixed owners and times: same inputs, same bytes."""
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as archive:
-        for relative in context_files(context, build.dockerfile):
+        for relative in without_own_files(context_files(context, build.dockerfile), own):
             path = context / relative
             try:
                 member = archive.gettarinfo(str(path), arcname=relative.replace(os.sep, "/"))
@@ -56,7 +58,9 @@ def context_tarball(context: Path, build: BuildConfig) -> bytes:
     return gzip.compress(raw.getvalue(), mtime=0)
 
 
-def upload_source(api: CloudBuildApi, context: Path, build: BuildConfig, input_digest: str) -> Source:
+def upload_source(
+    api: CloudBuildApi, context: Path, build: BuildConfig, input_digest: str, *, own: Sequence[str] = ()
+) -> Source:
     """Make sure the bucket exists and holds this context; upload only when the object is missing."""
     assert build.cloudbuild is not None
     bucket = _bucket(api, build.cloudbuild.source_bucket)
@@ -65,7 +69,7 @@ def upload_source(api: CloudBuildApi, context: Path, build: BuildConfig, input_d
     if api.call("Cloud Storage", "look up the source", lambda: blob.exists(retry=None)):
         api.log(f"source unchanged: gs://{bucket.name}/{name} is already uploaded")
         return Source(bucket.name, name, 0, uploaded=False)
-    payload = context_tarball(context, build)
+    payload = context_tarball(context, build, own=own)
     api.log(f"uploading the context ({len(payload) / 1024:.0f} KiB) to gs://{bucket.name}/{name}")
     _upload(api, blob, payload)
     return Source(bucket.name, name, len(payload), uploaded=True)

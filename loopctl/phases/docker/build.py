@@ -40,16 +40,15 @@ class BuildPhase:
         if asks_registry and remote_digest(cache_tag, ctx) is not None:
             ctx.log(self.name, f"unchanged inputs: {cache_tag} is already in the registry")
             return _result(build, digest, "remote", None, tags, cache_tag)
-        api = api_client()  # the SDK only from here: an unchanged iteration never loads it
         if not ctx.options.get("no_cache"):
-            image_id = _local_image(api, cache_tag)
+            image_id = _local_image(cache_tag)
             cached = "local" if image_id else "no"
         if image_id is None:
-            image_id = self._build(ctx, api, build, cache_tag)
+            image_id = self._build(ctx, api_client(), build, cache_tag)  # the SDK only to build
         else:
             ctx.log(self.name, f"unchanged inputs: reusing local image {image_id[:19]}")
         for tag in tags:
-            api.tag(image_id, build.image, tag)
+            _tag(image_id, build.image, tag)
         return _result(build, digest, cached, image_id, tags, cache_tag, pushed=ctx.config.push is not None)
 
     def _build(self, ctx: Context, api: Any, build: BuildConfig, cache_tag: str) -> str:
@@ -167,13 +166,48 @@ def image_tags(ctx: Context) -> list[str]:
     return tags
 
 
-def _local_image(api: Any, reference: str) -> str | None:
-    from docker.errors import ImageNotFound
+def _local_image(reference: str) -> str | None:
+    """The id of the engine's image `reference`, or None; asked over the socket, so an unchanged tree never
+    loads the SDK (which answers instead when the socket path cannot, or the engine says something unexpected)."""
+    from urllib.parse import quote
+
+    from loopctl.phases.docker.engine import EngineUnavailable, engine_get
 
     try:
-        return str(api.inspect_image(reference)["Id"])
+        status, found = engine_get(f"/images/{quote(reference, safe='/:@')}/json")
+    except EngineUnavailable:
+        status, found = 0, None
+    if status == 404:
+        return None
+    if status == 200 and isinstance(found, dict) and found.get("Id"):
+        return str(found["Id"])
+    return _local_image_sdk(reference)
+
+
+def _local_image_sdk(reference: str) -> str | None:
+    from docker.errors import ImageNotFound
+
+    from loopctl.phases.docker.engine import api_client
+
+    try:
+        return str(api_client().inspect_image(reference)["Id"])
     except ImageNotFound:
         return None
+
+
+def _tag(image_id: str, repository: str, tag: str) -> None:
+    """`docker tag` over the socket (201 Created), else through the SDK, which raises the engine's error."""
+    from urllib.parse import quote, urlencode
+
+    from loopctl.phases.docker.engine import EngineUnavailable, api_client, engine_call
+
+    query = urlencode({"repo": repository, "tag": tag})
+    try:
+        status, _ = engine_call("POST", f"/images/{quote(image_id, safe='/:@')}/tag?{query}")
+    except EngineUnavailable:
+        status = 0
+    if status != 201:
+        api_client().tag(image_id, repository, tag)
 
 
 def _result(

@@ -34,6 +34,12 @@ def docker_client() -> Any:
         client = docker.from_env(timeout=CONNECT_TIMEOUT_S)  # asks the engine's API version: a real round trip
     except (docker.errors.DockerException, requests.exceptions.ConnectionError, FileNotFoundError) as err:
         raise unreachable(err) from None
+    except ValueError as err:  # the SDK decodes every stored login up front: one bad `auth` stops it
+        raise LoopctlError(
+            f"the docker config {_docker_config_path()} cannot be read: {type(err).__name__}",
+            hint="fix or remove the broken `auth` entry (`docker logout HOST`, then `docker login HOST`)",
+            kind="credentials",
+        ) from None
     client.api.timeout = API_TIMEOUT_S
     _clients[address] = client
     return client
@@ -107,12 +113,17 @@ def engine_get(path: str, *, headers: dict[str, str] | None = None) -> tuple[int
     current API version, with no `/version` round trip first. Raises EngineUnavailable when DOCKER_HOST or the
     Docker context points elsewhere than a unix socket, or the socket does not answer.
     """
+    return engine_call("GET", path, headers=headers)
+
+
+def engine_call(method: str, path: str, *, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    """engine_get() for any method without a body (a tag is a bodiless POST): the status and the parsed JSON."""
     import http.client
     import json
 
     connection = _unix_connection(_local_socket())
     try:
-        connection.request("GET", path, headers={"Host": "docker", **(headers or {})})
+        connection.request(method, path, headers={"Host": "docker", **(headers or {})})
         response = connection.getresponse()
         body = response.read()
     except OSError as err:
@@ -139,32 +150,33 @@ def _local_socket() -> str:
 
 def _docker_context_set() -> bool:
     """Whether the docker CLI config names a current context other than the default one."""
-    import json
-
-    config = os.path.join(os.environ.get("DOCKER_CONFIG") or os.path.expanduser("~/.docker"), "config.json")
-    try:
-        with open(config, encoding="utf-8") as stream:
-            document = json.load(stream)
-    except (OSError, ValueError):
-        return False
-    return isinstance(document, dict) and document.get("currentContext") not in (None, "", "default")
+    return (docker_config() or {}).get("currentContext") not in (None, "", "default")
 
 
 def docker_config_has_credentials() -> bool:
     """Whether the docker CLI config could hold registry credentials (then the SDK must read them)."""
+    document = docker_config()
+    if document is None:
+        return True  # unreadable: let the SDK decide what it means
+    return bool(document.get("auths") or document.get("credsStore") or document.get("credHelpers"))
+
+
+def docker_config() -> dict[str, Any] | None:
+    """The docker CLI's config.json: `{}` when there is none, None when it cannot be read or is not an object."""
     import json
 
-    config = os.path.join(os.environ.get("DOCKER_CONFIG") or os.path.expanduser("~/.docker"), "config.json")
     try:
-        with open(config, encoding="utf-8") as stream:
+        with open(_docker_config_path(), encoding="utf-8") as stream:
             document = json.load(stream)
     except FileNotFoundError:
-        return False
+        return {}
     except (OSError, ValueError):
-        return True  # unreadable: let the SDK decide what it means
-    if not isinstance(document, dict):
-        return True
-    return bool(document.get("auths") or document.get("credsStore") or document.get("credHelpers"))
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def _docker_config_path() -> str:
+    return os.path.join(os.environ.get("DOCKER_CONFIG") or os.path.expanduser("~/.docker"), "config.json")
 
 
 def _unix_connection(path: str) -> Any:

@@ -121,14 +121,18 @@ def tag_by_manifest(repository: str, digest: str, tags: list[str], credentials: 
     from urllib.error import URLError
 
     failures = (URLError, HTTPException, OSError, ValueError)  # any of them: the engine pushes the tag instead
-    registry = _registry_of(repository)
+    registry = registry_host(repository)
     if registry is None or not tags:
         return list(tags)
+    import hashlib
+
     client = _RegistryHttp(registry, credentials)
     try:
         body, media_type = client.manifest(repository.split("/", 1)[1], digest)
     except failures:
         return list(tags)
+    if f"sha256:{hashlib.sha256(body).hexdigest()}" != digest:
+        return list(tags)  # not the bytes the digest names: tags PUT with them would point at another manifest
     refused: list[str] = []
     for tag in tags:
         try:
@@ -138,8 +142,8 @@ def tag_by_manifest(repository: str, digest: str, tags: list[str], credentials: 
     return refused
 
 
-def _registry_of(repository: str) -> str | None:
-    """The registry host of `host[:port]/path`; None for Docker Hub names, left to the engine."""
+def registry_host(repository: str) -> str | None:
+    """The registry host of `host[:port]/path`; None for Docker Hub names (`app`, `user/app`)."""
     first, _, rest = repository.partition("/")
     if not rest or not ("." in first or ":" in first or first == "localhost"):
         return None
@@ -182,8 +186,9 @@ class _RegistryHttp:
     def _open(self, method: str, url_path: str, headers: dict[str, str], body: bytes | None) -> tuple[bytes, Any]:
         from urllib.request import Request
 
-        sent = {**headers, **({"Authorization": self.authorization} if self.authorization else {})}
-        request = Request(self.base + url_path, data=body, headers=sent, method=method)
+        request = Request(self.base + url_path, data=body, headers=headers, method=method)
+        if self.authorization:
+            _authorize(request, self.authorization)
         with _opener().open(request, timeout=_TIMEOUT_S) as response:
             return response.read(), response.headers
 
@@ -205,7 +210,8 @@ class _RegistryHttp:
         if scheme.lower() != "bearer" or "realm" not in fields:
             raise ValueError(f"unknown auth challenge {scheme!r}")
         query = urlencode({"service": fields.get("service", ""), "scope": f"repository:{path}:pull,push"})
-        request = Request(f"{fields['realm']}?{query}", headers={"Authorization": basic})
+        request = Request(f"{fields['realm']}?{query}")
+        _authorize(request, basic)
         with _opener().open(request, timeout=_TIMEOUT_S) as response:
             answer = json.loads(response.read())
         token = answer.get("token") or answer.get("access_token")
@@ -215,6 +221,11 @@ class _RegistryHttp:
 
         remember(token)
         return f"Bearer {token}"
+
+
+def _authorize(request: Any, authorization: str) -> None:
+    """Credentials for this request's host only: urllib copies ordinary headers onto a redirect to any host."""
+    request.add_unredirected_header("Authorization", authorization)
 
 
 def _opener() -> Any:
