@@ -179,3 +179,12 @@ def test_explain_rejects_numbers_that_are_neither_status_nor_close_code() -> Non
         explain(700)
     assert explain(403).category == "handshake_rejected"
     assert "iam_denied" in explain(403).hint
+
+
+def test_explain_names_the_framework_readings_a_live_probe_would_pick() -> None:
+    # What a probe says only once it sees the server's software or body, `classify` says up front.
+    from loopctl.probe.codes import DAPHNE_1011_HINT, EMPTY_403_HINT
+
+    assert DAPHNE_1011_HINT in explain(1011).hint and DAPHNE_1011_HINT not in explain(1011, origin="client").hint
+    assert DAPHNE_1011_HINT not in explain(1006).hint
+    assert EMPTY_403_HINT in explain(403).hint and EMPTY_403_HINT not in explain(401).hint

@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-from loopctl.config import CheckConfig, Config
+from loopctl.config import CheckConfig, CloudRunConfig, Config
 from loopctl.errors import LoopctlError, UsageError
 from loopctl.outside import one_line
 from loopctl.probe.classify import AppCode
@@ -22,9 +22,9 @@ class ProbePhase:
     name = "probe"
 
     def run(self, ctx: Context) -> PhaseResult:
-        base_url = (ctx.sections.get("deploy") or {}).get("url") or _configured_url(ctx.config)
-        app_codes = app_codes_of(ctx.config)
         deploy = ctx.sections.get("deploy") or {}
+        base_url = deploy.get("url") or _configured_url(ctx.config)
+        app_codes = app_codes_of(ctx.config)
         extra = platform_headers(ctx.config, deploy.get("audience") or base_url)
         specs: list[tuple[CheckConfig, Check]] = []
         not_run: dict[str, CheckRecord] = {}
@@ -48,16 +48,18 @@ class ProbePhase:
         if not_run:
             detail["not_run"] = len(not_run)
         if passed < len(records):
-            records, detail["evidence"] = self._evidence(ctx, records)
+            records, detail["evidence"] = self._evidence(ctx, deploy, records)
             records = tuple(quote_in_hint(record) for record in records)
         return PhaseResult(status, detail, checks=records)
 
-    def _evidence(self, ctx: Context, records: tuple[CheckRecord, ...]) -> tuple[tuple[CheckRecord, ...], Any]:
+    def _evidence(
+        self, ctx: Context, deploy: dict[str, Any], records: tuple[CheckRecord, ...]
+    ) -> tuple[tuple[CheckRecord, ...], Any]:
         """The server's own words for the failing checks, read here because the checks' records are made here."""
         from loopctl.evidence.collect import collect
 
         ctx.log(self.name, "reading the server's logs around the failing checks")
-        evidence = collect(ctx.config, ctx.sections.get("deploy") or {}, records)
+        evidence = collect(ctx.config, deploy, records)
         if evidence.detail.get("note"):
             ctx.log(self.name, f"server logs: {evidence.detail['note']}")
         return evidence.checks, evidence.detail
@@ -100,10 +102,15 @@ def app_codes_of(config: Config) -> dict[int, AppCode]:
     return codes
 
 
+def _cloudrun(config: Config) -> CloudRunConfig | None:
+    """The Cloud Run settings when the deploy target is Cloud Run."""
+    return config.deploy.cloudrun if config.deploy is not None and config.deploy.target == "cloudrun" else None
+
+
 def platform_headers(config: Config, base_url: str | None) -> tuple[tuple[str, str], ...]:
     """Headers the platform wants in front of the app's own auth: a Google ID token for a private Cloud Run service
     (`audience`: the service URL the deploy phase reported, never a tag URL)."""
-    cloudrun = config.deploy.cloudrun if config.deploy is not None and config.deploy.target == "cloudrun" else None
+    cloudrun = _cloudrun(config)
     if cloudrun is None or cloudrun.public or not base_url:
         return ()
     from loopctl.phases.cloudrun.auth import probe_headers
@@ -113,7 +120,7 @@ def platform_headers(config: Config, base_url: str | None) -> tuple[tuple[str, s
 
 def _front_end_hint(config: Config, deploy: dict[str, Any], record: CheckRecord) -> CheckRecord:
     """Google's front end refused the probe: say which of `public` or the invoker binding to change."""
-    cloudrun = config.deploy.cloudrun if config.deploy is not None and config.deploy.target == "cloudrun" else None
+    cloudrun = _cloudrun(config)
     if cloudrun is None or record.outcome.category != "iam_denied":
         return record
     from loopctl.phases.cloudrun.auth import refused_hint

@@ -71,12 +71,12 @@ class AppCode:
 def connect_failure(category: str, message: str) -> Outcome:
     """No WebSocket/HTTP conversation happened: DNS, TCP, TLS or handshake trouble."""
     info = CONNECT_FAILURES[category]
-    return Outcome(None, category, info.depth, info.label, _clip(message), info.hint)
+    return Outcome(None, category, info.depth, info.label, one_line(message), info.hint)
 
 
 def handshake_status(status: int, body: str) -> Outcome:
     """The server answered the upgrade with an HTTP status instead of 101."""
-    excerpt = _clip(body)
+    excerpt = one_line(body)
     if is_google_front_end_denial(status, body):
         info = CONNECT_FAILURES["iam_denied"]
         return Outcome(status, "iam_denied", info.depth, f"HTTP {status} {info.label}", excerpt, info.hint)
@@ -89,7 +89,7 @@ def http_response(status: int, body: str, *, expect_status: int | None) -> Outco
     """An HTTP check's answer: success when the status is the expected one (any 2xx by default)."""
     name, hint = describe_http_status(status)
     ok = status == expect_status if expect_status is not None else 200 <= status < 300
-    excerpt = _clip(body)
+    excerpt = one_line(body)
     if ok:
         return Outcome(status, "success", DEPTH_SUCCESS, f"HTTP {status} {name}", excerpt, "")
     if is_google_front_end_denial(status, body):
@@ -122,7 +122,7 @@ def close(
     app_codes: Mapping[int, AppCode] | None = None,
 ) -> Outcome:
     """The connection closed before the expectations were met (with a code, or dropped: 1006)."""
-    reason = _clip(reason)
+    reason = one_line(reason)
     if code == 1000 and origin != "client":
         if expected and events_matched(expected, seen):
             return Outcome(code, "missing_events", DEPTH_PARTIAL, *_missing_text(expected, seen, reason), origin)
@@ -247,8 +247,3 @@ def _missing_text(expected: Sequence[str], seen: Sequence[str], reason: str) -> 
 def _in_order(expected: Sequence[str], seen: Sequence[str]) -> bool:
     position = iter(seen)
     return all(name in position for name in expected)
-
-
-def _clip(text: str) -> str:
-    """Server text as a record keeps it: redacted before it is cut, one line, no control characters."""
-    return one_line(text)

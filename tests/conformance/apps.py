@@ -20,6 +20,21 @@ def event(name: str) -> str:
     return json.dumps({"type": name})
 
 
+def routes(
+    happy: Any, auth_before: Any, auth_after: Any, crash: Any, linger: Any, silent: Any, oversized: Any
+) -> dict[str, Any]:
+    """The paths the suite probes, one per way a session ends: every framework serves the same ones."""
+    return {
+        "/ws": happy,
+        "/auth-before": auth_before,
+        "/auth-after": auth_after,
+        "/crash": crash,
+        "/linger": linger,
+        "/silent": silent,
+        "/oversized": oversized,
+    }
+
+
 def starlette_app(*, fastapi: bool) -> Any:
     """Starlette routes (or a FastAPI app with the same endpoints)."""
     from starlette.websockets import WebSocket
@@ -59,15 +74,7 @@ def starlette_app(*, fastapi: bool) -> Any:
         await websocket.accept()
         await websocket.receive_text()
 
-    endpoints = {
-        "/ws": happy,
-        "/auth-before": auth_before,
-        "/auth-after": auth_after,
-        "/crash": crash,
-        "/linger": linger,
-        "/silent": silent,
-        "/oversized": oversized,
-    }
+    endpoints = routes(happy, auth_before, auth_after, crash, linger, silent, oversized)
     if fastapi:
         from fastapi import FastAPI
 
@@ -141,15 +148,7 @@ def aiohttp_app() -> Any:
 
     app = web.Application()
     app.on_shutdown.append(close_sessions)
-    for path, handler in {
-        "/ws": happy,
-        "/auth-before": auth_before,
-        "/auth-after": auth_after,
-        "/crash": crash,
-        "/linger": linger,
-        "/silent": silent,
-        "/oversized": oversized,
-    }.items():
+    for path, handler in routes(happy, auth_before, auth_after, crash, linger, silent, oversized).items():
         app.router.add_get(path, handler)
     return app
 

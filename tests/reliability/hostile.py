@@ -7,7 +7,7 @@ ws://HOST/echo-token       the same 401, at the upgrade
 ws://HOST/hostile          an event named HOSTILE_EVENT, then a close 1011 with HOSTILE_REASON
 ws://HOST/endless          events for ever, none of them expected
 ws://HOST/flood            1 MB events for ever
-ws://HOST/many?n=N         `start`, N `tick` events, `done`
+ws://HOST/many?n=N         `start`, N `tick` events, `done` (&mid=NAME: NAME amid the ticks; &end=NAME: NAME last)
 ws://HOST/deep             a frame nested 100,000 deep, then `done`
 """
 
@@ -165,12 +165,15 @@ async def flood(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, requ
 async def many(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: Request) -> None:
     await _upgraded(writer, request)
     count = int(request.query.get("n", ["100000"])[0])
+    middle = request.query.get("mid", [])
     writer.write(event("start"))
     tick = event("tick")
     for start in range(0, count, 1000):
-        writer.write(tick * min(1000, count - start))
+        batch = min(1000, count - start)
+        writer.write(tick * (batch // 2) + b"".join(event(name) for name in middle) + tick * (batch - batch // 2))
+        middle = []
         await writer.drain()
-    writer.write(event("done"))
+    writer.write(event(request.query.get("end", ["done"])[0]))
     await writer.drain()
     await _until_gone(reader)
 

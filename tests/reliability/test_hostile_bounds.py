@@ -117,3 +117,33 @@ def test_100k_events_are_all_read_and_judged(tmp_path: Path) -> None:
     assert (result["passed"], result["events_count"], result["events_missing"]) == (True, count + 2, [])
     seen = result["events_seen"]
     assert len(seen) == 2 * EVENT_SAMPLE and (seen[0], seen[-1]) == ("start", "done")
+
+
+def probe_many(tmp_path: Path, query: str, *expected: str) -> dict[str, Any]:
+    with hostile_server() as address:
+        done = run_loopctl(
+            tmp_path,
+            "probe",
+            f"ws://{address}/many?{query}",
+            *(arg for name in expected for arg in ("--expect-event", name)),
+            *("--timeout", "3", "--json"),
+            timeout=60,
+        )
+    assert_no_traceback(done.stderr)
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def test_an_expected_event_amid_the_stream_keeps_its_place_in_the_sample(tmp_path: Path) -> None:
+    # Neither among the first nor the last names kept: the sample holds it anyway, where it arrived.
+    result = probe_many(tmp_path, "n=200&mid=middle", "start", "middle", "done")
+    assert (result["passed"], result["events_count"], result["events_missing"]) == (True, 203, [])
+    seen = result["events_seen"]
+    assert len(seen) == 2 * EVENT_SAMPLE + 1 and seen[EVENT_SAMPLE] == "middle"
+    assert (seen[0], seen[-1]) == ("start", "done")
+
+
+def test_an_event_that_only_looks_expected_once_cleaned_never_counts_as_it(tmp_path: Path) -> None:
+    # `done` with a zero-width space: shown as `done` once control characters are stripped, yet never `done`.
+    result = probe_many(tmp_path, "n=10&end=done%E2%80%8B", "start", "done")
+    assert (result["passed"], result["events_missing"]) == (False, ["done"])

@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+from loopctl.outside import lines, one_line
+from loopctl.secrets import remember
 from tests.integration.agent_service import running_service
 from tests.reliability.harness import (
     EXIT_BUILD_PUSH,
@@ -194,3 +196,11 @@ def test_a_container_that_prints_its_secret_env_is_redacted_in_the_deploy_log(tm
     assert "starting with JWT_SECRET=***" in log and "crashing" in log
     outputs = {"ci": done.stdout + done.stderr, "json": again.stdout + again.stderr}
     assert_nowhere([JWT_SECRET], folder=tmp_path, outputs=outputs)
+
+
+def test_a_secret_split_by_control_characters_is_masked_once_they_are_gone() -> None:
+    # A server that echoes a token with a NUL or a zero-width space inside: stripping them joins the token again.
+    remember("split-token-7Kq2-rel")
+    for clean in (one_line, lines):
+        shown = clean("got split-\x00token\u200b-7Kq2-rel end")
+        assert shown == "got *** end", clean.__name__
