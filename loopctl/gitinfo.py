@@ -35,10 +35,11 @@ def git_info(folder: Path, paths: Sequence[Path] = (), excluded: Sequence[Path] 
     `tree` is a git tree object of `paths` as they are on disk (uncommitted and untracked-not-ignored files
     included), so the next iteration can say exactly what changed even when both ran on one commit.
     """
-    commit = _git(folder, "rev-parse", "HEAD")
-    if commit is None:
+    # One process for both names: a tree without a commit fails the whole call, as it failed `rev-parse HEAD`.
+    names = _git(folder, "rev-parse", "HEAD", "--abbrev-ref", "HEAD")
+    if names is None:
         return {"branch": None, "commit": None, "dirty": False, "tree": None}
-    branch = _git(folder, "rev-parse", "--abbrev-ref", "HEAD")
+    commit, _, branch = names.partition("\n")
     status = _git(folder, "status", "--porcelain", "--untracked-files=no")
     tree = snapshot_tree(folder, paths, excluded) if paths else None
     return {"branch": branch, "commit": commit, "dirty": bool(status), "tree": tree}
@@ -68,15 +69,18 @@ def _relative(top: Path, path: Path) -> str | None:
 
 def snapshot_tree(folder: Path, paths: Sequence[Path], excluded: Sequence[Path] = ()) -> str | None:
     """Write the on-disk state of `paths` as a tree object, through a private index: the user's index is untouched."""
-    top = top_level(folder)
+    # The work tree's top and the user's index in one process (the index path is relative to `folder`).
+    top_name, _, real_index = (_git(folder, "rev-parse", "--show-toplevel", "--git-path", "index") or "").partition(
+        "\n"
+    )
+    top = Path(top_name) if top_name else None
     specs = pathspecs(top, paths, excluded) if top else []
     if top is None or not specs:
         return None
     with tempfile.TemporaryDirectory(prefix="loopctl-index-") as scratch:
         index = Path(scratch) / "index"
-        real_index = _git(top, "rev-parse", "--git-path", "index")
-        if real_index and (top / real_index).is_file():
-            shutil.copyfile(top / real_index, index)  # keeps the stat cache: unchanged files are not re-hashed
+        if real_index and (folder / real_index).is_file():
+            shutil.copyfile(folder / real_index, index)  # keeps the stat cache: unchanged files are not re-hashed
         env = {"GIT_INDEX_FILE": str(index)}
         if _git(top, "add", "--all", "--", *specs, env=env) is None:
             return None
