@@ -98,10 +98,8 @@ class Store:
         when the counter is missing or garbled. A record already sitting past the counter (copied in by hand) is
         stepped over, never overwritten.
         """
-        last = self.last_number()
-        number = (last if last is not None else max(self.numbers(), default=0)) + 1
-        while self.record_path(number).exists():
-            number += 1
+        top = self._top()
+        number = (top if top is not None else max(self.numbers(), default=0)) + 1
         # Written before anything runs: if the folder refuses it, nothing ran and no number was handed out.
         with store_errors(f"cannot write {self.root / _COUNTER}"):
             write_atomic(self.root / _COUNTER, f"{number}\n")
@@ -114,6 +112,13 @@ class Store:
         except (OSError, ValueError, UnicodeDecodeError):
             return None
         return last if last >= 0 else None
+
+    def _top(self) -> int | None:
+        """The highest record number, counted on from `.last` past records copied in by hand; None without it."""
+        top = self.last_number()
+        while top is not None and self.record_path(top + 1).exists():
+            top += 1
+        return top
 
     def numbers(self) -> list[int]:
         """Every record number in the folder, ascending: a full listing, for the few callers that need all."""
@@ -128,13 +133,10 @@ class Store:
         many records are stored. Without a counter, or after a long run of missing numbers (records deleted by
         hand), it falls back to one listing of the folder.
         """
-        last = self.last_number()
-        if last is None:
+        top = self._top()
+        if top is None:
             yield from self._listed_newest_first(before)
             return
-        top = last
-        while self.record_path(top + 1).exists():  # records copied in past the counter
-            top += 1
         number = top if before is None else min(top, before - 1)
         misses = 0
         while number > 0:
