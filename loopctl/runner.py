@@ -124,7 +124,7 @@ def run_iteration(
         results, aborted = _run_phases(phases, ctx, skip)
         records, unreadable = store.recent(config.report.trend - 1, before=number)
         record = _assemble(config, number, started, clock(), results, ctx.sections, ctx.git())
-        previous = store.previous_probed(number)
+        previous = store.previous_probed(number, read=records)
         status = iteration_status(record, previous, aborted=aborted)
         record = record.model_copy(update={"status": status, "previous": previous.number if previous else None})
         record = _with_changes(config, record, previous)

@@ -10,7 +10,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -206,9 +206,15 @@ class Store:
             else:
                 records.append(result)
 
-    def previous_probed(self, number: int) -> Record | None:
-        """The most recent readable record before `number` that ran the probe: what an iteration compares with."""
-        for earlier in self.newest_first(before=number):
+    def previous_probed(self, number: int, *, read: Sequence[Record] = ()) -> Record | None:
+        """The most recent readable record before `number` that ran the probe: what an iteration compares with.
+
+        `read` is what `recent(..., before=number)` returned: those records are looked at, not parsed again.
+        """
+        for record in reversed(read):
+            if record.probed:
+                return record
+        for earlier in self.newest_first(before=read[0].number if read else number):
             result = read_record(self.record_path(earlier))
             if not isinstance(result, Unreadable) and result.probed:
                 return result
