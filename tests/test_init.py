@@ -72,3 +72,10 @@ def test_ignore_entries_are_added_once(tmp_path: Path) -> None:
 )
 def test_the_project_name_is_a_valid_image_container_and_service_name(folder: str, name: str) -> None:
     assert project_name(folder) == name
+
+
+def test_a_path_that_cannot_be_written_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("not a folder\n")
+    done = init(tmp_path, "a-file/config.yaml")
+    assert done.returncode == 2
+    assert "cannot write a-file/config.yaml" in done.stderr and "Traceback" not in done.stderr

@@ -273,8 +273,11 @@ class StoreError(UsageError):
 
 
 @contextlib.contextmanager
-def store_errors(what: str) -> Iterator[None]:
-    """An OSError from the iterations folder as one clear line: what could not be done, and the system's reason."""
+def store_errors(what: str, *, hint: str = "check the iterations folder") -> Iterator[None]:
+    """An OSError from the iterations folder as one clear line: what could not be done, and the system's reason.
+
+    `hint` is said when the reason is none of the usual ones (read-only, permissions, a full disk).
+    """
     try:
         yield
     except OSError as err:
@@ -285,7 +288,7 @@ def store_errors(what: str) -> Iterator[None]:
             errno.ENOSPC: "the disk is full: free some space and run again",
             errno.EDQUOT: "the disk quota is used up: free some space and run again",
         }
-        raise StoreError(f"{what}: {reason}", hint=hints.get(err.errno or 0, "check the iterations folder")) from None
+        raise StoreError(f"{what}: {reason}", hint=hints.get(err.errno or 0, hint)) from None
 
 
 def _umask() -> int:
