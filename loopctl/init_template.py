@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+
+from loopctl.gitinfo import git
 
 Target = Literal["docker", "cloudrun", "url"]
 TARGETS: tuple[Target, ...] = ("docker", "cloudrun", "url")
@@ -104,17 +105,7 @@ def _add_lines(path: Path, entries: list[str], why: str) -> bool:
 
 
 def _in_git(folder: Path) -> bool:
-    try:
-        done = subprocess.run(
-            ["git", "-C", str(folder), "rev-parse", "--is-inside-work-tree"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return done.returncode == 0 and done.stdout.strip() == "true"
+    return git(folder, "rev-parse", "--is-inside-work-tree") == "true"
 
 
 def _head(target: Target, service: Service) -> str:
