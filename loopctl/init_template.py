@@ -93,14 +93,17 @@ _WHY = {".dockerignore": "never part of the image", ".gitignore": "loopctl's rec
 
 
 def _add_lines(path: Path, entries: list[str], why: str) -> bool:
-    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    # Whatever bytes the user's file holds are written back as they were: only loopctl's lines are added.
+    text = path.read_text(encoding="utf-8", errors="surrogateescape") if path.is_file() else ""
     present = {line.strip().strip("/") for line in text.splitlines()}
     missing = [entry for entry in entries if entry.strip("/") not in present]
     if not missing:
         return False
     separator = "" if not text or text.endswith("\n") else "\n"
     lines = "".join(f"{entry}\n" for entry in missing)
-    path.write_text(f"{text}{separator}# added by loopctl init: {why}\n{lines}")
+    path.write_text(
+        f"{text}{separator}# added by loopctl init: {why}\n{lines}", encoding="utf-8", errors="surrogateescape"
+    )
     return True
 
 
