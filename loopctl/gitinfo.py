@@ -14,13 +14,14 @@ COMMIT_LIMIT = 50
 FILE_LIMIT = 200
 
 
-def _git(folder: Path, *args: str, env: Mapping[str, str] | None = None) -> str | None:
+def git(folder: Path, *args: str, env: Mapping[str, str] | None = None, timeout: float = 10) -> str | None:
+    """What `git -C folder args` printed (trailing newlines dropped), or None when git failed, is missing or hung."""
     try:
         done = subprocess.run(
             ["git", "-C", str(folder), *args],
             capture_output=True,
             text=True,
-            timeout=10,
+            timeout=timeout,
             check=False,
             env={**os.environ, **env} if env else None,
         )
@@ -35,17 +36,18 @@ def git_info(folder: Path, paths: Sequence[Path] = (), excluded: Sequence[Path] 
     `tree` is a git tree object of `paths` as they are on disk (uncommitted and untracked-not-ignored files
     included), so the next iteration can say exactly what changed even when both ran on one commit.
     """
-    commit = _git(folder, "rev-parse", "HEAD")
-    if commit is None:
+    # One process for both names: a tree without a commit fails the whole call, as it failed `rev-parse HEAD`.
+    names = git(folder, "rev-parse", "HEAD", "--abbrev-ref", "HEAD")
+    if names is None:
         return {"branch": None, "commit": None, "dirty": False, "tree": None}
-    branch = _git(folder, "rev-parse", "--abbrev-ref", "HEAD")
-    status = _git(folder, "status", "--porcelain", "--untracked-files=no")
+    commit, _, branch = names.partition("\n")
+    status = git(folder, "status", "--porcelain", "--untracked-files=no")
     tree = snapshot_tree(folder, paths, excluded) if paths else None
     return {"branch": branch, "commit": commit, "dirty": bool(status), "tree": tree}
 
 
 def top_level(folder: Path) -> Path | None:
-    top = _git(folder, "rev-parse", "--show-toplevel")
+    top = git(folder, "rev-parse", "--show-toplevel")
     return Path(top) if top else None
 
 
@@ -68,24 +70,25 @@ def _relative(top: Path, path: Path) -> str | None:
 
 def snapshot_tree(folder: Path, paths: Sequence[Path], excluded: Sequence[Path] = ()) -> str | None:
     """Write the on-disk state of `paths` as a tree object, through a private index: the user's index is untouched."""
-    top = top_level(folder)
+    # The work tree's top and the user's index in one process (the index path is relative to `folder`).
+    top_name, _, real_index = (git(folder, "rev-parse", "--show-toplevel", "--git-path", "index") or "").partition("\n")
+    top = Path(top_name) if top_name else None
     specs = pathspecs(top, paths, excluded) if top else []
     if top is None or not specs:
         return None
     with tempfile.TemporaryDirectory(prefix="loopctl-index-") as scratch:
         index = Path(scratch) / "index"
-        real_index = _git(top, "rev-parse", "--git-path", "index")
-        if real_index and (top / real_index).is_file():
-            shutil.copyfile(top / real_index, index)  # keeps the stat cache: unchanged files are not re-hashed
+        if real_index and (folder / real_index).is_file():
+            shutil.copyfile(folder / real_index, index)  # keeps the stat cache: unchanged files are not re-hashed
         env = {"GIT_INDEX_FILE": str(index)}
-        if _git(top, "add", "--all", "--", *specs, env=env) is None:
+        if git(top, "add", "--all", "--", *specs, env=env) is None:
             return None
-        return _git(top, "write-tree", env=env)
+        return git(top, "write-tree", env=env)
 
 
 def diff_files(top: Path, base: str, target: str, specs: Sequence[str]) -> list[dict[str, Any]]:
     """`[{"path", "added", "removed"}]` between two commits or trees, limited to `specs` (None counts: binary)."""
-    output = _git(top, "diff", "--numstat", "-z", "--no-renames", base, target, "--", *specs)
+    output = git(top, "diff", "--numstat", "-z", "--no-renames", base, target, "--", *specs)
     files: list[dict[str, Any]] = []
     for item in (output or "").split("\0"):
         added, _, rest = item.partition("\t")
@@ -97,16 +100,16 @@ def diff_files(top: Path, base: str, target: str, specs: Sequence[str]) -> list[
 
 def commit_subjects(top: Path, before: str, after: str) -> list[str]:
     """The subjects of the commits after `before` up to `after`, newest first."""
-    output = _git(top, "log", f"--max-count={COMMIT_LIMIT}", "--format=%s", f"{before}..{after}")
+    output = git(top, "log", f"--max-count={COMMIT_LIMIT}", "--format=%s", f"{before}..{after}")
     return [line for line in (output or "").splitlines() if line.strip()]
 
 
 def exists(top: Path, name: str) -> bool:
-    return _git(top, "cat-file", "-e", name) is not None
+    return git(top, "cat-file", "-e", name) is not None
 
 
 def file_at(top: Path, revision: str, spec: str) -> str | None:
-    return _git(top, "show", f"{revision}:{spec}")
+    return git(top, "show", f"{revision}:{spec}")
 
 
 def _count(text: str) -> int | None:

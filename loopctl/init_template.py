@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+
+from loopctl.gitinfo import git
 
 Target = Literal["docker", "cloudrun", "url"]
 TARGETS: tuple[Target, ...] = ("docker", "cloudrun", "url")
@@ -92,29 +93,22 @@ _WHY = {".dockerignore": "never part of the image", ".gitignore": "loopctl's rec
 
 
 def _add_lines(path: Path, entries: list[str], why: str) -> bool:
-    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    # Whatever bytes the user's file holds are written back as they were: only loopctl's lines are added.
+    text = path.read_text(encoding="utf-8", errors="surrogateescape") if path.is_file() else ""
     present = {line.strip().strip("/") for line in text.splitlines()}
     missing = [entry for entry in entries if entry.strip("/") not in present]
     if not missing:
         return False
     separator = "" if not text or text.endswith("\n") else "\n"
     lines = "".join(f"{entry}\n" for entry in missing)
-    path.write_text(f"{text}{separator}# added by loopctl init: {why}\n{lines}")
+    path.write_text(
+        f"{text}{separator}# added by loopctl init: {why}\n{lines}", encoding="utf-8", errors="surrogateescape"
+    )
     return True
 
 
 def _in_git(folder: Path) -> bool:
-    try:
-        done = subprocess.run(
-            ["git", "-C", str(folder), "rev-parse", "--is-inside-work-tree"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return done.returncode == 0 and done.stdout.strip() == "true"
+    return git(folder, "rev-parse", "--is-inside-work-tree") == "true"
 
 
 def _head(target: Target, service: Service) -> str:

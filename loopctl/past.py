@@ -63,7 +63,8 @@ def past_report(config_path: Path, number: int | None, *, emoji: bool) -> tuple[
     earlier, skipped = store.recent(trend_length - 1, before=record.number)
     if number is not None:
         _warn(skipped)
-    return record, render_markdown(record, store.previous_probed(record.number), trend=[*earlier, record], emoji=emoji)
+    previous = store.previous_probed(record.number, read=earlier)
+    return record, render_markdown(record, previous, trend=[*earlier, record], emoji=emoji)
 
 
 def past_rows(config_path: Path, last: int) -> list[dict[str, Any]]:

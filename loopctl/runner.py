@@ -78,6 +78,13 @@ class Context:
     def log(self, phase: str, message: str) -> None:
         self.on_event(Event("log", phase, message))
 
+    def git(self) -> dict[str, Any]:
+        """The record's `git` section, asked once per iteration: a phase that names the commit reads it here."""
+        if "git" not in self.memo:
+            excluded = [self.config.path(self.config.iterations_dir)]  # records and reports are outputs
+            self.memo["git"] = git_info(self.config.base_dir, _watched(self.config), excluded)
+        return dict(self.memo["git"])
+
 
 class Phase(Protocol):
     name: str
@@ -116,8 +123,8 @@ def run_iteration(
         ctx = Context(config, store, number, on_event, options or {})
         results, aborted = _run_phases(phases, ctx, skip)
         records, unreadable = store.recent(config.report.trend - 1, before=number)
-        record = _assemble(config, number, started, clock(), results, ctx.sections)
-        previous = store.previous_probed(number)
+        record = _assemble(config, number, started, clock(), results, ctx.sections, ctx.git())
+        previous = store.previous_probed(number, read=records)
         status = iteration_status(record, previous, aborted=aborted)
         record = record.model_copy(update={"status": status, "previous": previous.number if previous else None})
         record = _with_changes(config, record, previous)
@@ -202,6 +209,7 @@ def _assemble(
     finished: datetime,
     results: list[tuple[str, PhaseResult, float]],
     sections: dict[str, dict[str, Any]],
+    git: dict[str, Any],
 ) -> Record:
     checks = [check for _, result, _ in results for check in result.checks]
     suites = [suite for _, result, _ in results for suite in result.suites]
@@ -216,7 +224,7 @@ def _assemble(
         "started_at": _iso(started),
         "finished_at": _iso(finished),
         "status": "failed",
-        "git": git_info(config.base_dir, _watched(config), [config.path(config.iterations_dir)]),
+        "git": git,
         "phases": [phase.model_dump(mode="json") for phase in phases],
         "build": sections.get("build"),
         "push": sections.get("push"),

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from loopctl.config import Config
+from loopctl.gitinfo import git
 from loopctl.phases.inputs import context_files, own_paths, without_own_files
 
 _HASH_LIMIT = 4 << 20
@@ -30,7 +30,7 @@ class SourceTree:
     dockerfile: str | None = None
 
     def files(self) -> list[str]:
-        listed = _git(self.root, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", ".")
+        listed = git(self.root, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", ".", timeout=30)
         names = sorted(filter(None, listed.split("\0"))) if listed is not None else _walk(self.root)
         names = without_own_files(names, self.own)
         if self.dockerfile is not None and (self.root / _DOCKERIGNORE).is_file():
@@ -51,7 +51,7 @@ def source_tree(config: Config) -> SourceTree | None:
 def source_state(tree: SourceTree) -> str:
     """A fingerprint of git HEAD plus the content of every watched file."""
     digest = hashlib.sha256()
-    head = _git(tree.root, "rev-parse", "HEAD")
+    head = git(tree.root, "rev-parse", "HEAD", timeout=30)
     digest.update((head or "no-git").encode() + b"\0")
     for name in tree.files():
         path = tree.root / name
@@ -96,14 +96,6 @@ def _content_hash(path: Path, size: int, mtime_ns: int) -> bytes:
         return hashlib.sha256(path.read_bytes()).digest()
     except OSError:
         return b"unreadable"
-
-
-def _git(root: Path, *args: str) -> str | None:
-    try:
-        done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=30, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return done.stdout.strip() if done.returncode == 0 else None
 
 
 def _walk(root: Path) -> list[str]:

@@ -65,6 +65,20 @@ def test_committed_uncommitted_and_untracked_changes_under_the_context_and_confi
     assert found["config_changed"] == ["deploy.url", "probe.checks"]
     assert found["input_changed"] is True and found["note"] == ""
     assert second.git.dirty is True and second.git.short == second.git.commit[:7] + "+"  # type: ignore[index]
+    assert first.git.branch == second.git.branch == git(root, "rev-parse", "--abbrev-ref", "HEAD")
+    assert first.git.dirty is False
+
+
+def test_the_tree_is_the_same_asked_from_a_folder_below_the_top(tmp_path: Path) -> None:
+    root = repo(tmp_path)
+    (root / "service" / "app.py").write_text("edited, not committed\n")
+    index = (root / ".git" / "index").read_bytes()
+    paths = [root / "service", root / "config.yaml"]
+
+    from_top, from_below = git_info(root, paths), git_info(root / "service", paths)
+
+    assert from_top == from_below and from_top["tree"] and from_top["dirty"] is True
+    assert (root / ".git" / "index").read_bytes() == index  # the user's index is never written
 
 
 def test_two_iterations_on_one_dirty_commit_compare_their_trees(tmp_path: Path) -> None:

@@ -129,6 +129,17 @@ def test_excerpts_are_redacted_clipped_and_stripped_of_control_characters() -> N
     assert "\x1b" not in error.lines[0] and len(error.lines[0]) == LINE_LIMIT
 
 
+def test_excerpts_keep_no_hidden_or_reordering_characters_and_no_secret_split_by_one() -> None:
+    remember("s3cr3t-token-value")
+    # C1 CSI (a terminal escape without ESC), a bidi override, a zero-width space, and a secret with a bell inside.
+    text = "ERROR: denied \x9b31m \u202egnp.exe\u200b for s3cr3t-\x07token-value"
+    error = extract(lines(text))
+    assert error is not None
+    for kept in (error.message, *error.lines):
+        assert not {"\x9b", "\u202e", "\u200b", "\x07"} & set(kept)
+        assert "s3cr3t-token-value" not in kept and MASK in kept
+
+
 def test_nothing_logged_is_no_error() -> None:
     assert extract([]) is None
     assert extract(lines("INFO: listening on 0.0.0.0:8080\nINFO: connection open\nINFO: connection closed")) is None

@@ -72,3 +72,18 @@ def test_ignore_entries_are_added_once(tmp_path: Path) -> None:
 )
 def test_the_project_name_is_a_valid_image_container_and_service_name(folder: str, name: str) -> None:
     assert project_name(folder) == name
+
+
+def test_a_path_that_cannot_be_written_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("not a folder\n")
+    done = init(tmp_path, "a-file/config.yaml")
+    assert done.returncode == 2
+    assert "cannot write a-file/config.yaml" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_an_ignore_file_that_is_not_utf8_keeps_its_bytes(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM x\n")
+    (tmp_path / ".dockerignore").write_bytes(b"caf\xe9/\n")  # Latin-1, as an old editor saved it
+    assert write_ignores(tmp_path, "docker") == (".dockerignore",)
+    kept = (tmp_path / ".dockerignore").read_bytes()
+    assert kept.startswith(b"caf\xe9/\n") and b"iterations/\n" in kept

@@ -118,6 +118,16 @@ def test_an_iterations_reads_stay_at_the_tail(folder: Path) -> None:
     assert previous is not None and previous.number == RECORDS
     assert counts["listing"] == 0 and counts["record"] == 9 + 1
     with _Watch() as counts:
+        trend, _ = store.recent(9, before=RECORDS + 1)
+        previous = store.previous_probed(RECORDS + 1, read=trend)
+    assert previous is not None and previous.number == RECORDS
+    assert counts["record"] == 9  # what the trend read is not parsed again
+    with _Watch() as counts:
+        trend, _ = store.recent(9, before=RECORDS)
+        earlier = store.previous_probed(RECORDS, read=trend)
+    assert earlier is not None and earlier.number == RECORDS - 100
+    assert counts["record"] == 100 and counts["listing"] == 0  # the walk goes on below the trend, not over it
+    with _Watch() as counts:
         earlier = store.previous_probed(RECORDS)
     assert earlier is not None and earlier.number == RECORDS - 100
     assert counts["record"] == 100 and counts["listing"] == 0

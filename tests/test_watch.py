@@ -108,3 +108,15 @@ def test_nothing_built_means_nothing_to_watch(tmp_path: Path) -> None:
         {"project": "svc", "deploy": {"target": "url", "url": "http://127.0.0.1:1"}, "base_dir": tmp_path}
     )
     assert source_tree(config) is None
+
+
+def test_an_edit_to_a_file_whose_name_starts_with_a_space_is_a_change(tmp_path: Path) -> None:
+    root = make_repo(tmp_path)
+    (root / " lead.py").write_text("x = 1\n")  # listed first by git: nothing may trim its name
+    git(root.parent, "-c", "user.email=t@example.invalid", "-c", "user.name=t", "add", ".")
+    git(root.parent, "-c", "user.email=t@example.invalid", "-c", "user.name=t", "commit", "-qm", "lead")
+    tree = SourceTree(root)
+    assert tree.files() == [" lead.py", "app.py"]
+    before = source_state(tree)
+    (root / " lead.py").write_text("x = 2\n")
+    assert source_state(tree) != before

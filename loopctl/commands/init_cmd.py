@@ -29,7 +29,7 @@ def init(
     from loopctl.errors import UsageError
     from loopctl.init_template import detect_service, render_config, write_ignores
     from loopctl.output import guarded
-    from loopctl.records.store import write_atomic
+    from loopctl.records.store import store_errors, write_atomic
     from loopctl.ui import stderr_console
 
     def run() -> ExitCode:
@@ -43,8 +43,9 @@ def init(
                 f"no Dockerfile in {folder.resolve()}: --target {chosen} builds one",
                 hint="add a Dockerfile beside the config, or use --target url for a service deployed by other means",
             )
-        write_atomic(path, render_config(chosen, service))
-        ignores = write_ignores(folder, chosen)
+        with store_errors(f"cannot write {path} and its ignore files", hint="give a path in a writable folder"):
+            write_atomic(path, render_config(chosen, service))
+            ignores = write_ignores(folder, chosen)
         console = stderr_console()
         found = f"{service.dockerfile}, port {service.port}" if service.port else service.dockerfile
         console.print(f"wrote {path} for target {chosen}" + (f" ({found})" if found else ""), markup=False)

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from loopctl.secrets import redact
+from loopctl import outside
+from loopctl.outside import clip
 
 LINE_LIMIT = 300  # characters kept of each log line
 EXCERPT_LIMIT = 40  # lines kept of the excerpt (its end: where the error is)
@@ -21,7 +22,6 @@ MESSAGE_LIMIT = 500
 NAME_LIMIT = 120  # an exception type or a file:line
 ERROR_SEVERITIES = ("ERROR", "CRITICAL", "ALERT", "EMERGENCY", "FATAL")
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _GROUP_PREFIX = re.compile(r"^\s*(?:\|\s?)+")  # Python 3.11 exception groups draw their sub-tracebacks behind `|`
 _PY_START = re.compile(r"^\s*(?:\+\s*)?(?:Exception Group )?Traceback \(most recent call last\):\s*$")
 _PY_FRAME = re.compile(r'^\s+File "(?P<path>[^"]+)", line (?P<line>\d+)(?:, in (?P<func>.+))?$')
@@ -65,9 +65,8 @@ class ServerError:
 
 
 def clean(text: str, limit: int = LINE_LIMIT) -> str:
-    """Outside text for the record: redacted first, then clipped, control characters stripped."""
-    text = _CONTROL.sub("", redact(text).replace("\t", "    ")).rstrip()
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """Outside text for the record through the shared boundary (redacted, controls gone), tabs as spaces, clipped."""
+    return clip(outside.lines(text.replace("\t", "    ")).rstrip(), limit)
 
 
 def extract(lines: Sequence[LogLine]) -> ServerError | None:

@@ -10,7 +10,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -98,10 +98,8 @@ class Store:
         when the counter is missing or garbled. A record already sitting past the counter (copied in by hand) is
         stepped over, never overwritten.
         """
-        last = self.last_number()
-        number = (last if last is not None else max(self.numbers(), default=0)) + 1
-        while self.record_path(number).exists():
-            number += 1
+        top = self._top()
+        number = (top if top is not None else max(self.numbers(), default=0)) + 1
         # Written before anything runs: if the folder refuses it, nothing ran and no number was handed out.
         with store_errors(f"cannot write {self.root / _COUNTER}"):
             write_atomic(self.root / _COUNTER, f"{number}\n")
@@ -114,6 +112,13 @@ class Store:
         except (OSError, ValueError, UnicodeDecodeError):
             return None
         return last if last >= 0 else None
+
+    def _top(self) -> int | None:
+        """The highest record number, counted on from `.last` past records copied in by hand; None without it."""
+        top = self.last_number()
+        while top is not None and self.record_path(top + 1).exists():
+            top += 1
+        return top
 
     def numbers(self) -> list[int]:
         """Every record number in the folder, ascending: a full listing, for the few callers that need all."""
@@ -128,13 +133,10 @@ class Store:
         many records are stored. Without a counter, or after a long run of missing numbers (records deleted by
         hand), it falls back to one listing of the folder.
         """
-        last = self.last_number()
-        if last is None:
+        top = self._top()
+        if top is None:
             yield from self._listed_newest_first(before)
             return
-        top = last
-        while self.record_path(top + 1).exists():  # records copied in past the counter
-            top += 1
         number = top if before is None else min(top, before - 1)
         misses = 0
         while number > 0:
@@ -204,9 +206,15 @@ class Store:
             else:
                 records.append(result)
 
-    def previous_probed(self, number: int) -> Record | None:
-        """The most recent readable record before `number` that ran the probe: what an iteration compares with."""
-        for earlier in self.newest_first(before=number):
+    def previous_probed(self, number: int, *, read: Sequence[Record] = ()) -> Record | None:
+        """The most recent readable record before `number` that ran the probe: what an iteration compares with.
+
+        `read` is what `recent(..., before=number)` returned: those records are looked at, not parsed again.
+        """
+        for record in reversed(read):
+            if record.probed:
+                return record
+        for earlier in self.newest_first(before=read[0].number if read else number):
             result = read_record(self.record_path(earlier))
             if not isinstance(result, Unreadable) and result.probed:
                 return result
@@ -265,8 +273,11 @@ class StoreError(UsageError):
 
 
 @contextlib.contextmanager
-def store_errors(what: str) -> Iterator[None]:
-    """An OSError from the iterations folder as one clear line: what could not be done, and the system's reason."""
+def store_errors(what: str, *, hint: str = "check the iterations folder") -> Iterator[None]:
+    """An OSError from the iterations folder as one clear line: what could not be done, and the system's reason.
+
+    `hint` is said when the reason is none of the usual ones (read-only, permissions, a full disk).
+    """
     try:
         yield
     except OSError as err:
@@ -277,7 +288,7 @@ def store_errors(what: str) -> Iterator[None]:
             errno.ENOSPC: "the disk is full: free some space and run again",
             errno.EDQUOT: "the disk quota is used up: free some space and run again",
         }
-        raise StoreError(f"{what}: {reason}", hint=hints.get(err.errno or 0, "check the iterations folder")) from None
+        raise StoreError(f"{what}: {reason}", hint=hints.get(err.errno or 0, hint)) from None
 
 
 def _umask() -> int:
