@@ -242,12 +242,19 @@ class WebSocketAuth(_Strict):
     token: TokenRef
 
 
+class HttpAuth(_Strict):
+    """How an HTTP check sends its token: `Authorization: Bearer` or `?token=` (no subprotocols over plain HTTP)."""
+
+    type: Literal["bearer", "query"] = "bearer"
+    token: TokenRef
+
+
 class HttpCheckConfig(_Strict):
     path: str = "/"
     url: str | None = None
     expect_status: int | None = Field(None, ge=100, le=599)
     timeout: float = Field(10.0, gt=0, le=3600)
-    auth: WebSocketAuth | None = None
+    auth: HttpAuth | None = None
 
 
 class WebSocketCheckConfig(_Strict):
@@ -417,25 +424,36 @@ _UNION_SHAPES = {
 
 
 def _format_errors(err: ValidationError, source: Path, lines: LineIndex) -> str:
-    bullets: dict[str, str] = {}
+    bullets: dict[str, tuple[int, str]] = {}
     unions: dict[str, list[str]] = {}
     for item in err.errors():
         location, tag = _split_union(list(item["loc"]))
         dotted = _dotted(location) or "(top level)"
-        where = f"{source}:{lines.line_for(location)}"
+        line = lines.line_for(location)
+        where = f"{source}:{line}"
         if tag:
             unions.setdefault(dotted, []).append(_UNION_SHAPES.get(tag, tag))
             shapes = ", ".join(dict.fromkeys(unions[dotted]))
-            bullets[dotted] = f"{where}: {dotted}: expected one of {shapes}"
+            bullets[dotted] = (line, f"{where}: {dotted}: expected one of {shapes}")
             continue
-        message = "unknown key" if item["type"] == "extra_forbidden" else item["msg"]
-        bullets.setdefault(dotted, f"{where}: {dotted}: {message}")
-    shown = list(bullets.values())[:8]
-    if len(shown) == 1:
-        return f"invalid config: {shown[0]}"
-    more = len(bullets) - len(shown)
+        message = "unknown key" if item["type"] == "extra_forbidden" else _plain(item["msg"])
+        bullets.setdefault(dotted, (line, f"{where}: {dotted}: {message}"))
+    return _listed("invalid config", [text for _, text in sorted(bullets.values(), key=lambda pair: pair[0])])
+
+
+def _listed(title: str, bullets: list[str], *, limit: int = 8) -> str:
+    """One problem on one line; several as bullets in file order, the first `limit` of them."""
+    if len(bullets) == 1:
+        return f"{title}: {bullets[0]}"
+    more = len(bullets) - limit
     suffix = f" (and {more} more)" if more > 0 else ""
-    return f"invalid config{suffix}:" + "".join(f"\n  - {bullet}" for bullet in shown)
+    return f"{title}{suffix}:" + "".join(f"\n  - {bullet}" for bullet in bullets[:limit])
+
+
+def _plain(message: str) -> str:
+    """pydantic's message without the `Value error, ` it puts before what a validator said."""
+    prefix = "Value error, "
+    return message[len(prefix) :] if message.startswith(prefix) else message
 
 
 def _split_union(location: list[Any]) -> tuple[list[Any], str | None]:
@@ -462,9 +480,18 @@ def _dotted(location: list[Any]) -> str:
 
 
 def _check_env(config: Config, source: Path, lines: LineIndex, environ: Mapping[str, str]) -> None:
+    """Every unset variable the config names, at once: a user fixes them in one go, not one run each."""
+    missing: dict[str, tuple[int, str]] = {}
     for location, name in env_refs(config):
         if not environ.get(name):
-            raise UsageError(
-                f"{source}:{lines.line_for(location)}: {_dotted(location)}: environment variable {name} is not set",
-                hint=f"export {name}=... (secrets are read from the environment, never written in the file)",
-            )
+            line = lines.line_for(location)
+            text = f"{source}:{line}: {_dotted(location)}: environment variable {name} is not set"
+            missing.setdefault(name, (line, text))
+    if not missing:
+        return
+    names = list(missing)
+    bullets = [text for _, text in sorted(missing.values(), key=lambda pair: pair[0])]
+    raise UsageError(
+        bullets[0] if len(bullets) == 1 else _listed(f"{len(bullets)} environment variables are not set", bullets),
+        hint=f"export {'=... '.join(names)}=... (secrets are read from the environment, never written in the file)",
+    )

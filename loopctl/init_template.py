@@ -10,7 +10,6 @@ from typing import Literal
 from loopctl.gitinfo import git
 
 Target = Literal["docker", "cloudrun", "url"]
-TARGETS: tuple[Target, ...] = ("docker", "cloudrun", "url")
 DEFAULT_PORT = 8080
 ITERATIONS_DIR = "iterations"
 
@@ -26,16 +25,6 @@ class Service:
     project: str
     dockerfile: str | None
     port: int | None  # the first port the Dockerfile EXPOSEs
-
-
-@dataclass(frozen=True)
-class Written:
-    """What init did, for the command to report."""
-
-    config: Path
-    target: Target
-    service: Service
-    ignore_files: tuple[str, ...]  # .dockerignore / .gitignore files that gained the iterations folder
 
 
 def detect_service(folder: Path) -> Service:

@@ -56,7 +56,7 @@ def iterate_once(options: IterateOptions) -> tuple[ExitCode, Record]:
     live = not (options.ci or in_ci()) and sys.stderr.isatty()
 
     def render(record: Record, previous: Record | None, trend: Sequence[Record]) -> str:
-        return render_markdown(record, previous, trend=trend, emoji=options.emoji)
+        return render_markdown(record, previous, trend=trend, emoji=options.emoji and config.report.emoji)
 
     run_options = {"image": options.image, "no_cache": options.no_cache}
     with progress([phase.name for phase in phases], live=live) as on_event:

@@ -10,17 +10,18 @@ from loopctl.records.store import Store, Unreadable
 from loopctl.ui import stderr_console
 
 if TYPE_CHECKING:
+    from loopctl.config import ReportConfig
     from loopctl.records.record import Record
 
 
-def open_store(config_path: Path) -> tuple[Store, int]:
-    """The iterations folder named by the config (or ./iterations without one), and the report trend length."""
-    if config_path.exists():
-        from loopctl.config import load_config
+def open_store(config_path: Path) -> tuple[Store, ReportConfig]:
+    """The iterations folder named by the config (or ./iterations without one), and the report settings."""
+    from loopctl.config import ReportConfig, load_config
 
+    if config_path.exists():
         config = load_config(config_path, check_env=False)
-        return Store(config.path(config.iterations_dir)), config.report.trend
-    return Store(Path("iterations")), 10
+        return Store(config.path(config.iterations_dir)), config.report
+    return Store(Path("iterations")), ReportConfig()
 
 
 def history_store(config_path: Path) -> Store:
@@ -51,7 +52,8 @@ def _warn(skipped: list[Unreadable]) -> None:
 def past_report(config_path: Path, number: int | None, *, emoji: bool) -> tuple[Record, str]:
     from loopctl.reports.markdown import render_markdown
 
-    store, trend_length = open_store(config_path)
+    store, settings = open_store(config_path)
+    trend_length, emoji = settings.trend, emoji and settings.emoji
     if number is None:
         latest, skipped = store.recent(1)
         _warn(skipped)

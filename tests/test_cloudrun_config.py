@@ -23,25 +23,25 @@ def cloudrun(tmp_path: Path, block: str, *, image: str = "europe-west1-docker.pk
 @pytest.mark.parametrize(
     ("block", "expected"),
     [
-        ("service: Chat", "c.yaml:9: deploy.cloudrun.service: Value error, 'Chat' is not a Cloud Run service name"),
+        ("service: Chat", "c.yaml:9: deploy.cloudrun.service: 'Chat' is not a Cloud Run service name"),
         ("service: 9lives", "'9lives' is not a Cloud Run service name"),
         ("service: chat-", "'chat-' is not a Cloud Run service name"),
         (f"service: {'a' * 50}", "at most 49 characters"),
         (
             f"service: {'a' * 40}\nstrategy: preview",
-            "c.yaml:6: deploy.cloudrun: Value error, strategy preview tags revisions 'loopctl': tag and service name "
+            "c.yaml:6: deploy.cloudrun: strategy preview tags revisions 'loopctl': tag and service name "
             "together must be at most 46 characters, so service names up to 39 (this one has 40)",
         ),
         (
             "service: chat\nlabels: {run.googleapis.com/ingress: all}",
-            "c.yaml:10: deploy.cloudrun.labels: Value error, label 'run.googleapis.com/ingress' uses a prefix Google",
+            "c.yaml:10: deploy.cloudrun.labels: label 'run.googleapis.com/ingress' uses a prefix Google",
         ),
         ("service: chat\nlabels: {goog-managed: x}", "label 'goog-managed' uses a prefix Google reserves"),
         ("service: chat\nlabels: {Team: x}", "label key 'Team': lowercase letters"),
         ("service: chat\nlabels: {team: Chat Ops}", "label 'team': value 'Chat Ops'"),
         (
             "service: chat\nenv: {JWT_SECRET: {env: JWT}}",
-            "c.yaml:10: deploy.cloudrun.env: Value error, JWT_SECRET would be written into the revision as plain "
+            "c.yaml:10: deploy.cloudrun.env: JWT_SECRET would be written into the revision as plain "
             "text: on Cloud Run a secret is a Secret Manager reference, e.g. JWT_SECRET: {secret: NAME, version: "
             "latest}",
         ),

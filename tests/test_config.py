@@ -33,15 +33,15 @@ MALFORMED = [
         "project: demo\ndeploy:\n  target: moon\n",
         "c.yaml:3: deploy.target: Input should be 'url', 'docker' or 'cloudrun'",
     ),
-    ("project: demo\ndeploy:\n  target: url\n", "c.yaml:2: deploy: Value error, target 'url' needs deploy.url"),
-    ("project: demo\ndeploy:\n  target: docker\n", "deploy: Value error, target 'docker' needs a deploy.docker block"),
+    ("project: demo\ndeploy:\n  target: url\n", "c.yaml:2: deploy: target 'url' needs deploy.url"),
+    ("project: demo\ndeploy:\n  target: docker\n", "deploy: target 'docker' needs a deploy.docker block"),
     (
         "project: demo\nprobe:\n  checks:\n    - name: a\n      priority: 7\n      http: {path: /}\n",
         "c.yaml:5: probe.checks[0].priority: Input should be less than or equal to 3",
     ),
     (
         "project: demo\nprobe:\n  checks:\n    - name: a\n      http: {path: /}\n      websocket: {path: /ws}\n",
-        "probe.checks[0]: Value error, a check needs exactly one of 'http' or 'websocket'",
+        "probe.checks[0]: a check needs exactly one of 'http' or 'websocket'",
     ),
     (
         "project: demo\nprobe:\n  checks:\n    - name: a\n      websocket:\n        expect_evnts: [x]\n",
@@ -53,16 +53,16 @@ MALFORMED = [
     ),
     (
         "project: demo\nprobe:\n  close_codes: {1008: auth}\n",
-        "c.yaml:3: probe.close_codes: Value error, application close codes are 4000–4999, not 1008",
+        "c.yaml:3: probe.close_codes: application close codes are 4000–4999, not 1008",
     ),
     (
         "project: demo\nprobe:\n  checks:\n    - name: a\n      http: {}\n    - name: a\n      http: {}\n",
-        "probe.checks: Value error, check name 'a' is used twice",
+        "probe.checks: check name 'a' is used twice",
     ),
     ("project: demo\nsuites:\n  - name: s\n    priority: 1\n", "c.yaml:3: suites[0].command: Field required"),
     (
         "project: demo\nsuites:\n  - {name: e2e, command: a}\n  - {name: e2e, command: b}\n",
-        "c.yaml:2: suites: Value error, suite name 'e2e' is used twice",
+        "c.yaml:2: suites: suite name 'e2e' is used twice",
     ),
     (
         "project: demo\nsuites:\n  - {name: 'e2e p1', command: a}\n  - {name: e2e/p1, command: b}\n",
@@ -158,3 +158,51 @@ def test_a_secret_file_is_read_next_to_the_config_whatever_the_working_directory
     (folder / "c.yaml").write_text(GOOD.replace("{env: TOKEN}", f"{{file: '{absolute}'}}"))
     auth = load_config(folder / "c.yaml", environ={}).probe.checks[0].websocket.auth  # type: ignore[union-attr]
     assert auth is not None and auth.token.resolve().reveal() == "absolute-token"
+
+
+def test_validator_messages_carry_no_pydantic_prefix(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("project: demo\ndeploy:\n  target: url\n")
+    with pytest.raises(UsageError) as caught:
+        load_config(path, environ={})
+    assert "Value error" not in str(caught.value)
+    assert "c.yaml:2: deploy: target 'url' needs deploy.url" in str(caught.value)
+
+
+def test_problems_are_listed_in_file_order(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    # pydantic reports fields in model order (deploy before report); the user reads the file top to bottom.
+    path.write_text("project: demo\nreport: {trend: 1}\nzzz: 1\ndeploy: {target: moon}\n")
+    with pytest.raises(UsageError) as caught:
+        load_config(path, environ={})
+    lines = [line for line in str(caught.value).splitlines() if line.startswith("  - ")]
+    numbers = [int(line.split("c.yaml:", 1)[1].split(":", 1)[0]) for line in lines]
+    assert len(numbers) == 3
+    assert numbers == sorted(numbers)
+
+
+def test_every_missing_env_var_is_named_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        GOOD
+        + "    - name: other\n      websocket:\n        path: /ws\n        auth: {type: bearer, token: {env: OTHER}}\n"
+    )
+    with pytest.raises(UsageError) as caught:
+        load_config(path, environ={})
+    message = str(caught.value)
+    assert "2 environment variables are not set" in message
+    assert "c.yaml:8:" in message and "TOKEN" in message
+    assert "c.yaml:12:" in message and "OTHER" in message
+    assert message.index("TOKEN") < message.index("OTHER")
+    assert "export TOKEN=... OTHER=..." in caught.value.hint
+
+
+def test_http_checks_refuse_subprotocol_auth(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "project: demo\ndeploy: {target: url, url: 'http://127.0.0.1:1'}\nprobe:\n  checks:\n    - name: h\n"
+        "      http: {path: /h, auth: {type: subprotocol, token: {env: T}}}\n"
+    )
+    with pytest.raises(UsageError) as caught:
+        load_config(path, environ={"T": "x"})
+    assert "c.yaml:6: probe.checks[0].http.auth.type: Input should be 'bearer' or 'query'" in str(caught.value)

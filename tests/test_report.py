@@ -36,8 +36,17 @@ def test_iteration_2_against_1_matches_the_snapshot(records: list[Record]) -> No
     assert report == SNAPSHOT.read_text(encoding="utf-8")
 
 
-def test_the_report_is_a_pure_function_of_its_records(records: list[Record]) -> None:
+def test_the_report_is_a_pure_function_of_its_records(
+    records: list[Record], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    before = [record.model_dump_json() for record in records]
     first = render_markdown(records[1], records[0], trend=records[:2])
+    assert [record.model_dump_json() for record in records] == before  # the records are not touched
+    assert first.startswith("# ") and f"iteration {records[1].number}" in first.splitlines()[0]
+    # Nothing around it counts: clock zone, terminal, colour settings, the working folder.
+    for name, value in {"TZ": "Asia/Kolkata", "COLUMNS": "40", "NO_COLOR": "1", "CI": "true"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)
     assert render_markdown(records[1], records[0], trend=records[:2]) == first
 
 

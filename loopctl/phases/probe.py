@@ -158,7 +158,12 @@ def build_check(
         )
     assert item.http is not None
     return Check(
-        url=url, timeout=item.http.timeout, expect_status=item.http.expect_status, token=token, headers=extra_headers
+        url=url,
+        timeout=item.http.timeout,
+        expect_status=item.http.expect_status,
+        token=token,
+        auth=item.http.auth.type if item.http.auth else "bearer",
+        headers=extra_headers,
     )
 
 

@@ -26,7 +26,6 @@ DEPTH_PARTIAL = 4
 DEPTH_PROCESSING = 3
 DEPTH_AUTH = 2
 DEPTH_HANDSHAKE = 1
-DEPTH_CONNECT = 0
 
 
 @dataclass(frozen=True)
@@ -47,10 +46,6 @@ class Outcome:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-    @classmethod
-    def from_dict(cls, raw: Mapping[str, Any]) -> Outcome:
-        return cls(**{key: raw.get(key) for key in cls.__dataclass_fields__})  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)

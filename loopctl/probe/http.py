@@ -14,7 +14,7 @@ from loopctl import __version__
 from loopctl.probe import classify
 from loopctl.probe.classify import Outcome
 from loopctl.probe.net import ProbeEnded, default_port, failure_from_exception, open_tcp, tls_context
-from loopctl.probe.spec import Check, Latency, ProbeResult
+from loopctl.probe.spec import Check, Latency, ProbeResult, with_query_token
 
 _BODY_LIMIT = 64 * 1024
 
@@ -60,7 +60,7 @@ async def run_http_check(check: Check) -> ProbeResult:
 
 
 def _request(check: Check, wire: _Wire, deadline: float) -> Outcome:
-    parts = urlsplit(check.url)
+    parts = urlsplit(_request_url(check))
     host = parts.hostname or ""
     sock = wire.sock
     sock.setblocking(True)
@@ -86,8 +86,15 @@ def _request(check: Check, wire: _Wire, deadline: float) -> Outcome:
     return classify.http_response(response.status, body, expect_status=check.expect_status)
 
 
+def _request_url(check: Check) -> str:
+    """The URL the GET goes to: with `?token=` for query auth (the check's own `url` never holds the token)."""
+    if check.token is not None and check.auth == "query":
+        return with_query_token(check.url, check.token.reveal())
+    return check.url
+
+
 def _headers(check: Check) -> dict[str, str]:
     headers = {"User-Agent": f"loopctl/{__version__}", **dict(check.headers)}
-    if check.token is not None:
+    if check.token is not None and check.auth != "query":
         headers["Authorization"] = f"Bearer {check.token.reveal()}"
     return headers

@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import SplitResult, urlencode, urlsplit, urlunsplit
 
 from loopctl.errors import UsageError
 from loopctl.probe.classify import AppCode, Outcome
@@ -45,6 +45,13 @@ class Check:
     @property
     def kind(self) -> Literal["websocket", "http"]:
         return "websocket" if urlsplit(self.url).scheme in ("ws", "wss") else "http"
+
+
+def with_query_token(url: str, token: str) -> str:
+    """`url` with `token=` appended to its query: how `auth: {type: query}` sends a token, over HTTP and WebSocket."""
+    parts = urlsplit(url)
+    query = "&".join(filter(None, [parts.query, urlencode({"token": token})]))
+    return urlunsplit(parts._replace(query=query))
 
 
 @dataclass(frozen=True)

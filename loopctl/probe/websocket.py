@@ -8,7 +8,7 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import (
@@ -25,7 +25,7 @@ from loopctl.outside import EVENT_SAMPLE, NAME_LIMIT, one_line
 from loopctl.probe import classify
 from loopctl.probe.classify import Outcome
 from loopctl.probe.net import ProbeEnded, default_port, failure_from_exception, open_tcp, tls_context
-from loopctl.probe.spec import Check, Latency, ProbeResult
+from loopctl.probe.spec import Check, Latency, ProbeResult, with_query_token
 
 _CLOSE_TIMEOUT = 2.0
 
@@ -242,9 +242,7 @@ def _auth_parts(check: Check) -> tuple[list[tuple[str, str]], list[Subprotocol] 
     if check.auth == "subprotocol":
         return headers, [Subprotocol(f"jwt.{token}")], url
     if check.auth == "query":
-        parts = urlsplit(url)
-        query = "&".join(filter(None, [parts.query, urlencode({"token": token})]))
-        return headers, None, urlunsplit(parts._replace(query=query))
+        return headers, None, with_query_token(url, token)
     return [*headers, ("Authorization", f"Bearer {token}")], None, url
 
 

@@ -45,12 +45,6 @@ class CheckChange:
     after: OutcomeRecord | None
     impact: str | None
 
-    @property
-    def direction(self) -> str:
-        before = self.before.depth if self.before else -1
-        after = self.after.depth if self.after else -1
-        return "progress" if after > before else "regression" if after < before else "changed"
-
 
 def blocking_check(checks: Sequence[CheckRecord]) -> CheckRecord | None:
     """The most blocking failing check: highest priority first, then the shallowest on the request path."""

@@ -172,3 +172,19 @@ def test_a_service_that_is_down_is_a_classified_failure_not_a_crash(tmp_path: Pa
     record = json.loads((tmp_path / "iterations" / "0001.json").read_text())
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert record["outcome"]["category"] == "connection_refused"
+
+
+def test_report_emoji_false_in_the_config_gives_plain_reports(tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text(CONFIG.format(port=1) + "report: {emoji: false}\n")
+    iterate(tmp_path, "--ci")
+    written = (tmp_path / "iterations" / "0001.md").read_text()
+    shown = subprocess.run(
+        [sys.executable, "-m", "loopctl", "report", "--config", str(tmp_path / "config.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    for report in (written, shown):
+        assert "**Status**: failed" in report
+        assert not any(mark in report for mark in ("✅", "❌", "⏭️", "➡️"))
