@@ -18,6 +18,7 @@ from loopctl.commands import (
     probe_cmd,
     report_cmd,
 )
+from loopctl.output import json_requested, run_parsed
 
 HELP = "Build, push, deploy and probe a service, then report what changed since the last iteration."
 COMMANDS: dict[str, Callable[..., Any]] = {
@@ -73,4 +74,8 @@ def main() -> None:
     Typer builds the parameters of every registered command on each run, about 10 ms for all eight.
     """
     asked = sys.argv[1] if len(sys.argv) > 1 else None
-    build_app([asked] if asked in COMMANDS else None)(prog_name="loopctl")
+    known = asked if asked in COMMANDS else None
+    app = build_app([known] if known else None)
+    if json_requested(sys.argv[2:]):
+        run_parsed(app, known)
+    app(prog_name="loopctl")

@@ -86,7 +86,7 @@ def _publish(result: IterationResult, options: IterateOptions) -> None:
         ):
             stream.write(result.report + "\n")
     if options.as_json:  # last: an output that cannot be written is one error document instead
-        emit_json(record.to_json_dict())
+        emit_json("iterate", record.to_json_dict(), exit_code=for_record(record, fail_on=options.fail_on))
     outcome = record.outcome.label if record.outcome else "no checks ran"
     console.print(shown(f"iteration {record.number}: {record.status} — {outcome}"), markup=False)
     console.print(f"report: {result.report_path}", markup=False)
