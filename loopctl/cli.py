@@ -15,6 +15,7 @@ from loopctl.commands import (
     init_cmd,
     iterate_cmd,
     loop_cmd,
+    mcp_cmd,
     probe_cmd,
     report_cmd,
 )
@@ -30,6 +31,7 @@ COMMANDS: dict[str, Callable[..., Any]] = {
     "history": report_cmd.history,
     "classify": classify_cmd.classify,
     "doctor": doctor_cmd.doctor,
+    "mcp": mcp_cmd.mcp,
 }
 
 
