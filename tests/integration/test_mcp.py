@@ -6,6 +6,7 @@ The docker target end to end: the sample service built, pushed to a throwaway re
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -84,10 +85,8 @@ def workspace(tmp_path: Path) -> Iterator[tuple[Path, str, str]]:
         remove_images_of(registry.address)
     import docker.errors
 
-    try:
+    with contextlib.suppress(docker.errors.NotFound):
         docker_client().containers.get(name).remove(force=True)
-    except docker.errors.NotFound:
-        pass
 
 
 def envelope(result: CallToolResult) -> dict[str, Any]:

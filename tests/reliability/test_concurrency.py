@@ -28,7 +28,7 @@ def assert_refused(code: int, stdout: str, stderr: str) -> None:
     """Exit 2, the lock message, and with --json one error envelope on stdout."""
     assert code == EXIT_USAGE, stderr
     assert LOCKED in stderr
-    assert json.loads(stdout)["error"]["kind"] == "usage"
+    assert json.loads(stdout)["errors"][0]["kind"] == "usage"
     assert_no_traceback(stderr)
 
 
