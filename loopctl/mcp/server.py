@@ -21,6 +21,7 @@ from loopctl.mcp.runs import Run, Runner
 
 MAX_WAIT_S = 55.0  # agent clients time a tool call out at about 60 s
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+WRITES = ToolAnnotations(read_only_hint=False, idempotent_hint=False, destructive_hint=False, open_world_hint=False)
 
 
 class ErrorEntry(BaseModel):
@@ -61,6 +62,17 @@ def answer(command: str, body: Callable[[], tools.Answer]) -> CallToolResult:
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=document, is_error=failed)
 
 
+def _tool(server: MCPServer[Any], annotations: ToolAnnotations) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a tool with its docstring as one paragraph: clients show the description as it comes."""
+
+    def register(function: Callable[..., Any]) -> Callable[..., Any]:
+        description = " ".join((function.__doc__ or "").split())
+        server.add_tool(function, description=description, annotations=annotations)
+        return function
+
+    return register
+
+
 def build_server(config_path: Path) -> MCPServer[Any]:
     server: MCPServer[Any] = MCPServer(
         "loopctl",
@@ -75,7 +87,7 @@ def build_server(config_path: Path) -> MCPServer[Any]:
 
 
 def _register_loop(server: MCPServer[Any], config_path: Path, runner: Runner) -> None:
-    @server.tool(annotations=ToolAnnotations(read_only_hint=False, idempotent_hint=False, destructive_hint=False))
+    @_tool(server, WRITES)
     async def iterate(ctx: Context, skip: str = "", reason: str = "", wait_s: float = 40.0) -> Result:
         """Build, push, deploy, probe and record one iteration in the background. Returns its number at once, or its
         result when it ends within wait_s seconds; progress notifications name each phase. While one runs, a second
@@ -85,7 +97,7 @@ def _register_loop(server: MCPServer[Any], config_path: Path, runner: Runner) ->
         await _follow(run, ctx, wait_s, until_end=True)
         return answer("iterate", lambda: tools.finished(run, config_path) if run.done else tools.running(run))
 
-    @server.tool(annotations=READ_ONLY)
+    @_tool(server, READ_ONLY)
     async def status(ctx: Context, number: int | None = None, wait_s: float = 40.0) -> Result:
         """Long-poll the running iteration: returns when a phase ends, it finishes, or after wait_s seconds, with
         the phases' states and the current phase's last log lines; a finished iteration returns its result."""
@@ -98,14 +110,14 @@ def _register_loop(server: MCPServer[Any], config_path: Path, runner: Runner) ->
             return answer("status", lambda: tools.finished(latest, config_path))
         return answer("status", lambda: _finished_result(config_path, number))
 
-    @server.tool(annotations=READ_ONLY)
+    @_tool(server, READ_ONLY)
     def probe(check: str, url: str | None = None) -> Result:
         """Run one configured check now against the running service (the latest deployment's URL, or url)."""
         return answer("probe", lambda: tools.probe(config_path, check, url))
 
 
 def _register_reads(server: MCPServer[Any], config_path: Path) -> None:
-    @server.tool(annotations=READ_ONLY)
+    @_tool(server, READ_ONLY)
     def result(
         number: int | None = None, detail: Literal["summary", "checks"] = "summary", cursor: str | None = None
     ) -> Result:
@@ -115,25 +127,25 @@ def _register_reads(server: MCPServer[Any], config_path: Path) -> None:
         failing checks; checks lists all of them with their events. Default: the latest iteration."""
         return answer("result", lambda: tools.result(config_path, number, detail=detail, cursor=cursor))
 
-    @server.tool(annotations=READ_ONLY)
+    @_tool(server, READ_ONLY)
     def evidence(number: int, check: str, max_lines: Annotated[int, Field(ge=0, le=200)] = 40) -> Result:
         """A check's server log lines from its iteration (redacted, bounded), the exception, and its stack frames
         as {file, line, function} with repo paths."""
         return answer("evidence", lambda: tools.evidence(config_path, number, check, max_lines))
 
-    @server.tool(annotations=READ_ONLY)
+    @_tool(server, READ_ONLY)
     def diff(a: str = "previous", b: str = "latest") -> Result:
         """What changed between two iterations (numbers, `latest`, and `previous` for the one b was compared with):
         per check fixed, regressed, progress or no_change, the error before and after, the files and commits
         changed, and whether the digest and revision changed."""
         return answer("diff", lambda: tools.diff(config_path, a, b))
 
-    @server.tool(annotations=READ_ONLY)
+    @_tool(server, READ_ONLY)
     def history(last: Annotated[int, Field(ge=1, le=1000)] = 10, cursor: str | None = None) -> Result:
         """One row per past iteration, oldest first: number, date, commit, status, blocking outcome, P1 pass rate."""
         return answer("history", lambda: tools.history(config_path, last, cursor))
 
-    @server.tool(annotations=READ_ONLY)
+    @_tool(server, READ_ONLY)
     def classify(code: int, reason: str = "") -> Result:
         """What a WebSocket close code (1000-4999) or an HTTP status (100-599) means: category, depth, what next."""
         return answer("classify", lambda: tools.classify(code, reason))
