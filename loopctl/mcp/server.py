@@ -18,6 +18,7 @@ from loopctl.envelope import envelope, error_entry
 from loopctl.errors import LoopctlError
 from loopctl.mcp import tools
 from loopctl.mcp.runs import Run, Runner
+from loopctl.mcp.views import RESULT_BUDGET
 
 MAX_WAIT_S = 55.0  # agent clients time a tool call out at about 60 s
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
@@ -58,6 +59,10 @@ def answer(command: str, body: Callable[[], tools.Answer]) -> CallToolResult:
         info = internal_error(err)
         document = envelope(command, exit_code=1, errors=[info.model_dump()])
     text = json.dumps(document, ensure_ascii=False, sort_keys=True)
+    if len(text) > RESULT_BUDGET:  # a bug in the paging: said as such, never a result too big for the agent
+        message = f"the {command} result came to {len(text)} bytes, over the {RESULT_BUDGET}-byte bound"
+        document = envelope(command, exit_code=1, errors=[{"kind": "internal_error", "message": message, "hint": ""}])
+        text = json.dumps(document, ensure_ascii=False, sort_keys=True)
     failed = bool(document["errors"])
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=document, is_error=failed)
 
@@ -134,11 +139,11 @@ def _register_reads(server: MCPServer[Any], config_path: Path) -> None:
         return answer("evidence", lambda: tools.evidence(config_path, number, check, max_lines))
 
     @_tool(server, READ_ONLY)
-    def diff(a: str = "previous", b: str = "latest") -> Result:
+    def diff(a: str = "previous", b: str = "latest", cursor: str | None = None) -> Result:
         """What changed between two iterations (numbers, `latest`, and `previous` for the one b was compared with):
         per check fixed, regressed, progress or no_change, the error before and after, the files and commits
         changed, and whether the digest and revision changed."""
-        return answer("diff", lambda: tools.diff(config_path, a, b))
+        return answer("diff", lambda: tools.diff(config_path, a, b, cursor))
 
     @_tool(server, READ_ONLY)
     def history(last: Annotated[int, Field(ge=1, le=1000)] = 10, cursor: str | None = None) -> Result:

@@ -76,7 +76,7 @@ def evidence(config_path: Path, number: int, check: str, max_lines: int) -> Answ
     return views.evidence_view(record, found, max_lines=max_lines, base=config.base_dir), 0
 
 
-def diff(config_path: Path, a: str, b: str) -> Answer:
+def diff(config_path: Path, a: str, b: str, cursor: str | None = None) -> Answer:
     _, store = project(config_path)
     newer = load(store, b)
     if a == "previous":
@@ -86,7 +86,7 @@ def diff(config_path: Path, a: str, b: str) -> Answer:
         older = store.load(before)
     else:
         older = load(store, a)
-    return views.diff_view(older, newer), 0
+    return views.diff_view(older, newer, cursor=cursor), 0
 
 
 def history(config_path: Path, last: int, cursor: str | None) -> Answer:

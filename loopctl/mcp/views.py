@@ -13,23 +13,46 @@ from loopctl.outside import one_line
 from loopctl.records.compare import blocking_check, check_changes, check_events, movement
 from loopctl.records.record import CheckRecord, Record
 
-# A tool result stays under about 8,000 tokens (~32 KB of JSON); lists longer than a page carry a cursor.
+# A tool result stays under about 8,000 tokens (~32 KB of JSON): each list is paged within its share of that,
+# and a page ends early when its items are large; `next_cursor` continues it.
 RESULT_BUDGET = 32_000
-PAGE_SIZE = 50
+LIST_BUDGET = 14_000  # the share of one paged list (a result pages one; a diff two, each at half)
+PAGE_SIZE = 100
 SUMMARY_LIMIT = 6_000  # characters of the report's summary section
 _PY_FRAME = re.compile(r'^\s*File "(?P<path>[^"]+)", line (?P<line>\d+)(?:, in (?P<func>.+))?$')
 _NODE_FRAME = re.compile(r"^\s+at (?:(?P<func>.+?) \()?(?P<path>[^()\s]+?):(?P<line>\d+):\d+\)?\s*$")
 
 
-def page(items: Sequence[Any], cursor: str | None, size: int = PAGE_SIZE) -> tuple[list[Any], str | None]:
-    """One page of `items` from `cursor` (an offset as text), and the cursor of the next page, if any."""
+def page(items: Sequence[Any], cursor: str | None, *, budget: int = LIST_BUDGET) -> tuple[list[Any], str | None]:
+    """Items from `cursor` (an offset, as text) while they fit `budget` bytes of JSON (at least one), and the
+    cursor of the rest, if any."""
     start = int(cursor) if cursor and cursor.isdigit() else 0
-    end = start + size
-    return list(items[start:end]), (str(end) if end < len(items) else None)
+    shown: list[Any] = []
+    used = 0
+    for item in items[start : start + PAGE_SIZE]:
+        cost = size(item)
+        if shown and used + cost > budget:
+            break
+        shown.append(item)
+        used += cost
+    end = start + len(shown)
+    return shown, (str(end) if end < len(items) else None)
 
 
-def fits(data: dict[str, Any]) -> bool:
-    return len(json.dumps(data, ensure_ascii=False)) <= RESULT_BUDGET
+def size(value: Any) -> int:
+    return len(json.dumps(value, ensure_ascii=False))
+
+
+def last_lines(lines: Sequence[str], wanted: int, *, budget: int = LIST_BUDGET) -> list[str]:
+    """The last `wanted` lines, fewer when they would pass `budget`: the end is where the error is."""
+    kept: list[str] = []
+    used = 0
+    for line in reversed(lines[-wanted:] if wanted > 0 else []):
+        used += size(line)
+        if used > budget:
+            break
+        kept.append(line)
+    return kept[::-1]
 
 
 def deployment(record: Record) -> dict[str, Any]:
@@ -92,7 +115,7 @@ def result_view(
 ) -> dict[str, Any]:
     """`result`: the verdict, BEFORE → AFTER, the checks, the deployment and the report's summary."""
     checks = record.checks if detail == "checks" else [check for check in record.checks if not check.passed]
-    shown, next_cursor = page(checks, cursor)
+    shown, next_cursor = page([check_view(check, full=detail == "checks", base=base) for check in checks], cursor)
     return {
         "number": record.number,
         "status": record.status,
@@ -107,7 +130,7 @@ def result_view(
         "blocking": before_after(record, previous),
         "checks_passed": sum(check.passed for check in record.checks),
         "checks_total": len(record.checks),
-        "checks": [check_view(check, full=detail == "checks", base=base) for check in shown],
+        "checks": shown,
         "next_cursor": next_cursor,
         "deployment": deployment(record),
         "summary_markdown": summary_section(report),
@@ -154,31 +177,37 @@ def evidence_view(record: Record, check: CheckRecord, *, max_lines: int, base: P
         if error is None
         else {"type": error.type, "message": error.message, "location": repo_location(error.location, base)},
         "frames": frames(lines, base),
-        "lines": lines[-max_lines:] if max_lines > 0 else [],
+        "lines": last_lines(lines, max_lines),
         "lines_total": len(lines),
         "note": "" if error else "no server error was found in the check's log window",
     }
 
 
 def frames(lines: Sequence[str], base: Path | None) -> list[dict[str, Any]]:
-    """Stack frames in the excerpt as `{file, line, function}`, each file as a repo path when the repo has it."""
+    """Stack frames in the excerpt as `{file, line, function, in_repo}`: a file the repo holds as its repo path."""
     found = []
     for text in lines:
         match = _PY_FRAME.match(text) or _NODE_FRAME.match(text)
         if match is not None:
-            where = repo_location(f"{match['path']}:{match['line']}", base) or ""
-            path = where.rsplit(":", 1)[0]
-            found.append({"file": path, "line": int(match["line"]), "function": (match["func"] or "").strip()})
+            where = f"{match['path']}:{match['line']}"
+            in_repo = repo_location(where, base)
+            path = (in_repo or where).rsplit(":", 1)[0]
+            function = (match["func"] or "").strip()
+            found.append({"file": path, "line": int(match["line"]), "function": function, "in_repo": in_repo != where})
     return found
 
 
 def repo_location(location: str | None, base: Path | None) -> str | None:
-    """`app/agent_service/conversation.py:104` (a path in the container) as the repo file it came from, if found."""
+    """`app/agent_service/conversation.py:104` (a path in the container) as the repo file it came from, if found.
+
+    The longest tail of the path that the repo holds, at its root or one folder down (the build context); a tail
+    keeps at least two parts when the path has them, so a bare `server.py` does not match some other file.
+    """
     if not location or base is None or ":" not in location:
         return location
     path, line = location.rsplit(":", 1)
-    parts = [part for part in path.replace("\\", "/").split("/") if part and part != ".."]
-    for start in range(len(parts)):  # the longest tail of the container path that the repo holds
+    parts = [part for part in path.replace("\\", "/").split("/") if part and part not in ("..", ".")]
+    for start in range(max(len(parts) - 1, 1)):
         tail = "/".join(parts[start:])
         for candidate in _candidates(base, tail):
             if candidate.is_file():
@@ -192,7 +221,7 @@ def _candidates(base: Path, tail: str) -> list[Path]:
     return [direct, *nested]
 
 
-def diff_view(older: Record, newer: Record) -> dict[str, Any]:
+def diff_view(older: Record, newer: Record, *, cursor: str | None = None) -> dict[str, Any]:
     """`diff`: check transitions, error evolution, what changed in git, digest and revision changes."""
     before = {check.name: check for check in older.checks}
     transitions = []
@@ -209,12 +238,14 @@ def diff_view(older: Record, newer: Record) -> dict[str, Any]:
             }
         )
     changed = {change.name for change in check_changes(newer, older)}
+    shown, next_cursor = page(transitions, cursor, budget=LIST_BUDGET // 2)
     return {
         "a": older.number,
         "b": newer.number,
         "status_a": older.status,
         "status_b": newer.status,
-        "checks": transitions,
+        "checks": shown,
+        "next_cursor": next_cursor,
         "changed_checks": sorted(changed),
         "changes": _changes(newer, older),
         "deployment": {"a": deployment(older), "b": deployment(newer)},
@@ -247,7 +278,10 @@ def _changes(newer: Record, older: Record) -> dict[str, Any]:
         commits = older.git.commit != newer.git.commit
         return {"since": older.number, "commit_changed": commits, "note": "not compared file by file"}
     shown = changes.model_dump(mode="json")
-    shown["files"], shown["files_next_cursor"] = page(shown["files"], None)
+    # What changed is context, not the answer: its lists are cut to their share, with the totals kept.
+    shown["files_total"], shown["commits_total"] = len(shown["files"]), len(shown["commits"])
+    shown["files"], _ = page(shown["files"], None, budget=LIST_BUDGET // 4)
+    shown["commits"], _ = page(shown["commits"], None, budget=LIST_BUDGET // 8)
     return shown
 
 
