@@ -108,7 +108,8 @@ def test_an_agent_iterates_on_the_docker_target_and_reads_why_it_failed(workspac
         async with Client(server(folder)) as client:
             listed = await client.list_tools()
             found["tools"] = {tool.name: tool for tool in listed.tools}
-            started = envelope(await client.call_tool("iterate", {"wait_s": 1}, progress_callback=record_progress))
+            arguments = {"wait_s": 1, "reason": "first look"}
+            started = envelope(await client.call_tool("iterate", arguments, progress_callback=record_progress))
             found["started"] = started
             again = envelope(await client.call_tool("iterate", {"wait_s": 0}))
             found["again"] = again
@@ -126,6 +127,9 @@ def test_an_agent_iterates_on_the_docker_target_and_reads_why_it_failed(workspac
             git(folder, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qam", "Fix the fault")
             found["second"] = envelope(await client.call_tool("iterate", {"wait_s": 55}))
             found["diff"] = envelope(await client.call_tool("diff", {}))
+            found["probe"] = envelope(await client.call_tool("probe", {"check": "chat-events"}))
+            record = await client.read_resource("loopctl://iterations/1/record.json")
+            found["record"] = json.loads(record.contents[0].text)  # type: ignore[union-attr]
         return found
 
     found = anyio.run(session)
@@ -139,6 +143,7 @@ def test_an_agent_iterates_on_the_docker_target_and_reads_why_it_failed(workspac
     started = found["started"]
     assert started["status"] == "ok" and started["data"]["state"]["running"] is True
     assert started["data"]["state"]["number"] == 1 and started["data"]["result"] is None
+    assert started["data"]["state"]["reason"] == "first look"
     assert found["again"]["data"]["state"]["number"] == 1  # the running one, not a second iteration
     assert any("build" in message for message in progress), progress
 
@@ -176,6 +181,10 @@ def test_an_agent_iterates_on_the_docker_target_and_reads_why_it_failed(workspac
     assert diff["checks"][0]["error_before"].startswith("TypeError: ")
     assert diff["changes"]["commits"] == ["Fix the fault"]
     assert diff["revision_changed"] or diff["deployment"]["b"]["container"] != diff["deployment"]["a"]["container"]
+    probed = found["probe"]
+    assert (probed["status"], probed["data"]["name"], probed["data"]["passed"]) == ("ok", "chat-events", True)
+    assert probed["data"]["events_reached"] == f"{len(EVENTS)}/{len(EVENTS)}"
+    assert (found["record"]["number"], found["record"]["status"]) == (1, "failed")
 
 
 def test_a_bad_config_is_a_tool_error_with_kind_and_hint(tmp_path: Path) -> None:
