@@ -217,3 +217,24 @@ def test_without_the_extra_loopctl_mcp_says_how_to_install_it(tmp_path: Path) ->
     assert done.returncode == 2 and done.stdout == ""
     assert "loopctl mcp needs the MCP SDK" in done.stderr and "pip install 'loopctl[mcp]'" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_an_iteration_running_elsewhere_is_a_tool_error_and_the_server_keeps_serving(tmp_path: Path) -> None:
+    from loopctl.records.store import Store
+
+    (tmp_path / "config.yaml").write_text(
+        "project: locked\ndeploy: {target: url, url: 'http://127.0.0.1:9'}\n"
+        "probe: {checks: [{name: health, http: {path: /health}}]}\n"
+    )
+
+    async def session() -> tuple[CallToolResult, CallToolResult]:
+        async with Client(server(tmp_path)) as client:
+            return await client.call_tool("iterate", {"wait_s": 20}), await client.call_tool("classify", {"code": 1011})
+
+    with Store(tmp_path / "iterations").lock():  # as a `loopctl iterate` in another terminal holds it
+        refused, served = anyio.run(session)
+
+    assert refused.is_error is True
+    (error,) = envelope(refused)["errors"]
+    assert error["kind"] == "usage" and "another loopctl iteration is running" in error["message"] and error["hint"]
+    assert served.is_error is False and envelope(served)["data"]["category"] == "internal_error"
