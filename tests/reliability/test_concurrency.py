@@ -48,7 +48,7 @@ def test_a_second_iterate_is_refused_while_the_first_runs_and_numbering_stays_de
         losers = [result for result in results if result[0] != 0]
         assert len(winners) == 1 and len(losers) == 1, [result[2] for result in results]
         assert_refused(*losers[0])
-        assert json.loads(winners[0][1])["number"] == 2
+        assert json.loads(winners[0][1])["data"]["number"] == 2
 
         for _ in range(3):
             assert iterate(tmp_path, "--ci").returncode == 0
