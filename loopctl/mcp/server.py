@@ -180,10 +180,12 @@ def _register_resources(server: MCPServer[Any], config_path: Path) -> None:
 
 async def _follow(run: Run, ctx: Context, wait_s: float, *, until_end: bool) -> None:
     """Wait for the run (to its end, or until a phase ends), reporting each phase event as progress."""
-    deadline = time.monotonic() + min(max(wait_s, 0.0), MAX_WAIT_S)
+    began = time.monotonic()
+    deadline, last_resort = began + min(max(wait_s, 0.0), MAX_WAIT_S), began + MAX_WAIT_S
     seen, ended = run.events, _ended(run)
-    while not run.done and time.monotonic() < deadline:
-        await anyio.to_thread.run_sync(run.wait, seen, min(0.5, deadline - time.monotonic()))
+    # Past `wait_s` only until the iteration has its number (its lock taken): the answer always names it.
+    while not run.done and time.monotonic() < (deadline if run.number is not None else last_resort):
+        await anyio.to_thread.run_sync(run.wait, seen, 0.25)
         if run.events > seen:
             seen = run.events
             state = run.state()

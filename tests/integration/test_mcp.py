@@ -238,3 +238,25 @@ def test_an_iteration_running_elsewhere_is_a_tool_error_and_the_server_keeps_ser
     (error,) = envelope(refused)["errors"]
     assert error["kind"] == "usage" and "another loopctl iteration is running" in error["message"] and error["hint"]
     assert served.is_error is False and envelope(served)["data"]["category"] == "internal_error"
+
+
+def test_iterate_with_no_wait_still_names_its_iteration(tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text(
+        "project: quick\ndeploy: {target: url, url: 'http://127.0.0.1:9'}\n"
+        "probe: {checks: [{name: health, http: {path: /health, timeout: 2}}]}\n"
+    )
+
+    async def session() -> tuple[dict[str, Any], dict[str, Any]]:
+        async with Client(server(tmp_path)) as client:
+            started = envelope(await client.call_tool("iterate", {"wait_s": 0}))
+            ended = envelope(await client.call_tool("status", {"number": 1, "wait_s": 30}))
+            while ended["data"]["state"]["running"]:
+                ended = envelope(await client.call_tool("status", {"number": 1, "wait_s": 30}))
+            return started, ended
+
+    started, ended = anyio.run(session)
+
+    assert started["data"]["state"]["number"] == 1
+    result = ended["data"]["result"]
+    assert (result["number"], result["status"], ended["exit_code"]) == (1, "failed", 1)
+    assert result["checks"][0]["category"] == "connection_refused"
