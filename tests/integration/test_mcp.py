@@ -260,3 +260,25 @@ def test_iterate_with_no_wait_still_names_its_iteration(tmp_path: Path) -> None:
     result = ended["data"]["result"]
     assert (result["number"], result["status"], ended["exit_code"]) == (1, "failed", 1)
     assert result["checks"][0]["category"] == "connection_refused"
+
+
+def test_the_config_can_come_from_loopctl_config(tmp_path: Path) -> None:
+    from loopctl.records.store import Store
+    from tests.support.records import story
+
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "config.yaml").write_text("project: elsewhere\niterations_dir: runs\n")
+    for record in story():
+        Store(project / "runs").save(record, f"# iteration {record.number}\n\n## Summary\n\nall green\n")
+    params = server(tmp_path)
+    params.args = ["-m", "loopctl", "mcp"]
+    params.env = {**(params.env or {}), "LOOPCTL_CONFIG": str(project / "config.yaml")}
+
+    async def session() -> dict[str, Any]:
+        async with Client(params) as client:
+            return envelope(await client.call_tool("result", {}))
+
+    result = anyio.run(session)["data"]
+    assert (result["number"], result["status"], result["checks"]) == (3, "success", [])
+    assert result["summary_markdown"] == "# iteration 3\n\n## Summary\n\nall green\n"
