@@ -77,6 +77,8 @@ CASES = [
     ("iterate config", ["iterate", "-c", "missing.yaml", "--json"], "error", 2),
     ("iterate skip", ["iterate", "-c", "{config}", "--skip", "bogus", "--json"], "error", 2),
     ("iterate parser", ["iterate", "--fail-on", "bogus", "--json"], "error", 2),
+    ("doctor ok", ["doctor", "-c", "{config}", "--json"], "ok", 0),
+    ("doctor failed", ["doctor", "-c", "missing.yaml", "--json"], "failed", 1),
     ("doctor parser", ["doctor", "--bogus", "--json"], "error", 2),
 ]
 
