@@ -282,3 +282,32 @@ def test_the_config_can_come_from_loopctl_config(tmp_path: Path) -> None:
     result = anyio.run(session)["data"]
     assert (result["number"], result["status"], result["checks"]) == (3, "success", [])
     assert result["summary_markdown"] == "# iteration 3\n\n## Summary\n\nall green\n"
+
+
+def test_a_token_the_server_echoes_never_reaches_a_tool_result(tmp_path: Path) -> None:
+    from tests.reliability.harness import fragments
+    from tests.reliability.hostile import hostile_server
+
+    token = f"Zq7{uuid.uuid4().hex}Kp9"
+    with hostile_server() as address:
+        (tmp_path / "config.yaml").write_text(
+            f"project: echo\ndeploy: {{target: url, url: 'http://{address}'}}\n"
+            "probe: {checks: [{name: echo, http: {path: /echo-token, auth: {token: {env: ECHOED}}}}]}\n"
+        )
+        params = server(tmp_path)
+        params.env = {**(params.env or {}), "ECHOED": token}
+
+        async def session() -> list[CallToolResult]:
+            async with Client(params) as client:
+                probed = await client.call_tool("probe", {"check": "echo"})
+                iterated = await client.call_tool("iterate", {"wait_s": 30})
+                evidence = await client.call_tool("evidence", {"number": 1, "check": "echo"})
+                return [probed, iterated, evidence]
+
+        results = anyio.run(session)
+
+    said = "\n".join(result.content[0].text for result in results)  # type: ignore[union-attr]
+    assert envelope(results[0])["data"]["close_code"] == 401 and "***" in said
+    assert envelope(results[1])["data"]["result"]["checks"][0]["reason"].count("***") >= 1
+    for fragment in fragments(token, window=12):
+        assert fragment not in said
