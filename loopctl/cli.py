@@ -15,9 +15,11 @@ from loopctl.commands import (
     init_cmd,
     iterate_cmd,
     loop_cmd,
+    mcp_cmd,
     probe_cmd,
     report_cmd,
 )
+from loopctl.output import json_requested, run_parsed
 
 HELP = "Build, push, deploy and probe a service, then report what changed since the last iteration."
 COMMANDS: dict[str, Callable[..., Any]] = {
@@ -29,6 +31,7 @@ COMMANDS: dict[str, Callable[..., Any]] = {
     "history": report_cmd.history,
     "classify": classify_cmd.classify,
     "doctor": doctor_cmd.doctor,
+    "mcp": mcp_cmd.mcp,
 }
 
 
@@ -73,4 +76,8 @@ def main() -> None:
     Typer builds the parameters of every registered command on each run, about 10 ms for all eight.
     """
     asked = sys.argv[1] if len(sys.argv) > 1 else None
-    build_app([asked] if asked in COMMANDS else None)(prog_name="loopctl")
+    known = asked if asked in COMMANDS else None
+    app = build_app([known] if known else None)
+    if json_requested(sys.argv[2:]):
+        run_parsed(app, known)
+    app(prog_name="loopctl")

@@ -12,7 +12,7 @@ from loopctl.config import load_config
 from loopctl.errors import UsageError
 from loopctl.exitcodes import ExitCode, for_record
 from loopctl.records.record import PHASE_ORDER, Record
-from loopctl.runner import IterationResult, run_iteration
+from loopctl.runner import Event, EventSink, IterationResult, run_iteration
 from loopctl.ui import in_ci, shown, stderr_console
 
 
@@ -27,6 +27,7 @@ class IterateOptions:
     fail_on: str = "any"
     ci: bool = False
     emoji: bool = True
+    on_event: EventSink | None = None  # also told every phase event (the MCP server's progress)
 
 
 def parse_skip(text: str) -> frozenset[str]:
@@ -59,10 +60,19 @@ def iterate_once(options: IterateOptions) -> tuple[ExitCode, Record]:
         return render_markdown(record, previous, trend=trend, emoji=options.emoji and config.report.emoji)
 
     run_options = {"image": options.image, "no_cache": options.no_cache}
-    with progress([phase.name for phase in phases], live=live) as on_event:
+    with progress([phase.name for phase in phases], live=live) as shown_live:
+        on_event = shown_live if options.on_event is None else _both(shown_live, options.on_event)
         result = run_iteration(config, phases, render=render, on_event=on_event, skip=skip, options=run_options)
     _publish(result, options)
     return for_record(result.record, fail_on=options.fail_on), result.record
+
+
+def _both(first: EventSink, second: EventSink) -> EventSink:
+    def tell(event: Event) -> None:
+        first(event)
+        second(event)
+
+    return tell
 
 
 def _publish(result: IterationResult, options: IterateOptions) -> None:
@@ -86,7 +96,7 @@ def _publish(result: IterationResult, options: IterateOptions) -> None:
         ):
             stream.write(result.report + "\n")
     if options.as_json:  # last: an output that cannot be written is one error document instead
-        emit_json(record.to_json_dict())
+        emit_json("iterate", record.to_json_dict(), exit_code=for_record(record, fail_on=options.fail_on))
     outcome = record.outcome.label if record.outcome else "no checks ran"
     console.print(shown(f"iteration {record.number}: {record.status} — {outcome}"), markup=False)
     console.print(f"report: {result.report_path}", markup=False)

@@ -52,7 +52,7 @@ def test_probe_json_is_one_document_on_stdout_and_never_holds_the_token() -> Non
             env={"PROBE_TOKEN": TOKEN},
         )
     assert done.returncode == 1
-    document = json.loads(done.stdout)
+    document = json.loads(done.stdout)["data"]
     assert done.stdout.count("\n") == 1
     assert set(document) >= {
         "schema",
@@ -127,7 +127,7 @@ def test_usage_errors_exit_2_with_one_message_and_no_traceback(args: list[str], 
 def test_usage_errors_with_json_still_print_one_json_document(tmp_path: Path) -> None:
     done = loopctl("probe", "ws://127.0.0.1:1/ws", "--send", "{nope", "--json")
     assert done.returncode == 2
-    assert json.loads(done.stdout)["error"]["kind"] == "usage"
+    assert json.loads(done.stdout)["errors"][0]["kind"] == "usage"
 
 
 def test_a_failing_token_command_does_not_leak_what_it_printed(tmp_path: Path) -> None:
@@ -143,7 +143,7 @@ def test_classify_explains_codes_for_humans_and_machines() -> None:
     human = loopctl("classify", "1008")
     machine = loopctl("classify", "1011", "--client", "--json")
     assert human.returncode == 0 and "policy_violation (depth 2/5)" in human.stderr
-    assert json.loads(machine.stdout)["category"] == "keepalive_timeout"
+    assert json.loads(machine.stdout)["data"]["category"] == "keepalive_timeout"
     assert loopctl("classify", "42").returncode == 2
 
 
@@ -171,7 +171,7 @@ def test_close_code_names_an_application_code_like_the_config_does(
 ) -> None:
     with websocket_server(_close_4001) as port:
         done = loopctl("probe", f"ws://127.0.0.1:{port}/ws", "--send", "{}", "--expect-event", "x", *mapping, "--json")
-    outcome = json.loads(done.stdout)["outcome"]
+    outcome = json.loads(done.stdout)["data"]["outcome"]
     assert (outcome["code"], outcome["category"], outcome["depth"]) == (4001, category, depth)
 
 
@@ -195,6 +195,6 @@ def test_a_1011_from_daphne_says_channels_turns_1008_into_1011(server: str, chan
     # daphne names itself in the Server header; autobahn under it refuses close(code=1008) and daphne sends 1011.
     with websocket_server(_daphne_like_1011, server_header=server) as port:
         done = loopctl("probe", f"ws://127.0.0.1:{port}/ws", "--send", "{}", "--expect-event", "x", "--json")
-    outcome = json.loads(done.stdout)["outcome"]
+    outcome = json.loads(done.stdout)["data"]["outcome"]
     assert outcome["category"] == "internal_error"
     assert ("Django Channels" in outcome["hint"]) is channels

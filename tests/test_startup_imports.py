@@ -12,7 +12,7 @@ import pytest
 from loopctl.records.store import Store
 from tests.support.records import http_check, make_record
 
-HEAVY = ("docker", "requests", "google.cloud", "google.cloud.run_v2", "pydantic", "rich", "websockets")
+HEAVY = ("docker", "requests", "google.cloud", "google.cloud.run_v2", "pydantic", "rich", "websockets", "mcp", "anyio")
 # Runs the CLI as `python -m loopctl` does, then lists which heavy modules ended up in sys.modules.
 PROBE = """
 import json, runpy, sys
@@ -36,7 +36,9 @@ def imported(cwd: Path, *args: str) -> tuple[list[str], int]:
 
 
 @pytest.mark.parametrize(
-    "args", [["--help"], ["classify", "1011"], ["classify", "1011", "--json"], ["iterate", "--help"]], ids=" ".join
+    "args",
+    [["--help"], ["classify", "1011"], ["classify", "1011", "--json"], ["iterate", "--help"], ["mcp", "--help"]],
+    ids=" ".join,
 )
 def test_help_and_classify_import_nothing_heavy(tmp_path: Path, args: list[str]) -> None:
     heavy, code = imported(tmp_path, *args)
@@ -67,7 +69,7 @@ def test_the_app_built_for_one_command_still_knows_them_all(tmp_path: Path) -> N
         )
 
     listing = run("--help")
-    for name in ("init", "iterate", "loop", "probe", "report", "history", "classify", "doctor"):
+    for name in ("init", "iterate", "loop", "probe", "report", "history", "classify", "doctor", "mcp"):
         assert f"  {name} " in listing.stdout, name
     assert "Explain a close code" in run("classify", "--help").stdout
     mistyped = run("histroy")

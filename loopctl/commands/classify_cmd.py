@@ -25,9 +25,9 @@ def classify(
     def run() -> ExitCode:
         explanation = explain(code, origin="client" if client else "server")
         if as_json:
-            emit_json(explanation.to_dict())
+            emit_json("classify", explanation.to_dict(), exit_code=ExitCode.OK)
         else:
             render_explanation(explanation)
         return ExitCode.OK
 
-    guarded(as_json, run)
+    guarded(as_json, run, command="classify")

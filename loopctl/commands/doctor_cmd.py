@@ -23,13 +23,14 @@ def doctor(
 
     def run() -> ExitCode:
         findings = diagnose(config)
+        code = ExitCode.OK if all(finding.ok for finding in findings) else ExitCode.CHECKS_FAILED
         if as_json:
-            emit_json({"schema": 1, "findings": [asdict(finding) for finding in findings]})
+            emit_json("doctor", {"findings": [asdict(finding) for finding in findings]}, exit_code=code)
         console = stderr_console()
         for finding in findings:
             mark = "⚠️" if finding.warning else "✅" if finding.ok else "❌"
             fix = f" — {finding.fix}" if finding.fix and (finding.warning or not finding.ok) else ""
             console.print(f"{mark} {finding.name}: {finding.detail}{fix}", markup=False)
-        return ExitCode.OK if all(finding.ok for finding in findings) else ExitCode.CHECKS_FAILED
+        return code
 
-    guarded(as_json, run)
+    guarded(as_json, run, command="doctor")

@@ -54,4 +54,4 @@ def init(
         console.print("next: check the probe's paths and events in it, then run `loopctl iterate`", markup=False)
         return ExitCode.OK
 
-    guarded(False, run)
+    guarded(False, run, command="init")

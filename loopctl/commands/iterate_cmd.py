@@ -47,4 +47,4 @@ def iterate(
         )
         return run_iterate(options)
 
-    guarded(as_json, run)
+    guarded(as_json, run, command="iterate")

@@ -35,4 +35,4 @@ def loop(
         options = LoopOptions(iterate, max_iterations, until, interval, debounce, every)
         return run_loop(options)
 
-    guarded(False, run)
+    guarded(False, run, command="loop")

@@ -76,10 +76,11 @@ def probe(
             result, load = measured.result(), measured.to_dict()
         else:
             result, load = run_check_sync(check), None
+        code = ExitCode.OK if result.passed else ExitCode.CHECKS_FAILED
         if as_json:
-            emit_json({**result.to_dict(), **({"load": load} if load else {})})
+            emit_json("probe", {**result.to_dict(), **({"load": load} if load else {})}, exit_code=code)
         else:
             render_probe(result, load=load)
-        return ExitCode.OK if result.passed else ExitCode.CHECKS_FAILED
+        return code
 
-    guarded(as_json, run)
+    guarded(as_json, run, command="probe")

@@ -27,12 +27,12 @@ def report(
     def run() -> ExitCode:
         record, text = past_report(config, number, emoji=not no_emoji)
         if format == "json":
-            emit_json(record.to_json_dict())
+            emit_json("report", record.to_json_dict(), exit_code=ExitCode.OK)
         else:
             typer.echo(text, nl=False)
         return ExitCode.OK
 
-    guarded(format == "json", run)
+    guarded(format == "json", run, command="report")
 
 
 def history(
@@ -52,11 +52,11 @@ def history(
         rows = past_rows(config, last)
         if as_json:
             # The rows are stored as `history_json` would make them: emitted as they are, not rebuilt.
-            emit_json({"schema": HISTORY_SCHEMA, "iterations": rows})
+            emit_json("history", {"schema": HISTORY_SCHEMA, "iterations": rows}, exit_code=ExitCode.OK)
         elif plain_output():
             sys.stderr.write(history_text([HistoryRow(**row) for row in rows]))
         else:
             render_history([HistoryRow(**row) for row in rows], rich_console())
         return ExitCode.OK
 
-    guarded(as_json, run)
+    guarded(as_json, run, command="history")

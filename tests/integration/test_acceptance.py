@@ -273,7 +273,7 @@ def test_iteration_3_lists_the_files_of_the_uncommitted_fix(story: Story) -> Non
 def test_iteration_4_with_no_change_skips_build_and_push(story: Story) -> None:
     run, before, record = story.workspace.runs[3], story.workspace.record(3), story.workspace.record(4)
     assert run.returncode == 0, run.stderr
-    assert json.loads(run.stdout) == record  # --json prints exactly the stored record
+    assert json.loads(run.stdout)["data"] == record  # --json prints exactly the stored record
     assert record["build"]["cached"] == "remote" and record["build"]["image_id"] is None
     assert record["push"]["uploaded"] is False
     assert record["push"]["digest"] == before["push"]["digest"]
@@ -312,7 +312,7 @@ def test_the_four_iterations_fit_the_time_budget(story: Story) -> None:
 
 def test_history_and_report_read_the_records_back(story: Story) -> None:
     assert story.history.returncode == 0, story.history.stderr
-    history = json.loads(story.history.stdout)
+    history = json.loads(story.history.stdout)["data"]
     assert history["schema"] == 1
     rows = history["iterations"]
     assert [row["number"] for row in rows] == [1, 2, 3, 4]

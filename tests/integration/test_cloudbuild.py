@@ -140,7 +140,7 @@ def loopctl(config: Path, *args: str) -> subprocess.Popen[str]:
 
 def finished(process: subprocess.Popen[str]) -> tuple[int, dict[str, object], str]:
     out, err = process.communicate(timeout=240)
-    return process.returncode, json.loads(out) if out.strip() else {}, err
+    return process.returncode, json.loads(out)["data"] if out.strip() else {}, err
 
 
 def test_a_changed_build_then_an_unchanged_one_through_the_cli(

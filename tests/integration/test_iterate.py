@@ -96,7 +96,7 @@ def test_the_second_report_says_what_moved(story: tuple[Path, list[subprocess.Co
 
 def test_json_prints_exactly_the_stored_record(story: tuple[Path, list[subprocess.CompletedProcess[str]]]) -> None:
     folder, runs = story
-    printed = json.loads(runs[2].stdout)
+    printed = json.loads(runs[2].stdout)["data"]
     assert printed == json.loads((folder / "iterations" / "0003.json").read_text())
     assert printed["status"] == "success"
 
@@ -138,7 +138,7 @@ def test_report_and_history_read_the_records_back(story: tuple[Path, list[subpro
     )
     assert report.returncode == 0
     assert report.stdout == (folder / "iterations" / "0002.md").read_text()
-    rows = json.loads(history.stdout)["iterations"]
+    rows = json.loads(history.stdout)["data"]["iterations"]
     assert [row["status"] for row in rows] == ["failed", "progress", "success"]
 
 

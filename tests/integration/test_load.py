@@ -46,7 +46,7 @@ def test_concurrent_sessions_are_counted_with_percentiles() -> None:
     with running_service(secret=SECRET) as service:
         done = probe(service.ws_url, "--concurrency", "40")
     assert done.returncode == 0, done.stderr
-    document = json.loads(done.stdout)
+    document = json.loads(done.stdout)["data"]
     load = document["load"]
     assert (load["sessions"], load["failed"], load["outcomes"]) == (40, 0, {"success": 40})
     connect = load["latency_ms"]["connect"]
@@ -57,7 +57,7 @@ def test_concurrent_sessions_are_counted_with_percentiles() -> None:
 def test_failing_sessions_name_the_common_failure() -> None:
     with running_service(fault="auth", secret=SECRET) as service:
         done = probe(service.ws_url, "--concurrency", "10")
-    document = json.loads(done.stdout)
+    document = json.loads(done.stdout)["data"]
     assert done.returncode == 1
     assert document["load"]["outcomes"] == {"policy_violation": 10}
     assert document["outcome"]["label"].startswith("10/10 sessions failed; most as: received 1008")
@@ -66,7 +66,7 @@ def test_failing_sessions_name_the_common_failure() -> None:
 def test_a_duration_keeps_starting_sessions_until_it_is_over() -> None:
     with running_service(secret=SECRET) as service:
         done = probe(service.ws_url, "--concurrency", "4", "--duration", "0.5")
-    load = json.loads(done.stdout)["load"]
+    load = json.loads(done.stdout)["data"]["load"]
     assert load["sessions"] > 4 and load["wall_s"] >= 0.5
 
 

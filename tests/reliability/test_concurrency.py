@@ -49,7 +49,7 @@ def assert_refused(code: int, stdout: str, stderr: str) -> None:
     """Exit 2, the lock message, and with --json one error envelope on stdout."""
     assert code == EXIT_USAGE, stderr
     assert LOCKED in stderr
-    assert json.loads(stdout)["error"]["kind"] == "usage"
+    assert json.loads(stdout)["errors"][0]["kind"] == "usage"
     assert_no_traceback(stderr)
 
 
@@ -75,7 +75,7 @@ def test_a_second_iterate_is_refused_while_the_first_runs_and_numbering_stays_de
         assert len(winners) == 1 and len(losers) == 1, [result[2] for result in results]
         assert results[first_out] is losers[0]
         assert_refused(*losers[0])
-        assert json.loads(winners[0][1])["number"] == 2
+        assert json.loads(winners[0][1])["data"]["number"] == 2
         write_config(tmp_path, url_config(service.http_url, chat_check(auth=JWT_AUTH)))
 
         for _ in range(3):

@@ -81,7 +81,7 @@ def test_history_lists_the_good_records_and_warns_about_each_bad_one(folder: Pat
         assert done.returncode == 0, done.stderr
         assert_no_traceback(done.stderr)
         assert warned(done.stderr) == BAD, done.stderr
-    rows = json.loads(run_loopctl(folder, "history", "--json").stdout)["iterations"]
+    rows = json.loads(run_loopctl(folder, "history", "--json").stdout)["data"]["iterations"]
     assert [row["number"] for row in rows] == list(GOOD)
     assert f"newer loopctl (schema {RECORD_SCHEMA + 1}" in run_loopctl(folder, "history").stderr
 
@@ -94,7 +94,7 @@ def test_report_renders_the_latest_good_record_and_refuses_a_bad_one_by_number(f
     for number in sorted(BAD):
         refused = run_loopctl(folder, "report", str(number), "--format", "json")
         assert refused.returncode == EXIT_USAGE, (number, refused.stderr)
-        assert f"{number:04d}.json" in refused.stderr and json.loads(refused.stdout)["error"]["kind"] == "usage"
+        assert f"{number:04d}.json" in refused.stderr and json.loads(refused.stdout)["errors"][0]["kind"] == "usage"
         assert_no_traceback(refused.stderr)
 
 
@@ -103,7 +103,7 @@ def test_the_next_iteration_compares_with_the_last_good_record_and_numbers_past_
         write_config(folder, url_config(service.http_url, chat_check(auth=JWT_AUTH)))
         done = iterate(folder, "--ci", "--json")
     assert done.returncode == 0, done.stderr
-    record = json.loads(done.stdout)
+    record = json.loads(done.stdout)["data"]
     assert (record["number"], record["previous"], record["status"]) == (max(BAD) + 1, 2, "success")
     assert warned(done.stderr) == BAD
     assert_no_traceback(done.stderr)

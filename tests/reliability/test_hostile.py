@@ -129,7 +129,7 @@ def test_every_hostile_exchange_is_classified_and_the_run_exits_1(hostile_run: d
     assert (plain.returncode, terminal.returncode) == (EXIT_CHECKS, EXIT_CHECKS), plain.stderr + terminal.stdout
     assert_no_traceback(plain.stderr, terminal.stdout)
     record = record_of(hostile_run["folder"], 1)
-    assert json.loads(plain.stdout) == record
+    assert json.loads(plain.stdout)["data"] == record
     outcomes = {
         name: (check["outcome"]["category"], check["outcome"]["code"]) for name, check in checks_of(record).items()
     }
@@ -238,8 +238,8 @@ def test_junit_is_well_formed_and_names_everything_as_written(hostile_run: dict[
 
 def test_machine_outputs_are_one_json_document_each(hostile_run: dict[str, Any]) -> None:
     readers = hostile_run["readers"]
-    assert json.loads(readers["report 1 --format json"].stdout)["number"] == 1
-    rows = json.loads(readers["history --json"].stdout)["iterations"]
+    assert json.loads(readers["report 1 --format json"].stdout)["data"]["number"] == 1
+    rows = json.loads(readers["history --json"].stdout)["data"]["iterations"]
     assert [row["status"] for row in rows] == ["failed", "no_change"]
     for done in readers.values():
         assert done.returncode == 0, done.stderr
@@ -276,9 +276,10 @@ def test_a_hostile_server_cannot_make_the_probe_command_print_escapes_or_secrets
             ),
         }
     assert {name: done.returncode for name, done in runs.items()} == {"json": 1, "human": 1, "echo": 1, "events": 1}
-    document = json.loads(runs["json"].stdout)
+    document = json.loads(runs["json"].stdout)["data"]
     assert document["events_count"] == 3 and document["outcome"]["code"] == 1011
-    assert json.loads(runs["events"].stdout)["events_seen"] == ["Bearer ***"]  # an event name is server text too
+    events = json.loads(runs["events"].stdout)["data"]
+    assert events["events_seen"] == ["Bearer ***"]  # an event name is server text too
     for name, done in runs.items():
         found = CONTROL.search(done.stdout + done.stderr)
         assert found is None, (name, done.stdout + done.stderr)
@@ -289,7 +290,7 @@ def test_a_hostile_server_cannot_make_the_probe_command_print_escapes_or_secrets
 
 def test_the_probe_command_refuses_an_unknown_header_value_without_a_traceback(tmp_path: Path) -> None:
     done = run_loopctl(tmp_path, "probe", "http://127.0.0.1:9/", "--header", "X-A: b\x01c", "--json")
-    assert done.returncode == 2 and json.loads(done.stdout)["error"]["kind"] == "usage", done.stderr
+    assert done.returncode == 2 and json.loads(done.stdout)["errors"][0]["kind"] == "usage", done.stderr
     assert_no_traceback(done.stderr)
 
 

@@ -113,7 +113,7 @@ def test_100k_events_are_all_read_and_judged(tmp_path: Path) -> None:
             timeout=180,
         )
     assert done.returncode == 0, done.stdout + done.stderr
-    result = json.loads(done.stdout)
+    result = json.loads(done.stdout)["data"]
     assert (result["passed"], result["events_count"], result["events_missing"]) == (True, count + 2, [])
     seen = result["events_seen"]
     assert len(seen) == 2 * EVENT_SAMPLE and (seen[0], seen[-1]) == ("start", "done")
@@ -130,7 +130,7 @@ def probe_many(tmp_path: Path, query: str, *expected: str) -> dict[str, Any]:
             timeout=60,
         )
     assert_no_traceback(done.stderr)
-    result: dict[str, Any] = json.loads(done.stdout)
+    result: dict[str, Any] = json.loads(done.stdout)["data"]
     return result
 
 

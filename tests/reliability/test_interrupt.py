@@ -62,7 +62,7 @@ def test_an_interrupt_during_the_probe_is_recorded_as_aborted(
         assert phase(record, "probe")["error"]["kind"] == "interrupted"
         assert "iteration 1: aborted" in stderr
         # --json prints the record even for an aborted iteration; human output never goes to stdout.
-        assert (json.loads(stdout) if mode == "--json" else stdout) == (record if mode == "--json" else "")
+        assert (json.loads(stdout)["data"] if mode == "--json" else stdout) == (record if mode == "--json" else "")
         assert_no_traceback(stderr)
         assert_lock_released(tmp_path, "probe")
         service.process.kill()  # its graceful stop would wait 5 s for the 30 s event gap
@@ -108,11 +108,11 @@ def test_sigkill_at_any_moment_leaves_every_earlier_record_readable(tmp_path: Pa
             assert listed.returncode == 0, listed.stderr
             assert_no_traceback(listed.stderr)
             assert "warning: skipped" not in listed.stderr  # atomic writes: never half a record
-            numbers = [row["number"] for row in json.loads(listed.stdout)["iterations"]]
+            numbers = [row["number"] for row in json.loads(listed.stdout)["data"]["iterations"]]
             assert numbers[:2] == [1, 2] and numbers == sorted(set(numbers))
             for number in numbers:
                 shown = run_loopctl(tmp_path, "report", str(number))
                 assert shown.returncode == 0 and shown.stdout.startswith("# "), shown.stderr
         final = iterate(tmp_path, "--ci", "--json")
     assert final.returncode == 0, final.stderr
-    assert json.loads(final.stdout)["number"] > max(numbers)
+    assert json.loads(final.stdout)["data"]["number"] > max(numbers)

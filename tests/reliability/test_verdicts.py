@@ -60,7 +60,7 @@ def test_a_check_whose_token_cannot_be_read_is_inconclusive_and_exits_2(tmp_path
     assert done.returncode == EXIT_USAGE, done.stderr
     assert_no_traceback(done.stderr)
     record = assert_complete(tmp_path, 1, status="inconclusive", phases=[("deploy", "ok"), ("probe", "failed")])
-    assert json.loads(done.stdout) == record
+    assert json.loads(done.stdout)["data"] == record
     body, chat = record["checks"]
     assert body["passed"] and body["error"] is None  # the other check still ran
     assert (chat["passed"], chat["error"]["kind"], chat["outcome"]["category"]) == (False, kind, "not_run")
@@ -89,7 +89,7 @@ def test_an_iteration_that_checks_nothing_is_inconclusive(tmp_path: Path) -> Non
     write_config(tmp_path, "project: nothing\ndeploy: {target: url, url: 'http://127.0.0.1:9'}\n")
     done = iterate(tmp_path, "--ci", "--json")
     assert done.returncode == EXIT_INCONCLUSIVE, done.stderr
-    assert json.loads(done.stdout)["status"] == "inconclusive"
+    assert json.loads(done.stdout)["data"]["status"] == "inconclusive"
     assert "no check or suite test ran" in (iterations(tmp_path) / "0001.md").read_text()
 
 
@@ -116,7 +116,7 @@ def test_a_token_no_header_can_carry_is_a_usage_error_naming_its_source(
     done = run_loopctl(tmp_path, "probe", "ws://127.0.0.1:9/ws", *option, "--json", env={"ODD_TOKEN": token})
     assert done.returncode == EXIT_USAGE, done.stderr
     assert_no_traceback(done.stderr)
-    error = json.loads(done.stdout)["error"]
+    error = json.loads(done.stdout)["errors"][0]
     assert error["kind"] == "secret" and f"from {source}:" in error["message"], error
     assert {"newline": "a newline", "space": "a space", "comma": "a comma"}.get(problem, "Latin-1") in error["message"]
     assert_nowhere([token, "def-token-4471"], folder=tmp_path / "nothing", outputs={"out": done.stdout + done.stderr})
@@ -147,7 +147,7 @@ def test_a_token_with_slash_or_equals_cannot_be_a_subprotocol_but_travels_as_a_q
             env={"T": token},
         )
     assert subprotocol.returncode == EXIT_USAGE and "subprotocol" in subprotocol.stderr, subprotocol.stderr
-    assert query.returncode == EXIT_CHECKS and json.loads(query.stdout)["outcome"]["code"] == 401, query.stderr
+    assert query.returncode == EXIT_CHECKS and json.loads(query.stdout)["data"]["outcome"]["code"] == 401, query.stderr
     outputs = {"subprotocol": subprotocol.stdout + subprotocol.stderr, "query": query.stdout + query.stderr}
     assert_nowhere([token, "Ab%2BCd%2FEf%3DGh1234567890%3D%3D"], folder=tmp_path / "none", outputs=outputs, window=8)
 
@@ -178,7 +178,7 @@ def test_a_load_probe_past_the_open_file_limit_fails_its_phase_and_the_iteration
     record = assert_complete(tmp_path, 1, status="inconclusive", phases=[("deploy", "ok"), ("probe", "failed")])
     error = phase(record, "probe")["error"]
     assert error["kind"] == "internal_error" and "Too many open files" in error["message"], error
-    assert json.loads(done.stdout) == record
+    assert json.loads(done.stdout)["data"] == record
 
 
 def test_a_header_value_no_http_library_would_send_makes_its_check_not_run(tmp_path: Path) -> None:

@@ -19,5 +19,5 @@ def run_doctor(config: Path, **env: str) -> tuple[int, dict[str, dict[str, objec
         env={**os.environ, **env},
         check=False,
     )
-    findings = {finding["name"]: finding for finding in json.loads(done.stdout)["findings"]}
+    findings = {finding["name"]: finding for finding in json.loads(done.stdout)["data"]["findings"]}
     return done.returncode, findings, done.stderr

@@ -1,0 +1,72 @@
+"""`loopctl mcp` checked by a client it was not written with: the MCP Inspector's CLI mode, from npm."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.records import story
+
+REPO = Path(__file__).resolve().parents[2]
+INSPECTOR = REPO / ".cache" / "mcp-inspector" / "node_modules" / ".bin" / "mcp-inspector"
+
+
+@pytest.fixture(scope="module")
+def inspector() -> Path:
+    """Installed by scripts/inspector.sh (which `make up` runs through scripts/tools.sh); a no-op once there."""
+    done = subprocess.run([str(REPO / "scripts" / "inspector.sh")], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    return INSPECTOR
+
+
+def inspect(inspector: Path, folder: Path, *method: str) -> dict[str, Any]:
+    server = [sys.executable, "-m", "loopctl", "mcp", "-c", str(folder / "config.yaml")]
+    done = subprocess.run(
+        [str(inspector), "--cli", *server, "--method", *method],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=folder,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    found: dict[str, Any] = json.loads(done.stdout)
+    return found
+
+
+def test_the_inspector_lists_the_tools_and_calls_history_and_classify(inspector: Path, tmp_path: Path) -> None:
+    from loopctl.records.store import Store
+
+    (tmp_path / "config.yaml").write_text("project: inspected\n")
+    store = Store(tmp_path / "iterations")
+    for record in story()[:3]:
+        store.save(record, f"# iteration {record.number}\n")
+
+    listed = inspect(inspector, tmp_path, "tools/list")
+    tools = {tool["name"]: tool for tool in listed["tools"]}
+    assert {"iterate", "status", "result", "evidence", "diff", "history", "probe", "classify"} <= set(tools)
+    assert tools["history"]["annotations"]["readOnlyHint"] is True
+    assert tools["iterate"]["annotations"]["idempotentHint"] is False
+    assert tools["classify"]["outputSchema"]["properties"]["errors"]["type"] == "array"
+
+    history = inspect(inspector, tmp_path, "tools/call", "--tool-name", "history", "--tool-arg", "last=2")
+    assert history["isError"] is False
+    rows = history["structuredContent"]["data"]["iterations"]
+    assert [row["number"] for row in rows] == [2, 3]
+    assert json.loads(history["content"][0]["text"]) == history["structuredContent"]
+
+    classified = inspect(inspector, tmp_path, "tools/call", "--tool-name", "classify", "--tool-arg", "code=1008")
+    data = classified["structuredContent"]["data"]
+    assert (data["code"], data["category"], data["depth"]) == (1008, "policy_violation", 2)
+
+    refused = inspect(inspector, tmp_path, "tools/call", "--tool-name", "classify", "--tool-arg", "code=7")
+    assert refused["isError"] is True
+    (error,) = refused["structuredContent"]["errors"]
+    assert error["kind"] == "usage" and "neither an HTTP status" in error["message"] and error["hint"]
