@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from loopctl.git_snapshot import Snapshot, relative, snapshot_tree
 
 COMMIT_LIMIT = 50
 FILE_LIMIT = 200
@@ -21,6 +21,7 @@ def git(folder: Path, *args: str, env: Mapping[str, str] | None = None, timeout:
             ["git", "-C", str(folder), *args],
             capture_output=True,
             text=True,
+            errors="replace",  # a path or subject need not be UTF-8
             timeout=timeout,
             check=False,
             env={**os.environ, **env} if env else None,
@@ -31,10 +32,11 @@ def git(folder: Path, *args: str, env: Mapping[str, str] | None = None, timeout:
 
 
 def git_info(folder: Path, paths: Sequence[Path] = (), excluded: Sequence[Path] = ()) -> dict[str, Any]:
-    """`{"branch", "commit", "dirty", "tree"}`; all empty when the folder is not in a git work tree.
+    """`{"branch", "commit", "dirty", "tree", "large_files"}`; all empty when the folder is not in a git work tree.
 
     `tree` is a git tree object of `paths` as they are on disk (uncommitted and untracked-not-ignored files
-    included), so the next iteration can say exactly what changed even when both ran on one commit.
+    included), so the next iteration can say exactly what changed even when both ran on one commit. `large_files`
+    are the files in it too big to hash: they stand in by size and modification time.
     """
     # One process for both names: a tree without a commit fails the whole call, as it failed `rev-parse HEAD`.
     names = git(folder, "rev-parse", "HEAD", "--abbrev-ref", "HEAD")
@@ -42,8 +44,9 @@ def git_info(folder: Path, paths: Sequence[Path] = (), excluded: Sequence[Path] 
         return {"branch": None, "commit": None, "dirty": False, "tree": None}
     commit, _, branch = names.partition("\n")
     status = git(folder, "status", "--porcelain", "--untracked-files=no")
-    tree = snapshot_tree(folder, paths, excluded) if paths else None
-    return {"branch": branch, "commit": commit, "dirty": bool(status), "tree": tree}
+    snapshot = snapshot_tree(folder, paths, excluded) if paths else Snapshot(None)
+    found = {"branch": branch, "commit": commit, "dirty": bool(status), "tree": snapshot.tree}
+    return {**found, "large_files": list(snapshot.large)} if snapshot.large else found
 
 
 def top_level(folder: Path) -> Path | None:
@@ -53,37 +56,12 @@ def top_level(folder: Path) -> Path | None:
 
 def pathspecs(top: Path, paths: Sequence[Path], excluded: Sequence[Path] = ()) -> list[str]:
     """`paths` relative to the work tree's top (those outside it dropped), then `excluded` as exclusions."""
-    specs = [_relative(top, path) for path in paths]
+    specs = [relative(top, path) for path in paths]
     included = [spec for spec in specs if spec is not None]
     if not included:
         return []
-    exclusions = [f":(exclude){spec}" for path in excluded if (spec := _relative(top, path)) not in (None, ".")]
+    exclusions = [f":(exclude){spec}" for path in excluded if (spec := relative(top, path)) not in (None, ".")]
     return included + exclusions
-
-
-def _relative(top: Path, path: Path) -> str | None:
-    try:
-        return str(path.resolve().relative_to(top.resolve()))
-    except ValueError:
-        return None
-
-
-def snapshot_tree(folder: Path, paths: Sequence[Path], excluded: Sequence[Path] = ()) -> str | None:
-    """Write the on-disk state of `paths` as a tree object, through a private index: the user's index is untouched."""
-    # The work tree's top and the user's index in one process (the index path is relative to `folder`).
-    top_name, _, real_index = (git(folder, "rev-parse", "--show-toplevel", "--git-path", "index") or "").partition("\n")
-    top = Path(top_name) if top_name else None
-    specs = pathspecs(top, paths, excluded) if top else []
-    if top is None or not specs:
-        return None
-    with tempfile.TemporaryDirectory(prefix="loopctl-index-") as scratch:
-        index = Path(scratch) / "index"
-        if real_index and (folder / real_index).is_file():
-            shutil.copyfile(folder / real_index, index)  # keeps the stat cache: unchanged files are not re-hashed
-        env = {"GIT_INDEX_FILE": str(index)}
-        if git(top, "add", "--all", "--", *specs, env=env) is None:
-            return None
-        return git(top, "write-tree", env=env)
 
 
 def diff_files(top: Path, base: str, target: str, specs: Sequence[str]) -> list[dict[str, Any]]:

@@ -6,6 +6,9 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from loopctl import git_snapshot
 from loopctl.gitinfo import git_info
 from loopctl.records.changes import changes_since
 from loopctl.records.record import Record
@@ -143,3 +146,45 @@ def test_a_context_that_holds_the_iterations_folder_does_not_list_its_records(tm
     )
     assert found["files"] == [{"path": "service/app.py", "added": 0, "removed": 2}]
     assert found["commits"] == ["Keep iteration 2"]
+
+
+def _object_files(root: Path) -> set[Path]:
+    return {path for path in (root / ".git" / "objects").rglob("*") if path.is_file()}
+
+
+def test_a_huge_untracked_file_stands_in_by_size_and_time_and_is_never_copied(tmp_path: Path) -> None:
+    root = repo(tmp_path)
+    first = snapshot(root, 1)
+    huge = root / "service" / "dump.bin"
+    with huge.open("wb") as sparse:
+        sparse.truncate(3 * 1024**3)  # 3 GB on paper, no disk used
+    before = _object_files(root)
+
+    second = snapshot(root, 2)
+
+    assert second.git.tree and second.git.large_files == ["service/dump.bin"]
+    added = _object_files(root) - before
+    assert sum(path.stat().st_size for path in added) < 64 * 1024  # a stand-in blob and trees, not 3 GB of zeros
+    assert not [path for path in (root / ".git" / "objects").rglob("tmp_*")]
+    found = since(root, first, second)
+    assert found["files"] == [{"path": "service/dump.bin", "added": None, "removed": None}]
+    assert "service/dump.bin" in found["note"] and "size and modification time" in found["note"]
+    with huge.open("r+b") as sparse:
+        sparse.truncate(2 * 1024**3)
+    third = snapshot(root, 3)
+    assert since(root, second, third)["files"] == [{"path": "service/dump.bin", "added": None, "removed": None}]
+    assert since(root, third, snapshot(root, 4))["files"] == []  # same size, same time: unchanged
+
+
+def test_a_snapshot_that_outruns_its_time_leaves_nothing_in_the_repository(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = repo(tmp_path)
+    with (root / "service" / "dump.bin").open("wb") as sparse:
+        sparse.truncate(3 * 1024**3)
+    monkeypatch.setattr(git_snapshot, "FILE_LIMIT", 4 * 1024**3)  # hash it: git takes seconds over 3 GB
+    monkeypatch.setattr(git_snapshot, "GIT_TIMEOUT", 1.0)
+    before = _object_files(root)
+
+    assert git_info(root, [root / "service"])["tree"] is None
+    assert _object_files(root) == before  # no tmp_pack_*, no loose object: they went with the private folder

@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 
 from loopctl import gitinfo
+from loopctl.git_snapshot import FILE_LIMIT
 from loopctl.records.record import Record
 
 
@@ -38,16 +39,21 @@ def changes_since(
     config_spec = gitinfo.pathspecs(top, [config_file]) if config_file is not None else []
     start = before.tree if before.tree and gitinfo.exists(top, before.tree) else before.commit
     end = after.tree or after.commit
-    note = "" if start == before.tree or not before.dirty else _dirty_note(previous.number)
+    files = gitinfo.diff_files(top, start, end, specs)
+    notes = [
+        "" if start == before.tree or not before.dirty else _dirty_note(previous.number),
+        "" if after.tree or not after.dirty else "this iteration's uncommitted changes could not be recorded",
+        _large_note([item["path"] for item in files], {*before.large_files, *after.large_files}),
+    ]
     return {
         **base,
         "from_commit": before.commit,
         "to_commit": after.commit,
         "commits": gitinfo.commit_subjects(top, before.commit, after.commit),
-        "files": gitinfo.diff_files(top, start, end, specs),
+        "files": files,
         "config_changed": _config_keys(top, start, end, config_spec),
         "input_changed": _input_changed(previous, record),
-        "note": note,
+        "note": "; ".join(note for note in notes if note),
     }
 
 
@@ -65,6 +71,13 @@ def _no_git(top: Path | None) -> str:
 
 def _dirty_note(number: int) -> str:
     return f"compared with iteration {number}'s commit: its uncommitted changes were not recorded"
+
+
+def _large_note(changed: list[str], large: set[str]) -> str:
+    named = [path for path in changed if path in large]
+    if not named:
+        return ""
+    return f"{', '.join(named)}: over {FILE_LIMIT // 1024**2} MB, compared by size and modification time, not content"
 
 
 def _config_keys(top: Path, start: str, end: str, specs: list[str]) -> list[str] | None:

@@ -46,6 +46,7 @@ class GitInfo(_Model):
     commit: str | None = Field(None, pattern=_OBJECT_NAME)
     dirty: bool = False
     tree: str | None = Field(None, pattern=_OBJECT_NAME)  # the build context and config as git saw them
+    large_files: list[str] = Field(default_factory=list)  # in the tree only by size and time: too big to hash
 
     @property
     def short(self) -> str | None:
