@@ -9,8 +9,28 @@ from pathlib import Path
 from typing import Any
 
 from loopctl.git_snapshot import Snapshot, relative, snapshot_tree
+from loopctl.outside import one_line
 
 COMMIT_LIMIT = 50
+SUBJECT_WIDTH = 400  # characters of a subject git prints
+BRANCH_LIMIT = 200  # characters of a branch name (a pull request's branch is anyone's text)
+
+# What CI services name the branch of a detached checkout, the pull request's source branch first.
+CI_BRANCH_VARIABLES = (
+    "GITHUB_HEAD_REF",  # GitHub Actions, pull requests
+    "CI_MERGE_REQUEST_SOURCE_BRANCH_NAME",  # GitLab, merge request pipelines
+    "CI_COMMIT_REF_NAME",  # GitLab
+    "BUILDKITE_BRANCH",
+    "CIRCLE_BRANCH",
+    "BITBUCKET_BRANCH",
+    "SYSTEM_PULLREQUEST_SOURCEBRANCH",  # Azure Pipelines, pull requests
+    "BUILD_SOURCEBRANCHNAME",  # Azure Pipelines
+    "TRAVIS_PULL_REQUEST_BRANCH",
+    "TRAVIS_BRANCH",
+    "DRONE_SOURCE_BRANCH",
+    "BRANCH_NAME",  # Jenkins multibranch, Cloud Build
+    "GITHUB_REF_NAME",  # GitHub Actions, pushes (a tag's name on tag pushes)
+)
 FILE_LIMIT = 200
 
 
@@ -45,8 +65,18 @@ def git_info(folder: Path, paths: Sequence[Path] = (), excluded: Sequence[Path] 
     commit, _, branch = names.partition("\n")
     status = git(folder, "status", "--porcelain", "--untracked-files=no")
     snapshot = snapshot_tree(folder, paths, excluded) if paths else Snapshot(None)
-    found = {"branch": branch, "commit": commit, "dirty": bool(status), "tree": snapshot.tree}
+    found = {**_branch(branch), "commit": commit, "dirty": bool(status), "tree": snapshot.tree}
     return {**found, "large_files": list(snapshot.large)} if snapshot.large else found
+
+
+def _branch(name: str) -> dict[str, Any]:
+    """The branch checked out; on a detached HEAD (how CI checks out a pull request), the one the CI names."""
+    if name != "HEAD":
+        return {"branch": one_line(name, BRANCH_LIMIT)}
+    variable = next((name for name in CI_BRANCH_VARIABLES if os.environ.get(name, "").strip()), None)
+    if variable is None:
+        return {"branch": None, "detached": True}
+    return {"branch": one_line(os.environ[variable], BRANCH_LIMIT), "branch_from": variable, "detached": True}
 
 
 def top_level(folder: Path) -> Path | None:
@@ -77,9 +107,18 @@ def diff_files(top: Path, base: str, target: str, specs: Sequence[str]) -> list[
 
 
 def commit_subjects(top: Path, before: str, after: str) -> list[str]:
-    """The subjects of the commits after `before` up to `after`, newest first."""
-    output = git(top, "log", f"--max-count={COMMIT_LIMIT}", "--format=%s", f"{before}..{after}")
-    return [line for line in (output or "").splitlines() if line.strip()]
+    """The subjects of the commits after `before` up to `after`, newest first, each cut by git to SUBJECT_WIDTH."""
+    # git cuts the subject, so a megabyte-long one never reaches memory whole; the record's boundary clips it again.
+    subject = f"--format=%<({SUBJECT_WIDTH},trunc)%s"
+    output = git(top, "log", f"--max-count={COMMIT_LIMIT}", subject, f"{before}..{after}")
+    return [line.rstrip() for line in (output or "").splitlines() if line.strip()]
+
+
+def commit_counts(top: Path, before: str, after: str) -> tuple[int, int] | None:
+    """How many commits only `before` has (went back), and only `after` has (new); None when git cannot tell."""
+    output = git(top, "rev-list", "--left-right", "--count", f"{before}...{after}")
+    left, _, right = (output or "").partition("\t")
+    return (int(left), int(right)) if left.isdigit() and right.isdigit() else None
 
 
 def exists(top: Path, name: str) -> bool:

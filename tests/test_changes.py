@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from loopctl import git_snapshot
+from loopctl import git_snapshot, gitinfo
 from loopctl.gitinfo import git_info
 from loopctl.records.changes import changes_since
-from loopctl.records.record import Record
+from loopctl.records.record import Changes, GitInfo, Record
+from loopctl.reports.evidence import changes_section
 from tests.support.records import make_record
 
 CONFIG = "project: demo\nbuild:\n  context: service\nprobe:\n  checks: []\ndeploy:\n  target: url\n  url: http://a\n"
@@ -188,3 +190,60 @@ def test_a_snapshot_that_outruns_its_time_leaves_nothing_in_the_repository(
 
     assert git_info(root, [root / "service"])["tree"] is None
     assert _object_files(root) == before  # no tmp_pack_*, no loose object: they went with the private folder
+
+
+def test_commit_subjects_are_cleaned_clipped_and_counted(tmp_path: Path) -> None:
+    root = repo(tmp_path)
+    first = snapshot(root, 1)
+    message = tmp_path / "message.txt"
+    for number in range(55):
+        message.write_text(f"Fix \u202eevil\x1b[31m {number} " + "x" * 1_000_000 + "\n")
+        git(root, "commit", "--quiet", "--allow-empty", "--cleanup=verbatim", "-F", str(message))
+    second = snapshot(root, 2)
+
+    found = since(root, first, second)
+    record = second.model_copy(update={"changes": Changes.model_validate(found)})
+
+    assert len(found["commits"]) == 50 and found["commit_count"] == 55
+    assert found["commits"][0].startswith("Fix evil[31m 54 xxx") and len(found["commits"][0]) <= 200
+    assert "\u202e" not in json.dumps(record.to_json_dict(), ensure_ascii=False)
+    assert len(json.dumps(record.to_json_dict())) < 50_000
+    report = "\n".join(changes_section(record))
+    assert "55 commits (the newest 50 listed)" in report and len(report) < 30_000
+
+
+def test_a_detached_checkout_names_the_ci_branch_or_the_commit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = repo(tmp_path)
+    for name in gitinfo.CI_BRANCH_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    git(root, "checkout", "--quiet", "--detach")
+    commit = git(root, "rev-parse", "HEAD")
+
+    alone = GitInfo.model_validate(git_info(root))
+    assert alone.branch is None and alone.detached is True and alone.where == f"detached at {commit[:7]}"
+    monkeypatch.setenv("GITHUB_HEAD_REF", "fix-auth\u202e\x1b[2J")
+    in_ci = GitInfo.model_validate(git_info(root))
+    assert in_ci.branch == "fix-auth[2J" and in_ci.branch_from == "GITHUB_HEAD_REF"
+    assert in_ci.where == f"fix-auth[2J (from GITHUB_HEAD_REF; detached at {commit[:7]})"
+    git(root, "checkout", "--quiet", "-B", "main")
+    assert GitInfo.model_validate(git_info(root)).where == "main"  # on a branch, the CI's name is not needed
+
+
+def test_going_back_to_an_older_commit_says_so(tmp_path: Path) -> None:
+    root = repo(tmp_path)
+    for number in (2, 3):
+        git(root, "commit", "--quiet", "--allow-empty", "-m", f"Commit {number}")
+    first = snapshot(root, 1)
+    git(root, "checkout", "--quiet", "HEAD~2")
+
+    found = since(root, first, snapshot(root, 2))
+
+    assert found["commits"] == [] and found["commit_count"] == 0 and found["commits_back"] == 2
+    record = snapshot(root, 2).model_copy(update={"changes": Changes.model_validate(found)})
+    assert ": went back 2 commits." in "\n".join(changes_section(record))
+    git(root, "commit", "--quiet", "--allow-empty", "-m", "Elsewhere")
+    found = since(root, first, snapshot(root, 3))
+    record = record.model_copy(update={"changes": Changes.model_validate(found)})
+    assert ": 1 commit, after going back 2 (another branch, or history rewritten):" in "\n".join(
+        changes_section(record)
+    )

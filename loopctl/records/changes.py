@@ -9,7 +9,12 @@ import yaml
 
 from loopctl import gitinfo
 from loopctl.git_snapshot import FILE_LIMIT
+from loopctl.outside import NAME_LIMIT, one_line
 from loopctl.records.record import Record
+
+# The bounds README's reliability section lists: change them there too.
+SUBJECT_LIMIT = 200  # characters of a commit subject
+PATH_LIMIT = 300  # characters of a changed file's path
 
 
 def watched_paths(base_dir: Path, context: Path | None, config_file: Path | None) -> list[Path]:
@@ -49,12 +54,19 @@ def changes_since(
         **base,
         "from_commit": before.commit,
         "to_commit": after.commit,
-        "commits": gitinfo.commit_subjects(top, before.commit, after.commit),
-        "files": files,
+        **_commits(top, before.commit, after.commit),
+        "files": [{**item, "path": one_line(item["path"], PATH_LIMIT)} for item in files],
         "config_changed": _config_keys(top, start, end, config_spec),
         "input_changed": _input_changed(previous, record),
         "note": "; ".join(note for note in notes if note),
     }
+
+
+def _commits(top: Path, before: str, after: str) -> dict[str, Any]:
+    """The newest subjects (clipped, cleaned), how many commits came since, and how many were gone back over."""
+    subjects = [one_line(subject, SUBJECT_LIMIT) for subject in gitinfo.commit_subjects(top, before, after)]
+    back, ahead = gitinfo.commit_counts(top, before, after) or (0, len(subjects))
+    return {"commits": subjects, "commit_count": ahead, "commits_back": back}
 
 
 def _input_changed(previous: Record, record: Record) -> bool | None:
@@ -91,7 +103,7 @@ def _config_keys(top: Path, start: str, end: str, specs: list[str]) -> list[str]
         return None
     if not isinstance(before, dict) or not isinstance(after, dict):
         return None if before is None or after is None else ["(whole file)"]
-    return _differing(before, after, prefix="", depth=2)
+    return [one_line(key, NAME_LIMIT) for key in _differing(before, after, prefix="", depth=2)]
 
 
 def _differing(before: dict[Any, Any], after: dict[Any, Any], *, prefix: str, depth: int) -> list[str]:
