@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from loopctl.errors import UsageError
 from loopctl.gitinfo import git
+from loopctl.outside import one_line
+from loopctl.records.store import write_atomic
 
 Target = Literal["docker", "cloudrun", "url"]
 TARGETS: tuple[Target, ...] = ("docker", "cloudrun", "url")
@@ -80,13 +84,32 @@ def write_ignores(folder: Path, target: Target, iterations_dir: str = ITERATIONS
     `.dockerignore` also gains `.git`: git rewrites its index on a mere `git status`, which would change the
     input digest and rebuild an unchanged service.
     """
+    wanted = _wanted_ignores(folder, target, iterations_dir)
+    return tuple(name for name, entries in wanted.items() if _add_lines(folder / name, entries, _WHY[name]))
+
+
+def check_ignores(folder: Path, target: Target, iterations_dir: str = ITERATIONS_DIR) -> None:
+    """Refuse ignore files that are links or not plain files: init would write into whatever they point at."""
+    for name in _wanted_ignores(folder, target, iterations_dir):
+        path = folder / name
+        if path.is_symlink():
+            raise UsageError(
+                f"{path} is a symbolic link (to {one_line(os.readlink(path))}): loopctl init does not write through it",
+                hint=f"add the lines `{iterations_dir.strip('/')}/` and `.git` to the file it points at yourself, "
+                "or replace the link with a plain file",
+            )
+        if path.exists() and not path.is_file():
+            raise UsageError(f"{path} is not a regular file", hint="replace it with a plain file, or remove it")
+
+
+def _wanted_ignores(folder: Path, target: Target, iterations_dir: str) -> dict[str, list[str]]:
     records = f"{iterations_dir.strip('/')}/"
     wanted: dict[str, list[str]] = {}
     if target != "url":
         wanted[".dockerignore"] = [records, ".git"]
-    if (folder / ".gitignore").is_file() or _in_git(folder):
+    if (folder / ".gitignore").is_file() or (folder / ".gitignore").is_symlink() or _in_git(folder):
         wanted[".gitignore"] = [records]
-    return tuple(name for name, entries in wanted.items() if _add_lines(folder / name, entries, _WHY[name]))
+    return wanted
 
 
 _WHY = {".dockerignore": "never part of the image", ".gitignore": "loopctl's records, reports and logs"}
@@ -101,9 +124,8 @@ def _add_lines(path: Path, entries: list[str], why: str) -> bool:
         return False
     separator = "" if not text or text.endswith("\n") else "\n"
     lines = "".join(f"{entry}\n" for entry in missing)
-    path.write_text(
-        f"{text}{separator}# added by loopctl init: {why}\n{lines}", encoding="utf-8", errors="surrogateescape"
-    )
+    # Replaced, never written through: a link made since the check is replaced by a file, its target untouched.
+    write_atomic(path, f"{text}{separator}# added by loopctl init: {why}\n{lines}", errors="surrogateescape")
     return True
 
 
