@@ -17,8 +17,8 @@ Target = Literal["docker", "cloudrun", "url"]
 TARGETS: tuple[Target, ...] = ("docker", "cloudrun", "url")
 DEFAULT_PORT = 8080
 ITERATIONS_DIR = "iterations"
+DOCKERFILE_LIMIT = 1024**2  # bytes of the Dockerfile read for its EXPOSE line
 
-_EXPOSE = re.compile(r"^\s*EXPOSE\s+(.+)$", re.IGNORECASE | re.MULTILINE)
 _NAME_JUNK = re.compile(r"[^a-z0-9]+")
 _NAME_MAX = 49  # Cloud Run service names are "less than 50 characters"
 
@@ -48,7 +48,9 @@ def detect_service(folder: Path) -> Service:
     dockerfile = folder / "Dockerfile"
     if not dockerfile.is_file():
         return Service(project, None, None)
-    return Service(project, "Dockerfile", exposed_port(dockerfile.read_text(encoding="utf-8", errors="replace")))
+    with dockerfile.open("rb") as stream:  # a regular file (is_file): reading it never waits
+        head = stream.read(DOCKERFILE_LIMIT)
+    return Service(project, "Dockerfile", exposed_port(head.decode("utf-8", errors="replace")))
 
 
 def project_name(folder_name: str) -> str:
@@ -61,8 +63,12 @@ def project_name(folder_name: str) -> str:
 
 def exposed_port(dockerfile: str) -> int | None:
     """The first numeric port of the first EXPOSE line (`EXPOSE 8000/tcp 9000` → 8000); None without one."""
-    for match in _EXPOSE.finditer(dockerfile):
-        for word in match.group(1).split():
+    # Line by line, not one multi-line pattern: `^\s*` over a long run of blank lines backtracks quadratically.
+    for line in dockerfile.splitlines():
+        words = line.split()
+        if not words or words[0].upper() != "EXPOSE":
+            continue
+        for word in words[1:]:
             number = word.split("/", 1)[0]
             if number.isdigit() and 0 < int(number) < 65536:
                 return int(number)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from loopctl.config import load_config
-from loopctl.init_template import exposed_port, project_name, write_ignores
+from loopctl.init_template import detect_service, exposed_port, project_name, write_ignores
 
 
 def init(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -118,3 +118,16 @@ def test_a_fifo_ignore_file_is_refused_not_waited_on(tmp_path: Path) -> None:
     done = subprocess.run(command, capture_output=True, text=True, cwd=repo, timeout=60, check=False)
     assert done.returncode == 2 and ".dockerignore is not a regular file" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr and not (repo / "config.yaml").exists()
+
+
+@pytest.mark.timeout(60)
+def test_the_exposed_port_of_a_huge_blank_dockerfile_is_read_in_linear_time() -> None:
+    assert exposed_port("FROM x\n" + " \n" * 400_000 + "  expose\t9000\n") == 9000
+    assert exposed_port("FROM x\n" + "\t" * 400_000 + "RUN echo EXPOSE 1\n") is None  # not the instruction
+
+
+def test_a_huge_dockerfile_is_read_only_so_far(tmp_path: Path) -> None:
+    with (tmp_path / "Dockerfile").open("wb") as sparse:
+        sparse.write(b"FROM x\nEXPOSE 7000\n")
+        sparse.truncate(4 * 1024**3)
+    assert detect_service(tmp_path).port == 7000
