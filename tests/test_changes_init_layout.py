@@ -107,6 +107,11 @@ def test_each_iteration_lists_the_uncommitted_edits_since_the_one_before(repo: P
     (repo / "app.py").write_text("detached edit\n")
     fifth = iterate(repo)
     assert changed(fifth) == ["app.py", "gone.py", "new.py", "new_name.py", "old_name.py"]
+    (repo / ".env").write_text("SECRET=three\n")  # ignored by git, but sent to the engine
+    sixth = iterate(repo)
+    assert changed(sixth) == [] and sixth.changes is not None
+    assert "a git-ignored file of the context did" in sixth.changes.note
+    assert "git-ignored file" in (repo / "iterations" / "0006.md").read_text()
     listed = [path for record in (second, third, fourth, fifth) for path in changed(record)]
     assert not [path for path in listed if path.startswith("iterations")]
 

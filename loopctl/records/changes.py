@@ -49,6 +49,7 @@ def changes_since(
         "" if start == before.tree or not before.dirty else _dirty_note(previous.number),
         "" if after.tree or not after.dirty else "this iteration's uncommitted changes could not be recorded",
         _large_note([item["path"] for item in files], {*before.large_files, *after.large_files}),
+        _ignored_note(files, _input_changed(previous, record), after.tree),
     ]
     return {
         **base,
@@ -83,6 +84,12 @@ def _no_git(top: Path | None) -> str:
 
 def _dirty_note(number: int) -> str:
     return f"compared with iteration {number}'s commit: its uncommitted changes were not recorded"
+
+
+def _ignored_note(files: list[dict[str, Any]], input_changed: bool | None, tree: str | None) -> str:
+    if files or not input_changed or not tree:
+        return ""
+    return "the build's input digest moved, yet no file git sees changed: a git-ignored file of the context did"
 
 
 def _large_note(changed: list[str], large: set[str]) -> str:
