@@ -78,8 +78,8 @@ def _write_tree(
     paths = sorted({os.fsdecode(item) for item in listed.split(b"\0") if item and not item.endswith(b"/")})
     paths = [path for path in paths if not _under(path, excluded)]
     small, large = _by_size(top, paths)
-    indexed = _run(top, "update-index", "--add", "--remove", "--replace", "-z", "--stdin", env=env, feed=small)
-    if small and indexed is None:
+    update = ("update-index", "--add", "--remove", "--replace", "-z", "--stdin")  # --replace: a file became a folder
+    if small and _run(top, *update, env=env, feed=small) is None:
         return Snapshot(None)
     if large and not _stand_ins(top, large, env, scratch):
         return Snapshot(None)
