@@ -96,7 +96,7 @@ def _large_note(changed: list[str], large: set[str]) -> str:
     named = [path for path in changed if path in large]
     if not named:
         return ""
-    return f"{', '.join(named)}: over {FILE_LIMIT // 1024**2} MB, compared by size and modification time, not content"
+    return f"{', '.join(named)}: over {FILE_LIMIT // 1024**2} MiB, compared by size and modification time, not content"
 
 
 def _config_keys(top: Path, start: str, end: str, specs: list[str]) -> list[str] | None:
