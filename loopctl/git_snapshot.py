@@ -9,9 +9,11 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from stat import S_ISREG
 
 # The bounds README's reliability section lists: change them there too.
 FILE_LIMIT = 8 * 1024 * 1024  # bytes: a bigger file is compared by size and modification time, never hashed
+TOTAL_LIMIT = 64 * 1024 * 1024  # bytes of new or changed content hashed per snapshot; past it, files stand in too
 NAMED_LIMIT = 20  # big files named in the record
 GIT_TIMEOUT = 30.0  # seconds for each git process of the snapshot
 
@@ -92,18 +94,23 @@ def _under(path: str, folders: Sequence[str]) -> bool:
 
 
 def _by_size(top: Path, paths: Sequence[str]) -> tuple[list[str], list[tuple[str, os.stat_result]]]:
-    """Paths git may hash (small, gone, links, folders), and regular files over FILE_LIMIT with their stat."""
+    """Paths git may hash (small, gone, links, folders), and regular files it may not, with their stat: each over
+    FILE_LIMIT, and those past TOTAL_LIMIT of new content (a folder of many mid-sized files is no cheaper)."""
     small: list[str] = []
     large: list[tuple[str, os.stat_result]] = []
+    budget = TOTAL_LIMIT
     for path in paths:
         try:
             stat = (top / path).lstat()
         except OSError:
             small.append(path)  # gone: update-index removes it
             continue
-        if stat.st_size > FILE_LIMIT and (top / path).is_file() and not (top / path).is_symlink():
+        if not S_ISREG(stat.st_mode):
+            small.append(path)
+        elif stat.st_size > min(FILE_LIMIT, budget):
             large.append((path, stat))
         else:
+            budget -= stat.st_size
             small.append(path)
     return small, large
 

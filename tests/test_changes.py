@@ -185,6 +185,7 @@ def test_a_snapshot_that_outruns_its_time_leaves_nothing_in_the_repository(
     with (root / "service" / "dump.bin").open("wb") as sparse:
         sparse.truncate(3 * 1024**3)
     monkeypatch.setattr(git_snapshot, "FILE_LIMIT", 4 * 1024**3)  # hash it: git takes seconds over 3 GB
+    monkeypatch.setattr(git_snapshot, "TOTAL_LIMIT", 4 * 1024**3)
     monkeypatch.setattr(git_snapshot, "GIT_TIMEOUT", 1.0)
     before = _object_files(root)
 
@@ -247,3 +248,16 @@ def test_going_back_to_an_older_commit_says_so(tmp_path: Path) -> None:
     assert ": 1 commit, after going back 2 (another branch, or history rewritten):" in "\n".join(
         changes_section(record)
     )
+
+
+def test_new_content_past_the_snapshot_budget_stands_in_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = repo(tmp_path)
+    monkeypatch.setattr(git_snapshot, "TOTAL_LIMIT", 100)  # bytes; the real one is 64 MiB
+    for name in ("a.txt", "b.txt", "c.txt"):
+        (root / "service" / name).write_text("x" * 60)
+
+    info = snapshot(root, 1).git
+
+    assert info.tree and info.large_files == ["service/b.txt", "service/c.txt"]  # a.txt fitted, then none did
+    blob = git(root, "rev-parse", f"{info.tree}:service/a.txt")
+    assert git(root, "cat-file", "-p", blob) == "x" * 60
