@@ -55,7 +55,7 @@ class SuitesPhase:
             counts = read_junit(junit) if junit.exists() else None
         if counts is None:
             return _broken(
-                suite, "no_junit", f"exited {returncode} and wrote no JUnit XML (log: {log.name})", returncode
+                suite, "no_junit", f"{exit_described(returncode)} and wrote no JUnit XML (log: {log.name})", returncode
             )
         return _record(suite, counts, returncode)
 
@@ -110,9 +110,47 @@ def _record(suite: SuiteConfig, counts: JunitCounts, exit_code: int) -> SuiteRec
             "skipped": counts.skipped,
             "exit_code": exit_code,
             "failures": failures,
-            "error": {"kind": "junit", "message": one_line(counts.error)} if counts.error else None,
+            "error": _junit_error(counts) or _exit_error(suite, counts, exit_code),
         }
     )
+
+
+def _junit_error(counts: JunitCounts) -> dict[str, str] | None:
+    return {"kind": "junit", "message": one_line(counts.error)} if counts.error else None
+
+
+def _exit_error(suite: SuiteConfig, counts: JunitCounts, exit_code: int) -> dict[str, str] | None:
+    """A non-zero exit fails the suite whatever its JUnit says (`pytest … && ./e2e.sh` with e2e.sh failing).
+
+    Exit 1 with failures listed is the usual "tests failed": the failures say it all. Any other non-zero exit is
+    named, with the signal when it is one.
+    """
+    if exit_code == 0 or (exit_code == 1 and counts.failed):
+        return None
+    junit = f"{counts.passed} passed, {counts.failed} failed, {counts.skipped} skipped"
+    return {
+        "kind": "exit_code",
+        "message": f"{suite.name}: {exit_described(exit_code)}, though its JUnit XML says {junit}",
+        "hint": "a suite passes only when its command exits 0: run it by hand and read its log; "
+        "in `a && b` or `a; b` the last command that ran decides",
+    }
+
+
+def exit_described(exit_code: int) -> str:
+    """`exited with code 3`, `was killed by SIGSEGV`, `exited with code 139 (128 + SIGSEGV: …)`."""
+    if exit_code < 0:
+        return f"was killed by {_signal_name(-exit_code)}"
+    if exit_code > 128 and _signal_name(exit_code - 128).startswith("SIG"):
+        name = _signal_name(exit_code - 128)
+        return f"exited with code {exit_code} (128 + {name}: a process it ran was killed by {name})"
+    return f"exited with code {exit_code}"
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
 
 
 def _broken(suite: SuiteConfig, kind: str, message: str, exit_code: int | None) -> SuiteRecord:
