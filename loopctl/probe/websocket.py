@@ -28,6 +28,10 @@ from loopctl.probe.net import ProbeEnded, default_port, failure_from_exception, 
 from loopctl.probe.spec import Check, Latency, ProbeResult
 
 _CLOSE_TIMEOUT = 2.0
+# With nothing expected, how long a check waits for the server's first word (a frame, a close) before it may
+# pass, whatever `hold` says: an auth middleware answers with a close right after the upgrade.
+FIRST_WORD_S = 1.0
+_CLOSE_POLL_S = 0.05
 
 
 class _NoRedirects(connect):
@@ -263,14 +267,31 @@ async def _converse(session: _Session, websocket: ClientConnection) -> Outcome:
 
 
 async def _hold(session: _Session, websocket: ClientConnection) -> Outcome:
-    """With no events to expect, the check passes when the connection stays open for `hold` seconds."""
-    hold = min(session.check.hold, session.check.timeout)
-    try:
-        async with asyncio.timeout(hold):
-            while True:
+    """With no events to expect, the check passes when the connection stays open for `hold` seconds, and not
+    before the server said its first word or FIRST_WORD_S passed: a close sent as its answer is never missed.
+
+    A close frame is looked for on the protocol, not waited for through `recv()`: that returns only once TCP has
+    ended too, which a server may take its time over (or never do).
+    """
+    check = session.check
+    began = time.monotonic()
+    hold_end = began + min(check.hold, check.timeout)
+    first_word_end = began + min(FIRST_WORD_S, check.timeout)
+    heard = False
+    while websocket.protocol.close_rcvd is None:
+        end = hold_end if heard else max(hold_end, first_word_end)
+        left = end - time.monotonic()
+        if left <= 0:
+            said = "" if heard else " and the server said nothing"
+            return classify.success(f"connection stayed open for {end - began:g}s{said}")
+        try:
+            async with asyncio.timeout(min(left, _CLOSE_POLL_S)):  # recv() is safe to cancel: no frame is lost
                 session.take(await websocket.recv())
-    except TimeoutError:
-        return classify.success(f"connection stayed open for {hold:g}s")
+                heard = True
+        except TimeoutError:
+            continue
+    protocol = websocket.protocol
+    return closed_outcome(session, protocol.close_rcvd, protocol.close_sent, protocol.close_rcvd_then_sent)
 
 
 def closed_outcome(session: _Session, rcvd: Close | None, sent: Close | None, rcvd_then_sent: bool | None) -> Outcome:
