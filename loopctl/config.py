@@ -261,6 +261,8 @@ class WebSocketCheckConfig(_Strict):
     hold: float = Field(1.0, ge=0, le=3600)
     headers: dict[str, str] = Field(default_factory=dict)
     ca_bundle: str | None = None
+    # Frames the app marks as errors: each a subset of a frame's fields. None: `{event_field: error}`.
+    fail_on: list[dict[str, Any]] | None = None
 
 
 class LoadConfig(_Strict):
