@@ -145,7 +145,7 @@ class _Session:
             raise TimeoutError  # a flood never yields long enough for the timer: the deadline is checked here too
         message = _json_object(frame)
         name = message.get(self.check.event_field) if message is not None else None
-        if not isinstance(name, str):
+        if message is None or not isinstance(name, str):
             self.frames_ignored += 1
             return False
         telling = self.events.add(name)
@@ -361,10 +361,10 @@ def _subset(pattern: Any, value: Any) -> bool:
 def _error_text(message: dict[str, Any]) -> str:
     """What an error frame says: its `message` or `detail` (also under `error`), else the frame itself."""
     for holder in (message, message.get("error")):
-        if isinstance(holder, dict):
-            text = next((holder[key] for key in ("message", "detail") if isinstance(holder.get(key), str)), None)
-            if text and text.strip():
-                return text
+        texts = [holder.get(key) for key in ("message", "detail")] if isinstance(holder, dict) else []
+        said = next((text for text in texts if isinstance(text, str) and text.strip()), None)
+        if said is not None:
+            return said
     error = message.get("error")
     if isinstance(error, str) and error.strip():
         return error
