@@ -137,6 +137,8 @@ def _build_detail(record: Record) -> str:
     cached = build.get("cached")
     if cached:
         parts.append("not cached" if cached == "no" else f"cached ({cached})")
+    if build.get("cache_note"):
+        parts.append(text(str(build["cache_note"])))
     return ", ".join(parts) or DASH
 
 
