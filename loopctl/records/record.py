@@ -156,6 +156,7 @@ class SuiteRecord(_Model):
     failures: list[SuiteFailure] = Field(default_factory=list)
     exit_code: int | None = None
     error: ErrorInfo | None = None
+    left_running: list[str] = Field(default_factory=list)  # `PID COMMAND` of what it left behind, ended by loopctl
 
     @property
     def green(self) -> bool:

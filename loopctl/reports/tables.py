@@ -212,7 +212,9 @@ def _suites_detail(record: Record) -> str:
     skipped = sum(suite.skipped for suite in record.suites)
     counts = f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else "")
     errors = [f"{text(suite.name)} ({text(suite.error.kind)})" for suite in record.suites if suite.error is not None]
-    return counts + (f"; failed as a whole: {', '.join(errors)}" if errors else "")
+    left = [f"{text(suite.name)} ({len(suite.left_running)})" for suite in record.suites if suite.left_running]
+    counts += f"; failed as a whole: {', '.join(errors)}" if errors else ""
+    return counts + (f"; left processes running, ended by loopctl: {', '.join(left)}" if left else "")
 
 
 _PHASE_DETAILS: dict[str, Callable[[Record], str]] = {
