@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from loopctl.records.record import GATING_PHASES, CheckRecord, OutcomeRecord, Record, Status, SuiteRecord
+from loopctl.records.record import (
+    GATING_PHASES,
+    CheckRecord,
+    OutcomeRecord,
+    PhaseRecord,
+    Record,
+    Status,
+    SuiteRecord,
+)
 
 PRIORITIES = (1, 2, 3)
 
@@ -227,6 +235,9 @@ def _score(record: Record) -> tuple[int, ...]:
 def verdict_line(record: Record) -> str:
     """What the status line says after the status: the blocking outcome, why no verdict, or what passed."""
     failing = [suite for suite in record.suites if not suite.green]
+    stopped = next((phase for phase in record.phases if phase.status == "aborted" or _gate_failed(phase)), None)
+    if stopped is not None and stopped.error is not None:
+        return f"{stopped.name} {stopped.status}: {stopped.error.message.strip().splitlines()[0]}"
     if record.outcome is not None and not record.outcome.passed:
         return record.outcome.label or record.outcome.category
     if record.status == "inconclusive":
@@ -240,3 +251,7 @@ def verdict_line(record: Record) -> str:
     passed = [f"every check passed ({len(record.checks)})"] if record.checks else []
     passed += [f"{tests} suite test(s) passed"] if record.suites else []
     return "; ".join(passed) or "nothing was checked"
+
+
+def _gate_failed(phase: PhaseRecord) -> bool:
+    return phase.status == "failed" and phase.name in GATING_PHASES

@@ -112,3 +112,13 @@ def test_skipping_configured_suites_is_inconclusive_never_success(tmp_path: Path
     assert second["previous"] is None
     assert "iteration 2: success — 2 suite test(s) passed" in ran.stderr
     assert "no checks ran" not in skipped.stderr + ran.stderr
+
+
+def test_the_status_line_names_the_phase_that_stopped_the_iteration(tmp_path: Path) -> None:
+    suite_config(tmp_path, PASSING, "exit 0")
+    config = (tmp_path / "config.yaml").read_text()
+    write_config(tmp_path, config + "build: {context: nowhere, image: 127.0.0.1:9/x}\n")
+    done = iterate(tmp_path, "--ci")
+    assert done.returncode == 3, done.stderr
+    assert f"iteration 1: failed — build failed: build.context {tmp_path / 'nowhere'} is not a folder" in done.stderr
+    assert "no checks ran" not in done.stderr
