@@ -11,6 +11,7 @@ from pathlib import Path
 from loopctl.config import load_config
 from loopctl.errors import UsageError
 from loopctl.exitcodes import ExitCode, for_record
+from loopctl.records.compare import verdict_line
 from loopctl.records.record import PHASE_ORDER, Record
 from loopctl.runner import Event, EventSink, IterationResult, run_iteration
 from loopctl.ui import in_ci, shown, stderr_console
@@ -97,6 +98,5 @@ def _publish(result: IterationResult, options: IterateOptions) -> None:
             stream.write(result.report + "\n")
     if options.as_json:  # last: an output that cannot be written is one error document instead
         emit_json("iterate", record.to_json_dict(), exit_code=for_record(record, fail_on=options.fail_on))
-    outcome = record.outcome.label if record.outcome else "no checks ran"
-    console.print(shown(f"iteration {record.number}: {record.status} — {outcome}"), markup=False)
+    console.print(shown(f"iteration {record.number}: {record.status} — {verdict_line(record)}"), markup=False)
     console.print(f"report: {result.report_path}", markup=False)
