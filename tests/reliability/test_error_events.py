@@ -117,7 +117,7 @@ def test_probe_ends_at_the_error_event_too(tmp_path: Path) -> None:
             timeout=25,
         )
     assert done.returncode == EXIT_CHECKS, done.stderr
-    outcome = json.loads(done.stdout)["outcome"]
+    outcome = json.loads(done.stdout)["data"]["outcome"]
     assert (outcome["category"], outcome["reason"][:36]) == (
         "server_reported_error",
         "tool weather failed: KeyError 'city'",

@@ -52,7 +52,7 @@ def test_probe_with_a_short_hold_reports_the_immediate_1008(tmp_path: Path, hold
     with hostile_server() as address:
         done = run_loopctl(tmp_path, "probe", f"ws://{address}/refuse?code=1008", "--hold", hold, "--json")
     assert done.returncode == EXIT_CHECKS, done.stderr
-    outcome = json.loads(done.stdout)["outcome"]
+    outcome = json.loads(done.stdout)["data"]["outcome"]
     assert (outcome["code"], outcome["category"]) == (1008, "policy_violation"), outcome
 
 

@@ -51,7 +51,7 @@ def test_a_suite_that_exits_non_zero_has_failed_and_its_junit_is_still_shown(
     assert done.returncode == EXIT_CHECKS, done.stderr
     assert_no_traceback(done.stderr)
     record = assert_complete(tmp_path, 1, status="failed", phases=[("suites", "failed")])
-    assert json.loads(done.stdout) == record
+    assert json.loads(done.stdout)["data"] == record
     (suite,) = record["suites"]
     assert (suite["passed"], suite["failed"], suite["error"]["kind"]) == (2, 0, "exit_code"), suite
     assert named in suite["error"]["message"] and "2 passed" in suite["error"]["message"]
@@ -83,7 +83,7 @@ def test_a_suite_that_ran_no_test_is_inconclusive(tmp_path: Path, junit: str, sk
     done = iterate(tmp_path, "--ci", "--json")
     assert done.returncode == EXIT_INCONCLUSIVE, done.stderr
     record = assert_complete(tmp_path, 1, status="inconclusive", phases=[("suites", "ok")])
-    assert json.loads(done.stdout)["status"] == "inconclusive"
+    assert json.loads(done.stdout)["data"]["status"] == "inconclusive"
     assert f"iteration 1: inconclusive — e2e ran no test ({skipped} skipped)" in done.stderr
     assert "no checks ran" not in done.stderr
     report = (iterations(tmp_path) / "0001.md").read_text()
