@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+from loopctl.evidence import extract as extract_module
 from loopctl.evidence.docker_logs import parse_line
 from loopctl.evidence.extract import LINE_LIMIT, LogLine, extract
 from loopctl.evidence.window import Window, parse_stamp
@@ -154,3 +159,63 @@ def test_docker_lines_and_windows() -> None:
     assert window.start == parse_stamp("2026-12-01T05:20:43Z") and window.end == parse_stamp("2026-12-01T05:20:47Z")
     assert window.holds(line) and window.holds(LogLine("no time"))
     assert not window.holds(LogLine("later", timestamp=parse_stamp("2026-12-01T05:20:47.5+00:00")))
+
+
+class CountingPattern:
+    """A compiled pattern that counts the lines it is asked about: the extractor's work, measured without a clock."""
+
+    def __init__(self, pattern: re.Pattern[str], tally: list[int]) -> None:
+        self.pattern, self.tally = pattern, tally
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.pattern, name)
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.tally[0] += 1
+            return method(*args, **kwargs)
+
+        return counted
+
+
+def regex_calls(monkeypatch: pytest.MonkeyPatch, text: str) -> int:
+    tally = [0]
+    for name, value in vars(extract_module).items():
+        if isinstance(value, re.Pattern):
+            monkeypatch.setattr(extract_module, name, CountingPattern(value, tally))
+    extract(lines(text))
+    monkeypatch.undo()
+    return tally[0]
+
+
+@pytest.mark.parametrize(
+    "repeated",
+    [
+        "  Traceback (most recent call last):\n",
+        "Traceback (most recent call last):\n",
+        'Traceback (most recent call last):\n  File "/app/x.py", line 1, in f\n',
+        "    Traceback (most recent call last):\n  Traceback (most recent call last):\n",
+        "TypeError: x\n    at f (/app/a.js:1:2)\n",
+        "panic: boom\n\t/app/main.go:3 +0x1\n",
+    ],
+)
+def test_extraction_looks_at_each_line_a_bounded_number_of_times(
+    monkeypatch: pytest.MonkeyPatch, repeated: str
+) -> None:
+    count = 3000
+    calls = regex_calls(monkeypatch, repeated * count)
+    assert calls <= 8 * count * repeated.count("\n")
+
+
+def test_indented_tracebacks_are_extracted() -> None:
+    text = (
+        "INFO: handling /ws\n"
+        "    Traceback (most recent call last):\n"
+        '      File "/srv/app/handlers.py", line 42, in chat\n'
+        "        return rooms[name]\n"
+        "    KeyError: 'lobby'\n"
+        "INFO: connection closed"
+    )
+    error = extract(lines(text))
+    assert error is not None
+    assert (error.type, error.message, error.location) == ("KeyError", "'lobby'", "srv/app/handlers.py:42")
+    assert error.lines[-1] == "    KeyError: 'lobby'"

@@ -140,36 +140,57 @@ def _own(path: str, library: Sequence[str]) -> bool:
 
 
 def _python(texts: Sequence[str]) -> ServerError | None:
+    """The last complete traceback, found in one pass: each line is looked at once, whatever the log holds."""
     unboxed = [_GROUP_PREFIX.sub("", text) for text in texts]
-    starts = [index for index, text in enumerate(unboxed) if _PY_START.match(text)]
-    for start in reversed(starts):
-        found = _python_block(unboxed, start)
-        if found is not None:
-            error, end = found
-            return ServerError(error.type, error.message, error.location, _excerpt(texts, start, end, announced=True))
-    return None
+    found: tuple[_Traceback, int, ServerError] | None = None
+    open_blocks: list[_Traceback] = []  # nested by indentation; a logger may indent a whole traceback
+    for index, text in enumerate(unboxed):
+        if not text.strip():
+            continue
+        indent = len(text) - len(text.lstrip())
+        if _PY_START.match(text):
+            _close(open_blocks, indent)
+            open_blocks.append(_Traceback(index, indent))
+        elif open_blocks and indent > open_blocks[-1].indent:
+            open_blocks[-1].frame(text)
+        elif open_blocks:
+            block = _close(open_blocks, indent)
+            raised = _EXCEPTION.match(text.strip()) if block is not None else None
+            if block is not None and raised is not None:
+                found = (block, index + 1, block.error(raised))
+    if found is None:
+        return None
+    block, end, error = found
+    return ServerError(error.type, error.message, error.location, _excerpt(texts, block.start, end, announced=True))
 
 
-def _python_block(texts: Sequence[str], start: int) -> tuple[ServerError, int] | None:
-    location: str | None = None
-    fallback: str | None = None
-    index = start + 1
-    while index < len(texts):
-        text = texts[index]
+class _Traceback:
+    """A traceback being read: where it starts, how far it is indented, and its frames' locations so far."""
+
+    def __init__(self, start: int, indent: int) -> None:
+        self.start, self.indent = start, indent
+        self.location: str | None = None
+        self.fallback: str | None = None
+
+    def frame(self, text: str) -> None:
         frame = _PY_FRAME.match(text)
         if frame is not None:
-            where = _location(frame["path"], frame["line"])
-            fallback = where
+            self.fallback = _location(frame["path"], frame["line"])
             if _own(frame["path"], _LIBRARY_PATHS):
-                location = where
-        elif text and not text[0].isspace():
-            raised = _EXCEPTION.match(text.strip())
-            if raised is None:
-                return None
-            message = clean(raised["message"] or "", MESSAGE_LIMIT)
-            return ServerError(clean(raised["type"], NAME_LIMIT), message, location or fallback), index + 1
-        index += 1
-    return None
+                self.location = self.fallback
+
+    def error(self, raised: re.Match[str]) -> ServerError:
+        message = clean(raised["message"] or "", MESSAGE_LIMIT)
+        return ServerError(clean(raised["type"], NAME_LIMIT), message, self.location or self.fallback)
+
+
+def _close(open_blocks: list[_Traceback], indent: int) -> _Traceback | None:
+    """End the tracebacks a line at `indent` ends; the innermost of them is the one that line may complete."""
+    closed = None
+    while open_blocks and open_blocks[-1].indent >= indent:
+        popped = open_blocks.pop()
+        closed = closed or popped
+    return closed
 
 
 # ----------------------------------------------------------------------------- Node and Go
