@@ -8,7 +8,7 @@ from typing import Any
 
 from loopctl.config import Config
 from loopctl.errors import LoopctlError
-from loopctl.evidence.extract import LogLine, ServerError, clean, extract
+from loopctl.evidence.extract import MESSAGE_LIMIT, LogLine, ServerError, clean, extract
 from loopctl.evidence.window import LogRead, LogSource, Window
 from loopctl.records.record import CheckRecord, ServerErrorRecord
 
@@ -88,6 +88,12 @@ def _error_for(check: CheckRecord, lines: Sequence[LogLine]) -> ServerError | No
         if found is not None:
             return found
     return extract(lines)
+
+
+def unavailable(err: BaseException) -> str:
+    """Why evidence could not be had, as one clean line: the error's type and its (outside) message."""
+    said = clean(" ".join(str(err).split()), MESSAGE_LIMIT)
+    return f"{type(err).__name__}: {said}" if said else type(err).__name__
 
 
 def _detail(read: LogRead) -> dict[str, Any]:

@@ -97,7 +97,7 @@ def _expand(line: LogLine) -> list[tuple[str, str | None]]:
 def _structured(text: str) -> tuple[str, str | None] | None:
     try:
         entry = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # a line nested 100k deep is a line of text, not a reason to fail
         return None
     if not isinstance(entry, dict):
         return None

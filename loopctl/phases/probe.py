@@ -56,10 +56,13 @@ class ProbePhase:
         self, ctx: Context, deploy: dict[str, Any], records: tuple[CheckRecord, ...]
     ) -> tuple[tuple[CheckRecord, ...], Any]:
         """The server's own words for the failing checks, read here because the checks' records are made here."""
-        from loopctl.evidence.collect import collect
+        from loopctl.evidence.collect import Evidence, collect, unavailable
 
         ctx.log(self.name, "reading the server's logs around the failing checks")
-        evidence = collect(ctx.config, deploy, records)
+        try:
+            evidence = collect(ctx.config, deploy, records)
+        except Exception as err:  # reading evidence must never cost the checks that ran: they are the verdict
+            evidence = Evidence(records, {"read": False, "note": f"evidence unavailable: {unavailable(err)}"})
         if evidence.detail.get("note"):
             ctx.log(self.name, f"server logs: {evidence.detail['note']}")
         return evidence.checks, evidence.detail
