@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from loopctl.evidence import extract as extract_module
-from loopctl.evidence.docker_logs import parse_line
+from loopctl.evidence.docker_logs import Bounded, parse_line
 from loopctl.evidence.extract import LINE_LIMIT, LogLine, extract
 from loopctl.evidence.window import Window, parse_stamp
 from loopctl.secrets import MASK, remember
@@ -219,3 +219,19 @@ def test_indented_tracebacks_are_extracted() -> None:
     assert error is not None
     assert (error.type, error.message, error.location) == ("KeyError", "'lobby'", "srv/app/handlers.py:42")
     assert error.lines[-1] == "    KeyError: 'lobby'"
+
+
+def test_a_long_stream_keeps_its_head_and_tail_and_says_what_it_left_out() -> None:
+    kept = Bounded(64, 128)
+    for number in range(1000):
+        kept.add(f"2026-12-01T05:20:45.000000000Z line {number:04}\n".encode())
+    partial = kept.partial()
+    texts = [line.text for line in kept.lines()]
+    assert texts[0] == "line 0000" and texts[-1] == "line 0999"
+    assert all(text.startswith("line ") for text in texts[:1] + texts[-3:])  # no line cut in half at either edge
+    gap = next(text for text in texts if text.startswith("[… "))
+    assert texts[texts.index(gap) - 1] == "line 0000" and texts[texts.index(gap) + 1] == "line 0997"
+    assert partial == "the first 0.0 MB and the last 0.0 MB of 0.0 MB logged in the window"
+    whole = Bounded(64, 128)
+    whole.add(b"a\nb\n")
+    assert [line.text for line in whole.lines()] == ["a", "b"] and whole.partial() == ""

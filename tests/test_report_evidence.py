@@ -119,3 +119,17 @@ def test_records_written_before_evidence_render_as_before() -> None:
     assert old[1].schema_ == 1 and old[1].changes is None
     for absent in ("Server error", "Server log", "Error evolution", "Changes since"):
         assert absent not in report
+
+
+def test_a_cut_read_says_what_it_held_and_never_claims_silence() -> None:
+    partial = "the first 1.0 MB and the last 4.0 MB of 10.2 MB logged in the window"
+    cut = {**READ, "source": "docker logs of svc (0123456789ab)", "partial": partial}
+    report = render_markdown(failing(2, None, evidence=cut), None)
+    failures = section(report, "Failures")
+    assert "no server error logged in the window" not in report and "the app saw nothing wrong" not in report
+    assert "- **Server log**: no server error in the part of the window's log that was read" in failures
+    assert f"- **Log read**: {partial} (the part between was not read)" in failures
+    quoted = render_markdown(failing(2, KEY_ERROR, evidence=cut), None)
+    assert f"- **Log read**: {partial}" in section(quoted, "Failures")
+    went = render_markdown(failing(3, None, evidence=cut), failing(2, KEY_ERROR))
+    assert "no server error any more" not in went  # the cut read may have missed it

@@ -100,4 +100,6 @@ def _detail(read: LogRead) -> dict[str, Any]:
     detail: dict[str, Any] = {"read": True, "source": clean(read.source), "lines": len(read.lines)}
     if read.note:
         detail["note"] = clean(read.note)
+    if read.partial:
+        detail["partial"] = clean(read.partial)
     return detail

@@ -11,6 +11,7 @@ from loopctl.records.record import Changes, CheckRecord, Record, ServerErrorReco
 from loopctl.reports.tables import DASH, code, fence_for, table, text
 
 NO_ERROR = "no server error logged in the window"
+NO_ERROR_IN_PART = "no server error in the part of the window's log that was read"
 NO_ERROR_MEANS = (
     "itself evidence: the app saw nothing wrong, or something before it (a proxy, a timeout, an OOM kill) ended it"
 )
@@ -56,13 +57,24 @@ def failure_lines(record: Record, check: CheckRecord) -> list[str]:
         error = check.server_error
         lines = [f"- **Server error**: {raised(error)}{trace}"]
         source = f" from {printable(str(detail['source']))}" if detail and detail.get("source") else ""
-        return lines + details_block(f"Server log{source}", error.lines)
+        return lines + _partial_line(detail) + details_block(f"Server log{source}", error.lines)
     if detail is None:
         return []
     if not detail.get("read"):
         return [f"- **Server log**: not read — {text(str(detail.get('note') or 'no log source'))}"]
-    lines = [f"- **Server log**: {NO_ERROR}{trace} — {NO_ERROR_MEANS}"]
+    if detail.get("partial"):
+        lines = [f"- **Server log**: {NO_ERROR_IN_PART}{trace}; the rest was not read, so it may hold one"]
+        lines += _partial_line(detail)
+    else:
+        lines = [f"- **Server log**: {NO_ERROR}{trace} — {NO_ERROR_MEANS}"]
     return lines + ([f"- **Log note**: {text(str(detail['note']))}"] if detail.get("note") else [])
+
+
+def _partial_line(detail: dict[str, Any] | None) -> list[str]:
+    """What part of the window's log was read, when the read was cut."""
+    if not detail or not detail.get("partial"):
+        return []
+    return [f"- **Log read**: {text(str(detail['partial']))} (the part between was not read)"]
 
 
 def details_block(summary: str, lines: Sequence[str]) -> list[str]:
@@ -107,8 +119,9 @@ def _evolution(before: CheckRecord, after: CheckRecord, previous: Record, record
 
 
 def _read(record: Record) -> bool:
+    """Whether the whole window's log was read: only then does its silence say anything."""
     detail = logs_detail(record)
-    return bool(detail and detail.get("read"))
+    return bool(detail and detail.get("read") and not detail.get("partial"))
 
 
 # ----------------------------------------------------------------------------- changes

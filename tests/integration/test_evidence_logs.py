@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import re
 import time
+import tracemalloc
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from loopctl.config import Config
+from loopctl.evidence.docker_logs import HEAD_BYTES, TAIL_BYTES, DockerLogs, megabytes
+from loopctl.evidence.window import Window
 from loopctl.phases.probe import ProbePhase
 from loopctl.records.store import Store
 from loopctl.runner import Context, Event, PhaseResult
@@ -19,6 +25,8 @@ from tests.support import realparts
 LOG_MODES = Path(__file__).resolve().parents[1] / "fixtures" / "server_apps" / "log_modes.py"
 
 Service = Callable[..., dict[str, Any]]
+FLOOD_MB = 40
+PEAK_LIMIT = 32 << 20  # the kept head and tail, parsed into lines, and the reader's own buffers
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +78,13 @@ def probe(tmp_path: Path, deploy: dict[str, Any], *, expect_status: int = 200) -
     return ProbePhase().run(ctx)
 
 
+def logged_mb(partial: str) -> float:
+    """`the first 1.0 MB and the last 4.0 MB of 7.9 MB logged in the window` → 7.9."""
+    found = re.fullmatch(r"the first 1\.0 MB and the last 4\.0 MB of (\d+\.\d) MB logged in the window", partial)
+    assert found is not None, partial
+    return float(found[1])
+
+
 def test_a_log_line_nested_100k_deep_costs_neither_the_check_nor_the_verdict(tmp_path: Path, service: Service) -> None:
     result = probe(tmp_path, service("deep"))
 
@@ -80,3 +95,48 @@ def test_a_log_line_nested_100k_deep_costs_neither_the_check_nor_the_verdict(tmp
     assert evidence["read"] is True
     assert check.server_error is not None
     assert check.server_error.message == "ERROR:app.auth:the upstream answer was nested too deep"
+
+
+def test_an_error_before_megabytes_of_info_is_found_and_the_read_says_what_it_held(
+    tmp_path: Path, service: Service
+) -> None:
+    result = probe(tmp_path, service("buried", "6"))
+
+    (check,) = result.checks
+    error = check.server_error
+    assert error is not None and (error.type, error.message) == ("KeyError", "'user'")
+    partial = result.detail["evidence"]["partial"]
+    assert logged_mb(partial) > 6  # the INFO lines with the engine's timestamps
+
+
+def test_a_flooded_window_is_streamed_through_a_bounded_head_and_tail(service: Service) -> None:
+    deploy = service("flood", str(FLOOD_MB))
+    started = datetime.now(UTC)
+    with pytest.raises(urllib.error.HTTPError):  # the 500 comes once the flood is written
+        urllib.request.urlopen(f"{deploy['url']}/fail", timeout=60)
+    window = Window(started - timedelta(seconds=1), datetime.now(UTC) + timedelta(seconds=1))
+
+    tracemalloc.start()
+    try:
+        read = DockerLogs(deploy["container_id"]).read(window, enough=lambda lines: True)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+    assert logged_mb(read.partial) > FLOOD_MB
+    assert peak < PEAK_LIMIT  # less than the window's log itself: it was never all in memory at once
+    assert sum(len(line.text) for line in read.lines) < HEAD_BYTES + TAIL_BYTES
+    assert [line.text for line in read.lines if line.text.startswith("[… ")] == [
+        f"[… {megabytes(int(logged_mb(read.partial) * (1 << 20)) - HEAD_BYTES - TAIL_BYTES)} of log not read …]"
+    ]
+
+
+@pytest.mark.timeout(60)
+def test_the_log_is_read_when_the_check_ends_not_when_its_window_does(service: Service) -> None:
+    deploy = service("flood", "0")
+    now = datetime.now(UTC)
+    window = Window(now - timedelta(seconds=5), now + timedelta(minutes=10))  # a window that ends long after now
+
+    read = DockerLogs(deploy["container_id"]).read(window)  # nothing telling in it: read again a moment later
+
+    assert [line.text for line in read.lines] == ["listening on 0.0.0.0:8080"] and not read.partial
