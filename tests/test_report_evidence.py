@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from loopctl.records.record import Record
+from loopctl.reports.evidence import NO_ERROR_MEANS
 from loopctl.reports.markdown import render_markdown
 from tests.support.records import closed, http_check, make_record, phases, sha, story
 
@@ -61,7 +62,8 @@ def test_summary_failures_and_priorities_quote_the_server_error() -> None:
 
 def test_no_error_in_a_read_log_is_said_and_an_unread_log_says_why() -> None:
     report = render_markdown(failing(2, None), None)
-    assert "- **Server log**: no server error logged in the window (trace `4bf92f35" in report
+    assert "- **Server log**: no line in the window says why (trace `4bf92f35" in report
+    assert "the server's own answer: `1011 Internal error`" in report
     assert "**Server error**" not in report
     unread = render_markdown(failing(2, None, evidence={"read": False, "note": "the url target has no log"}), None)
     assert "- **Server log**: not read — the url target has no log" in unread
@@ -133,3 +135,28 @@ def test_a_cut_read_says_what_it_held_and_never_claims_silence() -> None:
     assert f"- **Log read**: {partial}" in section(quoted, "Failures")
     went = render_markdown(failing(3, None, evidence=cut), failing(2, KEY_ERROR))
     assert "no server error any more" not in went  # the cut read may have missed it
+
+
+def test_a_server_that_answered_is_never_said_to_have_seen_nothing() -> None:
+    chat = closed(1008, "Authentication failed", [])
+    report = render_markdown(make_record(2, "progress", checks=[chat], phase_rows=probe_phases(READ), schema=2), None)
+    failures = section(report, "Failures")
+    assert (
+        "- **Server log**: no line in the window says why; the server's own answer: `1008 Authentication failed`"
+        in (failures)
+    )
+    assert "proxy" not in failures and "saw nothing wrong" not in failures
+    dropped = closed(1006, "", [])
+    report = render_markdown(
+        make_record(2, "progress", checks=[dropped], phase_rows=probe_phases(READ), schema=2), None
+    )
+    assert NO_ERROR_MEANS in section(report, "Failures")  # no answer came back: a proxy or an OOM kill may be why
+
+
+def test_an_http_checks_status_is_not_a_stage_of_the_exchange() -> None:
+    missing = {**http_check(status=404), "server_error": KEY_ERROR}
+    report = render_markdown(
+        make_record(2, "progress", checks=[missing], phase_rows=probe_phases(READ), schema=2), None
+    )
+    assert "HTTP 404 — server raised `KeyError: 'text'`" in report
+    assert "404 at message processing" not in report

@@ -8,8 +8,10 @@ from typing import Any
 
 from loopctl.config import Config
 from loopctl.errors import LoopctlError
+from loopctl.evidence.cause import cause
 from loopctl.evidence.extract import MESSAGE_LIMIT, LogLine, ServerError, clean, extract
 from loopctl.evidence.window import LogRead, LogSource, Window
+from loopctl.probe.classify import DEPTH_AUTH
 from loopctl.records.record import CheckRecord, ServerErrorRecord
 
 
@@ -74,20 +76,26 @@ def _windows(checks: Sequence[CheckRecord]) -> dict[str, Window]:
 def _with_error(check: CheckRecord, read: LogRead, window: Window | None) -> CheckRecord:
     if window is None:
         return check
-    found = _error_for(check, [line for line in read.lines if window.holds(line)])
+    found = error_for(check, [line for line in read.lines if window.holds(line)])
     if found is None:
         return check
     return check.model_copy(update={"server_error": ServerErrorRecord.model_validate(found.to_dict())})
 
 
-def _error_for(check: CheckRecord, lines: Sequence[LogLine]) -> ServerError | None:
-    """Lines that carry the check's own trace id speak for it first; else everything in its window."""
-    if check.trace_id:
-        traced = [line for line in lines if line.trace and check.trace_id in line.trace]
-        found = extract(traced) if traced else None
+def error_for(check: CheckRecord, lines: Sequence[LogLine]) -> ServerError | None:
+    """Lines that carry the check's own trace id speak for it first; else everything in its window. An exception
+    is the answer when there is one; else the line that says why the server refused (a WARNING, its reason)."""
+    traced = [line for line in lines if check.trace_id and line.trace and check.trace_id in line.trace]
+    for chosen in (traced, lines) if traced else (lines,):
+        found = extract(chosen) or cause(chosen, check.outcome.reason, refused=_refused(check))
         if found is not None:
             return found
-    return extract(lines)
+    return None
+
+
+def _refused(check: CheckRecord) -> bool:
+    """Stopped at authentication: a 1008 or app code there, or a 401/403 at the upgrade or as the HTTP answer."""
+    return check.outcome.depth == DEPTH_AUTH or check.outcome.code in (401, 403)
 
 
 def unavailable(err: BaseException) -> str:

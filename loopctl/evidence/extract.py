@@ -71,7 +71,7 @@ def clean(text: str, limit: int = LINE_LIMIT) -> str:
 
 def extract(lines: Sequence[LogLine]) -> ServerError | None:
     """The most telling error in `lines`, or None when the window holds none."""
-    expanded = [item for line in lines for item in _expand(line)]
+    expanded = [item for line in lines for item in expand(line)]
     texts = [text for text, _ in expanded]
     found = _python(texts) or _node(texts) or _go(texts)
     if found is not None:
@@ -82,7 +82,7 @@ def extract(lines: Sequence[LogLine]) -> ServerError | None:
 # ----------------------------------------------------------------------------- lines
 
 
-def _expand(line: LogLine) -> list[tuple[str, str | None]]:
+def expand(line: LogLine) -> list[tuple[str, str | None]]:
     """Split multi-line entries; a JSON object line becomes its message (and stack) with its own severity."""
     severity = line.severity
     text = line.text
@@ -112,9 +112,9 @@ def _structured(text: str) -> tuple[str, str | None] | None:
 
 
 def _level_name(level: Any) -> str:
-    """A level as a name; pino and bunyan write numbers (50 error, 60 fatal)."""
+    """A level as a name; pino and bunyan write numbers (40 warn, 50 error, 60 fatal)."""
     if isinstance(level, int) and not isinstance(level, bool):
-        return "FATAL" if level >= 60 else "ERROR" if level >= 50 else "INFO"
+        return "FATAL" if level >= 60 else "ERROR" if level >= 50 else "WARNING" if level >= 40 else "INFO"
     return str(level)
 
 

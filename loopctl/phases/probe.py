@@ -9,9 +9,10 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 from loopctl.config import CheckConfig, CloudRunConfig, Config
 from loopctl.errors import LoopctlError, UsageError
 from loopctl.outside import one_line
-from loopctl.probe.classify import AppCode
+from loopctl.probe.classify import DEPTH_AUTH, AppCode
 from loopctl.probe.spec import Check, ProbeResult, parse_url
 from loopctl.records.record import CheckRecord, ErrorInfo, OutcomeRecord, PhaseStatus
+from loopctl.reports.evidence import said
 from loopctl.runner import Context, PhaseResult
 
 # Closes whose cause is usually an exception in the handler, and the handler's log says which.
@@ -69,12 +70,13 @@ class ProbePhase:
 
 
 def quote_in_hint(record: CheckRecord) -> CheckRecord:
-    """A close that usually means the handler raised (1006, 1011): the hint ends with what the server logged."""
+    """A close that usually means the handler raised (1006, 1011), or a refusal at authentication: the hint ends
+    with what the server logged."""
     error = record.server_error
-    if record.passed or error is None or record.outcome.code not in HANDLER_CODES:
+    quoted = record.outcome.code in HANDLER_CODES or record.outcome.depth == DEPTH_AUTH
+    if record.passed or error is None or not quoted:
         return record
-    said = f"{error.type}: {error.message}" if error.message else error.type
-    hint = f"{record.outcome.hint} The server's log at that time: {said}"
+    hint = f"{record.outcome.hint} The server's log at that time: {said(error)}"
     return record.model_copy(update={"outcome": record.outcome.model_copy(update={"hint": hint})})
 
 

@@ -11,6 +11,9 @@ from loopctl.records.record import Changes, CheckRecord, Record, ServerErrorReco
 from loopctl.reports.tables import DASH, code, fence_for, table, text
 
 NO_ERROR = "no server error logged in the window"
+UNLEVELLED = "LOG"  # the type evidence gives a quoted line that names no level of its own
+GATEWAY_STATUSES = (502, 503, 504)  # a proxy or the platform may have answered these, not the app
+NO_CLOSE_FRAME = (1005, 1006, 1015)  # codes that say no close frame came (or TLS broke): nothing was answered
 NO_ERROR_IN_PART = "no server error in the part of the window's log that was read"
 NO_ERROR_MEANS = (
     "itself evidence: the app saw nothing wrong, or something before it (a proxy, a timeout, an OOM kill) ended it"
@@ -26,15 +29,25 @@ def logs_detail(record: Record) -> dict[str, Any] | None:
 
 def raised(error: ServerErrorRecord) -> str:
     """`server raised TypeError: message (app/ws/auth.py:419)`, for a line of prose (escaped for markdown)."""
-    what = f"{error.type}: {error.message}" if error.message else error.type
+    what = said(error)
     verb = "logged" if error.type.isupper() else "raised"  # a severity (ERROR) rather than an exception type
     where = f" ({code(error.location)})" if error.location else ""
     return f"server {verb} {code(what)}{where}"
 
 
+def said(error: ServerErrorRecord) -> str:
+    """`TypeError: message`; a logged line as it was written, when it names its level itself or has none."""
+    if error.type == UNLEVELLED or (error.type.isupper() and error.type in error.message):
+        return error.message
+    return f"{error.type}: {error.message}" if error.message else error.type
+
+
 def short_outcome(check: CheckRecord) -> str:
-    """`1011 at message processing`: the code (or category) and the stage it stopped at."""
+    """`1011 at message processing`: the code (or category) and the stage it stopped at; an HTTP check's status
+    is its own answer (a 404 is not a stage of a WebSocket exchange)."""
     outcome = check.outcome
+    if check.kind == "http" and outcome.code is not None:
+        return f"HTTP {outcome.code}"
     name = str(outcome.code) if outcome.code is not None else text(outcome.category)
     return f"{name} at {STAGE_NAMES.get(outcome.depth, f'depth {outcome.depth}')}"
 
@@ -65,9 +78,24 @@ def failure_lines(record: Record, check: CheckRecord) -> list[str]:
     if detail.get("partial"):
         lines = [f"- **Server log**: {NO_ERROR_IN_PART}{trace}; the rest was not read, so it may hold one"]
         lines += _partial_line(detail)
+    elif (answer := server_answer(check)) is not None:
+        lines = [f"- **Server log**: no line in the window says why{trace}; the server's own answer: {code(answer)}"]
     else:
         lines = [f"- **Server log**: {NO_ERROR}{trace} — {NO_ERROR_MEANS}"]
     return lines + ([f"- **Log note**: {text(str(detail['note']))}"] if detail.get("note") else [])
+
+
+def server_answer(check: CheckRecord) -> str | None:
+    """What the server itself answered (a close it sent, an HTTP status but a gateway's), or None when nothing came
+    back: only then can a proxy, a timeout or an OOM kill be what ended the check."""
+    outcome = check.outcome
+    if outcome.code is None:
+        return None
+    if outcome.code < 1000:
+        return None if outcome.code in GATEWAY_STATUSES else " ".join(f"HTTP {outcome.code} {outcome.reason}".split())
+    if outcome.origin == "server" and outcome.code not in NO_CLOSE_FRAME:
+        return " ".join(f"{outcome.code} {outcome.reason}".split())
+    return None
 
 
 def _partial_line(detail: dict[str, Any] | None) -> list[str]:
