@@ -13,6 +13,7 @@ import pytest
 from loopctl.evidence import extract as extract_module
 from loopctl.evidence.docker_logs import Bounded, parse_line
 from loopctl.evidence.extract import LINE_LIMIT, LogLine, extract
+from loopctl.evidence.process import platform_end
 from loopctl.evidence.window import Window, parse_stamp
 from loopctl.secrets import MASK, remember
 
@@ -235,3 +236,19 @@ def test_a_long_stream_keeps_its_head_and_tail_and_says_what_it_left_out() -> No
     whole = Bounded(64, 128)
     whole.add(b"a\nb\n")
     assert [line.text for line in whole.lines()] == ["a", "b"] and whole.partial() == ""
+
+
+def test_cloud_runs_own_lines_say_how_the_process_ended() -> None:
+    at = parse_stamp("2026-12-01T05:20:45.5Z")
+    called = [LogLine("TypeError: boom"), LogLine("Container called exit(1).", timestamp=at), LogLine("later")]
+    ended = platform_end(called)
+    assert ended is not None and (ended.exit_code, ended.oom_killed, ended.finished_at) == (
+        1,
+        False,
+        "2026-12-01T05:20:45.500000Z",
+    )
+    assert ended.lines == ("TypeError: boom", "Container called exit(1).")
+    memory = "Memory limit of 512 MiB exceeded with 530 MiB used. Consider increasing the memory limit, see https://x"
+    killed = platform_end([LogLine(memory)])
+    assert killed is not None and killed.oom_killed and killed.exit_code is None
+    assert platform_end(lines("INFO: Container called it a day\nexit(1)")) is None

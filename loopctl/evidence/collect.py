@@ -14,6 +14,8 @@ from loopctl.evidence.window import LogRead, LogSource, Window
 from loopctl.probe.classify import DEPTH_AUTH
 from loopctl.records.record import CheckRecord, ServerErrorRecord
 
+EXIT_SETTLE_S = 0.2  # a process that just died is marked exited within milliseconds; never waited longer
+
 
 @dataclass(frozen=True)
 class Evidence:
@@ -40,7 +42,9 @@ def collect(config: Config, deploy: dict[str, Any], checks: Sequence[CheckRecord
         read = source.read(Window.union(list(failing.values())), enough=enough)
     except LoopctlError as err:
         return Evidence(tuple(checks), {"read": False, "note": clean(err.message)})
-    return Evidence(tuple(_with_error(check, read, failing.get(check.name)) for check in checks), _detail(read))
+    dropped = any(_dropped(check) for check in checks if not check.passed)
+    detail = _detail(read) | _process(deploy, read, dropped=dropped)
+    return Evidence(tuple(_with_error(check, read, failing.get(check.name)) for check in checks), detail)
 
 
 def source_for(config: Config, deploy: dict[str, Any]) -> LogSource | None:
@@ -102,6 +106,27 @@ def unavailable(err: BaseException) -> str:
     """Why evidence could not be had, as one clean line: the error's type and its (outside) message."""
     said = clean(" ".join(str(err).split()), MESSAGE_LIMIT)
     return f"{type(err).__name__}: {said}" if said else type(err).__name__
+
+
+def _process(deploy: dict[str, Any], read: LogRead, *, dropped: bool) -> dict[str, Any]:
+    """Whether the service's process outlived the checks (`process` when it did not): the docker container's
+    state, or the platform's own line in the log."""
+    from loopctl.evidence.process import container_end, platform_end
+
+    if deploy.get("target") != "docker" or not deploy.get("container_id"):
+        said = platform_end(read.lines)
+        return {"process": said.to_dict()} if said is not None else {}
+
+    try:
+        ended = container_end(str(deploy["container_id"]), settle_s=EXIT_SETTLE_S if dropped else 0.0)
+    except LoopctlError as err:
+        return {"process_note": clean(err.message)}
+    return {"process": ended.to_dict()} if ended is not None else {}
+
+
+def _dropped(check: CheckRecord) -> bool:
+    """The connection ended without an answer (no close frame, a reset): what a dying process leaves."""
+    return check.outcome.code in (None, 1006)
 
 
 def _detail(read: LogRead) -> dict[str, Any]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from loopctl.outside import printable
@@ -12,6 +14,7 @@ from loopctl.reports.tables import DASH, code, fence_for, table, text
 
 NO_ERROR = "no server error logged in the window"
 UNLEVELLED = "LOG"  # the type evidence gives a quoted line that names no level of its own
+CAUSE_TYPES = (UNLEVELLED, "WARNING")  # a line quoted as the cause of a refusal, not an error the server had
 GATEWAY_STATUSES = (502, 503, 504)  # a proxy or the platform may have answered these, not the app
 NO_CLOSE_FRAME = (1005, 1006, 1015)  # codes that say no close frame came (or TLS broke): nothing was answered
 NO_ERROR_IN_PART = "no server error in the part of the window's log that was read"
@@ -66,11 +69,15 @@ def failure_lines(record: Record, check: CheckRecord) -> list[str]:
     """The Failures section's evidence for one check: the error and its excerpt, or why there is none."""
     trace = f" (trace {code(check.trace_id)})" if check.trace_id else ""
     detail = logs_detail(record)
+    ended = process_end(record)
+    process = [f"- **Process**: {process_sentence(ended, check)}"] if ended is not None else []
     if check.server_error is not None:
         error = check.server_error
-        lines = [f"- **Server error**: {raised(error)}{trace}"]
+        lines = [f"- **Server error**: {raised(error)}{trace}", *process]
         source = f" from {printable(str(detail['source']))}" if detail and detail.get("source") else ""
         return lines + _partial_line(detail) + details_block(f"Server log{source}", error.lines)
+    if ended is not None:
+        return [*process, *details_block("The container's last lines", [str(line) for line in ended["lines"]])]
     if detail is None:
         return []
     if not detail.get("read"):
@@ -96,6 +103,49 @@ def server_answer(check: CheckRecord) -> str | None:
     if outcome.origin == "server" and outcome.code not in NO_CLOSE_FRAME:
         return " ".join(f"{outcome.code} {outcome.reason}".split())
     return None
+
+
+def process_end(record: Record) -> dict[str, Any] | None:
+    """How the service's process ended during the probe (docker target), when it did."""
+    detail = logs_detail(record)
+    ended = detail.get("process") if detail else None
+    return ended if isinstance(ended, dict) else None
+
+
+def process_summary(record: Record) -> list[str]:
+    """The Summary's line for a process that died: a crash is said as a crash, not guessed from a close code."""
+    ended = process_end(record)
+    return [] if ended is None else [f"**Process**: {process_sentence(ended, None)}", ""]
+
+
+def process_sentence(ended: dict[str, Any], check: CheckRecord | None) -> str:
+    """`the process exited with code 1, 0.3 s after this check started`; OOM kills and restarts said as such."""
+    exit_code = ended.get("exit_code")
+    if ended.get("oom_killed"):
+        known = f", exit code {exit_code}" if exit_code is not None else ""
+        what = f"the process was killed for lack of memory (OOMKilled{known})"
+    else:
+        what = f"the process exited with code {exit_code}" if exit_code is not None else "the process ended"
+    restarts = int(ended.get("restarts") or 0)
+    if restarts:
+        what += f"; the engine restarted it {restarts} time{'s' if restarts != 1 else ''}"
+    finished, started = _moment(ended.get("finished_at")), _moment(check.started_at if check else None)
+    if finished is not None and started is not None and restarts == 0:
+        what += f", {max(0.0, (finished - started).total_seconds()):.1f} s after this check started"
+    elif finished is not None:
+        what += f" (at {finished.strftime('%H:%M:%S')} UTC)"
+    return text(what)
+
+
+def _moment(stamp: Any) -> datetime | None:
+    """An RFC 3339 time (the engine writes nanoseconds) as an aware datetime; None when there is none."""
+    if not isinstance(stamp, str) or not stamp:
+        return None
+    try:
+        moment = datetime.fromisoformat(re.sub(r"(\.\d{6})\d+", r"\1", stamp).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _partial_line(detail: dict[str, Any] | None) -> list[str]:
@@ -130,7 +180,7 @@ def evolution_lines(record: Record, previous: Record) -> list[str]:
 
 
 def _evolution(before: CheckRecord, after: CheckRecord, previous: Record, record: Record) -> str | None:
-    old, new = before.server_error, after.server_error
+    old, new = _error_only(before.server_error), _error_only(after.server_error)
     if old is not None and new is not None:
         if (old.type, old.message) == (new.type, new.message):
             return f"same exception as iteration {previous.number}: {code(new.type)}"
@@ -144,6 +194,11 @@ def _evolution(before: CheckRecord, after: CheckRecord, previous: Record, record
     if new is not None and (before.passed or _read(previous)):
         return f"new server error: {code(new.type)}"
     return None
+
+
+def _error_only(error: ServerErrorRecord | None) -> ServerErrorRecord | None:
+    """A quoted warning or plain line says why a server refused; it is no server error to track the evolution of."""
+    return None if error is None or error.type in CAUSE_TYPES else error
 
 
 def _read(record: Record) -> bool:

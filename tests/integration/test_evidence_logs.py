@@ -140,3 +140,21 @@ def test_the_log_is_read_when_the_check_ends_not_when_its_window_does(service: S
     read = DockerLogs(deploy["container_id"]).read(window)  # nothing telling in it: read again a moment later
 
     assert [line.text for line in read.lines] == ["listening on 0.0.0.0:8080"] and not read.partial
+
+
+def test_a_process_that_exits_on_the_request_is_reported_as_exited_with_its_code(
+    tmp_path: Path, service: Service
+) -> None:
+    result = probe(tmp_path, service("exit"))
+
+    (check,) = result.checks
+    assert not check.passed and check.outcome.code is None  # the connection ended without an answer
+    process = result.detail["evidence"]["process"]
+    assert (process["status"], process["exit_code"], process["oom_killed"], process["restarts"]) == (
+        "exited",
+        1,
+        False,
+        0,
+    )
+    assert process["finished_at"] and process["lines"][-1] == "TypeError: object of type 'NoneType' has no len()"
+    assert check.server_error is not None and check.server_error.type == "TypeError"
