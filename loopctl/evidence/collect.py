@@ -10,6 +10,7 @@ from loopctl.config import Config
 from loopctl.errors import LoopctlError
 from loopctl.evidence.cause import cause
 from loopctl.evidence.extract import MESSAGE_LIMIT, LogLine, ServerError, clean, extract
+from loopctl.evidence.frames import BuildContext, repo_location
 from loopctl.evidence.window import LogRead, LogSource, Window
 from loopctl.probe.classify import DEPTH_AUTH
 from loopctl.records.record import CheckRecord, ServerErrorRecord
@@ -44,7 +45,8 @@ def collect(config: Config, deploy: dict[str, Any], checks: Sequence[CheckRecord
         return Evidence(tuple(checks), {"read": False, "note": clean(err.message)})
     dropped = any(_dropped(check) for check in checks if not check.passed)
     detail = _detail(read) | _process(deploy, read, dropped=dropped)
-    return Evidence(tuple(_with_error(check, read, failing.get(check.name)) for check in checks), detail)
+    context = BuildContext.of(config)
+    return Evidence(tuple(_with_error(check, read, failing.get(check.name), context) for check in checks), detail)
 
 
 def source_for(config: Config, deploy: dict[str, Any]) -> LogSource | None:
@@ -77,13 +79,16 @@ def _windows(checks: Sequence[CheckRecord]) -> dict[str, Window]:
     return windows
 
 
-def _with_error(check: CheckRecord, read: LogRead, window: Window | None) -> CheckRecord:
+def _with_error(check: CheckRecord, read: LogRead, window: Window | None, context: BuildContext | None) -> CheckRecord:
     if window is None:
         return check
     found = error_for(check, [line for line in read.lines if window.holds(line)])
     if found is None:
         return check
-    return check.model_copy(update={"server_error": ServerErrorRecord.model_validate(found.to_dict())})
+    error = found.to_dict()
+    if found.frame is not None and context is not None:
+        error["location"] = repo_location(found.frame, context)  # the repo path the Changes table uses
+    return check.model_copy(update={"server_error": ServerErrorRecord.model_validate(error)})
 
 
 def error_for(check: CheckRecord, lines: Sequence[LogLine]) -> ServerError | None:

@@ -52,13 +52,25 @@ class LogLine:
 
 
 @dataclass(frozen=True)
+class Frame:
+    """A stack frame as the server printed it: the path in its container, line, and column and function if given."""
+
+    path: str
+    line: str
+    column: str | None = None
+    function: str | None = None
+
+
+@dataclass(frozen=True)
 class ServerError:
-    """What the server said went wrong: exception type, message, where (`app/handlers.py:42`), and the excerpt."""
+    """What the server said went wrong: exception type, message, where (`app/handlers.py:42`), and the excerpt;
+    `frame` is where, as printed, for mapping to a file of the repo."""
 
     type: str
     message: str
     location: str | None = None
     lines: tuple[str, ...] = field(default_factory=tuple)
+    frame: Frame | None = field(default=None, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": self.type, "message": self.message, "location": self.location, "lines": list(self.lines)}
@@ -161,7 +173,8 @@ def _python(texts: Sequence[str]) -> ServerError | None:
     if found is None:
         return None
     block, end, error = found
-    return ServerError(error.type, error.message, error.location, _excerpt(texts, block.start, end, announced=True))
+    excerpt = _excerpt(texts, block.start, end, announced=True)
+    return ServerError(error.type, error.message, error.location, excerpt, error.frame)
 
 
 class _Traceback:
@@ -169,19 +182,21 @@ class _Traceback:
 
     def __init__(self, start: int, indent: int) -> None:
         self.start, self.indent = start, indent
-        self.location: str | None = None
-        self.fallback: str | None = None
+        self.own: Frame | None = None
+        self.deepest: Frame | None = None
 
     def frame(self, text: str) -> None:
         frame = _PY_FRAME.match(text)
         if frame is not None:
-            self.fallback = _location(frame["path"], frame["line"])
+            self.deepest = Frame(frame["path"], frame["line"], None, frame["func"])
             if _own(frame["path"], _LIBRARY_PATHS):
-                self.location = self.fallback
+                self.own = self.deepest
 
     def error(self, raised: re.Match[str]) -> ServerError:
         message = clean(raised["message"] or "", MESSAGE_LIMIT)
-        return ServerError(clean(raised["type"], NAME_LIMIT), message, self.location or self.fallback)
+        where = self.own or self.deepest
+        location = _location(where.path, where.line) if where is not None else None
+        return ServerError(clean(raised["type"], NAME_LIMIT), message, location, frame=where)
 
 
 def _close(open_blocks: list[_Traceback], indent: int) -> _Traceback | None:
@@ -205,14 +220,16 @@ def _node(texts: Sequence[str]) -> ServerError | None:
         if raised is None:
             continue
         end = index
-        location = None
+        own: Frame | None = None
         while end < len(texts) and (frame := _NODE_FRAME.match(texts[end])):
-            if location is None and _own(frame["path"], _LIBRARY_PATHS):
-                location = _location(frame["path"], frame["line"])
+            if own is None and _own(frame["path"], _LIBRARY_PATHS):
+                own = Frame(frame["path"], frame["line"], frame["col"], frame["func"])
             end += 1
         start = _node_context_start(texts, head)
         message = clean(raised["message"] or "", MESSAGE_LIMIT)
-        return ServerError(clean(raised["type"], NAME_LIMIT), message, location, _excerpt(texts, start, end))
+        location = _location(own.path, own.line) if own is not None else None
+        excerpt = _excerpt(texts, start, end)
+        return ServerError(clean(raised["type"], NAME_LIMIT), message, location, excerpt, own)
     return None
 
 
@@ -230,17 +247,18 @@ def _go(texts: Sequence[str]) -> ServerError | None:
         return None
     start = starts[-1]
     message = clean(_GO_PANIC.match(texts[start].strip())["message"], MESSAGE_LIMIT)  # type: ignore[index]
-    end, location, seen_frame = start + 1, None, False
+    end, own, seen_frame = start + 1, None, False
     while end < len(texts) and (texts[end].strip() or not seen_frame) and end - start < 200:
         frame = _GO_FRAME.match(texts[end])
         if frame is not None:
             seen_frame = True
-            if location is None and _own(frame["path"], _GO_LIBRARY):
-                location = _location(frame["path"], frame["line"])
+            if own is None and _own(frame["path"], _GO_LIBRARY):
+                own = Frame(frame["path"], frame["line"])
         if texts[end].startswith("exit status") or (seen_frame and _GO_PANIC.match(texts[end].strip())):
             break
         end += 1
-    return ServerError("panic", message, location, _excerpt(texts, start, end))
+    location = _location(own.path, own.line) if own is not None else None
+    return ServerError("panic", message, location, _excerpt(texts, start, end), own)
 
 
 # ----------------------------------------------------------------------------- severity

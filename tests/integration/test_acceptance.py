@@ -191,7 +191,8 @@ def test_iteration_2_quotes_the_services_exception_for_the_1011(story: Story) ->
     record = story.workspace.record(2)
     error = chat(record)["server_error"]
     assert (error["type"], f"{error['type']}: {error['message']}") == ("TypeError", EXCEPTION)
-    assert re.fullmatch(r"app/agent_service/conversation\.py:\d+", error["location"])
+    # The repo path of the file (as the Changes table names it), not the tail of its path in the container.
+    assert re.fullmatch(r"agent-service/agent_service/conversation\.py:\d+ in \w+", error["location"])
     assert error["lines"][-1] == EXCEPTION
     where = f"(`{error['location']}`)"
     quoted = f"1011 at message processing — server raised `{EXCEPTION}` {where}"
