@@ -13,7 +13,7 @@ HEAD_BYTES = 1 << 20  # the window's start is kept: the first error is often the
 TAIL_BYTES = 4 << 20  # and its end, where the error that ended the check usually is
 CHUNK_BYTES = 1 << 16
 READ_TIMEOUT_S = 30.0  # between two chunks of the engine's answer
-SETTLE_S = 0.2  # the engine writes a container's output to its log within milliseconds; one more look after this
+SETTLE_S = 0.1  # the engine writes a container's output to its log within milliseconds; one more look after this
 
 
 class DockerLogs:
