@@ -96,9 +96,9 @@ try:
     runs = int(sys.argv[1])
     passing = [phase_s("/ready") for _ in range(runs)]
     failing = [phase_s("/fail") for _ in range(runs)]
-    print(json.dumps({"passing_s": [round(min(passing), 3), round(statistics.median(passing), 3), round(max(passing), 3)],
-                      "failing_s": [round(min(failing), 3), round(statistics.median(failing), 3), round(max(failing), 3)],
-                      "ratio_median": round(statistics.median(failing) / statistics.median(passing), 2)}))
+    spread = lambda runs: [round(min(runs), 3), round(statistics.median(runs), 3), round(max(runs), 3)]
+    ratio = round(statistics.median(failing) / statistics.median(passing), 2)
+    print(json.dumps({"passing_s": spread(passing), "failing_s": spread(failing), "ratio_median": ratio}))
 finally:
     container.remove(force=True)
 """
