@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 import time
 import tracemalloc
 import urllib.error
@@ -158,3 +159,20 @@ def test_a_process_that_exits_on_the_request_is_reported_as_exited_with_its_code
     )
     assert process["finished_at"] and process["lines"][-1] == "TypeError: object of type 'NoneType' has no len()"
     assert check.server_error is not None and check.server_error.type == "TypeError"
+
+
+def test_a_failure_to_read_evidence_keeps_the_checks_and_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object) -> None:  # whatever goes wrong while reading evidence, not the checks
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr("loopctl.evidence.collect.collect", broken)
+    with socket.socket() as unused:  # a port nothing listens on: the check fails at connection
+        unused.bind(("127.0.0.1", 0))
+        deploy = {"target": "url", "url": f"http://127.0.0.1:{unused.getsockname()[1]}"}
+        result = probe(tmp_path, deploy)
+
+    assert result.status == "failed" and len(result.checks) == 1 and not result.checks[0].passed
+    note = "evidence unavailable: RecursionError: maximum recursion depth exceeded"
+    assert result.detail["evidence"] == {"read": False, "note": note}
