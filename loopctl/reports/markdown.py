@@ -17,7 +17,14 @@ from loopctl.records.compare import (
 )
 from loopctl.records.history import short_sha, utc_minute
 from loopctl.records.record import CheckRecord, OutcomeRecord, PhaseRecord, Record, SuiteRecord
-from loopctl.reports.evidence import changes_section, evolution_lines, failure_lines, quoted_error, raised
+from loopctl.reports.evidence import (
+    changes_section,
+    evolution_lines,
+    failure_lines,
+    process_summary,
+    quoted_error,
+    raised,
+)
 from loopctl.reports.tables import (
     DASH,
     arrived,
@@ -137,8 +144,8 @@ def _server_quote(record: Record) -> list[str]:
     quoted = [check for check in failing_checks(record) if check.server_error is not None]
     first = blocking if blocking is not None and blocking.server_error is not None else next(iter(quoted), None)
     if first is None:
-        return []
-    return [f"**Server error** in **{text(first.name)}**: {quoted_error(first)}", ""]
+        return process_summary(record)
+    return [f"**Server error** in **{text(first.name)}**: {quoted_error(first)}", "", *process_summary(record)]
 
 
 def _why_inconclusive(record: Record) -> str:
