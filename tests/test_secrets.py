@@ -84,3 +84,23 @@ def test_every_secret_reference_is_registered_before_any_phase_reads_it(
     )
     register_all(config)  # the command is not run: `false` would not matter, an effect would
     assert redact("file-secret-unit-5 env-secret-unit-6") == "*** ***"
+
+
+def test_build_progress_and_failure_tail_mask_a_token_before_cutting_it() -> None:
+    from loopctl.errors import LoopctlError
+    from loopctl.phases.docker.build import follow_build
+
+    token = "build-cut-token-unit-7-abcdefghijklmnop"
+    remember(token)
+    stream = [
+        {"stream": "Step 1/2 : RUN ./fail\n"},
+        {"stream": "a" * 150 + token + "\n"},
+        {"stream": "b" * 190 + token + "\n"},
+        {"errorDetail": {"message": "The command '/bin/sh -c ./fail' returned a non-zero code: 3"}},
+    ]
+    shown: list[str] = []
+    with pytest.raises(LoopctlError) as caught:
+        follow_build(stream, [], shown.append)
+    everything = "\n".join([*shown, caught.value.message])
+    assert "a" * 150 in everything and "b" * 150 in everything
+    assert not any(token[start : start + 6] in everything for start in range(len(token) - 5))

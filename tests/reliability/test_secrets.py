@@ -204,3 +204,71 @@ def test_a_secret_split_by_control_characters_is_masked_once_they_are_gone() -> 
     for clean in (one_line, lines):
         shown = clean("got split-\x00token\u200b-7Kq2-rel end")
         assert shown == "got *** end", clean.__name__
+
+
+# A known token (its env reference is registered), 41 characters: long enough that any cut inside it leaves 6+.
+CUT_TOKEN = "cut-boundary-token-Zq81-abcdefghijklmnopq"
+FAILING_BUILD = """\
+FROM {base}
+COPY token /token
+RUN python3 -c "t = open('/token').read().strip(); print('a' * 150 + t); print('b' * 185 + t); raise SystemExit(3)"
+"""
+
+
+def test_a_token_cut_by_a_clip_boundary_in_a_build_leaves_no_fragment_anywhere(tmp_path: Path) -> None:
+    # The progress line is cut at 160 characters and the failure tail at 200: both boundaries fall inside the token.
+    from tests.support.realparts import BASE_IMAGE
+
+    context = tmp_path / "context"
+    context.mkdir()
+    (context / "Dockerfile").write_text(FAILING_BUILD.format(base=BASE_IMAGE))
+    (context / "token").write_text(CUT_TOKEN + "\n")
+    run = tmp_path / "run"
+    write_config(
+        run,
+        f"project: secrets\nbuild: {{context: '{context}', image: loopctl-rel-cut/app}}\n"
+        "deploy: {target: url, url: 'http://127.0.0.1:9/'}\n"
+        "probe:\n  checks:\n    - name: h\n      http: {path: /, auth: {token: {env: CUT_TOKEN}}}\n",
+    )
+    env = {"CUT_TOKEN": CUT_TOKEN}
+    outputs: dict[str, str] = {}
+    for name, args in [("ci", ["--ci"]), ("json", ["--json", "--no-cache"])]:
+        done = iterate(run, *args, "--junit-xml", str(run / f"{name}.xml"), env=env)
+        outputs[f"{name} stdout"], outputs[f"{name} stderr"] = done.stdout, done.stderr
+        assert done.returncode == EXIT_BUILD_PUSH, done.stderr
+    terminal = in_a_terminal(run, env, "--no-cache")
+    outputs["terminal"] = terminal.stdout + terminal.stderr
+    assert "a" * 150 in outputs["ci stderr"] and "b" * 150 in phase(record_of(run, 1), "build")["error"]["message"]
+    assert_nowhere([CUT_TOKEN], folder=run, outputs=outputs, window=6)
+
+
+LONG_FAILURE_SUITE = """\
+import os, sys
+from xml.sax.saxutils import escape
+said = "c" * 490 + os.environ["CUT_TOKEN"]
+case = f'<testcase name="cut"><failure message="{escape(said)}">{escape(said)}</failure></testcase>'
+open(sys.argv[1], "w").write(f'<testsuite tests="1" failures="1">{case}</testsuite>')
+"""
+
+
+def test_a_token_cut_by_the_junit_message_bound_leaves_no_fragment_anywhere(tmp_path: Path) -> None:
+    vault = tmp_path / "vault"
+    vault.mkdir()
+    script = vault / "suite.py"
+    script.write_text(LONG_FAILURE_SUITE)
+    run = tmp_path / "run"
+    command = json.dumps(shlex.join([sys.executable, str(script)]) + " {junit}")
+    write_config(
+        run,
+        "project: secrets\ndeploy: {target: url, url: 'http://127.0.0.1:9/'}\n"
+        "probe:\n  checks:\n    - name: h\n      http: {path: /, auth: {token: {env: CUT_TOKEN}}}\n"
+        f"suites:\n  - name: cut\n    command: {command}\n",
+    )
+    done = iterate(
+        run, "--json", "--junit-xml", str(run / "junit.xml"), "--skip", "probe", env={"CUT_TOKEN": CUT_TOKEN}
+    )
+    report = run_loopctl(run, "report", "1", "--config", str(run / "config.yaml"))
+    assert record_of(run, 1)["suites"][0]["failed"] == 1, done.stderr
+    assert "c" * 400 in record_of(run, 1)["suites"][0]["failures"][0]["message"]
+    outputs = {"stdout": done.stdout, "stderr": done.stderr, "report": report.stdout + report.stderr}
+    assert_nowhere([CUT_TOKEN], folder=run, outputs=outputs, window=6)

@@ -8,6 +8,7 @@ from typing import IO, Any, cast
 
 from loopctl.config import BuildConfig, Config
 from loopctl.errors import LoopctlError
+from loopctl.outside import clip, one_line
 from loopctl.phases.inputs import build_inputs, input_digest, input_tag
 from loopctl.records.store import write_atomic
 from loopctl.runner import Context, PhaseResult
@@ -20,6 +21,7 @@ _ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\
 _ENGINE_NOISE = re.compile(r"^(---> |Running in |Removing intermediate container|Successfully |Sending build context)")
 FAILURE_TAIL_LINES = 8
 _LINE_LIMIT = 200
+PROGRESS_WIDTH = 160  # one line of live progress
 
 
 class BuildPhase:
@@ -107,14 +109,14 @@ def follow_build(stream: Iterable[dict[str, Any]], lines: list[str], show: Any) 
             elif stripped:
                 step_output += [line.strip() for line in text.splitlines() if line.strip()]
             if stripped:
-                show(stripped[:160])
+                show(one_line(stripped, PROGRESS_WIDTH))
         if "errorDetail" in chunk or "error" in chunk:
             message = (chunk.get("errorDetail") or {}).get("message") or chunk.get("error") or "build failed"
             message = plain_text(str(message))
             lines.append(f"ERROR: {message}\n")
             tail = failure_tail(step_output)
             for line in tail:
-                show(f"| {line[:160]}")
+                show(f"| {clip(line, PROGRESS_WIDTH)}")  # already masked
             raise build_error(step, message, tail)
         aux = chunk.get("aux")
         if isinstance(aux, dict) and aux.get("ID"):
@@ -132,7 +134,7 @@ def plain_text(text: str) -> str:
 def failure_tail(output: Sequence[str], limit: int = FAILURE_TAIL_LINES) -> list[str]:
     """The failing step's last meaningful lines: its own output, not the engine's bookkeeping."""
     kept = [line for line in output if not _ENGINE_NOISE.match(line)][-limit:]
-    return [redact(line if len(line) <= _LINE_LIMIT else line[: _LINE_LIMIT - 1] + "…") for line in kept]
+    return [one_line(line, _LINE_LIMIT) for line in kept]
 
 
 def build_error(step: str, message: str, tail: Sequence[str] = ()) -> LoopctlError:
