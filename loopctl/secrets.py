@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import re
@@ -19,7 +20,7 @@ MASK = "***"
 _MIN_SECRET_LENGTH = 4
 _known_values: set[str] = set()
 # An HTTP auth scheme in front of a credential: the credential alone is a secret too.
-_AUTH_SCHEME = re.compile(r"^(?:Bearer|Basic|Token)\s+(\S+)$", re.IGNORECASE)
+_AUTH_SCHEME = re.compile(r"^(?:Bearer|Basic|Token|Digest|Negotiate|ApiKey)\s+(\S+)$", re.IGNORECASE)
 
 
 class Secret:
@@ -59,6 +60,42 @@ def remember_userinfo(user: str | None, password: str | None) -> None:
         return
     remember(password)
     remember(base64.b64encode(f"{user or ''}:{password}".encode()).decode("ascii"))
+
+
+# Header names that carry a credential, whatever their value looks like: RFC 9110 §11.6.2 and §11.7.2
+# (Authorization, Proxy-Authorization), RFC 6265 (Cookie, Set-Cookie), and the `X-Api-Key`/`*-Token` families.
+_CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
+_CREDENTIAL_WORDS = ("token", "secret", "password", "apikey", "api-key", "api_key", "jwt", "credential")
+
+
+def is_credential_header(name: str) -> bool:
+    """`Authorization`, `Proxy-Authorization`, `Cookie`, `Set-Cookie`, `*-Key`, `*Token*` (any case), and the like."""
+    lowered = name.strip().lower()
+    return (
+        lowered in _CREDENTIAL_HEADERS
+        or lowered.endswith(("-key", "_key"))
+        or any(word in lowered for word in _CREDENTIAL_WORDS)
+    )
+
+
+def remember_header(name: str, value: str) -> None:
+    """A credential header's value is a secret whatever its source, a literal in config.yaml included.
+
+    Each cookie's value is one too (a server may echo one cookie alone), and so is the password inside a
+    `Basic` credential.
+    """
+    if not is_credential_header(name):
+        return
+    remember(value.strip())
+    lowered = name.strip().lower()
+    if lowered in ("cookie", "set-cookie"):
+        for pair in value.split(";"):
+            remember(pair.partition("=")[2].strip())
+    scheme, _, credential = value.strip().partition(" ")
+    if scheme.lower() == "basic":
+        with contextlib.suppress(ValueError, UnicodeDecodeError):
+            user, _, password = base64.b64decode(credential.strip(), validate=True).decode().partition(":")
+            remember_userinfo(user, password)
 
 
 def redact(text: str) -> str:

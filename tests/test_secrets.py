@@ -11,7 +11,7 @@ import pytest
 from loopctl.config import Config
 from loopctl.errors import SecretError
 from loopctl.outside import REASON_LIMIT, one_line
-from loopctl.secrets import Secret, check_wire_token, redact, remember, remember_userinfo
+from loopctl.secrets import Secret, check_wire_token, redact, remember, remember_header, remember_userinfo
 from loopctl.secrets_config import register_all
 
 
@@ -104,3 +104,40 @@ def test_build_progress_and_failure_tail_mask_a_token_before_cutting_it() -> Non
     everything = "\n".join([*shown, caught.value.message])
     assert "a" * 150 in everything and "b" * 150 in everything
     assert not any(token[start : start + 6] in everything for start in range(len(token) - 5))
+
+
+@pytest.mark.parametrize(
+    ("name", "credential"),
+    [
+        ("Authorization", True),
+        ("proxy-authorization", True),
+        ("Cookie", True),
+        ("SET-COOKIE", True),
+        ("X-Api-Key", True),
+        ("X-Session-Token", True),
+        ("x-goog-iap-jwt-assertion", True),
+        ("X-Env", False),
+        ("Accept", False),
+    ],
+)
+def test_a_header_named_like_a_credential_is_masked_whatever_its_value(name: str, credential: bool) -> None:
+    value = f"hdr-{name.lower()}-unit-8-value"
+    remember_header(name, value)
+    assert (redact(f"echo {value}") == "echo ***") is credential
+
+
+def test_literal_credential_headers_in_the_config_are_registered_before_any_phase(tmp_path: Path) -> None:
+    checks = [
+        {"name": "w", "websocket": {"headers": {"Cookie": "a=1; sid=cookie-unit-9-value", "X-Env": "plain-unit-9"}}},
+        {"name": "h", "http": {"headers": {"Authorization": "Basic " + base64.b64encode(b"u:basic-unit-9").decode()}}},
+    ]
+    config = Config.model_validate(
+        {
+            "project": "p",
+            "base_dir": tmp_path,
+            "deploy": {"target": "url", "url": "http://x"},
+            "probe": {"checks": checks},
+        }
+    )
+    register_all(config)
+    assert redact("sid=cookie-unit-9-value pw basic-unit-9 env plain-unit-9") == "sid=*** pw *** env plain-unit-9"

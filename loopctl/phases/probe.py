@@ -13,6 +13,7 @@ from loopctl.probe.classify import AppCode
 from loopctl.probe.spec import Check, ProbeResult, parse_url
 from loopctl.records.record import CheckRecord, ErrorInfo, OutcomeRecord, PhaseStatus
 from loopctl.runner import Context, PhaseResult
+from loopctl.secrets_config import resolve_headers
 
 # Closes whose cause is usually an exception in the handler, and the handler's log says which.
 HANDLER_CODES = (1006, 1011)
@@ -141,6 +142,7 @@ def build_check(
     url = block.url or _join(base_url, block.path, websocket=item.websocket is not None, check=item.name)
     parse_url(url)
     token = block.auth.token.resolve() if block.auth is not None else None
+    headers = (*extra_headers, *resolve_headers(block.headers))
     if item.websocket is not None:
         ws = item.websocket
         return Check(
@@ -150,7 +152,7 @@ def build_check(
             event_field=ws.event_field,
             timeout=ws.timeout,
             hold=ws.hold,
-            headers=(*extra_headers, *ws.headers.items()),
+            headers=headers,
             token=token,
             auth=ws.auth.type if ws.auth else "bearer",
             app_codes=app_codes,
@@ -158,7 +160,7 @@ def build_check(
         )
     assert item.http is not None
     return Check(
-        url=url, timeout=item.http.timeout, expect_status=item.http.expect_status, token=token, headers=extra_headers
+        url=url, timeout=item.http.timeout, expect_status=item.http.expect_status, token=token, headers=headers
     )
 
 

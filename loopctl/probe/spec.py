@@ -11,7 +11,7 @@ from urllib.parse import SplitResult, urlsplit
 from loopctl.errors import UsageError
 from loopctl.outside import one_line
 from loopctl.probe.classify import AppCode, Outcome
-from loopctl.secrets import HTTP_TOKEN, Secret, check_wire_token, redact, remember_userinfo
+from loopctl.secrets import HTTP_TOKEN, Secret, check_wire_token, redact, remember_header, remember_userinfo
 
 AuthMode = Literal["bearer", "subprotocol", "query"]
 PROBE_SCHEMA = 1
@@ -42,6 +42,7 @@ class Check:
             check_wire_token(self.token, subprotocol=self.auth == "subprotocol" and self.kind == "websocket")
         for name, value in self.headers:
             check_header(name, value)
+            remember_header(name, value)  # `probe --header 'Authorization: …'` as much as config.yaml's
 
     @property
     def kind(self) -> Literal["websocket", "http"]:

@@ -272,3 +272,71 @@ def test_a_token_cut_by_the_junit_message_bound_leaves_no_fragment_anywhere(tmp_
     assert "c" * 400 in record_of(run, 1)["suites"][0]["failures"][0]["message"]
     outputs = {"stdout": done.stdout, "stderr": done.stderr, "report": report.stdout + report.stderr}
     assert_nowhere([CUT_TOKEN], folder=run, outputs=outputs, window=6)
+
+
+HEADER_SECRETS = {
+    "literal-auth": "hdr-literal-auth-Q7w2-abcdefgh",
+    "literal-cookie": "hdr-cookie-5Tz9-ijklmnopq",
+    "env-key": "hdr-envkey-8Jk3-rstuvwxyz",
+    "file-token": "hdr-filetoken-2Mn6-abcdefg",
+    "probe-auth": "hdr-probe-auth-4Rt1-hijklmn",
+    "probe-key": "hdr-probe-key-9Xc5-opqrstu",
+}
+
+
+def header_checks(token_file: Path) -> str:
+    """Credential headers from each source, with one plain header the server's echo must still show."""
+    headers = (
+        f"{{Authorization: 'Bearer {HEADER_SECRETS['literal-auth']}', "
+        f"Cookie: 'theme=dark; session={HEADER_SECRETS['literal-cookie']}', "
+        "X-Api-Key: {env: HEADER_KEY}, "
+        f"X-Session-Token: {{file: '{token_file}'}}, X-Env: staging-visible}}"
+    )
+    return (
+        f"    - name: ws-headers\n      websocket: {{path: /echo-headers, expect_events: [done], timeout: 3, "
+        f"headers: {headers}}}\n"
+        f"    - name: http-headers\n      http: {{path: /echo-headers, expect_status: 200, headers: {headers}}}\n"
+    )
+
+
+def test_credential_headers_echoed_by_a_server_never_leave_memory(tmp_path: Path) -> None:
+    from tests.reliability.hostile import hostile_server
+
+    vault = tmp_path / "vault"
+    vault.mkdir()
+    (vault / "session-token").write_text(HEADER_SECRETS["file-token"] + "\n")
+    run = tmp_path / "run"
+    env = {"HEADER_KEY": HEADER_SECRETS["env-key"]}
+    outputs: dict[str, str] = {}
+    with hostile_server() as address:
+        config = f"project: secrets\ndeploy: {{target: url, url: 'http://{address}'}}\nprobe:\n  checks:\n"
+        write_config(run, config + header_checks(vault / "session-token"))
+        for name, args in [("ci", ["--ci"]), ("json", ["--json"])]:
+            done = iterate(run, *args, "--junit-xml", str(run / f"{name}.xml"), env=env)
+            outputs[f"{name} stdout"], outputs[f"{name} stderr"] = done.stdout, done.stderr
+            assert done.returncode == 1, done.stderr
+        for name, extra in [("probe", []), ("probe json", ["--json"])]:
+            probed = run_loopctl(
+                run,
+                "probe",
+                f"ws://{address}/echo-headers",
+                "--expect-event",
+                "done",
+                "--timeout",
+                "3",
+                "--header",
+                f"Authorization: Bearer {HEADER_SECRETS['probe-auth']}",
+                "--header",
+                f"x-upstream-key: {HEADER_SECRETS['probe-key']}",
+                *extra,
+            )
+            outputs[name] = probed.stdout + probed.stderr
+    report = run_loopctl(run, "report", "2", "--config", str(run / "config.yaml"))
+    outputs["report"] = report.stdout + report.stderr
+    checks = record_of(run, 1)["checks"]
+    assert checks[0]["outcome"]["code"] == 1008 and checks[0]["outcome"]["reason"] == "bad credential ***"
+    assert "staging-visible" in checks[1]["outcome"]["reason"]  # the echo really happened: the plain header shows
+    assert "1008" in outputs["probe"]
+    outputs |= {name: (run / f"{name}.xml").read_text() for name in ("ci", "json")}
+    # config.yaml holds the literals (the user wrote them there): everything loopctl wrote is under iterations/.
+    assert_nowhere(HEADER_SECRETS.values(), folder=run / "iterations", outputs=outputs, window=8)
