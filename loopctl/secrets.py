@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import json
 import os
 import re
 import shlex
@@ -12,15 +11,14 @@ import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, quote_plus
 
 from loopctl.errors import SecretError
 
-MASK = "***"
-_MIN_SECRET_LENGTH = 4
-_known_values: set[str] = set()
-# An HTTP auth scheme in front of a credential: the credential alone is a secret too.
-_AUTH_SCHEME = re.compile(r"^(?:Bearer|Basic|Token|Digest|Negotiate|ApiKey)\s+(\S+)$", re.IGNORECASE)
+# Re-exported: the rest of loopctl asks this module for redaction.
+from loopctl.redaction import MASK as MASK
+from loopctl.redaction import iteration_scope as iteration_scope
+from loopctl.redaction import redact as redact
+from loopctl.redaction import remember as remember
 
 
 class Secret:
@@ -41,17 +39,6 @@ class Secret:
 
     def __str__(self) -> str:
         return MASK
-
-
-def remember(value: str) -> None:
-    """Add a value, and every form it travels in (URL-encoded, JSON-escaped, without its auth scheme), to `redact`."""
-    if len(value) < _MIN_SECRET_LENGTH:
-        return
-    bare = _AUTH_SCHEME.match(value)
-    for form in (value, quote(value, safe=""), quote_plus(value), json.dumps(value)[1:-1]):
-        _known_values.add(form)
-    if bare:
-        remember(bare[1])
 
 
 def remember_userinfo(user: str | None, password: str | None) -> None:
@@ -96,21 +83,6 @@ def remember_header(name: str, value: str) -> None:
         with contextlib.suppress(ValueError, UnicodeDecodeError):
             user, _, password = base64.b64decode(credential.strip(), validate=True).decode().partition(":")
             remember_userinfo(user, password)
-
-
-def redact(text: str) -> str:
-    """Replace every known secret value in `text` with `***`."""
-    # Longest first, so a token that contains a shorter secret is masked whole.
-    for value in sorted(_known_values, key=len, reverse=True):
-        if value in text:
-            text = text.replace(value, MASK)
-    return _QUERY_TOKEN.sub(rf"\g<1>{MASK}", _URL_PASSWORD.sub(rf"\g<1>{MASK}@", text))
-
-
-# A value already masked (or cut inside its mask) is left alone: redacting twice must not change the text.
-_QUERY_TOKEN = re.compile(r"([?&](?:token|access_token|jwt)=)(?![*…])[^&\s#'\"]+", re.IGNORECASE)
-# `scheme://user:password@host`: whatever the password, even one never seen before.
-_URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^/\s:@]*:)[^/\s@]+@", re.IGNORECASE)
 
 
 def redact_tree(value: Any) -> Any:

@@ -141,3 +141,91 @@ def test_literal_credential_headers_in_the_config_are_registered_before_any_phas
     )
     register_all(config)
     assert redact("sid=cookie-unit-9-value pw basic-unit-9 env plain-unit-9") == "sid=*** pw *** env plain-unit-9"
+
+
+SHAPES = {
+    "password=hunter2-unit-10": "password=***",
+    '"client_secret": "0a1b2c3d4e5f6g7h8i9j"': '"client_secret": "***"',
+    "DB_PASSWORD: s3cr3t-unit-10": "DB_PASSWORD: ***",
+    "api_key=sk-live-4eC39HqLyjWDarjtT1zdp7dc": "api_key=***",
+    "ghp_abcdefghijklmnopqrstuvwxyzABCDEFGHIJ": "***",
+    "github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyzAB": "***",
+    "AKIAIOSFODNN7EXAMPLE": "***",
+    "aws_secret_access_key=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY": "aws_secret_access_key=***",
+    "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl": "***",
+    "xoxb-123456789012-1234567890123-AbCdEfGhIjKl": "***",
+    "https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX": "https://hooks.slack.com/services/***",
+    "sk_live_51HqLyjWDarjtT1zdp7dcXYZ": "***",
+    "AIzaSyA-1234567890abcdefghijklmnopqrstu": "***",
+    "Authorization: Bearer abcdefghijklmnop123456": "Authorization: Bearer ***",
+    "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjE=\n-----END OPENSSH PRIVATE KEY-----": (
+        "-----BEGIN OPENSSH PRIVATE KEY-----***-----END OPENSSH PRIVATE KEY-----"
+    ),
+}
+NOT_SECRETS = [
+    "d46d6b6a3bcf605c6195f17d46d6b6a3bcf605c6",  # a commit
+    "sha256:" + "ab12" * 16,  # a digest
+    "4001 token_expired: Token has expired",  # a close-code category
+    "received 1008 (policy violation) Authentication failed",
+    "password=***",  # already masked: masking again changes nothing
+]
+
+
+@pytest.mark.parametrize("shape", list(SHAPES))
+def test_a_well_known_secret_shape_is_masked_in_any_outside_text(shape: str) -> None:
+    assert redact(f"server said: {shape}") == f"server said: {SHAPES[shape]}"
+
+
+def test_a_private_key_logged_one_line_at_a_time_is_masked_line_by_line() -> None:
+    # Evidence reads a log line by line: the BEGIN line masks what follows it, a body line on its own is masked.
+    assert redact("  MIIEowIBAAKCAQEAv1234567890abcdefABCDEF+/1234567890abcdefABCDEFGHIJ012") == "  ***"
+    assert redact("-----BEGIN RSA PRIVATE KEY-----MIIEowIBAAKCAQEAv12") == "-----BEGIN RSA PRIVATE KEY-----***"
+
+
+@pytest.mark.parametrize("text", NOT_SECRETS)
+def test_what_only_looks_like_a_secret_is_left_alone(text: str) -> None:
+    assert redact(text) == text
+
+
+def test_base64_and_url_encoded_forms_of_a_known_token_are_masked() -> None:
+    token = "own-token-unit-11-ABCxyz+/="
+    remember(token)
+    raw = token.encode()
+    forms = [
+        base64.b64encode(raw).decode(),
+        base64.b64encode(raw).decode().rstrip("="),
+        base64.urlsafe_b64encode(raw).decode(),
+        base64.b64encode(b"Bearer " + raw).decode(),
+        base64.urlsafe_b64encode(b"Bearer " + raw).decode().rstrip("="),
+        base64.b64encode(b"user:" + raw).decode(),  # the token inside a longer encoded blob, at another offset
+        base64.b64encode(b"x" + raw + b"y").decode(),
+        quote_plus(token),
+    ]
+    for form in forms:
+        shown = redact(f"got {form} end")
+        assert "***" in shown and not any(
+            form[i : i + 8] in shown for i in range(len(form) - 7) if "*" not in form[i : i + 8]
+        ), (form, shown)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "eyJ" * 1_400_000,
+        ("eyJ" + "a" * 10 + ".") * 300_000,
+        "password" * 500_000,
+        "password=" * 450_000,
+        "-----BEGIN RSA PRIVATE KEY-----" * 130_000,
+        "a." * 2_000_000,
+        "AKIA" * 1_000_000,
+        "bearer " * 600_000,
+        "ghp_" * 1_000_000,
+        "xox" * 1_300_000,
+        "ws://" + "a" * 4_000_000,
+        "a.b-c+" * 700_000 + "://x",
+    ],
+    ids=lambda line: repr(line[:12]),
+)
+def test_a_4_mb_line_is_read_in_one_pass_whatever_it_repeats(line: str) -> None:
+    # A backtracking rule would take hours here (the pytest timeout ends it); a linear one takes well under a second.
+    assert len(redact(line)) <= len(line)

@@ -340,3 +340,69 @@ def test_credential_headers_echoed_by_a_server_never_leave_memory(tmp_path: Path
     outputs |= {name: (run / f"{name}.xml").read_text() for name in ("ci", "json")}
     # config.yaml holds the literals (the user wrote them there): everything loopctl wrote is under iterations/.
     assert_nowhere(HEADER_SECRETS.values(), folder=run / "iterations", outputs=outputs, window=8)
+
+
+# Secrets of well-known shapes that loopctl was never told about, as a server might log them (all made up).
+LOGGED_SHAPES = {
+    "password": "password=hunter2-Qx81-plaintext",
+    "api key": "api_key=sk-live-4eC39HqLyjWDarjtT1zdp7dc",
+    "github": "github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012345",
+    "aws key id": "AKIAIOSFODNN7EXAMPLE",
+    "aws secret": "aws_secret_access_key=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    "jwt": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJsb2dnZWQifQ.c2lnbmF0dXJlLW9mLXRoZS1sb2dnZWQtand0",
+    "slack": "xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx",
+    "stripe": "sk_live_51HqLyjWDarjtT1zdp7dcXYZ",
+    "google": "AIzaSyA-1234567890abcdefghijklmnopqrstu",
+}
+PRIVATE_KEY_BODY = ["MIIEowIBAAKCAQEAv1234567890abcdefABCDEF+/1234567890abcdefABCDEFGHIJ012", "QkRmZXhhbXBsZS1rZXk="]
+LOGGING_SERVER = """\
+import http.server, os, sys
+SHAPES = {shapes!r}
+KEY = {key!r}
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        print("Traceback (most recent call last):", file=sys.stderr)
+        print('  File "/srv/app/db.py", line 12, in connect', file=sys.stderr)
+        pem = "-----BEGIN RSA PRIVATE KEY-----" + " ".join(KEY) + "-----END RSA PRIVATE KEY-----"
+        print("ConnectionError: cannot connect with " + pem + " " + " ".join(SHAPES), file=sys.stderr)
+        sys.stderr.flush()
+        self.send_response(500)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+http.server.ThreadingHTTPServer(("", int(os.environ["PORT"])), Handler).serve_forever()
+"""
+
+
+def test_secret_shapes_in_a_servers_log_reach_no_record_report_junit_or_json(tmp_path: Path, agent_image: str) -> None:
+    import uuid
+
+    import docker.errors
+
+    from tests.support.realparts import docker_client
+
+    name = f"loopctl-rel-shapes-{uuid.uuid4().hex[:8]}"
+    script = LOGGING_SERVER.format(shapes=list(LOGGED_SHAPES.values()), key=PRIVATE_KEY_BODY)
+    write_config(
+        tmp_path,
+        f"project: secrets\ndeploy:\n  target: docker\n"
+        f"  docker: {{name: {name}, command: {json.dumps(['python3', '-c', script])}}}\n"
+        "probe:\n  checks:\n    - name: db\n      http: {path: /, expect_status: 200}\n",
+    )
+    outputs: dict[str, str] = {}
+    try:
+        for run, args in [("ci", ["--ci"]), ("json", ["--json"])]:
+            done = iterate(
+                tmp_path, *args, "--image", agent_image, "--junit-xml", str(tmp_path / "iterations" / f"{run}.xml")
+            )
+            outputs[f"{run} stdout"], outputs[f"{run} stderr"] = done.stdout, done.stderr
+            assert done.returncode == 1, done.stderr
+    finally:
+        with contextlib.suppress(docker.errors.NotFound):
+            docker_client().containers.get(name).remove(force=True)
+    report = run_loopctl(tmp_path, "report", "1", "--config", str(tmp_path / "config.yaml"))
+    outputs["report"] = report.stdout + report.stderr
+    error = record_of(tmp_path, 1)["checks"][0]["server_error"]
+    assert error["type"] == "ConnectionError" and "cannot connect with -----BEGIN RSA" in error["message"], error
+    assert "password=***" in error["message"] and "aws_secret_access_key=***" in error["message"], error
+    secret_parts = [value.partition("=")[2] or value for value in LOGGED_SHAPES.values()] + PRIVATE_KEY_BODY
+    assert_nowhere(secret_parts, folder=tmp_path / "iterations", outputs=outputs, window=12)
