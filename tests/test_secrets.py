@@ -229,3 +229,48 @@ def test_base64_and_url_encoded_forms_of_a_known_token_are_masked() -> None:
 def test_a_4_mb_line_is_read_in_one_pass_whatever_it_repeats(line: str) -> None:
     # A backtracking rule would take hours here (the pytest timeout ends it); a linear one takes well under a second.
     assert len(redact(line)) <= len(line)
+
+
+def test_an_iteration_scope_forgets_what_was_remembered_inside_it_and_keeps_the_rest() -> None:
+    from loopctl.redaction import Registry
+
+    registry = Registry()
+    registry.add("lasting-unit-12")
+    with registry.scope():
+        registry.add("scoped-unit-12")
+        text = "lasting-unit-12 scoped-unit-12"
+        assert registry.spans(text) == [(0, 15), (16, 30)]
+    assert registry.spans(text) == [(0, 15)] and len(registry) == 1
+
+
+def test_overlapping_secrets_are_masked_as_one_span() -> None:
+    remember("abcd-overlap-unit-13")
+    remember("overlap-unit-13-wxyz")
+    assert redact("<abcd-overlap-unit-13-wxyz>") == "<***>"
+
+
+def test_the_registry_holds_one_iterations_secrets_after_many_iterations(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from loopctl.iterate import IterateOptions, iterate_once
+    from loopctl.redaction import REGISTRY
+    from tests.integration.agent_service import running_service
+
+    # Each iteration mints a new JWT (and registers its forms); only the current iteration's may stay known.
+    monkeypatch.setenv("UNIT_JWT_SECRET", "unit-jwt-secret-14-abcdefgh")
+    monkeypatch.setenv("CI", "true")
+    sizes = []
+    with running_service(secret="unit-jwt-secret-14-abcdefgh") as service:
+        (tmp_path / "config.yaml").write_text(
+            f"project: scoped\ndeploy: {{target: url, url: '{service.http_url}'}}\nprobe:\n  checks:\n"
+            "    - name: chat\n      websocket:\n        path: /ws\n"
+            "        auth: {type: bearer, token: {jwt: {secret: {env: UNIT_JWT_SECRET}, claims: {sub: probe}}}}\n"
+            "        send: {type: user_message, payload: {content: hello}}\n"
+            "        expect_events: [agent_completed]\n"
+        )
+        before = len(REGISTRY)
+        for _ in range(4):
+            _, record = iterate_once(IterateOptions(config_path=tmp_path / "config.yaml", ci=True))
+            assert record.checks[0].passed, record.checks[0].outcome
+            sizes.append(len(REGISTRY))
+    assert sizes == [before] * 4  # what the iterations minted and read is forgotten when each ends
