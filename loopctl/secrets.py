@@ -52,6 +52,7 @@ def remember_userinfo(user: str | None, password: str | None) -> None:
 # Header names that carry a credential, whatever their value looks like: RFC 9110 §11.6.2 and §11.7.2
 # (Authorization, Proxy-Authorization), RFC 6265 (Cookie, Set-Cookie), and the `X-Api-Key`/`*-Token` families.
 _CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
+_MIN_COOKIE_LENGTH = 8
 _CREDENTIAL_WORDS = ("token", "secret", "password", "apikey", "api-key", "api_key", "jwt", "credential")
 
 
@@ -76,8 +77,13 @@ def remember_header(name: str, value: str) -> None:
     remember(value.strip())
     lowered = name.strip().lower()
     if lowered in ("cookie", "set-cookie"):
-        for pair in value.split(";"):
-            remember(pair.partition("=")[2].strip())
+        # Every pair of a Cookie is a cookie; in a Set-Cookie only the first is, the rest are attributes (Path=/).
+        pairs = value.split(";")
+        # A short value (`theme=dark`) is a preference, not a session: masking it would hide ordinary words.
+        cookies = (pair.partition("=")[2].strip() for pair in (pairs if lowered == "cookie" else pairs[:1]))
+        for cookie in cookies:
+            if len(cookie) >= _MIN_COOKIE_LENGTH:
+                remember(cookie)
     scheme, _, credential = value.strip().partition(" ")
     if scheme.lower() == "basic":
         with contextlib.suppress(ValueError, UnicodeDecodeError):
