@@ -39,9 +39,11 @@ _RULES = {
     # RFC 7519 §3 / RFC 7515 §7.1: a JWT's compact form, three base64url parts; its header and payload are JSON
     # objects, so both start `eyJ` (`{"`). Only where a part can start, so a run of `eyJ` is read once.
     "jwt": r"eyJ(?<![A-Za-z0-9_-]eyJ)[A-Za-z0-9_-]{4,8192}+\.eyJ[A-Za-z0-9_-]{4,8192}+\.[A-Za-z0-9_-]{0,8192}+",
-    # RFC 9110 §11.6.2: a credential after an HTTP auth scheme, in a logged header or on its own.
+    # RFC 9110 §11.6.2: a credential after an HTTP auth scheme, in a logged header or on its own; one with a digit
+    # or a capital letter, so prose ("token authentication_required") stays.
     "auth_scheme": r"[bBtTdD](?:(?<=[bB])(?:[eE][aA][rR][eE][rR]|[aA][sS][iI][cC])|(?<=[tT])[oO][kK][eE][nN]"
-    r"|(?<=[dD])[iI][gG][eE][sS][tT])\s{1,3}+(?P<s_auth_scheme>[A-Za-z0-9._~+/-]{12,4096}+=*+)",
+    r"|(?<=[dD])[iI][gG][eE][sS][tT])\s{1,3}+(?=[a-z._~+/-]{0,4096}+[A-Z0-9])"
+    r"(?P<s_auth_scheme>[A-Za-z0-9._~+/-]{12,4096}+=*+)",
     # `password=…`, `"api_key": "…"`, `DB_PASSWORD: …`: the value after a key name that says it is a credential.
     # (Each name spelt in either case after a first-letter class: sre then skips ahead by that class alone.)
     "assignment": r"[pPsSaAcC](?:(?<=[pP])(?:[aA][sS][sS][wW](?:[oO][rR])?[dD]|[wW][dD]|[rR][iI][vV][aA][tT][eE][_-]?"

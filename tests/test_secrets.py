@@ -167,6 +167,7 @@ NOT_SECRETS = [
     "sha256:" + "ab12" * 16,  # a digest
     "4001 token_expired: Token has expired",  # a close-code category
     "received 1008 (policy violation) Authentication failed",
+    "invalid token authentication_required for this route",  # prose after an auth scheme's name
     "password=***",  # already masked: masking again changes nothing
 ]
 
