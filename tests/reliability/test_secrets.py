@@ -354,6 +354,7 @@ LOGGED_SHAPES = {
     "stripe": "sk_live_51HqLyjWDarjtT1zdp7dcXYZ",
     "google": "AIzaSyA-1234567890abcdefghijklmnopqrstu",
 }
+LOGGED_HEADER_KEY = "logged-header-key-Vb62-qrstuvwxyz"
 PRIVATE_KEY_BODY = ["MIIEowIBAAKCAQEAv1234567890abcdefABCDEF+/1234567890abcdefABCDEFGHIJ012", "QkRmZXhhbXBsZS1rZXk="]
 LOGGING_SERVER = """\
 import http.server, os, sys
@@ -363,6 +364,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         print("Traceback (most recent call last):", file=sys.stderr)
         print('  File "/srv/app/db.py", line 12, in connect', file=sys.stderr)
+        print("    connect(" + repr(self.headers.get("X-Api-Key")) + ")", file=sys.stderr)
         pem = "-----BEGIN RSA PRIVATE KEY-----" + " ".join(KEY) + "-----END RSA PRIVATE KEY-----"
         print("ConnectionError: cannot connect with " + pem + " " + " ".join(SHAPES), file=sys.stderr)
         sys.stderr.flush()
@@ -386,14 +388,15 @@ def test_secret_shapes_in_a_servers_log_reach_no_record_report_junit_or_json(tmp
         tmp_path,
         f"project: secrets\ndeploy:\n  target: docker\n"
         f"  docker: {{name: {name}, command: {json.dumps(['python3', '-c', script])}}}\n"
-        "probe:\n  checks:\n    - name: db\n      http: {path: /, expect_status: 200}\n",
+        "probe:\n  checks:\n    - name: db\n"
+        "      http: {path: /, expect_status: 200, headers: {X-Api-Key: {env: LOGGED_HEADER_KEY}}}\n",
     )
     outputs: dict[str, str] = {}
+    env = {"LOGGED_HEADER_KEY": LOGGED_HEADER_KEY}
     try:
         for run, args in [("ci", ["--ci"]), ("json", ["--json"])]:
-            done = iterate(
-                tmp_path, *args, "--image", agent_image, "--junit-xml", str(tmp_path / "iterations" / f"{run}.xml")
-            )
+            junit = str(tmp_path / "iterations" / f"{run}.xml")
+            done = iterate(tmp_path, *args, "--image", agent_image, "--junit-xml", junit, env=env)
             outputs[f"{run} stdout"], outputs[f"{run} stderr"] = done.stdout, done.stderr
             assert done.returncode == 1, done.stderr
     finally:
@@ -404,5 +407,7 @@ def test_secret_shapes_in_a_servers_log_reach_no_record_report_junit_or_json(tmp
     error = record_of(tmp_path, 1)["checks"][0]["server_error"]
     assert error["type"] == "ConnectionError" and "cannot connect with -----BEGIN RSA" in error["message"], error
     assert "password=***" in error["message"] and "aws_secret_access_key=***" in error["message"], error
+    assert "    connect('***')" in error["lines"], error  # the credential header the server logged
     secret_parts = [value.partition("=")[2] or value for value in LOGGED_SHAPES.values()] + PRIVATE_KEY_BODY
+    secret_parts.append(LOGGED_HEADER_KEY)
     assert_nowhere(secret_parts, folder=tmp_path / "iterations", outputs=outputs, window=12)
