@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from loopctl.errors import UsageError
 from loopctl.google_access import is_emulator
-from loopctl.secrets_config import SecretRef, TokenRef, anchor_files, env_refs
+from loopctl.secrets_config import HeaderValue, SecretRef, TokenRef, anchor_files, env_refs
 
 if TYPE_CHECKING:
     from loopctl.yaml_lines import LineIndex
@@ -262,6 +262,7 @@ class HttpCheckConfig(_Strict):
     expect_status: int | None = Field(None, ge=100, le=599)
     timeout: float = Field(10.0, gt=0, le=3600)
     auth: HttpAuth | None = None
+    headers: dict[str, HeaderValue] = Field(default_factory=dict)
 
 
 class WebSocketCheckConfig(_Strict):
@@ -273,7 +274,7 @@ class WebSocketCheckConfig(_Strict):
     event_field: str = "type"
     timeout: float = Field(30.0, gt=0, le=3600)
     hold: float = Field(1.0, ge=0, le=3600)
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: dict[str, HeaderValue] = Field(default_factory=dict)
     ca_bundle: str | None = None
     # Frames the app marks as errors: each a subset of a frame's fields. None: `{event_field: error}`.
     fail_on: list[dict[str, Any]] | None = None

@@ -89,6 +89,7 @@ def server_message(err: Exception, *, limit: int | None = None) -> str:
 
 def server_text(text: str, *, limit: int | None = None) -> str:
     """The first line of what a server or client library said, redacted (and clipped to `limit` characters)."""
-    from loopctl.secrets import redact
+    from loopctl.outside import one_line
 
-    return redact((text.strip().splitlines() or [""])[0])[:limit]
+    # Masked before it is cut, so a cut never halves a token that redaction would then miss.
+    return one_line((text.strip().splitlines() or [""])[0], limit)

@@ -14,6 +14,7 @@ from loopctl.exitcodes import ExitCode, for_record
 from loopctl.records.compare import verdict_line
 from loopctl.records.record import PHASE_ORDER, Record
 from loopctl.runner import Event, EventSink, IterationResult, run_iteration
+from loopctl.secrets import iteration_scope
 from loopctl.ui import in_ci, shown, stderr_console
 
 
@@ -47,7 +48,16 @@ def run_iterate(options: IterateOptions) -> ExitCode:
 
 
 def iterate_once(options: IterateOptions) -> tuple[ExitCode, Record]:
-    """One iteration: its exit code and its record (for `loop`, which decides whether to go on)."""
+    """One iteration: its exit code and its record (for `loop`, which decides whether to go on).
+
+    The secrets it reads and the tokens it mints are masked until it has said all it says, then forgotten: the
+    next iteration reads and mints its own, so a long `loop` masks as fast at iteration 500 as at 5.
+    """
+    with iteration_scope():
+        return _iterate_once(options)
+
+
+def _iterate_once(options: IterateOptions) -> tuple[ExitCode, Record]:
     from loopctl.phases import phases_for
     from loopctl.reports.markdown import render_markdown
     from loopctl.ui_live import progress

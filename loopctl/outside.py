@@ -25,8 +25,8 @@ _CONTROLS = re.compile(
 )
 
 
-def one_line(text: str, limit: int = REASON_LIMIT) -> str:
-    """Redacted, without control characters, whitespace collapsed, at most `limit` characters."""
+def one_line(text: str, limit: int | None = REASON_LIMIT) -> str:
+    """Redacted, without control characters, whitespace collapsed, at most `limit` characters (None: no clip)."""
     cleaned = redact(_CONTROLS.sub("", redact(text)))
     return clip(" ".join(cleaned.split()), limit)
 
@@ -41,5 +41,6 @@ def printable(text: str) -> str:
     return _CONTROLS.sub("", text)
 
 
-def clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + ELLIPSIS
+def clip(text: str, limit: int | None) -> str:
+    """At most `limit` characters, the last an ellipsis when cut: only for text already masked (see `one_line`)."""
+    return text if limit is None or len(text) <= limit else text[: limit - 1] + ELLIPSIS

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-import json
+import contextlib
 import os
 import re
 import shlex
@@ -11,15 +11,14 @@ import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, quote_plus
 
 from loopctl.errors import SecretError
 
-MASK = "***"
-_MIN_SECRET_LENGTH = 4
-_known_values: set[str] = set()
-# An HTTP auth scheme in front of a credential: the credential alone is a secret too.
-_AUTH_SCHEME = re.compile(r"^(?:Bearer|Basic|Token)\s+(\S+)$", re.IGNORECASE)
+# Re-exported: the rest of loopctl asks this module for redaction.
+from loopctl.redaction import MASK as MASK
+from loopctl.redaction import iteration_scope as iteration_scope
+from loopctl.redaction import redact as redact
+from loopctl.redaction import remember as remember
 
 
 class Secret:
@@ -42,17 +41,6 @@ class Secret:
         return MASK
 
 
-def remember(value: str) -> None:
-    """Add a value, and every form it travels in (URL-encoded, JSON-escaped, without its auth scheme), to `redact`."""
-    if len(value) < _MIN_SECRET_LENGTH:
-        return
-    bare = _AUTH_SCHEME.match(value)
-    for form in (value, quote(value, safe=""), quote_plus(value), json.dumps(value)[1:-1]):
-        _known_values.add(form)
-    if bare:
-        remember(bare[1])
-
-
 def remember_userinfo(user: str | None, password: str | None) -> None:
     """A password in a URL (`ws://user:password@host`), and the Basic credential a client makes of it."""
     if not password:
@@ -61,19 +49,46 @@ def remember_userinfo(user: str | None, password: str | None) -> None:
     remember(base64.b64encode(f"{user or ''}:{password}".encode()).decode("ascii"))
 
 
-def redact(text: str) -> str:
-    """Replace every known secret value in `text` with `***`."""
-    # Longest first, so a token that contains a shorter secret is masked whole.
-    for value in sorted(_known_values, key=len, reverse=True):
-        if value in text:
-            text = text.replace(value, MASK)
-    return _QUERY_TOKEN.sub(rf"\g<1>{MASK}", _URL_PASSWORD.sub(rf"\g<1>{MASK}@", text))
+# Header names that carry a credential, whatever their value looks like: RFC 9110 §11.6.2 and §11.7.2
+# (Authorization, Proxy-Authorization), RFC 6265 (Cookie, Set-Cookie), and the `X-Api-Key`/`*-Token` families.
+_CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
+_MIN_COOKIE_LENGTH = 8
+_CREDENTIAL_WORDS = ("token", "secret", "password", "apikey", "api-key", "api_key", "jwt", "credential")
 
 
-# A value already masked (or cut inside its mask) is left alone: redacting twice must not change the text.
-_QUERY_TOKEN = re.compile(r"([?&](?:token|access_token|jwt)=)(?![*…])[^&\s#'\"]+", re.IGNORECASE)
-# `scheme://user:password@host`: whatever the password, even one never seen before.
-_URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^/\s:@]*:)[^/\s@]+@", re.IGNORECASE)
+def is_credential_header(name: str) -> bool:
+    """`Authorization`, `Proxy-Authorization`, `Cookie`, `Set-Cookie`, `*-Key`, `*Token*` (any case), and the like."""
+    lowered = name.strip().lower()
+    return (
+        lowered in _CREDENTIAL_HEADERS
+        or lowered.endswith(("-key", "_key"))
+        or any(word in lowered for word in _CREDENTIAL_WORDS)
+    )
+
+
+def remember_header(name: str, value: str) -> None:
+    """A credential header's value is a secret whatever its source, a literal in config.yaml included.
+
+    Each cookie's value is one too (a server may echo one cookie alone), and so is the password inside a
+    `Basic` credential.
+    """
+    if not is_credential_header(name):
+        return
+    remember(value.strip())
+    lowered = name.strip().lower()
+    if lowered in ("cookie", "set-cookie"):
+        # Every pair of a Cookie is a cookie; in a Set-Cookie only the first is, the rest are attributes (Path=/).
+        pairs = value.split(";")
+        # A short value (`theme=dark`) is a preference, not a session: masking it would hide ordinary words.
+        cookies = (pair.partition("=")[2].strip() for pair in (pairs if lowered == "cookie" else pairs[:1]))
+        for cookie in cookies:
+            if len(cookie) >= _MIN_COOKIE_LENGTH:
+                remember(cookie)
+    scheme, _, credential = value.strip().partition(" ")
+    if scheme.lower() == "basic":
+        with contextlib.suppress(ValueError, UnicodeDecodeError):
+            user, _, password = base64.b64decode(credential.strip(), validate=True).decode().partition(":")
+            remember_userinfo(user, password)
 
 
 def redact_tree(value: Any) -> Any:

@@ -64,6 +64,34 @@ class JwtRef(_Ref):
 
 
 TokenRef = EnvRef | FileRef | CommandRef | JwtRef
+# A header's value: a literal, or read like a token (a credential header's value is masked either way).
+HeaderValue = str | EnvRef | FileRef | CommandRef
+
+
+def resolve_headers(headers: dict[str, HeaderValue]) -> tuple[tuple[str, str], ...]:
+    """The headers to send, references read now; a credential header's value is registered for redaction."""
+    resolved = tuple((name, _header_value(value)) for name, value in headers.items())
+    for name, value in resolved:
+        secrets.remember_header(name, value)
+    return resolved
+
+
+def _header_value(value: HeaderValue) -> str:
+    return value if isinstance(value, str) else value.resolve().reveal()
+
+
+def literal_headers(model: Any) -> Iterator[tuple[str, str]]:
+    """Every literal header value inside a validated config (a `headers:` mapping anywhere), with its name."""
+    if isinstance(model, BaseModel):
+        for field in type(model).model_fields:
+            value = getattr(model, field)
+            if field == "headers" and isinstance(value, dict):
+                yield from ((name, item) for name, item in value.items() if isinstance(item, str))
+            else:
+                yield from literal_headers(value)
+    elif isinstance(model, list | dict):
+        for item in model.values() if isinstance(model, dict) else model:
+            yield from literal_headers(item)
 
 
 def secret_refs(model: Any, location: tuple[Any, ...] = ()) -> Iterator[tuple[list[Any], SecretRef]]:
@@ -100,9 +128,12 @@ def register_all(model: Any) -> None:
     """Teach redaction every secret the config names, before any phase runs, even one a skipped phase would read.
 
     Environment variables and files are read quietly (a phase that needs one reports its own error); commands
-    are not run here: they may be slow or have effects, so their output is known once a phase runs them.
+    are not run here: they may be slow or have effects, so their output is known once a phase runs them. A
+    literal value of a credential header (`Authorization: Bearer …` written in the file) is registered too.
     """
     for _, ref in secret_refs(model):
         if isinstance(ref, EnvRef | FileRef):
             with contextlib.suppress(SecretError):
                 ref.resolve()  # a Secret remembers its value for redaction as it is made
+    for name, value in literal_headers(model):
+        secrets.remember_header(name, value)

@@ -31,7 +31,8 @@ def read_junit(path: Path) -> JunitCounts:
         if problem is not None:
             failed += 1
             name = ".".join(filter(None, [case.get("classname"), case.get("name")]))
-            failures.append((name, (problem.get("message") or problem.text or "").strip()[:500]))
+            # Whole: the record clips it once it is masked (a cut here could halve a token redaction then misses).
+            failures.append((name, (problem.get("message") or problem.text or "").strip()))
         elif case.find("skipped") is not None:
             skipped += 1
         else:

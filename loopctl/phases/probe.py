@@ -14,6 +14,7 @@ from loopctl.probe.spec import Check, ProbeResult, parse_url
 from loopctl.records.record import CheckRecord, ErrorInfo, OutcomeRecord, PhaseStatus
 from loopctl.reports.evidence import said
 from loopctl.runner import Context, PhaseResult
+from loopctl.secrets_config import resolve_headers
 
 # Closes whose cause is usually an exception in the handler, and the handler's log says which.
 HANDLER_CODES = (1006, 1011)
@@ -146,6 +147,7 @@ def build_check(
     url = block.url or _join(base_url, block.path, websocket=item.websocket is not None, check=item.name)
     parse_url(url)
     token = block.auth.token.resolve() if block.auth is not None else None
+    headers = (*extra_headers, *resolve_headers(block.headers))
     if item.websocket is not None:
         ws = item.websocket
         return Check(
@@ -155,7 +157,7 @@ def build_check(
             event_field=ws.event_field,
             timeout=ws.timeout,
             hold=ws.hold,
-            headers=(*extra_headers, *ws.headers.items()),
+            headers=headers,
             token=token,
             auth=ws.auth.type if ws.auth else "bearer",
             app_codes=app_codes,
@@ -169,7 +171,7 @@ def build_check(
         expect_status=item.http.expect_status,
         token=token,
         auth=item.http.auth.type if item.http.auth else "bearer",
-        headers=extra_headers,
+        headers=headers,
     )
 
 

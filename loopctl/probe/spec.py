@@ -9,8 +9,9 @@ from typing import Any, Literal
 from urllib.parse import SplitResult, urlencode, urlsplit, urlunsplit
 
 from loopctl.errors import UsageError
+from loopctl.outside import one_line
 from loopctl.probe.classify import AppCode, Outcome
-from loopctl.secrets import HTTP_TOKEN, Secret, check_wire_token, redact, remember_userinfo
+from loopctl.secrets import HTTP_TOKEN, Secret, check_wire_token, redact, remember_header, remember_userinfo
 
 AuthMode = Literal["bearer", "subprotocol", "query"]
 PROBE_SCHEMA = 1
@@ -50,6 +51,7 @@ class Check:
             check_wire_token(self.token, subprotocol=self.auth == "subprotocol" and self.kind == "websocket")
         for name, value in self.headers:
             check_header(name, value)
+            remember_header(name, value)  # `probe --header 'Authorization: …'` as much as config.yaml's
 
     @property
     def kind(self) -> Literal["websocket", "http"]:
@@ -154,7 +156,7 @@ def parse_header(text: str) -> tuple[str, str]:
     name, sep, value = text.partition(":")
     if not sep or not name.strip() or any(ch.isspace() for ch in name.strip()):
         raise UsageError(
-            f"bad header {redact(text)[:40]!r}: expected 'Name: value'", hint="e.g. --header 'X-Env: staging'"
+            f"bad header {one_line(text, 40)!r}: expected 'Name: value'", hint="e.g. --header 'X-Env: staging'"
         )
     return name.strip(), value.strip()
 
@@ -163,7 +165,7 @@ def check_header(name: str, value: str) -> None:
     """A header name is an RFC 7230 token; a value is one line of Latin-1 without control characters."""
     if not HTTP_TOKEN.match(name):
         raise UsageError(
-            f"bad header name {redact(name)[:40]!r}: only letters, digits and !#$%&'*+-.^_`|~",
+            f"bad header name {one_line(name, 40)!r}: only letters, digits and !#$%&'*+-.^_`|~",
             hint="header names are words like X-Env",
         )
     if any((ord(char) < 0x20 and char != "\t") or 0x7F <= ord(char) <= 0x9F or ord(char) > 0xFF for char in value):

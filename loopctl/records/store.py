@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from loopctl.errors import UsageError
-from loopctl.outside import printable
+from loopctl.outside import one_line, printable
 
 if TYPE_CHECKING:  # `history` reads cached rows without building a record: pydantic loads only when one is read
     from loopctl.records.record import Record
@@ -271,7 +271,7 @@ def read_record(path: Path) -> Record | Unreadable:
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
-        return Unreadable(path, printable(f"{where}: {first['msg']}")[:200])
+        return Unreadable(path, one_line(f"{where}: {first['msg']}", 200))
     except (RecursionError, ValueError, TypeError) as err:
         return Unreadable(path, f"not a record ({type(err).__name__})")
 

@@ -390,3 +390,25 @@ def test_records_inside_the_context_stay_out_of_the_uploaded_source(
         members = archive.getnames()
     assert "Dockerfile" in members
     assert not [member for member in members if member.startswith("iterations")], name
+
+
+def test_a_token_cut_by_the_progress_or_quote_bound_leaves_no_fragment(
+    tmp_path: Path, source: Path, registry: RegistryHandle, cloudbuild: CloudBuildEmulator
+) -> None:
+    from loopctl.secrets import remember
+
+    token = "cbcut-Hq47-ZxWv-Pq93-abcdefghijklmnopqrs"
+    remember(token)
+    (source / "token").write_text(token + "\n")
+    # Cloud Build prefixes each line `Step #0 - "build": `: the 160-character progress line and the
+    # 200-character quote both end inside the token.
+    failing = (
+        "COPY token /token\nRUN printf 'a%.0s' $(seq 120); cat /token; printf 'b%.0s' $(seq 180); cat /token; exit 3"
+    )
+    (source / "Dockerfile").write_text((source / "Dockerfile").read_text() + failing + "\n")
+    ctx = make_ctx(tmp_path, source, image_for(registry, tmp_path), cloudbuild)
+    result = build(ctx)
+    assert result.status == "failed" and result.error is not None
+    shown = "\n".join([*logged(ctx), result.error.message])
+    assert "a" * 100 in shown and "b" * 150 in shown
+    assert not any(token[start : start + 6] in shown for start in range(len(token) - 5)), shown

@@ -2,8 +2,10 @@
 
 http://HOST/slowloris      answers one byte a second, for ever
 http://HOST/echo-token     401 whose body repeats the Authorization header and the query, past a 200-char cut
+http://HOST/echo-headers   401 whose body repeats every header it was sent
 http://HOST/hostile        500 whose body is HOSTILE (escape sequences, markdown, HTML, Rich markup, XML-forbidden)
 ws://HOST/echo-token       the same 401, at the upgrade
+ws://HOST/echo-headers     an event named after each header value, then a close 1008 repeating Authorization
 ws://HOST/hostile          an event named HOSTILE_EVENT, then a close 1011 with HOSTILE_REASON
 ws://HOST/endless          events for ever, none of them expected
 ws://HOST/flood            1 MB events for ever
@@ -105,6 +107,14 @@ async def echo_token(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
     await _answer(writer, 401, "Unauthorized", echo_body(request))
 
 
+def said_headers(request: Request) -> str:
+    return " ".join(f"{name}={value}" for name, value in request.headers.items() if name)
+
+
+async def echo_headers_body(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: Request) -> None:
+    await _answer(writer, 401, "Unauthorized", "you sent: " + said_headers(request))
+
+
 async def hostile_body(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: Request) -> None:
     await _answer(writer, 500, "Internal Server Error", HOSTILE)
 
@@ -144,6 +154,16 @@ async def hostile_stream(reader: asyncio.StreamReader, writer: asyncio.StreamWri
 async def echo_events(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: Request) -> None:
     await _upgraded(writer, request)
     writer.write(event(request.headers.get("authorization", "none")) + close_frame(1000, b"bye"))
+    await writer.drain()
+    await _until_gone(reader)
+
+
+async def echo_headers_stream(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: Request) -> None:
+    """Every header value as an event name, then a 1008 whose reason repeats Authorization (123 bytes at most)."""
+    await _upgraded(writer, request)
+    writer.write(b"".join(event(value) for name, value in request.headers.items() if name))
+    reason = ("bad credential " + request.headers.get("authorization", "")).encode()[:123]
+    writer.write(frame(0x8, struct.pack("!H", 1008) + reason))
     await writer.drain()
     await _until_gone(reader)
 
@@ -210,6 +230,8 @@ MODES: dict[tuple[str, str], Mode] = {
     ("http", "/slowloris"): slowloris,
     ("http", "/echo-token"): echo_token,
     ("http", "/hostile"): hostile_body,
+    ("http", "/echo-headers"): echo_headers_body,
+    ("ws", "/echo-headers"): echo_headers_stream,
     ("ws", "/echo-token"): echo_token,
     ("ws", "/echo-events"): echo_events,
     ("ws", "/hostile"): hostile_stream,

@@ -9,6 +9,7 @@ from urllib.parse import quote
 
 from loopctl.config import BuildConfig, CloudBuildConfig
 from loopctl.errors import LoopctlError
+from loopctl.outside import one_line
 from loopctl.phases.cloudbuild.api import CloudBuildApi
 from loopctl.phases.cloudbuild.failure import build_failure
 from loopctl.phases.cloudbuild.logs import LogTail
@@ -213,7 +214,7 @@ def _round(seconds: float | None) -> float | None:
 
 
 def _clip(url: str) -> str:
-    return redact(str(url))[:300]
+    return one_line(str(url), 300)
 
 
 def _config(ctx: Context) -> BuildConfig:

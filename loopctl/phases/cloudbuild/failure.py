@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from loopctl import outside
 from loopctl.config import CloudBuildConfig
 from loopctl.errors import LoopctlError
 from loopctl.evidence.toolchain import cause_line
 from loopctl.phases.cloudbuild.logs import LogTail, clean, last_dockerfile_step, meaningful_tail
 from loopctl.phases.docker.build import build_error
-from loopctl.secrets import redact
 
+QUOTED_LIMIT = 200  # a quoted log line
+DETAIL_LIMIT = 300  # Cloud Build's status detail
 PUSH_ROLE = "roles/artifactregistry.writer"
 DEFAULT_ACCOUNT = "Cloud Build's service account (PROJECT_NUMBER@cloudbuild.gserviceaccount.com by default)"
 _PUSH_FAILURES = ("PUSH_FAILED", "PUSH_NOT_AUTHORIZED", "PUSH_IMAGE_NOT_FOUND")
@@ -53,7 +55,7 @@ def step_failure(build: Any, tail: LogTail, detail: str, *, log_name: str = "NNN
         (-1, None),
     )
     lines = tail.step_lines(index) if index >= 0 else tail.lines
-    quoted = [redact(line)[:200] for line in meaningful_tail(lines)]
+    quoted = [outside.one_line(line, QUOTED_LIMIT) for line in meaningful_tail(lines)]
     name = f'"{step.id}" (#{index})' if step is not None and step.id else f"#{index}"
     instruction = last_dockerfile_step(lines)
     reason = quoted[-1] if quoted else detail or "the build failed"
@@ -80,7 +82,7 @@ def push_failure(build: Any, detail: str, config: CloudBuildConfig) -> LoopctlEr
 
 def one_line(text: str) -> str:
     """Cloud Build's words as display text: redacted, escape sequences and control characters gone, clipped."""
-    return " ".join(word for line in redact(text).splitlines() for word in clean(line).split())[:300]
+    return outside.one_line(" ".join(clean(line) for line in text.splitlines()), DETAIL_LIMIT)
 
 
 def _pushing(build: Any) -> bool:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from loopctl.errors import LoopctlError
+from loopctl.outside import one_line
 from loopctl.phases.cloudbuild.api import CloudBuildApi
 
 # CSI and OSC sequences (colours, cursor moves, titles), then every other control character but tab.
@@ -67,7 +68,7 @@ class LogTail:
             self.lines.append(line)
             self.ended = self.ended or line in _LAST_BANNERS
             if line.strip():
-                self.show(line.strip()[:SHOWN_WIDTH])
+                self.show(one_line(line, SHOWN_WIDTH))
 
     def _fetch(self) -> bytes:
         from google.api_core import exceptions

@@ -10,6 +10,7 @@ from typing import IO, Any, cast
 from loopctl.config import BuildConfig, Config
 from loopctl.errors import LoopctlError
 from loopctl.evidence.toolchain import cause_line
+from loopctl.outside import clip, one_line
 from loopctl.phases.inputs import build_inputs, input_digest, input_tag, reuse_refusal
 from loopctl.records.store import write_atomic
 from loopctl.runner import Context, PhaseResult
@@ -22,6 +23,7 @@ _ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\
 _ENGINE_NOISE = re.compile(r"^(---> |Running in |Removing intermediate container|Successfully |Sending build context)")
 FAILURE_TAIL_LINES = 8
 _LINE_LIMIT = 200
+PROGRESS_WIDTH = 160  # one line of live progress
 
 
 class BuildPhase:
@@ -117,14 +119,14 @@ def follow_build(
             elif stripped:
                 step_output += [line.strip() for line in text.splitlines() if line.strip()]
             if stripped:
-                show(stripped[:160])
+                show(one_line(stripped, PROGRESS_WIDTH))
         if "errorDetail" in chunk or "error" in chunk:
             message = (chunk.get("errorDetail") or {}).get("message") or chunk.get("error") or "build failed"
             message = plain_text(str(message))
             lines.append(f"ERROR: {message}\n")
             tail = failure_tail(step_output)
             for line in tail:
-                show(f"| {line[:160]}")
+                show(f"| {clip(line, PROGRESS_WIDTH)}")  # already masked
             raise build_error(step, message, tail, cause=cause_line(step_output), log_name=log_name)
         aux = chunk.get("aux")
         if isinstance(aux, dict) and aux.get("ID"):
@@ -142,11 +144,7 @@ def plain_text(text: str) -> str:
 def failure_tail(output: Sequence[str], limit: int = FAILURE_TAIL_LINES) -> list[str]:
     """The failing step's last meaningful lines: its own output, not the engine's bookkeeping."""
     kept = [line for line in output if not _ENGINE_NOISE.match(line)][-limit:]
-    return [_clipped(line) for line in kept]
-
-
-def _clipped(line: str) -> str:
-    return redact(line if len(line) <= _LINE_LIMIT else line[: _LINE_LIMIT - 1] + "…")
+    return [one_line(line, _LINE_LIMIT) for line in kept]
 
 
 def build_error(
@@ -167,7 +165,7 @@ def build_error(
     head = f"{where}{message.strip()}"
     if tail:
         # The toolchain's error line, else the last line ("No module named pip"): on the line every view shows.
-        said = _clipped(cause) if cause else tail[-1]
+        said = one_line(cause, _LINE_LIMIT) if cause else tail[-1]
         what = "its last line of output" if len(tail) == 1 else f"its last {len(tail)} lines of output"
         head = f"{head} — {said}\n{what}:\n" + "\n".join(tail)
     return LoopctlError(head, hint=hint, kind="build")

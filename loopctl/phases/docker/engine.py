@@ -6,6 +6,7 @@ import os
 from typing import Any
 
 from loopctl.errors import LoopctlError
+from loopctl.outside import one_line
 
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 # Finding out whether anyone answers should be quick; a build step or a pull may then stay silent longer.
@@ -87,7 +88,8 @@ def _reason(err: BaseException) -> str:
         if needle in lowered:
             return reason
     # Something answered, but not as an engine would (a proxy's 404, a wrong port): show what it said.
-    return str(err).removeprefix("Error while fetching server API version: ").splitlines()[0][:160] if str(err) else ""
+    said = str(err).removeprefix("Error while fetching server API version: ")
+    return one_line(said.splitlines()[0], 160) if said else ""
 
 
 # The SDK wraps the OS error in requests' and urllib3's; their texts still carry the cause.
