@@ -63,7 +63,7 @@ def step_failure(build: Any, tail: LogTail, detail: str, *, log_name: str = "NNN
     first = f"Cloud Build step {name} failed: {local.message}" if index >= 0 else f"Cloud Build failed: {reason}"
     cause = cause_line(lines)  # the toolchain's own error line, wherever it is in the step's output
     if cause is not None and cause != reason:
-        first = f"{first} — {redact(cause)[:200]}"
+        first = f"{first} — {outside.one_line(cause, QUOTED_LIMIT)}"
     return LoopctlError("\n".join([first, *quoted]), hint=local.hint, kind="build")
 
 
