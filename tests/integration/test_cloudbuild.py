@@ -278,6 +278,33 @@ def test_503_and_429_bursts_during_submission_and_polling_are_retried(
     assert any(message.startswith("get build: 429") for message in messages)
 
 
+def test_500_and_504_while_polling_are_retried_as_googles_get_build_policy_does(
+    tmp_path: Path, source: Path, registry: RegistryHandle, cloudbuild: CloudBuildEmulator
+) -> None:
+    cloudbuild.fail_next(500, 2, when=polls)
+    cloudbuild.fail_next(504, 1, when=polls)
+    ctx = make_ctx(tmp_path, source, image_for(registry, tmp_path), cloudbuild)
+    result = build(ctx)
+    assert result.status == "ok" and result.section is not None and result.section["retries"] == 3
+    assert cloudbuild.count(cancels) == 0 and only_build(cloudbuild)["status"] == "SUCCESS"
+    assert any(message.startswith("get build: 504") for message in logged(ctx))
+
+
+def test_a_build_loopctl_gives_up_on_is_cancelled(
+    tmp_path: Path, source: Path, registry: RegistryHandle, cloudbuild: CloudBuildEmulator
+) -> None:
+    cloudbuild.hold_work.set()
+    cloudbuild.fail_next(500, 50, when=polls)
+    ctx = make_ctx(tmp_path, source, image_for(registry, tmp_path), cloudbuild)
+    result = build(ctx)
+    assert result.status == "failed" and result.error is not None
+    built = only_build(cloudbuild)
+    assert cloudbuild.count(cancels) == 1 and built["status"] == "CANCELLED"
+    assert result.error.message.startswith("Cloud Build: get build: 500")
+    assert result.error.message.endswith(f"gave up on Cloud Build {built['id']}: cancelled")
+    assert result.section is not None and result.section["cancelled"] is True
+
+
 def test_a_build_left_queued_past_the_timeout_expires_with_cloud_builds_words(
     tmp_path: Path, source: Path, registry: RegistryHandle, cloudbuild: CloudBuildEmulator
 ) -> None:

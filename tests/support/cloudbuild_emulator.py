@@ -29,6 +29,7 @@ Shapes copied, one line each, with their source:
 - log lines `Step #N - "ID": text`, `Starting Step #N - "ID"`, `Finished Step #N - "ID"`, the FETCHSOURCE, BUILD,
   PUSH and DONE banners: public Cloud Build logs as gcloud streams them
 - error body `{"error": {"code", "message", "status"}}`: https://cloud.google.com/apis/design/errors#http_mapping
+  (500 INTERNAL, 503 UNAVAILABLE, 504 DEADLINE_EXCEEDED: the same table)
 Assumed: the logUrl form (the Console page of the build); the TIMEOUT and EXPIRED statusDetail texts; the default
 service account `PROJECT_NUMBER@cloudbuild.gserviceaccount.com` (the legacy Cloud Build account); the operation name
 `operations/build/P/ID`; only `gcr.io/cloud-builders/docker` steps running `build` or `pull` are understood.
@@ -59,6 +60,7 @@ _STATUS_NAMES = {
     429: "RESOURCE_EXHAUSTED",
     500: "INTERNAL",
     503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
 }
 _MESSAGES = {
     429: "Quota exceeded for quota metric 'Build and Operation requests'.",

@@ -70,6 +70,12 @@ class CloudBuildPhase:
             finished = self._wait(ctx, api, queued, tail)
         except KeyboardInterrupt:
             return self._cancel(ctx, api, queued, section)
+        except LoopctlError as lost:
+            return self._abandon(ctx, api, queued, section, lost)
+        except Exception:
+            with contextlib.suppress(LoopctlError):  # a bug shows as one; the remote build still must not go on
+                api.cancel(queued.id)
+            raise
         finally:
             write_atomic(ctx.store.artifact_path(ctx.number, "build.log"), redact(tail.text()))
         section.update(retries=api.retries, **timings(finished))
@@ -100,6 +106,33 @@ class CloudBuildPhase:
             section.update(cancelled=True, **timings(cancelled))
         return PhaseResult("aborted", {"build_id": queued.id}, section=section, error=error)
 
+    def _abandon(
+        self, ctx: Context, api: CloudBuildApi, queued: Any, section: dict[str, Any], err: LoopctlError
+    ) -> PhaseResult:
+        """loopctl stops following the build (its status cannot be read, or it ran far past its timeout): cancel it,
+        so nothing keeps building, and billing, behind a failed phase."""
+        ctx.log(self.name, f"giving up: cancelling Cloud Build {queued.id}")
+        try:
+            cancelled = api.cancel(queued.id)
+        except LoopctlError as failed:
+            message = f"{err.message}; gave up on Cloud Build {queued.id}, and cancelling it failed: {failed.message}"
+            hint = f"cancel it in the Cloud Console; {err.hint}" if err.hint else "cancel it in the Cloud Console"
+            section.update(cancelled=False, retries=api.retries, **timings(queued))
+            return PhaseResult(
+                "failed",
+                {"build_id": queued.id},
+                section=section,
+                error=ErrorInfo(kind=err.kind, message=message, hint=hint),
+            )
+        section.update(cancelled=True, retries=api.retries, **timings(cancelled))
+        message = f"{err.message}; gave up on Cloud Build {queued.id}: cancelled"
+        return PhaseResult(
+            "failed",
+            {"build_id": queued.id},
+            section=section,
+            error=ErrorInfo(kind=err.kind, message=message, hint=err.hint),
+        )
+
     def _wait(self, ctx: Context, api: CloudBuildApi, queued: Any, tail: LogTail) -> Any:
         """Tail the log often (a cheap read); ask for the status every poll_s, or at once when the log has ended."""
         config = _cloudbuild(ctx)
@@ -119,10 +152,8 @@ class CloudBuildPhase:
             else:
                 tail.poll()
             if time.monotonic() > give_up:
-                with contextlib.suppress(LoopctlError):
-                    api.cancel(queued.id)
                 raise LoopctlError(
-                    f"Cloud Build {queued.id} still {state} after {limit}s: cancelled",
+                    f"Cloud Build {queued.id} still {state} after {limit}s",
                     hint="raise build.cloudbuild.timeout_s, or look at the build in the Cloud Console",
                     kind="build_timeout",
                 )
