@@ -295,6 +295,23 @@ def test_preview_promotes_only_a_revision_that_passed(
     assert loop.state()["trafficStatuses"] == [{"type": 1, "percent": 100}]  # back on LATEST, tag dropped
 
 
+def test_promotion_sends_only_the_traffic_not_the_template_as_read(
+    tmp_path: Path, images: Images, emulator: CloudRunEmulator
+) -> None:
+    """The service as read carries Cloud Run's defaults, which the request that named the preview revision did not:
+    sent back naming that revision, it is a different configuration under a taken name (409)."""
+    loop = Loop(tmp_path, emulator, "firstpreview")
+    preview = deployed(loop, images.v1, strategy="preview")  # a new service: the create request names the revision
+    assert preview.results["probe"].status == "ok", preview.results["probe"].checks
+    released = run(RELEASE, preview).section
+    assert released is not None and released["action"] == "promoted"
+    assert loop.state()["trafficStatuses"] == [{"type": 1, "percent": 100}]
+    promotion = emulator.bodies[-1]
+    assert not promotion.get("template", {}).get("revision")
+    assert [key for key in emulator.update_masks[-1]] == ["traffic", "annotations"]
+    assert not any("re-reading the service" in line for line in loop.logged())
+
+
 def test_preview_tags_the_revision_it_named_not_latest(
     tmp_path: Path, images: Images, emulator: CloudRunEmulator
 ) -> None:

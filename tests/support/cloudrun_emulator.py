@@ -15,8 +15,8 @@ The shapes it copies, and their sources, are listed in cloudrun_state.py, cloudr
 cloudrun_frontend.py. Request shapes here:
 - services.create takes `serviceId` in the query and answers a long-running Operation: documented, v2 reference
   projects.locations.services/create.
-- services.patch takes `allowMissing` and `validateOnly` in the query: documented, v2 reference
-  projects.locations.services/patch.
+- services.patch takes `allowMissing`, `validateOnly` and `updateMask` (comma-separated field names) in the query:
+  documented, v2 reference projects.locations.services/patch.
 - operations.get at /v2/{name=projects/*/locations/*/operations/*}: documented, google/cloud/run_v2/services/
   services/transports/rest_base.py of the installed client.
 - An audience `aud` equal to the OAuth client (azp) of a user token is accepted: assumed, from the documented use
@@ -68,6 +68,7 @@ class CloudRunEmulator(HttpEmulator):
         self.front_end_answers: list[int] = []  # status of every refused front-end request
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request, faults included
         self.bodies: list[dict[str, Any]] = []  # JSON body of every write
+        self.update_masks: list[list[str]] = []  # the updateMask of every services.patch ([] when absent)
         self._faults: list[tuple[str | None, tuple[int, str | None, str | None, str | None, Any]]] = []
         self._delays: list[float] = []
         self._race_next_update = False
@@ -200,7 +201,11 @@ class CloudRunEmulator(HttpEmulator):
         if self._race_next_update:
             self._race_next_update = False
             self.plane.touch(_service_name(**path))
-        return self.plane.write_service(_service_name(**path), body, create=False, allow_missing=allow_missing)
+        mask = [path for value in query.get("updateMask") or [] for path in value.split(",") if path]
+        self.update_masks.append(mask)
+        return self.plane.write_service(
+            _service_name(**path), body, create=False, allow_missing=allow_missing, mask=mask or None
+        )
 
     def _get_operation(self, path: dict[str, str], query: dict[str, list[str]], body: Any) -> dict[str, Any]:
         return self.plane.get_operation(

@@ -12,6 +12,13 @@ reference"; google/cloud/run_v2/types/service.py of the installed client carries
 - 409 with status ALREADY_EXISTS for a taken service id or a revision name with another configuration:
   documented, cloud.google.com/apis/design/errors; message "Revision named 'x' with different configuration
   already exists." is assumed from users' reports (gcloud --revision-suffix reuse).
+- A template naming an existing revision is compared with the template that revision was made from, as it was
+  sent: the service as read carries the server's defaults, so sending it back with only the traffic changed answers
+  that 409 (public report googleapis/google-cloud-python#11870, "Update service fails when removing items from
+  traffic field"; the exact fields Cloud Run compares are assumed: here every field as sent).
+- services.patch honours `updateMask`: only the named top-level fields are taken from the request, a named field
+  the request leaves out is cleared: v2 reference UpdateServiceRequest.update_mask ("The list of fields to be
+  updated") and https://google.aip.dev/134 (field masks on update); that Cloud Run keeps to AIP-134 is assumed.
 - A traffic target naming an unknown revision fails the operation (google.rpc.Code 13) rather than the request:
   assumed, as the issue tracker of this project describes it.
 - Annotations and labels in the run.googleapis.com, cloud.googleapis.com, serving.knative.dev and
@@ -89,6 +96,7 @@ class ControlPlane:
         self.revisions: dict[str, dict[str, Any]] = {}
         self.operations: dict[str, dict[str, Any]] = {}
         self.templates: dict[str, dict[str, Any]] = {}  # revision full name -> the template it was made from
+        self.sent: dict[str, dict[str, Any]] = {}  # revision full name -> that template as the client sent it
         self.ports: dict[str, int] = {}  # revision short name -> published host port
         self.stall_operations = False
         self.failing_revisions: list[str] = []
@@ -121,10 +129,14 @@ class ControlPlane:
 
     # --- writes --------------------------------------------------------------------------------
 
-    def write_service(self, name: str, body: dict[str, Any], *, create: bool, allow_missing: bool) -> dict[str, Any]:
-        """Create or replace a service's spec; answers the (not yet done) operation."""
+    def write_service(
+        self, name: str, body: dict[str, Any], *, create: bool, allow_missing: bool, mask: list[str] | None = None
+    ) -> dict[str, Any]:
+        """Create or replace a service's spec (only the `mask` fields, when given); answers the operation."""
         with self.lock:
             current = self.services.get(name)
+            if mask is not None and current is not None:
+                body = _masked(current, body, mask)
             if current is None and not (create or allow_missing):
                 self._service(name)  # raises Cloud Run's NOT_FOUND
             if current is not None and create:
@@ -134,15 +146,19 @@ class ControlPlane:
                     409, "The etag of the request does not match the current etag of the service.", "ABORTED"
                 )
             spec = {key: value for key, value in body.items() if key not in _OUTPUT_ONLY}
+            sent = copy.deepcopy(spec.get("template") or {})
             spec["template"] = shapes.template_defaults(spec.get("template") or {})
             spec.setdefault("traffic", [{"type": shapes.LATEST, "percent": 100}])
             spec.setdefault("ingress", shapes.INGRESS_ALL)
             _check_env(spec["template"])
             _check_metadata(spec)
             _check_images(spec["template"])
-            revision = self._revision_for(name, spec["template"], current)
+            template_sent = mask is None or "template" in mask
+            revision = self._revision_for(name, spec["template"], current, sent if template_sent else None)
             self._check_traffic(name, spec["traffic"])
             service = self._next_generation(name, spec, current, revision)
+            if revision:
+                self.sent[revision] = sent
             return self._launch(name, service, revision)
 
     def pin_traffic(self, name: str, revision: str) -> None:
@@ -175,10 +191,19 @@ class ControlPlane:
             )
         return found
 
-    def _revision_for(self, service: str, template: dict[str, Any], current: dict[str, Any] | None) -> str | None:
-        """The new revision's full name, or None when the template is the latest revision's."""
+    def _revision_for(
+        self, service: str, template: dict[str, Any], current: dict[str, Any] | None, sent: dict[str, Any] | None
+    ) -> str | None:
+        """The new revision's full name, or None when the template is the latest revision's. `sent` is the template
+        as the request carried it (None when an update mask leaves the template out)."""
         wanted = template.get("revision")
         latest = (current or {}).get("latestCreatedRevision")
+        if wanted and sent is not None:
+            made_from = self.sent.get(f"{service}/revisions/{wanted}")
+            if made_from is not None and not _same(made_from, sent):
+                raise ApiError(
+                    409, f"Revision named '{wanted}' with different configuration already exists.", "ALREADY_EXISTS"
+                )
         if latest and _same(self.templates[latest], template) and wanted in (None, _short(latest)):
             return None
         if wanted:
@@ -375,6 +400,20 @@ class ControlPlane:
 
 def _short(name: str) -> str:
     return name.rsplit("/", 1)[-1]
+
+
+def _masked(current: dict[str, Any], body: dict[str, Any], mask: list[str]) -> dict[str, Any]:
+    """The service as it is, with the masked fields taken from the request (or cleared when it leaves them out)."""
+    unknown = [path for path in mask if path not in shapes.SERVICE_FIELDS]
+    if unknown:
+        raise ApiError(400, f"Invalid field mask: {', '.join(unknown)} is not a field of Service.")
+    merged = {key: copy.deepcopy(value) for key, value in current.items() if key not in mask}
+    merged.update({key: body[key] for key in mask if key in body})
+    if body.get("etag"):
+        merged["etag"] = body["etag"]
+    else:
+        merged.pop("etag", None)
+    return merged
 
 
 def _same(left: dict[str, Any], right: dict[str, Any]) -> bool:

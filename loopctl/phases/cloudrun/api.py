@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from loopctl.config import CloudRunConfig, Config
 from loopctl.errors import LoopctlError
@@ -89,17 +89,22 @@ class CloudRunApi:
             raise
 
     def write_fresh(
-        self, wanted: Callable[[run_v2.Service | None], run_v2.Service], first: run_v2.Service | None
+        self,
+        wanted: Callable[[run_v2.Service | None], run_v2.Service],
+        first: run_v2.Service | None,
+        *,
+        fields: Sequence[str] = (),
     ) -> tuple[str, run_v2.Service | None]:
         """Create or update the service `wanted(current)` describes; returns the operation's name and the service it
-        replaced. A write that failed in a way worth retrying (etag race, 5xx, timeout) is retried only after reading
-        the service again, so a retry never overwrites what someone else changed in between."""
+        replaced. `fields` limits an update to those top-level fields (the update mask). A write that failed in a way
+        worth retrying (etag race, 5xx, timeout) is retried only after reading the service again, so a retry never
+        overwrites what someone else changed in between."""
         current = first
         for attempt in range(MAX_RETRIES + 1):
             service = wanted(current)
             what = "create service" if current is None else "update service"
             try:
-                return self._write(service, create=current is None), current
+                return self._write(service, create=current is None, fields=fields), current
             except LoopctlError as err:
                 if not _write_retryable(err.__cause__) or attempt == MAX_RETRIES or self.deadline.expired():
                     raise
@@ -113,7 +118,7 @@ class CloudRunApi:
                 current = self.find_service()
         raise AssertionError("unreachable")
 
-    def _write(self, service: run_v2.Service, *, create: bool) -> str:
+    def _write(self, service: run_v2.Service, *, create: bool, fields: Sequence[str] = ()) -> str:
         if create:
             parent = self.service_name.rsplit("/services/", 1)[0]
             operation = self.call(
@@ -125,9 +130,12 @@ class CloudRunApi:
             )
         else:
             service.name = self.service_name
+            request: dict[str, Any] = {"service": service}
+            if fields:
+                request["update_mask"] = {"paths": list(fields)}
             operation = self.call(
                 "update service",
-                lambda timeout: self.services.update_service(service=service, retry=None, timeout=timeout),
+                lambda timeout: self.services.update_service(request=request, retry=None, timeout=timeout),
                 read=False,
             )
         return str(operation.operation.name)

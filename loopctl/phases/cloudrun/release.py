@@ -12,6 +12,8 @@ from loopctl.runner import Context, PhaseResult
 if TYPE_CHECKING:
     from google.cloud import run_v2
 
+TRAFFIC_ONLY = ("traffic", "annotations")  # what a promotion or a rollback changes, as update-mask paths
+
 
 class CloudRunRelease:
     """Moves traffic once the probe has spoken; with nothing verified, it leaves traffic where it is."""
@@ -50,7 +52,11 @@ class CloudRunRelease:
         """All traffic to `revision`; returns the service URL once Cloud Run reports the move.
 
         A rollback pins traffic by name, and Cloud Run keeps that split for every later deploy: the annotation
-        records that loopctl made the pin, so its next direct deploy may lift it (and only that pin)."""
+        records that loopctl made the pin, so its next direct deploy may lift it (and only that pin).
+
+        Only traffic and annotations change, and only they are sent (an update mask): the template as read carries
+        Cloud Run's defaults and names the current revision, and sent back it is "a different configuration" under a
+        taken revision name (409). The revision name is cleared too, for a server that would ignore the mask."""
         from google.cloud import run_v2
 
         api: CloudRunApi = connect(
@@ -62,6 +68,7 @@ class CloudRunRelease:
             if current is None:
                 raise LoopctlError(f"service {api.config.service} disappeared before release", kind="not_found")
             service = run_v2.Service(current)
+            service.template.revision = ""
             service.traffic = all_traffic_to(current, revision)
             if rollback:
                 service.annotations[ROLLBACK_ANNOTATION] = revision
@@ -69,7 +76,7 @@ class CloudRunRelease:
                 service.annotations.pop(ROLLBACK_ANNOTATION, None)
             return service
 
-        name, _ = api.write_fresh(moved, api.find_service())
+        name, _ = api.write_fresh(moved, api.find_service(), fields=TRAFFIC_ONLY)
         operation = api.wait_operation(name, ConditionLog(lambda line: ctx.log(self.name, line)))
         after = api.settled_service(operation)
         if operation.HasField("error") or percent_of(after, revision) != 100:
