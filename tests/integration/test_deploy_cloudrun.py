@@ -284,6 +284,7 @@ def test_preview_promotes_only_a_revision_that_passed(
         "action": "not_promoted",
         "revision": tagged["revision"],
         "reason": "probe failed: chat-events",
+        "tag_removed": True,
     }
     assert loop.state()["uri"] == stable["url"] and probe_passes(broken, loop.state()["uri"])
 
@@ -310,6 +311,37 @@ def test_promotion_sends_only_the_traffic_not_the_template_as_read(
     assert not promotion.get("template", {}).get("revision")
     assert [key for key in emulator.update_masks[-1]] == ["traffic", "annotations"]
     assert not any("re-reading the service" in line for line in loop.logged())
+
+
+def test_a_failed_preview_drops_its_tag_and_the_next_direct_deploy_serves(
+    tmp_path: Path, images: Images, emulator: CloudRunEmulator
+) -> None:
+    loop = Loop(tmp_path, emulator, "unpin")
+    stable = deployed(loop, images.v1).sections["deploy"]
+    broken = deployed(loop, images.v1, fault="auth", strategy="preview")
+    released = run(RELEASE, broken).section
+    assert released is not None and released["action"] == "not_promoted" and released["tag_removed"] is True
+    assert not [status for status in loop.state()["trafficStatuses"] if status.get("tag") == "loopctl"]
+    assert loop.state()["annotations"] == {"loopctl/preview-pinned-to": stable["revision"]}
+    assert probe_passes(broken, loop.state()["uri"])  # the stable revision still serves
+
+    direct = deployed(loop, images.v2)
+    assert direct.results["probe"].status == "ok"
+    assert direct.sections["deploy"]["restored_latest"] == stable["revision"]
+    assert loop.state()["trafficStatuses"] == [{"type": 1, "percent": 100}]
+    assert not loop.state().get("annotations")
+
+
+def test_a_direct_deploy_after_an_abandoned_preview_lifts_loopctls_pin_and_tag(
+    tmp_path: Path, images: Images, emulator: CloudRunEmulator
+) -> None:
+    loop = Loop(tmp_path, emulator, "abandoned")
+    stable = deployed(loop, images.v1).sections["deploy"]
+    run(DEPLOY, loop.ctx(images.v2, strategy="preview"))  # interrupted before the probe: never released
+    direct = deployed(loop, images.v2)
+    assert direct.results["probe"].status == "ok"
+    assert direct.sections["deploy"]["restored_latest"] == stable["revision"]
+    assert loop.state()["trafficStatuses"] == [{"type": 1, "percent": 100}]
 
 
 def test_preview_tags_the_revision_it_named_not_latest(

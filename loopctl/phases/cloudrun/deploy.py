@@ -16,10 +16,12 @@ from loopctl.phases.cloudrun.api import (
 )
 from loopctl.phases.cloudrun.release import CloudRunRelease
 from loopctl.phases.cloudrun.spec import (
-    ROLLBACK_ANNOTATION,
+    OWN_PINS,
+    PREVIEW_PIN_ANNOTATION,
     apply_config,
     latest_traffic,
     percent_of,
+    preview_pin,
     preview_traffic,
     revision_name,
     rollback_pin,
@@ -77,7 +79,7 @@ class CloudRunDeploy:
         plan = Plan(config, image)
         name, before = api.write_fresh(plan.wanted, before)
         if plan.restored:
-            ctx.log(self.name, f"traffic was pinned to {plan.restored} by loopctl's rollback: restoring LATEST 100%")
+            ctx.log(self.name, f"traffic was pinned to {plan.restored} by loopctl: restoring LATEST 100%")
         ctx.log(self.name, f"{plan.action} {config.service} in {config.project}/{config.region} with {image}")
         operation = api.wait_operation(name, ConditionLog(lambda line: ctx.log(self.name, line)))
         after = api.settled_service(operation)
@@ -115,12 +117,16 @@ class Plan:
         )
         apply_config(service, config, self.image, revision=self.revision)
         self.restored = rollback_pin(current) if current is not None and config.strategy == "direct" else None
+        if current is not None:
+            for key in OWN_PINS:
+                service.annotations.pop(key, None)
         if config.strategy == "preview":
             service.traffic = preview_traffic(current or run_v2.Service(), self.revision)
+            pinned = preview_pin(current) if current is not None else None
+            if pinned:  # so the next direct deploy knows this pin is loopctl's to lift
+                service.annotations[PREVIEW_PIN_ANNOTATION] = pinned
         elif current is not None and self.restored:
             service.traffic = latest_traffic(current)
-        if current is not None:
-            service.annotations.pop(ROLLBACK_ANNOTATION, None)
         self.made_public = current is None and config.public
         if self.made_public:
             service.invoker_iam_disabled = True  # allUsers may invoke: no IAM check on requests

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from loopctl.config import PREVIEW_TAG
 from loopctl.errors import LoopctlError
 from loopctl.phases.cloudrun.api import CloudRunApi, ConditionLog, cloudrun_config, connect
-from loopctl.phases.cloudrun.spec import ROLLBACK_ANNOTATION, all_traffic_to, percent_of
+from loopctl.phases.cloudrun.spec import (
+    OWN_PINS,
+    ROLLBACK_ANNOTATION,
+    all_traffic_to,
+    percent_of,
+    without_preview_tag,
+)
 from loopctl.runner import Context, PhaseResult
 
 if TYPE_CHECKING:
@@ -34,7 +41,8 @@ class CloudRunRelease:
         if config.strategy == "preview":
             if passed is not True:
                 ctx.log(self.name, f"not promoting {revision}: {why}")
-                return _done({"action": "not_promoted", "revision": revision, "reason": why})
+                removed = self._drop_preview_tag(ctx, revision)
+                return _done({"action": "not_promoted", "revision": revision, "reason": why, "tag_removed": removed})
             url = self._move(ctx, revision, rollback=False)
             return _done({"action": "promoted", "revision": revision, "url": url})
         previous = deploy.get("previous_revision")
@@ -47,6 +55,32 @@ class CloudRunRelease:
         self._move(ctx, previous, rollback=True)
         ctx.log(self.name, f"traffic stays pinned to {previous} until loopctl's next direct deploy restores LATEST")
         return _done({"action": "rolled_back", "to": previous, "from": revision, "reason": why})
+
+    def _drop_preview_tag(self, ctx: Context, revision: str) -> bool:
+        """Undo what the preview added: its tag on `revision` at 0%. The pin on the revision that served stays (LATEST
+        is now the unverified revision); its annotation lets the next direct deploy lift it. False when the preview
+        revision serves traffic itself (the first revision of a service) or the tag is gone already."""
+        from google.cloud import run_v2
+
+        api: CloudRunApi = connect(
+            ctx, self.name, cloudrun_config(ctx.config), poll_s=self.poll_s, backoff_s=self.backoff_s
+        )
+        current = api.find_service()
+        if current is None or percent_of(current, revision) or without_preview_tag(current) == list(current.traffic):
+            return False
+        ctx.log(self.name, f"removing the {PREVIEW_TAG} tag from {revision}")
+
+        def untagged(now: run_v2.Service | None) -> run_v2.Service:
+            if now is None:
+                raise LoopctlError(f"service {api.config.service} disappeared before release", kind="not_found")
+            service = run_v2.Service(now)
+            service.template.revision = ""
+            service.traffic = without_preview_tag(now)
+            return service
+
+        name, _ = api.write_fresh(untagged, current, fields=TRAFFIC_ONLY)
+        api.wait_operation(name, ConditionLog(lambda line: ctx.log(self.name, line)))
+        return True
 
     def _move(self, ctx: Context, revision: str, *, rollback: bool) -> str:
         """All traffic to `revision`; returns the service URL once Cloud Run reports the move.
@@ -70,10 +104,10 @@ class CloudRunRelease:
             service = run_v2.Service(current)
             service.template.revision = ""
             service.traffic = all_traffic_to(current, revision)
+            for key in OWN_PINS:
+                service.annotations.pop(key, None)
             if rollback:
                 service.annotations[ROLLBACK_ANNOTATION] = revision
-            else:
-                service.annotations.pop(ROLLBACK_ANNOTATION, None)
             return service
 
         name, _ = api.write_fresh(moved, api.find_service(), fields=TRAFFIC_ONLY)
