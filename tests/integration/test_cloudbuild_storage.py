@@ -4,12 +4,16 @@ against loopctl's GCS emulator (no engine, no registry needed)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from loopctl.config import CloudBuildConfig
+from loopctl.config import BuildConfig, CloudBuildConfig
+from loopctl.errors import LoopctlError
 from loopctl.phases.cloudbuild.api import CloudBuildApi
 from loopctl.phases.cloudbuild.logs import LogTail
+from loopctl.phases.cloudbuild.request import build_request
+from loopctl.phases.cloudbuild.source import context_tarball, source_name, upload_source
 from tests.support.gcs_emulator import GcsEmulator
 
 LOGS = "gs://logs-bucket"
@@ -55,3 +59,63 @@ def test_the_emulator_answers_404_for_a_replaced_generation(gcs: GcsEmulator) ->
     with pytest.raises(NotFound):
         blob.download_as_bytes(start=4)
     assert api_for(gcs).storage.bucket("logs-bucket").blob("log.txt").download_as_bytes(start=4) == b"two\n"
+
+
+# --- the source bucket -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def context(tmp_path: Path) -> Path:
+    (tmp_path / "ctx").mkdir()
+    (tmp_path / "ctx" / "Dockerfile").write_text("FROM scratch\nCOPY app.txt /\n")
+    (tmp_path / "ctx" / "app.txt").write_text("hello\n")
+    return tmp_path / "ctx"
+
+
+def build_config(gcs: GcsEmulator, context: Path, *, region: str = "global") -> BuildConfig:
+    cloudbuild = CloudBuildConfig(
+        project="proj", region=region, storage_endpoint=gcs.endpoint, api_endpoint=gcs.endpoint
+    )
+    return BuildConfig(context=str(context), image="127.0.0.1:5000/app", builder="cloudbuild", cloudbuild=cloudbuild)
+
+
+DIGEST = "sha256:" + "ab" * 32
+
+
+def test_an_object_already_there_is_reused_only_when_its_checksum_matches(gcs: GcsEmulator, context: Path) -> None:
+    build = build_config(gcs, context)
+    gcs.create_bucket("proj_cloudbuild")
+    gcs.put("proj_cloudbuild", source_name(DIGEST), b"planted bytes", "application/gzip")
+    planted = gcs.generation("proj_cloudbuild", source_name(DIGEST))
+    uploaded = upload_source(api_for(gcs), context, build, DIGEST)
+    assert uploaded.uploaded is True  # replaced: the object did not hold this context
+    assert gcs.read("proj_cloudbuild", source_name(DIGEST)) == context_tarball(context, build)
+    assert uploaded.generation == gcs.generation("proj_cloudbuild", source_name(DIGEST)) != planted
+
+    again = upload_source(api_for(gcs), context, build, DIGEST)
+    assert again.uploaded is False and again.generation == uploaded.generation
+    assert gcs.uploads() == 1
+
+
+def test_a_bucket_of_that_name_in_another_project_is_an_error_that_says_so(gcs: GcsEmulator, context: Path) -> None:
+    gcs.create_bucket("proj_cloudbuild", project="someone-else")
+    with pytest.raises(LoopctlError) as caught:
+        upload_source(api_for(gcs), context, build_config(gcs, context), DIGEST)
+    assert caught.value.kind == "bucket_not_owned"
+    assert "gs://proj_cloudbuild belongs to another project" in caught.value.message
+    assert "build.cloudbuild.bucket" in caught.value.hint
+    assert gcs.uploads() == 0 and gcs.buckets["proj_cloudbuild"] == {}
+
+
+def test_the_source_bucket_is_created_in_the_builds_region(gcs: GcsEmulator, context: Path) -> None:
+    upload_source(
+        api_for(gcs, region="europe-west1"), context, build_config(gcs, context, region="europe-west1"), DIGEST
+    )
+    assert gcs.bucket_location["proj_cloudbuild"] == "EUROPE-WEST1"
+    assert gcs.bucket_owner["proj_cloudbuild"] == gcs.number_of("proj")
+
+
+def test_the_build_request_pins_the_sources_generation() -> None:
+    build = BuildConfig(image="127.0.0.1:5000/app", builder="cloudbuild", cloudbuild=CloudBuildConfig(project="proj"))
+    request = build_request(build, bucket="b", source="s.tar.gz", generation=1234, references=["r"], cache_from=None)
+    assert request.source.storage_source.generation == 1234

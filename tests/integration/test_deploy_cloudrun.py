@@ -354,9 +354,25 @@ def test_preview_tags_the_revision_it_named_not_latest(
     assert emulator.bodies[-1]["template"]["revision"] == ours["revision"]  # loopctl named it in the request
     tag = next(status for status in loop.state()["trafficStatuses"] if status.get("tag") == "loopctl")
     assert (tag["type"], tag["revision"]) == (2, ours["revision"])
-    # Someone deploys a broken revision before our probe runs: the tag still serves the code we deployed.
-    run(DEPLOY, loop.ctx(images.v1, fault="auth", allow_zero_traffic=True))
+    # Someone deploys a broken revision with another tool before our probe runs: the tag still serves our code.
+    deploy_elsewhere(emulator, "named", images.v1, fault="auth")
+    assert loop.state()["latestCreatedRevision"].rsplit("/", 1)[-1] != ours["revision"]
     assert probe_passes(loop.ctx(images.v2), ours["url"])
+
+
+def deploy_elsewhere(emulator: CloudRunEmulator, name: str, image: str, *, fault: str) -> None:
+    """A deploy by another tool (the console, gcloud): a new template, traffic left as it is."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import run_v2
+
+    client = run_v2.ServicesClient(
+        transport="rest", client_options={"api_endpoint": emulator.endpoint}, credentials=AnonymousCredentials()
+    )
+    service = client.get_service(name=f"projects/{PROJECT}/locations/{REGION}/services/{name}")
+    service.template.revision = ""
+    service.template.containers[0].image = image
+    service.template.containers[0].env.append(run_v2.EnvVar(name="FAULT", value=fault))
+    client.update_service(service=service).result(timeout=60)
 
 
 def test_rollback_restores_the_previous_revision(tmp_path: Path, images: Images, emulator: CloudRunEmulator) -> None:

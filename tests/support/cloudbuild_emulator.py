@@ -20,6 +20,8 @@ Shapes copied, one line each, with their source:
   serviceAccount, failureInfo{type, detail}: https://cloud.google.com/build/docs/api/reference/rest/v1/projects.builds
 - status names QUEUED/WORKING/SUCCESS/FAILURE/INTERNAL_ERROR/TIMEOUT/CANCELLED/EXPIRED (EXPIRED: queued longer than
   queueTtl, counted from createTime): the Build.Status reference (cloudbuild_v1 types/cloudbuild.py)
+- source.storageSource{bucket, object, generation}; without a generation the latest is built, with one that
+  generation (gone once replaced, so the fetch fails): the StorageSource reference (cloudbuild_v1 types)
 - failureInfo.type USER_BUILD_STEP / PUSH_NOT_AUTHORIZED / PUSH_FAILED / FETCH_SOURCE_FAILED:
   Build.FailureInfo.FailureType
 - statusDetail of a failed step, `Build step failure: build step N "NAME" failed: step exited with non-zero status: 1`:

@@ -70,11 +70,13 @@ class BuildWorker(threading.Thread):
         spec = self.emulator.build(self.build_id)
         source = spec["source"]["storageSource"]
         fetched = _Span()
-        context = self.emulator.storage.read(source["bucket"], source["object"])
+        # StorageSource.generation: "If the generation is omitted, the latest generation will be used."
+        context = self.emulator.storage.read(source["bucket"], source["object"], source.get("generation"))
         if context is None:
-            self._finish(
-                "FAILURE", f"failed to fetch gs://{source['bucket']}/{source['object']}", kind="FETCH_SOURCE_FAILED"
+            where = f"gs://{source['bucket']}/{source['object']}" + (
+                f"#{source['generation']}" if source.get("generation") else ""
             )
+            self._finish("FAILURE", f"failed to fetch {where}", kind="FETCH_SOURCE_FAILED")
             return
         self._log(f"Fetching storage object: gs://{source['bucket']}/{source['object']}", "BUILD")
         timing: dict[str, Any] = {"FETCHSOURCE": fetched.close()}

@@ -8,6 +8,12 @@ Shapes copied, one line each, with their source:
   https://cloud.google.com/storage/docs/json_api/v1/buckets#resource
 - `GET /storage/v1/b/BUCKET`, `POST /storage/v1/b?project=P` (409 when taken), `GET /storage/v1/b?project=P`:
   https://cloud.google.com/storage/docs/json_api/v1/buckets/get, /insert, /list
+- bucket names are one global namespace; a bucket belongs to the project it was created in (`projectNumber`), and
+  `buckets.list?project=P` (with `prefix`) lists only P's: https://cloud.google.com/storage/docs/buckets#naming
+  ("Bucket names reside in a single namespace") and the buckets/list reference (project, prefix)
+- `location` of the insert body, kept upper-case (default US): https://cloud.google.com/storage/docs/locations and
+  the bucket resource (location: "Object data for objects in the bucket resides in physical storage within this
+  region... Defaults to US")
 - object resource (name, bucket, generation and size as strings, contentType, timeCreated, updated):
   https://cloud.google.com/storage/docs/json_api/v1/objects#resource
 - `GET /storage/v1/b/BUCKET/o/OBJECT` (metadata; `blob.exists()` asks with `fields=name`):
@@ -51,6 +57,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from tests.support.http_emulator import JSON_UTF8, HttpEmulator, JsonHandler
 
 PROJECT_NUMBER = "123456789012"  # assumed: any fixed number serves
+PROJECT = "proj"  # the project the tests build in; other projects get other numbers
 _REASONS = {
     400: "invalid",
     403: "forbidden",
@@ -85,6 +92,9 @@ class GcsEmulator(HttpEmulator):
     def __init__(self) -> None:
         self.buckets: dict[str, dict[str, StoredObject]] = {}
         self.bucket_created: dict[str, str] = {}
+        self.bucket_owner: dict[str, str] = {}  # bucket -> project number
+        self.bucket_location: dict[str, str] = {}
+        self.project_numbers: dict[str, str] = {PROJECT: PROJECT_NUMBER}
         self.requests: list[tuple[str, str]] = []
         self._faults: list[tuple[int, Callable[[str, str], bool]]] = []
         self.lock = threading.RLock()
@@ -100,16 +110,30 @@ class GcsEmulator(HttpEmulator):
     def uploads(self) -> int:
         return sum(1 for method, path in self.requests if method == "POST" and path.startswith("/upload/"))
 
-    def create_bucket(self, name: str) -> None:
+    def create_bucket(self, name: str, *, project: str = PROJECT, location: str = "US") -> None:
         with self.lock:
             if name not in self.buckets:
                 self.buckets[name] = {}
                 self.bucket_created[name] = _now()
+                self.bucket_owner[name] = self.number_of(project)
+                self.bucket_location[name] = location.upper()
 
-    def read(self, bucket: str, name: str) -> bytes | None:
+    def number_of(self, project: str) -> str:
+        with self.lock:
+            return self.project_numbers.setdefault(project, str(900000000000 + len(self.project_numbers)))
+
+    def read(self, bucket: str, name: str, generation: str | None = None) -> bytes | None:
+        """The live object's bytes; None when missing, or when `generation` is given and is not the live one."""
         with self.lock:
             found = self.buckets.get(bucket, {}).get(name)
-            return found.data if found else None
+            if found is None or (generation and generation != str(found.generation)):
+                return None
+            return found.data
+
+    def generation(self, bucket: str, name: str) -> int | None:
+        with self.lock:
+            found = self.buckets.get(bucket, {}).get(name)
+            return found.generation if found else None
 
     def append(self, bucket: str, name: str, data: bytes) -> None:
         """Add to an object (creating bucket and object): how the builder's log grows while the build runs."""
@@ -161,10 +185,9 @@ class GcsEmulator(HttpEmulator):
         if match := re.fullmatch(r"/storage/v1/b/([^/]+)", path):
             return 200, {}, _json(self._bucket(unquote(match[1])))
         if path == "/storage/v1/b" and method == "POST":
-            return 200, {}, _json(self._insert_bucket(json.loads(body or b"{}")))
+            return 200, {}, _json(self._insert_bucket(json.loads(body or b"{}"), query.get("project", PROJECT)))
         if path == "/storage/v1/b" and method == "GET":
-            with self.lock:
-                return 200, {}, _json({"kind": "storage#buckets", "items": [self._bucket(n) for n in self.buckets]})
+            return 200, {}, _json(self._list_buckets(query.get("project", ""), query.get("prefix", "")))
         raise GcsError(404, f"Not Found: {method} {path} is not part of this emulator")
 
     def _bucket(self, name: str) -> dict[str, Any]:
@@ -176,8 +199,8 @@ class GcsEmulator(HttpEmulator):
             "kind": "storage#bucket",
             "id": name,
             "name": name,
-            "projectNumber": PROJECT_NUMBER,
-            "location": "US",
+            "projectNumber": self.bucket_owner[name],
+            "location": self.bucket_location[name],
             "storageClass": "STANDARD",
             "timeCreated": created,
             "updated": created,
@@ -185,15 +208,23 @@ class GcsEmulator(HttpEmulator):
             "etag": "CAE=",
         }
 
-    def _insert_bucket(self, body: dict[str, Any]) -> dict[str, Any]:
+    def _insert_bucket(self, body: dict[str, Any], project: str) -> dict[str, Any]:
         name = str(body.get("name") or "")
         with self.lock:
             if name in self.buckets:
                 raise GcsError(
                     409, "Your previous request to create the named bucket succeeded and you already own it."
                 )
-            self.create_bucket(name)
+            self.create_bucket(name, project=project, location=str(body.get("location") or "US"))
         return self._bucket(name)
+
+    def _list_buckets(self, project: str, prefix: str) -> dict[str, Any]:
+        if not project:
+            raise GcsError(400, "Required parameter: project")
+        number = self.number_of(project)
+        with self.lock:
+            names = [name for name, owner in self.bucket_owner.items() if owner == number and name.startswith(prefix)]
+        return {"kind": "storage#buckets", "items": [self._bucket(name) for name in sorted(names)]}
 
     def _stored(self, bucket: str, name: str, generation: str | None = None) -> StoredObject:
         """The live object; a generation other than the live one is gone (no versioning here): 404."""

@@ -51,10 +51,15 @@ class CloudBuildPhase:
         api = CloudBuildApi(build.cloudbuild, log=lambda line: ctx.log(self.name, line), backoff_s=self.backoff_s)
         context = ctx.config.path(build.context)
         source = upload_source(api, context, build, digest, own=own_paths(ctx.config, context))
-        section.update(source=source.uri, source_uploaded=source.uploaded)
+        section.update(source=source.uri, source_uploaded=source.uploaded, source_generation=source.generation)
         references = [cache_tag, *(f"{build.image}:{tag}" for tag in tags)]
         request = build_request(
-            build, bucket=source.bucket, source=source.name, references=references, cache_from=previous_image(ctx)
+            build,
+            bucket=source.bucket,
+            source=source.name,
+            generation=source.generation,
+            references=references,
+            cache_from=previous_image(ctx),
         )
         queued = api.create(request)
         section.update(
