@@ -471,12 +471,13 @@ def test_an_unchanged_deploy_makes_no_new_revision(tmp_path: Path, images: Image
     assert int(loop.state()["generation"]) == 2
 
 
+@pytest.mark.parametrize("answer", [(409, "ABORTED"), (400, "FAILED_PRECONDITION"), (412, "FAILED_PRECONDITION")])
 def test_an_etag_race_is_retried_after_reading_the_service_again(
-    tmp_path: Path, images: Images, emulator: CloudRunEmulator
+    tmp_path: Path, images: Images, emulator: CloudRunEmulator, answer: tuple[int, str]
 ) -> None:
     loop = Loop(tmp_path, emulator, "race")
     deployed(loop, images.v1)
-    emulator.race_next_update()  # someone else writes between our read and our write: 409 ABORTED
+    emulator.race_next_update(answer=answer)  # someone else writes between our read and our write
     result = run(DEPLOY, loop.ctx(images.v2))
     assert result.status == "ok" and result.section is not None and result.section["retries"] == 1
     assert any("re-reading the service, retry 1/5" in line for line in loop.logged())
@@ -488,6 +489,16 @@ def test_an_etag_race_is_retried_after_reading_the_service_again(
     )
     assert loop.state()["labels"]["touched"] == "elsewhere"  # the other writer's change survived
     assert loop.state()["template"]["containers"][0]["image"] == images.v2
+
+
+def test_an_etag_race_that_never_ends_is_bounded(tmp_path: Path, images: Images, emulator: CloudRunEmulator) -> None:
+    loop = Loop(tmp_path, emulator, "racing")
+    deployed(loop, images.v1)
+    emulator.race_next_update(100, answer=(412, "FAILED_PRECONDITION"))
+    with pytest.raises(LoopctlError) as caught:
+        run(DEPLOY, loop.ctx(images.v2, deadline_s=60))
+    assert caught.value.kind == "conflict" and "412" in caught.value.message
+    assert len([method for method, _ in emulator.requests if method == "PATCH"]) == 6  # the first and 5 retries
 
 
 def test_a_write_that_failed_is_retried_only_after_a_fresh_read(

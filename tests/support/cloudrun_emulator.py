@@ -71,7 +71,7 @@ class CloudRunEmulator(HttpEmulator):
         self.update_masks: list[list[str]] = []  # the updateMask of every services.patch ([] when absent)
         self._faults: list[tuple[str | None, tuple[int, str | None, str | None, str | None, Any]]] = []
         self._delays: list[float] = []
-        self._race_next_update = False
+        self._race_next_update = 0
         self._lock = threading.Lock()
         self._listen(_handler_for(self), "cloudrun-emulator")
 
@@ -108,9 +108,11 @@ class CloudRunEmulator(HttpEmulator):
         with self._lock:
             self._delays.extend([seconds] * count)
 
-    def race_next_update(self) -> None:
-        """Someone else writes the service just before the next update arrives: its etag is stale."""
-        self._race_next_update = True
+    def race_next_update(self, count: int = 1, *, answer: tuple[int, str] = (409, "ABORTED")) -> None:
+        """Someone else writes the service just before each of the next `count` updates: their etag is stale, and
+        Cloud Run answers `answer` (HTTP status, google.rpc status name) for the mismatch."""
+        self._race_next_update = count
+        self.plane.etag_mismatch = answer
 
     def grant_invoker(self, email: str) -> None:
         self.invokers.add(email)
@@ -199,7 +201,7 @@ class CloudRunEmulator(HttpEmulator):
     def _update_service(self, path: dict[str, str], query: dict[str, list[str]], body: Any) -> dict[str, Any]:
         allow_missing = (query.get("allowMissing") or ["false"])[0] == "true"
         if self._race_next_update:
-            self._race_next_update = False
+            self._race_next_update -= 1
             self.plane.touch(_service_name(**path))
         mask = [path for value in query.get("updateMask") or [] for path in value.split(",") if path]
         self.update_masks.append(mask)

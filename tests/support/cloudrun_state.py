@@ -8,7 +8,10 @@ reference"; google/cloud/run_v2/types/service.py of the installed client carries
 - latestCreatedRevision names the new revision even when it failed: documented, v2 reference `latestCreatedRevision`
   ("Name of the last created revision").
 - 409 with status ABORTED for an etag mismatch: documented, cloud.google.com/apis/design/errors (ABORTED:
-  "concurrency conflict, such as read-modify-write conflict"); the message text is assumed.
+  "concurrency conflict, such as read-modify-write conflict"); the message text is assumed. Which code Cloud Run
+  sends is not documented for services.patch: https://google.aip.dev/154 asks for ABORTED, earlier guidance and
+  other Google APIs answer FAILED_PRECONDITION (400) or HTTP 412 Precondition Failed, so `etag_mismatch` picks
+  one (assumed: each is possible).
 - 409 with status ALREADY_EXISTS for a taken service id or a revision name with another configuration:
   documented, cloud.google.com/apis/design/errors; message "Revision named 'x' with different configuration
   already exists." is assumed from users' reports (gcloud --revision-suffix reuse).
@@ -96,6 +99,7 @@ class ControlPlane:
         self.revisions: dict[str, dict[str, Any]] = {}
         self.operations: dict[str, dict[str, Any]] = {}
         self.templates: dict[str, dict[str, Any]] = {}  # revision full name -> the template it was made from
+        self.etag_mismatch = (409, "ABORTED")  # (HTTP status, google.rpc status) a stale etag is answered with
         self.sent: dict[str, dict[str, Any]] = {}  # revision full name -> that template as the client sent it
         self.ports: dict[str, int] = {}  # revision short name -> published host port
         self.stall_operations = False
@@ -142,8 +146,9 @@ class ControlPlane:
             if current is not None and create:
                 raise ApiError(409, f"Resource '{_short(name)}' already exists.", "ALREADY_EXISTS")
             if current is not None and body.get("etag") and body["etag"] != current["etag"]:
+                status, status_name = self.etag_mismatch
                 raise ApiError(
-                    409, "The etag of the request does not match the current etag of the service.", "ABORTED"
+                    status, "The etag of the request does not match the current etag of the service.", status_name
                 )
             spec = {key: value for key, value in body.items() if key not in _OUTPUT_ONLY}
             sent = copy.deepcopy(spec.get("template") or {})

@@ -252,13 +252,21 @@ def _transient() -> tuple[type[Exception], ...]:
 
 
 def _write_retryable(err: BaseException | None) -> bool:
-    """Worth another write after re-reading: an etag race (ABORTED), a name taken meanwhile (ALREADY_EXISTS: the
-    service was created, or the revision name is used), a 5xx or 429, or no answer in time."""
+    """Worth another write after re-reading: an etag race, a name taken meanwhile (ALREADY_EXISTS: the service was
+    created, or the revision name is used), a 5xx or 429, or no answer in time."""
     from google.api_core import exceptions
 
     if isinstance(err, _transient()):
         return True
-    return isinstance(err, exceptions.GoogleAPICallError) and error_status(err) in ("ABORTED", "ALREADY_EXISTS")
+    return isinstance(err, exceptions.GoogleAPICallError) and (etag_race(err) or error_status(err) == "ALREADY_EXISTS")
+
+
+def etag_race(err: GoogleAPICallError) -> bool:
+    """A stale etag. The docs do not say which code Cloud Run sends: AIP-154 asks for ABORTED (409), other Google
+    APIs answer FAILED_PRECONDITION (400) or HTTP 412; all three mean "read it again"."""
+    from google.api_core import exceptions
+
+    return isinstance(err, exceptions.PreconditionFailed) or error_status(err) in ("ABORTED", "FAILED_PRECONDITION")
 
 
 def _clients(config: CloudRunConfig) -> tuple[run_v2.ServicesClient, run_v2.RevisionsClient]:
@@ -309,6 +317,8 @@ def api_error(what: str, err: GoogleAPICallError, *, project: str = "") -> Loopc
     ErrorInfo reason and status when it has them, else from the exception class."""
     kind, hint = class_hint(err, _HINTS)
     kind, hint = _STATUS_HINTS.get(error_status(err), (kind, hint))
+    if etag_race(err):
+        kind, hint = _STATUS_HINTS["ABORTED"]
     reason, metadata = error_info(err)
     if reason == "SERVICE_DISABLED":
         where = metadata.get("consumer", "").removeprefix("projects/") or project
