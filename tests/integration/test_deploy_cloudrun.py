@@ -668,11 +668,29 @@ def test_public_true_makes_a_new_service_public(
     assert loop.state()["invokerIamDisabled"] is True
     assert ctx.results["probe"].status == "ok"
 
-    # public: true on a service someone else created private: the 403 hint says public only applies on create.
-    with private.plane.lock:
-        private.plane.services[f"projects/{PROJECT}/locations/{REGION}/services/open"]["invokerIamDisabled"] = False
-    refused = deployed(loop, images.v1, public=True).results["probe"]
-    assert refused.status == "failed" and "--no-invoker-iam-check" in refused.checks[0].outcome.hint
+
+def test_public_true_on_an_existing_private_service_turns_the_invoker_check_off(
+    tmp_path: Path, images: Images, private: CloudRunEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "none.json"))  # no token can be minted
+    loop = Loop(tmp_path, private, "wasprivate")
+    run(DEPLOY, loop.ctx(images.v1, public=False))  # made private (by loopctl here; by anyone in real life)
+    assert not loop.state().get("invokerIamDisabled")
+    ctx = deployed(loop, images.v2, public=True)
+    assert ctx.sections["deploy"]["made_public"] is True and loop.state()["invokerIamDisabled"] is True
+    assert ctx.results["probe"].status == "ok"
+
+
+def test_public_true_without_set_iam_policy_names_the_permission_and_role(
+    tmp_path: Path, images: Images, private: CloudRunEmulator
+) -> None:
+    loop = Loop(tmp_path, private, "denied")
+    run(DEPLOY, loop.ctx(images.v1, public=False))
+    private.plane.can_set_iam_policy = False
+    with pytest.raises(LoopctlError) as caught:
+        run(DEPLOY, loop.ctx(images.v2, public=True))
+    assert caught.value.kind == "permission_denied"
+    assert "roles/run.admin" in caught.value.hint and "run.services.setIamPolicy" in caught.value.hint
 
 
 @pytest.mark.parametrize(

@@ -179,7 +179,9 @@ class CloudRunEmulator(HttpEmulator):
                 try:
                     return 200, getattr(self, "_" + action)(match.groupdict(), query, body)
                 except ApiError as err:
-                    return err.status, shapes.error_body(err.status, err.message, err.status_name)
+                    return err.status, shapes.error_body(
+                        err.status, err.message, err.status_name, err.reason, err.metadata
+                    )
         return 404, shapes.error_body(404, f"Method {method} {path} is not part of this emulator.")
 
     def _get_service(self, path: dict[str, str], query: dict[str, list[str]], body: Any) -> dict[str, Any]:

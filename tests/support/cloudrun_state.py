@@ -34,7 +34,10 @@ reference"; google/cloud/run_v2/types/service.py of the installed client carries
   Registry here (assumed); message text assumed.
 - Revision.logUri "The Google Console URI to obtain logs for the Revision": documented; its query string is assumed.
 - Service.client / clientVersion are kept as sent: documented, v2 reference.
-- invokerIamDisabled skips the invoker check: documented, v2 reference `invokerIamDisabled`.
+- invokerIamDisabled skips the invoker check: documented, v2 reference `invokerIamDisabled`. Turning it on needs
+  run.services.setIamPolicy (roles/run.admin): documented, cloud.google.com/run/docs/securing/managing-access
+  ("Disable the Cloud Run Invoker IAM check"); a caller without it gets 403 PERMISSION_DENIED with ErrorInfo
+  IAM_PERMISSION_DENIED naming the permission (the shape cloudrun_shapes.py cites; the message text is assumed).
 - uri: documented shape https://SERVICE-HASH-REGION.a.run.app; here a stable front end on 127.0.0.1 (assumed
   stand-in: tests cannot resolve run.app). urls keeps it and the deterministic
   https://SERVICE-PROJECT_NUMBER.REGION.run.app (documented, cloud.google.com/run/docs/triggering/https-request).
@@ -73,11 +76,21 @@ class ApiError(Exception):
     """An HTTP error answer: status, Google's error message, and the google.rpc status name when REST maps
     several to one HTTP status (409: ABORTED or ALREADY_EXISTS)."""
 
-    def __init__(self, status: int, message: str, status_name: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        status_name: str | None = None,
+        *,
+        reason: str | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.status_name = status_name
+        self.reason = reason  # an ErrorInfo reason, with its metadata
+        self.metadata = metadata
 
 
 _RESERVED_PREFIXES = ("run.googleapis.com", "cloud.googleapis.com", "serving.knative.dev", "autoscaling.knative.dev")
@@ -99,6 +112,7 @@ class ControlPlane:
         self.revisions: dict[str, dict[str, Any]] = {}
         self.operations: dict[str, dict[str, Any]] = {}
         self.templates: dict[str, dict[str, Any]] = {}  # revision full name -> the template it was made from
+        self.can_set_iam_policy = True  # the deploying identity holds run.services.setIamPolicy
         self.etag_mismatch = (409, "ABORTED")  # (HTTP status, google.rpc status) a stale etag is answered with
         self.sent: dict[str, dict[str, Any]] = {}  # revision full name -> that template as the client sent it
         self.ports: dict[str, int] = {}  # revision short name -> published host port
@@ -155,6 +169,8 @@ class ControlPlane:
             spec["template"] = shapes.template_defaults(spec.get("template") or {})
             spec.setdefault("traffic", [{"type": shapes.LATEST, "percent": 100}])
             spec.setdefault("ingress", shapes.INGRESS_ALL)
+            if spec.get("invokerIamDisabled") and not (current or {}).get("invokerIamDisabled"):
+                self._check_set_iam_policy(name)
             _check_env(spec["template"])
             _check_metadata(spec)
             _check_images(spec["template"])
@@ -165,6 +181,17 @@ class ControlPlane:
             if revision:
                 self.sent[revision] = sent
             return self._launch(name, service, revision)
+
+    def _check_set_iam_policy(self, name: str) -> None:
+        if self.can_set_iam_policy:
+            return
+        raise ApiError(
+            403,
+            f"Permission 'run.services.setIamPolicy' denied on resource '{name}' (or it may not exist).",
+            "PERMISSION_DENIED",
+            reason="IAM_PERMISSION_DENIED",
+            metadata={"permission": "run.services.setIamPolicy", "resource": name},
+        )
 
     def pin_traffic(self, name: str, revision: str) -> None:
         """Another tool (the console, `gcloud run services update-traffic`) sends 100% to one revision."""

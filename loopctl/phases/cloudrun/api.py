@@ -334,6 +334,8 @@ def api_error(what: str, err: GoogleAPICallError, *, project: str = "") -> Loopc
             "permission_denied",
             f"grant the deploying identity {role}" + (f" ({permission})" if permission else ""),
         )
+        if permission.lower() == "run.services.setiampolicy":
+            hint += "; it turns the invoker check off for deploy.cloudrun.public: true (or set public: false)"
     status = f"{err.code} " if err.code else ""
     return LoopctlError(f"Cloud Run API: {what}: {status}{server_message(err)}", hint=hint, kind=kind)
 

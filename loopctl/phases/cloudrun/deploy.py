@@ -127,9 +127,11 @@ class Plan:
                 service.annotations[PREVIEW_PIN_ANNOTATION] = pinned
         elif current is not None and self.restored:
             service.traffic = latest_traffic(current)
-        self.made_public = current is None and config.public
+        # On an existing private service too: `public: true` is what the config says the service is. Turning the
+        # invoker check off needs run.services.setIamPolicy (roles/run.admin); its 403 names both.
+        self.made_public = config.public and (current is None or not current.invoker_iam_disabled)
         if self.made_public:
-            service.invoker_iam_disabled = True  # allUsers may invoke: no IAM check on requests
+            service.invoker_iam_disabled = True  # anyone may invoke: no IAM check on requests
         return service
 
 
