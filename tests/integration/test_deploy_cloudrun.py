@@ -244,6 +244,19 @@ def test_a_crashing_revision_fails_the_phase_at_once_and_the_old_one_keeps_servi
     assert "crashy-00002" in written and SECRET not in written
 
 
+def test_a_secret_the_revision_may_not_read_names_the_role_and_the_account(
+    tmp_path: Path, images: Images, emulator: CloudRunEmulator
+) -> None:
+    emulator.plane.denied_secrets.add("jwt-secret")
+    with pytest.raises(LoopctlError) as caught:
+        run(DEPLOY, Loop(tmp_path, emulator, "nosecret").ctx(images.v1))
+    assert caught.value.kind == "secret_access_denied"
+    assert "Permission denied on secret" in caught.value.message
+    hint = caught.value.hint
+    assert "roles/secretmanager.secretAccessor" in hint and "fix the container" not in hint
+    assert "000000000000-compute@developer.gserviceaccount.com" in hint and "jwt-secret" in hint
+
+
 def test_an_image_that_does_not_exist_is_named(tmp_path: Path, images: Images, emulator: CloudRunEmulator) -> None:
     missing = f"{images.registry.address}/agent-cloudrun@sha256:{'0' * 64}"
     with pytest.raises(LoopctlError) as caught:

@@ -44,6 +44,11 @@ reference"; google/cloud/run_v2/types/service.py of the installed client carries
 - Tag URLs: documented shape https://TAG---SERVICE-HASH-REGION.a.run.app; here one front end per tag (assumed).
 - Secret Manager env references (valueSource.secretKeyRef) resolved when the instance starts: documented,
   cloud.google.com/run/docs/configuring/services/secrets; a missing secret fails the revision (message assumed).
+  A secret the revision's service account may not access fails it with "spec.template.spec.containers[0].env[N]
+  .value_from.secret_key_ref.name: Permission denied on secret: projects/NUMBER/secrets/S/versions/V for Revision
+  service account SA. The service account used must be granted the 'Secret Manager Secret Accessor' role
+  (roles/secretmanager.secretAccessor) at the secret, project or higher level.": as quoted in public reports
+  (terraform-google-modules/terraform-docs-samples#168, sourcegraph/sourcegraph-public-snapshot#59045).
 """
 
 from __future__ import annotations
@@ -108,6 +113,7 @@ class ControlPlane:
         self.open_url = open_url
         self.urls: dict[tuple[str, str | None], str] = {}
         self.secret_values: dict[str, str] = {}  # Secret Manager: secret id -> value of its latest version
+        self.denied_secrets: set[str] = set()  # secrets the revisions' service account may not access
         self.services: dict[str, dict[str, Any]] = {}
         self.revisions: dict[str, dict[str, Any]] = {}
         self.operations: dict[str, dict[str, Any]] = {}
@@ -349,10 +355,12 @@ class ControlPlane:
             template = self.templates[revision]
             container = template["containers"][0]
             env: dict[str, str] = {}
-            for item in container.get("env", []):
+            for index, item in enumerate(container.get("env", [])):
                 reference = (item.get("valueSource") or {}).get("secretKeyRef")
                 if reference is None:
                     env[item["name"]] = item.get("value", "")
+                elif reference.get("secret") in self.denied_secrets:
+                    return Failed("ContainerReady", _secret_denied(template, index, reference), _SECRET_FAILED)
                 elif reference.get("secret") in self.secret_values:
                     env[item["name"]] = self.secret_values[reference["secret"]]
                 else:
@@ -360,7 +368,7 @@ class ControlPlane:
                         f"Secret projects/{PROJECT_NUMBER}/secrets/{reference.get('secret')}/versions/"
                         f"{reference.get('version', 'latest')} was not found"
                     )
-                    return Failed("ContainerReady", message, {"reason": shapes.SECRETS_ACCESS_CHECK_FAILED})
+                    return Failed("ContainerReady", message, _SECRET_FAILED)
             service = self.revisions[revision]["service"]
             env.update(K_SERVICE=_short(service), K_REVISION=_short(revision), K_CONFIGURATION=_short(service))
         return self.run_revision(_short(revision), container["image"], env, shapes.container_port(template))
@@ -428,6 +436,21 @@ class ControlPlane:
             return None
         busiest = max(shares, key=lambda item: shares[item], default="")
         return busiest or None
+
+
+_SECRET_FAILED = {"reason": shapes.SECRETS_ACCESS_CHECK_FAILED}
+
+
+def _secret_denied(template: dict[str, Any], index: int, reference: dict[str, Any]) -> str:
+    secret = (
+        f"projects/{PROJECT_NUMBER}/secrets/{reference.get('secret')}/versions/{reference.get('version', 'latest')}"
+    )
+    return (
+        f"spec.template.spec.containers[0].env[{index}].value_from.secret_key_ref.name: Permission denied on secret: "
+        f"{secret} for Revision service account {template['serviceAccount']}. The service account used must be "
+        "granted the 'Secret Manager Secret Accessor' role (roles/secretmanager.secretAccessor) at the secret, "
+        "project or higher level."
+    )
 
 
 def _short(name: str) -> str:

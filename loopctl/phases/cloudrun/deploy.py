@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from loopctl.config import PREVIEW_TAG, CheckConfig, CloudRunConfig, Config, pullable_by_cloud_run
@@ -194,11 +195,30 @@ def _raise_revision_failure(api: CloudRunApi, name: str) -> None:
     reason = next((item for item in reasons if item), failed[0].type_)
     message = next((condition.message for condition in failed if condition.message), "no message")
     logs = f"; its logs: {revision.log_uri}" if revision.log_uri else ""
+    said = f"revision {short(name)} is not ready ({reason}): {message}"
+    denied = _SECRET_DENIED.search(message)
+    if denied:  # not the container's fault: its service account may not read the secret
+        secret, account = denied["secret"].split("/secrets/", 1)[-1].split("/", 1)[0], denied["account"]
+        raise LoopctlError(
+            said,
+            hint=(
+                f"grant {account} roles/secretmanager.secretAccessor on secret {secret} (`gcloud secrets "
+                f"add-iam-policy-binding {secret} --member=serviceAccount:{account} "
+                "--role=roles/secretmanager.secretAccessor`); the previous revision keeps serving"
+            ),
+            kind="secret_access_denied",
+        )
     raise LoopctlError(
-        f"revision {short(name)} is not ready ({reason}): {message}",
+        said,
         hint=f"the previous revision keeps serving; fix the container and deploy again{logs}",
         kind="revision_not_ready",
     )
+
+
+# Cloud Run's condition message for a secret the revision's service account may not access (public reports).
+_SECRET_DENIED = re.compile(
+    r"Permission denied on secret: (?P<secret>\S+) for Revision service account (?P<account>[^\s]+?)\.?(?:\s|$)"
+)
 
 
 def _reason(condition: run_v2.Condition) -> str:
