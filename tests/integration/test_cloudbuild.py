@@ -361,6 +361,20 @@ def test_a_denied_push_names_cloud_builds_account_and_the_role_it_lacks(
     assert "reader-pass-7" not in written and login not in written
 
 
+def test_a_source_the_builds_account_may_not_read_names_that_account_and_permission(
+    tmp_path: Path, source: Path, registry: RegistryHandle, cloudbuild: CloudBuildEmulator
+) -> None:
+    cloudbuild.default_account = "123456789012-compute@developer.gserviceaccount.com"  # a project made since 2024
+    cloudbuild.deny_source_fetch = True
+    result = build(make_ctx(tmp_path, source, image_for(registry, tmp_path), cloudbuild))
+    assert result.status == "failed" and result.error is not None
+    assert result.error.kind == "source_denied"
+    assert "storage.objects.get" in result.error.message
+    hint = result.error.hint
+    assert "123456789012-compute@developer.gserviceaccount.com" in hint and "storage.objects.get" in hint
+    assert "gs://proj_cloudbuild" in hint and "roles/storage.objectViewer" in hint
+
+
 def test_a_log_that_cannot_be_read_does_not_stop_the_wait(
     tmp_path: Path, source: Path, registry: RegistryHandle, cloudbuild: CloudBuildEmulator
 ) -> None:

@@ -71,6 +71,15 @@ class BuildWorker(threading.Thread):
         source = spec["source"]["storageSource"]
         fetched = _Span()
         # StorageSource.generation: "If the generation is omitted, the latest generation will be used."
+        if self.emulator.deny_source_fetch:
+            account = str(spec.get("serviceAccount") or self.emulator.default_account).rsplit("/", 1)[-1]
+            self._finish(
+                "FAILURE",
+                f"AccessDeniedException: 403 {account} does not have storage.objects.get access to the Google Cloud "
+                f"Storage object gs://{source['bucket']}/{source['object']}.",
+                kind="FETCH_SOURCE_FAILED",
+            )
+            return
         context = self.emulator.storage.read(source["bucket"], source["object"], source.get("generation"))
         if context is None:
             where = f"gs://{source['bucket']}/{source['object']}" + (

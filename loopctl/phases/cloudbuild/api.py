@@ -66,6 +66,25 @@ class CloudBuildApi:
             "Cloud Build", "cancel build", lambda: self.builds.cancel_build(request=self._named(build_id), retry=None)
         )
 
+    def default_account(self) -> str:
+        """The account builds run as when none is named (GetDefaultServiceAccount): the legacy Cloud Build account,
+        or since 2024 Compute Engine's default one; "" when it cannot be read (only hints and doctor use it)."""
+        location = (
+            self.location if self.config.region != "global" else f"projects/{self.config.project}/locations/global"
+        )
+        try:
+            found = self.call(
+                "Cloud Build",
+                "get the default service account",
+                lambda: self.builds.get_default_service_account(
+                    request={"name": f"{location}/defaultServiceAccount"}, retry=None
+                ),
+                read=True,
+            )
+        except LoopctlError:
+            return ""
+        return str(found.service_account_email).rsplit("/", 1)[-1]
+
     def _where(self) -> dict[str, Any]:
         # Only `parent` for a region: the client then takes the regional URL (`/v1/projects/P/locations/R/builds`).
         if self.config.region != "global":

@@ -86,7 +86,7 @@ class CloudBuildPhase:
         section.update(retries=api.retries, **timings(finished))
         detail = {"build_id": finished.id, "queued_s": section["queued_s"], "working_s": section["working_s"]}
         if finished.status.name != "SUCCESS":
-            err = build_failure(finished, tail, _cloudbuild(ctx))
+            err = build_failure(finished, tail, _cloudbuild(ctx), default_account=api.default_account)
             return PhaseResult(
                 "failed", detail, section=section, error=ErrorInfo(kind=err.kind, message=err.message, hint=err.hint)
             )

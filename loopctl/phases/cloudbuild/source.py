@@ -134,16 +134,16 @@ def _bucket(api: CloudBuildApi, config: CloudBuildConfig) -> Any:
     except LoopctlError as err:
         if not isinstance(err.__cause__, NotFound):
             if config.bucket is None and err.kind == "permission_denied":
-                _check_owner(api, config, name)  # a bucket we may not read: often someone else's
+                check_owner(api, config, name)  # a bucket we may not read: often someone else's
             raise
     else:
         if config.bucket is None:
-            _check_owner(api, config, name)
+            check_owner(api, config, name)
         return found
     return _create_bucket(api, config, name)
 
 
-def _check_owner(api: CloudBuildApi, config: CloudBuildConfig, name: str) -> None:
+def check_owner(api: CloudBuildApi, config: CloudBuildConfig, name: str) -> None:
     """Bucket names are global: `PROJECT_cloudbuild` may be anyone's. It is the project's when the project's own
     bucket list holds it (how `gcloud builds submit` checks its default bucket). A list loopctl may not read is
     said and skipped: the checksum check and the pinned generation still hold the build to loopctl's bytes."""
