@@ -694,6 +694,16 @@ def test_public_true_on_an_existing_private_service_turns_the_invoker_check_off(
     assert ctx.results["probe"].status == "ok"
 
 
+def test_a_service_made_public_by_an_all_users_binding_is_reported_public(
+    tmp_path: Path, images: Images, private: CloudRunEmulator
+) -> None:
+    loop = Loop(tmp_path, private, "bound")
+    assert run(DEPLOY, loop.ctx(images.v1, public=False)).section["public"] is False  # type: ignore[index]
+    private.grant_invoker("allUsers")  # `gcloud run services add-iam-policy-binding --member=allUsers`
+    section = run(DEPLOY, loop.ctx(images.v2, public=False)).section
+    assert section is not None and section["public"] is True and not loop.state().get("invokerIamDisabled")
+
+
 def test_public_true_without_set_iam_policy_names_the_permission_and_role(
     tmp_path: Path, images: Images, private: CloudRunEmulator
 ) -> None:

@@ -17,6 +17,10 @@ cloudrun_frontend.py. Request shapes here:
   projects.locations.services/create.
 - services.patch takes `allowMissing`, `validateOnly` and `updateMask` (comma-separated field names) in the query:
   documented, v2 reference projects.locations.services/patch.
+- services.getIamPolicy at GET /v2/{resource=projects/*/locations/*/services/*}:getIamPolicy answering an IAM
+  Policy {version, etag, bindings: [{role, members}]}: the client's rest_base.py and
+  https://cloud.google.com/iam/docs/reference/rest/v1/Policy; `allUsers` as the member that makes a service public:
+  https://cloud.google.com/run/docs/authenticating/public
 - operations.get at /v2/{name=projects/*/locations/*/operations/*}: documented, google/cloud/run_v2/services/
   services/transports/rest_base.py of the installed client.
 - An audience `aud` equal to the OAuth client (azp) of a user token is accepted: assumed, from the documented use
@@ -51,6 +55,7 @@ _ROUTES = [
     ("POST", re.compile(_LOCATION + r"/services$"), "create_service"),
     ("PATCH", re.compile(_LOCATION + r"/services/(?P<service>[^/:]+)$"), "update_service"),
     ("GET", re.compile(_LOCATION + r"/operations/(?P<operation>[^/:]+)$"), "get_operation"),
+    ("GET", re.compile(_LOCATION + r"/services/(?P<service>[^/:]+):getIamPolicy$"), "get_iam_policy"),
     ("GET", re.compile(_LOCATION + r"/services/(?P<service>[^/]+)/revisions$"), "list_revisions"),
     ("GET", re.compile(_LOCATION + r"/services/(?P<service>[^/]+)/revisions/(?P<revision>[^/:]+)$"), "get_revision"),
 ]
@@ -210,6 +215,12 @@ class CloudRunEmulator(HttpEmulator):
         return self.plane.write_service(
             _service_name(**path), body, create=False, allow_missing=allow_missing, mask=mask or None
         )
+
+    def _get_iam_policy(self, path: dict[str, str], query: dict[str, list[str]], body: Any) -> dict[str, Any]:
+        self.plane.get_service(_service_name(**path))  # 404 for a service that is not there
+        members = sorted(member if member == "allUsers" else f"user:{member}" for member in self.invokers)
+        bindings = [{"role": "roles/run.invoker", "members": members}] if members else []
+        return {"version": 1, "etag": "BwYAAAAAAAA=", "bindings": bindings}
 
     def _get_operation(self, path: dict[str, str], query: dict[str, list[str]], body: Any) -> dict[str, Any]:
         return self.plane.get_operation(

@@ -174,6 +174,20 @@ class CloudRunApi:
                 return service
             self._pause(f"the service did not settle on generation {service.generation}")
 
+    def invokable_by_everyone(self) -> bool:
+        """Whether the service's IAM policy lets `allUsers` invoke it (public without invoker_iam_disabled). A policy
+        loopctl may not read (run.services.getIamPolicy) reads as no."""
+        try:
+            policy = self.call(
+                "get IAM policy",
+                lambda timeout: self.services.get_iam_policy(
+                    request={"resource": self.service_name}, retry=None, timeout=timeout
+                ),
+            )
+        except LoopctlError:
+            return False
+        return any(binding.role == "roles/run.invoker" and "allUsers" in binding.members for binding in policy.bindings)
+
     def get_revision(self, name: str) -> run_v2.Revision:
         return self.call(
             "get revision", lambda timeout: self.revisions.get_revision(name=name, retry=None, timeout=timeout)

@@ -75,7 +75,8 @@ class CloudRunDeploy:
             ctx.log(self.name, f"unchanged: {unchanged} already runs {image} with this config and serves traffic")
             url = _probe_url(ctx, before)
             section = _section(config, before, unchanged, url, image, previous=unchanged)
-            section = {**section, "reused": True, "retries": api.retries}
+            section = {**section, "reused": True, "public": section["public"] or api.invokable_by_everyone()}
+            section["retries"] = api.retries
             return PhaseResult("ok", {"revision": unchanged, "url": url}, section=section)
         plan = Plan(config, image)
         name, before = api.write_fresh(plan.wanted, before)
@@ -93,6 +94,7 @@ class CloudRunDeploy:
             section["restored_latest"] = plan.restored
         if plan.made_public:
             section["made_public"] = True
+        section["public"] = section["public"] or api.invokable_by_everyone()
         return PhaseResult("ok", {"revision": revision, "url": url}, section={**section, "retries": api.retries})
 
 
