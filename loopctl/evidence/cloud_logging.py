@@ -18,7 +18,7 @@ from typing import Any
 
 from loopctl.evidence.extract import LogLine
 from loopctl.evidence.window import LogRead, LogsUnavailable, Window
-from loopctl.google_access import client_settings, server_text
+from loopctl.google_access import client_settings, server_message, server_text
 
 MAX_ENTRIES = 2000
 PAGE_SIZE = 500
@@ -250,4 +250,10 @@ def _truncated_note(truncated: bool) -> str:
 
 
 def _first_line(err: BaseException) -> str:
+    """Google's own words when it answered (without the client's `METHOD URL:` prefix), else the error's."""
+    from google.api_core import exceptions as api_exceptions
+
+    if isinstance(err, api_exceptions.GoogleAPICallError):
+        status = f"{err.code} " if err.code else ""
+        return f"{status}{server_message(err)}"
     return server_text(str(err)) or type(err).__name__
