@@ -395,6 +395,10 @@ def test_a_rebuild_of_the_same_inputs_reuses_the_uploaded_source(
     assert build(again).status == "ok"
     assert cloudbuild.storage.uploads() == 1 and len(cloudbuild.builds) == 2
     assert "proj_cloudbuild" in cloudbuild.storage.buckets  # created on first use, as gcloud does
+    (name,) = [key for key in cloudbuild.storage.buckets["proj_cloudbuild"] if key.startswith("loopctl-source/")]
+    held = str(cloudbuild.storage.generation("proj_cloudbuild", name))
+    # Both builds name the generation loopctl uploaded, then verified: a later replacement is never built.
+    assert [build["source"]["storageSource"]["generation"] for build in cloudbuild.builds.values()] == [held, held]
     assert any(
         message.startswith("source unchanged: gs://proj_cloudbuild/loopctl-source/") for message in logged(again)
     )
