@@ -345,6 +345,20 @@ def test_a_failed_preview_drops_its_tag_and_the_next_direct_deploy_serves(
     assert not loop.state().get("annotations")
 
 
+def test_a_direct_deploy_after_a_preview_whose_revision_crashed_serves_again(
+    tmp_path: Path, images: Images, emulator: CloudRunEmulator
+) -> None:
+    loop = Loop(tmp_path, emulator, "crashpreview")
+    stable = deployed(loop, images.v1).sections["deploy"]
+    with pytest.raises(LoopctlError) as caught:
+        run(DEPLOY, loop.ctx(images.v1, fault="bogus", strategy="preview", deadline_s=45))  # exits at start
+    assert caught.value.kind == "revision_not_ready"
+    direct = deployed(loop, images.v2)
+    assert direct.results["probe"].status == "ok"
+    assert direct.sections["deploy"]["restored_latest"] == stable["revision"]
+    assert loop.state()["trafficStatuses"] == [{"type": 1, "percent": 100}]
+
+
 def test_a_direct_deploy_after_an_abandoned_preview_lifts_loopctls_pin_and_tag(
     tmp_path: Path, images: Images, emulator: CloudRunEmulator
 ) -> None:
