@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import statistics
 import time
 from pathlib import Path
@@ -11,7 +12,7 @@ from sandbox import Sandbox, phase_line
 from timing import figure, median, require_venv, say, verdict
 
 from loopctl.config import BuildConfig
-from loopctl.phases.cloudbuild.source import context_tarball
+from loopctl.phases.cloudbuild.source import pack_context
 from tests.support.cloudbuild_emulator import CloudBuildEmulator
 from tests.support.gcs_emulator import GcsEmulator
 
@@ -46,7 +47,9 @@ def upload_seconds(box: Sandbox, config: Path, gcs: GcsEmulator) -> float:
     from google.cloud import storage
 
     build = BuildConfig.model_validate(yaml.safe_load(config.read_text())["build"])
-    payload = context_tarball(box.service, build)
+    sink = io.BytesIO()
+    pack_context(box.service, build, sink)
+    payload = sink.getvalue()
     client = storage.Client(
         project="bench", credentials=AnonymousCredentials(), client_options={"api_endpoint": gcs.endpoint}
     )

@@ -149,6 +149,17 @@ def _id_token(config: Config) -> Finding:
         minted = mint_id_token(audience)
     except LoopctlError as err:
         return Finding("cloud run id token", False, err.message, err.hint)
+    if minted.path.startswith("user credentials"):
+        # Google mints a user's ID token for the OAuth client that logged in: target audiences are not honoured.
+        return Finding(
+            "cloud run id token",
+            True,
+            f"minted with {minted.path}, but a user's ID token audience is the OAuth client of the login, not the "
+            "service: custom_audiences is ignored on this path, and services that check the audience refuse it",
+            "impersonate a service account that holds roles/run.invoker: `gcloud auth application-default login "
+            "--impersonate-service-account=SA_EMAIL`",
+            warning=True,
+        )
     return Finding(
         "cloud run id token",
         True,

@@ -48,3 +48,16 @@ def test_doctor_says_why_no_token_could_be_minted(tmp_path: Path, monkeypatch: p
 
 def test_a_public_service_needs_no_token(tmp_path: Path) -> None:
     assert "cloud run id token" not in {finding.name for finding in diagnose(write_config(tmp_path, public=True))}
+
+
+def test_user_credentials_get_a_note_about_their_audience(
+    google: TokenEndpoints, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A user's ID token is minted for the ADC OAuth client, whatever audience the service wants."""
+    user = tmp_path / "adc.json"
+    user.write_text(json.dumps(google.user_file("dev@example.com")))
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(user))
+    token = {finding.name: finding for finding in diagnose(write_config(tmp_path, public=False))}["cloud run id token"]
+    assert token.ok and token.warning
+    assert "audience is the OAuth client" in token.detail and "custom_audiences" in token.detail
+    assert "--impersonate-service-account" in token.fix

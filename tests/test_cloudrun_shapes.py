@@ -25,7 +25,7 @@ from google.longrunning import operations_pb2
 from google.protobuf import json_format
 
 from loopctl.phases.cloudrun import api, spec
-from loopctl.phases.cloudrun.api import api_error
+from loopctl.phases.cloudrun.api_errors import api_error
 from tests.support import cloudrun_shapes as shapes
 from tests.support.cloudrun_containers import Started
 from tests.support.cloudrun_state import ControlPlane

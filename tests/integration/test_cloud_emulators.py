@@ -43,15 +43,17 @@ def test_buckets_are_created_once_and_objects_only_if_absent(gcs: GcsEmulator) -
 
 
 def test_a_growing_object_is_read_from_an_offset(gcs: GcsEmulator) -> None:
-    blob = storage_client(gcs).bucket("logs").blob("log-1.txt")
+    def blob() -> Any:  # a new handle each read: a used one is pinned to the generation it read
+        return storage_client(gcs).bucket("logs").blob("log-1.txt")
+
     with pytest.raises(exceptions.NotFound):
-        blob.download_as_bytes(start=0, checksum=None, retry=None)
+        blob().download_as_bytes(start=0, checksum=None, retry=None)
     gcs.append("logs", "log-1.txt", b"first\nsec")
-    assert blob.download_as_bytes(start=0, checksum=None, retry=None) == b"first\nsec"
+    assert blob().download_as_bytes(start=0, checksum=None, retry=None) == b"first\nsec"
     gcs.append("logs", "log-1.txt", b"ond\n")
-    assert blob.download_as_bytes(start=9, checksum=None, retry=None) == b"ond\n"
+    assert blob().download_as_bytes(start=9, checksum=None, retry=None) == b"ond\n"
     with pytest.raises(exceptions.RequestRangeNotSatisfiable):
-        blob.download_as_bytes(start=13, checksum=None, retry=None)
+        blob().download_as_bytes(start=13, checksum=None, retry=None)
 
 
 def test_builds_are_created_read_and_cancelled_by_the_real_client(gcs: GcsEmulator) -> None:

@@ -140,3 +140,76 @@ def test_an_unreachable_logging_api_is_said_not_raised() -> None:
 def test_the_emulator_refuses_a_filter_it_cannot_read(emulator: LoggingEmulator) -> None:
     status, body = emulator.list_entries({"resourceNames": [f"projects/{PROJECT}"], "filter": "textPayload:boom"})
     assert status == 400 and body["error"]["status"] == "INVALID_ARGUMENT"
+
+
+# --- ingestion, the per-project quota and unfinished searches ------------------------------------
+
+
+def spread(start: datetime, count: int, *, step_ms: int, prefix: str = "INFO line") -> list[dict[str, object]]:
+    return [
+        run_entry(
+            PROJECT, SERVICE, REVISION, stamp(start + timedelta(milliseconds=step_ms * n)), f"{prefix} {n}", number=n
+        )
+        for n in range(count)
+    ]
+
+
+def test_an_entry_after_the_window_ends_the_wait_at_once(emulator: LoggingEmulator) -> None:
+    """No recognised error in the window, but Logging already holds a later entry: ingestion has passed the window."""
+    window, start = window_now()
+    emulator.add(*spread(start, 3, step_ms=100), *spread(window.end + timedelta(seconds=1), 1, step_ms=1))
+    read = reader(emulator, wait_s=30).read(window, enough=lambda lines: extract(lines) is not None)
+    assert [line.text for line in read.lines] == ["INFO line 0", "INFO line 1", "INFO line 2"]
+    assert read.note == ""
+    assert len(emulator.requests) == 1
+    assert "timestamp<=" not in emulator.requests[0]["filter"]  # widened, cut here
+
+
+def test_waiting_for_ingestion_backs_off_and_reads_the_window_once(emulator: LoggingEmulator) -> None:
+    """1,500 entries, none past the window and no error: each poll asks only for what was received since."""
+    now = datetime.now(UTC)
+    window = Window(now - timedelta(seconds=40), now + timedelta(seconds=60))
+    emulator.add(*spread(now - timedelta(seconds=35), 1500, step_ms=20))
+    read = reader(emulator, wait_s=8).read(window, enough=lambda lines: extract(lines) is not None)
+    assert len(read.lines) == 1500 and "may be incomplete" in read.note
+    polls = [body for body in emulator.requests if not body.get("pageToken")]
+    assert 2 <= len(polls) <= 5  # 1 + 2 + 4 s apart, not every second
+    # later polls start a second before the newest receiveTimestamp read: only that second is read again
+    assert sum(emulator.served) < 2 * 1500
+    assert all("receiveTimestamp>=" in body["filter"] for body in polls[1:])
+
+
+def test_a_429_is_retried_and_the_window_still_read(emulator: LoggingEmulator) -> None:
+    window, start = window_now()
+    emulator.add(
+        *(
+            run_entry(PROJECT, SERVICE, REVISION, stamp(start + timedelta(microseconds=n)), t)
+            for n, t in enumerate(TRACEBACK)
+        )
+    )
+    emulator.fail_next(429, 2)
+    read = reader(emulator, wait_s=10).read(window, enough=lambda lines: extract(lines) is not None)
+    error = extract(read.lines)
+    assert error is not None and error.type == "TypeError"
+    assert len(emulator.requests) == 3
+
+
+def test_a_quota_that_stays_spent_names_the_quota_not_a_role(emulator: LoggingEmulator) -> None:
+    emulator.fail_next(429, 1000)
+    with pytest.raises(LogsUnavailable) as caught:
+        reader(emulator, wait_s=3).read(window_now()[0])
+    assert "429" in caught.value.message
+    assert "60 requests a minute" in caught.value.hint and "logging.viewer" not in caught.value.hint
+    assert 2 <= len(emulator.requests) <= 4
+
+
+def test_empty_pages_with_a_token_are_bounded_per_check(emulator: LoggingEmulator) -> None:
+    """Logging answers an unfinished search with no entries and a nextPageToken; a reader that follows every token
+    of an endless search never returns."""
+    window, start = window_now()
+    emulator.add(*spread(start, 3, step_ms=100))
+    emulator.empty_pages = 300
+    read = reader(emulator, wait_s=2).read(window, enough=lambda lines: extract(lines) is not None)
+    assert read.lines == ()
+    assert "had not finished searching" in read.note
+    assert len(emulator.requests) <= 15

@@ -292,6 +292,33 @@ def test_503_and_429_bursts_during_submission_and_polling_are_retried(
     assert any(message.startswith("get build: 429") for message in messages)
 
 
+def test_500_and_504_while_polling_are_retried_as_googles_get_build_policy_does(
+    tmp_path: Path, source: Path, registry: RegistryHandle, cloudbuild: CloudBuildEmulator
+) -> None:
+    cloudbuild.fail_next(500, 2, when=polls)
+    cloudbuild.fail_next(504, 1, when=polls)
+    ctx = make_ctx(tmp_path, source, image_for(registry, tmp_path), cloudbuild)
+    result = build(ctx)
+    assert result.status == "ok" and result.section is not None and result.section["retries"] == 3
+    assert cloudbuild.count(cancels) == 0 and only_build(cloudbuild)["status"] == "SUCCESS"
+    assert any(message.startswith("get build: 504") for message in logged(ctx))
+
+
+def test_a_build_loopctl_gives_up_on_is_cancelled(
+    tmp_path: Path, source: Path, registry: RegistryHandle, cloudbuild: CloudBuildEmulator
+) -> None:
+    cloudbuild.hold_work.set()
+    cloudbuild.fail_next(500, 50, when=polls)
+    ctx = make_ctx(tmp_path, source, image_for(registry, tmp_path), cloudbuild)
+    result = build(ctx)
+    assert result.status == "failed" and result.error is not None
+    built = only_build(cloudbuild)
+    assert cloudbuild.count(cancels) == 1 and built["status"] == "CANCELLED"
+    assert result.error.message.startswith("Cloud Build: get build: 500")
+    assert result.error.message.endswith(f"gave up on Cloud Build {built['id']}: cancelled")
+    assert result.section is not None and result.section["cancelled"] is True
+
+
 def test_a_build_left_queued_past_the_timeout_expires_with_cloud_builds_words(
     tmp_path: Path, source: Path, registry: RegistryHandle, cloudbuild: CloudBuildEmulator
 ) -> None:
@@ -348,6 +375,20 @@ def test_a_denied_push_names_cloud_builds_account_and_the_role_it_lacks(
     assert "reader-pass-7" not in written and login not in written
 
 
+def test_a_source_the_builds_account_may_not_read_names_that_account_and_permission(
+    tmp_path: Path, source: Path, registry: RegistryHandle, cloudbuild: CloudBuildEmulator
+) -> None:
+    cloudbuild.default_account = "123456789012-compute@developer.gserviceaccount.com"  # a project made since 2024
+    cloudbuild.deny_source_fetch = True
+    result = build(make_ctx(tmp_path, source, image_for(registry, tmp_path), cloudbuild))
+    assert result.status == "failed" and result.error is not None
+    assert result.error.kind == "source_denied"
+    assert "storage.objects.get" in result.error.message
+    hint = result.error.hint
+    assert "123456789012-compute@developer.gserviceaccount.com" in hint and "storage.objects.get" in hint
+    assert "gs://proj_cloudbuild" in hint and "roles/storage.objectViewer" in hint
+
+
 def test_a_log_that_cannot_be_read_does_not_stop_the_wait(
     tmp_path: Path, source: Path, registry: RegistryHandle, cloudbuild: CloudBuildEmulator
 ) -> None:
@@ -368,6 +409,10 @@ def test_a_rebuild_of_the_same_inputs_reuses_the_uploaded_source(
     assert build(again).status == "ok"
     assert cloudbuild.storage.uploads() == 1 and len(cloudbuild.builds) == 2
     assert "proj_cloudbuild" in cloudbuild.storage.buckets  # created on first use, as gcloud does
+    (name,) = [key for key in cloudbuild.storage.buckets["proj_cloudbuild"] if key.startswith("loopctl-source/")]
+    held = str(cloudbuild.storage.generation("proj_cloudbuild", name))
+    # Both builds name the generation loopctl uploaded, then verified: a later replacement is never built.
+    assert [build["source"]["storageSource"]["generation"] for build in cloudbuild.builds.values()] == [held, held]
     assert any(
         message.startswith("source unchanged: gs://proj_cloudbuild/loopctl-source/") for message in logged(again)
     )

@@ -244,6 +244,19 @@ def test_a_crashing_revision_fails_the_phase_at_once_and_the_old_one_keeps_servi
     assert "crashy-00002" in written and SECRET not in written
 
 
+def test_a_secret_the_revision_may_not_read_names_the_role_and_the_account(
+    tmp_path: Path, images: Images, emulator: CloudRunEmulator
+) -> None:
+    emulator.plane.denied_secrets.add("jwt-secret")
+    with pytest.raises(LoopctlError) as caught:
+        run(DEPLOY, Loop(tmp_path, emulator, "nosecret").ctx(images.v1))
+    assert caught.value.kind == "secret_access_denied"
+    assert "Permission denied on secret" in caught.value.message
+    hint = caught.value.hint
+    assert "roles/secretmanager.secretAccessor" in hint and "fix the container" not in hint
+    assert "000000000000-compute@developer.gserviceaccount.com" in hint and "jwt-secret" in hint
+
+
 def test_an_image_that_does_not_exist_is_named(tmp_path: Path, images: Images, emulator: CloudRunEmulator) -> None:
     missing = f"{images.registry.address}/agent-cloudrun@sha256:{'0' * 64}"
     with pytest.raises(LoopctlError) as caught:
@@ -284,6 +297,7 @@ def test_preview_promotes_only_a_revision_that_passed(
         "action": "not_promoted",
         "revision": tagged["revision"],
         "reason": "probe failed: chat-events",
+        "tag_removed": True,
     }
     assert loop.state()["uri"] == stable["url"] and probe_passes(broken, loop.state()["uri"])
 
@@ -293,6 +307,68 @@ def test_preview_promotes_only_a_revision_that_passed(
     assert released is not None and released["action"] == "promoted"
     assert released["url"] == loop.state()["uri"] == stable["url"] and probe_passes(fixed, released["url"])
     assert loop.state()["trafficStatuses"] == [{"type": 1, "percent": 100}]  # back on LATEST, tag dropped
+
+
+def test_promotion_sends_only_the_traffic_not_the_template_as_read(
+    tmp_path: Path, images: Images, emulator: CloudRunEmulator
+) -> None:
+    """The service as read carries Cloud Run's defaults, which the request that named the preview revision did not:
+    sent back naming that revision, it is a different configuration under a taken name (409)."""
+    loop = Loop(tmp_path, emulator, "firstpreview")
+    preview = deployed(loop, images.v1, strategy="preview")  # a new service: the create request names the revision
+    assert preview.results["probe"].status == "ok", preview.results["probe"].checks
+    released = run(RELEASE, preview).section
+    assert released is not None and released["action"] == "promoted"
+    assert loop.state()["trafficStatuses"] == [{"type": 1, "percent": 100}]
+    promotion = emulator.bodies[-1]
+    assert not promotion.get("template", {}).get("revision")
+    assert [key for key in emulator.update_masks[-1]] == ["traffic", "annotations"]
+    assert not any("re-reading the service" in line for line in loop.logged())
+
+
+def test_a_failed_preview_drops_its_tag_and_the_next_direct_deploy_serves(
+    tmp_path: Path, images: Images, emulator: CloudRunEmulator
+) -> None:
+    loop = Loop(tmp_path, emulator, "unpin")
+    stable = deployed(loop, images.v1).sections["deploy"]
+    broken = deployed(loop, images.v1, fault="auth", strategy="preview")
+    released = run(RELEASE, broken).section
+    assert released is not None and released["action"] == "not_promoted" and released["tag_removed"] is True
+    assert not [status for status in loop.state()["trafficStatuses"] if status.get("tag") == "loopctl"]
+    assert loop.state()["annotations"] == {"loopctl/preview-pinned-to": stable["revision"]}
+    assert probe_passes(broken, loop.state()["uri"])  # the stable revision still serves
+
+    direct = deployed(loop, images.v2)
+    assert direct.results["probe"].status == "ok"
+    assert direct.sections["deploy"]["restored_latest"] == stable["revision"]
+    assert loop.state()["trafficStatuses"] == [{"type": 1, "percent": 100}]
+    assert not loop.state().get("annotations")
+
+
+def test_a_direct_deploy_after_a_preview_whose_revision_crashed_serves_again(
+    tmp_path: Path, images: Images, emulator: CloudRunEmulator
+) -> None:
+    loop = Loop(tmp_path, emulator, "crashpreview")
+    stable = deployed(loop, images.v1).sections["deploy"]
+    with pytest.raises(LoopctlError) as caught:
+        run(DEPLOY, loop.ctx(images.v1, fault="bogus", strategy="preview", deadline_s=45))  # exits at start
+    assert caught.value.kind == "revision_not_ready"
+    direct = deployed(loop, images.v2)
+    assert direct.results["probe"].status == "ok"
+    assert direct.sections["deploy"]["restored_latest"] == stable["revision"]
+    assert loop.state()["trafficStatuses"] == [{"type": 1, "percent": 100}]
+
+
+def test_a_direct_deploy_after_an_abandoned_preview_lifts_loopctls_pin_and_tag(
+    tmp_path: Path, images: Images, emulator: CloudRunEmulator
+) -> None:
+    loop = Loop(tmp_path, emulator, "abandoned")
+    stable = deployed(loop, images.v1).sections["deploy"]
+    run(DEPLOY, loop.ctx(images.v2, strategy="preview"))  # interrupted before the probe: never released
+    direct = deployed(loop, images.v2)
+    assert direct.results["probe"].status == "ok"
+    assert direct.sections["deploy"]["restored_latest"] == stable["revision"]
+    assert loop.state()["trafficStatuses"] == [{"type": 1, "percent": 100}]
 
 
 def test_preview_tags_the_revision_it_named_not_latest(
@@ -305,9 +381,25 @@ def test_preview_tags_the_revision_it_named_not_latest(
     assert emulator.bodies[-1]["template"]["revision"] == ours["revision"]  # loopctl named it in the request
     tag = next(status for status in loop.state()["trafficStatuses"] if status.get("tag") == "loopctl")
     assert (tag["type"], tag["revision"]) == (2, ours["revision"])
-    # Someone deploys a broken revision before our probe runs: the tag still serves the code we deployed.
-    run(DEPLOY, loop.ctx(images.v1, fault="auth", allow_zero_traffic=True))
+    # Someone deploys a broken revision with another tool before our probe runs: the tag still serves our code.
+    deploy_elsewhere(emulator, "named", images.v1, fault="auth")
+    assert loop.state()["latestCreatedRevision"].rsplit("/", 1)[-1] != ours["revision"]
     assert probe_passes(loop.ctx(images.v2), ours["url"])
+
+
+def deploy_elsewhere(emulator: CloudRunEmulator, name: str, image: str, *, fault: str) -> None:
+    """A deploy by another tool (the console, gcloud): a new template, traffic left as it is."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import run_v2
+
+    client = run_v2.ServicesClient(
+        transport="rest", client_options={"api_endpoint": emulator.endpoint}, credentials=AnonymousCredentials()
+    )
+    service = client.get_service(name=f"projects/{PROJECT}/locations/{REGION}/services/{name}")
+    service.template.revision = ""
+    service.template.containers[0].image = image
+    service.template.containers[0].env.append(run_v2.EnvVar(name="FAULT", value=fault))
+    client.update_service(service=service).result(timeout=60)
 
 
 def test_rollback_restores_the_previous_revision(tmp_path: Path, images: Images, emulator: CloudRunEmulator) -> None:
@@ -406,12 +498,13 @@ def test_an_unchanged_deploy_makes_no_new_revision(tmp_path: Path, images: Image
     assert int(loop.state()["generation"]) == 2
 
 
+@pytest.mark.parametrize("answer", [(409, "ABORTED"), (400, "FAILED_PRECONDITION"), (412, "FAILED_PRECONDITION")])
 def test_an_etag_race_is_retried_after_reading_the_service_again(
-    tmp_path: Path, images: Images, emulator: CloudRunEmulator
+    tmp_path: Path, images: Images, emulator: CloudRunEmulator, answer: tuple[int, str]
 ) -> None:
     loop = Loop(tmp_path, emulator, "race")
     deployed(loop, images.v1)
-    emulator.race_next_update()  # someone else writes between our read and our write: 409 ABORTED
+    emulator.race_next_update(answer=answer)  # someone else writes between our read and our write
     result = run(DEPLOY, loop.ctx(images.v2))
     assert result.status == "ok" and result.section is not None and result.section["retries"] == 1
     assert any("re-reading the service, retry 1/5" in line for line in loop.logged())
@@ -423,6 +516,16 @@ def test_an_etag_race_is_retried_after_reading_the_service_again(
     )
     assert loop.state()["labels"]["touched"] == "elsewhere"  # the other writer's change survived
     assert loop.state()["template"]["containers"][0]["image"] == images.v2
+
+
+def test_an_etag_race_that_never_ends_is_bounded(tmp_path: Path, images: Images, emulator: CloudRunEmulator) -> None:
+    loop = Loop(tmp_path, emulator, "racing")
+    deployed(loop, images.v1)
+    emulator.race_next_update(100, answer=(412, "FAILED_PRECONDITION"))
+    with pytest.raises(LoopctlError) as caught:
+        run(DEPLOY, loop.ctx(images.v2, deadline_s=60))
+    assert caught.value.kind == "conflict" and "412" in caught.value.message
+    assert len([method for method, _ in emulator.requests if method == "PATCH"]) == 6  # the first and 5 retries
 
 
 def test_a_write_that_failed_is_retried_only_after_a_fresh_read(
@@ -592,11 +695,39 @@ def test_public_true_makes_a_new_service_public(
     assert loop.state()["invokerIamDisabled"] is True
     assert ctx.results["probe"].status == "ok"
 
-    # public: true on a service someone else created private: the 403 hint says public only applies on create.
-    with private.plane.lock:
-        private.plane.services[f"projects/{PROJECT}/locations/{REGION}/services/open"]["invokerIamDisabled"] = False
-    refused = deployed(loop, images.v1, public=True).results["probe"]
-    assert refused.status == "failed" and "--no-invoker-iam-check" in refused.checks[0].outcome.hint
+
+def test_public_true_on_an_existing_private_service_turns_the_invoker_check_off(
+    tmp_path: Path, images: Images, private: CloudRunEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "none.json"))  # no token can be minted
+    loop = Loop(tmp_path, private, "wasprivate")
+    run(DEPLOY, loop.ctx(images.v1, public=False))  # made private (by loopctl here; by anyone in real life)
+    assert not loop.state().get("invokerIamDisabled")
+    ctx = deployed(loop, images.v2, public=True)
+    assert ctx.sections["deploy"]["made_public"] is True and loop.state()["invokerIamDisabled"] is True
+    assert ctx.results["probe"].status == "ok"
+
+
+def test_a_service_made_public_by_an_all_users_binding_is_reported_public(
+    tmp_path: Path, images: Images, private: CloudRunEmulator
+) -> None:
+    loop = Loop(tmp_path, private, "bound")
+    assert run(DEPLOY, loop.ctx(images.v1, public=False)).section["public"] is False  # type: ignore[index]
+    private.grant_invoker("allUsers")  # `gcloud run services add-iam-policy-binding --member=allUsers`
+    section = run(DEPLOY, loop.ctx(images.v2, public=False)).section
+    assert section is not None and section["public"] is True and not loop.state().get("invokerIamDisabled")
+
+
+def test_public_true_without_set_iam_policy_names_the_permission_and_role(
+    tmp_path: Path, images: Images, private: CloudRunEmulator
+) -> None:
+    loop = Loop(tmp_path, private, "denied")
+    run(DEPLOY, loop.ctx(images.v1, public=False))
+    private.plane.can_set_iam_policy = False
+    with pytest.raises(LoopctlError) as caught:
+        run(DEPLOY, loop.ctx(images.v2, public=True))
+    assert caught.value.kind == "permission_denied"
+    assert "roles/run.admin" in caught.value.hint and "run.services.setIamPolicy" in caught.value.hint
 
 
 @pytest.mark.parametrize(

@@ -39,13 +39,27 @@ def doctor(
 def test_emulators_that_answer_are_all_green_and_no_engine_is_needed(
     tmp_path: Path, cloudbuild: CloudBuildEmulator
 ) -> None:
+    cloudbuild.default_account = "123456789012-compute@developer.gserviceaccount.com"  # a project made since 2024
     code, findings = doctor(tmp_path, cloudbuild)
     assert code == 0, findings
-    assert set(findings) == {"config", "records", "cloud build credentials", "cloud build api", "source bucket"}
+    assert set(findings) == {
+        *("config", "records", "cloud build credentials", "cloud build api", "cloud build account", "source bucket")
+    }
     assert "does not exist yet" in str(findings["source bucket"]["detail"])
+    account = str(findings["cloud build account"]["detail"])
+    assert account.startswith(
+        "builds run as 123456789012-compute@developer.gserviceaccount.com (the project's default)"
+    )
     cloudbuild.storage.create_bucket("proj_cloudbuild")
     _, findings = doctor(tmp_path, cloudbuild)
     assert findings["source bucket"]["detail"] == "gs://proj_cloudbuild is there"
+
+
+def test_a_source_bucket_of_another_project_is_red(tmp_path: Path, cloudbuild: CloudBuildEmulator) -> None:
+    cloudbuild.storage.create_bucket("proj_cloudbuild", project="someone-else")
+    code, findings = doctor(tmp_path, cloudbuild)
+    assert code == 1 and findings["source bucket"]["ok"] is False
+    assert "belongs to another project" in str(findings["source bucket"]["detail"])
 
 
 def test_a_disabled_cloud_build_api_says_how_to_enable_it(tmp_path: Path, cloudbuild: CloudBuildEmulator) -> None:

@@ -20,6 +20,8 @@ Shapes copied, one line each, with their source:
   serviceAccount, failureInfo{type, detail}: https://cloud.google.com/build/docs/api/reference/rest/v1/projects.builds
 - status names QUEUED/WORKING/SUCCESS/FAILURE/INTERNAL_ERROR/TIMEOUT/CANCELLED/EXPIRED (EXPIRED: queued longer than
   queueTtl, counted from createTime): the Build.Status reference (cloudbuild_v1 types/cloudbuild.py)
+- source.storageSource{bucket, object, generation}; without a generation the latest is built, with one that
+  generation (gone once replaced, so the fetch fails): the StorageSource reference (cloudbuild_v1 types)
 - failureInfo.type USER_BUILD_STEP / PUSH_NOT_AUTHORIZED / PUSH_FAILED / FETCH_SOURCE_FAILED:
   Build.FailureInfo.FailureType
 - statusDetail of a failed step, `Build step failure: build step N "NAME" failed: step exited with non-zero status: 1`:
@@ -29,6 +31,16 @@ Shapes copied, one line each, with their source:
 - log lines `Step #N - "ID": text`, `Starting Step #N - "ID"`, `Finished Step #N - "ID"`, the FETCHSOURCE, BUILD,
   PUSH and DONE banners: public Cloud Build logs as gcloud streams them
 - error body `{"error": {"code", "message", "status"}}`: https://cloud.google.com/apis/design/errors#http_mapping
+  (500 INTERNAL, 503 UNAVAILABLE, 504 DEADLINE_EXCEEDED: the same table)
+- `GET /v1/projects/P/locations/L/defaultServiceAccount` → DefaultServiceAccount{name, serviceAccountEmail
+  (`projects/P/serviceAccounts/EMAIL`)}: the v1 reference, projects.locations/getDefaultServiceAccount; since 2024
+  a new project's default is the Compute Engine default account `NUMBER-compute@developer.gserviceaccount.com`:
+  https://cloud.google.com/build/docs/cloud-build-service-account-updates
+- a Build submitted without serviceAccount carries none back (assumed: the reference documents the field as the
+  account to run as, not that the default is echoed), so a client reads the default with the call above
+- a source the build's account may not read ends FAILURE with failureInfo FETCH_SOURCE_FAILED; the detail text
+  ("... does not have storage.objects.get access to the Google Cloud Storage object") is as public build logs show
+  AccessDeniedException lines (assumed wording)
 Assumed: the logUrl form (the Console page of the build); the TIMEOUT and EXPIRED statusDetail texts; the default
 service account `PROJECT_NUMBER@cloudbuild.gserviceaccount.com` (the legacy Cloud Build account); the operation name
 `operations/build/P/ID`; only `gcr.io/cloud-builders/docker` steps running `build` or `pull` are understood.
@@ -59,11 +71,13 @@ _STATUS_NAMES = {
     429: "RESOURCE_EXHAUSTED",
     500: "INTERNAL",
     503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
 }
 _MESSAGES = {
     429: "Quota exceeded for quota metric 'Build and Operation requests'.",
     503: "The service is currently unavailable.",
 }
+_DEFAULT_ACCOUNT = r"/v1/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/defaultServiceAccount"
 _BUILDS = r"/v1/projects/(?P<project>[^/]+)(?:/locations/(?P<location>[^/]+))?/builds"
 
 
@@ -96,6 +110,9 @@ class CloudBuildEmulator(HttpEmulator):
         self.report_digest: str | None = None  # a digest to report in results.images instead of the pushed one
         self.build_seconds: list[float] = []  # how long each build spent WORKING: the bench's yardstick
         self.tagged: list[str] = []  # image tags builds left on the engine, removed at close()
+        # The project's default build account: the legacy Cloud Build account, or (new projects since 2024) Compute's.
+        self.default_account = f"{PROJECT_NUMBER}@cloudbuild.gserviceaccount.com"
+        self.deny_source_fetch = False  # the build's account lacks storage.objects.get on the source bucket
         self._faults: list[tuple[int, Matcher, str | None]] = []
         self._listen(_handler_for(self), "cloudbuild-emulator")
 
@@ -163,6 +180,10 @@ class CloudBuildEmulator(HttpEmulator):
         if method == "POST" and (match := re.fullmatch(_BUILDS, path)):
             location = match["location"] or _location_of(query) or "global"
             return 200, self._create(match["project"], location, body)
+        if method == "GET" and (match := re.fullmatch(_DEFAULT_ACCOUNT, path)):
+            where = f"projects/{match['project']}/locations/{match['location']}/defaultServiceAccount"
+            email = f"projects/{match['project']}/serviceAccounts/{self.default_account}"
+            return 200, {"name": where, "serviceAccountEmail": email}
         if method == "GET" and re.fullmatch(_BUILDS, path):
             with self.lock:
                 return 200, {"builds": [copy.deepcopy(build) for build in self.builds.values()][:1]}
@@ -180,10 +201,7 @@ class CloudBuildEmulator(HttpEmulator):
         from tests.support.cloudbuild_worker import BuildWorker
 
         build_id = str(uuid.uuid4())
-        account = (
-            body.get("serviceAccount")
-            or f"projects/{project}/serviceAccounts/{PROJECT_NUMBER}@cloudbuild.gserviceaccount.com"
-        )
+        account = body.get("serviceAccount") or ""
         build = {
             **body,
             "id": build_id,
@@ -195,7 +213,7 @@ class CloudBuildEmulator(HttpEmulator):
             "queueTtl": body.get("queueTtl", "3600s"),
             "logsBucket": body.get("logsBucket") or f"gs://{PROJECT_NUMBER}.cloudbuild-logs.googleusercontent.com",
             "logUrl": f"https://console.cloud.google.com/cloud-build/builds;region={location}/{build_id}?project={PROJECT_NUMBER}",
-            "serviceAccount": account,
+            **({"serviceAccount": account} if account else {}),
             "steps": [{**step, "status": "QUEUED"} for step in body.get("steps", [])],
         }
         with self.lock:

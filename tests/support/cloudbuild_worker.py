@@ -70,11 +70,22 @@ class BuildWorker(threading.Thread):
         spec = self.emulator.build(self.build_id)
         source = spec["source"]["storageSource"]
         fetched = _Span()
-        context = self.emulator.storage.read(source["bucket"], source["object"])
-        if context is None:
+        # StorageSource.generation: "If the generation is omitted, the latest generation will be used."
+        if self.emulator.deny_source_fetch:
+            account = str(spec.get("serviceAccount") or self.emulator.default_account).rsplit("/", 1)[-1]
             self._finish(
-                "FAILURE", f"failed to fetch gs://{source['bucket']}/{source['object']}", kind="FETCH_SOURCE_FAILED"
+                "FAILURE",
+                f"AccessDeniedException: 403 {account} does not have storage.objects.get access to the Google Cloud "
+                f"Storage object gs://{source['bucket']}/{source['object']}.",
+                kind="FETCH_SOURCE_FAILED",
             )
+            return
+        context = self.emulator.storage.read(source["bucket"], source["object"], source.get("generation"))
+        if context is None:
+            where = f"gs://{source['bucket']}/{source['object']}" + (
+                f"#{source['generation']}" if source.get("generation") else ""
+            )
+            self._finish("FAILURE", f"failed to fetch {where}", kind="FETCH_SOURCE_FAILED")
             return
         self._log(f"Fetching storage object: gs://{source['bucket']}/{source['object']}", "BUILD")
         timing: dict[str, Any] = {"FETCHSOURCE": fetched.close()}

@@ -15,8 +15,12 @@ The shapes it copies, and their sources, are listed in cloudrun_state.py, cloudr
 cloudrun_frontend.py. Request shapes here:
 - services.create takes `serviceId` in the query and answers a long-running Operation: documented, v2 reference
   projects.locations.services/create.
-- services.patch takes `allowMissing` and `validateOnly` in the query: documented, v2 reference
-  projects.locations.services/patch.
+- services.patch takes `allowMissing`, `validateOnly` and `updateMask` (comma-separated field names) in the query:
+  documented, v2 reference projects.locations.services/patch.
+- services.getIamPolicy at GET /v2/{resource=projects/*/locations/*/services/*}:getIamPolicy answering an IAM
+  Policy {version, etag, bindings: [{role, members}]}: the client's rest_base.py and
+  https://cloud.google.com/iam/docs/reference/rest/v1/Policy; `allUsers` as the member that makes a service public:
+  https://cloud.google.com/run/docs/authenticating/public
 - operations.get at /v2/{name=projects/*/locations/*/operations/*}: documented, google/cloud/run_v2/services/
   services/transports/rest_base.py of the installed client.
 - An audience `aud` equal to the OAuth client (azp) of a user token is accepted: assumed, from the documented use
@@ -51,6 +55,7 @@ _ROUTES = [
     ("POST", re.compile(_LOCATION + r"/services$"), "create_service"),
     ("PATCH", re.compile(_LOCATION + r"/services/(?P<service>[^/:]+)$"), "update_service"),
     ("GET", re.compile(_LOCATION + r"/operations/(?P<operation>[^/:]+)$"), "get_operation"),
+    ("GET", re.compile(_LOCATION + r"/services/(?P<service>[^/:]+):getIamPolicy$"), "get_iam_policy"),
     ("GET", re.compile(_LOCATION + r"/services/(?P<service>[^/]+)/revisions$"), "list_revisions"),
     ("GET", re.compile(_LOCATION + r"/services/(?P<service>[^/]+)/revisions/(?P<revision>[^/:]+)$"), "get_revision"),
 ]
@@ -68,9 +73,10 @@ class CloudRunEmulator(HttpEmulator):
         self.front_end_answers: list[int] = []  # status of every refused front-end request
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request, faults included
         self.bodies: list[dict[str, Any]] = []  # JSON body of every write
+        self.update_masks: list[list[str]] = []  # the updateMask of every services.patch ([] when absent)
         self._faults: list[tuple[str | None, tuple[int, str | None, str | None, str | None, Any]]] = []
         self._delays: list[float] = []
-        self._race_next_update = False
+        self._race_next_update = 0
         self._lock = threading.Lock()
         self._listen(_handler_for(self), "cloudrun-emulator")
 
@@ -107,9 +113,11 @@ class CloudRunEmulator(HttpEmulator):
         with self._lock:
             self._delays.extend([seconds] * count)
 
-    def race_next_update(self) -> None:
-        """Someone else writes the service just before the next update arrives: its etag is stale."""
-        self._race_next_update = True
+    def race_next_update(self, count: int = 1, *, answer: tuple[int, str] = (409, "ABORTED")) -> None:
+        """Someone else writes the service just before each of the next `count` updates: their etag is stale, and
+        Cloud Run answers `answer` (HTTP status, google.rpc status name) for the mismatch."""
+        self._race_next_update = count
+        self.plane.etag_mismatch = answer
 
     def grant_invoker(self, email: str) -> None:
         self.invokers.add(email)
@@ -176,7 +184,9 @@ class CloudRunEmulator(HttpEmulator):
                 try:
                     return 200, getattr(self, "_" + action)(match.groupdict(), query, body)
                 except ApiError as err:
-                    return err.status, shapes.error_body(err.status, err.message, err.status_name)
+                    return err.status, shapes.error_body(
+                        err.status, err.message, err.status_name, err.reason, err.metadata
+                    )
         return 404, shapes.error_body(404, f"Method {method} {path} is not part of this emulator.")
 
     def _get_service(self, path: dict[str, str], query: dict[str, list[str]], body: Any) -> dict[str, Any]:
@@ -198,9 +208,19 @@ class CloudRunEmulator(HttpEmulator):
     def _update_service(self, path: dict[str, str], query: dict[str, list[str]], body: Any) -> dict[str, Any]:
         allow_missing = (query.get("allowMissing") or ["false"])[0] == "true"
         if self._race_next_update:
-            self._race_next_update = False
+            self._race_next_update -= 1
             self.plane.touch(_service_name(**path))
-        return self.plane.write_service(_service_name(**path), body, create=False, allow_missing=allow_missing)
+        mask = [path for value in query.get("updateMask") or [] for path in value.split(",") if path]
+        self.update_masks.append(mask)
+        return self.plane.write_service(
+            _service_name(**path), body, create=False, allow_missing=allow_missing, mask=mask or None
+        )
+
+    def _get_iam_policy(self, path: dict[str, str], query: dict[str, list[str]], body: Any) -> dict[str, Any]:
+        self.plane.get_service(_service_name(**path))  # 404 for a service that is not there
+        members = sorted(member if member == "allUsers" else f"user:{member}" for member in self.invokers)
+        bindings = [{"role": "roles/run.invoker", "members": members}] if members else []
+        return {"version": 1, "etag": "BwYAAAAAAAA=", "bindings": bindings}
 
     def _get_operation(self, path: dict[str, str], query: dict[str, list[str]], body: Any) -> dict[str, Any]:
         return self.plane.get_operation(

@@ -35,6 +35,16 @@ HEALTH_CHECK_CONTAINER_ERROR = 6  # Condition.RevisionReason
 INGRESS_ALL = 1
 
 SERVICE_TYPE = "type.googleapis.com/google.cloud.run.v2.Service"
+# The top-level fields of Service in JSON: the v2 reference, projects.locations.services (Resource: Service).
+SERVICE_FIELDS = frozenset(
+    {
+        *("name", "description", "uid", "generation", "labels", "annotations", "createTime", "updateTime"),
+        *("deleteTime", "expireTime", "creator", "lastModifier", "client", "clientVersion", "ingress", "launchStage"),
+        *("binaryAuthorization", "template", "traffic", "scaling", "invokerIamDisabled", "defaultUriDisabled"),
+        *("urls", "customAudiences", "observedGeneration", "terminalCondition", "conditions", "latestReadyRevision"),
+        *("latestCreatedRevision", "trafficStatuses", "uri", "satisfiesPzs", "buildConfig", "reconciling", "etag"),
+    }
+)
 _STATUS_NAMES = {
     400: "INVALID_ARGUMENT",
     403: "PERMISSION_DENIED",

@@ -8,10 +8,20 @@ reference"; google/cloud/run_v2/types/service.py of the installed client carries
 - latestCreatedRevision names the new revision even when it failed: documented, v2 reference `latestCreatedRevision`
   ("Name of the last created revision").
 - 409 with status ABORTED for an etag mismatch: documented, cloud.google.com/apis/design/errors (ABORTED:
-  "concurrency conflict, such as read-modify-write conflict"); the message text is assumed.
+  "concurrency conflict, such as read-modify-write conflict"); the message text is assumed. Which code Cloud Run
+  sends is not documented for services.patch: https://google.aip.dev/154 asks for ABORTED, earlier guidance and
+  other Google APIs answer FAILED_PRECONDITION (400) or HTTP 412 Precondition Failed, so `etag_mismatch` picks
+  one (assumed: each is possible).
 - 409 with status ALREADY_EXISTS for a taken service id or a revision name with another configuration:
   documented, cloud.google.com/apis/design/errors; message "Revision named 'x' with different configuration
   already exists." is assumed from users' reports (gcloud --revision-suffix reuse).
+- A template naming an existing revision is compared with the template that revision was made from, as it was
+  sent: the service as read carries the server's defaults, so sending it back with only the traffic changed answers
+  that 409 (public report googleapis/google-cloud-python#11870, "Update service fails when removing items from
+  traffic field"; the exact fields Cloud Run compares are assumed: here every field as sent).
+- services.patch honours `updateMask`: only the named top-level fields are taken from the request, a named field
+  the request leaves out is cleared: v2 reference UpdateServiceRequest.update_mask ("The list of fields to be
+  updated") and https://google.aip.dev/134 (field masks on update); that Cloud Run keeps to AIP-134 is assumed.
 - A traffic target naming an unknown revision fails the operation (google.rpc.Code 13) rather than the request:
   assumed, as the issue tracker of this project describes it.
 - Annotations and labels in the run.googleapis.com, cloud.googleapis.com, serving.knative.dev and
@@ -24,13 +34,21 @@ reference"; google/cloud/run_v2/types/service.py of the installed client carries
   Registry here (assumed); message text assumed.
 - Revision.logUri "The Google Console URI to obtain logs for the Revision": documented; its query string is assumed.
 - Service.client / clientVersion are kept as sent: documented, v2 reference.
-- invokerIamDisabled skips the invoker check: documented, v2 reference `invokerIamDisabled`.
+- invokerIamDisabled skips the invoker check: documented, v2 reference `invokerIamDisabled`. Turning it on needs
+  run.services.setIamPolicy (roles/run.admin): documented, cloud.google.com/run/docs/securing/managing-access
+  ("Disable the Cloud Run Invoker IAM check"); a caller without it gets 403 PERMISSION_DENIED with ErrorInfo
+  IAM_PERMISSION_DENIED naming the permission (the shape cloudrun_shapes.py cites; the message text is assumed).
 - uri: documented shape https://SERVICE-HASH-REGION.a.run.app; here a stable front end on 127.0.0.1 (assumed
   stand-in: tests cannot resolve run.app). urls keeps it and the deterministic
   https://SERVICE-PROJECT_NUMBER.REGION.run.app (documented, cloud.google.com/run/docs/triggering/https-request).
 - Tag URLs: documented shape https://TAG---SERVICE-HASH-REGION.a.run.app; here one front end per tag (assumed).
 - Secret Manager env references (valueSource.secretKeyRef) resolved when the instance starts: documented,
   cloud.google.com/run/docs/configuring/services/secrets; a missing secret fails the revision (message assumed).
+  A secret the revision's service account may not access fails it with "spec.template.spec.containers[0].env[N]
+  .value_from.secret_key_ref.name: Permission denied on secret: projects/NUMBER/secrets/S/versions/V for Revision
+  service account SA. The service account used must be granted the 'Secret Manager Secret Accessor' role
+  (roles/secretmanager.secretAccessor) at the secret, project or higher level.": as quoted in public reports
+  (terraform-google-modules/terraform-docs-samples#168, sourcegraph/sourcegraph-public-snapshot#59045).
 """
 
 from __future__ import annotations
@@ -63,11 +81,21 @@ class ApiError(Exception):
     """An HTTP error answer: status, Google's error message, and the google.rpc status name when REST maps
     several to one HTTP status (409: ABORTED or ALREADY_EXISTS)."""
 
-    def __init__(self, status: int, message: str, status_name: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        status_name: str | None = None,
+        *,
+        reason: str | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.status_name = status_name
+        self.reason = reason  # an ErrorInfo reason, with its metadata
+        self.metadata = metadata
 
 
 _RESERVED_PREFIXES = ("run.googleapis.com", "cloud.googleapis.com", "serving.knative.dev", "autoscaling.knative.dev")
@@ -85,10 +113,14 @@ class ControlPlane:
         self.open_url = open_url
         self.urls: dict[tuple[str, str | None], str] = {}
         self.secret_values: dict[str, str] = {}  # Secret Manager: secret id -> value of its latest version
+        self.denied_secrets: set[str] = set()  # secrets the revisions' service account may not access
         self.services: dict[str, dict[str, Any]] = {}
         self.revisions: dict[str, dict[str, Any]] = {}
         self.operations: dict[str, dict[str, Any]] = {}
         self.templates: dict[str, dict[str, Any]] = {}  # revision full name -> the template it was made from
+        self.can_set_iam_policy = True  # the deploying identity holds run.services.setIamPolicy
+        self.etag_mismatch = (409, "ABORTED")  # (HTTP status, google.rpc status) a stale etag is answered with
+        self.sent: dict[str, dict[str, Any]] = {}  # revision full name -> that template as the client sent it
         self.ports: dict[str, int] = {}  # revision short name -> published host port
         self.stall_operations = False
         self.failing_revisions: list[str] = []
@@ -121,29 +153,51 @@ class ControlPlane:
 
     # --- writes --------------------------------------------------------------------------------
 
-    def write_service(self, name: str, body: dict[str, Any], *, create: bool, allow_missing: bool) -> dict[str, Any]:
-        """Create or replace a service's spec; answers the (not yet done) operation."""
+    def write_service(
+        self, name: str, body: dict[str, Any], *, create: bool, allow_missing: bool, mask: list[str] | None = None
+    ) -> dict[str, Any]:
+        """Create or replace a service's spec (only the `mask` fields, when given); answers the operation."""
         with self.lock:
             current = self.services.get(name)
+            if mask is not None and current is not None:
+                body = _masked(current, body, mask)
             if current is None and not (create or allow_missing):
                 self._service(name)  # raises Cloud Run's NOT_FOUND
             if current is not None and create:
                 raise ApiError(409, f"Resource '{_short(name)}' already exists.", "ALREADY_EXISTS")
             if current is not None and body.get("etag") and body["etag"] != current["etag"]:
+                status, status_name = self.etag_mismatch
                 raise ApiError(
-                    409, "The etag of the request does not match the current etag of the service.", "ABORTED"
+                    status, "The etag of the request does not match the current etag of the service.", status_name
                 )
             spec = {key: value for key, value in body.items() if key not in _OUTPUT_ONLY}
+            sent = copy.deepcopy(spec.get("template") or {})
             spec["template"] = shapes.template_defaults(spec.get("template") or {})
             spec.setdefault("traffic", [{"type": shapes.LATEST, "percent": 100}])
             spec.setdefault("ingress", shapes.INGRESS_ALL)
+            if spec.get("invokerIamDisabled") and not (current or {}).get("invokerIamDisabled"):
+                self._check_set_iam_policy(name)
             _check_env(spec["template"])
             _check_metadata(spec)
             _check_images(spec["template"])
-            revision = self._revision_for(name, spec["template"], current)
+            template_sent = mask is None or "template" in mask
+            revision = self._revision_for(name, spec["template"], current, sent if template_sent else None)
             self._check_traffic(name, spec["traffic"])
             service = self._next_generation(name, spec, current, revision)
+            if revision:
+                self.sent[revision] = sent
             return self._launch(name, service, revision)
+
+    def _check_set_iam_policy(self, name: str) -> None:
+        if self.can_set_iam_policy:
+            return
+        raise ApiError(
+            403,
+            f"Permission 'run.services.setIamPolicy' denied on resource '{name}' (or it may not exist).",
+            "PERMISSION_DENIED",
+            reason="IAM_PERMISSION_DENIED",
+            metadata={"permission": "run.services.setIamPolicy", "resource": name},
+        )
 
     def pin_traffic(self, name: str, revision: str) -> None:
         """Another tool (the console, `gcloud run services update-traffic`) sends 100% to one revision."""
@@ -175,10 +229,19 @@ class ControlPlane:
             )
         return found
 
-    def _revision_for(self, service: str, template: dict[str, Any], current: dict[str, Any] | None) -> str | None:
-        """The new revision's full name, or None when the template is the latest revision's."""
+    def _revision_for(
+        self, service: str, template: dict[str, Any], current: dict[str, Any] | None, sent: dict[str, Any] | None
+    ) -> str | None:
+        """The new revision's full name, or None when the template is the latest revision's. `sent` is the template
+        as the request carried it (None when an update mask leaves the template out)."""
         wanted = template.get("revision")
         latest = (current or {}).get("latestCreatedRevision")
+        if wanted and sent is not None:
+            made_from = self.sent.get(f"{service}/revisions/{wanted}")
+            if made_from is not None and not _same(made_from, sent):
+                raise ApiError(
+                    409, f"Revision named '{wanted}' with different configuration already exists.", "ALREADY_EXISTS"
+                )
         if latest and _same(self.templates[latest], template) and wanted in (None, _short(latest)):
             return None
         if wanted:
@@ -292,10 +355,12 @@ class ControlPlane:
             template = self.templates[revision]
             container = template["containers"][0]
             env: dict[str, str] = {}
-            for item in container.get("env", []):
+            for index, item in enumerate(container.get("env", [])):
                 reference = (item.get("valueSource") or {}).get("secretKeyRef")
                 if reference is None:
                     env[item["name"]] = item.get("value", "")
+                elif reference.get("secret") in self.denied_secrets:
+                    return Failed("ContainerReady", _secret_denied(template, index, reference), _SECRET_FAILED)
                 elif reference.get("secret") in self.secret_values:
                     env[item["name"]] = self.secret_values[reference["secret"]]
                 else:
@@ -303,7 +368,7 @@ class ControlPlane:
                         f"Secret projects/{PROJECT_NUMBER}/secrets/{reference.get('secret')}/versions/"
                         f"{reference.get('version', 'latest')} was not found"
                     )
-                    return Failed("ContainerReady", message, {"reason": shapes.SECRETS_ACCESS_CHECK_FAILED})
+                    return Failed("ContainerReady", message, _SECRET_FAILED)
             service = self.revisions[revision]["service"]
             env.update(K_SERVICE=_short(service), K_REVISION=_short(revision), K_CONFIGURATION=_short(service))
         return self.run_revision(_short(revision), container["image"], env, shapes.container_port(template))
@@ -373,8 +438,37 @@ class ControlPlane:
         return busiest or None
 
 
+_SECRET_FAILED = {"reason": shapes.SECRETS_ACCESS_CHECK_FAILED}
+
+
+def _secret_denied(template: dict[str, Any], index: int, reference: dict[str, Any]) -> str:
+    secret = (
+        f"projects/{PROJECT_NUMBER}/secrets/{reference.get('secret')}/versions/{reference.get('version', 'latest')}"
+    )
+    return (
+        f"spec.template.spec.containers[0].env[{index}].value_from.secret_key_ref.name: Permission denied on secret: "
+        f"{secret} for Revision service account {template['serviceAccount']}. The service account used must be "
+        "granted the 'Secret Manager Secret Accessor' role (roles/secretmanager.secretAccessor) at the secret, "
+        "project or higher level."
+    )
+
+
 def _short(name: str) -> str:
     return name.rsplit("/", 1)[-1]
+
+
+def _masked(current: dict[str, Any], body: dict[str, Any], mask: list[str]) -> dict[str, Any]:
+    """The service as it is, with the masked fields taken from the request (or cleared when it leaves them out)."""
+    unknown = [path for path in mask if path not in shapes.SERVICE_FIELDS]
+    if unknown:
+        raise ApiError(400, f"Invalid field mask: {', '.join(unknown)} is not a field of Service.")
+    merged = {key: copy.deepcopy(value) for key, value in current.items() if key not in mask}
+    merged.update({key: body[key] for key in mask if key in body})
+    if body.get("etag"):
+        merged["etag"] = body["etag"]
+    else:
+        merged.pop("etag", None)
+    return merged
 
 
 def _same(left: dict[str, Any], right: dict[str, Any]) -> bool:

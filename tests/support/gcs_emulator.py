@@ -8,6 +8,12 @@ Shapes copied, one line each, with their source:
   https://cloud.google.com/storage/docs/json_api/v1/buckets#resource
 - `GET /storage/v1/b/BUCKET`, `POST /storage/v1/b?project=P` (409 when taken), `GET /storage/v1/b?project=P`:
   https://cloud.google.com/storage/docs/json_api/v1/buckets/get, /insert, /list
+- bucket names are one global namespace; a bucket belongs to the project it was created in (`projectNumber`), and
+  `buckets.list?project=P` (with `prefix`) lists only P's: https://cloud.google.com/storage/docs/buckets#naming
+  ("Bucket names reside in a single namespace") and the buckets/list reference (project, prefix)
+- `location` of the insert body, kept upper-case (default US): https://cloud.google.com/storage/docs/locations and
+  the bucket resource (location: "Object data for objects in the bucket resides in physical storage within this
+  region... Defaults to US")
 - object resource (name, bucket, generation and size as strings, contentType, timeCreated, updated):
   https://cloud.google.com/storage/docs/json_api/v1/objects#resource
 - `GET /storage/v1/b/BUCKET/o/OBJECT` (metadata; `blob.exists()` asks with `fields=name`):
@@ -19,14 +25,25 @@ Shapes copied, one line each, with their source:
 - media download `GET /download/storage/v1/b/BUCKET/o/OBJECT?alt=media` with `Range: bytes=N-` → 206 with
   Content-Range, 416 past the end: google-cloud-storage `blob.py` (_DOWNLOAD_URL_TEMPLATE) and
   https://cloud.google.com/storage/docs/json_api/v1/objects/get (alt=media), RFC 9110 §14 for Range.
+- `generation=N` on a metadata or media read names one generation; without object versioning a replaced generation
+  is gone, so asking for it answers 404: https://cloud.google.com/storage/docs/json_api/v1/objects/get (generation)
+  and https://cloud.google.com/storage/docs/object-versioning ("noncurrent versions" exist only with versioning on)
+- a media download answers `X-Goog-Generation`, `X-Goog-Metageneration` and `X-Goog-Hash: crc32c=…,md5=…`:
+  https://cloud.google.com/storage/docs/xml-api/reference-headers (x-goog-generation, x-goog-hash), read back by
+  google-cloud-storage's blob.py `_extract_headers_from_download`, which keeps the generation for later reads
+- object resource `md5Hash` and `crc32c`, base64 of the big-endian digest:
+  https://cloud.google.com/storage/docs/json_api/v1/objects#resource and
+  https://cloud.google.com/storage/docs/hashes-etags
 - error body `{"error": {"code", "message", "errors": [{"reason", "message", "domain": "global"}]}}`:
   https://cloud.google.com/storage/docs/json_api/v1/status-codes
 Assumed: resumable uploads are not served (the client uses multipart below 8 MiB, `_MAX_MULTIPART_SIZE` in
-google-cloud-storage's blob.py; test contexts are far smaller); no ACLs, no IAM, no checksums in headers.
+google-cloud-storage's blob.py; test contexts are far smaller); no ACLs, no IAM; versioning is always off.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import re
 import threading
@@ -40,6 +57,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from tests.support.http_emulator import JSON_UTF8, HttpEmulator, JsonHandler
 
 PROJECT_NUMBER = "123456789012"  # assumed: any fixed number serves
+PROJECT = "proj"  # the project the tests build in; other projects get other numbers
 _REASONS = {
     400: "invalid",
     403: "forbidden",
@@ -74,6 +92,9 @@ class GcsEmulator(HttpEmulator):
     def __init__(self) -> None:
         self.buckets: dict[str, dict[str, StoredObject]] = {}
         self.bucket_created: dict[str, str] = {}
+        self.bucket_owner: dict[str, str] = {}  # bucket -> project number
+        self.bucket_location: dict[str, str] = {}
+        self.project_numbers: dict[str, str] = {PROJECT: PROJECT_NUMBER}
         self.requests: list[tuple[str, str]] = []
         self._faults: list[tuple[int, Callable[[str, str], bool]]] = []
         self.lock = threading.RLock()
@@ -89,16 +110,30 @@ class GcsEmulator(HttpEmulator):
     def uploads(self) -> int:
         return sum(1 for method, path in self.requests if method == "POST" and path.startswith("/upload/"))
 
-    def create_bucket(self, name: str) -> None:
+    def create_bucket(self, name: str, *, project: str = PROJECT, location: str = "US") -> None:
         with self.lock:
             if name not in self.buckets:
                 self.buckets[name] = {}
                 self.bucket_created[name] = _now()
+                self.bucket_owner[name] = self.number_of(project)
+                self.bucket_location[name] = location.upper()
 
-    def read(self, bucket: str, name: str) -> bytes | None:
+    def number_of(self, project: str) -> str:
+        with self.lock:
+            return self.project_numbers.setdefault(project, str(900000000000 + len(self.project_numbers)))
+
+    def read(self, bucket: str, name: str, generation: str | None = None) -> bytes | None:
+        """The live object's bytes; None when missing, or when `generation` is given and is not the live one."""
         with self.lock:
             found = self.buckets.get(bucket, {}).get(name)
-            return found.data if found else None
+            if found is None or (generation and generation != str(found.generation)):
+                return None
+            return found.data
+
+    def generation(self, bucket: str, name: str) -> int | None:
+        with self.lock:
+            found = self.buckets.get(bucket, {}).get(name)
+            return found.generation if found else None
 
     def append(self, bucket: str, name: str, data: bytes) -> None:
         """Add to an object (creating bucket and object): how the builder's log grows while the build runs."""
@@ -138,21 +173,21 @@ class GcsEmulator(HttpEmulator):
     def _route(
         self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes
     ) -> tuple[int, dict[str, str], bytes]:
+        generation = query.get("generation")
         if match := re.fullmatch(r"/download/storage/v1/b/([^/]+)/o/(.+)", path):
-            return self._media(unquote(match[1]), unquote(match[2]), headers.get("range", ""))
+            return self._media(unquote(match[1]), unquote(match[2]), headers.get("range", ""), generation)
         if match := re.fullmatch(r"/upload/storage/v1/b/([^/]+)/o", path):
             return 200, {}, _json(self._upload(unquote(match[1]), query, headers, body))
         if match := re.fullmatch(r"/storage/v1/b/([^/]+)/o/(.+)", path):
             if query.get("alt") == "media":
-                return self._media(unquote(match[1]), unquote(match[2]), headers.get("range", ""))
-            return 200, {}, _json(self._object(unquote(match[1]), unquote(match[2])))
+                return self._media(unquote(match[1]), unquote(match[2]), headers.get("range", ""), generation)
+            return 200, {}, _json(self._object(unquote(match[1]), unquote(match[2]), generation))
         if match := re.fullmatch(r"/storage/v1/b/([^/]+)", path):
             return 200, {}, _json(self._bucket(unquote(match[1])))
         if path == "/storage/v1/b" and method == "POST":
-            return 200, {}, _json(self._insert_bucket(json.loads(body or b"{}")))
+            return 200, {}, _json(self._insert_bucket(json.loads(body or b"{}"), query.get("project", PROJECT)))
         if path == "/storage/v1/b" and method == "GET":
-            with self.lock:
-                return 200, {}, _json({"kind": "storage#buckets", "items": [self._bucket(n) for n in self.buckets]})
+            return 200, {}, _json(self._list_buckets(query.get("project", ""), query.get("prefix", "")))
         raise GcsError(404, f"Not Found: {method} {path} is not part of this emulator")
 
     def _bucket(self, name: str) -> dict[str, Any]:
@@ -164,8 +199,8 @@ class GcsEmulator(HttpEmulator):
             "kind": "storage#bucket",
             "id": name,
             "name": name,
-            "projectNumber": PROJECT_NUMBER,
-            "location": "US",
+            "projectNumber": self.bucket_owner[name],
+            "location": self.bucket_location[name],
             "storageClass": "STANDARD",
             "timeCreated": created,
             "updated": created,
@@ -173,36 +208,56 @@ class GcsEmulator(HttpEmulator):
             "etag": "CAE=",
         }
 
-    def _insert_bucket(self, body: dict[str, Any]) -> dict[str, Any]:
+    def _insert_bucket(self, body: dict[str, Any], project: str) -> dict[str, Any]:
         name = str(body.get("name") or "")
         with self.lock:
             if name in self.buckets:
                 raise GcsError(
                     409, "Your previous request to create the named bucket succeeded and you already own it."
                 )
-            self.create_bucket(name)
+            self.create_bucket(name, project=project, location=str(body.get("location") or "US"))
         return self._bucket(name)
 
-    def _object(self, bucket: str, name: str) -> dict[str, Any]:
+    def _list_buckets(self, project: str, prefix: str) -> dict[str, Any]:
+        if not project:
+            raise GcsError(400, "Required parameter: project")
+        number = self.number_of(project)
+        with self.lock:
+            names = [name for name, owner in self.bucket_owner.items() if owner == number and name.startswith(prefix)]
+        return {"kind": "storage#buckets", "items": [self._bucket(name) for name in sorted(names)]}
+
+    def _stored(self, bucket: str, name: str, generation: str | None = None) -> StoredObject:
+        """The live object; a generation other than the live one is gone (no versioning here): 404."""
         self._bucket(bucket)
         with self.lock:
             found = self.buckets[bucket].get(name)
-        if found is None:
-            raise GcsError(404, f"No such object: {bucket}/{name}")
-        return _object_resource(bucket, name, found)
+        if found is None or (generation is not None and generation != str(found.generation)):
+            where = f"{bucket}/{name}" + (f"#{generation}" if generation is not None else "")
+            raise GcsError(404, f"No such object: {where}")
+        return found
 
-    def _media(self, bucket: str, name: str, range_header: str) -> tuple[int, dict[str, str], bytes]:
-        self._object(bucket, name)
-        data = self.read(bucket, name) or b""
+    def _object(self, bucket: str, name: str, generation: str | None = None) -> dict[str, Any]:
+        return _object_resource(bucket, name, self._stored(bucket, name, generation))
+
+    def _media(
+        self, bucket: str, name: str, range_header: str, generation: str | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
+        stored = self._stored(bucket, name, generation)
+        data = stored.data
+        headers = {
+            "Content-Type": "application/octet-stream",
+            "X-Goog-Generation": str(stored.generation),
+            "X-Goog-Metageneration": "1",
+            "X-Goog-Hash": f"crc32c={crc32c_of(data)},md5={md5_of(data)}",
+        }
         match = re.fullmatch(r"bytes=(\d+)-(\d*)", range_header.strip())
         if not match:
-            return 200, {"Content-Type": "application/octet-stream"}, data
+            return 200, headers, data
         start = int(match[1])
         end = min(int(match[2]) if match[2] else len(data) - 1, len(data) - 1)
         if start >= len(data):
             raise GcsError(416, "Request range not satisfiable")
-        headers = {"Content-Type": "application/octet-stream", "Content-Range": f"bytes {start}-{end}/{len(data)}"}
-        return 206, headers, data[start : end + 1]
+        return 206, {**headers, "Content-Range": f"bytes {start}-{end}/{len(data)}"}, data[start : end + 1]
 
     def _upload(self, bucket: str, query: dict[str, str], headers: dict[str, str], body: bytes) -> dict[str, Any]:
         if query.get("uploadType") != "multipart":
@@ -244,10 +299,22 @@ def _object_resource(bucket: str, name: str, stored: StoredObject) -> dict[str, 
         "metageneration": "1",
         "contentType": stored.content_type,
         "size": str(len(stored.data)),
+        "md5Hash": md5_of(stored.data),
+        "crc32c": crc32c_of(stored.data),
         "timeCreated": stored.created,
         "updated": stored.updated,
         "storageClass": "STANDARD",
     }
+
+
+def md5_of(data: bytes) -> str:
+    return base64.b64encode(hashlib.md5(data).digest()).decode()
+
+
+def crc32c_of(data: bytes) -> str:
+    import google_crc32c
+
+    return base64.b64encode(google_crc32c.value(data).to_bytes(4, "big")).decode()
 
 
 def _error_body(status: int, message: str) -> dict[str, Any]:

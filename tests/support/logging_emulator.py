@@ -21,10 +21,17 @@ Shapes kept, one line each, with their source:
   https://cloud.google.com/logging/docs/view/logging-query-language
 - errors `{error: {code, message, status}}` (400 INVALID_ARGUMENT for a filter it cannot parse):
   https://cloud.google.com/apis/design/errors
+- `entries.list` is limited to 60 requests a minute per project; past it 429 RESOURCE_EXHAUSTED:
+  https://cloud.google.com/logging/quotas ("Number of entries.list requests") and the error model above
+- an empty `entries` with a `nextPageToken` means the search has not finished the time range; the caller retries
+  with the token: the entries.list reference ("Response body", nextPageToken) and https://google.aip.dev/158
+  ("fewer results than the number requested (including zero results), even if not at the end of the collection")
+- `receiveTimestamp` is when Logging received the entry; an entry is listable only once ingested, so one that
+  becomes visible late carries a late receiveTimestamp: the LogEntry reference (receiveTimestamp)
 - plain lines written to stdout or stderr carry no severity (DEFAULT); a JSON line's `severity` is the entry's:
   https://cloud.google.com/functions/1stgendocs/monitoring/logging ("Writing runtime logs", said of Cloud Run functions)
 Assumed, not documented: the same holds for Cloud Run services; the page token is opaque (here the offset, tied to
-the query it was made for).
+the query it was made for); the 429 message's wording.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ import hashlib
 import json
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
@@ -48,6 +56,10 @@ Feed = Callable[[], Iterable[Entry]]
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
 SEVERITIES = ["DEFAULT", "DEBUG", "INFO", "NOTICE", "WARNING", "ERROR", "CRITICAL", "ALERT", "EMERGENCY"]
+_QUOTA_MESSAGE = (
+    "Quota exceeded for quota metric 'Read requests' and limit 'Read requests per minute' of service "
+    "'logging.googleapis.com'."
+)
 _COMPARISON = re.compile(r'^(?P<field>[A-Za-z_][\w.]*)\s*(?P<op>>=|<=|!=|=|>|<)\s*"(?P<value>(?:[^"\\]|\\.)*)"$')
 
 
@@ -63,6 +75,11 @@ class LoggingEmulator(HttpEmulator):
         self.feeds: list[Feed] = []
         self.requests: list[dict[str, Any]] = []  # every entries.list body, as sent
         self.hide_newer_than_s = 0.0  # ingestion delay: entries younger than this are not listed yet
+        self.quota_per_minute = 60  # entries.list requests a project may make in any 60 s
+        self.empty_pages = 0  # the next N answers are empty pages with a nextPageToken: a search still going
+        self.served: list[int] = []  # entries in each answer, to count what was read again
+        self._faults: list[int] = []
+        self._calls: list[float] = []
         self._lock = threading.Lock()
         self._listen(_handler_for(self), "logging-emulator")
 
@@ -70,10 +87,29 @@ class LoggingEmulator(HttpEmulator):
         with self._lock:
             self.entries.extend(entries)
 
+    def fail_next(self, status: int, count: int = 1) -> None:
+        with self._lock:
+            self._faults.extend([status] * count)
+
+    def _refused(self) -> tuple[int, dict[str, Any]] | None:
+        """A scripted fault, or the per-minute quota spent."""
+        now = time.monotonic()
+        with self._lock:
+            self._calls = [moment for moment in self._calls if now - moment < 60] + [now]
+            status = self._faults.pop(0) if self._faults else 0
+        if not status and len(self._calls) > self.quota_per_minute:
+            status = 429
+        if status == 429:
+            return 429, error_body(429, _QUOTA_MESSAGE)
+        return (status, error_body(status, "scripted failure")) if status else None
+
     # --- entries.list --------------------------------------------------------------------------
 
     def list_entries(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         self.requests.append(body)
+        refused = self._refused()
+        if refused is not None:
+            return refused
         projects = [name.split("/", 1)[1] for name in body.get("resourceNames") or [] if name.startswith("projects/")]
         if not projects:
             return 400, error_body(400, "resourceNames must name at least one project (projects/PROJECT_ID).")
@@ -91,7 +127,12 @@ class LoggingEmulator(HttpEmulator):
         start = _offset(str(body.get("pageToken") or ""), query)
         if start is None:
             return 400, error_body(400, "Invalid page token.")
+        if self.empty_pages > 0:
+            self.empty_pages -= 1
+            self.served.append(0)
+            return 200, {"nextPageToken": _token(start, query)}  # the search goes on from the same place
         page: dict[str, Any] = {"entries": found[start : start + size]}
+        self.served.append(len(page["entries"]))
         if start + size < len(found):
             page["nextPageToken"] = _token(start + size, query)
         return 200, page
@@ -105,8 +146,21 @@ class LoggingEmulator(HttpEmulator):
             return entries
         now = datetime.now(UTC).timestamp()
         return [
-            entry for entry in entries if now - parse_stamp(entry["timestamp"]).timestamp() >= self.hide_newer_than_s
+            _received(entry, self.hide_newer_than_s) for entry in entries if _age(entry, now) >= self.hide_newer_than_s
         ]
+
+
+def _age(entry: Entry, now: float) -> float:
+    return now - parse_stamp(entry["timestamp"]).timestamp()
+
+
+def _received(entry: Entry, delay_s: float) -> Entry:
+    """The entry as listed once ingested: received no earlier than its timestamp plus the ingestion delay."""
+    ingested = parse_stamp(entry["timestamp"]).timestamp() + delay_s
+    if parse_stamp(entry.get("receiveTimestamp") or entry["timestamp"]).timestamp() >= ingested:
+        return entry
+    moment = datetime.fromtimestamp(ingested, UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return {**entry, "receiveTimestamp": moment}
 
 
 def run_entry(
@@ -243,7 +297,14 @@ def _offset(token: str, query: str) -> int | None:
 
 
 def error_body(code: int, message: str) -> dict[str, Any]:
-    status = {400: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED", 404: "NOT_FOUND"}.get(code, "UNKNOWN")
+    status = {
+        400: "INVALID_ARGUMENT",
+        403: "PERMISSION_DENIED",
+        404: "NOT_FOUND",
+        429: "RESOURCE_EXHAUSTED",
+        500: "INTERNAL",
+        503: "UNAVAILABLE",
+    }.get(code, "UNKNOWN")
     return {"error": {"code": code, "message": message, "status": status}}
 
 

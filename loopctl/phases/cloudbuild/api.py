@@ -55,13 +55,35 @@ class CloudBuildApi:
 
     def get(self, build_id: str) -> cloudbuild_v1.Build:
         return self.call(
-            "Cloud Build", "get build", lambda: self.builds.get_build(request=self._named(build_id), retry=None)
+            "Cloud Build",
+            "get build",
+            lambda: self.builds.get_build(request=self._named(build_id), retry=None),
+            read=True,
         )
 
     def cancel(self, build_id: str) -> cloudbuild_v1.Build:
         return self.call(
             "Cloud Build", "cancel build", lambda: self.builds.cancel_build(request=self._named(build_id), retry=None)
         )
+
+    def default_account(self) -> str:
+        """The account builds run as when none is named (GetDefaultServiceAccount): the legacy Cloud Build account,
+        or since 2024 Compute Engine's default one; "" when it cannot be read (only hints and doctor use it)."""
+        location = (
+            self.location if self.config.region != "global" else f"projects/{self.config.project}/locations/global"
+        )
+        try:
+            found = self.call(
+                "Cloud Build",
+                "get the default service account",
+                lambda: self.builds.get_default_service_account(
+                    request={"name": f"{location}/defaultServiceAccount"}, retry=None
+                ),
+                read=True,
+            )
+        except LoopctlError:
+            return ""
+        return str(found.service_account_email).rsplit("/", 1)[-1]
 
     def _where(self) -> dict[str, Any]:
         # Only `parent` for a region: the client then takes the regional URL (`/v1/projects/P/locations/R/builds`).
@@ -74,14 +96,19 @@ class CloudBuildApi:
             return {"name": f"{self.location}/builds/{build_id}"}
         return {"project_id": self.config.project, "id": build_id}
 
-    def call(self, service: str, what: str, request: Callable[[], T]) -> T:
-        """One API call; 429 and 503 are retried with exponential backoff, each retry shown live."""
+    def call(self, service: str, what: str, request: Callable[[], T], *, read: bool = False) -> T:
+        """One API call; 429 and 503 are retried with exponential backoff, each retry shown live. A `read` is also
+        retried on 500 and 504 (DEADLINE_EXCEEDED): asking again changes nothing, as Google's GetBuild policy has it."""
         from google.api_core import exceptions
 
+        transient: tuple[type[Exception], ...] = (exceptions.TooManyRequests, exceptions.ServiceUnavailable)
+        if read:
+            transient += (exceptions.InternalServerError, exceptions.GatewayTimeout)
         for attempt in range(MAX_RETRIES + 1):
             try:
                 return request()
-            except (exceptions.TooManyRequests, exceptions.ServiceUnavailable) as err:
+            except transient as err:
+                assert isinstance(err, exceptions.GoogleAPICallError)
                 if attempt == MAX_RETRIES:
                     raise api_error(service, what, err) from err
                 delay = self.backoff_s * 2**attempt
@@ -136,6 +163,8 @@ _HINTS: list[tuple[str, str, str]] = [
     ("NotFound", "not_found", "check build.cloudbuild.project and region (and that the Cloud Build API is enabled)"),
     ("TooManyRequests", "api_unavailable", "Google kept answering 429: wait a minute and run again"),
     ("ServiceUnavailable", "api_unavailable", "Google kept answering 503: wait a minute and run again"),
+    ("InternalServerError", "api_unavailable", "Google kept answering 500: wait a minute and run again"),
+    ("GatewayTimeout", "api_unavailable", "Google kept answering 504: wait a minute and run again"),
     ("BadRequest", "invalid_request", "check the build.cloudbuild block of config.yaml"),
 ]
 

@@ -57,10 +57,15 @@ class CloudBuildPhase:
         api = CloudBuildApi(build.cloudbuild, log=lambda line: ctx.log(self.name, line), backoff_s=self.backoff_s)
         context = ctx.config.path(build.context)
         source = upload_source(api, context, build, digest, own=own_paths(ctx.config, context))
-        section.update(source=source.uri, source_uploaded=source.uploaded)
+        section.update(source=source.uri, source_uploaded=source.uploaded, source_generation=source.generation)
         references = [cache_tag, *(f"{build.image}:{tag}" for tag in tags)]
         request = build_request(
-            build, bucket=source.bucket, source=source.name, references=references, cache_from=previous_image(ctx)
+            build,
+            bucket=source.bucket,
+            source=source.name,
+            generation=source.generation,
+            references=references,
+            cache_from=previous_image(ctx),
         )
         queued = api.create(request)
         section.update(
@@ -76,13 +81,23 @@ class CloudBuildPhase:
             finished = self._wait(ctx, api, queued, tail)
         except KeyboardInterrupt:
             return self._cancel(ctx, api, queued, section)
+        except LoopctlError as lost:
+            return self._abandon(ctx, api, queued, section, lost)
+        except Exception:
+            with contextlib.suppress(LoopctlError):  # a bug shows as one; the remote build still must not go on
+                api.cancel(queued.id)
+            raise
         finally:
             write_atomic(ctx.store.artifact_path(ctx.number, "build.log"), redact(tail.text()))
         section.update(retries=api.retries, **timings(finished))
         detail = {"build_id": finished.id, "queued_s": section["queued_s"], "working_s": section["working_s"]}
         if finished.status.name != "SUCCESS":
             err = build_failure(
-                finished, tail, _cloudbuild(ctx), log_name=ctx.store.artifact_path(ctx.number, "build.log").name
+                finished,
+                tail,
+                _cloudbuild(ctx),
+                log_name=ctx.store.artifact_path(ctx.number, "build.log").name,
+                default_account=api.default_account,
             )
             return PhaseResult(
                 "failed", detail, section=section, error=ErrorInfo(kind=err.kind, message=err.message, hint=err.hint)
@@ -108,6 +123,33 @@ class CloudBuildPhase:
             section.update(cancelled=True, **timings(cancelled))
         return PhaseResult("aborted", {"build_id": queued.id}, section=section, error=error)
 
+    def _abandon(
+        self, ctx: Context, api: CloudBuildApi, queued: Any, section: dict[str, Any], err: LoopctlError
+    ) -> PhaseResult:
+        """loopctl stops following the build (its status cannot be read, or it ran far past its timeout): cancel it,
+        so nothing keeps building, and billing, behind a failed phase."""
+        ctx.log(self.name, f"giving up: cancelling Cloud Build {queued.id}")
+        try:
+            cancelled = api.cancel(queued.id)
+        except LoopctlError as failed:
+            message = f"{err.message}; gave up on Cloud Build {queued.id}, and cancelling it failed: {failed.message}"
+            hint = f"cancel it in the Cloud Console; {err.hint}" if err.hint else "cancel it in the Cloud Console"
+            section.update(cancelled=False, retries=api.retries, **timings(queued))
+            return PhaseResult(
+                "failed",
+                {"build_id": queued.id},
+                section=section,
+                error=ErrorInfo(kind=err.kind, message=message, hint=hint),
+            )
+        section.update(cancelled=True, retries=api.retries, **timings(cancelled))
+        message = f"{err.message}; gave up on Cloud Build {queued.id}: cancelled"
+        return PhaseResult(
+            "failed",
+            {"build_id": queued.id},
+            section=section,
+            error=ErrorInfo(kind=err.kind, message=message, hint=err.hint),
+        )
+
     def _wait(self, ctx: Context, api: CloudBuildApi, queued: Any, tail: LogTail) -> Any:
         """Tail the log often (a cheap read); ask for the status every poll_s, or at once when the log has ended."""
         config = _cloudbuild(ctx)
@@ -127,10 +169,8 @@ class CloudBuildPhase:
             else:
                 tail.poll()
             if time.monotonic() > give_up:
-                with contextlib.suppress(LoopctlError):
-                    api.cancel(queued.id)
                 raise LoopctlError(
-                    f"Cloud Build {queued.id} still {state} after {limit}s: cancelled",
+                    f"Cloud Build {queued.id} still {state} after {limit}s",
                     hint="raise build.cloudbuild.timeout_s, or look at the build in the Cloud Console",
                     kind="build_timeout",
                 )

@@ -7,6 +7,7 @@ from loopctl.errors import LoopctlError
 from loopctl.finding import Finding, credentials_finding
 from loopctl.google_access import ADC_HINT, is_emulator
 from loopctl.phases.cloudbuild.api import CloudBuildApi
+from loopctl.phases.cloudbuild.source import check_owner
 
 ENABLE_HINT = "enable it: `gcloud services enable cloudbuild.googleapis.com --project {project}`"
 ROLE_HINT = "grant your identity roles/cloudbuild.builds.editor (submit and cancel builds) on {project}"
@@ -21,7 +22,7 @@ def cloudbuild_checks(config: CloudBuildConfig) -> list[Finding]:
         api = CloudBuildApi(config, log=lambda line: None, backoff_s=0.5)
     except LoopctlError as err:
         return [Finding("cloud build credentials", False, err.message, err.hint)]
-    return [credentials, _build_api(api), _bucket(api)]
+    return [credentials, _build_api(api), _account(api), _bucket(api)]
 
 
 def _credentials(config: CloudBuildConfig) -> Finding:
@@ -46,6 +47,23 @@ def _build_api(api: CloudBuildApi) -> Finding:
     return Finding("cloud build api", True, f"answers for {project} ({api.config.region})")
 
 
+def _account(api: CloudBuildApi) -> Finding:
+    """Who builds: it fetches the source (storage.objects.get on the bucket) and pushes the image."""
+    named = api.config.service_account
+    account = named or api.default_account()
+    if not account:
+        return Finding(
+            "cloud build account", True, "the project's default build account could not be read", warning=True
+        )
+    whose = "build.cloudbuild.service_account" if named else "the project's default"
+    return Finding(
+        "cloud build account",
+        True,
+        f"builds run as {account} ({whose}): it needs storage.objects.get on gs://{api.config.source_bucket} and "
+        "roles/artifactregistry.writer on the repository",
+    )
+
+
 def _bucket(api: CloudBuildApi) -> Finding:
     from google.api_core.exceptions import NotFound
 
@@ -57,4 +75,9 @@ def _bucket(api: CloudBuildApi) -> Finding:
             return Finding("source bucket", True, f"gs://{name} does not exist yet: the first build creates it")
         fix = f"grant your identity roles/storage.admin on gs://{name}, or set build.cloudbuild.bucket"
         return Finding("source bucket", False, err.message, fix if err.kind == "permission_denied" else err.hint)
+    if api.config.bucket is None:
+        try:
+            check_owner(api, api.config, name)
+        except LoopctlError as err:
+            return Finding("source bucket", False, err.message, err.hint)
     return Finding("source bucket", True, f"gs://{name} is there")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from loopctl import outside
@@ -14,15 +15,25 @@ from loopctl.phases.docker.build import build_error
 QUOTED_LIMIT = 200  # a quoted log line
 DETAIL_LIMIT = 300  # Cloud Build's status detail
 PUSH_ROLE = "roles/artifactregistry.writer"
-DEFAULT_ACCOUNT = "Cloud Build's service account (PROJECT_NUMBER@cloudbuild.gserviceaccount.com by default)"
+DEFAULT_ACCOUNT = (
+    "the build's service account (PROJECT_NUMBER-compute@developer.gserviceaccount.com for projects made since 2024, "
+    "PROJECT_NUMBER@cloudbuild.gserviceaccount.com before)"
+)
 _PUSH_FAILURES = ("PUSH_FAILED", "PUSH_NOT_AUTHORIZED", "PUSH_IMAGE_NOT_FOUND")
 _DENIED_WORDS = ("denied", "unauthorized", "forbidden", "permission", "authentication required", "no basic auth")
 
 
 def build_failure(
-    build: Any, tail: LogTail, config: CloudBuildConfig, *, log_name: str = "NNNN.build.log"
+    build: Any,
+    tail: LogTail,
+    config: CloudBuildConfig,
+    *,
+    log_name: str = "NNNN.build.log",
+    default_account: Callable[[], str] = lambda: "",
 ) -> LoopctlError:
-    """The error for a build whose status is not SUCCESS; `log_name` is the file the whole log was saved to."""
+    """The error for a build whose status is not SUCCESS; `log_name` is the file the whole log was saved to, and
+    `default_account` reads the project's default build account, asked only when a hint must name the account the
+    build ran as."""
     status = build.status.name
     detail = one_line(str(build.status_detail or ""))
     where = f"Cloud Build {build.id}"
@@ -41,8 +52,10 @@ def build_failure(
     if status == "CANCELLED":
         return LoopctlError(f"{where} was cancelled outside loopctl", hint="run again", kind="build")
     failure_type = build.failure_info.type_.name if "failure_info" in build else ""
+    if failure_type == "FETCH_SOURCE_FAILED":
+        return source_failure(build, detail, _account(build, config, default_account))
     if failure_type in _PUSH_FAILURES or (_pushing(build) and _denied(detail)):
-        return push_failure(build, detail, config)
+        return push_failure(build, detail, _account(build, config, default_account))
     if status == "INTERNAL_ERROR":
         return LoopctlError(f"{where} failed inside Cloud Build: {detail}", hint="run again", kind="build")
     return step_failure(build, tail, detail, log_name=log_name)
@@ -67,9 +80,27 @@ def step_failure(build: Any, tail: LogTail, detail: str, *, log_name: str = "NNN
     return LoopctlError("\n".join([first, *quoted]), hint=local.hint, kind="build")
 
 
-def push_failure(build: Any, detail: str, config: CloudBuildConfig) -> LoopctlError:
+def _account(build: Any, config: CloudBuildConfig, default_account: Callable[[], str]) -> str:
+    """The account the build ran as: named in the config or the build, else the project's default."""
+    named = config.service_account or (str(build.service_account).rsplit("/", 1)[-1] if build.service_account else "")
+    return named or default_account()
+
+
+def source_failure(build: Any, detail: str, account: str) -> LoopctlError:
+    """Cloud Build fetches the source as the build's account: it needs storage.objects.get on the source bucket."""
+    who = account or DEFAULT_ACCOUNT
+    source = build.source.storage_source
+    where = f"gs://{source.bucket}" if source.bucket else "the source bucket"
+    info = one_line(str(build.failure_info.detail)) if "failure_info" in build else ""
+    return LoopctlError(
+        f"Cloud Build {build.id} could not fetch its source: {info or detail}",
+        hint=f"grant {who} storage.objects.get on {where} (roles/storage.objectViewer)",
+        kind="source_denied",
+    )
+
+
+def push_failure(build: Any, detail: str, account: str) -> LoopctlError:
     """Cloud Build pushes as its own service account: name it, and the role that lets it push."""
-    account = config.service_account or (str(build.service_account).rsplit("/", 1)[-1] if build.service_account else "")
     who = account or DEFAULT_ACCOUNT
     info = one_line(str(build.failure_info.detail)) if "failure_info" in build else ""
     reason = info or detail

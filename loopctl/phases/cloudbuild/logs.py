@@ -36,7 +36,8 @@ class LogTail:
 
     def __init__(self, api: CloudBuildApi, logs_bucket: str, build_id: str, show: Callable[[str], None]) -> None:
         bucket, _, prefix = logs_bucket.removeprefix("gs://").partition("/")
-        self.blob: Any = api.storage.bucket(bucket).blob(f"{prefix.rstrip('/')}/log-{build_id}.txt".lstrip("/"))
+        self.bucket = bucket
+        self.name = f"{prefix.rstrip('/')}/log-{build_id}.txt".lstrip("/")
         self.api = api
         self.show = show
         self.offset = 0
@@ -74,8 +75,11 @@ class LogTail:
         from google.api_core import exceptions
 
         def read() -> bytes:
+            # A new handle each read: a download remembers the generation it got and pins later reads to it, but
+            # Cloud Build rewrites the object as the build runs and the old generation is gone (404).
+            blob: Any = self.api.storage.bucket(self.bucket).blob(self.name)
             try:
-                return bytes(self.blob.download_as_bytes(start=self.offset, checksum=None, retry=None))
+                return bytes(blob.download_as_bytes(start=self.offset, checksum=None, retry=None))
             except (exceptions.NotFound, exceptions.RequestRangeNotSatisfiable):
                 return b""  # not written yet, or nothing new since the last poll
 

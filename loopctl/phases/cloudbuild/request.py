@@ -31,9 +31,16 @@ def docker_build_args(build: BuildConfig, references: list[str], cache_from: str
 
 
 def build_request(
-    build: BuildConfig, *, bucket: str, source: str, references: list[str], cache_from: str | None
+    build: BuildConfig,
+    *,
+    bucket: str,
+    source: str,
+    references: list[str],
+    cache_from: str | None,
+    generation: int = 0,
 ) -> cloudbuild_v1.Build:
-    """Source from the bucket, an optional cache pull, the build; `images:` has Cloud Build push, report digests."""
+    """Source from the bucket (pinned to `generation`, the object loopctl uploaded or verified), an optional cache
+    pull, the build; `images:` has Cloud Build push, report digests."""
     from google.cloud.devtools import cloudbuild_v1
 
     assert build.cloudbuild is not None
@@ -50,7 +57,9 @@ def build_request(
         )
     )
     return cloudbuild_v1.Build(
-        source=cloudbuild_v1.Source(storage_source=cloudbuild_v1.StorageSource(bucket=bucket, object_=source)),
+        source=cloudbuild_v1.Source(
+            storage_source=cloudbuild_v1.StorageSource(bucket=bucket, object_=source, generation=generation)
+        ),
         steps=steps,
         images=references,
         timeout={"seconds": config.timeout_s},

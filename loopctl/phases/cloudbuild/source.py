@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import gzip
+import hashlib
 import os
 import tarfile
 import tempfile
@@ -11,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from loopctl.config import BuildConfig
+from loopctl.config import BuildConfig, CloudBuildConfig
 from loopctl.errors import LoopctlError
 from loopctl.outside import one_line
 from loopctl.phases.cloudbuild.api import CloudBuildApi
@@ -26,6 +28,7 @@ class Source:
     name: str
     size: int
     uploaded: bool
+    generation: int = 0  # the object generation to build (StorageSource.generation)
 
     @property
     def uri(self) -> str:
@@ -88,53 +91,170 @@ def _add(archive: tarfile.TarFile, path: Path, name: str) -> bool:
 def upload_source(
     api: CloudBuildApi, context: Path, build: BuildConfig, input_digest: str, *, own: Sequence[str] = ()
 ) -> Source:
-    """Make sure the bucket exists and holds this context; upload only when the object is missing."""
+    """Make sure the bucket is the project's and holds this context; upload unless an object of that name already
+    holds exactly these bytes (its md5 checked: anyone who can write to the bucket could have put other bytes
+    there). The generation returned is the one to build: a later replacement of the object is never built."""
     assert build.cloudbuild is not None
-    bucket = _bucket(api, build.cloudbuild.source_bucket)
+    bucket = _bucket(api, build.cloudbuild)
     name = source_name(input_digest)
-    blob = bucket.blob(name)
-    if api.call("Cloud Storage", "look up the source", lambda: blob.exists(retry=None)):
-        api.log(f"source unchanged: gs://{bucket.name}/{name} is already uploaded")
-        return Source(bucket.name, name, 0, uploaded=False)
     with tempfile.TemporaryFile(prefix="loopctl-source-") as spool:
         packed = pack_context(context, build, spool, own=own)
-        if packed.left_out:
-            shown = ", ".join(one_line(entry, 120) for entry in packed.left_out[:5])
-            more = f" and {len(packed.left_out) - 5} more" if len(packed.left_out) > 5 else ""
-            api.log(f"left out of the source {len(packed.left_out)} socket(s), FIFO(s) or device(s): {shown}{more}")
+        _say_left_out(api, packed)
+        sums = _checksums(spool)
+        existing = _existing(api, bucket, name)
+        if existing is not None and _holds(existing, sums):
+            api.log(f"source unchanged: gs://{bucket.name}/{name} is already uploaded (checksum verified)")
+            return Source(bucket.name, name, packed.size, uploaded=False, generation=int(existing.generation))
+        if existing is not None:
+            api.log(f"gs://{bucket.name}/{name} does not hold this context (its checksum differs): uploading it again")
         api.log(f"uploading the context ({packed.size / 1024:.0f} KiB) to gs://{bucket.name}/{name}")
-        spool.seek(0)
-        _upload(api, blob, spool, packed.size)
-    return Source(bucket.name, name, packed.size, uploaded=True)
+        replacing = int(existing.generation) if existing else 0
+        generation = _upload(api, bucket, name, Spooled(spool, packed.size, sums), replacing=replacing)
+    return Source(bucket.name, name, packed.size, uploaded=True, generation=generation)
 
 
-def _upload(api: CloudBuildApi, blob: Any, payload: BinaryIO, size: int) -> None:
+def _say_left_out(api: CloudBuildApi, packed: Packed) -> None:
+    if packed.left_out:
+        shown = ", ".join(one_line(entry, 120) for entry in packed.left_out[:5])
+        more = f" and {len(packed.left_out) - 5} more" if len(packed.left_out) > 5 else ""
+        api.log(f"left out of the source {len(packed.left_out)} socket(s), FIFO(s) or device(s): {shown}{more}")
+
+
+@dataclass(frozen=True)
+class Checksums:
+    """The tarball's md5 and crc32c, base64 as Cloud Storage reports them (`md5Hash`, `crc32c`)."""
+
+    md5: str
+    crc32c: str
+
+
+@dataclass(frozen=True)
+class Spooled:
+    """The packed tarball in its temporary file, with its size and checksums."""
+
+    file: BinaryIO
+    size: int
+    sums: Checksums
+
+
+def _checksums(spool: BinaryIO) -> Checksums:
+    """Read the spooled tarball once, in pieces: memory stays at one piece whatever the context weighs."""
+    import google_crc32c
+
+    md5, crc = hashlib.md5(), google_crc32c.Checksum()  # type: ignore[no-untyped-call]
+    spool.seek(0)
+    while piece := spool.read(1 << 20):
+        md5.update(piece)
+        crc.update(piece)  # type: ignore[no-untyped-call]
+    return Checksums(base64.b64encode(md5.digest()).decode(), base64.b64encode(crc.digest()).decode())  # type: ignore[no-untyped-call]
+
+
+def _existing(api: CloudBuildApi, bucket: Any, name: str) -> Any:
+    """The object's metadata (generation, md5Hash, crc32c), or None when there is none."""
+    return api.call("Cloud Storage", "look up the source", lambda: bucket.get_blob(name, retry=None), read=True)
+
+
+def _holds(blob: Any, sums: Checksums) -> bool:
+    """md5 when the object has one (single uploads do), else crc32c (composite objects carry only that)."""
+    if blob.md5_hash:
+        return bool(blob.md5_hash == sums.md5)
+    if blob.crc32c:
+        return bool(blob.crc32c == sums.crc32c)
+    return False
+
+
+def _upload(api: CloudBuildApi, bucket: Any, name: str, payload: Spooled, *, replacing: int) -> int:
+    """Upload only over the generation looked at (0: only where nothing is); a parallel run that uploaded the same
+    inputs first is fine when its object holds these bytes."""
     from google.api_core.exceptions import PreconditionFailed
 
+    blob = bucket.blob(name)
+
     def send() -> None:
-        # Generation 0: create only; a parallel run that uploaded the same inputs first is fine.
-        payload.seek(0)  # a retried call sends it again from the start
-        blob.upload_from_file(payload, size=size, content_type="application/gzip", if_generation_match=0, retry=None)
+        payload.file.seek(0)  # a retried call sends it again from the start
+        blob.upload_from_file(
+            payload.file,
+            size=payload.size,
+            content_type="application/gzip",
+            if_generation_match=replacing,
+            retry=None,
+        )
 
     try:
         api.call("Cloud Storage", "upload the source", send)
     except LoopctlError as err:
         if not isinstance(err.__cause__, PreconditionFailed):
             raise
+        raced = _existing(api, bucket, name)
+        if raced is None or not _holds(raced, payload.sums):
+            raise LoopctlError(
+                f"gs://{bucket.name}/{name} changed while loopctl uploaded it",
+                hint="another writer uses this object: run again, or set build.cloudbuild.bucket to a bucket of yours",
+                kind="source_changed",
+            ) from err
+        return int(raced.generation)
+    return int(blob.generation)
 
 
-def _bucket(api: CloudBuildApi, name: str) -> Any:
+def _bucket(api: CloudBuildApi, config: CloudBuildConfig) -> Any:
     from google.api_core.exceptions import NotFound
+
+    name = config.source_bucket
+    storage = api.storage
+    try:
+        found = api.call("Cloud Storage", f"get bucket {name}", lambda: storage.get_bucket(name, retry=None), read=True)
+    except LoopctlError as err:
+        if not isinstance(err.__cause__, NotFound):
+            if config.bucket is None and err.kind == "permission_denied":
+                check_owner(api, config, name)  # a bucket we may not read: often someone else's
+            raise
+    else:
+        if config.bucket is None:
+            check_owner(api, config, name)
+        return found
+    return _create_bucket(api, config, name)
+
+
+def check_owner(api: CloudBuildApi, config: CloudBuildConfig, name: str) -> None:
+    """Bucket names are global: `PROJECT_cloudbuild` may be anyone's. It is the project's when the project's own
+    bucket list holds it (how `gcloud builds submit` checks its default bucket). A list loopctl may not read is
+    said and skipped: the checksum check and the pinned generation still hold the build to loopctl's bytes."""
+    from google.api_core.exceptions import Forbidden
 
     storage = api.storage
     try:
-        return api.call("Cloud Storage", f"get bucket {name}", lambda: storage.get_bucket(name, retry=None))
+        owned = api.call(
+            "Cloud Storage",
+            f"list the buckets of project {config.project}",
+            lambda: [found.name for found in storage.list_buckets(project=config.project, prefix=name, retry=None)],
+            read=True,
+        )
     except LoopctlError as err:
-        if not isinstance(err.__cause__, NotFound):
+        if not isinstance(err.__cause__, Forbidden):
             raise
-    api.log(f"creating bucket gs://{name} (the source bucket, as gcloud does)")
+        api.log(f"cannot check that gs://{name} belongs to project {config.project} (no storage.buckets.list)")
+        return
+    if name not in owned:
+        raise LoopctlError(
+            f"gs://{name} belongs to another project, not {config.project}: bucket names are global, and loopctl "
+            "will not upload the source to someone else's bucket",
+            hint="set build.cloudbuild.bucket to a bucket of your project",
+            kind="bucket_not_owned",
+        )
+
+
+def _create_bucket(api: CloudBuildApi, config: CloudBuildConfig, name: str) -> Any:
+    storage = api.storage
+    # In the build's region when it has one (as gcloud does for a regional build); US multi-region otherwise.
+    location = None if config.region == "global" else config.region
+    where = f" in {location}" if location else ""
+    api.log(f"creating bucket gs://{name}{where} (the source bucket, as gcloud does)")
     try:
-        return api.call("Cloud Storage", f"create bucket {name}", lambda: storage.create_bucket(name, retry=None))
+        return api.call(
+            "Cloud Storage",
+            f"create bucket {name}",
+            lambda: storage.create_bucket(name, project=config.project, location=location, retry=None),
+        )
     except LoopctlError as err:
         raise LoopctlError(
             f"{err.message}",

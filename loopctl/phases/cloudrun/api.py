@@ -3,25 +3,16 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from loopctl.config import CloudRunConfig, Config
 from loopctl.errors import LoopctlError
-from loopctl.google_access import (
-    ADC_HINT,
-    access_error,
-    access_failures,
-    class_hint,
-    client_settings,
-    error_body,
-    made,
-    server_message,
-)
+from loopctl.google_access import access_error, access_failures, client_settings, made, server_message
+from loopctl.phases.cloudrun.api_errors import api_error, error_status, etag_race
 from loopctl.runner import Context
 
 if TYPE_CHECKING:
-    from google.api_core.exceptions import GoogleAPICallError
     from google.cloud import run_v2
     from google.longrunning import operations_pb2
 
@@ -89,17 +80,22 @@ class CloudRunApi:
             raise
 
     def write_fresh(
-        self, wanted: Callable[[run_v2.Service | None], run_v2.Service], first: run_v2.Service | None
+        self,
+        wanted: Callable[[run_v2.Service | None], run_v2.Service],
+        first: run_v2.Service | None,
+        *,
+        fields: Sequence[str] = (),
     ) -> tuple[str, run_v2.Service | None]:
         """Create or update the service `wanted(current)` describes; returns the operation's name and the service it
-        replaced. A write that failed in a way worth retrying (etag race, 5xx, timeout) is retried only after reading
-        the service again, so a retry never overwrites what someone else changed in between."""
+        replaced. `fields` limits an update to those top-level fields (the update mask). A write that failed in a way
+        worth retrying (etag race, 5xx, timeout) is retried only after reading the service again, so a retry never
+        overwrites what someone else changed in between."""
         current = first
         for attempt in range(MAX_RETRIES + 1):
             service = wanted(current)
             what = "create service" if current is None else "update service"
             try:
-                return self._write(service, create=current is None), current
+                return self._write(service, create=current is None, fields=fields), current
             except LoopctlError as err:
                 if not _write_retryable(err.__cause__) or attempt == MAX_RETRIES or self.deadline.expired():
                     raise
@@ -113,7 +109,7 @@ class CloudRunApi:
                 current = self.find_service()
         raise AssertionError("unreachable")
 
-    def _write(self, service: run_v2.Service, *, create: bool) -> str:
+    def _write(self, service: run_v2.Service, *, create: bool, fields: Sequence[str] = ()) -> str:
         if create:
             parent = self.service_name.rsplit("/services/", 1)[0]
             operation = self.call(
@@ -125,9 +121,12 @@ class CloudRunApi:
             )
         else:
             service.name = self.service_name
+            request: dict[str, Any] = {"service": service}
+            if fields:
+                request["update_mask"] = {"paths": list(fields)}
             operation = self.call(
                 "update service",
-                lambda timeout: self.services.update_service(service=service, retry=None, timeout=timeout),
+                lambda timeout: self.services.update_service(request=request, retry=None, timeout=timeout),
                 read=False,
             )
         return str(operation.operation.name)
@@ -165,6 +164,20 @@ class CloudRunApi:
             ):
                 return service
             self._pause(f"the service did not settle on generation {service.generation}")
+
+    def invokable_by_everyone(self) -> bool:
+        """Whether the service's IAM policy lets `allUsers` invoke it (public without invoker_iam_disabled). A policy
+        loopctl may not read (run.services.getIamPolicy) reads as no."""
+        try:
+            policy = self.call(
+                "get IAM policy",
+                lambda timeout: self.services.get_iam_policy(
+                    request={"resource": self.service_name}, retry=None, timeout=timeout
+                ),
+            )
+        except LoopctlError:
+            return False
+        return any(binding.role == "roles/run.invoker" and "allUsers" in binding.members for binding in policy.bindings)
 
     def get_revision(self, name: str) -> run_v2.Revision:
         return self.call(
@@ -244,13 +257,13 @@ def _transient() -> tuple[type[Exception], ...]:
 
 
 def _write_retryable(err: BaseException | None) -> bool:
-    """Worth another write after re-reading: an etag race (ABORTED), a name taken meanwhile (ALREADY_EXISTS: the
-    service was created, or the revision name is used), a 5xx or 429, or no answer in time."""
+    """Worth another write after re-reading: an etag race, a name taken meanwhile (ALREADY_EXISTS: the service was
+    created, or the revision name is used), a 5xx or 429, or no answer in time."""
     from google.api_core import exceptions
 
     if isinstance(err, _transient()):
         return True
-    return isinstance(err, exceptions.GoogleAPICallError) and error_status(err) in ("ABORTED", "ALREADY_EXISTS")
+    return isinstance(err, exceptions.GoogleAPICallError) and (etag_race(err) or error_status(err) == "ALREADY_EXISTS")
 
 
 def _clients(config: CloudRunConfig) -> tuple[run_v2.ServicesClient, run_v2.RevisionsClient]:
@@ -266,76 +279,6 @@ def _clients(config: CloudRunConfig) -> tuple[run_v2.ServicesClient, run_v2.Revi
         ),
         doing="deploy with",
     )
-
-
-_ROLE_HINT = (
-    "the deploying identity needs roles/run.developer (and roles/iam.serviceAccountUser on the runtime account)"
-)
-_HINTS: list[tuple[str, str, str]] = [
-    # (exception class name, kind, hint), most specific first
-    ("Forbidden", "permission_denied", _ROLE_HINT),  # PermissionDenied over gRPC is a subclass
-    ("Unauthorized", "credentials", ADC_HINT),
-    ("NotFound", "not_found", "check deploy.cloudrun.project, region and service (allow_missing: true creates it)"),
-    ("Conflict", "conflict", "the service changed while loopctl was deploying it: run again"),
-    ("TooManyRequests", "api_unavailable", "Cloud Run kept answering 429: wait a minute and run again"),
-    ("ServiceUnavailable", "api_unavailable", "Cloud Run kept answering 503: wait a minute and run again"),
-    ("InternalServerError", "api_unavailable", "Cloud Run kept answering 500: wait a minute and run again"),
-    ("GatewayTimeout", "api_unavailable", "Cloud Run kept answering 504: wait a minute and run again"),
-    ("BadRequest", "invalid_request", "check the deploy.cloudrun block of config.yaml"),
-]
-# google.rpc.Status.status of a REST error body: REST maps several of them to one HTTP status (409: both).
-_STATUS_HINTS = {
-    "ABORTED": ("conflict", "the service changed while loopctl was writing it (etag race): run again"),
-    "ALREADY_EXISTS": ("conflict", "a revision with that name exists: run again, loopctl picks a new name"),
-}
-# The permission Google names in ErrorInfo.metadata, and the predefined role that grants it.
-_ROLES = {
-    "iam.serviceaccounts.actas": "roles/iam.serviceAccountUser on the runtime service account",
-    "run.services.setiampolicy": "roles/run.admin",
-    "run.services.getiampolicy": "roles/run.admin",
-}
-
-
-def api_error(what: str, err: GoogleAPICallError, *, project: str = "") -> LoopctlError:
-    """One line: what was asked, the status, and Google's own words; kind and hint from the error body's
-    ErrorInfo reason and status when it has them, else from the exception class."""
-    kind, hint = class_hint(err, _HINTS)
-    kind, hint = _STATUS_HINTS.get(error_status(err), (kind, hint))
-    reason, metadata = error_info(err)
-    if reason == "SERVICE_DISABLED":
-        where = metadata.get("consumer", "").removeprefix("projects/") or project
-        service = metadata.get("service", "run.googleapis.com")
-        kind, hint = (
-            "api_disabled",
-            f"enable {service} in project {where}: `gcloud services enable {service} --project {where}`",
-        )
-    elif reason == "IAM_PERMISSION_DENIED":
-        permission = metadata.get("permission", "")
-        role = _ROLES.get(permission.lower(), "roles/run.developer")
-        kind, hint = (
-            "permission_denied",
-            f"grant the deploying identity {role}" + (f" ({permission})" if permission else ""),
-        )
-    status = f"{err.code} " if err.code else ""
-    return LoopctlError(f"Cloud Run API: {what}: {status}{server_message(err)}", hint=hint, kind=kind)
-
-
-def error_status(err: GoogleAPICallError) -> str:
-    """`error.status` of Google's JSON error body (ABORTED, ALREADY_EXISTS, ...), or the gRPC status name."""
-    status = error_body(getattr(err, "response", None)).get("status")
-    if isinstance(status, str):
-        return status
-    grpc_status = getattr(err, "grpc_status_code", None)
-    return str(grpc_status.name) if grpc_status is not None else ""
-
-
-def error_info(err: GoogleAPICallError) -> tuple[str, dict[str, str]]:
-    """The google.rpc.ErrorInfo detail of the error body: its reason and metadata."""
-    for detail in error_body(getattr(err, "response", None)).get("details") or []:
-        if isinstance(detail, dict) and detail.get("@type") == "type.googleapis.com/google.rpc.ErrorInfo":
-            metadata = detail.get("metadata") if isinstance(detail.get("metadata"), dict) else {}
-            return str(detail.get("reason", "")), {str(k): str(v) for k, v in (metadata or {}).items()}
-    return "", {}
 
 
 def cloudrun_config(config: Config) -> CloudRunConfig:

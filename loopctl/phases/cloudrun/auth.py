@@ -60,14 +60,14 @@ def refused_hint(config: CloudRunConfig, deploy: dict[str, Any]) -> str:
     where = f"{config.service} --region {config.region} --project {config.project}"
     if config.public and not deploy.get("public"):
         return (
-            "deploy.cloudrun.public: true only applies when loopctl creates the service, and this one is private: "
-            f"run `gcloud run services update {where} --no-invoker-iam-check`, or set public: false so the probe "
-            "sends an ID token"
+            "deploy.cloudrun.public: true, but the service still checks invokers: deploy again with loopctl (it "
+            f"turns the check off), or run `gcloud run services update {where} --no-invoker-iam-check`, or set "
+            "public: false so the probe sends an ID token"
         )
     return (
         "the probe's ID token was refused: grant the identity loopctl used roles/run.invoker "
         f"(`gcloud run services add-iam-policy-binding {where} --member=IDENTITY --role=roles/run.invoker`), "
-        "or set deploy.cloudrun.public: true on a new service"
+        "or set deploy.cloudrun.public: true"
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from loopctl.config import PREVIEW_TAG, CheckConfig, CloudRunConfig, Config, pullable_by_cloud_run
@@ -16,10 +17,12 @@ from loopctl.phases.cloudrun.api import (
 )
 from loopctl.phases.cloudrun.release import CloudRunRelease
 from loopctl.phases.cloudrun.spec import (
-    ROLLBACK_ANNOTATION,
+    OWN_PINS,
+    PREVIEW_PIN_ANNOTATION,
     apply_config,
     latest_traffic,
     percent_of,
+    preview_pin,
     preview_traffic,
     revision_name,
     rollback_pin,
@@ -72,12 +75,13 @@ class CloudRunDeploy:
             ctx.log(self.name, f"unchanged: {unchanged} already runs {image} with this config and serves traffic")
             url = _probe_url(ctx, before)
             section = _section(config, before, unchanged, url, image, previous=unchanged)
-            section = {**section, "reused": True, "retries": api.retries}
+            section = {**section, "reused": True, "public": section["public"] or api.invokable_by_everyone()}
+            section["retries"] = api.retries
             return PhaseResult("ok", {"revision": unchanged, "url": url}, section=section)
         plan = Plan(config, image)
         name, before = api.write_fresh(plan.wanted, before)
         if plan.restored:
-            ctx.log(self.name, f"traffic was pinned to {plan.restored} by loopctl's rollback: restoring LATEST 100%")
+            ctx.log(self.name, f"traffic was pinned to {plan.restored} by loopctl: restoring LATEST 100%")
         ctx.log(self.name, f"{plan.action} {config.service} in {config.project}/{config.region} with {image}")
         operation = api.wait_operation(name, ConditionLog(lambda line: ctx.log(self.name, line)))
         after = api.settled_service(operation)
@@ -90,6 +94,7 @@ class CloudRunDeploy:
             section["restored_latest"] = plan.restored
         if plan.made_public:
             section["made_public"] = True
+        section["public"] = section["public"] or api.invokable_by_everyone()
         return PhaseResult("ok", {"revision": revision, "url": url}, section={**section, "retries": api.retries})
 
 
@@ -115,15 +120,21 @@ class Plan:
         )
         apply_config(service, config, self.image, revision=self.revision)
         self.restored = rollback_pin(current) if current is not None and config.strategy == "direct" else None
+        if current is not None:
+            for key in OWN_PINS:
+                service.annotations.pop(key, None)
         if config.strategy == "preview":
             service.traffic = preview_traffic(current or run_v2.Service(), self.revision)
+            pinned = preview_pin(current) if current is not None else None
+            if pinned:  # so the next direct deploy knows this pin is loopctl's to lift
+                service.annotations[PREVIEW_PIN_ANNOTATION] = pinned
         elif current is not None and self.restored:
             service.traffic = latest_traffic(current)
-        if current is not None:
-            service.annotations.pop(ROLLBACK_ANNOTATION, None)
-        self.made_public = current is None and config.public
+        # On an existing private service too: `public: true` is what the config says the service is. Turning the
+        # invoker check off needs run.services.setIamPolicy (roles/run.admin); its 403 names both.
+        self.made_public = config.public and (current is None or not current.invoker_iam_disabled)
         if self.made_public:
-            service.invoker_iam_disabled = True  # allUsers may invoke: no IAM check on requests
+            service.invoker_iam_disabled = True  # anyone may invoke: no IAM check on requests
         return service
 
 
@@ -186,11 +197,30 @@ def _raise_revision_failure(api: CloudRunApi, name: str) -> None:
     reason = next((item for item in reasons if item), failed[0].type_)
     message = next((condition.message for condition in failed if condition.message), "no message")
     logs = f"; its logs: {revision.log_uri}" if revision.log_uri else ""
+    said = f"revision {short(name)} is not ready ({reason}): {message}"
+    denied = _SECRET_DENIED.search(message)
+    if denied:  # not the container's fault: its service account may not read the secret
+        secret, account = denied["secret"].split("/secrets/", 1)[-1].split("/", 1)[0], denied["account"]
+        raise LoopctlError(
+            said,
+            hint=(
+                f"grant {account} roles/secretmanager.secretAccessor on secret {secret} (`gcloud secrets "
+                f"add-iam-policy-binding {secret} --member=serviceAccount:{account} "
+                "--role=roles/secretmanager.secretAccessor`); the previous revision keeps serving"
+            ),
+            kind="secret_access_denied",
+        )
     raise LoopctlError(
-        f"revision {short(name)} is not ready ({reason}): {message}",
+        said,
         hint=f"the previous revision keeps serving; fix the container and deploy again{logs}",
         kind="revision_not_ready",
     )
+
+
+# Cloud Run's condition message for a secret the revision's service account may not access (public reports).
+_SECRET_DENIED = re.compile(
+    r"Permission denied on secret: (?P<secret>\S+) for Revision service account (?P<account>[^\s]+?)\.?(?:\s|$)"
+)
 
 
 def _reason(condition: run_v2.Condition) -> str:

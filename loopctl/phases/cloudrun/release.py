@@ -4,13 +4,22 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from loopctl.config import PREVIEW_TAG
 from loopctl.errors import LoopctlError
 from loopctl.phases.cloudrun.api import CloudRunApi, ConditionLog, cloudrun_config, connect
-from loopctl.phases.cloudrun.spec import ROLLBACK_ANNOTATION, all_traffic_to, percent_of
+from loopctl.phases.cloudrun.spec import (
+    OWN_PINS,
+    ROLLBACK_ANNOTATION,
+    all_traffic_to,
+    percent_of,
+    without_preview_tag,
+)
 from loopctl.runner import Context, PhaseResult
 
 if TYPE_CHECKING:
     from google.cloud import run_v2
+
+TRAFFIC_ONLY = ("traffic", "annotations")  # what a promotion or a rollback changes, as update-mask paths
 
 
 class CloudRunRelease:
@@ -32,7 +41,8 @@ class CloudRunRelease:
         if config.strategy == "preview":
             if passed is not True:
                 ctx.log(self.name, f"not promoting {revision}: {why}")
-                return _done({"action": "not_promoted", "revision": revision, "reason": why})
+                removed = self._drop_preview_tag(ctx, revision)
+                return _done({"action": "not_promoted", "revision": revision, "reason": why, "tag_removed": removed})
             url = self._move(ctx, revision, rollback=False)
             return _done({"action": "promoted", "revision": revision, "url": url})
         previous = deploy.get("previous_revision")
@@ -46,11 +56,41 @@ class CloudRunRelease:
         ctx.log(self.name, f"traffic stays pinned to {previous} until loopctl's next direct deploy restores LATEST")
         return _done({"action": "rolled_back", "to": previous, "from": revision, "reason": why})
 
+    def _drop_preview_tag(self, ctx: Context, revision: str) -> bool:
+        """Undo what the preview added: its tag on `revision` at 0%. The pin on the revision that served stays (LATEST
+        is now the unverified revision); its annotation lets the next direct deploy lift it. False when the preview
+        revision serves traffic itself (the first revision of a service) or the tag is gone already."""
+        from google.cloud import run_v2
+
+        api: CloudRunApi = connect(
+            ctx, self.name, cloudrun_config(ctx.config), poll_s=self.poll_s, backoff_s=self.backoff_s
+        )
+        current = api.find_service()
+        if current is None or percent_of(current, revision) or without_preview_tag(current) == list(current.traffic):
+            return False
+        ctx.log(self.name, f"removing the {PREVIEW_TAG} tag from {revision}")
+
+        def untagged(now: run_v2.Service | None) -> run_v2.Service:
+            if now is None:
+                raise LoopctlError(f"service {api.config.service} disappeared before release", kind="not_found")
+            service = run_v2.Service(now)
+            service.template.revision = ""
+            service.traffic = without_preview_tag(now)
+            return service
+
+        name, _ = api.write_fresh(untagged, current, fields=TRAFFIC_ONLY)
+        api.wait_operation(name, ConditionLog(lambda line: ctx.log(self.name, line)))
+        return True
+
     def _move(self, ctx: Context, revision: str, *, rollback: bool) -> str:
         """All traffic to `revision`; returns the service URL once Cloud Run reports the move.
 
         A rollback pins traffic by name, and Cloud Run keeps that split for every later deploy: the annotation
-        records that loopctl made the pin, so its next direct deploy may lift it (and only that pin)."""
+        records that loopctl made the pin, so its next direct deploy may lift it (and only that pin).
+
+        Only traffic and annotations change, and only they are sent (an update mask): the template as read carries
+        Cloud Run's defaults and names the current revision, and sent back it is "a different configuration" under a
+        taken revision name (409). The revision name is cleared too, for a server that would ignore the mask."""
         from google.cloud import run_v2
 
         api: CloudRunApi = connect(
@@ -62,14 +102,15 @@ class CloudRunRelease:
             if current is None:
                 raise LoopctlError(f"service {api.config.service} disappeared before release", kind="not_found")
             service = run_v2.Service(current)
+            service.template.revision = ""
             service.traffic = all_traffic_to(current, revision)
+            for key in OWN_PINS:
+                service.annotations.pop(key, None)
             if rollback:
                 service.annotations[ROLLBACK_ANNOTATION] = revision
-            else:
-                service.annotations.pop(ROLLBACK_ANNOTATION, None)
             return service
 
-        name, _ = api.write_fresh(moved, api.find_service())
+        name, _ = api.write_fresh(moved, api.find_service(), fields=TRAFFIC_ONLY)
         operation = api.wait_operation(name, ConditionLog(lambda line: ctx.log(self.name, line)))
         after = api.settled_service(operation)
         if operation.HasField("error") or percent_of(after, revision) != 100:

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
 
 CLIENT = "loopctl"  # Service.client: the console shows which tool deployed
 ROLLBACK_ANNOTATION = "loopctl/rolled-back-to"  # our namespace: the revision a rollback pinned traffic to
+PREVIEW_PIN_ANNOTATION = "loopctl/preview-pinned-to"  # the revision a preview pinned LATEST's share to
+OWN_PINS = (ROLLBACK_ANNOTATION, PREVIEW_PIN_ANNOTATION)
 _INGRESS = {"all": 1, "internal": 2, "internal-and-cloud-load-balancing": 3}
 _RESERVED_ENV = ("PORT", "K_SERVICE", "K_REVISION", "K_CONFIGURATION")
 
@@ -151,9 +153,25 @@ def _kept_tags(service: run_v2.Service) -> list[run_v2.TrafficTarget]:
     ]
 
 
+def preview_pin(service: run_v2.Service) -> str | None:
+    """The revision a preview deploy pins LATEST's share to (None when traffic has no LATEST target to pin)."""
+    from google.cloud import run_v2
+
+    latest = run_v2.TrafficTargetAllocationType.TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST
+    has_latest = any(target.type_ == latest and target.tag != PREVIEW_TAG for target in service.traffic)
+    pinned = short(service.latest_ready_revision) if has_latest else ""
+    return pinned or service.annotations.get(PREVIEW_PIN_ANNOTATION) or None
+
+
+def without_preview_tag(service: run_v2.Service) -> list[run_v2.TrafficTarget]:
+    """The traffic as it is, less the preview tag's 0% target: what a preview changed besides the pin."""
+    return [target for target in service.traffic if not (target.tag == PREVIEW_TAG and not target.percent)]
+
+
 def rollback_pin(service: run_v2.Service) -> str | None:
-    """The revision loopctl's rollback pinned, when traffic is still exactly that pin; None for any other split."""
-    pinned = service.annotations.get(ROLLBACK_ANNOTATION)
+    """The revision loopctl pinned (a rollback, or a preview that was never promoted), when traffic is still exactly
+    that pin (a 0% preview tag aside); None for any other split."""
+    pinned = next((service.annotations[key] for key in OWN_PINS if service.annotations.get(key)), None)
     untagged = [share for share in traffic_shares(service) if share["percent"]]
     if pinned and len(untagged) == 1 and untagged[0]["revision"] == pinned and untagged[0]["percent"] == 100:
         by_name = [target for target in service.traffic if target.percent and target.revision == pinned]
