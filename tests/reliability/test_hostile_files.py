@@ -61,7 +61,7 @@ def test_links_fifos_and_huge_records_are_skipped_by_history_report_and_iterate(
         assert done.returncode == 0, done.stderr
         assert_no_traceback(done.stderr)
         assert skipped(done.stderr) == bad, done.stderr
-    assert [row["number"] for row in json.loads(run_loopctl(folder, "history", "--json").stdout)["iterations"]] == [
+    assert [row["number"] for row in json.loads(run_loopctl(folder, "history", "--json").stdout)["data"]["iterations"]] == [
         1,
         2,
     ]
@@ -76,7 +76,7 @@ def test_links_fifos_and_huge_records_are_skipped_by_history_report_and_iterate(
         write_config(folder, url_config(service.http_url, chat_check(auth=JWT_AUTH)))
         done = iterate(folder, "--ci", "--json", timeout=120)
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["number"] == 7 and skipped(done.stderr) == bad
+    assert json.loads(done.stdout)["data"]["number"] == 7 and skipped(done.stderr) == bad
 
 
 def test_a_fifo_or_linked_history_cache_is_not_waited_on_or_written_through(folder: Path, tmp_path: Path) -> None:
@@ -84,13 +84,13 @@ def test_a_fifo_or_linked_history_cache_is_not_waited_on_or_written_through(fold
     cache.unlink(missing_ok=True)
     os.mkfifo(cache)
     done = run_loopctl(folder, "history", "--json", timeout=60)
-    assert done.returncode == 0 and len(json.loads(done.stdout)["iterations"]) == 2, done.stderr
+    assert done.returncode == 0 and len(json.loads(done.stdout)["data"]["iterations"]) == 2, done.stderr
     cache.unlink()
     target = tmp_path / "victim.txt"
     target.write_text("keep me\n")
     cache.symlink_to(target)
     done = run_loopctl(folder, "history", "--json", timeout=60)
-    assert done.returncode == 0 and len(json.loads(done.stdout)["iterations"]) == 2, done.stderr
+    assert done.returncode == 0 and len(json.loads(done.stdout)["data"]["iterations"]) == 2, done.stderr
     assert target.read_text() == "keep me\n"
 
 
