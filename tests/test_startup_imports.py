@@ -12,7 +12,16 @@ import pytest
 from loopctl.records.store import Store
 from tests.support.records import http_check, make_record
 
-HEAVY = ("docker", "requests", "google.cloud", "google.cloud.run_v2", "pydantic", "rich", "websockets")
+HEAVY = (
+    "docker",
+    "requests",
+    "google.cloud",
+    "google.cloud.run_v2",
+    "pydantic",
+    "rich",
+    "websockets",
+    "watchfiles",
+)
 # Runs the CLI as `python -m loopctl` does, then lists which heavy modules ended up in sys.modules.
 PROBE = """
 import json, runpy, sys
@@ -36,7 +45,9 @@ def imported(cwd: Path, *args: str) -> tuple[list[str], int]:
 
 
 @pytest.mark.parametrize(
-    "args", [["--help"], ["classify", "1011"], ["classify", "1011", "--json"], ["iterate", "--help"]], ids=" ".join
+    "args",
+    [["--help"], ["classify", "1011"], ["classify", "1011", "--json"], ["iterate", "--help"], ["loop", "--help"]],
+    ids=" ".join,
 )
 def test_help_and_classify_import_nothing_heavy(tmp_path: Path, args: list[str]) -> None:
     heavy, code = imported(tmp_path, *args)
