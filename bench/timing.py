@@ -85,3 +85,10 @@ def ms(seconds: float) -> str:
 
 def verdict(met: bool) -> str:
     return "PASS" if met else "MISS"
+
+
+def spread(values: Sequence[float], unit: str = "s") -> str:
+    """`min/median/max` of the samples, in seconds (`unit="s"`) or milliseconds (`unit="ms"`)."""
+    scale, digits = (1000.0, 0) if unit == "ms" else (1.0, 2)
+    low, middle, high = (scale * value for value in (min(values), median(values), max(values)))
+    return f"{low:.{digits}f}/{middle:.{digits}f}/{high:.{digits}f} {unit}"
