@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
@@ -15,6 +14,8 @@ from loopctl.exitcodes import ExitCode
 
 def emit_json(document: dict[str, Any]) -> None:
     """The one machine-readable document a command prints: stdout, sorted keys, one line."""
+    import json  # only --json pays for it
+
     sys.stdout.write(json.dumps(document, sort_keys=True, ensure_ascii=False) + "\n")
     sys.stdout.flush()
 
