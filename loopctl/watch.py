@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from loopctl.config import Config
 from loopctl.errors import LoopctlError
@@ -34,7 +35,9 @@ class SourceTree:
     def counts(self, path: str) -> bool:
         """Whether an absolute path reported by the watcher is an input of the image."""
         relative = os.path.relpath(path, self.rules.context)
-        if relative == os.curdir or relative == os.pardir or relative.startswith(os.pardir + os.sep):
+        if relative == os.curdir:
+            return True  # the context itself, made or removed
+        if relative == os.pardir or relative.startswith(os.pardir + os.sep):
             return False
         return self.rules.counts(relative)
 
@@ -76,23 +79,16 @@ def wait_for_change(
     until the tree holds still for `debounce` seconds, so an editor's save (write, rename, chmod) is one change.
     Edits made before the watch began are caught by a first look right after it begins.
     """
-    from watchfiles import watch  # a compiled extension: only `loop` pays for loading it
-
     baseline = since or source_state(tree)
     looked = False
+    # Watched from a folder above while the context does not exist: its events may come before the watch reaches
+    # the new folders, so each tick looks again (a stat of a missing folder: cheap).
+    missing = not tree.root.is_dir()
     seen: set[str] = set()
-    events = watch(
-        tree.root,
-        watch_filter=lambda _change, path: tree.counts(path),
-        debounce=1_600,  # at most this long grouping one burst (a checkout), then the digest decides
-        step=max(1, round(debounce * 1000)),
-        stop_event=stop,
-        rust_timeout=_TICK_MS,
-        yield_on_timeout=True,
-    )
+    events = _changes(tree, debounce=debounce, stop=stop)
     for changes in events:
         seen.update(os.path.relpath(path, tree.root) for _, path in changes)
-        if looked and not changes:
+        if looked and not changes and not missing:
             continue
         current = source_state(tree)
         if current != baseline:
@@ -102,3 +98,40 @@ def wait_for_change(
             on_watching()
         looked = True
     return None
+
+
+def _changes(tree: SourceTree, *, debounce: float, stop: threading.Event | None) -> Iterator[set[tuple[Any, str]]]:
+    """Batches of changed inputs from the OS's file events, or from polling where the OS cannot watch this tree.
+
+    An empty batch every `_TICK_MS` when nothing changed; the first batch comes once the watch is set up.
+    """
+    from watchfiles import watch  # a compiled extension: only `loop` pays for loading it
+
+    settings: dict[str, Any] = {
+        "watch_filter": lambda _change, path: tree.counts(path),
+        "debounce": 1_600,  # at most this long grouping one burst (a checkout), then the digest decides
+        "step": max(1, round(debounce * 1000)),
+        "stop_event": stop,
+        "rust_timeout": _TICK_MS,
+        "yield_on_timeout": True,
+        "ignore_permission_denied": True,  # a folder no one can read cannot be sent to the engine either
+    }
+    folder = _watchable(tree.root)
+    try:
+        events = watch(folder, **settings)
+        first = next(events, None)
+    except OSError:  # inotify's watch limit reached, or a file system without events: poll it instead
+        events = watch(folder, force_polling=True, **settings)
+        first = next(events, None)
+    if first is None:
+        return
+    yield first
+    yield from events
+
+
+def _watchable(root: Path) -> Path:
+    """The context, or while it does not exist the nearest folder above it (its creation is then a change)."""
+    folder = root
+    while not folder.is_dir() and folder != folder.parent:
+        folder = folder.parent
+    return folder

@@ -159,3 +159,18 @@ def test_nothing_built_means_nothing_to_watch(tmp_path: Path) -> None:
         {"project": "svc", "deploy": {"target": "url", "url": "http://127.0.0.1:1"}, "base_dir": tmp_path}
     )
     assert source_tree(config) is None
+
+
+def test_a_context_that_does_not_exist_yet_is_watched_from_above_and_its_creation_wakes_the_loop(
+    tmp_path: Path,
+) -> None:
+    config = Config.model_validate(
+        {"project": "svc", "build": {"context": "later/service", "image": "127.0.0.1:5000/svc"}, "base_dir": tmp_path}
+    )
+    tree = tree_of(config)
+    assert source_state(tree).startswith("unbuildable: build.context")
+    with watching(tree) as wake:
+        (tmp_path / "later" / "service").mkdir(parents=True)
+        (tmp_path / "later" / "service" / "Dockerfile").write_text("FROM scratch\n")
+        woke = wake.result(WAKE_TIMEOUT)
+    assert woke is not None and not woke.state.startswith("unbuildable")

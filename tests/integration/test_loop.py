@@ -98,3 +98,21 @@ def _read_until(stream: IO[str], text: str) -> str:
             raise AssertionError(f"the loop ended before saying {text!r}:\n{seen}")
         seen += line
     return seen
+
+
+def test_ctrl_c_while_watching_the_files_ends_with_130(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    with running_service(fault="auth", secret=SECRET) as service:
+        build = "build: {context: ., image: 127.0.0.1:5000/agent-service}\n"
+        (tmp_path / "config.yaml").write_text(CONFIG.format(port=service.port) + build)
+        process = loop(tmp_path, "--skip", "build,push")
+        try:
+            assert process.stderr is not None
+            _read_until(process.stderr, "waiting for a change")
+            process.send_signal(signal.SIGINT)
+            rest = process.stderr.read()
+            assert process.wait(timeout=30) == 130
+        finally:
+            process.kill()
+    assert "loop: stopped while waiting" in rest and "Traceback" not in rest
+    assert statuses(tmp_path) == ["failed"]
