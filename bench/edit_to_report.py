@@ -28,7 +28,7 @@ from timing import LOOPCTL, figure, median, require_venv, say, spread, verdict
 
 from tests.support.realparts import free_port
 
-ROUNDS = 5
+ROUNDS = 7
 GOAL_RATIO = 1.1
 POLL_S = 0.002
 TIMEOUT_S = 300.0
