@@ -43,6 +43,8 @@ def run_loop(options: LoopOptions, *, sleep: Callable[[float], None] = time.slee
                 f"loop: the build's inputs changed during iteration {record.number}; iterating again", markup=False
             )
             continue
+        if tree is not None:
+            tree = source_tree(config)  # `.dockerignore` as it is now: an edit to it changes what counts
         # What the iteration built from; without a build, taken now, after the iteration's own writes.
         state = _built_state(record, tree) if timer is None and tree is not None else None
         what = f"{timer:g}s" if timer is not None else f"a change under {tree.root if tree else '?'}"

@@ -116,3 +116,26 @@ def test_ctrl_c_while_watching_the_files_ends_with_130(tmp_path: Path) -> None:
             process.kill()
     assert "loop: stopped while waiting" in rest and "Traceback" not in rest
     assert statuses(tmp_path) == ["failed"]
+
+
+def test_an_edit_to_dockerignore_changes_what_the_next_wait_watches(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    (tmp_path / ".dockerignore").write_text("iterations\ndocs\n")
+    (tmp_path / "docs").mkdir()
+    with running_service(fault="auth", secret=SECRET) as service:
+        build = "build: {context: ., image: 127.0.0.1:5000/agent-service}\n"
+        (tmp_path / "config.yaml").write_text(CONFIG.format(port=service.port) + build)
+        process = loop(tmp_path, "--skip", "build,push", "--max", "3")
+        try:
+            assert process.stderr is not None
+            said = _read_until(process.stderr, "waiting for a change")
+            (tmp_path / ".dockerignore").write_text("iterations\n")  # docs/ is sent to the engine from now on
+            said += _read_until(process.stderr, "waiting for a change")
+            (tmp_path / "docs" / "notes.md").write_text("now part of the image\n")
+            said += process.stderr.read()
+            assert process.wait(timeout=120) == 1, said
+        finally:
+            process.kill()
+    assert "loop: .dockerignore changed; iterating" in said
+    assert "loop: docs/notes.md changed; iterating" in said
+    assert statuses(tmp_path) == ["failed", "no_change", "no_change"]
