@@ -31,6 +31,9 @@ def require_venv() -> None:
     if not LOOPCTL.exists():
         say(f"no {LOOPCTL}: run `make venv` (or `make test`) first")
         raise SystemExit(2)
+    # An installed loopctl has its bytecode; where PYTHONDONTWRITEBYTECODE is set, every measured start would
+    # compile loopctl from source instead (~20 ms of `classify`), so compile it once, as pip does on install.
+    subprocess.run([str(PYTHON), "-m", "compileall", "-q", str(REPO / "loopctl")], check=True, capture_output=True)
 
 
 def timed(
@@ -85,3 +88,10 @@ def ms(seconds: float) -> str:
 
 def verdict(met: bool) -> str:
     return "PASS" if met else "MISS"
+
+
+def spread(values: Sequence[float], unit: str = "s") -> str:
+    """`min/median/max` of the samples, in seconds (`unit="s"`) or milliseconds (`unit="ms"`)."""
+    scale, digits = (1000.0, 0) if unit == "ms" else (1.0, 2)
+    low, middle, high = (scale * value for value in (min(values), median(values), max(values)))
+    return f"{low:.{digits}f}/{middle:.{digits}f}/{high:.{digits}f} {unit}"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any
@@ -9,30 +12,32 @@ from typing import Annotated, Any
 import typer
 
 from loopctl import __version__
-from loopctl.commands import (
-    classify_cmd,
-    doctor_cmd,
-    init_cmd,
-    iterate_cmd,
-    loop_cmd,
-    mcp_cmd,
-    probe_cmd,
-    report_cmd,
-)
 from loopctl.output import json_requested, run_parsed
 
 HELP = "Build, push, deploy and probe a service, then report what changed since the last iteration."
-COMMANDS: dict[str, Callable[..., Any]] = {
-    "init": init_cmd.init,
-    "iterate": iterate_cmd.iterate,
-    "loop": loop_cmd.loop,
-    "probe": probe_cmd.probe,
-    "report": report_cmd.report,
-    "history": report_cmd.history,
-    "classify": classify_cmd.classify,
-    "doctor": doctor_cmd.doctor,
-    "mcp": mcp_cmd.mcp,
+# Command name → (module in loopctl.commands, function): only the module of the command asked for is imported.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "init": ("init_cmd", "init"),
+    "iterate": ("iterate_cmd", "iterate"),
+    "loop": ("loop_cmd", "loop"),
+    "probe": ("probe_cmd", "probe"),
+    "report": ("report_cmd", "report"),
+    "history": ("report_cmd", "history"),
+    "classify": ("classify_cmd", "classify"),
+    "doctor": ("doctor_cmd", "doctor"),
+    "mcp": ("mcp_cmd", "mcp"),
 }
+# Commands whose every write is done and closed when they return (stdout and stderr, the history cache through
+# `with`): no thread, temp folder or atexit hook of theirs is left for the interpreter's teardown to finish, so
+# the process ends as soon as both streams are flushed. Not iterate, loop, probe or doctor (threads, SDK clients).
+ENDS_AT_ONCE = frozenset({"classify", "history"})
+_PRINT_ONLY = (None, "--help", "--version")  # `loopctl` alone prints the help too
+
+
+def command(name: str) -> Callable[..., Any]:
+    """The function behind command `name`, its module imported now."""
+    module, function = COMMANDS[name]
+    return getattr(importlib.import_module(f"loopctl.commands.{module}"), function)  # type: ignore[no-any-return]
 
 
 def _version(value: bool) -> None:
@@ -61,13 +66,16 @@ def build_app(names: Sequence[str] | None = None) -> typer.Typer:
         rich_markup_mode=None,
     )
     built.callback()(_main)
-    for name, command in COMMANDS.items():
+    for name in COMMANDS:
         if names is None or name in names:
-            built.command(name)(command)
+            built.command(name)(command(name))
     return built
 
 
-app = build_app()
+def __getattr__(name: str) -> Any:
+    if name == "app":  # `from loopctl.cli import app` (typer's test runner): every command, built when asked for
+        return build_app()
+    raise AttributeError(name)
 
 
 def main() -> None:
@@ -78,6 +86,27 @@ def main() -> None:
     asked = sys.argv[1] if len(sys.argv) > 1 else None
     known = asked if asked in COMMANDS else None
     app = build_app([known] if known else None)
+    if asked not in ENDS_AT_ONCE and asked not in _PRINT_ONLY:
+        _run(app, known)
+        return
+    try:
+        _run(app, known)
+    except SystemExit as done:
+        if done.code is not None and not isinstance(done.code, int):
+            raise
+        _end_now(done.code or 0)
+
+
+def _run(app: typer.Typer, known: str | None) -> None:
+    """With JSON asked for, even an argument the parser refuses gets the envelope."""
     if json_requested(sys.argv[2:]):
         run_parsed(app, known)
     app(prog_name="loopctl")
+
+
+def _end_now(code: int) -> None:
+    """Flush both streams and leave without the interpreter's teardown (module and object clean-up, ~10 ms)."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a reader that went away (`| head`): nothing to deliver
+            stream.flush()
+    os._exit(code)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from loopctl.config import load_config
@@ -12,7 +13,7 @@ from loopctl.exitcodes import ExitCode
 from loopctl.iterate import IterateOptions, iterate_once
 from loopctl.records.record import Record
 from loopctl.ui import stderr_console
-from loopctl.watch import SourceTree, source_state, source_tree, wait_for_change
+from loopctl.watch import SourceTree, Wake, source_state, source_tree, wait_for_change
 
 
 @dataclass(frozen=True)
@@ -20,8 +21,8 @@ class LoopOptions:
     iterate: IterateOptions
     max_iterations: int | None = None
     until: str = "success"  # "success" | "never"
-    interval: float = 2.0
-    debounce: float = 1.0
+    interval: float = 2.0  # the timer when nothing is built (no files to watch)
+    debounce: float = 0.05  # an editor's save lands within milliseconds; a human's next save comes much later
     every: float | None = None
 
 
@@ -42,17 +43,19 @@ def run_loop(options: LoopOptions, *, sleep: Callable[[float], None] = time.slee
                 f"loop: the build's inputs changed during iteration {record.number}; iterating again", markup=False
             )
             continue
-        # Taken after the iteration's own writes, so nothing it wrote can look like an edit.
-        state = source_state(tree) if timer is None and tree is not None else None
+        if tree is not None:
+            tree = source_tree(config)  # `.dockerignore` as it is now: an edit to it changes what counts
+        # What the iteration built from; without a build, taken now, after the iteration's own writes.
+        state = _built_state(record, tree) if timer is None and tree is not None else None
         what = f"{timer:g}s" if timer is not None else f"a change under {tree.root if tree else '?'}"
-        console.print(
-            f"loop: iteration {record.number} was {record.status}; waiting for {what} (Ctrl-C stops)", markup=False
-        )
+        line = f"loop: iteration {record.number} was {record.status}; waiting for {what} (Ctrl-C stops)"
         try:
-            _wait(options, timer, tree, state, sleep)
+            wake = _wait(options, timer, tree, state, sleep, partial(console.print, line, markup=False))
         except KeyboardInterrupt:
             console.print("loop: stopped while waiting", markup=False)
             return ExitCode.INTERRUPTED
+        if wake is not None:
+            console.print(f"loop: {_changed(wake)}; iterating", markup=False)
 
 
 def _wait(
@@ -61,12 +64,30 @@ def _wait(
     tree: SourceTree | None,
     state: str | None,
     sleep: Callable[[float], None],
-) -> None:
+    waiting: Callable[[], None],
+) -> Wake | None:
     if timer is not None:
+        waiting()
         sleep(timer)
-        return
+        return None
     assert tree is not None
-    wait_for_change(tree, interval=options.interval, debounce=options.debounce, sleep=sleep, since=state)
+    # Said once the watch is set up: an edit saved after the line is seen by the watcher itself.
+    return wait_for_change(tree, debounce=options.debounce, since=state, on_watching=waiting)
+
+
+def _built_state(record: Record, tree: SourceTree) -> str:
+    built = str((record.build or {}).get("input_digest") or "")
+    return built or source_state(tree)
+
+
+def _changed(wake: Wake) -> str:
+    from loopctl.outside import one_line  # file names are outside text: no terminal control sequences
+
+    if not wake.paths:
+        return "the build's inputs changed"
+    shown = ", ".join(one_line(path, 120) for path in wake.paths[:3])
+    more = f" and {len(wake.paths) - 3} more" if len(wake.paths) > 3 else ""
+    return f"{shown}{more} changed"
 
 
 def inputs_moved(record: Record, config_path: Path) -> bool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import json
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
@@ -16,6 +15,8 @@ from loopctl.exitcodes import ExitCode
 
 def emit_json(command: str, data: Any, *, exit_code: int, errors: Sequence[dict[str, str]] = ()) -> None:
     """The one machine-readable document a command prints: the envelope, stdout, sorted keys, one line."""
+    import json  # only --json pays for it
+
     from loopctl.envelope import envelope
 
     document = envelope(command, exit_code=exit_code, data=data, errors=errors)

@@ -1,102 +1,137 @@
-"""What `loopctl loop` waits for: a change to the build's source (git HEAD or files), or a timer."""
+"""What `loopctl loop` waits for: a saved change to what the build's input digest covers."""
 
 from __future__ import annotations
 
-import hashlib
-import time
-from collections.abc import Callable
+import os
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from loopctl.config import Config
-from loopctl.gitinfo import git
-from loopctl.phases.inputs import context_files, own_paths, without_own_files
+from loopctl.errors import LoopctlError
+from loopctl.phases.inputs import InputRules, input_digest, input_rules
 
-_HASH_LIMIT = 4 << 20
-_DOCKERIGNORE = ".dockerignore"
+# How often the wait wakes with nothing seen, to take its first look and to notice a stop (Ctrl-C is immediate).
+_TICK_MS = 250
 
 
 @dataclass(frozen=True)
 class SourceTree:
-    """The files whose changes start a new iteration.
+    """The build context as the input digest sees it: its changes, and only those, start a new iteration.
 
-    Never loopctl's own files (`own`: the iterations folder with its records, logs, lock and caches), never what
-    git ignores, and, when `dockerfile` is set, never what `.dockerignore` keeps out of the build: none of those
-    change the image, and watching them would make every iteration start the next one.
+    Never loopctl's own files (the iterations folder with its records, logs, lock and caches) and never what
+    `.dockerignore` keeps out of the build; a file git ignores but the engine receives (`.env`) is watched.
     """
 
-    root: Path
-    own: tuple[str, ...] = ()
-    dockerfile: str | None = None
+    config: Config
+    rules: InputRules
 
-    def files(self) -> list[str]:
-        listed = git(self.root, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", ".", timeout=30)
-        names = sorted(filter(None, listed.split("\0"))) if listed is not None else _walk(self.root)
-        names = without_own_files(names, self.own)
-        if self.dockerfile is not None and (self.root / _DOCKERIGNORE).is_file():
-            # .dockerignore itself decides what is sent: an edit to it is a change even when it excludes itself.
-            sent = {*context_files(self.root, self.dockerfile), _DOCKERIGNORE}
-            names = [name for name in names if name in sent]
-        return names
+    @property
+    def root(self) -> Path:
+        return self.rules.context
+
+    def counts(self, path: str) -> bool:
+        """Whether an absolute path reported by the watcher is an input of the image."""
+        relative = os.path.relpath(path, self.rules.context)
+        if relative == os.curdir:
+            return True  # the context itself, made or removed
+        if relative == os.pardir or relative.startswith(os.pardir + os.sep):
+            return False
+        return self.rules.counts(relative)
+
+
+@dataclass(frozen=True)
+class Wake:
+    """Why the wait ended: the inputs' new digest, and the changed inputs seen (relative to the context)."""
+
+    state: str
+    paths: tuple[str, ...]
 
 
 def source_tree(config: Config) -> SourceTree | None:
     """The build context minus loopctl's own files and what `.dockerignore` excludes; None when nothing is built."""
     if config.build is None:
         return None
-    root = config.path(config.build.context)
-    return SourceTree(root, tuple(own_paths(config, root)), config.build.dockerfile)
+    return SourceTree(config, input_rules(config))
 
 
 def source_state(tree: SourceTree) -> str:
-    """A fingerprint of git HEAD plus the content of every watched file."""
-    digest = hashlib.sha256()
-    head = git(tree.root, "rev-parse", "HEAD", timeout=30)
-    digest.update((head or "no-git").encode() + b"\0")
-    for name in tree.files():
-        path = tree.root / name
-        try:
-            info = path.stat()
-        except OSError:
-            digest.update(f"{name}\0gone\0".encode())
-            continue
-        digest.update(f"{name}\0{info.st_size}\0".encode())
-        # Content, not mtime: two saves within one clock tick keep the same mtime.
-        digest.update(_content_hash(path, info.st_size, info.st_mtime_ns))
-    return digest.hexdigest()
+    """The input digest (what a build would be keyed on), or why none can be taken: either way, a fingerprint."""
+    try:
+        return input_digest(tree.config)
+    except LoopctlError as error:
+        return f"unbuildable: {error}"
 
 
 def wait_for_change(
     tree: SourceTree,
     *,
-    interval: float,
     debounce: float,
-    sleep: Callable[[float], None] = time.sleep,
     since: str | None = None,
-) -> str:
-    """Poll every `interval` seconds until the state differs, then until it holds still for `debounce` seconds."""
+    on_watching: Callable[[], None] | None = None,
+    stop: threading.Event | None = None,
+) -> Wake | None:
+    """Wait on file-system events until the input digest differs from `since`; None once `stop` is set.
+
+    The events come from the OS (inotify, FSEvents, ReadDirectoryChangesW; polling only where none works), grouped
+    until the tree holds still for `debounce` seconds, so an editor's save (write, rename, chmod) is one change.
+    Edits made before the watch began are caught by a first look right after it begins.
+    """
     baseline = since or source_state(tree)
-    while True:
-        sleep(interval)
-        current = source_state(tree)
-        if current == baseline:
+    looked = False
+    # Watched from a folder above while the context does not exist: its events may come before the watch reaches
+    # the new folders, so each tick looks again (a stat of a missing folder: cheap).
+    missing = not tree.root.is_dir()
+    seen: set[str] = set()
+    events = _changes(tree, debounce=debounce, stop=stop)
+    for changes in events:
+        seen.update(os.path.relpath(path, tree.root) for _, path in changes)
+        if looked and not changes and not missing:
             continue
-        while True:  # settle: an editor saving several files, a git checkout in progress
-            sleep(debounce)
-            settled = source_state(tree)
-            if settled == current:
-                return settled
-            current = settled
+        current = source_state(tree)
+        if current != baseline:
+            return Wake(current, tuple(sorted(seen)))
+        seen.clear()  # a save that changed nothing (same bytes, a touch): not a change
+        if not looked and on_watching is not None:
+            on_watching()
+        looked = True
+    return None
 
 
-def _content_hash(path: Path, size: int, mtime_ns: int) -> bytes:
-    if size > _HASH_LIMIT:
-        return f"{mtime_ns}".encode()
+def _changes(tree: SourceTree, *, debounce: float, stop: threading.Event | None) -> Iterator[set[tuple[Any, str]]]:
+    """Batches of changed inputs from the OS's file events, or from polling where the OS cannot watch this tree.
+
+    An empty batch every `_TICK_MS` when nothing changed; the first batch comes once the watch is set up.
+    """
+    from watchfiles import watch  # a compiled extension: only `loop` pays for loading it
+
+    settings: dict[str, Any] = {
+        "watch_filter": lambda _change, path: tree.counts(path),
+        "debounce": 1_600,  # at most this long grouping one burst (a checkout), then the digest decides
+        "step": max(1, round(debounce * 1000)),
+        "stop_event": stop,
+        "rust_timeout": _TICK_MS,
+        "yield_on_timeout": True,
+        "ignore_permission_denied": True,  # a folder no one can read cannot be sent to the engine either
+    }
+    folder = _watchable(tree.root)
     try:
-        return hashlib.sha256(path.read_bytes()).digest()
-    except OSError:
-        return b"unreadable"
+        events = watch(folder, **settings)
+        first = next(events, None)
+    except OSError:  # inotify's watch limit reached, or a file system without events: poll it instead
+        events = watch(folder, force_polling=True, **settings)
+        first = next(events, None)
+    if first is None:
+        return
+    yield first
+    yield from events
 
 
-def _walk(root: Path) -> list[str]:
-    return sorted(path.relative_to(root).as_posix() for path in root.rglob("*") if path.is_file())
+def _watchable(root: Path) -> Path:
+    """The context, or while it does not exist the nearest folder above it (its creation is then a change)."""
+    folder = root
+    while not folder.is_dir() and folder != folder.parent:
+        folder = folder.parent
+    return folder

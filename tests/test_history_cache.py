@@ -75,3 +75,35 @@ def test_a_line_of_another_row_schema_is_made_again(tmp_path: Path) -> None:
     stale = {**line, "schema": 0, "row": {**row, "status": "from an older loopctl"}}
     (tmp_path / CACHE_NAME).write_text(json.dumps(stale) + "\n")
     assert cached_rows(store, 5)[0] == [row]
+
+
+def test_the_first_history_after_a_new_record_appends_its_row_and_rewrites_nothing(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    for number in range(1, 301):
+        store.save(make_record(number, "failed"), None)
+    cached_rows(store, 300)  # every row cached: far more lines than a `--last 20` may read
+    cache = tmp_path / CACHE_NAME
+    before, inode = cache.read_bytes(), cache.stat().st_ino
+    store.save(make_record(301, "progress"), None)
+    rows, _ = cached_rows(store, 20)
+    assert [row["number"] for row in rows] == list(range(282, 302))
+    assert rows[-1]["status"] == "progress"
+    after = cache.read_bytes()
+    assert cache.stat().st_ino == inode and after.startswith(before)  # appended to, not rewritten
+    assert [json.loads(line)["number"] for line in after[len(before) :].splitlines()] == [301]
+
+
+def test_rows_appended_out_of_order_are_sorted_once_then_found_at_the_tail(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    for number in range(1, 301):
+        store.save(make_record(number, "failed"), None)
+    cached_rows(store, 20)
+    cached_rows(store, 300)  # the older rows land after the newest ones
+    cache = tmp_path / CACHE_NAME
+    rows, _ = cached_rows(store, 20)  # has to dig past them: the file is put back in number order
+    assert [row["number"] for row in rows] == list(range(281, 301))
+    numbers = [json.loads(line)["number"] for line in cache.read_text().splitlines()]
+    assert numbers[:300] == list(range(1, 301))
+    settled = cache.read_bytes()
+    cached_rows(store, 20)
+    assert cache.read_bytes() == settled  # everything found near the end: nothing appended, nothing rewritten

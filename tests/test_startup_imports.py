@@ -12,10 +12,23 @@ import pytest
 from loopctl.records.store import Store
 from tests.support.records import http_check, make_record
 
-HEAVY = ("docker", "requests", "google.cloud", "google.cloud.run_v2", "pydantic", "rich", "websockets", "mcp", "anyio")
+HEAVY = (
+    "docker",
+    "requests",
+    "google.cloud",
+    "google.cloud.run_v2",
+    "pydantic",
+    "rich",
+    "websockets",
+    "watchfiles",
+    "mcp",
+    "anyio",
+)
 # Runs the CLI as `python -m loopctl` does, then lists which heavy modules ended up in sys.modules.
+# Quick commands leave through os._exit (no teardown): here it becomes sys.exit, so the listing still runs.
 PROBE = """
-import json, runpy, sys
+import json, os, runpy, sys
+os._exit = sys.exit
 sys.argv = ["loopctl", *sys.argv[1:]]
 try:
     runpy.run_module("loopctl", run_name="__main__")
@@ -37,7 +50,14 @@ def imported(cwd: Path, *args: str) -> tuple[list[str], int]:
 
 @pytest.mark.parametrize(
     "args",
-    [["--help"], ["classify", "1011"], ["classify", "1011", "--json"], ["iterate", "--help"], ["mcp", "--help"]],
+    [
+        ["--help"],
+        ["classify", "1011"],
+        ["classify", "1011", "--json"],
+        ["iterate", "--help"],
+        ["loop", "--help"],
+        ["mcp", "--help"],
+    ],
     ids=" ".join,
 )
 def test_help_and_classify_import_nothing_heavy(tmp_path: Path, args: list[str]) -> None:
@@ -75,3 +95,28 @@ def test_the_app_built_for_one_command_still_knows_them_all(tmp_path: Path) -> N
     mistyped = run("histroy")
     assert mistyped.returncode == 2 and "No such command 'histroy'" in mistyped.stderr
     assert run("--version").stdout.startswith("loopctl ")
+
+
+ATEXIT_PROBE = """
+import atexit, sys
+atexit.register(lambda: sys.stderr.write("TEARDOWN\\n"))
+sys.argv = ["loopctl", *sys.argv[1:]]
+from loopctl.cli import main
+main()
+"""
+
+
+def test_quick_commands_flush_and_skip_teardown_and_the_others_keep_it(tmp_path: Path) -> None:
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-c", ATEXIT_PROBE, *args], capture_output=True, text=True, cwd=tmp_path, timeout=60
+        )
+
+    quick = run("classify", "1011", "--json")
+    assert quick.returncode == 0 and json.loads(quick.stdout)["category"] == "internal_error"  # flushed in full
+    assert "TEARDOWN" not in quick.stderr
+    refused = run("classify", "99999")
+    assert refused.returncode == 2 and "TEARDOWN" not in refused.stderr
+    (tmp_path / "config.yaml").write_text("project: demo\n", encoding="utf-8")
+    slow = run("report")  # not on the list: its writers are not all known to be closed when it returns
+    assert "TEARDOWN" in slow.stderr

@@ -1,105 +1,156 @@
-"""What `loopctl loop` waits for: changes to tracked and untracked files and to git HEAD, debounced."""
+"""What `loopctl loop` waits for: file-system events on what the input digest covers, a save burst as one change."""
 
 from __future__ import annotations
 
+import os
 import subprocess
+import threading
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 from loopctl.config import Config
-from loopctl.watch import SourceTree, source_state, source_tree, wait_for_change
+from loopctl.phases.inputs import input_digest, input_rules
+from loopctl.watch import SourceTree, Wake, source_state, source_tree, wait_for_change
+
+# Bounds, never expectations: a wait that has not woken by then has failed.
+WAKE_TIMEOUT = 30.0
+DEBOUNCE = 0.05  # `loop`'s default
 
 
 def git(folder: Path, *args: str) -> None:
     subprocess.run(["git", "-C", str(folder), *args], check=True, capture_output=True)
 
 
-def make_repo(tmp_path: Path) -> Path:
+def init_layout(tmp_path: Path, *, context: str = ".") -> tuple[Path, Config]:
+    """A user's repo as `loopctl init` leaves it: records git-ignored and docker-ignored, `.env` git-ignored."""
     repo = tmp_path / "repo"
-    (repo / "service").mkdir(parents=True)
-    (repo / "service" / "app.py").write_text("print('v1')\n")
-    (repo / ".gitignore").write_text("*.log\n")
-    git(repo, "init", "-q")
-    git(repo, "-c", "user.email=t@example.invalid", "-c", "user.name=t", "add", ".")
-    git(repo, "-c", "user.email=t@example.invalid", "-c", "user.name=t", "commit", "-qm", "one")
-    return repo / "service"
-
-
-def test_edits_new_files_and_commits_change_the_state_but_ignored_files_do_not(tmp_path: Path) -> None:
-    root = make_repo(tmp_path)
-    tree = SourceTree(root)
-    before = source_state(tree)
-    (root / "debug.log").write_text("noise\n")
-    assert source_state(tree) == before
-    (root / "new.py").write_text("x = 1\n")
-    with_new = source_state(tree)
-    assert with_new != before
-    (root / "app.py").write_text("print('v2')\n")
-    edited = source_state(tree)
-    assert edited != with_new
-    git(root.parent, "-c", "user.email=t@example.invalid", "-c", "user.name=t", "commit", "-qam", "two")
-    assert source_state(tree) != edited
-
-
-def test_wait_returns_once_the_tree_holds_still(tmp_path: Path) -> None:
-    root = make_repo(tmp_path)
-    edits = iter(["print('a')\n", "print('b')\n", None, None, None])
-    slept: list[float] = []
-
-    def sleep(seconds: float) -> None:
-        slept.append(seconds)
-        text = next(edits, None)
-        if text is not None:
-            (root / "app.py").write_text(text)
-
-    wait_for_change(SourceTree(root), interval=0.5, debounce=0.2, sleep=sleep)
-    # One poll saw the first edit; the second edit during the debounce needed one more quiet period.
-    assert slept == [0.5, 0.2, 0.2]
-
-
-def test_outside_git_the_folder_is_walked(tmp_path: Path) -> None:
-    (tmp_path / "a.txt").write_text("1")
-    before = source_state(SourceTree(tmp_path))
-    (tmp_path / "b.txt").write_text("2")
-    assert source_state(SourceTree(tmp_path)) != before
-
-
-def user_repo(tmp_path: Path, dockerignore: str | None) -> tuple[Path, Config]:
-    """A user's own repo: the build context is its root and the iterations folder sits inside it."""
-    repo = tmp_path / "repo"
-    (repo / "app").mkdir(parents=True)
-    (repo / "app" / "main.py").write_text("print('v1')\n")
-    (repo / "Dockerfile").write_text("FROM scratch\nCOPY app /app\n")
-    if dockerignore is not None:
-        (repo / ".dockerignore").write_text(dockerignore)
+    root = repo / context
+    (root / "app").mkdir(parents=True)
+    (root / "app" / "main.py").write_text("print('v1')\n")
+    (root / "Dockerfile").write_text("FROM scratch\nCOPY . /srv\n")
+    (root / ".dockerignore").write_text("iterations\n.git\ndocs\n")
+    (repo / ".gitignore").write_text("iterations\n.env\n")
     git(repo, "init", "-q")
     config = Config.model_validate(
-        {"project": "svc", "build": {"context": ".", "image": "127.0.0.1:5000/svc"}, "base_dir": repo}
+        {
+            "project": "svc",
+            "iterations_dir": f"{context}/iterations",
+            "build": {"context": context, "image": "127.0.0.1:5000/svc"},
+            "base_dir": repo,
+        }
     )
     return repo, config
 
 
-def test_records_reports_and_caches_in_the_context_never_change_the_state(tmp_path: Path) -> None:
-    repo, config = user_repo(tmp_path, dockerignore=None)
-    tree = source_tree(config)
-    assert tree is not None and tree.own == ("iterations",)
-    before = source_state(tree)
-    (repo / "iterations").mkdir()
-    for name in ("0001.json", "0001.md", "0001.build.log", ".history-cache.json", ".lock", ".last"):
-        (repo / "iterations" / name).write_text("written by loopctl\n")
-    assert source_state(tree) == before
-    (repo / "app" / "main.py").write_text("print('v2')\n")
-    assert source_state(tree) != before
+@contextmanager
+def watching(tree: SourceTree, since: str | None = None) -> Iterator[Future[Wake | None]]:
+    """The wait running in a thread, yielded once its watch is set up; stopped on the way out."""
+    ready, stop = threading.Event(), threading.Event()
+    with ThreadPoolExecutor(1) as pool:
+        wake = pool.submit(wait_for_change, tree, debounce=DEBOUNCE, since=since, on_watching=ready.set, stop=stop)
+        try:
+            if not ready.wait(WAKE_TIMEOUT):
+                raise AssertionError(f"the watch never started: {wake.exception(0)!r}")
+            yield wake
+        finally:
+            stop.set()
 
 
-def test_what_dockerignore_excludes_is_not_watched_but_dockerignore_itself_is(tmp_path: Path) -> None:
-    repo, config = user_repo(tmp_path, dockerignore="docs\n.dockerignore\n")
+def tree_of(config: Config) -> SourceTree:
     tree = source_tree(config)
     assert tree is not None
+    return tree
+
+
+def test_a_git_ignored_env_in_the_context_wakes_the_loop(tmp_path: Path) -> None:
+    repo, config = init_layout(tmp_path)
+    tree = tree_of(config)
+    with watching(tree) as wake:
+        (repo / ".env").write_text("FEATURE=on\n")
+        woke = wake.result(WAKE_TIMEOUT)
+    assert woke is not None and woke.paths == (".env",)
+    assert woke.state == input_digest(config)
+
+
+def test_scratch_outside_the_context_records_and_ignored_files_do_not_wake_it(tmp_path: Path) -> None:
+    repo, config = init_layout(tmp_path, context="service")
+    tree = tree_of(config)
+    before = source_state(tree)
+    with watching(tree) as wake:
+        (repo / "scratch.txt").write_text("notes\n")  # untracked, beside the context
+        (repo / "service" / "iterations").mkdir()
+        (repo / "service" / "iterations" / "0001.json").write_text("{}\n")
+        (repo / "service" / "docs").mkdir()
+        (repo / "service" / "docs" / "notes.md").write_text("not in the image\n")
+        (repo / "service" / "app" / "main.py").write_text("print('v2')\n")
+        woke = wake.result(WAKE_TIMEOUT)
+    assert woke is not None and woke.paths == ("app/main.py",)
+    assert woke.state != before
+
+
+def test_an_editors_save_burst_is_one_change_with_the_final_digest(tmp_path: Path) -> None:
+    repo, config = init_layout(tmp_path)
+    tree = tree_of(config)
+    target = repo / "app" / "main.py"
+    with watching(tree) as wake:
+        # vim's save: probe the folder, keep a backup, write anew, restore the mode, drop the backup.
+        (repo / "app" / "4913").write_text("")
+        (repo / "app" / "4913").unlink()
+        target.rename(repo / "app" / "main.py~")
+        target.write_text("print('v2')\n")
+        os.chmod(target, 0o644)
+        (repo / "app" / "main.py~").unlink()
+        woke = wake.result(WAKE_TIMEOUT)
+    assert woke is not None and "app/main.py" in woke.paths and "app/main.py~" in woke.paths
+    assert woke.state == input_digest(config)  # not a digest taken halfway, with main.py renamed away
+
+
+def test_an_edit_made_before_the_watch_began_is_caught_by_its_first_look(tmp_path: Path) -> None:
+    repo, config = init_layout(tmp_path)
+    tree = tree_of(config)
+    built = source_state(tree)
+    (repo / "app" / "main.py").write_text("print('v2')\n")
+    woke = wait_for_change(tree, debounce=DEBOUNCE, since=built)
+    assert woke is not None and woke.state == input_digest(config)
+
+
+def test_the_watcher_and_the_digest_share_one_rule(tmp_path: Path) -> None:
+    repo, config = init_layout(tmp_path)
+    (repo / ".env").write_text("x\n")
+    (repo / "docs").mkdir()
+    (repo / "docs" / "notes.md").write_text("x\n")
+    (repo / "iterations").mkdir()
+    (repo / "iterations" / "0001.json").write_text("{}\n")
+    rules = input_rules(config)
+    inputs = set(rules.files())
+    assert inputs == {".dockerignore", ".env", ".gitignore", "Dockerfile", "app", "app/main.py"}
+    every = [path.relative_to(repo).as_posix() for path in repo.rglob("*")]
+    assert {path for path in every if tree_of(config).counts(str(repo / path))} == inputs
+    assert not tree_of(config).counts(str(tmp_path / "elsewhere.txt"))
+
+
+def test_what_dockerignore_excludes_leaves_the_state_but_dockerignore_itself_moves_it(tmp_path: Path) -> None:
+    repo, config = init_layout(tmp_path)
+    tree = tree_of(config)
     before = source_state(tree)
     (repo / "docs").mkdir()
     (repo / "docs" / "notes.md").write_text("not in the image\n")
+    (repo / "iterations").mkdir()
+    for name in ("0001.json", "0001.md", "0001.build.log", ".history-cache.jsonl", ".lock"):
+        (repo / "iterations" / name).write_text("written by loopctl\n")
     assert source_state(tree) == before
-    (repo / ".dockerignore").write_text("docs\n.dockerignore\napp/cache\n")
+    (repo / ".dockerignore").write_text("iterations\n.git\ndocs\napp/cache\n")
+    assert source_state(tree) != before
+
+
+def test_a_missing_dockerfile_is_a_state_of_its_own(tmp_path: Path) -> None:
+    repo, config = init_layout(tmp_path)
+    tree = tree_of(config)
+    before = source_state(tree)
+    (repo / "Dockerfile").unlink()
+    assert source_state(tree).startswith("unbuildable: no Dockerfile")
     assert source_state(tree) != before
 
 
@@ -110,13 +161,16 @@ def test_nothing_built_means_nothing_to_watch(tmp_path: Path) -> None:
     assert source_tree(config) is None
 
 
-def test_an_edit_to_a_file_whose_name_starts_with_a_space_is_a_change(tmp_path: Path) -> None:
-    root = make_repo(tmp_path)
-    (root / " lead.py").write_text("x = 1\n")  # listed first by git: nothing may trim its name
-    git(root.parent, "-c", "user.email=t@example.invalid", "-c", "user.name=t", "add", ".")
-    git(root.parent, "-c", "user.email=t@example.invalid", "-c", "user.name=t", "commit", "-qm", "lead")
-    tree = SourceTree(root)
-    assert tree.files() == [" lead.py", "app.py"]
-    before = source_state(tree)
-    (root / " lead.py").write_text("x = 2\n")
-    assert source_state(tree) != before
+def test_a_context_that_does_not_exist_yet_is_watched_from_above_and_its_creation_wakes_the_loop(
+    tmp_path: Path,
+) -> None:
+    config = Config.model_validate(
+        {"project": "svc", "build": {"context": "later/service", "image": "127.0.0.1:5000/svc"}, "base_dir": tmp_path}
+    )
+    tree = tree_of(config)
+    assert source_state(tree).startswith("unbuildable: build.context")
+    with watching(tree) as wake:
+        (tmp_path / "later" / "service").mkdir(parents=True)
+        (tmp_path / "later" / "service" / "Dockerfile").write_text("FROM scratch\n")
+        woke = wake.result(WAKE_TIMEOUT)
+    assert woke is not None and not woke.state.startswith("unbuildable")

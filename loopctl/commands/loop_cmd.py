@@ -16,8 +16,12 @@ def loop(
     until: Annotated[
         Literal["success", "never"], typer.Option(help="Stop at the first success, or never.")
     ] = "success",
-    interval: Annotated[float, typer.Option(min=0.1, help="Seconds between checks for a change.")] = 2.0,
-    debounce: Annotated[float, typer.Option(min=0.0, help="Seconds the tree must hold still after a change.")] = 1.0,
+    interval: Annotated[
+        float, typer.Option(min=0.1, help="Seconds between iterations when nothing is built (no files to watch).")
+    ] = 2.0,
+    debounce: Annotated[
+        float, typer.Option(min=0.0, help="Seconds the files must hold still after a change (one save = one change).")
+    ] = 0.05,
     every: Annotated[
         float | None, typer.Option(min=0.1, help="Re-run on this timer instead of on changes (a soak loop).")
     ] = None,
@@ -25,7 +29,7 @@ def loop(
     ci: Annotated[bool, typer.Option("--ci", help="Plain log lines, no live view, no colour.")] = False,
     no_emoji: Annotated[bool, typer.Option("--no-emoji", help="Plain text markers in the reports.")] = False,
 ) -> None:
-    """Run `iterate`, then wait for the build context (git HEAD, tracked and untracked files) to change, and repeat."""
+    """Run `iterate`, then wait for a file the build's input digest covers to change, and repeat."""
     from loopctl.iterate import IterateOptions
     from loopctl.looping import LoopOptions, run_loop
     from loopctl.output import guarded

@@ -12,14 +12,18 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
 
 
 def exclude_paths(root: str, patterns: Sequence[str], *, dockerfile: str = "Dockerfile") -> set[str]:
     """Every path (files and folders) below `root`, relative to it, that the patterns do not exclude."""
-    matcher = _Matcher([*patterns, f"!{dockerfile}"])
-    return set(matcher.walk(root))
+    return set(ignore_matcher(patterns, dockerfile=dockerfile).walk(root))
+
+
+def ignore_matcher(patterns: Sequence[str], *, dockerfile: str = "Dockerfile") -> Matcher:
+    """The patterns of a `.dockerignore` as the engine applies them, the Dockerfile and `.dockerignore` kept."""
+    return Matcher([*patterns, f"!{dockerfile}"])
 
 
 def _split_path(path: str) -> list[str]:
@@ -52,7 +56,7 @@ def _normalize(text: str) -> list[str]:
     return parts
 
 
-class _Matcher:
+class Matcher:
     def __init__(self, patterns: Sequence[str]) -> None:
         self.patterns = [pattern for pattern in map(_Pattern, patterns) if pattern.dirs]
         self.patterns.append(_Pattern("!.dockerignore"))
@@ -70,20 +74,23 @@ class _Matcher:
                 matched = not pattern.exclusion
         return matched
 
-    def walk(self, root: str) -> Iterator[str]:
+    def walk(self, root: str, excluded: Callable[[str], bool] | None = None) -> Iterator[str]:
+        """Paths below `root` not `excluded` (by default: what the patterns exclude), without entering dead folders."""
+        leaves_out = excluded or self.matches
+
         def walk_folder(current: str) -> Iterator[str]:
             for name in os.listdir(current):
                 path = os.path.join(os.path.relpath(current, root), name)
                 if path.startswith(f".{os.path.sep}"):
                     path = path[2:]
-                excluded = self.matches(path)
-                if not excluded:
+                left_out = leaves_out(path)
+                if not left_out:
                     yield path
                 full = os.path.join(root, path)
                 if not os.path.isdir(full) or os.path.islink(full):
                     continue
                 # An excluded folder is still entered when a `!pattern` may take something inside it back.
-                if excluded and not any(p.exclusion and p.cleaned.startswith(path) for p in self.patterns):
+                if left_out and not any(p.exclusion and p.cleaned.startswith(path) for p in self.patterns):
                     continue
                 yield from walk_folder(full)
 

@@ -6,6 +6,7 @@ import hashlib
 import os
 import stat
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,22 +14,60 @@ from loopctl.config import BuildConfig, Config
 from loopctl.errors import UsageError
 
 if TYPE_CHECKING:
+    from loopctl.phases.dockerignore import Matcher
     from loopctl.records.store import Store
 
 INPUT_TAG_PREFIX = "in-"
 _CHUNK = 1 << 20
 
 
-def context_files(context: Path, dockerfile: str) -> list[str]:
-    """Files the engine would receive, honouring .dockerignore exactly as the docker SDK does (without importing it)."""
-    from loopctl.phases.dockerignore import exclude_paths
+@dataclass(frozen=True)
+class InputRules:
+    """Which paths under the build context are inputs of the image.
+
+    The one rule the input digest, the archive sent to the engine and `loop`'s watcher share: a path counts unless
+    it is loopctl's own (`own`: the iterations folder) or `.dockerignore` keeps it out. What git ignores still
+    counts (an ignored `.env` is copied into the image all the same).
+    """
+
+    context: Path
+    ignore: Matcher
+    own: tuple[str, ...] = ()
+
+    def counts(self, relative: str) -> bool:
+        """Whether the file or folder at `relative` (to the context) is an input of the image."""
+        posix = relative.replace(os.sep, "/")
+        if any(posix == folder or posix.startswith(f"{folder}/") for folder in self.own):
+            return False
+        return not self.ignore.matches(relative)
+
+    def files(self) -> list[str]:
+        """Every input below the context (files and folders), sorted."""
+        return sorted(self.ignore.walk(str(self.context), lambda relative: not self.counts(relative)))
+
+
+def context_rules(context: Path, dockerfile: str, own: Sequence[str] = ()) -> InputRules:
+    """The rules of `context`, its `.dockerignore` read as the docker SDK reads it (without importing the SDK)."""
+    from loopctl.phases.dockerignore import ignore_matcher
 
     ignore = context / ".dockerignore"
     patterns: list[str] = []
     if ignore.is_file():
         patterns = [line.strip() for line in ignore.read_text(encoding="utf-8").splitlines()]
         patterns = [line for line in patterns if line and not line.startswith("#")]
-    return sorted(exclude_paths(str(context), patterns, dockerfile=dockerfile))
+    return InputRules(context, ignore_matcher(patterns, dockerfile=dockerfile), tuple(own))
+
+
+def input_rules(config: Config) -> InputRules:
+    """The rules of the configured build: its context, `.dockerignore` and Dockerfile, minus loopctl's own files."""
+    build = _build_of(config)
+    context = config.path(build.context)
+    return context_rules(context, build.dockerfile, own_paths(config, context))
+
+
+def context_files(context: Path, dockerfile: str) -> list[str]:
+    """Files the engine would receive, honouring .dockerignore exactly as the docker SDK does."""
+    return context_rules(context, dockerfile).files()
 
 
 def own_paths(config: Config, context: Path) -> list[str]:
@@ -57,9 +96,7 @@ def without_own_files(files: Iterable[str], own: Sequence[str]) -> list[str]:
 
 def build_inputs(config: Config) -> list[str]:
     """What the engine receives: the context's files after `.dockerignore`, without loopctl's own files."""
-    build = _build_of(config)
-    context = config.path(build.context)
-    return without_own_files(context_files(context, build.dockerfile), own_paths(config, context))
+    return input_rules(config).files()
 
 
 def input_digest(config: Config) -> str:

@@ -3,7 +3,9 @@
 The cache is a file of JSON lines, one per record file as it was when its row was made:
 `{"schema": 2, "number": 12, "key": [mtime_ns, size, inode], "row": {...}}` (or `"unreadable": reason`).
 New and changed rows are appended; a later line for a number wins. `history --last 20` stats its 20 record
-files and reads the cache backwards only until it has their lines, and the rows it finds go out as stored.
+files and reads the cache backwards only until it has their lines, or for a few lines per row wanted: a record
+newer than the cache (the iteration just made) has no line to find, so the reading stops there, its row is made
+and appended, and the file is never rewritten for it. The rows it finds go out as stored.
 """
 
 from __future__ import annotations
@@ -36,8 +38,10 @@ LINE_SCHEMA = 2  # 2: the commit column carries the dirty mark
 _OLD_CACHE = ".history-cache.json"  # one JSON document over every record: replaced, removed when seen
 _BLOCK = 1 << 16
 _LINE_LIMIT = 1 << 20  # bytes of one cache line; rows are a few hundred
-# Rewrite the file in number order when a lookup read this many times more lines than it wanted.
+# A lookup reads at most this many lines per row it wants (plus _SLACK_LINES): whatever it has not found by
+# then is made from its record and appended, so it is found at the tail next time.
 _SLACK = 4
+_SLACK_LINES = 64
 
 
 def cached_rows(store: Store, last: int) -> tuple[list[dict[str, Any]], list[Unreadable]]:
@@ -125,35 +129,43 @@ class CacheFile:
         self.path = path
         self.lines_read = 0
         self._wanted = 0
+        self._found = 0
+        self._gave_up = False
 
     def lookup(self, wanted: dict[int, list[int]]) -> dict[int, dict[str, Any]]:
-        """The newest line of each wanted number whose key still matches its file; reading stops once all are in."""
+        """The newest line of each wanted number whose key still matches its file.
+
+        Reading stops once every wanted number is decided, or after a budget of lines: a number with no line
+        near the tail (a new record) is as good as missing, and making its row costs one record, not the file.
+        """
         found: dict[int, dict[str, Any]] = {}
         decided: set[int] = set()
         self._wanted = len(wanted)
-        if not wanted:
-            return found
-        for entry in self._entries_backwards():
+        budget = _SLACK * len(wanted) + _SLACK_LINES
+        for entry in self._entries_backwards() if wanted else ():
             number = entry.get("number")
-            if not isinstance(number, int) or number in decided:
-                continue
-            if number in wanted:
+            if isinstance(number, int) and number in wanted and number not in decided:
                 decided.add(number)
                 usable = entry.get("schema") == LINE_SCHEMA and _sound(entry)
                 if usable and entry.get("key") == wanted[number]:
                     found[number] = entry
-                if len(decided) == len(wanted):
-                    break
+            if len(decided) == len(wanted):
+                break
+            if self.lines_read >= budget:
+                self._gave_up = True
+                break
+        self._found = len(found)
         return found
 
     def append(self, entries: Iterable[dict[str, Any]]) -> None:
-        """Add lines for rows made now; first rewrite the file in number order if the last lookup had to dig."""
+        """Add lines for rows made now; first rewrite the file in number order if most rows were not near the end."""
         text = "".join(json.dumps(entry, separators=(",", ":"), sort_keys=True) + "\n" for entry in entries)
         # A read-only iterations folder (a CI artifact) still gets its history, just uncached.
         with contextlib.suppress(OSError):
-            if self.lines_read > _SLACK * self._wanted + 64:
+            if self._gave_up and self._found * 2 < self._wanted:
                 # Older rows were appended after newer ones (`--last 5000` after `--last 20`), or many lines are
-                # superseded: sorted again, the next lookup finds the newest rows at the end.
+                # superseded: sorted again, the next lookup finds the newest rows at the end. A few new records
+                # missing from an otherwise found tail never get here: they are appended.
                 self._compact()
             if not text:
                 return

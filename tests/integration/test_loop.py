@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import IO
 
 from tests.integration.agent_service import running_service
 from tests.integration.test_iterate import CONFIG, SECRET
@@ -62,3 +63,79 @@ def test_ctrl_c_while_waiting_ends_with_130_and_keeps_every_record(tmp_path: Pat
     assert process.returncode == 130
     assert "stopped while waiting" in stderr and "Traceback" not in stderr
     assert statuses(tmp_path) == ["failed"]
+
+
+def test_a_git_ignored_env_in_the_context_starts_the_next_iteration_and_scratch_beside_it_does_not(
+    tmp_path: Path,
+) -> None:
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / ".gitignore").write_text("iterations\n.env\nscratch.txt\n")
+    (tmp_path / "service").mkdir()
+    (tmp_path / "service" / "Dockerfile").write_text("FROM scratch\nCOPY . /srv\n")
+    with running_service(fault="auth", secret=SECRET) as service:
+        build = "build: {context: service, image: 127.0.0.1:5000/agent-service}\n"
+        (tmp_path / "config.yaml").write_text(CONFIG.format(port=service.port) + build)
+        process = loop(tmp_path, "--skip", "build,push", "--max", "2")
+        try:
+            assert process.stderr is not None
+            waiting = _read_until(process.stderr, "waiting for a change")
+            (tmp_path / "scratch.txt").write_text("notes, outside the build context\n")
+            (tmp_path / "service" / ".env").write_text("FEATURE=on\n")
+            rest = process.stderr.read()
+            assert process.wait(timeout=120) == 1, waiting + rest
+        finally:
+            process.kill()
+    assert "loop: .env changed; iterating" in rest
+    assert "scratch.txt" not in rest
+    assert statuses(tmp_path) == ["failed", "no_change"]
+
+
+def _read_until(stream: IO[str], text: str) -> str:
+    seen = ""
+    while text not in seen:
+        line = stream.readline()
+        if not line:
+            raise AssertionError(f"the loop ended before saying {text!r}:\n{seen}")
+        seen += line
+    return seen
+
+
+def test_ctrl_c_while_watching_the_files_ends_with_130(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    with running_service(fault="auth", secret=SECRET) as service:
+        build = "build: {context: ., image: 127.0.0.1:5000/agent-service}\n"
+        (tmp_path / "config.yaml").write_text(CONFIG.format(port=service.port) + build)
+        process = loop(tmp_path, "--skip", "build,push")
+        try:
+            assert process.stderr is not None
+            _read_until(process.stderr, "waiting for a change")
+            process.send_signal(signal.SIGINT)
+            rest = process.stderr.read()
+            assert process.wait(timeout=30) == 130
+        finally:
+            process.kill()
+    assert "loop: stopped while waiting" in rest and "Traceback" not in rest
+    assert statuses(tmp_path) == ["failed"]
+
+
+def test_an_edit_to_dockerignore_changes_what_the_next_wait_watches(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    (tmp_path / ".dockerignore").write_text("iterations\ndocs\n")
+    (tmp_path / "docs").mkdir()
+    with running_service(fault="auth", secret=SECRET) as service:
+        build = "build: {context: ., image: 127.0.0.1:5000/agent-service}\n"
+        (tmp_path / "config.yaml").write_text(CONFIG.format(port=service.port) + build)
+        process = loop(tmp_path, "--skip", "build,push", "--max", "3")
+        try:
+            assert process.stderr is not None
+            said = _read_until(process.stderr, "waiting for a change")
+            (tmp_path / ".dockerignore").write_text("iterations\n")  # docs/ is sent to the engine from now on
+            said += _read_until(process.stderr, "waiting for a change")
+            (tmp_path / "docs" / "notes.md").write_text("now part of the image\n")
+            said += process.stderr.read()
+            assert process.wait(timeout=120) == 1, said
+        finally:
+            process.kill()
+    assert "loop: .dockerignore changed; iterating" in said
+    assert "loop: docs/notes.md changed; iterating" in said
+    assert statuses(tmp_path) == ["failed", "no_change", "no_change"]

@@ -61,7 +61,9 @@ def test_links_fifos_and_huge_records_are_skipped_by_history_report_and_iterate(
         assert done.returncode == 0, done.stderr
         assert_no_traceback(done.stderr)
         assert skipped(done.stderr) == bad, done.stderr
-    assert [row["number"] for row in json.loads(run_loopctl(folder, "history", "--json").stdout)["data"]["iterations"]] == [
+    assert [
+        row["number"] for row in json.loads(run_loopctl(folder, "history", "--json").stdout)["data"]["iterations"]
+    ] == [
         1,
         2,
     ]
