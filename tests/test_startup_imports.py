@@ -113,7 +113,7 @@ def test_quick_commands_flush_and_skip_teardown_and_the_others_keep_it(tmp_path:
         )
 
     quick = run("classify", "1011", "--json")
-    assert quick.returncode == 0 and json.loads(quick.stdout)["category"] == "internal_error"  # flushed in full
+    assert quick.returncode == 0 and json.loads(quick.stdout)["data"]["category"] == "internal_error"  # flushed in full
     assert "TEARDOWN" not in quick.stderr
     refused = run("classify", "99999")
     assert refused.returncode == 2 and "TEARDOWN" not in refused.stderr
