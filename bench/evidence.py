@@ -83,7 +83,7 @@ from pathlib import Path
 from loopctl.config import Config
 from loopctl.phases.probe import ProbePhase
 from loopctl.records.store import Store
-from loopctl.runner import Context
+from loopctl.phases.base import Context
 client = docker.from_env()
 container, url = start(client, "flood", "0")
 try:

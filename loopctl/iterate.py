@@ -11,9 +11,10 @@ from pathlib import Path
 from loopctl.config import load_config
 from loopctl.errors import UsageError
 from loopctl.exitcodes import ExitCode, for_record
+from loopctl.phases.base import Event, EventSink
 from loopctl.records.compare import verdict_line
 from loopctl.records.record import PHASE_ORDER, Record
-from loopctl.runner import Event, EventSink, IterationResult, run_iteration
+from loopctl.runner import IterationResult, run_iteration
 from loopctl.secrets import iteration_scope
 from loopctl.ui import in_ci, shown, stderr_console
 

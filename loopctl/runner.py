@@ -5,91 +5,29 @@ from __future__ import annotations
 import contextlib
 import signal
 import time
-import traceback
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any, Protocol
+from typing import Any
 
 from loopctl.config import Config
 from loopctl.errors import LoopctlError
-from loopctl.gitinfo import git_info
-from loopctl.outside import one_line
-from loopctl.records.changes import changes_since, watched_paths
+from loopctl.phases.base import Context, Event, EventSink, Phase, PhaseResult, internal_error
+from loopctl.records.changes import changes_since
 from loopctl.records.compare import blocking_outcome, iteration_status
 from loopctl.records.record import (
     GATING_PHASES,
     RECORD_SCHEMA,
     Changes,
-    CheckRecord,
     ErrorInfo,
     PhaseRecord,
-    PhaseStatus,
     Record,
-    SuiteRecord,
 )
 from loopctl.records.store import Store, Unreadable
 from loopctl.secrets import redact_tree
 from loopctl.secrets_config import register_all
-
-
-@dataclass(frozen=True)
-class Event:
-    """One thing worth showing live: a phase starting, ending, or saying something."""
-
-    kind: str  # "start" | "end" | "log"
-    phase: str
-    message: str = ""
-    status: PhaseStatus | None = None
-    duration_s: float | None = None
-
-
-EventSink = Callable[[Event], None]
-
-
-@dataclass(frozen=True)
-class PhaseResult:
-    """What a phase produced: its status and detail, plus the record section it fills."""
-
-    status: PhaseStatus = "ok"
-    detail: dict[str, Any] = field(default_factory=dict)
-    section: dict[str, Any] | None = None
-    checks: tuple[CheckRecord, ...] = ()
-    suites: tuple[SuiteRecord, ...] = ()
-    error: ErrorInfo | None = None
-
-
-@dataclass
-class Context:
-    """What a phase may read: the config, this iteration's number and store, earlier phases' sections."""
-
-    config: Config
-    store: Store
-    number: int
-    on_event: EventSink
-    options: dict[str, Any] = field(default_factory=dict)
-    sections: dict[str, dict[str, Any]] = field(default_factory=dict)
-    results: dict[str, PhaseResult] = field(default_factory=dict)
-    # What phases fetch once per iteration and share (registry credentials): never written anywhere.
-    memo: dict[str, Any] = field(default_factory=dict)
-
-    def log(self, phase: str, message: str) -> None:
-        self.on_event(Event("log", phase, message))
-
-    def git(self) -> dict[str, Any]:
-        """The record's `git` section, asked once per iteration: a phase that names the commit reads it here."""
-        if "git" not in self.memo:
-            excluded = [self.config.path(self.config.iterations_dir)]  # records and reports are outputs
-            self.memo["git"] = git_info(self.config.base_dir, _watched(self.config), excluded)
-        return dict(self.memo["git"])
-
-
-class Phase(Protocol):
-    name: str
-
-    def run(self, ctx: Context) -> PhaseResult: ...
 
 
 @dataclass(frozen=True)
@@ -190,18 +128,6 @@ def _timed(phase: Phase, ctx: Context) -> tuple[PhaseResult, float]:
     return result, duration
 
 
-def internal_error(err: BaseException) -> ErrorInfo:
-    """An unexpected exception as a phase's error: its type, its message (redacted, one line) and where it rose."""
-    frames = traceback.extract_tb(err.__traceback__)
-    where = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
-    message = one_line(f"{type(err).__name__}: {err}" if str(err) else type(err).__name__)
-    return ErrorInfo(
-        kind="internal_error",
-        message=f"{message}{where}",
-        hint="loopctl did not expect this: the record is complete up to here; please report it with this message",
-    )
-
-
 def _assemble(
     config: Config,
     number: int,
@@ -237,11 +163,6 @@ def _assemble(
     raw["outcome"] = outcome.model_dump(mode="json") if outcome else None
     # Everything that reaches disk passes the redaction filter, whatever a phase put in it.
     return Record.model_validate(redact_tree(raw))
-
-
-def _watched(config: Config) -> list[Path]:
-    context = config.path(config.build.context) if config.build is not None else None
-    return watched_paths(config.base_dir, context, config.config_file)
 
 
 def _with_changes(config: Config, record: Record, previous: Record | None) -> Record:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from loopctl.outside import clip
-from loopctl.runner import Event, EventSink
+from loopctl.phases.base import Event, EventSink
 from loopctl.ui import rich_console, shown, stderr_console
 
 if TYPE_CHECKING:

@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 
 from loopctl.config import load_config
+from loopctl.phases.base import Context, PhaseResult
 from loopctl.records.record import CheckRecord, Record
 from loopctl.reports.markdown import render_markdown
-from loopctl.runner import Context, PhaseResult, run_iteration
+from loopctl.runner import run_iteration
 from tests.support.records import http_check
 
 

@@ -12,6 +12,7 @@ from google.cloud import run_v2
 from loopctl import __version__
 from loopctl.config import CloudRunConfig, Config, DeployConfig, SecretManagerRef
 from loopctl.errors import LoopctlError, UsageError
+from loopctl.phases.base import Context
 from loopctl.phases.cloudrun.deploy import CloudRunDeploy, cloudrun_phases
 from loopctl.phases.cloudrun.release import CloudRunRelease
 from loopctl.phases.cloudrun.spec import (
@@ -25,7 +26,6 @@ from loopctl.phases.cloudrun.spec import (
     traffic_shares,
 )
 from loopctl.records.store import Store
-from loopctl.runner import Context
 
 IMAGE = "europe-docker.pkg.dev/p/r/chat@sha256:" + "a" * 64
 LATEST, BY_NAME = 1, 2

@@ -11,9 +11,10 @@ import pytest
 
 from loopctl.config import Config
 from loopctl.errors import LoopctlError
+from loopctl.phases.base import Context, Event, PhaseResult
 from loopctl.records.record import RECORD_SCHEMA, Record
 from loopctl.records.store import Store
-from loopctl.runner import Context, Event, PhaseResult, run_iteration
+from loopctl.runner import run_iteration
 
 
 class FakePhase:

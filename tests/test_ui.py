@@ -7,7 +7,7 @@ from rich.console import Console
 from rich.markup import escape, render
 
 from loopctl.errors import UsageError
-from loopctl.runner import Event
+from loopctl.phases.base import Event
 from loopctl.ui import PlainConsole, render_error, stderr_console
 from loopctl.ui_live import PhaseBoard, PlainLines
 from tests.reliability.hostile import HOSTILE, INSTRUCTIONS

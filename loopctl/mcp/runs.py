@@ -11,7 +11,7 @@ from typing import Any
 
 from loopctl.errors import LoopctlError
 from loopctl.outside import one_line
-from loopctl.runner import Event
+from loopctl.phases.base import Event
 
 LOG_TAIL = 20  # log lines kept of the current phase
 
@@ -113,7 +113,7 @@ def _iterate(run: Run) -> None:
     except LoopctlError as err:
         run.finish(error=err)
     except BaseException as err:  # a bug: said as one line to the agent, never a traceback on the protocol
-        from loopctl.runner import internal_error
+        from loopctl.phases.base import internal_error
 
         info = internal_error(err)
         run.finish(error=LoopctlError(info.message, hint=info.hint, kind=info.kind))

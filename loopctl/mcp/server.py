@@ -54,7 +54,7 @@ def answer(command: str, body: Callable[[], tools.Answer]) -> CallToolResult:
     except LoopctlError as err:
         document = envelope(command, exit_code=2, errors=[error_entry(err)])
     except Exception as err:  # a bug: one line for the agent, never a traceback
-        from loopctl.runner import internal_error
+        from loopctl.phases.base import internal_error
 
         info = internal_error(err)
         document = envelope(command, exit_code=1, errors=[info.model_dump()])

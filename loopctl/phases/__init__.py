@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from loopctl.config import Config
-from loopctl.runner import Phase
+from loopctl.phases.base import Phase
 
 
 def phases_for(config: Config) -> list[Phase]:

@@ -9,11 +9,11 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 from loopctl.config import CheckConfig, CloudRunConfig, Config
 from loopctl.errors import LoopctlError, UsageError
 from loopctl.outside import one_line
+from loopctl.phases.base import Context, PhaseResult
 from loopctl.probe.classify import DEPTH_AUTH, AppCode
 from loopctl.probe.spec import Check, ProbeResult, parse_url
 from loopctl.records.record import CheckRecord, ErrorInfo, OutcomeRecord, PhaseStatus
 from loopctl.reports.evidence import said
-from loopctl.runner import Context, PhaseResult
 from loopctl.secrets_config import resolve_headers
 
 # Closes whose cause is usually an exception in the handler, and the handler's log says which.

@@ -10,11 +10,11 @@ from pathlib import Path
 
 from loopctl.config import SuiteConfig
 from loopctl.outside import clip, lines, one_line
+from loopctl.phases.base import Context, PhaseResult
 from loopctl.phases.junit_read import JunitCounts, read_junit
 from loopctl.phases.suite_process import SuiteProcess, described
 from loopctl.records.record import ErrorInfo, SuiteRecord
 from loopctl.records.store import write_atomic
-from loopctl.runner import Context, PhaseResult
 
 # What a record keeps of a suite's JUnit failures: the rest is in the suite's log and its own report.
 FAILURES_KEPT = 50

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from loopctl.runner import Context, PhaseResult
+from loopctl.phases.base import Context, PhaseResult
 
 
 class UrlDeploy:

@@ -10,11 +10,11 @@ import pytest
 
 from loopctl.config import BuildConfig, Config, PushConfig
 from loopctl.errors import LoopctlError
+from loopctl.phases.base import Context, PhaseResult
 from loopctl.phases.docker.build import BuildPhase
 from loopctl.phases.docker.push import PushPhase
 from loopctl.records.record import Record
 from loopctl.records.store import Store
-from loopctl.runner import Context, PhaseResult
 from tests.support.events import Recorder, logged
 from tests.support.realparts import BASE_IMAGE, RegistryHandle, docker_client, start_registry
 
@@ -218,7 +218,7 @@ from loopctl.config import BuildConfig, Config, PushConfig
 from loopctl.phases.docker.build import BuildPhase
 from loopctl.phases.docker.push import PushPhase
 from loopctl.records.store import Store
-from loopctl.runner import Context
+from loopctl.phases.base import Context
 
 folder, source, image, base = sys.argv[1:5]
 config = Config(
@@ -259,7 +259,7 @@ from pathlib import Path
 from loopctl.config import BuildConfig, Config
 from loopctl.phases.docker.build import BuildPhase
 from loopctl.records.store import Store
-from loopctl.runner import Context
+from loopctl.phases.base import Context
 
 folder, source, image, base = sys.argv[1:5]
 config = Config(

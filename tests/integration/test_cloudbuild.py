@@ -17,10 +17,10 @@ import pytest
 
 from loopctl.config import BuildConfig, CloudBuildConfig, Config, PushConfig
 from loopctl.errors import LoopctlError
+from loopctl.phases.base import Context, PhaseResult
 from loopctl.phases.cloudbuild.build import CloudBuildPhase
 from loopctl.phases.cloudbuild.verify import CloudBuildPushPhase
 from loopctl.records.store import Store
-from loopctl.runner import Context, PhaseResult
 from tests.support.cloudbuild_emulator import CloudBuildEmulator, cancels, polls, submissions
 from tests.support.events import Recorder, logged
 from tests.support.gcs_emulator import GcsEmulator

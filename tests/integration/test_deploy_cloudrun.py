@@ -27,11 +27,12 @@ from loopctl.config import (
     WebSocketCheckConfig,
 )
 from loopctl.errors import LoopctlError
+from loopctl.phases.base import Context, Event, PhaseResult
 from loopctl.phases.cloudrun.deploy import CloudRunDeploy
 from loopctl.phases.cloudrun.release import CloudRunRelease
 from loopctl.phases.probe import ProbePhase
 from loopctl.records.store import Store
-from loopctl.runner import Context, Event, PhaseResult, run_iteration
+from loopctl.runner import run_iteration
 from loopctl.secrets_config import EnvRef, JwtRef, JwtSpec
 from tests.integration.agent_service import EVENTS
 from tests.support.cloudrun_emulator import CloudRunEmulator

@@ -15,11 +15,11 @@ from pydantic import ValidationError
 
 from loopctl.config import Config, DeployConfig, DockerDeployConfig
 from loopctl.errors import LoopctlError
+from loopctl.phases.base import Context, Event, PhaseResult
 from loopctl.phases.docker.deploy import DockerDeploy
 from loopctl.probe.options import run_check_sync
 from loopctl.probe.spec import Check
 from loopctl.records.store import Store
-from loopctl.runner import Context, Event, PhaseResult
 from loopctl.secrets import Secret
 from loopctl.secrets_config import EnvRef
 from loopctl.tokens import mint_jwt
@@ -247,7 +247,7 @@ from pathlib import Path
 from loopctl.config import Config, DeployConfig, DockerDeployConfig
 from loopctl.phases.docker.deploy import DockerDeploy
 from loopctl.records.store import Store
-from loopctl.runner import Context
+from loopctl.phases.base import Context
 
 folder, project, name, image = sys.argv[1:5]
 spec = DockerDeployConfig(name=name, env={"JWT_SECRET": "x"})

@@ -12,12 +12,12 @@ import pytest
 
 from loopctl.config import BuildConfig, CheckConfig, Config, DeployConfig, DockerDeployConfig
 from loopctl.evidence.collect import collect
+from loopctl.phases.base import Context, Event
 from loopctl.phases.docker.deploy import DockerDeploy
 from loopctl.phases.probe import build_check, check_record
 from loopctl.probe.options import run_check_sync
 from loopctl.records.record import CheckRecord
 from loopctl.records.store import Store
-from loopctl.runner import Context, Event
 from loopctl.secrets_config import EnvRef
 from tests.integration.agent_service import EVENTS
 from tests.support import realparts

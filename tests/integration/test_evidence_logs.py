@@ -18,9 +18,9 @@ import pytest
 from loopctl.config import Config
 from loopctl.evidence.docker_logs import HEAD_BYTES, TAIL_BYTES, DockerLogs, megabytes
 from loopctl.evidence.window import Window
+from loopctl.phases.base import Context, Event, PhaseResult
 from loopctl.phases.probe import ProbePhase
 from loopctl.records.store import Store
-from loopctl.runner import Context, Event, PhaseResult
 from tests.support import realparts
 
 LOG_MODES = Path(__file__).resolve().parents[1] / "fixtures" / "server_apps" / "log_modes.py"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from loopctl.runner import Context, Event
+from loopctl.phases.base import Context, Event
 
 
 class Recorder:

@@ -10,6 +10,7 @@ from urllib.parse import quote
 from loopctl.config import BuildConfig, CloudBuildConfig
 from loopctl.errors import LoopctlError
 from loopctl.outside import one_line
+from loopctl.phases.base import Context, PhaseResult
 from loopctl.phases.cloudbuild.api import CloudBuildApi
 from loopctl.phases.cloudbuild.failure import build_failure
 from loopctl.phases.cloudbuild.logs import LogTail
@@ -20,7 +21,6 @@ from loopctl.phases.docker.build import image_tags
 from loopctl.phases.inputs import input_digest, input_tag, own_paths, reuse_refusal
 from loopctl.records.record import ErrorInfo
 from loopctl.records.store import write_atomic
-from loopctl.runner import Context, PhaseResult
 from loopctl.secrets import redact
 
 _RUNNING = ("STATUS_UNKNOWN", "PENDING", "QUEUED", "WORKING")

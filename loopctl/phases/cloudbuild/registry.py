@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from loopctl.errors import LoopctlError
-from loopctl.runner import Context
+from loopctl.phases.base import Context
 
 MANIFEST_ACCEPT = ", ".join(
     [

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from loopctl.errors import LoopctlError
+from loopctl.phases.base import Context, PhaseResult
 from loopctl.phases.cloudbuild.registry import manifest_digest
 from loopctl.phases.docker.push import built, push_result
-from loopctl.runner import Context, PhaseResult
 
 
 class CloudBuildPushPhase:

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from loopctl.config import CloudRunConfig, Config
 from loopctl.errors import LoopctlError
 from loopctl.google_access import access_error, access_failures, client_settings, made, server_message
+from loopctl.phases.base import Context
 from loopctl.phases.cloudrun.api_errors import api_error, error_status, etag_race
-from loopctl.runner import Context
 
 if TYPE_CHECKING:
     from google.cloud import run_v2

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from loopctl.config import PREVIEW_TAG, CheckConfig, CloudRunConfig, Config, pullable_by_cloud_run
 from loopctl.errors import LoopctlError, UsageError
+from loopctl.phases.base import Context, Phase, PhaseResult
 from loopctl.phases.cloudrun.api import (
     CALL_TIMEOUT_S,
     CONDITION_FAILED,
@@ -31,7 +32,6 @@ from loopctl.phases.cloudrun.spec import (
     tag_url,
     traffic_shares,
 )
-from loopctl.runner import Context, Phase, PhaseResult
 
 if TYPE_CHECKING:
     from google.cloud import run_v2

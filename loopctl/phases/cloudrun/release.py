@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from loopctl.config import PREVIEW_TAG
 from loopctl.errors import LoopctlError
+from loopctl.phases.base import Context, PhaseResult
 from loopctl.phases.cloudrun.api import CloudRunApi, ConditionLog, cloudrun_config, connect
 from loopctl.phases.cloudrun.spec import (
     OWN_PINS,
@@ -14,7 +15,6 @@ from loopctl.phases.cloudrun.spec import (
     percent_of,
     without_preview_tag,
 )
-from loopctl.runner import Context, PhaseResult
 
 if TYPE_CHECKING:
     from google.cloud import run_v2

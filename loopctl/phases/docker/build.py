@@ -11,9 +11,9 @@ from loopctl.config import BuildConfig, Config
 from loopctl.errors import LoopctlError
 from loopctl.evidence.toolchain import cause_line
 from loopctl.outside import clip, one_line
+from loopctl.phases.base import Context, PhaseResult
 from loopctl.phases.inputs import build_inputs, input_digest, input_tag, reuse_refusal
 from loopctl.records.store import write_atomic
-from loopctl.runner import Context, PhaseResult
 from loopctl.secrets import redact
 
 _STEP = re.compile(r"^Step \d+/\d+ : .*")

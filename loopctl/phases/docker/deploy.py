@@ -11,8 +11,8 @@ from typing import Any
 
 from loopctl.config import DockerDeployConfig
 from loopctl.errors import LoopctlError
+from loopctl.phases.base import Context, PhaseResult
 from loopctl.records.store import write_atomic
-from loopctl.runner import Context, PhaseResult
 from loopctl.secrets import redact
 
 PHASE = "deploy"

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from loopctl.errors import LoopctlError
-from loopctl.runner import Context, PhaseResult
+from loopctl.phases.base import Context, PhaseResult
 
 MAX_RETRIES = 3
 _TRANSIENT = ("500", "502", "503", "504", "connection reset", "eof", "i/o timeout", "broken pipe", "timeout")

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from loopctl.errors import LoopctlError
-from loopctl.runner import Context
+from loopctl.phases.base import Context
 
 GCLOUD_USER = "oauth2accesstoken"
 

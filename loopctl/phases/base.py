@@ -1,0 +1,90 @@
+"""What a phase is and what it is handed: the vocabulary every phase and the runner share, below both."""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from loopctl.config import Config
+from loopctl.gitinfo import git_info
+from loopctl.outside import one_line
+from loopctl.records.changes import watched_paths
+from loopctl.records.record import CheckRecord, ErrorInfo, PhaseStatus, SuiteRecord
+from loopctl.records.store import Store
+
+
+@dataclass(frozen=True)
+class Event:
+    """One thing worth showing live: a phase starting, ending, or saying something."""
+
+    kind: str  # "start" | "end" | "log"
+    phase: str
+    message: str = ""
+    status: PhaseStatus | None = None
+    duration_s: float | None = None
+
+
+EventSink = Callable[[Event], None]
+
+
+@dataclass(frozen=True)
+class PhaseResult:
+    """What a phase produced: its status and detail, plus the record section it fills."""
+
+    status: PhaseStatus = "ok"
+    detail: dict[str, Any] = field(default_factory=dict)
+    section: dict[str, Any] | None = None
+    checks: tuple[CheckRecord, ...] = ()
+    suites: tuple[SuiteRecord, ...] = ()
+    error: ErrorInfo | None = None
+
+
+@dataclass
+class Context:
+    """What a phase may read: the config, this iteration's number and store, earlier phases' sections."""
+
+    config: Config
+    store: Store
+    number: int
+    on_event: EventSink
+    options: dict[str, Any] = field(default_factory=dict)
+    sections: dict[str, dict[str, Any]] = field(default_factory=dict)
+    results: dict[str, PhaseResult] = field(default_factory=dict)
+    # What phases fetch once per iteration and share (registry credentials): never written anywhere.
+    memo: dict[str, Any] = field(default_factory=dict)
+
+    def log(self, phase: str, message: str) -> None:
+        self.on_event(Event("log", phase, message))
+
+    def git(self) -> dict[str, Any]:
+        """The record's `git` section, asked once per iteration: a phase that names the commit reads it here."""
+        if "git" not in self.memo:
+            excluded = [self.config.path(self.config.iterations_dir)]  # records and reports are outputs
+            self.memo["git"] = git_info(self.config.base_dir, watched_inputs(self.config), excluded)
+        return dict(self.memo["git"])
+
+
+class Phase(Protocol):
+    name: str
+
+    def run(self, ctx: Context) -> PhaseResult: ...
+
+
+def watched_inputs(config: Config) -> list[Path]:
+    context = config.path(config.build.context) if config.build is not None else None
+    return watched_paths(config.base_dir, context, config.config_file)
+
+
+def internal_error(err: BaseException) -> ErrorInfo:
+    """An unexpected exception as a phase's error: its type, its message (redacted, one line) and where it rose."""
+    frames = traceback.extract_tb(err.__traceback__)
+    where = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
+    message = one_line(f"{type(err).__name__}: {err}" if str(err) else type(err).__name__)
+    return ErrorInfo(
+        kind="internal_error",
+        message=f"{message}{where}",
+        hint="loopctl did not expect this: the record is complete up to here; please report it with this message",
+    )
