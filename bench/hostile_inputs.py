@@ -16,7 +16,7 @@ from timing import PYTHON, REPO, figure, require_venv, say, verdict
 
 sys.path.insert(0, str(REPO))
 
-from loopctl.git_snapshot import snapshot_tree
+from loopctl.clients.git_tree import snapshot_tree
 from loopctl.init_template import exposed_port
 from loopctl.phases.dockerignore import exclude_paths
 

@@ -19,7 +19,7 @@ from timing import REPO, figure, median, require_venv, say, verdict
 
 sys.path.insert(0, str(REPO))
 
-from loopctl.outside import one_line
+from loopctl.outside_text import one_line
 from loopctl.redaction import REGISTRY, iteration_scope, redact, remember
 from loopctl.secrets import redact_tree
 from loopctl.secrets_config import EnvRef, JwtRef

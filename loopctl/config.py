@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from loopctl.clients.google import is_emulator
 from loopctl.errors import UsageError
-from loopctl.google_access import is_emulator
 from loopctl.secrets_config import HeaderValue, SecretRef, TokenRef, anchor_files, env_refs
 
 if TYPE_CHECKING:

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from loopctl.config import Config, cloudrun_target, load_config
+from loopctl.doctor_finding import Finding, credentials_finding
 from loopctl.errors import LoopctlError
-from loopctl.finding import Finding, credentials_finding
 
 
 def diagnose(config_path: Path) -> list[Finding]:
@@ -46,7 +46,7 @@ def _cloudbuild(config: Config) -> list[Finding]:
 
 def _engine(config: Config) -> Finding:
     try:
-        from loopctl.phases.docker.engine import api_client, describe_engine
+        from loopctl.clients.docker_engine import api_client, describe_engine
 
         version = api_client().version()
     except LoopctlError as err:
@@ -119,7 +119,7 @@ def _v2_status(host: str) -> int | None:
 
 
 def _docker_config_has(host: str) -> bool:
-    from loopctl.phases.docker.engine import docker_config
+    from loopctl.clients.docker_engine import docker_config
 
     document = docker_config() or {}
     return any(

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from loopctl.clients.git_repo import git
 from loopctl.errors import UsageError
-from loopctl.gitinfo import git
-from loopctl.outside import one_line
+from loopctl.outside_text import one_line
 from loopctl.records.store import write_atomic
 
 Target = Literal["docker", "cloudrun", "url"]

@@ -81,7 +81,7 @@ def _built_state(record: Record, tree: SourceTree) -> str:
 
 
 def _changed(wake: Wake) -> str:
-    from loopctl.outside import one_line  # file names are outside text: no terminal control sequences
+    from loopctl.outside_text import one_line  # file names are outside text: no terminal control sequences
 
     if not wake.paths:
         return "the build's inputs changed"

@@ -8,7 +8,7 @@ import sys
 from typing import TYPE_CHECKING, Any, Protocol
 
 from loopctl.errors import LoopctlError
-from loopctl.outside import printable
+from loopctl.outside_text import printable
 from loopctl.secrets import redact
 
 if TYPE_CHECKING:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from loopctl.outside import clip
+from loopctl.outside_text import clip
 from loopctl.phases.base import Event, EventSink
 from loopctl.ui import rich_console, shown, stderr_console
 

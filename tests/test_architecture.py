@@ -87,20 +87,58 @@ def test_the_cycle_finder_sees_a_circle() -> None:
     assert cycles(graph) == [["a", "b", "c"]]
 
 
-def test_phases_are_grouped_by_platform() -> None:
+# Layers from the top: a module may import its own layer and the layers below it, never one above (lazy imports
+# count too). The README's architecture section draws the same ladder.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("loopctl.__main__", "loopctl.cli"),
+    ("loopctl.commands",),
+    (
+        "loopctl.mcp",
+        "loopctl.iterate",
+        "loopctl.looping",
+        "loopctl.watch",
+        "loopctl.past_iterations",
+        "loopctl.doctor",
+        "loopctl.init_template",
+        "loopctl.ui_live",
+        "loopctl.ui",
+        "loopctl.output",
+        "loopctl.envelope",
+    ),
+    ("loopctl.runner",),
+    ("loopctl.phases",),
+    ("loopctl.probe", "loopctl.evidence"),
+    ("loopctl.records", "loopctl.reports", "loopctl.exitcodes"),
+)
+# Everything else sits below every layer: config, secrets and redaction, outside text, errors, the clients.
+
+
+def layer_of(module: str) -> int:
+    for rank, prefixes in enumerate(LAYERS):
+        if any(module == prefix or module.startswith(prefix + ".") for prefix in prefixes):
+            return rank
+    return len(LAYERS)
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    return sorted(
+        f"{module} -> {target}"
+        for module, targets in graph.items()
+        for target in targets
+        if layer_of(target) < layer_of(module)
+    )
+
+
+def test_imports_only_go_downwards() -> None:
+    assert upward_imports(import_graph()) == []
+
+
+def test_the_layer_check_sees_an_upward_import() -> None:
+    graph = {"loopctl.records.record": {"loopctl.runner"}, "loopctl.runner": {"loopctl.records.record"}}
+    assert upward_imports(graph) == ["loopctl.records.record -> loopctl.runner"]
+
+
+def test_phases_share_their_vocabulary_from_below_the_runner() -> None:
     graph = import_graph()
-    assert "loopctl.phases.docker.build" in graph
-    assert "loopctl.phases.cloudrun.deploy" in graph
-    flat = [name for name in graph if name.startswith("loopctl.phases.") and name.count(".") == 2]
-    assert sorted(flat) == [
-        "loopctl.phases.cloudbuild",
-        "loopctl.phases.cloudrun",
-        "loopctl.phases.docker",
-        "loopctl.phases.dockerignore",
-        "loopctl.phases.inputs",
-        "loopctl.phases.junit_read",
-        "loopctl.phases.probe",
-        "loopctl.phases.suite_process",
-        "loopctl.phases.suites",
-        "loopctl.phases.url",
-    ]
+    assert "loopctl.phases.base" in graph and "loopctl.phases.docker.build" in graph
+    assert not [name for name in graph if name.startswith("loopctl.phases") and "loopctl.runner" in graph[name]]

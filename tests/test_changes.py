@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from loopctl import git_snapshot, gitinfo
-from loopctl.gitinfo import git_info
+from loopctl.clients import git_repo, git_tree
+from loopctl.clients.git_repo import git_info
 from loopctl.records.changes import changes_since
 from loopctl.records.record import Changes, GitInfo, Record
 from loopctl.reports.evidence import changes_section
@@ -184,9 +184,9 @@ def test_a_snapshot_that_outruns_its_time_leaves_nothing_in_the_repository(
     root = repo(tmp_path)
     with (root / "service" / "dump.bin").open("wb") as sparse:
         sparse.truncate(3 * 1024**3)
-    monkeypatch.setattr(git_snapshot, "FILE_LIMIT", 4 * 1024**3)  # hash it: git takes seconds over 3 GB
-    monkeypatch.setattr(git_snapshot, "TOTAL_LIMIT", 4 * 1024**3)
-    monkeypatch.setattr(git_snapshot, "GIT_TIMEOUT", 1.0)
+    monkeypatch.setattr(git_tree, "FILE_LIMIT", 4 * 1024**3)  # hash it: git takes seconds over 3 GB
+    monkeypatch.setattr(git_tree, "TOTAL_LIMIT", 4 * 1024**3)
+    monkeypatch.setattr(git_tree, "GIT_TIMEOUT", 1.0)
     before = _object_files(root)
 
     assert git_info(root, [root / "service"])["tree"] is None
@@ -215,7 +215,7 @@ def test_commit_subjects_are_cleaned_clipped_and_counted(tmp_path: Path) -> None
 
 def test_a_detached_checkout_names_the_ci_branch_or_the_commit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = repo(tmp_path)
-    for name in gitinfo.CI_BRANCH_VARIABLES:
+    for name in git_repo.CI_BRANCH_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     git(root, "checkout", "--quiet", "--detach")
     commit = git(root, "rev-parse", "HEAD")
@@ -252,7 +252,7 @@ def test_going_back_to_an_older_commit_says_so(tmp_path: Path) -> None:
 
 def test_new_content_past_the_snapshot_budget_stands_in_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = repo(tmp_path)
-    monkeypatch.setattr(git_snapshot, "TOTAL_LIMIT", 100)  # bytes; the real one is 64 MiB
+    monkeypatch.setattr(git_tree, "TOTAL_LIMIT", 100)  # bytes; the real one is 64 MiB
     for name in ("a.txt", "b.txt", "c.txt"):
         (root / "service" / name).write_text("x" * 60)
 

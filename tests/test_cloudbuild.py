@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from loopctl.clients.google import is_emulator
 from loopctl.config import BuildConfig, CloudBuildConfig, load_config
 from loopctl.errors import UsageError
-from loopctl.google_access import is_emulator
 from loopctl.phases.cloudbuild.logs import clean, last_dockerfile_step, meaningful_tail
 from loopctl.phases.cloudbuild.registry import split_reference
 from loopctl.phases.cloudbuild.request import build_request, docker_build_args

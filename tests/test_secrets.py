@@ -10,7 +10,7 @@ import pytest
 
 from loopctl.config import Config
 from loopctl.errors import SecretError
-from loopctl.outside import REASON_LIMIT, one_line
+from loopctl.outside_text import REASON_LIMIT, one_line
 from loopctl.secrets import Secret, check_wire_token, redact, remember, remember_header, remember_userinfo
 from loopctl.secrets_config import register_all
 

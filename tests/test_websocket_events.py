@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from loopctl.outside import EVENT_SAMPLE, NAME_LIMIT
+from loopctl.outside_text import EVENT_SAMPLE, NAME_LIMIT
 from loopctl.probe import classify
 from loopctl.probe.websocket import _Events
 from loopctl.records.compare import events_in_order

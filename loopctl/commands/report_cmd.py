@@ -22,7 +22,7 @@ def report(
 ) -> None:
     """Print a past iteration's report, re-rendered from its record."""
     from loopctl.output import emit_json, guarded
-    from loopctl.past import past_report
+    from loopctl.past_iterations import past_report
 
     def run() -> ExitCode:
         record, text = past_report(config, number, emoji=not no_emoji)
@@ -44,7 +44,7 @@ def history(
     import sys
 
     from loopctl.output import emit_json, guarded
-    from loopctl.past import past_rows
+    from loopctl.past_iterations import past_rows
     from loopctl.records.history import HISTORY_SCHEMA, HistoryRow, history_text, render_history
     from loopctl.ui import plain_output, rich_console
 

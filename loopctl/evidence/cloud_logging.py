@@ -16,9 +16,9 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from loopctl.clients.google import client_settings, server_message, server_text
 from loopctl.evidence.extract import LogLine
 from loopctl.evidence.window import LogRead, LogsUnavailable, Window
-from loopctl.google_access import client_settings, server_message, server_text
 
 MAX_ENTRIES = 2000
 PAGE_SIZE = 500

@@ -44,7 +44,7 @@ class DockerLogs:
         import requests
         import urllib3
 
-        from loopctl.phases.docker.engine import docker_client
+        from loopctl.clients.docker_engine import docker_client
 
         try:
             api = docker_client().api

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from loopctl import outside
-from loopctl.outside import clip
+from loopctl import outside_text
+from loopctl.outside_text import clip
 
 LINE_LIMIT = 300  # characters kept of each log line
 EXCERPT_LIMIT = 40  # lines kept of the excerpt (its end: where the error is)
@@ -78,7 +78,7 @@ class ServerError:
 
 def clean(text: str, limit: int = LINE_LIMIT) -> str:
     """Outside text for the record through the shared boundary (redacted, controls gone), tabs as spaces, clipped."""
-    return clip(outside.lines(text.replace("\t", "    ")).rstrip(), limit)
+    return clip(outside_text.lines(text.replace("\t", "    ")).rstrip(), limit)
 
 
 def extract(lines: Sequence[LogLine]) -> ServerError | None:

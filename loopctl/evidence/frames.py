@@ -35,7 +35,7 @@ class BuildContext:
         if config.build is None or not config.path(config.build.context).is_dir():
             return None
         folder = config.path(config.build.context).resolve()
-        from loopctl.gitinfo import top_level
+        from loopctl.clients.git_repo import top_level
 
         return cls(folder, (top_level(folder) or folder).resolve(), _copies(folder / config.build.dockerfile))
 

@@ -45,7 +45,7 @@ def container_end(container_id: str, *, settle_s: float = 0.0) -> ProcessEnd | N
     import docker.errors
     import requests
 
-    from loopctl.phases.docker.engine import docker_client
+    from loopctl.clients.docker_engine import docker_client
 
     try:
         api = docker_client().api

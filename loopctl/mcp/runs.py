@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from loopctl.errors import LoopctlError
-from loopctl.outside import one_line
+from loopctl.outside_text import one_line
 from loopctl.phases.base import Event
 
 LOG_TAIL = 20  # log lines kept of the current phase

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from loopctl.errors import UsageError
 from loopctl.exitcodes import ExitCode, for_record
 from loopctl.mcp import views
-from loopctl.outside import one_line
+from loopctl.outside_text import one_line
 
 if TYPE_CHECKING:
     from loopctl.config import Config
@@ -90,7 +90,7 @@ def diff(config_path: Path, a: str, b: str, cursor: str | None = None) -> Answer
 
 
 def history(config_path: Path, last: int, cursor: str | None) -> Answer:
-    from loopctl.past import past_rows
+    from loopctl.past_iterations import past_rows
 
     rows = past_rows(config_path, last)
     shown, next_cursor = views.page(rows, cursor)

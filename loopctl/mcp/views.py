@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from loopctl.exitcodes import for_record
-from loopctl.outside import one_line
+from loopctl.outside_text import one_line
 from loopctl.records.compare import blocking_check, check_changes, check_events, movement
 from loopctl.records.record import CheckRecord, Record
 

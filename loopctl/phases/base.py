@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from loopctl.clients.git_repo import git_info
 from loopctl.config import Config
-from loopctl.gitinfo import git_info
-from loopctl.outside import one_line
+from loopctl.outside_text import one_line
 from loopctl.records.changes import watched_paths
 from loopctl.records.record import CheckRecord, ErrorInfo, PhaseStatus, SuiteRecord
 from loopctl.records.store import Store

@@ -8,7 +8,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from loopctl.config import CheckConfig, CloudRunConfig, Config
 from loopctl.errors import LoopctlError, UsageError
-from loopctl.outside import one_line
+from loopctl.outside_text import one_line
 from loopctl.phases.base import Context, PhaseResult
 from loopctl.probe.classify import DEPTH_AUTH, AppCode
 from loopctl.probe.spec import Check, ProbeResult, parse_url

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import IO
 
-from loopctl.outside import one_line
+from loopctl.outside_text import one_line
 
 # What a suite's log keeps of its output: the start (how it set up) and the end (how it finished).
 OUTPUT_HEAD = 512 * 1024

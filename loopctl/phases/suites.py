@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 
 from loopctl.config import SuiteConfig
-from loopctl.outside import clip, lines, one_line
+from loopctl.outside_text import clip, lines, one_line
 from loopctl.phases.base import Context, PhaseResult
 from loopctl.phases.junit_read import JunitCounts, read_junit
 from loopctl.phases.suite_process import SuiteProcess, described

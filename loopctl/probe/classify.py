@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
-from loopctl.outside import one_line
+from loopctl.outside_text import one_line
 from loopctl.probe.codes import (
     APP_AUTH_WORDS,
     CLIENT_CLOSE,

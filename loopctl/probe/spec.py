@@ -9,7 +9,7 @@ from typing import Any, Literal
 from urllib.parse import SplitResult, urlencode, urlsplit, urlunsplit
 
 from loopctl.errors import UsageError
-from loopctl.outside import one_line
+from loopctl.outside_text import one_line
 from loopctl.probe.classify import AppCode, Outcome
 from loopctl.secrets import HTTP_TOKEN, Secret, check_wire_token, redact, remember_header, remember_userinfo
 
@@ -82,7 +82,7 @@ class ProbeResult:
     kind: str
     outcome: Outcome
     events_expected: tuple[str, ...] = ()
-    # A sample of the event names (the first and the last ones, see loopctl.outside), and how many arrived in all.
+    # A sample of the event names (the first and the last ones, see loopctl.outside_text), and how many arrived in all.
     events_seen: tuple[str, ...] = ()
     events_missing: list[str] = field(default_factory=list)
     events_count: int = 0

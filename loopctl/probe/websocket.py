@@ -21,7 +21,7 @@ from websockets.frames import Close
 from websockets.typing import Subprotocol
 
 from loopctl import __version__
-from loopctl.outside import EVENT_SAMPLE, NAME_LIMIT, one_line
+from loopctl.outside_text import EVENT_SAMPLE, NAME_LIMIT, one_line
 from loopctl.probe import classify
 from loopctl.probe.classify import Outcome
 from loopctl.probe.net import ProbeEnded, default_port, failure_from_exception, open_tcp, tls_context

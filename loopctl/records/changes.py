@@ -7,9 +7,9 @@ from typing import Any
 
 import yaml
 
-from loopctl import gitinfo
-from loopctl.git_snapshot import FILE_LIMIT
-from loopctl.outside import NAME_LIMIT, one_line
+from loopctl.clients import git_repo
+from loopctl.clients.git_tree import FILE_LIMIT
+from loopctl.outside_text import NAME_LIMIT, one_line
 from loopctl.records.record import Record
 
 # The bounds README's reliability section lists: change them there too.
@@ -33,18 +33,18 @@ def changes_since(
 ) -> dict[str, Any]:
     """The `changes` section; outside git, only whether the build's input digest moved."""
     base = {"since": previous.number}
-    top = gitinfo.top_level(folder)
+    top = git_repo.top_level(folder)
     before, after = previous.git, record.git
     if top is None or not after.commit:
         return {**base, "in_git": False, "input_changed": _input_changed(previous, record), "note": _no_git(top)}
-    if not before.commit or not gitinfo.exists(top, before.commit):
+    if not before.commit or not git_repo.exists(top, before.commit):
         note = f"iteration {previous.number} has no commit this repository knows: files are not compared"
         return {**base, "to_commit": after.commit, "input_changed": _input_changed(previous, record), "note": note}
-    specs = gitinfo.pathspecs(top, watched_paths(folder, context, config_file), excluded or [])
-    config_spec = gitinfo.pathspecs(top, [config_file]) if config_file is not None else []
-    start = before.tree if before.tree and gitinfo.exists(top, before.tree) else before.commit
+    specs = git_repo.pathspecs(top, watched_paths(folder, context, config_file), excluded or [])
+    config_spec = git_repo.pathspecs(top, [config_file]) if config_file is not None else []
+    start = before.tree if before.tree and git_repo.exists(top, before.tree) else before.commit
     end = after.tree or after.commit
-    files = gitinfo.diff_files(top, start, end, specs)
+    files = git_repo.diff_files(top, start, end, specs)
     notes = [
         "" if start == before.tree or not before.dirty else _dirty_note(previous.number),
         "" if after.tree or not after.dirty else "this iteration's uncommitted changes could not be recorded",
@@ -65,8 +65,8 @@ def changes_since(
 
 def _commits(top: Path, before: str, after: str) -> dict[str, Any]:
     """The newest subjects (clipped, cleaned), how many commits came since, and how many were gone back over."""
-    subjects = [one_line(subject, SUBJECT_LIMIT) for subject in gitinfo.commit_subjects(top, before, after)]
-    back, ahead = gitinfo.commit_counts(top, before, after) or (0, len(subjects))
+    subjects = [one_line(subject, SUBJECT_LIMIT) for subject in git_repo.commit_subjects(top, before, after)]
+    back, ahead = git_repo.commit_counts(top, before, after) or (0, len(subjects))
     return {"commits": subjects, "commit_count": ahead, "commits_back": back}
 
 
@@ -103,7 +103,7 @@ def _config_keys(top: Path, start: str, end: str, specs: list[str]) -> list[str]
     """Dotted keys (two levels deep) whose values differ between the two config files; None when unknown."""
     if not specs:
         return None
-    texts = [gitinfo.file_at(top, revision, specs[0]) for revision in (start, end)]
+    texts = [git_repo.file_at(top, revision, specs[0]) for revision in (start, end)]
     try:
         before, after = (yaml.safe_load(text) if text is not None else None for text in texts)
     except yaml.YAMLError:

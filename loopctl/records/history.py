@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from loopctl.outside import printable
+from loopctl.outside_text import printable
 
 if TYPE_CHECKING:
     from rich.console import Console

@@ -6,8 +6,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from loopctl.probe.classify import Outcome
-
 # 2: checks carry trace_id, started_at, finished_at, server_error; the record carries `changes`; git a tree.
 RECORD_SCHEMA = 2
 
@@ -109,10 +107,6 @@ class OutcomeRecord(_Model):
     @property
     def passed(self) -> bool:
         return self.category == "success"
-
-    @classmethod
-    def of(cls, outcome: Outcome) -> OutcomeRecord:
-        return cls(**outcome.to_dict())
 
 
 class LoadRecord(_Model):

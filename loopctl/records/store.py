@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from loopctl.errors import UsageError
-from loopctl.outside import one_line, printable
+from loopctl.outside_text import one_line, printable
 
 if TYPE_CHECKING:  # `history` reads cached rows without building a record: pydantic loads only when one is read
     from loopctl.records.record import Record

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from loopctl.outside import printable
+from loopctl.outside_text import printable
 from loopctl.records.compare import STAGE_NAMES
 from loopctl.records.record import Changes, CheckRecord, Record, ServerErrorRecord
 from loopctl.reports.tables import DASH, code, fence_for, table, text

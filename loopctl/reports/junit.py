@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from loopctl.outside import printable
+from loopctl.outside_text import printable
 from loopctl.records.record import GATING_PHASES, CheckRecord, PhaseRecord, Record, SuiteRecord
 from loopctl.reports.evidence import said
 

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from loopctl.outside import printable
+from loopctl.outside_text import printable
 from loopctl.records.compare import PRIORITIES, pass_rates
 from loopctl.records.history import blocking_text, history_rows
 from loopctl.records.record import CheckRecord, PhaseRecord, Record, SuiteRecord

@@ -125,7 +125,7 @@ def test_a_crash_and_a_silence_after_the_same_event_rank_the_same(server: Server
     crashed, silent = probe(server.url("/crash")), probe(server.url("/linger"), timeout=1.5)
     assert (crashed.outcome.category, silent.outcome.category) == ("abnormal_closure", "missing_events")
     ranks = [
-        reach(OutcomeRecord.of(result.outcome), events_in_order(EVENTS, result.events_seen))
+        reach(OutcomeRecord(**result.outcome.to_dict()), events_in_order(EVENTS, result.events_seen))
         for result in (crashed, silent)
     ]
     assert ranks[0] == ranks[1] == (3, 1)

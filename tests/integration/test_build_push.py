@@ -401,7 +401,7 @@ def test_a_dockerfile_outside_the_context_still_builds(tmp_path: Path, source: P
 def test_the_docker_cli_config_decides_between_the_socket_and_the_sdk(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: str | None, credentials: bool, plain: bool
 ) -> None:
-    from loopctl.phases.docker.engine import EngineUnavailable, docker_config_has_credentials, engine_get
+    from loopctl.clients.docker_engine import EngineUnavailable, docker_config_has_credentials, engine_get
 
     if content is not None:
         (tmp_path / "config.json").write_text(content)

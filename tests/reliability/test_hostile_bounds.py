@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from loopctl.outside import EVENT_SAMPLE, NAME_LIMIT, REASON_LIMIT
+from loopctl.outside_text import EVENT_SAMPLE, NAME_LIMIT, REASON_LIMIT
 from tests.reliability.harness import (
     EXIT_CHECKS,
     assert_complete,

@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from loopctl.outside import lines, one_line
+from loopctl.outside_text import lines, one_line
 from loopctl.secrets import remember
 from tests.integration.agent_service import running_service
 from tests.reliability.harness import (

@@ -6,17 +6,17 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from loopctl.config import CloudBuildConfig
-from loopctl.errors import LoopctlError
-from loopctl.google_access import (
+from loopctl.clients.google import (
     ADC_HINT,
     access_error,
     access_failures,
     class_hint,
     client_settings,
-    made,
+    with_credentials,
 )
-from loopctl.google_access import server_message as _server_message
+from loopctl.clients.google import server_message as _server_message
+from loopctl.config import CloudBuildConfig
+from loopctl.errors import LoopctlError
 
 if TYPE_CHECKING:
     from google.api_core.exceptions import GoogleAPICallError
@@ -136,7 +136,7 @@ def _build_client(config: CloudBuildConfig) -> cloudbuild_v1.CloudBuildClient:
     from google.cloud.devtools import cloudbuild_v1
 
     credentials, options = client_settings(config.api_endpoint)
-    return made(
+    return with_credentials(
         lambda: cloudbuild_v1.CloudBuildClient(transport="rest", client_options=options, credentials=credentials),
         doing="build with",
     )
@@ -146,7 +146,7 @@ def _storage_client(config: CloudBuildConfig) -> StorageClient:
     from google.cloud import storage
 
     credentials, options = client_settings(config.storage_endpoint)
-    return made(
+    return with_credentials(
         lambda: storage.Client(project=config.project, credentials=credentials, client_options=options),
         doing="build with",
     )

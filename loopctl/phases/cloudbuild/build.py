@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 from loopctl.config import BuildConfig, CloudBuildConfig
 from loopctl.errors import LoopctlError
-from loopctl.outside import one_line
+from loopctl.outside_text import one_line
 from loopctl.phases.base import Context, PhaseResult
 from loopctl.phases.cloudbuild.api import CloudBuildApi
 from loopctl.phases.cloudbuild.failure import build_failure

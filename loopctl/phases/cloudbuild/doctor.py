@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from loopctl.clients.google import ADC_HINT, is_emulator
 from loopctl.config import CloudBuildConfig
+from loopctl.doctor_finding import Finding, credentials_finding
 from loopctl.errors import LoopctlError
-from loopctl.finding import Finding, credentials_finding
-from loopctl.google_access import ADC_HINT, is_emulator
 from loopctl.phases.cloudbuild.api import CloudBuildApi
 from loopctl.phases.cloudbuild.source import check_owner
 

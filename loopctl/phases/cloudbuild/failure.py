@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from loopctl import outside
+from loopctl import outside_text
 from loopctl.config import CloudBuildConfig
 from loopctl.errors import LoopctlError
 from loopctl.evidence.toolchain import cause_line
@@ -68,7 +68,7 @@ def step_failure(build: Any, tail: LogTail, detail: str, *, log_name: str = "NNN
         (-1, None),
     )
     lines = tail.step_lines(index) if index >= 0 else tail.lines
-    quoted = [outside.one_line(line, QUOTED_LIMIT) for line in meaningful_tail(lines)]
+    quoted = [outside_text.one_line(line, QUOTED_LIMIT) for line in meaningful_tail(lines)]
     name = f'"{step.id}" (#{index})' if step is not None and step.id else f"#{index}"
     instruction = last_dockerfile_step(lines)
     reason = quoted[-1] if quoted else detail or "the build failed"
@@ -76,7 +76,7 @@ def step_failure(build: Any, tail: LogTail, detail: str, *, log_name: str = "NNN
     first = f"Cloud Build step {name} failed: {local.message}" if index >= 0 else f"Cloud Build failed: {reason}"
     cause = cause_line(lines)  # the toolchain's own error line, wherever it is in the step's output
     if cause is not None and cause != reason:
-        first = f"{first} — {outside.one_line(cause, QUOTED_LIMIT)}"
+        first = f"{first} — {outside_text.one_line(cause, QUOTED_LIMIT)}"
     return LoopctlError("\n".join([first, *quoted]), hint=local.hint, kind="build")
 
 
@@ -113,7 +113,7 @@ def push_failure(build: Any, detail: str, account: str) -> LoopctlError:
 
 def one_line(text: str) -> str:
     """Cloud Build's words as display text: redacted, escape sequences and control characters gone, clipped."""
-    return outside.one_line(" ".join(clean(line) for line in text.splitlines()), DETAIL_LIMIT)
+    return outside_text.one_line(" ".join(clean(line) for line in text.splitlines()), DETAIL_LIMIT)
 
 
 def _pushing(build: Any) -> bool:

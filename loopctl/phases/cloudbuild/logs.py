@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from loopctl.errors import LoopctlError
-from loopctl.outside import one_line
+from loopctl.outside_text import one_line
 from loopctl.phases.cloudbuild.api import CloudBuildApi
 
 # CSI and OSC sequences (colours, cursor moves, titles), then every other control character but tab.

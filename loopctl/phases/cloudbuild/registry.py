@@ -106,7 +106,7 @@ def _credentials(host: str, ctx: Context) -> tuple[str, str]:
 
 def _docker_config_login(host: str) -> tuple[str, str]:
     """A plain `auths` entry of the docker config; credential helpers need Docker, so they are not read here."""
-    from loopctl.phases.docker.engine import docker_config
+    from loopctl.clients.docker_engine import docker_config
 
     try:
         encoded = (docker_config() or {})["auths"][host]["auth"]

@@ -15,7 +15,7 @@ from typing import Any, BinaryIO
 
 from loopctl.config import BuildConfig, CloudBuildConfig
 from loopctl.errors import LoopctlError
-from loopctl.outside import one_line
+from loopctl.outside_text import one_line
 from loopctl.phases.cloudbuild.api import CloudBuildApi
 from loopctl.phases.inputs import context_files, without_own_files
 

@@ -6,9 +6,9 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from loopctl.clients.google import access_error, access_failures, client_settings, server_message, with_credentials
 from loopctl.config import CloudRunConfig, Config
 from loopctl.errors import LoopctlError
-from loopctl.google_access import access_error, access_failures, client_settings, made, server_message
 from loopctl.phases.base import Context
 from loopctl.phases.cloudrun.api_errors import api_error, error_status, etag_race
 
@@ -272,7 +272,7 @@ def _clients(config: CloudRunConfig) -> tuple[run_v2.ServicesClient, run_v2.Revi
     from google.cloud import run_v2
 
     credentials, options = client_settings(config.api_endpoint)
-    return made(
+    return with_credentials(
         lambda: (
             run_v2.ServicesClient(transport="rest", client_options=options, credentials=credentials),
             run_v2.RevisionsClient(transport="rest", client_options=options, credentials=credentials),

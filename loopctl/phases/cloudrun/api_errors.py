@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from loopctl.clients.google import ADC_HINT, class_hint, error_body, server_message
 from loopctl.errors import LoopctlError
-from loopctl.google_access import ADC_HINT, class_hint, error_body, server_message
 
 if TYPE_CHECKING:
     from google.api_core.exceptions import GoogleAPICallError

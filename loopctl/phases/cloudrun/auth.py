@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from loopctl.clients.google import error_body, server_text
 from loopctl.config import CloudRunConfig, Config, cloudrun_target
 from loopctl.errors import LoopctlError
-from loopctl.google_access import error_body, server_text
 from loopctl.secrets import Secret
 
 # Cloud Run checks this header first, leaving Authorization to the application (the probe's own JWT).

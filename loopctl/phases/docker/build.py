@@ -10,7 +10,7 @@ from typing import IO, Any, cast
 from loopctl.config import BuildConfig, Config
 from loopctl.errors import LoopctlError
 from loopctl.evidence.toolchain import cause_line
-from loopctl.outside import clip, one_line
+from loopctl.outside_text import clip, one_line
 from loopctl.phases.base import Context, PhaseResult
 from loopctl.phases.inputs import build_inputs, input_digest, input_tag, reuse_refusal
 from loopctl.records.store import write_atomic
@@ -30,7 +30,7 @@ class BuildPhase:
     name = "build"
 
     def run(self, ctx: Context) -> PhaseResult:
-        from loopctl.phases.docker.engine import api_client
+        from loopctl.clients.docker_engine import api_client
         from loopctl.phases.docker.registry import remote_digest
 
         build = _config(ctx)
@@ -173,7 +173,7 @@ def build_error(
 
 def image_tags(ctx: Context) -> list[str]:
     """`<git-short-sha>[-dirty]` and `loopctl-NNNN`."""
-    from loopctl.gitinfo import git_info
+    from loopctl.clients.git_repo import git_info
 
     git = git_info(ctx.config.base_dir)
     tags = [f"loopctl-{ctx.number:04d}"]
@@ -187,7 +187,7 @@ def _local_image(reference: str) -> str | None:
     loads the SDK (which answers instead when the socket path cannot, or the engine says something unexpected)."""
     from urllib.parse import quote
 
-    from loopctl.phases.docker.engine import EngineUnavailable, engine_get
+    from loopctl.clients.docker_engine import EngineUnavailable, engine_get
 
     try:
         status, found = engine_get(f"/images/{quote(reference, safe='/:@')}/json")
@@ -203,7 +203,7 @@ def _local_image(reference: str) -> str | None:
 def _local_image_sdk(reference: str) -> str | None:
     from docker.errors import ImageNotFound
 
-    from loopctl.phases.docker.engine import api_client
+    from loopctl.clients.docker_engine import api_client
 
     try:
         return str(api_client().inspect_image(reference)["Id"])
@@ -215,7 +215,7 @@ def _tag(image_id: str, repository: str, tag: str) -> None:
     """`docker tag` over the socket (201 Created), else through the SDK, which raises the engine's error."""
     from urllib.parse import quote, urlencode
 
-    from loopctl.phases.docker.engine import EngineUnavailable, api_client, engine_call
+    from loopctl.clients.docker_engine import EngineUnavailable, api_client, engine_call
 
     query = urlencode({"repo": repository, "tag": tag})
     try:

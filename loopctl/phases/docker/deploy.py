@@ -28,7 +28,7 @@ class DockerDeploy:
     name = PHASE
 
     def run(self, ctx: Context) -> PhaseResult:
-        from loopctl.phases.docker.engine import docker_client
+        from loopctl.clients.docker_engine import docker_client
 
         spec = _config(ctx)
         image = image_reference(ctx)
@@ -89,7 +89,7 @@ def find_reusable(spec: DockerDeployConfig, wanted: str) -> Running | None:
     """The running container to keep, read with one plain engine call (the SDK only when that cannot be made)."""
     from urllib.parse import quote
 
-    from loopctl.phases.docker.engine import EngineUnavailable, engine_get
+    from loopctl.clients.docker_engine import EngineUnavailable, engine_get
 
     try:
         status, found = engine_get(f"/containers/{quote(spec.name, safe='')}/json")
@@ -109,7 +109,7 @@ def find_reusable(spec: DockerDeployConfig, wanted: str) -> Running | None:
 
 
 def _reusable_by_sdk(spec: DockerDeployConfig, wanted: str) -> Running | None:
-    from loopctl.phases.docker.engine import docker_client
+    from loopctl.clients.docker_engine import docker_client
 
     found = running_as_wanted(docker_client(), spec, wanted)
     if found is None:

@@ -42,7 +42,7 @@ class PushPhase:
         return push_result(build["image"], build["reference"], digest, retries=retries, uploaded=True)
 
     def _push_tag(self, ctx: Context, repository: str, tag: str, credentials: dict[str, str] | None) -> tuple[str, int]:
-        from loopctl.phases.docker.engine import api_client
+        from loopctl.clients.docker_engine import api_client
 
         api = api_client()
         for attempt in range(MAX_RETRIES + 1):

@@ -60,7 +60,7 @@ def remote_digest(reference: str, ctx: Context) -> str | None:
 
 
 def _lookup(reference: str, ctx: Context) -> str | None:
-    from loopctl.phases.docker.engine import EngineUnavailable, docker_config_has_credentials
+    from loopctl.clients.docker_engine import EngineUnavailable, docker_config_has_credentials
 
     credentials = auth_config(ctx)
     if credentials is not None or not docker_config_has_credentials():
@@ -77,7 +77,7 @@ def _lookup_plain(reference: str, credentials: dict[str, str] | None) -> str | N
     import json
     from urllib.parse import quote
 
-    from loopctl.phases.docker.engine import engine_get
+    from loopctl.clients.docker_engine import engine_get
 
     headers = {}
     if credentials is not None:  # as the SDK encodes a supplied auth config
@@ -92,7 +92,7 @@ def _lookup_plain(reference: str, credentials: dict[str, str] | None) -> str | N
 def _lookup_sdk(reference: str, credentials: dict[str, str] | None) -> str | None:
     from docker.errors import APIError
 
-    from loopctl.phases.docker.engine import api_client
+    from loopctl.clients.docker_engine import api_client
 
     try:
         found: dict[str, Any] = api_client().inspect_distribution(reference, auth_config=credentials)

@@ -35,7 +35,7 @@ def is_emulator(endpoint: str | None) -> bool:
     return bool(endpoint) and str(endpoint).startswith("http://")
 
 
-def made(make: Callable[[], T], *, doing: str) -> T:
+def with_credentials(make: Callable[[], T], *, doing: str) -> T:
     """The client `make` builds; no credentials found is one line saying what they were wanted for."""
     from google.auth import exceptions as auth_exceptions
 
@@ -89,7 +89,7 @@ def server_message(err: Exception, *, limit: int | None = None) -> str:
 
 def server_text(text: str, *, limit: int | None = None) -> str:
     """The first line of what a server or client library said, redacted (and clipped to `limit` characters)."""
-    from loopctl.outside import one_line
+    from loopctl.outside_text import one_line
 
     # Masked before it is cut, so a cut never halves a token that redaction would then miss.
     return one_line((text.strip().splitlines() or [""])[0], limit)

@@ -8,8 +8,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from loopctl.git_snapshot import Snapshot, relative, snapshot_tree
-from loopctl.outside import one_line
+from loopctl.clients.git_tree import Snapshot, relative, snapshot_tree
+from loopctl.outside_text import one_line
 
 COMMIT_LIMIT = 50
 SUBJECT_WIDTH = 400  # characters of a subject git prints

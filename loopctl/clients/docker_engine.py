@@ -6,7 +6,7 @@ import os
 from typing import Any
 
 from loopctl.errors import LoopctlError
-from loopctl.outside import one_line
+from loopctl.outside_text import one_line
 
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 # Finding out whether anyone answers should be quick; a build step or a pull may then stay silent longer.
