@@ -24,8 +24,10 @@ from loopctl import __version__
 from loopctl.outside import EVENT_SAMPLE, NAME_LIMIT, one_line
 from loopctl.probe import classify
 from loopctl.probe.classify import Outcome
+from loopctl.probe.conversation import Conversation
 from loopctl.probe.net import ProbeEnded, default_port, failure_from_exception, open_tcp, tls_context
 from loopctl.probe.spec import Check, Latency, ProbeResult, with_query_token
+from loopctl.probe.steps import subset
 
 _CLOSE_TIMEOUT = 2.0
 # With nothing expected, how long a check waits for the server's first word (a frame, a close) before it may
@@ -129,6 +131,7 @@ class _Session:
         self.frames_ignored = 0
         self.websocket: ClientConnection | None = None
         self.server: str | None = None  # the `Server:` header: some frameworks explain a code their own way
+        self.conversation = Conversation(check, self.take) if check.steps else None
 
     @property
     def seen(self) -> list[str]:
@@ -149,7 +152,7 @@ class _Session:
             self.frames_ignored += 1
             return False
         telling = self.events.add(name)
-        if any(_subset(pattern, message) for pattern in self.check.error_frames):
+        if any(subset(pattern, message) for pattern in self.check.error_frames):
             raise ProbeEnded(classify.reported_error(_error_text(message)))
         return telling
 
@@ -163,6 +166,8 @@ class _Session:
         if protocol is not None and (protocol.close_rcvd or protocol.close_sent):
             # A close frame arrived but the peer never ended TCP: judge the frame, not the silence.
             return closed_outcome(self, protocol.close_rcvd, protocol.close_sent, protocol.close_rcvd_then_sent)
+        if self.conversation is not None:
+            return self.conversation.timed_out(timeout)
         if not self.check.expect_events:
             return classify.success(f"connection stayed open for {self.check.hold:g}s")
         return classify.silence(timeout, expected=self.check.expect_events, seen=self.seen, instead=self.events.instead)
@@ -179,6 +184,7 @@ class _Session:
             events_count=self.events.count,
             latency=latency,
             frames_ignored=self.frames_ignored,
+            steps=self.conversation.report() if self.conversation is not None else None,
         )
 
 
@@ -192,6 +198,8 @@ async def run_websocket_check(check: Check) -> ProbeResult:
         outcome = session.timeout_outcome()
     except ProbeEnded as ended:
         outcome = ended.outcome
+    if session.conversation is not None and session.stage == "exchange":
+        outcome = session.conversation.judged(outcome)
     return session.result(outcome)
 
 
@@ -261,11 +269,16 @@ def _auth_parts(check: Check) -> tuple[list[tuple[str, str]], list[Subprotocol] 
         return headers, [Subprotocol(f"jwt.{token}")], url
     if check.auth == "query":
         return headers, None, with_query_token(url, token)
+    if check.auth == "message":  # the token travels in a step's `send` only
+        return headers, None, url
     return [*headers, ("Authorization", f"Bearer {token}")], None, url
 
 
 async def _converse(session: _Session, websocket: ClientConnection) -> Outcome:
     check = session.check
+    if session.conversation is not None:
+        session.sent_at = time.monotonic()
+        return await session.conversation.run(websocket)
     if check.send is not None:
         await websocket.send(json.dumps(check.send))
     session.sent_at = time.monotonic()
@@ -347,13 +360,6 @@ def _json_object(frame: str | bytes) -> dict[str, Any] | None:
     except (ValueError, RecursionError):  # not JSON, or nested deeper than any event is
         return None
     return message if isinstance(message, dict) else None
-
-
-def _subset(pattern: Any, value: Any) -> bool:
-    """Whether `value` holds everything `pattern` says: dicts key by key (recursively), anything else equal."""
-    if isinstance(pattern, dict):
-        return isinstance(value, dict) and all(key in value and _subset(pattern[key], value[key]) for key in pattern)
-    return bool(pattern == value)
 
 
 def _error_text(message: dict[str, Any]) -> str:

@@ -1,0 +1,199 @@
+"""A conversation on one WebSocket connection: each step sent or waited for in order, and how far it got."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
+from websockets.frames import Close
+
+from loopctl import secrets
+from loopctl.outside import NAME_LIMIT, one_line
+from loopctl.probe import classify
+from loopctl.probe.classify import DEPTH_PARTIAL, DEPTH_PROCESSING, Outcome
+from loopctl.probe.codes import CONNECT_FAILURES
+from loopctl.probe.spec import Check
+from loopctl.probe.steps import Step, captured, fill, mismatch
+
+FRAMES_KEPT = 5  # the last frames that arrived instead of the one a step waited for
+FRAME_LIMIT = 160  # characters kept of each of them
+
+
+class StepFailed(Exception):
+    """A step ended the conversation: the outcome says how."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__(outcome.label)
+        self.outcome = outcome
+
+
+class Conversation:
+    """Runs a check's steps; remembers the step it is at, what came instead, the nearest miss and captured values."""
+
+    def __init__(self, check: Check, take: Callable[[str | bytes], object]) -> None:
+        self.check = check
+        self.take = take  # the session's bookkeeping: timings, event names, `fail_on`
+        self.values: dict[str, Any] = {"token": check.token.reveal()} if check.token is not None else {}
+        self.captured: dict[str, str] = {}
+        self.at = 0  # index of the step under way; len(steps) once every step is done
+        self.instead: deque[str] = deque(maxlen=FRAMES_KEPT)
+        self.near: str | None = None  # the payload mismatch of the latest frame that nearly matched
+        self.step_began = time.monotonic()
+
+    @property
+    def steps(self) -> tuple[Step, ...]:
+        return self.check.steps
+
+    async def run(self, websocket: ClientConnection) -> Outcome:
+        try:
+            for index, step in enumerate(self.steps):
+                self.at, self.near, self.step_began = index, None, time.monotonic()
+                self.instead.clear()
+                await self._one(websocket, step)
+        except ConnectionClosed as closed:
+            return self.closed(closed.rcvd, closed.sent, closed.rcvd_then_sent)
+        except StepFailed as failed:
+            return failed.outcome
+        self.at = len(self.steps)
+        return classify.success(f"all {len(self.steps)} steps done")
+
+    async def _one(self, websocket: ClientConnection, step: Step) -> None:
+        if step.kind == "send":
+            await websocket.send(json.dumps(fill(step.body, self.values)))
+        elif step.kind == "text":
+            await websocket.send(str(fill(step.body, self.values)))
+        elif step.kind == "binary":
+            await websocket.send(step.body)
+        elif step.kind == "expect_close":
+            await self._await_close(websocket, step)
+        else:
+            await self._await_frame(websocket, step)
+
+    async def _await_frame(self, websocket: ClientConnection, step: Step) -> None:
+        """Skip frames that do not fit until one does or the step's time is up; capture from the one that fits."""
+        while True:
+            frame = await self._next(websocket, step)
+            if step.kind == "expect_text":
+                if isinstance(frame, str) and _json(frame) is None and re.search(step.body, frame):
+                    return
+                self._skipped(frame)
+                continue
+            message = _json(frame)
+            wrong = mismatch(step, message) if message is not None else "not a JSON object"
+            if message is not None and wrong is None:
+                self._capture(step, message)
+                return
+            if message is not None and self._same_event(step, message):
+                self.near = wrong
+            self._skipped(frame)
+
+    async def _await_close(self, websocket: ClientConnection, step: Step) -> None:
+        """Wait for the server's close frame; a close with another code ends the check as any close does."""
+        while True:
+            frame = await self._next(websocket, step)
+            self._skipped(frame)
+
+    async def _next(self, websocket: ClientConnection, step: Step) -> str | bytes:
+        left = self.step_began + (step.timeout or self.check.timeout) - time.monotonic()
+        try:
+            if left <= 0:
+                raise TimeoutError
+            async with asyncio.timeout(left):
+                frame = await websocket.recv()
+        except TimeoutError:
+            raise StepFailed(self.timed_out(step.timeout or self.check.timeout)) from None
+        self.take(frame)
+        return frame
+
+    def _same_event(self, step: Step, message: dict[str, Any]) -> bool:
+        name = step.event_name(self.check.event_field)
+        return name is None or message.get(self.check.event_field) == name
+
+    def _skipped(self, frame: str | bytes) -> None:
+        shown = f"binary frame ({len(frame)} bytes)" if isinstance(frame, bytes) else one_line(frame, FRAME_LIMIT)
+        self.instead.append(shown)
+
+    def _capture(self, step: Step, message: dict[str, Any]) -> None:
+        for name, value in captured(step, message).items():
+            self.values[name] = value
+            text = value if isinstance(value, str) else json.dumps(value)
+            if self.check.token is not None:  # a value handed out after authenticating may be a credential too
+                secrets.remember(text)
+            self.captured[name] = one_line(text, NAME_LIMIT)
+
+    # ------------------------------------------------------------------ verdicts
+
+    def closed(self, rcvd: Close | None, sent: Close | None, rcvd_then_sent: bool | None) -> Outcome:
+        """The connection closed at the current step: the code the step wanted passes it, any other is the verdict."""
+        frame, origin = (rcvd, "server") if rcvd is not None and (sent is None or rcvd_then_sent) else (sent, "client")
+        step = self.steps[self.at] if self.at < len(self.steps) else None
+        if step is not None and step.kind == "expect_close" and frame is not None and origin == "server":
+            if frame.code in step.close_codes:
+                self.at += 1
+                if self.at == len(self.steps):
+                    return classify.success(f"all {len(self.steps)} steps done; closed with {frame.code}")
+                return self._failed_after_close(frame)
+        if frame is None:
+            return classify.close(1006, "", origin=None)
+        if self.near is not None and frame.code == 1000 and origin == "server":
+            return replace(self.timed_out(0), code=1000, origin="server")  # it answered, wrongly, and said goodbye
+        return classify.close(frame.code, frame.reason, origin=origin, app_codes=self.check.app_codes)  # type: ignore[arg-type]
+
+    def _failed_after_close(self, frame: Close) -> Outcome:
+        info = CONNECT_FAILURES["no_response"]
+        label = f"closed with {frame.code} as expected, but steps remained"
+        return Outcome(frame.code, "closed_early", DEPTH_PROCESSING, label, one_line(frame.reason), info.hint, "server")
+
+    def timed_out(self, timeout: float) -> Outcome:
+        """Nothing fitting arrived in time: a payload that nearly fitted, a step after others, or silence."""
+        if self.near is not None:
+            hint = "A frame with the expected event arrived with other values: see the field named, and the code that fills it."
+            label = f"payload mismatch: {self.near}"
+            return Outcome(None, "payload_mismatch", DEPTH_PARTIAL, one_line(label), one_line(self.near), hint)
+        silent = classify.silence(timeout, expected=(), seen=())
+        if not self.instead:
+            return silent
+        came = "; came instead: " + " | ".join(self.instead)
+        return replace(silent, label="no frame fitting the step before the timeout", reason=one_line(silent.reason + came))
+
+    def judged(self, outcome: Outcome) -> Outcome:
+        """A failure says the step it stopped at: `step 3/7: expect agent_completed: received 1011 …`."""
+        if outcome.passed or self.at >= len(self.steps):
+            return outcome
+        where = f"step {self.at + 1}/{len(self.steps)}: {self.current}"
+        return replace(outcome, label=one_line(f"{where}: {outcome.label}"))
+
+    @property
+    def current(self) -> str:
+        return self.steps[self.at].describe(self.check.event_field) if self.at < len(self.steps) else ""
+
+    def report(self) -> dict[str, Any]:
+        """What a record keeps: steps done and reached, the step, the mismatch, what came instead, captured values."""
+        total = len(self.steps)
+        return {
+            "total": total,
+            "done": self.at,
+            "reached": min(self.at + 1, total),
+            "at": self.current,
+            "mismatch": one_line(self.near) if self.near else None,
+            "instead": list(self.instead),
+            "captured": dict(self.captured),
+        }
+
+
+def _json(frame: str | bytes) -> dict[str, Any] | None:
+    if isinstance(frame, bytes):
+        return None
+    try:
+        message = json.loads(frame)
+    except (ValueError, RecursionError):
+        return None
+    return message if isinstance(message, dict) else None
