@@ -444,7 +444,8 @@ def _check_placeholders(config: Config, source: Path, lines: LineIndex) -> None:
         where = ["probe", "checks", index, "websocket"]
         url_parts = [([*where, key], value) for key, value in (("path", ws.path), ("url", ws.url)) if value]
         found = unknown_placeholders(url_parts, ws.steps or [], [*where, "steps"], token=ws.auth is not None)
-        problems += [(lines.line_for(at), f"{source}:{lines.line_for(at)}: {_dotted(at)}: {text}") for at, text in found]
+        for at, text in found:
+            problems.append((lines.line_for(at), f"{source}:{lines.line_for(at)}: {_dotted(at)}: {text}"))
     if problems:
         raise UsageError(
             _listed("invalid config", [text for _, text in sorted(problems)]),

@@ -8,7 +8,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-
 # `{name}`: a token, a captured value. Only identifiers, so JSON such as `{}` or `{"a": 1}` in a string is left be.
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _ACTIONS = ("send", "text", "binary_hex", "expect", "expect_text", "expect_close")

@@ -10,7 +10,7 @@ from typing import Any
 
 from loopctl.exitcodes import for_record
 from loopctl.outside import one_line
-from loopctl.records.compare import blocking_check, check_changes, check_events, movement
+from loopctl.records.compare import blocking_check, check_changes, check_events, movement, progress_of
 from loopctl.records.record import CheckRecord, Record
 
 # A tool result stays under about 8,000 tokens (~32 KB of JSON): each list is paged within its share of that,
@@ -148,11 +148,7 @@ def before_after(record: Record, previous: Record | None) -> dict[str, Any] | No
         "compared_with": previous.number if previous else None,
         "before": before.outcome.label if before else None,
         "after": after.outcome.label,
-        "movement": movement(
-            before.outcome, after.outcome, events_before=check_events(before), events_after=check_events(after)
-        )
-        if before
-        else None,
+        "movement": movement(before.outcome, after.outcome, **progress_of(before, after)) if before else None,
     }
 
 
@@ -263,7 +259,7 @@ def _transition(old: CheckRecord | None, new: CheckRecord) -> str:
         return "regressed"
     if old.passed:
         return "no_change"
-    words = movement(old.outcome, new.outcome, events_before=check_events(old), events_after=check_events(new))
+    words = movement(old.outcome, new.outcome, **progress_of(old, new))
     return "progress" if words.endswith("progress") else "regressed" if words.endswith("regression") else "no_change"
 
 

@@ -18,7 +18,7 @@ from websockets.frames import Close
 from loopctl import secrets
 from loopctl.outside import NAME_LIMIT, one_line
 from loopctl.probe import classify
-from loopctl.probe.classify import DEPTH_PARTIAL, DEPTH_PROCESSING, Outcome
+from loopctl.probe.classify import DEPTH_PROCESSING, Outcome
 from loopctl.probe.codes import CONNECT_FAILURES
 from loopctl.probe.spec import Check
 from loopctl.probe.steps import Step, captured, fill, mismatch
@@ -135,12 +135,12 @@ class Conversation:
         """The connection closed at the current step: the code the step wanted passes it, any other is the verdict."""
         frame, origin = (rcvd, "server") if rcvd is not None and (sent is None or rcvd_then_sent) else (sent, "client")
         step = self.steps[self.at] if self.at < len(self.steps) else None
-        if step is not None and step.kind == "expect_close" and frame is not None and origin == "server":
-            if frame.code in step.close_codes:
-                self.at += 1
-                if self.at == len(self.steps):
-                    return classify.success(f"all {len(self.steps)} steps done; closed with {frame.code}")
-                return self._failed_after_close(frame)
+        awaited = step is not None and step.kind == "expect_close" and origin == "server"
+        if awaited and frame is not None and step is not None and frame.code in step.close_codes:
+            self.at += 1
+            if self.at == len(self.steps):
+                return classify.success(f"all {len(self.steps)} steps done; closed with {frame.code}")
+            return self._failed_after_close(frame)
         if frame is None:
             return classify.close(1006, "", origin=None)
         if self.near is not None and frame.code == 1000 and origin == "server":
@@ -155,14 +155,15 @@ class Conversation:
     def timed_out(self, timeout: float) -> Outcome:
         """Nothing fitting arrived in time: a payload that nearly fitted, a step after others, or silence."""
         if self.near is not None:
-            hint = "A frame with the expected event arrived with other values: see the field named, and the code that fills it."
-            label = f"payload mismatch: {self.near}"
-            return Outcome(None, "payload_mismatch", DEPTH_PARTIAL, one_line(label), one_line(self.near), hint)
+            info = CONNECT_FAILURES["payload_mismatch"]
+            label = one_line(f"{info.label}: {self.near}")
+            return Outcome(None, info.category, info.depth, label, one_line(self.near), info.hint)
         silent = classify.silence(timeout, expected=(), seen=())
         if not self.instead:
             return silent
         came = "; came instead: " + " | ".join(self.instead)
-        return replace(silent, label="no frame fitting the step before the timeout", reason=one_line(silent.reason + came))
+        label = "no frame fitting the step before the timeout"
+        return replace(silent, label=label, reason=one_line(silent.reason + came))
 
     def judged(self, outcome: Outcome) -> Outcome:
         """A failure says the step it stopped at: `step 3/7: expect agent_completed: received 1011 …`."""
