@@ -149,7 +149,7 @@ class _Session:
         message = _json_object(frame)
         name = message.get(self.check.event_field) if message is not None else None
         if message is None or not isinstance(name, str):
-            self.frames_ignored += 1
+            self.frames_ignored += self.conversation is None  # a conversation's steps say which frames they read
             return False
         telling = self.events.add(name)
         if any(subset(pattern, message) for pattern in self.check.error_frames):

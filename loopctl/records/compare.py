@@ -208,10 +208,11 @@ def movement(
         return _steps_movement(after, events_before or 0, events_after or 0)
     if rank_before[0] == rank_after[0] == 3:
         return _events_movement(before, after, events_before or 0, events_after or 0)
+    counts = f" (step {(events_before or 0) + 1} → step {(events_after or 0) + 1})" if steps else ""
     if rank_after > rank_before:
-        return f"moved from {stage_before} to {stage_after} — progress"
+        return f"moved from {stage_before} to {stage_after}{counts} — progress"
     if rank_after < rank_before:
-        return f"fell back from {stage_before} to {stage_after} — regression"
+        return f"fell back from {stage_before} to {stage_after}{counts} — regression"
     return f"still failing at {stage_after}, now as {after.category}"
 
 

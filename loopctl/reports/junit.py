@@ -148,7 +148,8 @@ def _steps_lines(check: CheckRecord) -> list[str]:
     if steps is None:
         return []
     instead = f"came instead: {' | '.join(steps.instead)}" if steps.instead else ""
-    return [f"step reached: {steps.where} ({steps.done}/{steps.total} done)", steps.mismatch or "", instead]
+    mismatch = f"payload mismatch: {steps.mismatch}" if steps.mismatch else ""
+    return [f"step reached: {steps.where} ({steps.done}/{steps.total} done)", mismatch, instead]
 
 
 def _server_lines(check: CheckRecord) -> list[str]:
