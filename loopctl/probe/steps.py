@@ -44,12 +44,6 @@ class Step:
         return name if isinstance(name, str) else None
 
 
-def expect_events_as_steps(send: Any, expect_events: tuple[str, ...], event_field: str) -> tuple[Step, ...]:
-    """The `send` + `expect_events` shorthand as steps: the send, then one `expect` per event name."""
-    sent = (Step("send", send),) if send is not None else ()
-    return (*sent, *(Step("expect", {event_field: name}) for name in expect_events))
-
-
 def lookup(message: Any, path: str) -> Any:
     """The value at `path` in a JSON object: a key as written, else a dotted path (`result.status`); _MISSING."""
     if isinstance(message, dict) and path in message:
