@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from loopctl.config_steps import StepConfig, unknown_placeholders
+from loopctl.config_steps import StepConfig, placeholder_problems
 from loopctl.errors import UsageError
 from loopctl.google_access import is_emulator
 from loopctl.secrets_config import SecretRef, TokenRef, anchor_files, env_refs
@@ -436,19 +436,13 @@ def _check_image_host(config: Config, source: Path, lines: LineIndex) -> None:
 
 def _check_placeholders(config: Config, source: Path, lines: LineIndex) -> None:
     """A `{name}` nothing defines is found now, with its line, before anything is built or connected."""
-    problems: list[tuple[int, str]] = []
-    for index, check in enumerate(config.probe.checks):
-        ws = check.websocket
-        if ws is None:
-            continue
-        where = ["probe", "checks", index, "websocket"]
-        url_parts = [([*where, key], value) for key, value in (("path", ws.path), ("url", ws.url)) if value]
-        found = unknown_placeholders(url_parts, ws.steps or [], [*where, "steps"], token=ws.auth is not None)
-        for at, text in found:
-            problems.append((lines.line_for(at), f"{source}:{lines.line_for(at)}: {_dotted(at)}: {text}"))
-    if problems:
+    found = [
+        (lines.line_for(at), f"{source}:{lines.line_for(at)}: {_dotted(at)}: {text}")
+        for at, text in placeholder_problems(config.probe.checks)
+    ]
+    if found:
         raise UsageError(
-            _listed("invalid config", [text for _, text in sorted(problems)]),
+            _listed("invalid config", [text for _, text in sorted(found)]),
             hint="capture a value in an earlier expect step (capture: {name: field}) before a send uses {name}",
         )
 

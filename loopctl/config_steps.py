@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -78,6 +78,17 @@ def _pattern(pattern: str) -> str:
     except re.error as err:
         raise ValueError(f"{pattern!r} is not a regular expression: {err}") from None
     return pattern
+
+
+def placeholder_problems(checks: Sequence[Any]) -> Iterator[tuple[list[Any], str]]:
+    """Every placeholder of every WebSocket check that nothing defines, with its location in the config."""
+    for index, check in enumerate(checks):
+        ws = check.websocket
+        if ws is None:
+            continue
+        where: list[Any] = ["probe", "checks", index, "websocket"]
+        url_parts = [([*where, key], value) for key, value in (("path", ws.path), ("url", ws.url)) if value]
+        yield from unknown_placeholders(url_parts, ws.steps or [], [*where, "steps"], token=ws.auth is not None)
 
 
 def unknown_placeholders(
