@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
@@ -21,10 +20,11 @@ from loopctl.probe import classify
 from loopctl.probe.classify import DEPTH_PROCESSING, Outcome
 from loopctl.probe.codes import CONNECT_FAILURES
 from loopctl.probe.spec import Check
-from loopctl.probe.steps import Step, captured, fill, mismatch
+from loopctl.probe.steps import Step, captured, fill, mismatch, subset
 
 FRAMES_KEPT = 5  # the last frames that arrived instead of the one a step waited for
 FRAME_LIMIT = 160  # characters kept of each of them
+_RAW_KEPT = 64 * 1024  # a skipped frame up to this size is kept raw until shown
 
 
 class StepFailed(Exception):
@@ -38,15 +38,14 @@ class StepFailed(Exception):
 class Conversation:
     """Runs a check's steps; remembers the step it is at, what came instead, the nearest miss and captured values."""
 
-    def __init__(self, check: Check, take: Callable[[str | bytes], object]) -> None:
+    def __init__(self, check: Check, read: Callable[[str | bytes], dict[str, Any] | None]) -> None:
         self.check = check
-        self.take = take  # the session's bookkeeping: timings, event names, `fail_on`
+        self.read = read  # the session's bookkeeping (timings, event names, `fail_on`); the frame's JSON object
         self.values: dict[str, Any] = {"token": check.token.reveal()} if check.token is not None else {}
         self.captured: dict[str, str] = {}
         self.at = 0  # index of the step under way; len(steps) once every step is done
         self.instead: deque[str] = deque(maxlen=FRAMES_KEPT)
         self.near: str | None = None  # the payload mismatch of the latest frame that nearly matched
-        self.step_began = time.monotonic()
 
     @property
     def steps(self) -> tuple[Step, ...]:
@@ -55,7 +54,7 @@ class Conversation:
     async def run(self, websocket: ClientConnection) -> Outcome:
         try:
             for index, step in enumerate(self.steps):
-                self.at, self.near, self.step_began = index, None, time.monotonic()
+                self.at, self.near = index, None
                 self.instead.clear()
                 await self._one(websocket, step)
         except ConnectionClosed as closed:
@@ -72,54 +71,53 @@ class Conversation:
             await websocket.send(str(fill(step.body, self.values)))
         elif step.kind == "binary":
             await websocket.send(step.body)
-        elif step.kind == "expect_close":
-            await self._await_close(websocket, step)
         else:
-            await self._await_frame(websocket, step)
+            await self._wait(websocket, step)
 
-    async def _await_frame(self, websocket: ClientConnection, step: Step) -> None:
-        """Skip frames that do not fit until one does or the step's time is up; capture from the one that fits."""
-        while True:
-            frame = await self._next(websocket, step)
-            if step.kind == "expect_text":
-                if isinstance(frame, str) and _json(frame) is None and re.search(step.body, frame):
-                    return
-                self._skipped(frame)
-                continue
-            message = _json(frame)
-            wrong = mismatch(step, message) if message is not None else "not a JSON object"
-            if message is not None and wrong is None:
-                self._capture(step, message)
-                return
-            if message is not None and self._same_event(step, message):
-                self.near = wrong
-            self._skipped(frame)
-
-    async def _await_close(self, websocket: ClientConnection, step: Step) -> None:
-        """Wait for the server's close frame; a close with another code ends the check as any close does."""
-        while True:
-            frame = await self._next(websocket, step)
-            self._skipped(frame)
-
-    async def _next(self, websocket: ClientConnection, step: Step) -> str | bytes:
-        left = self.step_began + (step.timeout or self.check.timeout) - time.monotonic()
+    async def _wait(self, websocket: ClientConnection, step: Step) -> None:
+        """One timer for the whole step, not one per frame: a stream of skipped frames costs only their reading."""
+        timeout = step.timeout or self.check.timeout
         try:
-            if left <= 0:
-                raise TimeoutError
-            async with asyncio.timeout(left):
-                frame = await websocket.recv()
+            async with asyncio.timeout(timeout):
+                while not self._fits(step, await websocket.recv()):
+                    pass
         except TimeoutError:
-            raise StepFailed(self.timed_out(step.timeout or self.check.timeout)) from None
-        self.take(frame)
-        return frame
+            raise StepFailed(self.timed_out(timeout)) from None
+
+    def _fits(self, step: Step, frame: str | bytes) -> bool:
+        """Whether `frame` is the one the step waits for (capturing from it); a frame that is not is kept as
+        what came instead, and one with the awaited event but other values as the nearest miss."""
+        message = self.read(frame)
+        if step.kind == "expect_text":
+            fits = isinstance(frame, str) and message is None and re.search(step.body, frame) is not None
+        elif step.kind == "expect" and message is not None and subset(step.body, message):
+            wrong = mismatch(step, message) if step.match else None
+            fits, self.near = wrong is None, wrong or self.near
+        else:
+            fits = False
+            if message is not None and step.kind == "expect" and self._same_event(step, message):
+                self.near = mismatch(step, message)
+        if fits and message is not None:
+            self._capture(step, message)
+        elif not fits:
+            self._skipped(frame)
+        return fits
 
     def _same_event(self, step: Step, message: dict[str, Any]) -> bool:
         name = step.event_name(self.check.event_field)
         return name is None or message.get(self.check.event_field) == name
 
     def _skipped(self, frame: str | bytes) -> None:
-        shown = f"binary frame ({len(frame)} bytes)" if isinstance(frame, bytes) else one_line(frame, FRAME_LIMIT)
-        self.instead.append(shown)
+        # Kept raw and cleaned only when shown, so a stream of skipped frames costs no redaction each; a long one is
+        # cleaned now, whole (cutting it first could leave half a secret that redaction no longer recognises).
+        if isinstance(frame, bytes):
+            self.instead.append(f"binary frame ({len(frame)} bytes)")
+        else:
+            self.instead.append(frame if len(frame) <= _RAW_KEPT else one_line(frame, FRAME_LIMIT))
+
+    @property
+    def came_instead(self) -> list[str]:
+        return [one_line(frame, FRAME_LIMIT) for frame in self.instead]
 
     def _capture(self, step: Step, message: dict[str, Any]) -> None:
         for name, value in captured(step, message).items():
@@ -161,7 +159,7 @@ class Conversation:
         silent = classify.silence(timeout, expected=(), seen=())
         if not self.instead:
             return silent
-        came = "; came instead: " + " | ".join(self.instead)
+        came = "; came instead: " + " | ".join(self.came_instead)
         label = "no frame fitting the step before the timeout"
         return replace(silent, label=label, reason=one_line(silent.reason + came))
 
@@ -185,16 +183,6 @@ class Conversation:
             "reached": min(self.at + 1, total),
             "at": self.current,
             "mismatch": one_line(self.near) if self.near else None,
-            "instead": list(self.instead),
+            "instead": self.came_instead,
             "captured": dict(self.captured),
         }
-
-
-def _json(frame: str | bytes) -> dict[str, Any] | None:
-    if isinstance(frame, bytes):
-        return None
-    try:
-        message = json.loads(frame)
-    except (ValueError, RecursionError):
-        return None
-    return message if isinstance(message, dict) else None

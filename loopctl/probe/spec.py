@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 from urllib.parse import SplitResult, urlencode, urlsplit, urlunsplit
 
@@ -39,7 +40,7 @@ class Check:
     # A conversation on one connection, in place of `send` + `expect_events` (see loopctl.probe.steps).
     steps: tuple[Step, ...] = ()
 
-    @property
+    @cached_property  # read for every frame: computed once
     def error_frames(self) -> tuple[Mapping[str, Any], ...]:
         """What ends the check as the app's own error: `fail_on`, or by default an event named `error` (unless
         `error` is itself expected, as an event or by a step)."""

@@ -131,7 +131,8 @@ class _Session:
         self.frames_ignored = 0
         self.websocket: ClientConnection | None = None
         self.server: str | None = None  # the `Server:` header: some frameworks explain a code their own way
-        self.conversation = Conversation(check, self.take) if check.steps else None
+        self.message: dict[str, Any] | None = None  # the latest frame's JSON object
+        self.conversation = Conversation(check, self.read) if check.steps else None
 
     @property
     def seen(self) -> list[str]:
@@ -140,13 +141,18 @@ class _Session:
     def elapsed_ms(self, since: float) -> float:
         return round((time.monotonic() - since) * 1000, 1)
 
+    def read(self, frame: str | bytes) -> dict[str, Any] | None:
+        """Count one frame as `take` does; its JSON object, when it is one (a conversation matches it)."""
+        self.take(frame)
+        return self.message
+
     def take(self, frame: str | bytes) -> bool:
         """Count one frame; True when it was an event that may settle the check."""
         if self.first_event_ms is None:
             self.first_event_ms = self.elapsed_ms(self.sent_at or self.started)
         if time.monotonic() >= self.deadline:
             raise TimeoutError  # a flood never yields long enough for the timer: the deadline is checked here too
-        message = _json_object(frame)
+        message = self.message = _json_object(frame)
         name = message.get(self.check.event_field) if message is not None else None
         if message is None or not isinstance(name, str):
             self.frames_ignored += self.conversation is None  # a conversation's steps say which frames they read
