@@ -89,12 +89,13 @@ def main() -> None:
                 elapsed, done = timed([PYTHON, "-c", RAW_CLIENT, f"ws://127.0.0.1:{port}/ws"])
                 raw_times.append(elapsed)
                 say(f"  round {round_number + 1}: raw websockets client {elapsed:.2f}s ({done.stdout.strip()} frames)")
-                argv = [LOOPCTL, "probe", "--check", "chat", "--url", f"http://127.0.0.1:{port}", "-c", config, "--json"]
-                elapsed, done = timed(argv)
+                url = f"http://127.0.0.1:{port}"
+                elapsed, done = timed([LOOPCTL, "probe", "--check", "chat", "--url", url, "-c", config, "--json"])
                 probe_times.append(elapsed)
                 data = (json.loads(done.stdout) if done.stdout.strip() else {}).get("data") or {}
                 outcome = f"{data.get('outcome', {}).get('category')}, {data.get('events_count')} events counted"
-                say(f"  round {round_number + 1}: loopctl probe --check {elapsed:.2f}s ({outcome}; exit {done.returncode})")
+                exit_code = done.returncode
+                say(f"  round {round_number + 1}: loopctl probe --check {elapsed:.2f}s ({outcome}; exit {exit_code})")
         finally:
             server.terminate()
             server.wait(timeout=10)
