@@ -84,7 +84,8 @@ def check_view(check: CheckRecord, *, full: bool = False, base: Path | None = No
         "depth": outcome.depth,
         "label": outcome.label,
         "reason": outcome.reason,
-        "events_reached": f"{events}/{len(check.events_expected)}" if events is not None else None,
+        "events_reached": f"{events}/{len(check.events_expected)}" if check.events_expected else None,
+        "step_reached": check.steps.where if check.steps is not None else None,
         "server_error": None
         if error is None
         else {"type": error.type, "message": error.message, "location": repo_location(error.location, base)},
@@ -100,6 +101,7 @@ def check_view(check: CheckRecord, *, full: bool = False, base: Path | None = No
             "events_missing": check.events_missing,
             "latency_ms": check.latency_ms,
             "trace_id": check.trace_id,
+            "steps": check.steps.model_dump() if check.steps is not None else None,
         }
     return view
 
