@@ -284,7 +284,12 @@ async def _converse(session: _Session, websocket: ClientConnection) -> Outcome:
     check = session.check
     if session.conversation is not None:
         session.sent_at = time.monotonic()
-        return await session.conversation.run(websocket)
+        outcome = await session.conversation.run(websocket)
+        if outcome.passed and check.steps[-1].kind in ("send", "text", "binary"):
+            return await _hold(
+                session, websocket
+            )  # nothing awaited after the last send: the server's answer may be a close
+        return outcome
     if check.send is not None:
         await websocket.send(json.dumps(check.send))
     session.sent_at = time.monotonic()

@@ -203,3 +203,13 @@ def test_getting_further_in_the_conversation_is_progress(
     _, at_answer = _run(tmp_path, _chat(port, question="2+3?"))  # stops at step 5
     words = movement(at_auth.outcome, at_answer.outcome, **progress_of(at_auth, at_answer))
     assert words == "got further in the conversation: step 4 → step 5 — progress"
+
+
+def test_a_conversation_that_ends_with_a_send_still_hears_the_refusal(
+    port: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing is awaited after the last send, yet a close sent as the answer fails the check, as `hold` does."""
+    monkeypatch.setenv("CHAT_TOKEN", "not-the-token")
+    config = _chat(port).split("          - expect: {type: auth_ok}")[0] + "        fail_on: [{type: error}]\n"
+    result, _ = _run(tmp_path, config)
+    assert (result.outcome.code, result.outcome.category) == (1008, "policy_violation"), result.outcome
