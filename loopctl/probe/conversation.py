@@ -104,8 +104,10 @@ class Conversation:
         return fits
 
     def _same_event(self, step: Step, message: dict[str, Any]) -> bool:
+        """Whether `message` is the event the step names: only then is it a near miss (a step naming no event has
+        none, or every frame would be one)."""
         name = step.event_name(self.check.event_field)
-        return name is None or message.get(self.check.event_field) == name
+        return name is not None and message.get(self.check.event_field) == name
 
     def _skipped(self, frame: str | bytes) -> None:
         # Kept raw and cleaned only when shown, so a stream of skipped frames costs no redaction each; a long one is
