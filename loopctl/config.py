@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from loopctl.clients.google import is_emulator
+from loopctl.config_steps import StepConfig, placeholder_problems
 from loopctl.errors import UsageError
 from loopctl.secrets_config import HeaderValue, SecretRef, TokenRef, anchor_files, env_refs
 
@@ -246,7 +247,8 @@ class DeployConfig(_Strict):
 
 
 class WebSocketAuth(_Strict):
-    type: Literal["bearer", "subprotocol", "query"] = "bearer"
+    # message: the token travels only where a step's `send` says `{token}`.
+    type: Literal["bearer", "subprotocol", "query", "message"] = "bearer"
     token: TokenRef
 
 
@@ -279,6 +281,17 @@ class WebSocketCheckConfig(_Strict):
     ca_bundle: str | None = None
     # Frames the app marks as errors: each a subset of a frame's fields. None: `{event_field: error}`.
     fail_on: list[dict[str, Any]] | None = None
+    steps: list[StepConfig] | None = None  # a conversation, in place of send + expect_events
+
+    @model_validator(mode="after")
+    def _steps_or_shorthand(self) -> WebSocketCheckConfig:
+        if self.steps is not None and (self.send is not None or self.expect_events):
+            raise ValueError("give either steps or send + expect_events (the shorthand for the same steps)")
+        if self.steps == []:
+            raise ValueError("steps is empty: list at least one send or expect")
+        if self.auth is not None and self.auth.type == "message" and self.steps is None:
+            raise ValueError("auth type 'message' sends the token only in a step: add steps with a send using {token}")
+        return self
 
 
 class LoadConfig(_Strict):
@@ -405,6 +418,7 @@ def load_config(path: str | Path, *, environ: Mapping[str, str] | None = None, c
     except ValidationError as err:
         raise UsageError(_format_errors(err, source, lines), hint="see the config reference in README.md") from None
     _check_image_host(config, source, lines)
+    _check_placeholders(config, source, lines)
     if check_env:
         _check_env(config, source, lines, os.environ if environ is None else environ)
     return config
@@ -420,6 +434,19 @@ def _check_image_host(config: Config, source: Path, lines: LineIndex) -> None:
         f"{config.build.image.split('/', 1)[0]}",
         hint="push to Artifact Registry (REGION-docker.pkg.dev/PROJECT/REPO/IMAGE), *.gcr.io or Docker Hub",
     )
+
+
+def _check_placeholders(config: Config, source: Path, lines: LineIndex) -> None:
+    """A `{name}` nothing defines is found now, with its line, before anything is built or connected."""
+    found = [
+        (lines.line_for(at), f"{source}:{lines.line_for(at)}: {_dotted(at)}: {text}")
+        for at, text in placeholder_problems(config.probe.checks)
+    ]
+    if found:
+        raise UsageError(
+            _listed("invalid config", [text for _, text in sorted(found)]),
+            hint="capture a value in an earlier expect step (capture: {name: field}) before a send uses {name}",
+        )
 
 
 _GENERATED_TAGS = ("function-", "dict[", "list[", "tagged-union[", "literal[", "union[")

@@ -220,6 +220,24 @@ probe:
         expect_events: [agent_started, agent_completed]   # what the service sends back, in order
         event_field: type         # the JSON field that names an event
         timeout: 30               # seconds for the whole check
+    # A conversation on one connection (auth in the first message, an id from one reply used in the next, text
+    # frames): `steps` in place of send + expect_events. Uncomment and adapt:
+    # - name: chat
+    #   priority: 1
+    #   websocket:
+    #     path: /ws
+    #     auth: {{type: message, token: {{env: CHAT_TOKEN}}}}   # the token travels only where a step sends {{token}}
+    #     fail_on: [{{type: error}}]                      # a frame like this ends the check at once
+    #     steps:
+    #       - send: {{type: auth, token: "{{token}}"}}
+    #       - expect: {{type: auth_ok}}                   # the next JSON frame with these fields (others are skipped)
+    #         capture: {{session: session_id}}            # its field session_id (dotted paths allowed) as {{session}}
+    #         timeout: 5
+    #       - send: {{type: ask, session: "{{session}}", text: "2+2?"}}
+    #       - expect: {{type: agent_completed, "result.status": ok}}
+    #         match: {{"result.answer": "^4$"}}           # regular expressions on fields
+    #       - expect_text: "^DONE"                       # a plain-text frame (or send one with `text:`)
+    #       - expect_close: 1000                         # the server closes with this code
 """
 
 _TAIL = """

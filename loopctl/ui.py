@@ -96,6 +96,18 @@ def _escape(console: Lines, text: str) -> str:
 _ESCAPABLE = re.compile(r"(\\*)(\[[a-z#/@][^[]*?])")
 
 
+def _steps_lines(steps: dict[str, Any] | None) -> list[str]:
+    """A conversation's step reached, its payload mismatch and what came instead."""
+    if not steps:
+        return []
+    done, total = steps.get("done", 0), steps.get("total", 0)
+    where = f"all {total} steps" if done >= total else f"step {steps.get('reached')}/{total}: {steps.get('at')}"
+    lines = [f"  step:    {where} ({done}/{total} done)"]
+    lines += [f"  payload: {steps['mismatch']}"] if steps.get("mismatch") else []
+    lines += [f"  instead: {frame}" for frame in steps.get("instead") or []]
+    return lines
+
+
 def render_probe(result: ProbeResult, *, load: dict[str, Any] | None = None) -> None:
     """Verdict line, then the close code with its name, the reason, events and the hint."""
     console = stderr_console()
@@ -113,6 +125,8 @@ def render_probe(result: ProbeResult, *, load: dict[str, Any] | None = None) -> 
     if result.events_expected:
         marks = " ".join(f"{'❌' if name in result.events_missing else '✅'} {name}" for name in result.events_expected)
         console.print(f"  events:  {escape(marks)}")
+    for line in _steps_lines(result.steps):
+        console.print(escape(line))
     if result.events_count > len(result.events_seen):
         console.print(
             f"  seen:    {result.events_count} events (the record keeps the first and last ones)", markup=False

@@ -131,3 +131,17 @@ def test_a_huge_dockerfile_is_read_only_so_far(tmp_path: Path) -> None:
         sparse.write(b"FROM x\nEXPOSE 7000\n")
         sparse.truncate(4 * 1024**3)
     assert detect_service(tmp_path).port == 7000
+
+
+def test_the_commented_steps_example_is_a_valid_conversation_once_uncommented(tmp_path: Path) -> None:
+    assert init(tmp_path, "--target", "url").returncode == 0
+    lines = (tmp_path / "config.yaml").read_text().splitlines()
+    start = lines.index("    # - name: chat")
+    block = [line.replace("    # ", "    ", 1) for line in lines[start:] if line.startswith("    # ")]
+    end = len(lines) if "" not in lines[start:] else lines.index("", start)
+    uncommented = [*lines[:start], *block, *lines[end:]]
+    (tmp_path / "config.yaml").write_text("\n".join(uncommented) + "\n")
+    check = load_config(tmp_path / "config.yaml", environ={"CHAT_TOKEN": "x"}).probe.checks[-1]
+    assert check.name == "chat" and check.websocket is not None and check.websocket.steps is not None
+    assert [step.capture for step in check.websocket.steps][1] == {"session": "session_id"}
+    assert check.websocket.auth is not None and check.websocket.auth.type == "message"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from loopctl.mcp.views import RESULT_BUDGET, diff_view, evidence_view, frames, repo_location, result_view
-from loopctl.records.record import ServerErrorRecord
+from loopctl.mcp.views import RESULT_BUDGET, check_view, diff_view, evidence_view, frames, repo_location, result_view
+from loopctl.records.record import CheckRecord, OutcomeRecord, ServerErrorRecord, StepsRecord
 from tests.support.records import closed, make_record, story
 
 TRACEBACK = [
@@ -83,3 +83,17 @@ def test_a_result_with_hundreds_of_large_checks_stays_under_the_bound_and_pages_
 
     assert seen == [f"check-{index:03d}" for index in range(300)]
     assert pages > 1
+
+
+def test_a_conversation_check_says_the_step_it_reached_not_an_event_count() -> None:
+    steps = StepsRecord(total=7, done=4, reached=5, at="expect agent_completed", mismatch='result.answer: "5"')
+    check = CheckRecord(
+        name="chat",
+        kind="websocket",
+        passed=False,
+        outcome=OutcomeRecord(category="payload_mismatch", depth=4),
+        steps=steps,
+    )
+    view = check_view(check, full=True)
+    assert (view["step_reached"], view["events_reached"]) == ("step 5/7: expect agent_completed", None)
+    assert view["steps"]["mismatch"] == 'result.answer: "5"'

@@ -1,7 +1,8 @@
-"""`loopctl probe URL`: one WebSocket or HTTP check against a running service."""
+"""`loopctl probe URL` or `loopctl probe --check NAME`: one WebSocket or HTTP check against a running service."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
@@ -12,7 +13,23 @@ AuthOption = Literal["bearer", "subprotocol", "query"]
 
 
 def probe(
-    url: Annotated[str, typer.Argument(help="ws://, wss:// (WebSocket check) or http://, https:// (HTTP GET).")],
+    url: Annotated[
+        str | None, typer.Argument(help="ws://, wss:// (WebSocket check) or http://, https:// (HTTP GET).")
+    ] = None,
+    check: Annotated[
+        str | None,
+        typer.Option(
+            "--check",
+            help="Run this check from the config (its steps, token sources, JWT minting) against the latest "
+            "deployment's URL, or --url.",
+        ),
+    ] = None,
+    base_url: Annotated[
+        str | None, typer.Option("--url", help="With --check: the service's base URL (the check adds its path).")
+    ] = None,
+    config: Annotated[
+        Path, typer.Option("--config", "-c", envvar="LOOPCTL_CONFIG", help="The config file (with --check).")
+    ] = Path("config.yaml"),
     send: Annotated[str | None, typer.Option(help="JSON message sent right after connecting.")] = None,
     expect_event: Annotated[
         list[str] | None, typer.Option("--expect-event", help="Event expected, in order (repeatable).")
@@ -49,13 +66,34 @@ def probe(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object to stdout and nothing else.")] = False,
 ) -> None:
     """Probe a running service once and classify how it ended (exit 0 passed, 1 failed, 2 usage error)."""
+    from loopctl.errors import UsageError
     from loopctl.output import emit_json, guarded
     from loopctl.probe.load import Load
     from loopctl.probe.options import check_from_options, run_check_sync, run_load_sync
     from loopctl.ui import render_probe
 
+    def configured() -> ExitCode:
+        from loopctl.one_check import run_configured_check
+
+        assert check is not None
+        if url is not None:
+            raise UsageError(f"--check {check} takes its URL from the config or --url", hint="use --url URL")
+        result = run_configured_check(config, check, base_url)[2]
+        code = ExitCode.OK if result.passed else ExitCode.CHECKS_FAILED
+        if as_json:
+            emit_json("probe", {**result.to_dict(), "check": check}, exit_code=code)
+        else:
+            render_probe(result)
+        return code
+
     def run() -> ExitCode:
-        check = check_from_options(
+        if check is not None:
+            return configured()
+        if url is None:
+            raise UsageError("give a URL to probe, or --check NAME", hint="e.g. loopctl probe ws://127.0.0.1:8080/ws")
+        if base_url is not None:
+            raise UsageError("--url goes with --check", hint="give the URL itself as the argument")
+        probed = check_from_options(
             url,
             send=send,
             expect_events=expect_event or [],
@@ -72,10 +110,10 @@ def probe(
             close_codes=close_code or [],
         )
         if concurrency > 1 or duration > 0:
-            measured = run_load_sync(check, Load(concurrency, duration))
+            measured = run_load_sync(probed, Load(concurrency, duration))
             result, load = measured.result(), measured.to_dict()
         else:
-            result, load = run_check_sync(check), None
+            result, load = run_check_sync(probed), None
         code = ExitCode.OK if result.passed else ExitCode.CHECKS_FAILED
         if as_json:
             emit_json("probe", {**result.to_dict(), **({"load": load} if load else {})}, exit_code=code)

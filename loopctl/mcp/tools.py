@@ -99,18 +99,11 @@ def history(config_path: Path, last: int, cursor: str | None) -> Answer:
 
 def probe(config_path: Path, check: str, url: str | None) -> Answer:
     """One configured check, now, against the URL given or the latest deployment's (else the configured one)."""
-    from loopctl.phases.probe import app_codes_of, build_check, check_record
-    from loopctl.probe.options import run_check_sync
-    from loopctl.secrets_config import register_all
+    from loopctl.one_check import run_configured_check
+    from loopctl.phases.probe import check_record
 
-    config, store = project(config_path)
-    item = next((entry for entry in config.probe.checks if entry.name == check), None)
-    if item is None:
-        names = ", ".join(entry.name for entry in config.probe.checks) or "none configured"
-        raise UsageError(f"no check named {check!r} in the config", hint=f"checks: {names}")
-    register_all(config)
-    base_url = url or _deployed_url(store) or (config.deploy.url if config.deploy is not None else None)
-    checked = check_record(item, run_check_sync(build_check(item, base_url, app_codes_of(config))))
+    config, item, result = run_configured_check(config_path, check, url)
+    checked = check_record(item, result)
     code = ExitCode.OK if checked.passed else ExitCode.CHECKS_FAILED
     return views.check_view(checked, full=True, base=config.base_dir), int(code)
 
@@ -120,13 +113,6 @@ def classify(code: int, reason: str) -> Answer:
 
     explained = explain(code).to_dict()
     return {**explained, "reason": one_line(reason)} if reason else explained, 0
-
-
-def _deployed_url(store: Store) -> str | None:
-    latest, _ = store.recent(1)
-    deploy = latest[0].deploy if latest else None
-    url = (deploy or {}).get("url")
-    return str(url) if url else None
 
 
 def _check(record: Record, name: str) -> CheckRecord:

@@ -10,7 +10,7 @@ from typing import Any
 
 from loopctl.exitcodes import for_record
 from loopctl.outside_text import one_line
-from loopctl.records.compare import blocking_check, check_changes, check_events, movement
+from loopctl.records.compare import blocking_check, check_changes, check_events, movement, progress_of
 from loopctl.records.record import CheckRecord, Record
 
 # A tool result stays under about 8,000 tokens (~32 KB of JSON): each list is paged within its share of that,
@@ -84,7 +84,8 @@ def check_view(check: CheckRecord, *, full: bool = False, base: Path | None = No
         "depth": outcome.depth,
         "label": outcome.label,
         "reason": outcome.reason,
-        "events_reached": f"{events}/{len(check.events_expected)}" if events is not None else None,
+        "events_reached": f"{events}/{len(check.events_expected)}" if check.events_expected else None,
+        "step_reached": check.steps.where if check.steps is not None else None,
         "server_error": None
         if error is None
         else {"type": error.type, "message": error.message, "location": repo_location(error.location, base)},
@@ -100,6 +101,7 @@ def check_view(check: CheckRecord, *, full: bool = False, base: Path | None = No
             "events_missing": check.events_missing,
             "latency_ms": check.latency_ms,
             "trace_id": check.trace_id,
+            "steps": check.steps.model_dump() if check.steps is not None else None,
         }
     return view
 
@@ -148,11 +150,7 @@ def before_after(record: Record, previous: Record | None) -> dict[str, Any] | No
         "compared_with": previous.number if previous else None,
         "before": before.outcome.label if before else None,
         "after": after.outcome.label,
-        "movement": movement(
-            before.outcome, after.outcome, events_before=check_events(before), events_after=check_events(after)
-        )
-        if before
-        else None,
+        "movement": movement(before.outcome, after.outcome, **progress_of(before, after)) if before else None,
     }
 
 
@@ -263,7 +261,7 @@ def _transition(old: CheckRecord | None, new: CheckRecord) -> str:
         return "regressed"
     if old.passed:
         return "no_change"
-    words = movement(old.outcome, new.outcome, events_before=check_events(old), events_after=check_events(new))
+    words = movement(old.outcome, new.outcome, **progress_of(old, new))
     return "progress" if words.endswith("progress") else "regressed" if words.endswith("regression") else "no_change"
 
 

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 from loopctl.config import CheckConfig, CloudRunConfig, Config
+from loopctl.config_steps import StepConfig
 from loopctl.errors import LoopctlError, UsageError
 from loopctl.outside_text import one_line
 from loopctl.phases.base import Context, PhaseResult
 from loopctl.probe.classify import DEPTH_AUTH, AppCode
 from loopctl.probe.spec import Check, ProbeResult, parse_url
+from loopctl.probe.steps import Step
 from loopctl.records.record import CheckRecord, ErrorInfo, OutcomeRecord, PhaseStatus
 from loopctl.reports.evidence import said
 from loopctl.secrets_config import resolve_headers
@@ -145,8 +147,10 @@ def build_check(
     block = item.websocket or item.http
     assert block is not None  # the config model guarantees exactly one
     url = block.url or _join(base_url, block.path, websocket=item.websocket is not None, check=item.name)
-    parse_url(url)
     token = block.auth.token.resolve() if block.auth is not None else None
+    if token is not None and "{token}" in url:
+        url = url.replace("{token}", quote(token.reveal(), safe=""))
+    parse_url(url)
     headers = (*extra_headers, *resolve_headers(block.headers))
     if item.websocket is not None:
         ws = item.websocket
@@ -163,6 +167,7 @@ def build_check(
             app_codes=app_codes,
             ca_bundle=ws.ca_bundle,
             fail_on=tuple(ws.fail_on) if ws.fail_on is not None else None,
+            steps=tuple(runtime_step(step) for step in ws.steps or ()),
         )
     assert item.http is not None
     return Check(
@@ -173,6 +178,22 @@ def build_check(
         auth=item.http.auth.type if item.http.auth else "bearer",
         headers=headers,
     )
+
+
+def runtime_step(config: StepConfig) -> Step:
+    """The step a config step describes."""
+    if "send" in config.model_fields_set:
+        return Step("send", config.send)
+    if config.text is not None:
+        return Step("text", config.text)
+    if config.binary_hex is not None:
+        return Step("binary", bytes.fromhex(config.binary_hex))
+    if config.expect is not None:
+        return Step("expect", config.expect, match=config.match, capture=config.capture, timeout=config.timeout)
+    if config.expect_text is not None:
+        return Step("expect_text", config.expect_text, timeout=config.timeout)
+    codes = config.expect_close if isinstance(config.expect_close, list) else [config.expect_close or 1000]
+    return Step("expect_close", close_codes=tuple(codes), timeout=config.timeout)
 
 
 def _join(base_url: str | None, path: str, *, websocket: bool, check: str) -> str:
@@ -223,5 +244,6 @@ def check_record(item: CheckConfig, result: ProbeResult, load: dict[str, Any] | 
             "trace_id": result.trace_id,
             "started_at": result.started_at,
             "finished_at": result.finished_at,
+            "steps": document.get("steps"),
         }
     )

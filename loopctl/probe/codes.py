@@ -256,6 +256,13 @@ CONNECT_FAILURES: dict[str, CodeInfo] = {
         "The app sent an event it marks as an error (`fail_on`, by default a `type: error` event): its message says "
         "what failed; look at the code that sends it and the server's logs just before.",
     ),
+    "payload_mismatch": CodeInfo(
+        "payload_mismatch",
+        4,
+        "payload mismatch",
+        "A frame with the expected event arrived with other values: look at the field named and the code that "
+        "fills it (an empty answer, an error status inside a success event).",
+    ),
     "no_response": CodeInfo(
         "no_response",
         _PROCESSING,

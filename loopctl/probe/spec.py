@@ -5,15 +5,25 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 from urllib.parse import SplitResult, urlencode, urlsplit, urlunsplit
 
 from loopctl.errors import UsageError
 from loopctl.outside_text import one_line
 from loopctl.probe.classify import AppCode, Outcome
-from loopctl.secrets import HTTP_TOKEN, Secret, check_wire_token, redact, remember_header, remember_userinfo
+from loopctl.probe.steps import Step
+from loopctl.secrets import (
+    HTTP_TOKEN,
+    Secret,
+    check_wire_token,
+    redact,
+    redact_tree,
+    remember_header,
+    remember_userinfo,
+)
 
-AuthMode = Literal["bearer", "subprotocol", "query"]
+AuthMode = Literal["bearer", "subprotocol", "query", "message"]
 PROBE_SCHEMA = 1
 
 
@@ -36,14 +46,17 @@ class Check:
     max_size: int = 1 << 20
     ping_interval: float = 20.0
     fail_on: tuple[Mapping[str, Any], ...] | None = None
+    # A conversation on one connection, in place of `send` + `expect_events` (see loopctl.probe.steps).
+    steps: tuple[Step, ...] = ()
 
-    @property
+    @cached_property  # read for every frame: computed once
     def error_frames(self) -> tuple[Mapping[str, Any], ...]:
         """What ends the check as the app's own error: `fail_on`, or by default an event named `error` (unless
-        `error` is itself expected)."""
+        `error` is itself expected, as an event or by a step)."""
         if self.fail_on is not None:
             return self.fail_on
-        return () if "error" in self.expect_events else ({self.event_field: "error"},)
+        expected = {*self.expect_events, *(step.event_name(self.event_field) for step in self.steps)}
+        return () if "error" in expected else ({self.event_field: "error"},)
 
     def __post_init__(self) -> None:
         # Refused here, before anything connects: a header no HTTP library would send, said without its value.
@@ -91,6 +104,8 @@ class ProbeResult:
     trace_id: str | None = None
     started_at: str | None = None
     finished_at: str | None = None
+    # A conversation's progress (loopctl.probe.conversation): steps done, the step reached, the mismatch.
+    steps: dict[str, Any] | None = None
 
     @property
     def passed(self) -> bool:
@@ -114,6 +129,7 @@ class ProbeResult:
             "trace_id": self.trace_id,
             "started_at": self.started_at,
             "finished_at": self.finished_at,
+            **({"steps": redact_tree(self.steps)} if self.steps is not None else {}),
             "latency_ms": {
                 "connect": self.latency.connect,
                 "first_event": self.latency.first_event,

@@ -24,8 +24,10 @@ from loopctl import __version__
 from loopctl.outside_text import EVENT_SAMPLE, NAME_LIMIT, one_line
 from loopctl.probe import classify
 from loopctl.probe.classify import Outcome
+from loopctl.probe.conversation import Conversation
 from loopctl.probe.net import ProbeEnded, default_port, failure_from_exception, open_tcp, tls_context
 from loopctl.probe.spec import Check, Latency, ProbeResult, with_query_token
+from loopctl.probe.steps import subset
 
 _CLOSE_TIMEOUT = 2.0
 # With nothing expected, how long a check waits for the server's first word (a frame, a close) before it may
@@ -129,6 +131,8 @@ class _Session:
         self.frames_ignored = 0
         self.websocket: ClientConnection | None = None
         self.server: str | None = None  # the `Server:` header: some frameworks explain a code their own way
+        self.message: dict[str, Any] | None = None  # the latest frame's JSON object
+        self.conversation = Conversation(check, self.read) if check.steps else None
 
     @property
     def seen(self) -> list[str]:
@@ -137,19 +141,24 @@ class _Session:
     def elapsed_ms(self, since: float) -> float:
         return round((time.monotonic() - since) * 1000, 1)
 
+    def read(self, frame: str | bytes) -> dict[str, Any] | None:
+        """Count one frame as `take` does; its JSON object, when it is one (a conversation matches it)."""
+        self.take(frame)
+        return self.message
+
     def take(self, frame: str | bytes) -> bool:
         """Count one frame; True when it was an event that may settle the check."""
         if self.first_event_ms is None:
             self.first_event_ms = self.elapsed_ms(self.sent_at or self.started)
         if time.monotonic() >= self.deadline:
             raise TimeoutError  # a flood never yields long enough for the timer: the deadline is checked here too
-        message = _json_object(frame)
+        message = self.message = _json_object(frame)
         name = message.get(self.check.event_field) if message is not None else None
         if message is None or not isinstance(name, str):
-            self.frames_ignored += 1
+            self.frames_ignored += self.conversation is None  # a conversation's steps say which frames they read
             return False
         telling = self.events.add(name)
-        if any(_subset(pattern, message) for pattern in self.check.error_frames):
+        if any(subset(pattern, message) for pattern in self.check.error_frames):
             raise ProbeEnded(classify.reported_error(_error_text(message)))
         return telling
 
@@ -163,6 +172,8 @@ class _Session:
         if protocol is not None and (protocol.close_rcvd or protocol.close_sent):
             # A close frame arrived but the peer never ended TCP: judge the frame, not the silence.
             return closed_outcome(self, protocol.close_rcvd, protocol.close_sent, protocol.close_rcvd_then_sent)
+        if self.conversation is not None:
+            return self.conversation.timed_out(timeout)
         if not self.check.expect_events:
             return classify.success(f"connection stayed open for {self.check.hold:g}s")
         return classify.silence(timeout, expected=self.check.expect_events, seen=self.seen, instead=self.events.instead)
@@ -179,6 +190,7 @@ class _Session:
             events_count=self.events.count,
             latency=latency,
             frames_ignored=self.frames_ignored,
+            steps=self.conversation.report() if self.conversation is not None else None,
         )
 
 
@@ -192,6 +204,8 @@ async def run_websocket_check(check: Check) -> ProbeResult:
         outcome = session.timeout_outcome()
     except ProbeEnded as ended:
         outcome = ended.outcome
+    if session.conversation is not None and session.stage == "exchange":
+        outcome = session.conversation.judged(outcome)
     return session.result(outcome)
 
 
@@ -261,11 +275,21 @@ def _auth_parts(check: Check) -> tuple[list[tuple[str, str]], list[Subprotocol] 
         return headers, [Subprotocol(f"jwt.{token}")], url
     if check.auth == "query":
         return headers, None, with_query_token(url, token)
+    if check.auth == "message":  # the token travels in a step's `send` only
+        return headers, None, url
     return [*headers, ("Authorization", f"Bearer {token}")], None, url
 
 
 async def _converse(session: _Session, websocket: ClientConnection) -> Outcome:
     check = session.check
+    if session.conversation is not None:
+        session.sent_at = time.monotonic()
+        outcome = await session.conversation.run(websocket)
+        if outcome.passed and check.steps[-1].kind in ("send", "text", "binary"):
+            return await _hold(
+                session, websocket
+            )  # nothing awaited after the last send: the server's answer may be a close
+        return outcome
     if check.send is not None:
         await websocket.send(json.dumps(check.send))
     session.sent_at = time.monotonic()
@@ -347,13 +371,6 @@ def _json_object(frame: str | bytes) -> dict[str, Any] | None:
     except (ValueError, RecursionError):  # not JSON, or nested deeper than any event is
         return None
     return message if isinstance(message, dict) else None
-
-
-def _subset(pattern: Any, value: Any) -> bool:
-    """Whether `value` holds everything `pattern` says: dicts key by key (recursively), anything else equal."""
-    if isinstance(pattern, dict):
-        return isinstance(value, dict) and all(key in value and _subset(pattern[key], value[key]) for key in pattern)
-    return bool(pattern == value)
 
 
 def _error_text(message: dict[str, Any]) -> str:

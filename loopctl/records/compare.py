@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from loopctl.records.record import (
     GATING_PHASES,
@@ -166,7 +167,9 @@ def events_in_order(expected: Sequence[str], seen: Sequence[str]) -> int:
 
 
 def check_events(check: CheckRecord | None) -> int | None:
-    """Expected events received in order by a check that expects some; None otherwise."""
+    """Expected events received in order by a check that expects some, steps done by a conversation; else None."""
+    if check is not None and check.steps is not None:
+        return check.steps.done
     if check is None or not check.events_expected:
         return None
     return events_in_order(check.events_expected, check.events_seen)
@@ -181,8 +184,19 @@ def reach(outcome: OutcomeRecord, events: int | None = None) -> tuple[int, int]:
     return (outcome.depth, 0)
 
 
+def progress_of(before: CheckRecord | None, after: CheckRecord | None) -> dict[str, Any]:
+    """`movement`'s counts for a check in two iterations: events in order, or steps when both hold a conversation."""
+    steps = before is not None and after is not None and before.steps is not None and after.steps is not None
+    return {"events_before": check_events(before), "events_after": check_events(after), "steps": steps}
+
+
 def movement(
-    before: OutcomeRecord, after: OutcomeRecord, *, events_before: int | None = None, events_after: int | None = None
+    before: OutcomeRecord,
+    after: OutcomeRecord,
+    *,
+    events_before: int | None = None,
+    events_after: int | None = None,
+    steps: bool = False,
 ) -> str:
     """`moved from authentication to message processing — progress`; with event counts, the ranking by events."""
     if before.passed and after.passed:
@@ -190,13 +204,26 @@ def movement(
     rank_before, rank_after = reach(before, events_before), reach(after, events_after)
     stage_before = STAGE_NAMES.get(before.depth, f"depth {before.depth}")
     stage_after = STAGE_NAMES.get(after.depth, f"depth {after.depth}")
+    if rank_before[0] == rank_after[0] == 3 and steps:
+        return _steps_movement(after, events_before or 0, events_after or 0)
     if rank_before[0] == rank_after[0] == 3:
         return _events_movement(before, after, events_before or 0, events_after or 0)
+    counts = f" (step {(events_before or 0) + 1} → step {(events_after or 0) + 1})" if steps else ""
     if rank_after > rank_before:
-        return f"moved from {stage_before} to {stage_after} — progress"
+        return f"moved from {stage_before} to {stage_after}{counts} — progress"
     if rank_after < rank_before:
-        return f"fell back from {stage_before} to {stage_after} — regression"
+        return f"fell back from {stage_before} to {stage_after}{counts} — regression"
     return f"still failing at {stage_after}, now as {after.category}"
+
+
+def _steps_movement(after: OutcomeRecord, done_before: int, done_after: int) -> str:
+    """`step 2 → step 5 — progress`: the step each conversation stopped at (one past the steps it finished)."""
+    counts = f"step {done_before + 1} → step {done_after + 1}"
+    if done_after > done_before:
+        return f"got further in the conversation: {counts} — progress"
+    if done_after < done_before:
+        return f"stopped earlier in the conversation: {counts} — regression"
+    return f"still stops at step {done_after + 1}, as {after.category}"
 
 
 def _events_movement(before: OutcomeRecord, after: OutcomeRecord, events_before: int, events_after: int) -> str:

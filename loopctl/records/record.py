@@ -121,6 +121,23 @@ class LoadRecord(_Model):
     latency_ms: dict[str, dict[str, float | None]] = Field(default_factory=dict)
 
 
+class StepsRecord(_Model):
+    """How far a conversation (`steps:`) got: steps done of the total, the step it stopped at, what came instead."""
+
+    total: int
+    done: int = 0
+    reached: int = 1  # the step under way when it ended (1-based); the total once every step is done
+    at: str = ""  # `expect agent_completed`
+    mismatch: str | None = None  # `result.answer: "5", expected ^4$`: the nearest frame that did not fit
+    instead: list[str] = Field(default_factory=list)  # the last frames that came instead, clipped and redacted
+    captured: dict[str, str] = Field(default_factory=dict)  # values captured, clipped (redacted when secret)
+
+    @property
+    def where(self) -> str:
+        """`step 3/7: expect agent_completed`, or `all 7 steps`."""
+        return f"all {self.total} steps" if self.done >= self.total else f"step {self.reached}/{self.total}: {self.at}"
+
+
 class CheckRecord(_Model):
     name: str
     priority: int = 1
@@ -141,6 +158,7 @@ class CheckRecord(_Model):
     started_at: str | None = None
     finished_at: str | None = None
     server_error: ServerErrorRecord | None = None
+    steps: StepsRecord | None = None  # checks with `steps:` (records before them have none)
     # Set when the check could not run (its token could not be read, its URL is unknown): its verdict is unknown.
     error: ErrorInfo | None = None
 

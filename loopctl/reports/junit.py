@@ -136,9 +136,20 @@ def _check_failure_lines(check: CheckRecord) -> list[str]:
         f"hint: {outcome.hint}" if outcome.hint else "",
         f"events seen: {', '.join(check.events_seen) or 'none'}" if check.events_expected else "",
         f"events missing: {', '.join(missing)}" if missing else "",
+        *_steps_lines(check),
         *_server_lines(check),
     ]
     return [line for line in lines if line]
+
+
+def _steps_lines(check: CheckRecord) -> list[str]:
+    """A conversation's step reached and its payload mismatch: what CI's test view should say first."""
+    steps = check.steps
+    if steps is None:
+        return []
+    instead = f"came instead: {' | '.join(steps.instead)}" if steps.instead else ""
+    mismatch = f"payload mismatch: {steps.mismatch}" if steps.mismatch else ""
+    return [f"step reached: {steps.where} ({steps.done}/{steps.total} done)", mismatch, instead]
 
 
 def _server_lines(check: CheckRecord) -> list[str]:

@@ -11,8 +11,8 @@ from loopctl.records.compare import (
     CheckChange,
     blocking_check,
     check_changes,
-    check_events,
     movement,
+    progress_of,
     unverified_suites,
 )
 from loopctl.records.history import short_sha, utc_minute
@@ -214,10 +214,7 @@ def _blocking_move(record: Record, previous: Record) -> list[str]:
     if before is None or after is None or (before.category, before.code) == (after.category, after.code):
         return []
     move = f"{_short_name(before)} → {_short_name(after)}"
-    events = {
-        "events_before": check_events(blocking_check(previous.checks)),
-        "events_after": check_events(blocking_check(record.checks)),
-    }
+    events = progress_of(blocking_check(previous.checks), blocking_check(record.checks))
     return [f"**Blocking outcome**: {move}: {text(movement(before, after, **events))}", ""]
 
 
@@ -233,8 +230,7 @@ def _before_after(change: CheckChange, record: Record, previous: Record) -> list
         before_check, after_check = (
             next((c for c in each.checks if c.name == change.name), None) for each in (previous, record)
         )
-        events = {"events_before": check_events(before_check), "events_after": check_events(after_check)}
-        meaning = movement(change.before, change.after, **events)
+        meaning = movement(change.before, change.after, **progress_of(before_check, after_check))
     return [f"- **BEFORE**: {before}", f"- **AFTER**: {after}", f"- **MEANING**: {text(meaning)}"]
 
 
@@ -336,6 +332,7 @@ def _check_failure(check: CheckRecord) -> list[str]:
         missing = [name for name in check.events_expected if not arrived(check, name)]
         lines.append(f"- **Events seen**: {_events_seen(check)}")
         lines.append(f"- **Events missing**: {_event_list(missing)}")
+    lines += _steps_lines(check)
     if check.frames_ignored:
         lines.append(f"- **Frames ignored**: {check.frames_ignored} (binary, or not JSON objects with the event field)")
     if outcome.hint:
@@ -353,6 +350,22 @@ def _events_seen(check: CheckRecord) -> str:
     if total is None or total <= len(seen):
         return _event_list(seen)
     return f"{_event_list(seen)} ({len(seen)} of {total} kept: the first, the last and the expected ones)"
+
+
+def _steps_lines(check: CheckRecord) -> list[str]:
+    """A conversation's step reached, the payload that did not fit, what came instead, the values captured."""
+    steps = check.steps
+    if steps is None:
+        return []
+    lines = [f"- **Step reached**: {code(steps.where)} ({steps.done}/{steps.total} steps done)"]
+    if steps.mismatch:
+        lines.append(f"- **Payload mismatch**: {code(steps.mismatch)}")
+    if steps.instead:
+        lines.append(f"- **Came instead**: {', '.join(code(frame) for frame in steps.instead)}")
+    if steps.captured:
+        values = ", ".join(f"{text(name)} = {code(value)}" for name, value in steps.captured.items())
+        lines.append(f"- **Captured**: {values}")
+    return lines
 
 
 def _suite_failure(suite: SuiteRecord) -> list[str]:

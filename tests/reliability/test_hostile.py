@@ -65,6 +65,8 @@ probe:
   checks:
     - name: "{CHECK_NAME}"
       websocket: {{path: /hostile, expect_events: [hello, done], timeout: 3}}
+    - name: conversation
+      websocket: {{path: /hostile, timeout: 3, steps: [{{expect: {{type: hello}}}}, {{expect: {{type: never}}}}]}}
     - name: body
       http: {{path: /hostile, timeout: 5}}
     - name: bearer-echo
@@ -135,6 +137,7 @@ def test_every_hostile_exchange_is_classified_and_the_run_exits_1(hostile_run: d
     }
     assert outcomes == {
         CHECK_NAME: ("internal_error", 1011),
+        "conversation": ("internal_error", 1011),
         "body": ("server_error", 500),
         "bearer-echo": ("handshake_rejected", 401),
         "http-echo": ("unauthorized", 401),
@@ -151,6 +154,8 @@ def test_what_a_server_says_is_kept_as_data(hostile_run: dict[str, Any]) -> None
     assert chat["events_seen"][0] == "hello" and len(chat["events_seen"]) == 3 and chat["events_count"] == 3
     assert "## Owned <b>x</b> [/]" in chat["events_seen"][1]  # the words stay, the escape sequences go
     assert "# Owned" in chat["outcome"]["reason"] and "<img src=x" in chat["outcome"]["reason"]
+    instead = checks["conversation"]["steps"]["instead"]  # the frames a step skipped: cleaned, kept as words
+    assert len(instead) == 2 and "## Owned <b>x</b> [/]" in instead[0] and all(len(each) <= 160 for each in instead)
     for name in ("bearer-echo", "http-echo"):
         reason = checks[name]["outcome"]["reason"]
         # Masked before the 200-character cut: the whole token is ***, not the 22 characters before the cut.

@@ -1,0 +1,111 @@
+"""A `steps` conversation whose `expect` skips 100,000 frames, against a raw `websockets` client reading the same.
+
+A websockets server (its own process on 127.0.0.1) answers an auth message with `auth_ok`, then FRAMES - 2 `token`
+events, then `agent_completed`. A: `loopctl probe --check chat --url …` with a config whose steps send the auth
+message, expect `auth_ok`, then expect `agent_completed` with a `match` on its payload (every `token` frame is read,
+compared and skipped). B: a plain websockets client (its own interpreter) that sends the same message and reads
+frames, `json.loads` each, until `agent_completed`. Both are processes started the same way; interleaved, medians,
+ratio.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+from events import RAW_CLIENT
+from timing import LOOPCTL, PYTHON, figure, median, require_venv, say, timed, verdict
+
+FRAMES = 100_000
+ROUNDS = 3
+GOAL_RATIO = 1.5
+
+SERVER = textwrap.dedent(
+    """
+    import asyncio, json, sys
+    from websockets.asyncio.server import serve
+
+    FRAMES = int(sys.argv[1])
+    TOKEN = json.dumps({"type": "token", "text": "lorem ipsum dolor"})
+
+    async def handler(websocket):
+        await websocket.recv()
+        await websocket.send(json.dumps({"type": "auth_ok", "session_id": "s-1"}))
+        for _ in range(FRAMES - 2):
+            await websocket.send(TOKEN)
+        await websocket.send(json.dumps({"type": "agent_completed", "result": {"answer": "4"}}))
+        try:
+            await websocket.wait_closed()
+        except Exception:
+            pass
+
+    async def main():
+        async with serve(handler, "127.0.0.1", 0, max_size=None, compression=None) as server:
+            print(server.sockets[0].getsockname()[1], flush=True)
+            await asyncio.Future()
+
+    asyncio.run(main())
+    """
+)
+
+CONFIG = """\
+project: bench
+probe:
+  checks:
+    - name: chat
+      websocket:
+        path: /ws
+        auth: {type: message, token: {env: BENCH_CHAT_TOKEN}}
+        timeout: 90
+        steps:
+          - send: {type: auth, token: "{token}"}
+          - expect: {type: auth_ok}
+            capture: {session: session_id}
+          - expect: {type: agent_completed}
+            match: {"result.answer": "^4$"}
+"""
+
+
+def main() -> None:
+    require_venv()
+    server = subprocess.Popen([str(PYTHON), "-c", SERVER, str(FRAMES)], stdout=subprocess.PIPE, text=True)
+    os.environ["BENCH_CHAT_TOKEN"] = "bench-chat-token"
+    with tempfile.TemporaryDirectory() as folder:
+        config = Path(folder) / "config.yaml"
+        config.write_text(CONFIG)
+        try:
+            assert server.stdout is not None
+            port = server.stdout.readline().strip()
+            say(f"conversation: server on 127.0.0.1:{port} sends {FRAMES:,} frames per connection")
+            probe_times: list[float] = []
+            raw_times: list[float] = []
+            outcome = ""
+            for round_number in range(ROUNDS):
+                elapsed, done = timed([PYTHON, "-c", RAW_CLIENT, f"ws://127.0.0.1:{port}/ws"])
+                raw_times.append(elapsed)
+                say(f"  round {round_number + 1}: raw websockets client {elapsed:.2f}s ({done.stdout.strip()} frames)")
+                url = f"http://127.0.0.1:{port}"
+                elapsed, done = timed([LOOPCTL, "probe", "--check", "chat", "--url", url, "-c", config, "--json"])
+                probe_times.append(elapsed)
+                data = (json.loads(done.stdout) if done.stdout.strip() else {}).get("data") or {}
+                outcome = f"{data.get('outcome', {}).get('category')}, {data.get('events_count')} events counted"
+                exit_code = done.returncode
+                say(f"  round {round_number + 1}: loopctl probe --check {elapsed:.2f}s ({outcome}; exit {exit_code})")
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+    ratio = median(probe_times) / median(raw_times)
+    figure(
+        f"conversation: loopctl probe --check {median(probe_times):.2f}s ({outcome}) vs raw websockets client "
+        f"{median(raw_times):.2f}s over {FRAMES:,} frames = {ratio:.2f}x (median of {ROUNDS}; "
+        f"goal <= {GOAL_RATIO:g}x) {verdict(ratio <= GOAL_RATIO and outcome.startswith('success'))}"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

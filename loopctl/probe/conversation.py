@@ -1,0 +1,190 @@
+"""A conversation on one WebSocket connection: each step sent or waited for in order, and how far it got."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections import deque
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
+from websockets.frames import Close
+
+from loopctl import secrets
+from loopctl.outside_text import NAME_LIMIT, one_line
+from loopctl.probe import classify
+from loopctl.probe.classify import DEPTH_PROCESSING, Outcome
+from loopctl.probe.codes import CONNECT_FAILURES
+from loopctl.probe.spec import Check
+from loopctl.probe.steps import Step, captured, fill, mismatch, subset
+
+FRAMES_KEPT = 5  # the last frames that arrived instead of the one a step waited for
+FRAME_LIMIT = 160  # characters kept of each of them
+_RAW_KEPT = 64 * 1024  # a skipped frame up to this size is kept raw until shown
+
+
+class StepFailed(Exception):
+    """A step ended the conversation: the outcome says how."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__(outcome.label)
+        self.outcome = outcome
+
+
+class Conversation:
+    """Runs a check's steps; remembers the step it is at, what came instead, the nearest miss and captured values."""
+
+    def __init__(self, check: Check, read: Callable[[str | bytes], dict[str, Any] | None]) -> None:
+        self.check = check
+        self.read = read  # the session's bookkeeping (timings, event names, `fail_on`); the frame's JSON object
+        self.values: dict[str, Any] = {"token": check.token.reveal()} if check.token is not None else {}
+        self.captured: dict[str, str] = {}
+        self.at = 0  # index of the step under way; len(steps) once every step is done
+        self.instead: deque[str] = deque(maxlen=FRAMES_KEPT)
+        self.near: str | None = None  # the payload mismatch of the latest frame that nearly matched
+
+    @property
+    def steps(self) -> tuple[Step, ...]:
+        return self.check.steps
+
+    async def run(self, websocket: ClientConnection) -> Outcome:
+        try:
+            for index, step in enumerate(self.steps):
+                self.at, self.near = index, None
+                self.instead.clear()
+                await self._one(websocket, step)
+        except ConnectionClosed as closed:
+            return self.closed(closed.rcvd, closed.sent, closed.rcvd_then_sent)
+        except StepFailed as failed:
+            return failed.outcome
+        self.at = len(self.steps)
+        return classify.success(f"all {len(self.steps)} steps done")
+
+    async def _one(self, websocket: ClientConnection, step: Step) -> None:
+        if step.kind == "send":
+            await websocket.send(json.dumps(fill(step.body, self.values)))
+        elif step.kind == "text":
+            await websocket.send(str(fill(step.body, self.values)))
+        elif step.kind == "binary":
+            await websocket.send(step.body)
+        else:
+            await self._wait(websocket, step)
+
+    async def _wait(self, websocket: ClientConnection, step: Step) -> None:
+        """One timer for the whole step, not one per frame: a stream of skipped frames costs only their reading."""
+        timeout = step.timeout or self.check.timeout
+        try:
+            async with asyncio.timeout(timeout):
+                while not self._fits(step, await websocket.recv()):
+                    pass
+        except TimeoutError:
+            raise StepFailed(self.timed_out(timeout)) from None
+
+    def _fits(self, step: Step, frame: str | bytes) -> bool:
+        """Whether `frame` is the one the step waits for (capturing from it); a frame that is not is kept as
+        what came instead, and one with the awaited event but other values as the nearest miss."""
+        message = self.read(frame)
+        if step.kind == "expect_text":
+            fits = isinstance(frame, str) and message is None and re.search(step.body, frame) is not None
+        elif step.kind == "expect" and message is not None and subset(step.body, message):
+            wrong = mismatch(step, message) if step.match else None
+            fits, self.near = wrong is None, wrong or self.near
+        else:
+            fits = False
+            if message is not None and step.kind == "expect" and self._same_event(step, message):
+                self.near = mismatch(step, message)
+        if fits and message is not None:
+            self._capture(step, message)
+        elif not fits:
+            self._skipped(frame)
+        return fits
+
+    def _same_event(self, step: Step, message: dict[str, Any]) -> bool:
+        """Whether `message` is the event the step names: only then is it a near miss (a step naming no event has
+        none, or every frame would be one)."""
+        name = step.event_name(self.check.event_field)
+        return name is not None and message.get(self.check.event_field) == name
+
+    def _skipped(self, frame: str | bytes) -> None:
+        # Kept raw and cleaned only when shown, so a stream of skipped frames costs no redaction each; a long one is
+        # cleaned now, whole (cutting it first could leave half a secret that redaction no longer recognises).
+        if isinstance(frame, bytes):
+            self.instead.append(f"binary frame ({len(frame)} bytes)")
+        else:
+            self.instead.append(frame if len(frame) <= _RAW_KEPT else one_line(frame, FRAME_LIMIT))
+
+    @property
+    def came_instead(self) -> list[str]:
+        return [one_line(frame, FRAME_LIMIT) for frame in self.instead]
+
+    def _capture(self, step: Step, message: dict[str, Any]) -> None:
+        for name, value in captured(step, message).items():
+            self.values[name] = value
+            text = value if isinstance(value, str) else json.dumps(value)
+            if self.check.token is not None:  # a value handed out after authenticating may be a credential too
+                secrets.remember(text)
+            self.captured[name] = one_line(text, NAME_LIMIT)
+
+    # ------------------------------------------------------------------ verdicts
+
+    def closed(self, rcvd: Close | None, sent: Close | None, rcvd_then_sent: bool | None) -> Outcome:
+        """The connection closed at the current step: the code the step wanted passes it, any other is the verdict."""
+        frame, origin = (rcvd, "server") if rcvd is not None and (sent is None or rcvd_then_sent) else (sent, "client")
+        step = self.steps[self.at] if self.at < len(self.steps) else None
+        awaited = step is not None and step.kind == "expect_close" and origin == "server"
+        if awaited and frame is not None and step is not None and frame.code in step.close_codes:
+            self.at += 1
+            if self.at == len(self.steps):
+                return classify.success(f"all {len(self.steps)} steps done; closed with {frame.code}")
+            return self._failed_after_close(frame)
+        if frame is None:
+            return classify.close(1006, "", origin=None)
+        if self.near is not None and frame.code == 1000 and origin == "server":
+            return replace(self.timed_out(0), code=1000, origin="server")  # it answered, wrongly, and said goodbye
+        return classify.close(frame.code, frame.reason, origin=origin, app_codes=self.check.app_codes)  # type: ignore[arg-type]
+
+    def _failed_after_close(self, frame: Close) -> Outcome:
+        info = CONNECT_FAILURES["no_response"]
+        label = f"closed with {frame.code} as expected, but steps remained"
+        return Outcome(frame.code, "closed_early", DEPTH_PROCESSING, label, one_line(frame.reason), info.hint, "server")
+
+    def timed_out(self, timeout: float) -> Outcome:
+        """Nothing fitting arrived in time: a payload that nearly fitted, a step after others, or silence."""
+        if self.near is not None:
+            info = CONNECT_FAILURES["payload_mismatch"]
+            label = one_line(f"{info.label}: {self.near}")
+            return Outcome(None, info.category, info.depth, label, one_line(self.near), info.hint)
+        silent = classify.silence(timeout, expected=(), seen=())
+        if not self.instead:
+            return silent
+        came = "; came instead: " + " | ".join(self.came_instead)
+        label = "no frame fitting the step before the timeout"
+        return replace(silent, label=label, reason=one_line(silent.reason + came))
+
+    def judged(self, outcome: Outcome) -> Outcome:
+        """A failure says the step it stopped at: `step 3/7: expect agent_completed: received 1011 …`."""
+        if outcome.passed or self.at >= len(self.steps):
+            return outcome
+        where = f"step {self.at + 1}/{len(self.steps)}: {self.current}"
+        return replace(outcome, label=one_line(f"{where}: {outcome.label}"))
+
+    @property
+    def current(self) -> str:
+        return self.steps[self.at].describe(self.check.event_field) if self.at < len(self.steps) else ""
+
+    def report(self) -> dict[str, Any]:
+        """What a record keeps: steps done and reached, the step, the mismatch, what came instead, captured values."""
+        total = len(self.steps)
+        return {
+            "total": total,
+            "done": self.at,
+            "reached": min(self.at + 1, total),
+            "at": self.current,
+            "mismatch": one_line(self.near) if self.near else None,
+            "instead": self.came_instead,
+            "captured": dict(self.captured),
+        }
