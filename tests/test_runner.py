@@ -161,3 +161,19 @@ def test_numbers_count_up_and_the_record_on_disk_is_the_record_returned(tmp_path
     on_disk = json.loads((tmp_path / "iterations" / "0002.json").read_text())
     assert on_disk == second.to_json_dict()
     assert on_disk["schema"] == RECORD_SCHEMA == 2
+
+
+@pytest.mark.parametrize("phase", ["docker-build", "docker-deploy", "cloudbuild"])
+def test_a_phase_whose_config_block_is_missing_is_a_usage_error_with_exit_2(tmp_path: Path, phase: str) -> None:
+    """The same condition everywhere: the config lacks what a phase needs, which is the user's input (exit 2)."""
+    from loopctl.exitcodes import ExitCode, for_record
+    from loopctl.phases.cloudbuild.build import CloudBuildPhase
+    from loopctl.phases.docker.build import BuildPhase
+    from loopctl.phases.docker.deploy import DockerDeploy
+
+    chosen = {"docker-build": BuildPhase, "docker-deploy": DockerDeploy, "cloudbuild": CloudBuildPhase}[phase]()
+    events: list[Event] = []
+    record = run_iteration(_config(tmp_path), [chosen], render=_render, on_event=events.append).record
+    (error,) = [item.error for item in record.phases if item.error is not None]
+    assert error.kind == "usage" and "block in the config" in error.message
+    assert for_record(record) == ExitCode.USAGE

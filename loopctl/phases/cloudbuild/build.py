@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import quote
 
 from loopctl.config import BuildConfig, CloudBuildConfig
-from loopctl.errors import LoopctlError
+from loopctl.errors import LoopctlError, UsageError
 from loopctl.outside_text import one_line
 from loopctl.phases.base import Context, PhaseResult
 from loopctl.phases.cloudbuild.api import CloudBuildApi
@@ -259,12 +259,12 @@ def _clip(url: str) -> str:
 
 def _config(ctx: Context) -> BuildConfig:
     if ctx.config.build is None:
-        raise LoopctlError("no build: block in the config", hint="add one, or skip the phase", kind="config")
+        raise UsageError("no build: block in the config", hint="add one, or skip the phase")
     return ctx.config.build
 
 
 def _cloudbuild(ctx: Context) -> CloudBuildConfig:
     config = _config(ctx).cloudbuild
     if config is None:
-        raise LoopctlError("no build.cloudbuild block in the config", hint="add one (see README)", kind="config")
+        raise UsageError("no build.cloudbuild block in the config", hint="add one (see README)")
     return config

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from loopctl.clients.google import access_error, access_failures, client_settings, server_message, with_credentials
 from loopctl.config import CloudRunConfig, Config
-from loopctl.errors import LoopctlError
+from loopctl.errors import LoopctlError, UsageError
 from loopctl.phases.base import Context
 from loopctl.phases.cloudrun.api_errors import api_error, error_status, etag_race
 
@@ -283,7 +283,7 @@ def _clients(config: CloudRunConfig) -> tuple[run_v2.ServicesClient, run_v2.Revi
 
 def cloudrun_config(config: Config) -> CloudRunConfig:
     if config.deploy is None or config.deploy.cloudrun is None:
-        raise LoopctlError("no deploy.cloudrun block in the config", hint="add one (see README)", kind="usage")
+        raise UsageError("no deploy.cloudrun block in the config", hint="add one (see README)")
     return config.deploy.cloudrun
 
 

@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import IO, Any, cast
 
 from loopctl.config import BuildConfig, Config
-from loopctl.errors import LoopctlError
+from loopctl.errors import LoopctlError, UsageError
 from loopctl.evidence.toolchain import cause_line
 from loopctl.outside_text import clip, one_line
 from loopctl.phases.base import Context, PhaseResult
@@ -262,5 +262,5 @@ def _with_note(result: PhaseResult, note: str | None) -> PhaseResult:
 
 def _config(ctx: Context) -> BuildConfig:
     if ctx.config.build is None:
-        raise LoopctlError("no build: block in the config", hint="add one, or skip the phase", kind="config")
+        raise UsageError("no build: block in the config", hint="add one, or skip the phase")
     return ctx.config.build

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from loopctl.config import DockerDeployConfig
-from loopctl.errors import LoopctlError
+from loopctl.errors import LoopctlError, UsageError
 from loopctl.phases.base import Context, PhaseResult
 from loopctl.records.store import write_atomic
 from loopctl.secrets import redact
@@ -360,5 +360,5 @@ def _tail(log: str) -> str:
 def _config(ctx: Context) -> DockerDeployConfig:
     deploy = ctx.config.deploy
     if deploy is None or deploy.docker is None:
-        raise LoopctlError("no deploy.docker block in the config", hint="add one, or skip the phase", kind="config")
+        raise UsageError("no deploy.docker block in the config", hint="add one, or skip the phase")
     return deploy.docker
