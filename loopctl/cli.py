@@ -6,6 +6,7 @@ import contextlib
 import importlib
 import os
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
@@ -78,11 +79,25 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(name)
 
 
+def _show_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+    """A config key under an old name is one `warning:` line on stderr, not Python's file:line form."""
+    from loopctl.errors import ConfigDeprecation
+
+    if issubclass(category, ConfigDeprecation):
+        sys.stderr.write(f"warning: {message}\n")
+    else:
+        _python_show_warning(message, category, *args, **kwargs)
+
+
+_python_show_warning = warnings.showwarning
+
+
 def main() -> None:
     """The console script and `python -m loopctl`: the app with only the command asked for, else all of them.
 
     Typer builds the parameters of every registered command on each run, about 10 ms for all eight.
     """
+    warnings.showwarning = _show_warning
     asked = sys.argv[1] if len(sys.argv) > 1 else None
     known = asked if asked in COMMANDS else None
     app = build_app([known] if known else None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
@@ -13,11 +14,35 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from loopctl.clients.google import is_emulator
 from loopctl.config_steps import StepConfig, placeholder_problems
-from loopctl.errors import UsageError
+from loopctl.errors import ConfigDeprecation, UsageError
 from loopctl.secrets_config import HeaderValue, SecretRef, TokenRef, anchor_files, env_refs
 
 if TYPE_CHECKING:
     from loopctl.yaml_lines import LineIndex
+
+
+def renamed_keys(where: str, renames: dict[str, str]) -> Any:
+    """A before-validator taking a block's old key names for one release, with a warning naming the new one.
+
+    Timeouts are `timeout` (how long the thing itself may take) or `ready_timeout` (how long loopctl waits for
+    it), in seconds, everywhere; `timeout_s` and `deadline_s` said the same in two more ways.
+    """
+
+    def rename(_cls: Any, raw: Any) -> Any:
+        if not isinstance(raw, dict):
+            return raw
+        moved = dict(raw)
+        for old, new in renames.items():
+            if old in moved and new not in moved:
+                moved[new] = moved.pop(old)
+                warnings.warn(
+                    f"{where}.{old} is now {where}.{new}: the old name is read until the next release",
+                    ConfigDeprecation,
+                    stacklevel=2,
+                )
+        return moved
+
+    return classmethod(rename)
 
 
 class _Strict(BaseModel):
@@ -37,12 +62,14 @@ CloudBuildMachine = Literal[
 class CloudBuildConfig(_Strict):
     """Where and how Cloud Build runs the build; http:// endpoints are emulators (anonymous)."""
 
+    _renamed = model_validator(mode="before")(renamed_keys("build.cloudbuild", {"timeout_s": "timeout"}))
+
     project: str = Field(min_length=1)
     region: str = "global"
     bucket: str | None = None  # default PROJECT_cloudbuild, created when missing, as gcloud does
     machine_type: CloudBuildMachine | None = None
     disk_size_gb: int | None = Field(None, ge=1, le=4000)
-    timeout_s: int = Field(600, ge=1, le=86400)
+    timeout: int = Field(600, ge=1, le=86400)  # seconds the build may run, and wait in the queue
     service_account: str | None = None  # an email; the build then runs (and pushes) as this account
     worker_pool: str | None = None  # a name, or projects/P/locations/R/workerPools/NAME
     api_endpoint: str | None = None
@@ -133,6 +160,10 @@ class SecretManagerRef(_Strict):
 
 
 class CloudRunConfig(_Strict):
+    _renamed = model_validator(mode="before")(
+        renamed_keys("deploy.cloudrun", {"timeout_s": "request_timeout", "deadline_s": "ready_timeout"})
+    )
+
     project: str
     region: str
     service: str
@@ -146,13 +177,13 @@ class CloudRunConfig(_Strict):
     memory: str | None = None
     min_instances: int | None = Field(None, ge=0)
     max_instances: int | None = Field(None, ge=1)
-    timeout_s: int | None = Field(None, ge=1, le=3600)
+    request_timeout: int | None = Field(None, ge=1, le=3600)  # Cloud Run's request timeout: streams end there
     ingress: Literal["all", "internal", "internal-and-cloud-load-balancing"] | None = None
     service_account: str | None = None
     labels: dict[str, str] = Field(default_factory=dict)
     public: bool = False  # false: the probe sends an ID token; true: allUsers may invoke (set on create)
     custom_audiences: list[str] = Field(default_factory=list)
-    deadline_s: float = Field(600.0, gt=0)
+    ready_timeout: float = Field(600.0, gt=0)  # seconds loopctl waits for the rollout
     api_endpoint: str | None = None
     logging_endpoint: str | None = None  # the Cloud Logging API's; an http:// emulator is read anonymously
     logs_wait_s: float = Field(10.0, ge=0)  # how long to wait for the window's entries to be ingested

@@ -29,3 +29,7 @@ class SecretError(UsageError):
     """A secret could not be read from its source (env, file or command)."""
 
     kind = "secret"
+
+
+class ConfigDeprecation(UserWarning):
+    """A config key read under a name that will go: shown as one `warning:` line, never as an error."""

@@ -190,7 +190,7 @@ deploy:
     port: {port}  # the service listens here (PORT is set to it)
     strategy: direct              # direct: the new revision takes the traffic | preview: probe it first
     public: false                 # false: a private service, the probe sends a Google ID token
-    # timeout_s: 3600             # long WebSocket streams end at the request timeout
+    # request_timeout: 3600       # long WebSocket streams end at the request timeout
     # env:
     #   API_TOKEN: {{secret: api-token, version: latest}}
 """,

@@ -54,7 +54,7 @@ def test_apply_config_pins_the_image_and_references_secrets() -> None:
         memory="1Gi",
         min_instances=1,
         max_instances=3,
-        timeout_s=60,
+        request_timeout=60,
         ingress="internal",
         service_account="run@p.iam.gserviceaccount.com",
         labels={"team": "chat"},

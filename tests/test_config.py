@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from loopctl.config import load_config
-from loopctl.errors import UsageError
+from loopctl.errors import ConfigDeprecation, UsageError
 from loopctl.init_template import Service, render_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -206,3 +206,30 @@ def test_http_checks_refuse_subprotocol_auth(tmp_path: Path) -> None:
     with pytest.raises(UsageError) as caught:
         load_config(path, environ={"T": "x"})
     assert "c.yaml:6: probe.checks[0].http.auth.type: Input should be 'bearer' or 'query'" in str(caught.value)
+
+
+def test_old_timeout_names_are_read_with_one_warning_line_each(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        "project: demo\n"
+        "build:\n  image: europe-docker.pkg.dev/p/r/app\n  builder: cloudbuild\n"
+        "  cloudbuild: {project: p, timeout_s: 900}\n"
+        "deploy:\n  target: cloudrun\n"
+        "  cloudrun: {project: p, region: europe-west1, service: chat, deadline_s: 120, timeout_s: 3600}\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "loopctl", "report", "-c", str(path)], capture_output=True, text=True, timeout=60
+    )
+    warned = [line for line in done.stderr.splitlines() if line.startswith("warning: ")]
+    later = ": the old name is read until the next release"
+    assert warned == [
+        f"warning: build.cloudbuild.timeout_s is now build.cloudbuild.timeout{later}",
+        f"warning: deploy.cloudrun.timeout_s is now deploy.cloudrun.request_timeout{later}",
+        f"warning: deploy.cloudrun.deadline_s is now deploy.cloudrun.ready_timeout{later}",
+    ]
+    assert "ConfigDeprecation" not in done.stderr and "Traceback" not in done.stderr
+    with pytest.warns(ConfigDeprecation):
+        config = load_config(path, check_env=False)
+    assert config.build is not None and config.build.cloudbuild is not None and config.build.cloudbuild.timeout == 900
+    assert config.deploy is not None and config.deploy.cloudrun is not None
+    assert (config.deploy.cloudrun.ready_timeout, config.deploy.cloudrun.request_timeout) == (120, 3600)

@@ -67,7 +67,7 @@ def make_ctx(
     cloudbuild: CloudBuildEmulator,
     *,
     number: int = 1,
-    timeout_s: int = 600,
+    timeout: int = 600,
     auth: str = "none",
 ) -> Context:
     config = Config(
@@ -80,7 +80,7 @@ def make_ctx(
             builder="cloudbuild",
             cloudbuild=CloudBuildConfig(
                 project="proj",
-                timeout_s=timeout_s,
+                timeout=timeout,
                 api_endpoint=cloudbuild.endpoint,
                 storage_endpoint=cloudbuild.storage.endpoint,
             ),
@@ -323,7 +323,7 @@ def test_a_build_left_queued_past_the_timeout_expires_with_cloud_builds_words(
     tmp_path: Path, source: Path, registry: RegistryHandle, cloudbuild: CloudBuildEmulator
 ) -> None:
     cloudbuild.hold_queue = True
-    ctx = make_ctx(tmp_path, source, image_for(registry, tmp_path), cloudbuild, timeout_s=1)
+    ctx = make_ctx(tmp_path, source, image_for(registry, tmp_path), cloudbuild, timeout=1)
     result = build(ctx)
     assert result.status == "failed" and result.error is not None
     assert result.error.kind == "build_timeout"
@@ -336,7 +336,7 @@ def test_a_build_past_its_timeout_is_timeout_with_cloud_builds_message(
     tmp_path: Path, source: Path, registry: RegistryHandle, cloudbuild: CloudBuildEmulator
 ) -> None:
     cloudbuild.hold_work.set()
-    ctx = make_ctx(tmp_path, source, image_for(registry, tmp_path), cloudbuild, timeout_s=1)
+    ctx = make_ctx(tmp_path, source, image_for(registry, tmp_path), cloudbuild, timeout=1)
     result = build(ctx)
     assert result.status == "failed" and result.error is not None
     built = only_build(cloudbuild)

@@ -221,7 +221,7 @@ def test_a_crashing_revision_fails_the_phase_at_once_and_the_old_one_keeps_servi
     good = deployed(loop, images.v1).sections["deploy"]
     # A failed reconciliation never brings observedGeneration up to generation: waiting for it would run into the
     # deadline and say deploy_timeout. The deadline here is long enough for the revision to fail well inside it.
-    config = loop.config(fault="bogus", deadline_s=45)  # the service exits 2 at start: FAULT must name a known fault
+    config = loop.config(fault="bogus", ready_timeout=45)  # the service exits 2 at start: FAULT must name a known fault
     result = run_iteration(
         config,
         [CloudRunDeploy(poll_s=0.1)],
@@ -352,7 +352,7 @@ def test_a_direct_deploy_after_a_preview_whose_revision_crashed_serves_again(
     loop = Loop(tmp_path, emulator, "crashpreview")
     stable = deployed(loop, images.v1).sections["deploy"]
     with pytest.raises(LoopctlError) as caught:
-        run(DEPLOY, loop.ctx(images.v1, fault="bogus", strategy="preview", deadline_s=45))  # exits at start
+        run(DEPLOY, loop.ctx(images.v1, fault="bogus", strategy="preview", ready_timeout=45))  # exits at start
     assert caught.value.kind == "revision_not_ready"
     direct = deployed(loop, images.v2)
     assert direct.results["probe"].status == "ok"
@@ -447,7 +447,7 @@ def test_an_operation_that_never_finishes_hits_the_deadline(
     emulator.stall_operations = True
     began = time.monotonic()
     with pytest.raises(LoopctlError) as caught:
-        DEPLOY.run(Loop(tmp_path, emulator, "stuck").ctx(images.v1, deadline_s=1.5))
+        DEPLOY.run(Loop(tmp_path, emulator, "stuck").ctx(images.v1, ready_timeout=1.5))
     assert caught.value.kind == "deploy_timeout" and "1.5s deadline" in caught.value.message
     assert 1.4 < time.monotonic() - began < 5
 
@@ -524,7 +524,7 @@ def test_an_etag_race_that_never_ends_is_bounded(tmp_path: Path, images: Images,
     deployed(loop, images.v1)
     emulator.race_next_update(100, answer=(412, "FAILED_PRECONDITION"))
     with pytest.raises(LoopctlError) as caught:
-        run(DEPLOY, loop.ctx(images.v2, deadline_s=60))
+        run(DEPLOY, loop.ctx(images.v2, ready_timeout=60))
     assert caught.value.kind == "conflict" and "412" in caught.value.message
     assert len([method for method, _ in emulator.requests if method == "PATCH"]) == 6  # the first and 5 retries
 
@@ -607,7 +607,7 @@ def test_a_traffic_target_naming_an_unknown_revision_fails_the_operation(
     first = deployed(loop, images.v1).sections["deploy"]
     emulator.pin_traffic(PROJECT, REGION, "ghostly", "ghostly-00099-zzz")
     with pytest.raises(LoopctlError) as caught:
-        run(DEPLOY, loop.ctx(images.v2, deadline_s=45))
+        run(DEPLOY, loop.ctx(images.v2, ready_timeout=45))
     assert caught.value.kind == "deploy_failed"
     assert "Revision 'ghostly-00099-zzz' does not exist" in caught.value.message
     state = loop.state()

@@ -50,7 +50,7 @@ KEYS = sorted(
         *("port", "host_port", "env", "ready_timeout", "command", "checks", "close_codes", "http", "websocket"),
         *("path", "expect_status", "timeout", "token", "type", "jwt", "secret", "claims", "ttl", "file", "send"),
         *("expect_events", "event_field", "hold", "headers", "ca_bundle", "priority", "impact", "emoji", "trend"),
-        *("strategy", "region", "service", "deadline_s", "api_endpoint", "category", "depth", "hint", "cwd"),
+        *("strategy", "region", "service", "ready_timeout", "api_endpoint", "category", "depth", "hint", "cwd"),
     }
 )
 

@@ -37,7 +37,7 @@ def emulator() -> Iterator[CloudRunEmulator]:
         yield running
 
 
-def cloudrun_config(folder: Path, emulator: CloudRunEmulator, service: str, *, deadline_s: float = 60) -> None:
+def cloudrun_config(folder: Path, emulator: CloudRunEmulator, service: str, *, ready_timeout: float = 60) -> None:
     write_config(
         folder,
         f"""\
@@ -49,7 +49,7 @@ deploy:
     region: {REGION}
     service: {service}
     api_endpoint: "{emulator.endpoint}"
-    deadline_s: {deadline_s:g}
+    ready_timeout: {ready_timeout:g}
     public: true
     env: {{JWT_SECRET: {{secret: jwt-secret}}}}
 probe:
@@ -78,7 +78,7 @@ def test_429_and_503_bursts_are_retried_visibly_and_the_deploy_succeeds(
 def test_an_operation_that_never_ends_is_a_deploy_timeout_exit_4(
     tmp_path: Path, emulator: CloudRunEmulator, agent_image: str
 ) -> None:
-    cloudrun_config(tmp_path, emulator, "stuck", deadline_s=2)
+    cloudrun_config(tmp_path, emulator, "stuck", ready_timeout=2)
     emulator.stall_operations = True
     done = iterate(tmp_path, "--ci", "--image", agent_image, timeout=60)
     assert done.returncode == EXIT_DEPLOY, done.stderr

@@ -49,7 +49,7 @@ deploy:
     api_endpoint: {endpoint}
     logging_endpoint: {logging_endpoint}
     logs_wait_s: 2
-    deadline_s: 60
+    ready_timeout: 60
     public: true
     env:
       JWT_SECRET: {{secret: jwt-secret}}

@@ -153,7 +153,7 @@ class CloudBuildPhase:
     def _wait(self, ctx: Context, api: CloudBuildApi, queued: Any, tail: LogTail) -> Any:
         """Tail the log often (a cheap read); ask for the status every poll_s, or at once when the log has ended."""
         config = _cloudbuild(ctx)
-        limit = 2 * config.timeout_s + _GRACE_S
+        limit = 2 * config.timeout + _GRACE_S
         give_up = time.monotonic() + limit
         state, next_get = "", 0.0
         while True:
@@ -171,7 +171,7 @@ class CloudBuildPhase:
             if time.monotonic() > give_up:
                 raise LoopctlError(
                     f"Cloud Build {queued.id} still {state} after {limit}s",
-                    hint="raise build.cloudbuild.timeout_s, or look at the build in the Cloud Console",
+                    hint="raise build.cloudbuild.timeout, or look at the build in the Cloud Console",
                     kind="build_timeout",
                 )
             # Once the log has ended the status flips within moments: ask again soon, not a whole tick later.

@@ -39,14 +39,14 @@ def build_failure(
     where = f"Cloud Build {build.id}"
     if status == "TIMEOUT":
         return LoopctlError(
-            f"{where} timed out: {detail or 'it ran longer than build.cloudbuild.timeout_s'}",
-            hint="raise build.cloudbuild.timeout_s, or give it a bigger machine_type",
+            f"{where} timed out: {detail or 'it ran longer than build.cloudbuild.timeout'}",
+            hint="raise build.cloudbuild.timeout, or give it a bigger machine_type",
             kind="build_timeout",
         )
     if status == "EXPIRED":
         return LoopctlError(
             f"{where} never left the queue: {detail or 'it waited longer than its queue_ttl'}",
-            hint="Cloud Build had no worker for it within build.cloudbuild.timeout_s: run again, or use a worker_pool",
+            hint="Cloud Build had no worker for it within build.cloudbuild.timeout: run again, or use a worker_pool",
             kind="build_timeout",
         )
     if status == "CANCELLED":

@@ -62,9 +62,9 @@ def build_request(
         ),
         steps=steps,
         images=references,
-        timeout={"seconds": config.timeout_s},
+        timeout={"seconds": config.timeout},
         # A build that cannot start within the same budget expires instead of waiting in the queue for an hour.
-        queue_ttl={"seconds": config.timeout_s},
+        queue_ttl={"seconds": config.timeout},
         # In loopctl's own bucket, so whoever can upload the source can also read the log it tails.
         logs_bucket=f"gs://{bucket}/{LOGS_PREFIX}",
         options=_options(config),

@@ -20,7 +20,7 @@ T = TypeVar("T")
 MAX_RETRIES = 5
 CALL_TIMEOUT_S = 60.0  # one request; the deadline bounds it further
 CONDITION_FAILED, CONDITION_SUCCEEDED = 3, 4  # Condition.State, without importing run_v2
-_TIMEOUT_HINT = "raise deploy.cloudrun.deadline_s, or look at the service in the Cloud Run console"
+_TIMEOUT_HINT = "raise deploy.cloudrun.ready_timeout, or look at the service in the Cloud Run console"
 
 
 class Deadline:
@@ -227,7 +227,7 @@ class CloudRunApi:
             return api_error(what, err, project=self.config.project)
         return LoopctlError(
             f"Cloud Run API: {what}: {said}",
-            hint="Cloud Run did not answer in time: run again, or raise deploy.cloudrun.deadline_s",
+            hint="Cloud Run did not answer in time: run again, or raise deploy.cloudrun.ready_timeout",
             kind="api_unavailable",
         )
 
@@ -299,7 +299,7 @@ def connect(
     return CloudRunApi(
         config,
         log=lambda line: ctx.log(phase, line),
-        deadline=Deadline(config.deadline_s),
+        deadline=Deadline(config.ready_timeout),
         poll_s=poll_s,
         backoff_s=backoff_s,
         call_timeout_s=call_timeout_s,

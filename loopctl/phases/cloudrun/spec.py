@@ -100,8 +100,8 @@ def _scaling_and_identity(template: run_v2.RevisionTemplate, config: CloudRunCon
         template.scaling.min_instance_count = config.min_instances
     if config.max_instances is not None:
         template.scaling.max_instance_count = config.max_instances
-    if config.timeout_s is not None:
-        template.timeout = duration_pb2.Duration(seconds=config.timeout_s)
+    if config.request_timeout is not None:
+        template.timeout = duration_pb2.Duration(seconds=config.request_timeout)
     if config.service_account is not None:
         template.service_account = config.service_account
 
