@@ -134,6 +134,38 @@ def test_a_second_deploy_replaces_the_first_container(tmp_path: Path, engine: An
     assert any(first["revision"] in line for line in messages(ctx))
 
 
+def test_a_successor_that_exits_leaves_the_previous_container_serving(
+    tmp_path: Path, engine: Any, image: str, project: str
+) -> None:
+    name = f"{project}-keep-serving"
+    first = deploy(make_ctx(tmp_path, project, name=name, image=image, env={"JWT_SECRET": "x"}))
+    ctx = make_ctx(tmp_path, project, name=name, image=image, number=2, env={"FAULT": "bogus"})
+    err = deploy_fails(ctx, "container_exited")
+
+    assert "exited with code 2" in err.message and "FAULT must be one of" in err.message
+    serving = f"the previous container {name} ({first['revision']}, iteration 1) still serves on {first['url']}"
+    assert serving in err.message and "docker logs" not in err.hint
+    assert engine.containers.get(name).id == first["container_id"] and health_status(first["url"]) == 200
+    assert [c.name for c in engine.containers.list(all=True, filters={"name": name})] == [name]
+    assert "FAULT must be one of" in ctx.store.artifact_path(2, "deploy.log").read_text()
+
+
+def test_a_fixed_host_port_restores_the_previous_container_when_its_successor_fails(
+    tmp_path: Path, engine: Any, image: str, project: str
+) -> None:
+    name, host_port = f"{project}-fixed", realparts.free_port()
+    first = deploy(make_ctx(tmp_path, project, name=name, image=image, host_port=host_port, env={"JWT_SECRET": "x"}))
+    ctx = make_ctx(tmp_path, project, name=name, image=image, number=2, host_port=host_port, env={"FAULT": "bogus"})
+    err = deploy_fails(ctx, "container_exited")
+
+    url = f"http://127.0.0.1:{host_port}"
+    assert f"({first['revision']}, iteration 1) was started again and serves on {url}" in err.message
+    assert engine.containers.get(name).id == first["container_id"] and health_status(url) == 200
+    third = deploy(make_ctx(tmp_path, project, name=name, image=image, number=3, host_port=host_port))
+    assert third["replaced"] == first["revision"] and third["url"] == url and health_status(url) == 200
+    assert engine.containers.get(name).id == third["container_id"]
+
+
 def test_an_unchanged_deploy_reuses_the_running_container(
     tmp_path: Path, engine: Any, image: str, project: str
 ) -> None:
