@@ -11,6 +11,7 @@ import typer
 from loopctl import __version__
 from loopctl.commands import (
     classify_cmd,
+    clean_cmd,
     doctor_cmd,
     init_cmd,
     iterate_cmd,
@@ -29,6 +30,7 @@ COMMANDS: dict[str, Callable[..., Any]] = {
     "history": report_cmd.history,
     "classify": classify_cmd.classify,
     "doctor": doctor_cmd.doctor,
+    "clean": clean_cmd.clean,
 }
 
 

@@ -25,9 +25,9 @@ def test_everything_reachable_is_all_green(tmp_path: Path) -> None:
         (tmp_path / ".dockerignore").write_text("iterations/\n")
         code, findings, stderr = doctor(tmp_path)
     assert code == 0, stderr
-    assert set(findings) == {"config", "engine", "registry", "records"}
+    assert set(findings) == {"config", "engine", "leftovers", "registry", "records"}
     assert str(findings["engine"]["detail"]).startswith("Docker Engine ")
-    assert stderr.count("✅") == 4
+    assert stderr.count("✅") == 5
 
 
 def test_records_that_a_plain_docker_build_would_copy_into_the_image_are_a_warning(tmp_path: Path) -> None:

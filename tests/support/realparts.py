@@ -283,8 +283,11 @@ class RegistryHandle:
         return "(no log)"
 
 
-def start_registry(tmp_path: Path, *, htpasswd: dict[str, str] | None = None) -> RegistryHandle:
-    """Start a separate docker-registry on a free 127.0.0.1 port with config and data under tmp_path."""
+def start_registry(tmp_path: Path, *, htpasswd: dict[str, str] | None = None, delete: bool = True) -> RegistryHandle:
+    """Start a separate docker-registry on a free 127.0.0.1 port with config and data under tmp_path.
+
+    `delete`: the registry's `storage.delete.enabled` (off, as by default, it answers a DELETE with 405).
+    """
     root = tmp_path / "registry"
     root.mkdir(parents=True, exist_ok=True)
     handle = RegistryHandle(port=free_port(), root=root, htpasswd=dict(htpasswd) if htpasswd else None)
@@ -293,7 +296,9 @@ def start_registry(tmp_path: Path, *, htpasswd: dict[str, str] | None = None) ->
     if htpasswd:
         _write_htpasswd(root / "htpasswd", htpasswd)
         auth = {"htpasswd": {"realm": "loopctl-test", "path": str(root / "htpasswd")}}
-    handle.config_path.write_text(yaml.safe_dump(_registry_config(handle, auth), sort_keys=False))
+    config = _registry_config(handle, auth)
+    config["storage"]["delete"]["enabled"] = delete
+    handle.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
     return handle.start()
 
 

@@ -60,6 +60,8 @@ class BuildPhase:
             custom_context=True,
             dockerfile=dockerfile,
             tag=cache_tag,
+            # What `loopctl clean` and `doctor` find this project's images by (the same on every build: no cache lost).
+            labels={"loopctl.project": ctx.config.project, "loopctl.service": ctx.config.project},
             buildargs=dict(build.args),
             target=build.target,
             platform=build.platform,
