@@ -6,7 +6,15 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
-from loopctl.records.compare import STAGE_NAMES, CheckChange, blocking_check, check_changes, check_events, movement
+from loopctl.records.compare import (
+    STAGE_NAMES,
+    CheckChange,
+    blocking_check,
+    check_changes,
+    check_events,
+    movement,
+    stage_of,
+)
 from loopctl.records.history import short_sha, utc_minute
 from loopctl.records.record import CheckRecord, OutcomeRecord, PhaseRecord, Record, SuiteRecord
 from loopctl.reports.evidence import changes_section, evolution_lines, failure_lines, quoted_error, raised
@@ -163,9 +171,8 @@ def _first_summary(record: Record) -> list[str]:
 def _outcome_sentence(record: Record, outcome: OutcomeRecord) -> str:
     blocking = blocking_check(record.checks)
     where = f" in **{text(blocking.name)}**" if blocking is not None and blocking.outcome == outcome else ""
-    return (
-        f"{code(outcome.label or outcome.category)}{where}, stopped at {stage(outcome.depth)} (depth {outcome.depth}/5)"
-    )
+    label = code(outcome.label or outcome.category)
+    return f"{label}{where}, stopped at {stage(stage_of(outcome))} (depth {outcome.depth}/5)"
 
 
 def _changes_summary(record: Record, previous: Record) -> list[str]:
@@ -235,7 +242,7 @@ def _arrived(check: CheckRecord | None) -> str:
 
 
 def _where(outcome: OutcomeRecord) -> str:
-    return "passes" if outcome.passed else f"stops at {stage(outcome.depth)}"
+    return "passes" if outcome.passed else f"stops at {stage(stage_of(outcome))}"
 
 
 def _impact_line(change: CheckChange) -> str | None:
