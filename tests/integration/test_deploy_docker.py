@@ -228,6 +228,37 @@ def test_a_container_that_never_listens_fails_at_the_deadline(
     assert ctx.store.artifact_path(1, "deploy.log").exists()
 
 
+def test_an_app_listening_on_another_port_fails_at_once_naming_both_ports(
+    tmp_path: Path, engine: Any, image: str, project: str
+) -> None:
+    ctx = make_ctx(tmp_path, project, image=image, command=["python", "-m", "http.server", "8483"], ready_timeout=30)
+    err = deploy_fails(ctx, "wrong_port")
+
+    assert "it listens on port 8483 (its listening sockets), not on 8080" in err.message
+    assert "deploy.docker.port" in err.message and "deploy.docker.port: 8483" in err.hint
+    assert ctx.store.artifact_path(1, "deploy.log").exists()
+
+
+def test_an_app_listening_on_loopback_inside_the_container_fails_at_once(
+    tmp_path: Path, engine: Any, image: str, project: str
+) -> None:
+    command = ["python", "-m", "http.server", "--bind", "127.0.0.1", "8080"]
+    err = deploy_fails(make_ctx(tmp_path, project, image=image, command=command, ready_timeout=30), "wrong_port")
+
+    assert "it listens on 127.0.0.1:8080 inside the container" in err.message
+    assert "0.0.0.0:$PORT (8080)" in err.hint
+
+
+def test_without_a_readable_socket_table_the_log_names_the_port(
+    tmp_path: Path, engine: Any, image: str, project: str
+) -> None:
+    # No `cat` in the image: the socket table cannot be read, and the log's "Serving HTTP on … port 8483" says it.
+    command = ["sh", "-c", "rm -f /usr/bin/cat /bin/cat; exec python -u -m http.server 8483"]
+    err = deploy_fails(make_ctx(tmp_path, project, image=image, command=command, ready_timeout=30), "wrong_port")
+
+    assert "it listens on port 8483 (its log), not on 8080" in err.message
+
+
 def test_a_pushed_digest_is_pulled_when_the_engine_lacks_it(
     tmp_path: Path, engine: Any, image: str, project: str
 ) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from loopctl.config import DockerDeployConfig
 from loopctl.errors import LoopctlError
+from loopctl.phases.docker.listeners import Mismatch
 from loopctl.records.store import write_atomic
 from loopctl.runner import Context
 from loopctl.secrets import redact
@@ -39,8 +40,11 @@ def wait_until_listening(container: Any, spec: DockerDeployConfig, ctx: Context,
 
     `discard`: a container that fails is removed once its log is saved (a successor that must not linger).
     """
+    from loopctl.phases.docker.listeners import PortWatch
+
     began = time.monotonic()
     host_port: int | None = None
+    watch = PortWatch(container, spec.port)
     while True:
         container.reload()
         if container.status in ("exited", "dead"):
@@ -49,6 +53,8 @@ def wait_until_listening(container: Any, spec: DockerDeployConfig, ctx: Context,
         if host_port is not None and answers(host_port):
             ctx.log(PHASE, f"listening after {time.monotonic() - began:.1f}s")
             return host_port
+        if (elsewhere := watch.look()) is not None:  # no use waiting out the deadline
+            raise _failure(container, spec, ctx, kind="wrong_port", elsewhere=elsewhere, discard=discard)
         if time.monotonic() - began >= spec.ready_timeout:
             raise _failure(container, spec, ctx, kind="not_listening", host_port=host_port, discard=discard)
         time.sleep(POLL_S)
@@ -97,6 +103,7 @@ def _failure(
     *,
     kind: str,
     host_port: int | None = None,
+    elsewhere: Mismatch | None = None,
     discard: bool = False,
 ) -> LoopctlError:
     """A failed deploy whose message carries the exit code (or where nothing answered) and the log's tail."""
@@ -110,6 +117,8 @@ def _failure(
         head = f"{who} exited with code {_exit_code(container)} before listening on port {spec.port}"
         also = "" if discard else f", or `docker logs {container.name}`"
         hint = f"the service stopped at start: read {log_path.name} beside the record{also}"
+    elif elsewhere is not None:
+        head, hint = f"{who} does not answer on container port {spec.port}: {elsewhere.message}", elsewhere.hint
     else:
         where = f"{LOOPBACK}:{host_port}" if host_port else "its published port"
         head = f"{who} runs, but nothing answers on {where} (container port {spec.port}) after {spec.ready_timeout:g}s"
