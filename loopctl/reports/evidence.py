@@ -48,13 +48,19 @@ def quoted_error(check: CheckRecord) -> str | None:
 # ----------------------------------------------------------------------------- failures
 
 
-def failure_lines(record: Record, check: CheckRecord) -> list[str]:
-    """The Failures section's evidence for one check: the error and its excerpt, or why there is none."""
+def failure_lines(record: Record, check: CheckRecord, *, quoted: bool = False) -> list[str]:
+    """The Failures section's evidence for one check: the error and its excerpt, or why there is none.
+
+    `quoted`: the Summary already quotes this check's error, so only its trace id and log excerpt are added here.
+    """
     trace = f" (trace {code(check.trace_id)})" if check.trace_id else ""
     detail = logs_detail(record)
     if check.server_error is not None:
         error = check.server_error
-        lines = [f"- **Server error**: {raised(error)}{trace}"]
+        if quoted:
+            lines = [f"- **Trace**: {code(check.trace_id)}"] if check.trace_id else []
+        else:
+            lines = [f"- **Server error**: {raised(error)}{trace}"]
         source = f" from {printable(str(detail['source']))}" if detail and detail.get("source") else ""
         return lines + details_block(f"Server log{source}", error.lines)
     if detail is None:

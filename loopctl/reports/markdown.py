@@ -17,7 +17,7 @@ from loopctl.records.compare import (
 )
 from loopctl.records.history import short_sha, utc_minute
 from loopctl.records.record import CheckRecord, OutcomeRecord, PhaseRecord, Record, SuiteRecord
-from loopctl.reports.evidence import changes_section, evolution_lines, failure_lines, quoted_error, raised
+from loopctl.reports.evidence import changes_section, evolution_lines, failure_lines, quoted_error
 from loopctl.reports.tables import (
     DASH,
     arrived,
@@ -124,6 +124,8 @@ def _summary(record: Record, previous: Record | None) -> list[str]:
     lines += _server_quote(record)
     if previous is None:
         return lines + _first_summary(record)
+    if stopped_before_probe(record):
+        return lines + _still_serving(record, previous)
     evolution = evolution_lines(record, previous)
     body = _changes_summary(record, previous)
     while body and not body[-1]:
@@ -133,12 +135,39 @@ def _summary(record: Record, previous: Record | None) -> list[str]:
 
 def _server_quote(record: Record) -> list[str]:
     """`**Server error**: 1011 at message processing — server raised TypeError: … (app/ws/auth.py:419)`."""
-    blocking = blocking_check(record.checks)
-    quoted = [check for check in failing_checks(record) if check.server_error is not None]
-    first = blocking if blocking is not None and blocking.server_error is not None else next(iter(quoted), None)
+    first = quoted_check(record)
     if first is None:
         return []
     return [f"**Server error** in **{text(first.name)}**: {quoted_error(first)}", ""]
+
+
+def quoted_check(record: Record) -> CheckRecord | None:
+    """The check whose server error the Summary quotes (the blocking one, else the first with one): said once."""
+    blocking = blocking_check(record.checks)
+    quoted = [check for check in failing_checks(record) if check.server_error is not None]
+    return blocking if blocking is not None and blocking.server_error is not None else next(iter(quoted), None)
+
+
+def stopped_before_probe(record: Record) -> bool:
+    """A build, push or deploy failed, so no check ran: nothing to compare, only what failed and what serves."""
+    return not record.checks and any(
+        phase.status == "failed" for phase in record.phases if phase.name in ("build", "push", "deploy")
+    )
+
+
+def _still_serving(record: Record, previous: Record) -> list[str]:
+    """What the failed iteration left serving: the deployment of the iteration it is compared with."""
+    deployed = record.phase("deploy")
+    why = "the new deployment did not take over" if deployed and deployed.status == "failed" else "nothing was deployed"
+    deploy = previous.deploy or {}
+    name = deploy.get("revision") or deploy.get("service")
+    if not name:
+        return [f"**Still serving**: {why}, and iteration {previous.number} deployed nothing either."]
+    url = f" at {text(str(deploy['url']))}" if deploy.get("url") else ""
+    return [
+        f"**Still serving**: {why}, so iteration {previous.number}'s deployment {code(str(name))}{url} is what "
+        "serves; its checks were not run again."
+    ]
 
 
 def _why_inconclusive(record: Record) -> str:
@@ -260,6 +289,8 @@ def _impact_line(change: CheckChange) -> str | None:
 
 
 def _results(record: Record, previous: Record | None, *, emoji: bool) -> list[str]:
+    if stopped_before_probe(record):
+        return []
     lines = ["## Results compared", "", *results_table(record, previous, emoji=emoji)]
     events = events_table(record, previous, emoji=emoji)
     return [*lines, "", "### Expected events", "", *events] if events else lines
@@ -292,11 +323,11 @@ def _failures(record: Record) -> list[str]:
         assert phase.error is not None
         error = phase.error
         lines += [f"### {text(phase.name)} (phase)", "", f"- **Error**: {text(error.kind)}: {headline(error.message)}"]
-        lines += [f"- **Hint**: {text(error.hint)}", ""] if error.hint else [""]
-        lines += fenced_details(phase.error.message)
+        lines += ["", *fenced_details(phase.error.message)]
+    quoted = quoted_check(record)
     for check in failing_checks(record):
         lines += [f"### {text(check.name)} (priority {check.priority})", "", *_check_failure(check)]
-        lines += [*failure_lines(record, check), ""]
+        lines += [*failure_lines(record, check, quoted=check is quoted), ""]
     for suite in failing_suites(record):
         lines += [f"### {text(suite.name)} (suite, priority {suite.priority})", "", *_suite_failure(suite), ""]
     return lines if len(lines) > 2 else [*lines, "None."]
@@ -305,8 +336,7 @@ def _failures(record: Record) -> list[str]:
 def _check_failure(check: CheckRecord) -> list[str]:
     outcome = check.outcome
     if check.error is not None:
-        hint = [f"- **Hint**: {text(check.error.hint)}"] if check.error.hint else []
-        return [f"- **Could not run**: {text(check.error.kind)}: {text(check.error.message)}", *hint]
+        return [f"- **Could not run**: {text(check.error.kind)}: {text(check.error.message)}"]
     number = str(outcome.code) if outcome.code is not None else "no code"
     lines = [
         f"- **Outcome**: {code(outcome.category)} at depth {outcome.depth}/5 ({stage(outcome.depth)})",
@@ -322,8 +352,6 @@ def _check_failure(check: CheckRecord) -> list[str]:
         lines.append(f"- **Events missing**: {_event_list(missing)}")
     if check.frames_ignored:
         lines.append(f"- **Frames ignored**: {check.frames_ignored} (binary, or not JSON objects with the event field)")
-    if outcome.hint:
-        lines.append(f"- **Hint**: {text(outcome.hint)}")
     return lines
 
 
@@ -371,8 +399,9 @@ def _priorities(record: Record) -> list[str]:
 
 def _phase_item(phase: PhaseRecord) -> str:
     assert phase.error is not None
-    hint = f" — {text(phase.error.hint)}" if phase.error.hint else ""
-    return f"**{text(phase.name)}** {phase.status}: {_lead(phase.error.message)}{hint}"
+    # The Summary and Failures already say what failed: here, what to do about it.
+    what = text(phase.error.hint) if phase.error.hint else _lead(phase.error.message)
+    return f"**{text(phase.name)}** {phase.status}: {what}"
 
 
 def _check_item(check: CheckRecord) -> str:
@@ -382,8 +411,8 @@ def _check_item(check: CheckRecord) -> str:
     outcome = check.outcome
     hint = f" — {text(outcome.hint)}" if outcome.hint else ""
     label = code(outcome.label or outcome.category)
-    server = f" — {raised(check.server_error)}" if check.server_error is not None else ""
-    return f"**{text(check.name)}** (priority {check.priority}) stops at {stage(outcome.depth)}: {label}{server}{hint}"
+    where = stage(stage_of(outcome))
+    return f"**{text(check.name)}** (priority {check.priority}) stops at {where}: {label}{hint}"
 
 
 def _suite_item(suite: SuiteRecord) -> str:

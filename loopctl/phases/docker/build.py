@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import IO, Any, cast
 
 from loopctl.config import BuildConfig, Config
@@ -71,7 +71,7 @@ class BuildPhase:
             pull=False,
         )
         try:
-            image_id = follow_build(stream, lines, lambda line: ctx.log(self.name, line))
+            image_id = follow_build(stream, lines, lambda line: ctx.log(self.name, line), args=build.args)
         finally:
             context.close()
             write_atomic(log_path, redact("".join(lines)))
@@ -93,7 +93,9 @@ def build_context(config: Config) -> tuple[IO[bytes], str]:
     return cast("IO[bytes]", archive), str(name)
 
 
-def follow_build(stream: Iterable[dict[str, Any]], lines: list[str], show: Any) -> str:
+def follow_build(
+    stream: Iterable[dict[str, Any]], lines: list[str], show: Any, *, args: Mapping[str, str] | None = None
+) -> str:
     """Read the engine's build stream: keep the log, show progress, turn `errorDetail` into a failure."""
     step = ""
     step_output: list[str] = []
@@ -117,7 +119,7 @@ def follow_build(stream: Iterable[dict[str, Any]], lines: list[str], show: Any) 
             tail = failure_tail(step_output)
             for line in tail:
                 show(f"| {line[:160]}")
-            raise build_error(step, message, tail)
+            raise build_error(step, message, tail, args=args)
         aux = chunk.get("aux")
         if isinstance(aux, dict) and aux.get("ID"):
             image_id = aux["ID"]
@@ -137,11 +139,13 @@ def failure_tail(output: Sequence[str], limit: int = FAILURE_TAIL_LINES) -> list
     return [redact(line if len(line) <= _LINE_LIMIT else line[: _LINE_LIMIT - 1] + "…") for line in kept]
 
 
-def build_error(step: str, message: str, tail: Sequence[str] = ()) -> LoopctlError:
+def build_error(
+    step: str, message: str, tail: Sequence[str] = (), *, args: Mapping[str, str] | None = None
+) -> LoopctlError:
     """Name the Dockerfile step, the engine's message and the step's last output; the hint says the usual cause."""
     lowered = message.lower()
     if " : from " in step.lower() or "pull access denied" in lowered or "manifest unknown" in lowered:
-        hint = "the base image cannot be had: build it (scripts/base-image.sh) or set build.args.BASE_IMAGE"
+        hint = base_image_hint(step, message, args or {})
     elif "copy failed" in lowered or ("no such file or directory" in lowered and "copy" in step.lower()):
         hint = "a COPY source is missing from the build context (or excluded by .dockerignore)"
     elif "returned a non-zero code" in lowered:
@@ -155,6 +159,34 @@ def build_error(step: str, message: str, tail: Sequence[str] = ()) -> LoopctlErr
         what = "its last line of output" if len(tail) == 1 else f"its last {len(tail)} lines of output"
         head = f"{head} — {tail[-1]}\n{what}:\n" + "\n".join(tail)
     return LoopctlError(head, hint=hint, kind="build")
+
+
+def base_image_hint(step: str, message: str, args: Mapping[str, str]) -> str:
+    """What to do in the user's repo when FROM's image cannot be pulled, naming that image."""
+    image = _from_image(step, message, args)
+    named = f"the base image {image}" if image else "the Dockerfile's base image"
+    hint = (
+        f"the engine cannot pull {named} (the Dockerfile's FROM): check its name and tag, `docker login` to its "
+        "registry if it is private, or `docker pull` it once where that registry is reachable"
+    )
+    if "$" in step:  # the image comes from the config, not the Dockerfile
+        hint += "; FROM takes it from a build arg: set that arg under build.args"
+    return hint
+
+
+_FROM = re.compile(r"(?i)\bFROM\s+(?:--platform=\S+\s+)?(\S+)")
+_ARG = re.compile(r"\$\{(\w+)\}|\$(\w+)")
+_PULLED = re.compile(r"(?:pull access denied for|manifest for|repository) (\S+?),? (?:not found|does not exist|$)")
+
+
+def _from_image(step: str, message: str, args: Mapping[str, str]) -> str | None:
+    """The image named by the step's FROM (build args put in), or else by the engine's message."""
+    found = _FROM.search(step)
+    image = _ARG.sub(lambda arg: args.get(arg[1] or arg[2], arg[0]), found[1]) if found else ""
+    if image and "$" not in image:
+        return image
+    pulled = _PULLED.search(message)
+    return pulled[1].rstrip(",") if pulled else None
 
 
 def image_tags(ctx: Context) -> list[str]:
