@@ -22,6 +22,11 @@ def exclude_paths(root: str, patterns: Sequence[str], *, dockerfile: str = "Dock
     return set(matcher.walk(root))
 
 
+def excluded(path: str, patterns: Sequence[str]) -> bool:
+    """Whether `.dockerignore` patterns leave `path` (relative to the context) out of what the engine receives."""
+    return _Matcher(patterns).matches(path)
+
+
 def _split_path(path: str) -> list[str]:
     return [part for part in path.split("/") if part and part != "."]
 
