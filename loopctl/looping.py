@@ -11,6 +11,7 @@ from loopctl.config import load_config
 from loopctl.exitcodes import ExitCode
 from loopctl.iterate import IterateOptions, iterate_once
 from loopctl.records.record import Record
+from loopctl.runner import Terminated, sigterm_as_interrupt
 from loopctl.ui import stderr_console
 from loopctl.watch import SourceTree, source_state, source_tree, wait_for_change
 
@@ -45,13 +46,16 @@ def run_loop(options: LoopOptions, *, sleep: Callable[[float], None] = time.slee
         # Taken after the iteration's own writes, so nothing it wrote can look like an edit.
         state = source_state(tree) if timer is None and tree is not None else None
         what = f"{timer:g}s" if timer is not None else f"a change under {tree.root if tree else '?'}"
-        console.print(
-            f"loop: iteration {record.number} was {record.status}; waiting for {what} (Ctrl-C stops)", markup=False
-        )
         try:
-            _wait(options, timer, tree, state, sleep)
-        except KeyboardInterrupt:
-            console.print("loop: stopped while waiting", markup=False)
+            with sigterm_as_interrupt():  # a cancelled CI job or `kill` stops the wait as Ctrl-C does
+                console.print(
+                    f"loop: iteration {record.number} was {record.status}; waiting for {what} (Ctrl-C stops)",
+                    markup=False,
+                )
+                _wait(options, timer, tree, state, sleep)
+        except KeyboardInterrupt as stop:
+            how = "SIGTERM" if isinstance(stop, Terminated) else "Ctrl-C"
+            console.print(f"loop: stopped by {how} while waiting; every record is kept", markup=False)
             return ExitCode.INTERRUPTED
 
 
