@@ -24,6 +24,9 @@ import yaml
 from tests.support import realparts
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "user_story"
+# typescript is installed once from the npm registry into the repo's (git-ignored) cache folder.
+TYPESCRIPT_CACHE = Path(__file__).resolve().parents[2] / ".cache" / "user-story-typescript"
+TYPESCRIPT = "typescript@5.9"
 SECRET_ENV = "LOOPCTL_STORY_JWT_SECRET"
 API_EVENTS = ["agent_started", "agent_thinking", "tool_executing", "tool_completed", "agent_completed"]
 GAME_EVENTS = ["joined", "room_state", "move_accepted", "score_updated", "round_over"]
@@ -158,6 +161,32 @@ def game(tmp_path: Path) -> Iterator[Repo]:
         yield repo
 
 
+@pytest.fixture
+def typed_game(tmp_path: Path) -> Iterator[Repo]:
+    """The game server in TypeScript, compiled by tsc in its image: `node`, `ws` and `typescript` copied in."""
+    node = shutil.which("node")
+    assert node is not None, "the TypeScript story needs node (installed by `make up`)"
+    websocket = {"send": {"type": "move", "payload": {"x": 1}}, "expect_events": GAME_EVENTS}
+    for repo in make_repo(tmp_path, "ts_game", ["bin/", "node_modules/", "dist/"], websocket):
+        (repo.root / "bin").mkdir()
+        shutil.copy(node, repo.root / "bin" / "node")
+        shutil.copytree(FIXTURES / "node_ws" / "node_modules", repo.root / "node_modules")
+        shutil.copytree(typescript(), repo.root / "node_modules" / "typescript")
+        yield repo
+
+
+def typescript() -> Path:
+    """The typescript package, from the cache, installed by npm the first time."""
+    package = TYPESCRIPT_CACHE / "node_modules" / "typescript"
+    if not (package / "bin" / "tsc").is_file():
+        npm = shutil.which("npm")
+        assert npm is not None, "the TypeScript story needs npm (installed with node by `make up`)"
+        command = [npm, "install", "--no-audit", "--no-fund", "--no-package-lock", "--prefix", str(TYPESCRIPT_CACHE)]
+        done = subprocess.run([*command, TYPESCRIPT], capture_output=True, text=True, timeout=300, check=False)
+        assert done.returncode == 0, f"npm could not install {TYPESCRIPT}: {done.stderr[-2000:]}"
+    return package
+
+
 def vendor(folder: Path) -> None:
     """Copy the packages VENDORED imports, from this interpreter's site-packages, into `folder`."""
     import fastapi
@@ -244,3 +273,27 @@ def test_the_node_ws_story_with_uncommitted_edits(game: Repo) -> None:
     game.edit("src/room.js", "const SENT = 3;", "const SENT = EVENTS.length;")
     four, _ = game.iterate()
     assert four["status"] == "success"
+
+
+def test_a_typescript_build_failure_says_what_failed_and_what_still_serves(typed_game: Repo) -> None:
+    one, _ = typed_game.iterate()
+    assert one["status"] == "success", json.dumps(one["phases"])[:2000]
+
+    typed_game.edit("src/room.ts", "score.points += 1;", "score.points = message.type;")
+    two, report = typed_game.iterate()
+    assert two["status"] == "failed" and not two["checks"]
+    summary = section(report, "Summary")
+    assert "src/room.ts(" in summary and "error TS2322: Type 'string' is not assignable to type 'number'" in summary
+    serving = f"iteration 1's deployment `{one['deploy']['revision']}` at {one['deploy']['url']} is what serves"
+    assert f"**Still serving**: nothing was deployed, so {serving}" in summary
+    assert "## Results compared" not in report and "BEFORE" not in report
+    assert "scripts/base-image.sh" not in report and "0002.build.log" in report
+    assert changed_files(two) == {"src/room.ts"}
+    import urllib.request
+
+    with urllib.request.urlopen(f"{one['deploy']['url']}/health", timeout=5) as still:
+        assert still.status == 200
+
+    typed_game.edit("src/room.ts", "score.points = message.type;", "score.points += 1;")
+    three, _ = typed_game.iterate()
+    assert three["status"] == "success"
