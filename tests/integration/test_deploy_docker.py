@@ -10,12 +10,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import docker.errors
 import pytest
 from pydantic import ValidationError
 
 from loopctl.config import Config, DeployConfig, DockerDeployConfig
 from loopctl.errors import LoopctlError
 from loopctl.phases.docker.deploy import DockerDeploy
+from loopctl.phases.docker.retire import finish_retiring
 from loopctl.probe.options import run_check_sync
 from loopctl.probe.spec import Check
 from loopctl.records.store import Store
@@ -127,11 +129,33 @@ def test_a_second_deploy_replaces_the_first_container(tmp_path: Path, engine: An
     second = deploy(ctx)
 
     assert second["replaced"] == first["revision"] and second["container_id"] != first["container_id"]
+    finish_retiring()  # the old one is stopped and removed beside whatever comes next
     with pytest.raises(docker.errors.NotFound):
         engine.containers.get(first["container_id"])
     assert engine.containers.get(f"{project}-replace").id == second["container_id"]
     assert health_status(second["url"]) == 200
     assert any(first["revision"] in line for line in messages(ctx))
+
+
+def test_the_name_is_handed_over_at_once_and_the_old_container_retired_in_the_background(
+    tmp_path: Path, engine: Any, image: str, project: str
+) -> None:
+    name = f"{project}-handover"
+    first = deploy(make_ctx(tmp_path, project, name=name, image=image, env={"JWT_SECRET": "x"}))
+    second = deploy(make_ctx(tmp_path, project, name=name, image=image, number=2, env={"JWT_SECRET": "y"}))
+    assert engine.containers.get(name).id == second["container_id"]
+    finish_retiring()
+    names = [c.name for c in engine.containers.list(all=True, filters={"label": f"loopctl.project={project}"})]
+    assert names.count(name) == 1 and not any("-retired-" in found for found in names)
+    leftover = engine.containers.run(
+        image, name=f"{name}-retired-abc", detach=True, labels={"loopctl.project": project}
+    )
+    third = deploy(make_ctx(tmp_path, project, name=name, image=image, number=3, env={"JWT_SECRET": "z"}))
+    finish_retiring()
+    with pytest.raises(docker.errors.NotFound):  # an unfinished retirement is finished by the next deploy
+        engine.containers.get(leftover.id)
+    assert third["replaced"] == second["revision"] and health_status(third["url"]) == 200
+    assert first["revision"] != third["revision"]
 
 
 def test_a_successor_that_exits_leaves_the_previous_container_serving(

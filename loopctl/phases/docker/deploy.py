@@ -19,10 +19,11 @@ from loopctl.phases.docker.readiness import (
     published_port,
     wait_until_listening,
 )
+from loopctl.phases.docker.retire import retire, retired_name
 from loopctl.runner import Context, PhaseResult
 
-# The old container is stopped only once its successor answers (or to free a fixed host port): SIGTERM, then a
-# short grace, as `docker stop -t` would give it.
+# The old container is stopped only once its successor answers (in the background, beside the probe), or first
+# to free a fixed host port: SIGTERM, then a short grace, as `docker stop -t` would give it.
 STOP_TIMEOUT_S = 3
 FINGERPRINT_LABEL = "loopctl.fingerprint"
 SERVICE_LABEL = "loopctl.service"
@@ -212,11 +213,12 @@ def serving_container(client: Any, name: str, ctx: Context) -> Any | None:
 
     # `containers.get` also matches id prefixes: list by name and compare exactly, so nobody else's goes.
     for found in client.containers.list(all=True, filters={"name": name}):
-        if found.name not in (name, f"{name}-next"):
+        if found.name not in (name, f"{name}-next") and not retired_name(found.name, name):
             continue
         if found.name == name and found.status in ("running", "restarting"):
             return found
-        # An earlier run's leftover: a stopped container of this name, or a successor that never answered.
+        # An earlier run's leftover: a stopped container of this name, a successor that never answered, or a
+        # retired one whose removal did not finish.
         with contextlib.suppress(NotFound):
             found.remove(force=True)
     return None
@@ -245,7 +247,7 @@ def replace(
     except LoopctlError as err:
         raise _kept(err, previous, spec, ctx, restart=shares_port) from None
     ctx.log(PHASE, f"replacing container {previous.id[:12]}")
-    _retire(previous)
+    retire(previous, spec.name, stop_timeout=STOP_TIMEOUT_S)
     container.rename(spec.name)
     return container, host_port
 
@@ -277,18 +279,6 @@ def _stop(container: Any) -> None:
 
     with contextlib.suppress(NotFound):
         container.stop(timeout=STOP_TIMEOUT_S)
-
-
-def _retire(container: Any) -> None:
-    """Stop gracefully (briefly: the successor already serves), then remove."""
-    from docker.errors import NotFound
-
-    try:
-        if container.status in ("running", "restarting"):
-            container.stop(timeout=STOP_TIMEOUT_S)
-        container.remove(force=True)
-    except NotFound:  # gone meanwhile: nothing left to retire
-        pass
 
 
 def start_container(client: Any, image: str, spec: DockerDeployConfig, ctx: Context, wanted: str, *, name: str) -> Any:
