@@ -46,7 +46,9 @@ def raw_replace(docker: str, name: str, image: str, host_port: int, secret: str)
 
 def loopctl_replace(folder: Path, name: str, image: str, number: int, secret: str) -> float:
     spec = DockerDeployConfig(name=name, port=PORT, env={"JWT_SECRET": secret})
-    config = Config(project="bench-deploy", iterations_dir=str(folder), deploy=DeployConfig(target="docker", docker=spec))
+    config = Config(
+        project="bench-deploy", iterations_dir=str(folder), deploy=DeployConfig(target="docker", docker=spec)
+    )
     began = time.monotonic()
     DockerDeploy().run(Context(config, Store(folder), number, lambda event: None, {"image": image}))
     return time.monotonic() - began
@@ -58,7 +60,10 @@ def main() -> None:
         say("no docker CLI reaching the engine: the raw side needs it")
         raise SystemExit(1)
     image = f"loopctl-bench-deploy-{secrets.token_hex(3)}:1"
-    raw_name, loopctl_name = f"loopctl-bench-deploy-raw-{secrets.token_hex(3)}", f"loopctl-bench-deploy-{secrets.token_hex(3)}"
+    raw_name, loopctl_name = (
+        f"loopctl-bench-deploy-raw-{secrets.token_hex(3)}",
+        f"loopctl-bench-deploy-{secrets.token_hex(3)}",
+    )
     checked([docker, "build", "-q", "-t", image, "--build-arg", f"BASE_IMAGE={BASE_IMAGE}", str(SERVICE)])
     raw, ours = [], []
     try:

@@ -16,6 +16,7 @@ ITERATION_LABEL = "loopctl.iteration"
 _ITERATION_TAG = re.compile(r"^loopctl-(\d+)$")
 _OWN_TAG = re.compile(rf"^(loopctl-\d+|[0-9a-f]{{12}}(-dirty)?|{re.escape(INPUT_TAG_PREFIX)}[0-9a-f]+)$")
 
+REGISTRY_DEADLINE_S = 120.0  # every request to the registry, listing and deleting: a stuck registry holds no one
 Kind = Literal["container", "network", "image", "registry"]
 
 
@@ -204,16 +205,17 @@ def _registry(config: Config, kept: set[str], keep: int, dry_run: bool, result: 
     from http.client import HTTPException
     from urllib.error import HTTPError, URLError
 
-    from loopctl.phases.docker.registry import RegistryHttp, credentials_for, registry_host
+    from loopctl.phases.docker.registry import credentials_for, registry_client, registry_host
 
     repository = config.build.image if config.build is not None and config.push is not None else None
     host = registry_host(repository) if repository else None
     if repository is None or host is None:
         return []
-    client = RegistryHttp(host, credentials_for(config, host), actions="pull,push,delete")
+    credentials = credentials_for(config, host)
     try:
-        found = _registry_manifests(client, repository, kept, keep, result)
-        return found if dry_run else _delete(client, repository, found, result)
+        with registry_client(host, credentials, actions="pull,push,delete", seconds=REGISTRY_DEADLINE_S) as client:
+            found = _registry_manifests(client, repository, kept, keep, result)
+            return found if dry_run else _delete(client, repository, found, result)
     except HTTPError as err:
         result.notes.append(f"the registry {host} refused ({err.code} {err.reason}): its tags were left as they are")
     except (URLError, HTTPException, OSError, ValueError) as err:

@@ -3,14 +3,34 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from loopctl.git_snapshot import Snapshot, relative, snapshot_tree
+from loopctl.outside import one_line
+
 COMMIT_LIMIT = 50
+SUBJECT_WIDTH = 400  # characters of a subject git prints
+BRANCH_LIMIT = 200  # characters of a branch name (a pull request's branch is anyone's text)
+
+# What CI services name the branch of a detached checkout, the pull request's source branch first.
+CI_BRANCH_VARIABLES = (
+    "GITHUB_HEAD_REF",  # GitHub Actions, pull requests
+    "CI_MERGE_REQUEST_SOURCE_BRANCH_NAME",  # GitLab, merge request pipelines
+    "CI_COMMIT_REF_NAME",  # GitLab
+    "BUILDKITE_BRANCH",
+    "CIRCLE_BRANCH",
+    "BITBUCKET_BRANCH",
+    "SYSTEM_PULLREQUEST_SOURCEBRANCH",  # Azure Pipelines, pull requests
+    "BUILD_SOURCEBRANCHNAME",  # Azure Pipelines
+    "TRAVIS_PULL_REQUEST_BRANCH",
+    "TRAVIS_BRANCH",
+    "DRONE_SOURCE_BRANCH",
+    "BRANCH_NAME",  # Jenkins multibranch, Cloud Build
+    "GITHUB_REF_NAME",  # GitHub Actions, pushes (a tag's name on tag pushes)
+)
 FILE_LIMIT = 200
 
 
@@ -21,6 +41,7 @@ def git(folder: Path, *args: str, env: Mapping[str, str] | None = None, timeout:
             ["git", "-C", str(folder), *args],
             capture_output=True,
             text=True,
+            errors="replace",  # a path or subject need not be UTF-8
             timeout=timeout,
             check=False,
             env={**os.environ, **env} if env else None,
@@ -31,10 +52,11 @@ def git(folder: Path, *args: str, env: Mapping[str, str] | None = None, timeout:
 
 
 def git_info(folder: Path, paths: Sequence[Path] = (), excluded: Sequence[Path] = ()) -> dict[str, Any]:
-    """`{"branch", "commit", "dirty", "tree"}`; all empty when the folder is not in a git work tree.
+    """`{"branch", "commit", "dirty", "tree", "large_files"}`; all empty when the folder is not in a git work tree.
 
     `tree` is a git tree object of `paths` as they are on disk (uncommitted and untracked-not-ignored files
-    included), so the next iteration can say exactly what changed even when both ran on one commit.
+    included), so the next iteration can say exactly what changed even when both ran on one commit. `large_files`
+    are the files in it too big to hash: they stand in by size and modification time.
     """
     # One process for both names: a tree without a commit fails the whole call, as it failed `rev-parse HEAD`.
     names = git(folder, "rev-parse", "HEAD", "--abbrev-ref", "HEAD")
@@ -42,8 +64,19 @@ def git_info(folder: Path, paths: Sequence[Path] = (), excluded: Sequence[Path] 
         return {"branch": None, "commit": None, "dirty": False, "tree": None}
     commit, _, branch = names.partition("\n")
     status = git(folder, "status", "--porcelain", "--untracked-files=no")
-    tree = snapshot_tree(folder, paths, excluded) if paths else None
-    return {"branch": branch, "commit": commit, "dirty": bool(status), "tree": tree}
+    snapshot = snapshot_tree(folder, paths, excluded) if paths else Snapshot(None)
+    found = {**_branch(branch), "commit": commit, "dirty": bool(status), "tree": snapshot.tree}
+    return {**found, "large_files": list(snapshot.large)} if snapshot.large else found
+
+
+def _branch(name: str) -> dict[str, Any]:
+    """The branch checked out; on a detached HEAD (how CI checks out a pull request), the one the CI names."""
+    if name != "HEAD":
+        return {"branch": one_line(name, BRANCH_LIMIT)}
+    variable = next((name for name in CI_BRANCH_VARIABLES if os.environ.get(name, "").strip()), None)
+    if variable is None:
+        return {"branch": None, "detached": True}
+    return {"branch": one_line(os.environ[variable], BRANCH_LIMIT), "branch_from": variable, "detached": True}
 
 
 def top_level(folder: Path) -> Path | None:
@@ -53,37 +86,12 @@ def top_level(folder: Path) -> Path | None:
 
 def pathspecs(top: Path, paths: Sequence[Path], excluded: Sequence[Path] = ()) -> list[str]:
     """`paths` relative to the work tree's top (those outside it dropped), then `excluded` as exclusions."""
-    specs = [_relative(top, path) for path in paths]
+    specs = [relative(top, path) for path in paths]
     included = [spec for spec in specs if spec is not None]
     if not included:
         return []
-    exclusions = [f":(exclude){spec}" for path in excluded if (spec := _relative(top, path)) not in (None, ".")]
+    exclusions = [f":(exclude){spec}" for path in excluded if (spec := relative(top, path)) not in (None, ".")]
     return included + exclusions
-
-
-def _relative(top: Path, path: Path) -> str | None:
-    try:
-        return str(path.resolve().relative_to(top.resolve()))
-    except ValueError:
-        return None
-
-
-def snapshot_tree(folder: Path, paths: Sequence[Path], excluded: Sequence[Path] = ()) -> str | None:
-    """Write the on-disk state of `paths` as a tree object, through a private index: the user's index is untouched."""
-    # The work tree's top and the user's index in one process (the index path is relative to `folder`).
-    top_name, _, real_index = (git(folder, "rev-parse", "--show-toplevel", "--git-path", "index") or "").partition("\n")
-    top = Path(top_name) if top_name else None
-    specs = pathspecs(top, paths, excluded) if top else []
-    if top is None or not specs:
-        return None
-    with tempfile.TemporaryDirectory(prefix="loopctl-index-") as scratch:
-        index = Path(scratch) / "index"
-        if real_index and (folder / real_index).is_file():
-            shutil.copyfile(folder / real_index, index)  # keeps the stat cache: unchanged files are not re-hashed
-        env = {"GIT_INDEX_FILE": str(index)}
-        if git(top, "add", "--all", "--", *specs, env=env) is None:
-            return None
-        return git(top, "write-tree", env=env)
 
 
 def diff_files(top: Path, base: str, target: str, specs: Sequence[str]) -> list[dict[str, Any]]:
@@ -99,9 +107,18 @@ def diff_files(top: Path, base: str, target: str, specs: Sequence[str]) -> list[
 
 
 def commit_subjects(top: Path, before: str, after: str) -> list[str]:
-    """The subjects of the commits after `before` up to `after`, newest first."""
-    output = git(top, "log", f"--max-count={COMMIT_LIMIT}", "--format=%s", f"{before}..{after}")
-    return [line for line in (output or "").splitlines() if line.strip()]
+    """The subjects of the commits after `before` up to `after`, newest first, each cut by git to SUBJECT_WIDTH."""
+    # git cuts the subject, so a megabyte-long one never reaches memory whole; the record's boundary clips it again.
+    subject = f"--format=%<({SUBJECT_WIDTH},trunc)%s"
+    output = git(top, "log", f"--max-count={COMMIT_LIMIT}", subject, f"{before}..{after}")
+    return [line.rstrip() for line in (output or "").splitlines() if line.strip()]
+
+
+def commit_counts(top: Path, before: str, after: str) -> tuple[int, int] | None:
+    """How many commits only `before` has (went back), and only `after` has (new); None when git cannot tell."""
+    output = git(top, "rev-list", "--left-right", "--count", f"{before}...{after}")
+    left, _, right = (output or "").partition("\t")
+    return (int(left), int(right)) if left.isdigit() and right.isdigit() else None
 
 
 def exists(top: Path, name: str) -> bool:

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from loopctl.errors import UsageError
 from loopctl.gitinfo import git
+from loopctl.outside import one_line
+from loopctl.records.store import write_atomic
 
 Target = Literal["docker", "cloudrun", "url"]
 TARGETS: tuple[Target, ...] = ("docker", "cloudrun", "url")
 DEFAULT_PORT = 8080
 ITERATIONS_DIR = "iterations"
+DOCKERFILE_LIMIT = 1024**2  # bytes of the Dockerfile read for its EXPOSE line
 
-_EXPOSE = re.compile(r"^\s*EXPOSE\s+(.+)$", re.IGNORECASE | re.MULTILINE)
 _NAME_JUNK = re.compile(r"[^a-z0-9]+")
 _NAME_MAX = 49  # Cloud Run service names are "less than 50 characters"
 
@@ -44,7 +48,9 @@ def detect_service(folder: Path) -> Service:
     dockerfile = folder / "Dockerfile"
     if not dockerfile.is_file():
         return Service(project, None, None)
-    return Service(project, "Dockerfile", exposed_port(dockerfile.read_text(encoding="utf-8", errors="replace")))
+    with dockerfile.open("rb") as stream:  # a regular file (is_file): reading it never waits
+        head = stream.read(DOCKERFILE_LIMIT)
+    return Service(project, "Dockerfile", exposed_port(head.decode("utf-8", errors="replace")))
 
 
 def project_name(folder_name: str) -> str:
@@ -57,8 +63,12 @@ def project_name(folder_name: str) -> str:
 
 def exposed_port(dockerfile: str) -> int | None:
     """The first numeric port of the first EXPOSE line (`EXPOSE 8000/tcp 9000` → 8000); None without one."""
-    for match in _EXPOSE.finditer(dockerfile):
-        for word in match.group(1).split():
+    # Line by line, not one multi-line pattern: `^\s*` over a long run of blank lines backtracks quadratically.
+    for line in dockerfile.splitlines():
+        words = line.split()
+        if not words or words[0].upper() != "EXPOSE":
+            continue
+        for word in words[1:]:
             number = word.split("/", 1)[0]
             if number.isdigit() and 0 < int(number) < 65536:
                 return int(number)
@@ -80,13 +90,32 @@ def write_ignores(folder: Path, target: Target, iterations_dir: str = ITERATIONS
     `.dockerignore` also gains `.git`: git rewrites its index on a mere `git status`, which would change the
     input digest and rebuild an unchanged service.
     """
+    wanted = _wanted_ignores(folder, target, iterations_dir)
+    return tuple(name for name, entries in wanted.items() if _add_lines(folder / name, entries, _WHY[name]))
+
+
+def check_ignores(folder: Path, target: Target, iterations_dir: str = ITERATIONS_DIR) -> None:
+    """Refuse ignore files that are links or not plain files: init would write into whatever they point at."""
+    for name in _wanted_ignores(folder, target, iterations_dir):
+        path = folder / name
+        if path.is_symlink():
+            raise UsageError(
+                f"{path} is a symbolic link (to {one_line(os.readlink(path))}): loopctl init does not write through it",
+                hint=f"add the lines `{iterations_dir.strip('/')}/` and `.git` to the file it points at yourself, "
+                "or replace the link with a plain file",
+            )
+        if path.exists() and not path.is_file():
+            raise UsageError(f"{path} is not a regular file", hint="replace it with a plain file, or remove it")
+
+
+def _wanted_ignores(folder: Path, target: Target, iterations_dir: str) -> dict[str, list[str]]:
     records = f"{iterations_dir.strip('/')}/"
     wanted: dict[str, list[str]] = {}
     if target != "url":
         wanted[".dockerignore"] = [records, ".git"]
-    if (folder / ".gitignore").is_file() or _in_git(folder):
+    if (folder / ".gitignore").is_file() or (folder / ".gitignore").is_symlink() or _in_git(folder):
         wanted[".gitignore"] = [records]
-    return tuple(name for name, entries in wanted.items() if _add_lines(folder / name, entries, _WHY[name]))
+    return wanted
 
 
 _WHY = {".dockerignore": "never part of the image", ".gitignore": "loopctl's records, reports and logs"}
@@ -101,9 +130,8 @@ def _add_lines(path: Path, entries: list[str], why: str) -> bool:
         return False
     separator = "" if not text or text.endswith("\n") else "\n"
     lines = "".join(f"{entry}\n" for entry in missing)
-    path.write_text(
-        f"{text}{separator}# added by loopctl init: {why}\n{lines}", encoding="utf-8", errors="surrogateescape"
-    )
+    # Replaced, never written through: a link made since the check is replaced by a file, its target untouched.
+    write_atomic(path, f"{text}{separator}# added by loopctl init: {why}\n{lines}", errors="surrogateescape")
     return True
 
 

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from loopctl import git_snapshot, gitinfo
 from loopctl.gitinfo import git_info
 from loopctl.records.changes import changes_since
-from loopctl.records.record import Record
+from loopctl.records.record import Changes, GitInfo, Record
+from loopctl.reports.evidence import changes_section
 from tests.support.records import make_record
 
 CONFIG = "project: demo\nbuild:\n  context: service\nprobe:\n  checks: []\ndeploy:\n  target: url\n  url: http://a\n"
@@ -143,3 +148,116 @@ def test_a_context_that_holds_the_iterations_folder_does_not_list_its_records(tm
     )
     assert found["files"] == [{"path": "service/app.py", "added": 0, "removed": 2}]
     assert found["commits"] == ["Keep iteration 2"]
+
+
+def _object_files(root: Path) -> set[Path]:
+    return {path for path in (root / ".git" / "objects").rglob("*") if path.is_file()}
+
+
+def test_a_huge_untracked_file_stands_in_by_size_and_time_and_is_never_copied(tmp_path: Path) -> None:
+    root = repo(tmp_path)
+    first = snapshot(root, 1)
+    huge = root / "service" / "dump.bin"
+    with huge.open("wb") as sparse:
+        sparse.truncate(3 * 1024**3)  # 3 GB on paper, no disk used
+    before = _object_files(root)
+
+    second = snapshot(root, 2)
+
+    assert second.git.tree and second.git.large_files == ["service/dump.bin"]
+    added = _object_files(root) - before
+    assert sum(path.stat().st_size for path in added) < 64 * 1024  # a stand-in blob and trees, not 3 GB of zeros
+    assert not [path for path in (root / ".git" / "objects").rglob("tmp_*")]
+    found = since(root, first, second)
+    assert found["files"] == [{"path": "service/dump.bin", "added": None, "removed": None}]
+    assert "service/dump.bin" in found["note"] and "size and modification time" in found["note"]
+    with huge.open("r+b") as sparse:
+        sparse.truncate(2 * 1024**3)
+    third = snapshot(root, 3)
+    assert since(root, second, third)["files"] == [{"path": "service/dump.bin", "added": None, "removed": None}]
+    assert since(root, third, snapshot(root, 4))["files"] == []  # same size, same time: unchanged
+
+
+def test_a_snapshot_that_outruns_its_time_leaves_nothing_in_the_repository(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = repo(tmp_path)
+    with (root / "service" / "dump.bin").open("wb") as sparse:
+        sparse.truncate(3 * 1024**3)
+    monkeypatch.setattr(git_snapshot, "FILE_LIMIT", 4 * 1024**3)  # hash it: git takes seconds over 3 GB
+    monkeypatch.setattr(git_snapshot, "TOTAL_LIMIT", 4 * 1024**3)
+    monkeypatch.setattr(git_snapshot, "GIT_TIMEOUT", 1.0)
+    before = _object_files(root)
+
+    assert git_info(root, [root / "service"])["tree"] is None
+    assert _object_files(root) == before  # no tmp_pack_*, no loose object: they went with the private folder
+
+
+def test_commit_subjects_are_cleaned_clipped_and_counted(tmp_path: Path) -> None:
+    root = repo(tmp_path)
+    first = snapshot(root, 1)
+    message = tmp_path / "message.txt"
+    for number in range(55):
+        message.write_text(f"Fix \u202eevil\x1b[31m {number} " + "x" * 1_000_000 + "\n")
+        git(root, "commit", "--quiet", "--allow-empty", "--cleanup=verbatim", "-F", str(message))
+    second = snapshot(root, 2)
+
+    found = since(root, first, second)
+    record = second.model_copy(update={"changes": Changes.model_validate(found)})
+
+    assert len(found["commits"]) == 50 and found["commit_count"] == 55
+    assert found["commits"][0].startswith("Fix evil[31m 54 xxx") and len(found["commits"][0]) <= 200
+    assert "\u202e" not in json.dumps(record.to_json_dict(), ensure_ascii=False)
+    assert len(json.dumps(record.to_json_dict())) < 50_000
+    report = "\n".join(changes_section(record))
+    assert "55 commits (the newest 50 listed)" in report and len(report) < 30_000
+
+
+def test_a_detached_checkout_names_the_ci_branch_or_the_commit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = repo(tmp_path)
+    for name in gitinfo.CI_BRANCH_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    git(root, "checkout", "--quiet", "--detach")
+    commit = git(root, "rev-parse", "HEAD")
+
+    alone = GitInfo.model_validate(git_info(root))
+    assert alone.branch is None and alone.detached is True and alone.where == f"detached at {commit[:7]}"
+    monkeypatch.setenv("GITHUB_HEAD_REF", "fix-auth\u202e\x1b[2J")
+    in_ci = GitInfo.model_validate(git_info(root))
+    assert in_ci.branch == "fix-auth[2J" and in_ci.branch_from == "GITHUB_HEAD_REF"
+    assert in_ci.where == f"fix-auth[2J (from GITHUB_HEAD_REF; detached at {commit[:7]})"
+    git(root, "checkout", "--quiet", "-B", "main")
+    assert GitInfo.model_validate(git_info(root)).where == "main"  # on a branch, the CI's name is not needed
+
+
+def test_going_back_to_an_older_commit_says_so(tmp_path: Path) -> None:
+    root = repo(tmp_path)
+    for number in (2, 3):
+        git(root, "commit", "--quiet", "--allow-empty", "-m", f"Commit {number}")
+    first = snapshot(root, 1)
+    git(root, "checkout", "--quiet", "HEAD~2")
+
+    found = since(root, first, snapshot(root, 2))
+
+    assert found["commits"] == [] and found["commit_count"] == 0 and found["commits_back"] == 2
+    record = snapshot(root, 2).model_copy(update={"changes": Changes.model_validate(found)})
+    assert ": went back 2 commits." in "\n".join(changes_section(record))
+    git(root, "commit", "--quiet", "--allow-empty", "-m", "Elsewhere")
+    found = since(root, first, snapshot(root, 3))
+    record = record.model_copy(update={"changes": Changes.model_validate(found)})
+    assert ": 1 commit, after going back 2 (another branch, or history rewritten):" in "\n".join(
+        changes_section(record)
+    )
+
+
+def test_new_content_past_the_snapshot_budget_stands_in_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = repo(tmp_path)
+    monkeypatch.setattr(git_snapshot, "TOTAL_LIMIT", 100)  # bytes; the real one is 64 MiB
+    for name in ("a.txt", "b.txt", "c.txt"):
+        (root / "service" / name).write_text("x" * 60)
+
+    info = snapshot(root, 1).git
+
+    assert info.tree and info.large_files == ["service/b.txt", "service/c.txt"]  # a.txt fitted, then none did
+    blob = git(root, "rev-parse", f"{info.tree}:service/a.txt")
+    assert git(root, "cat-file", "-p", blob) == "x" * 60

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
+import socket
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -15,7 +19,7 @@ from loopctl.google_access import is_emulator
 from loopctl.phases.cloudbuild.logs import clean, last_dockerfile_step, meaningful_tail
 from loopctl.phases.cloudbuild.registry import split_reference
 from loopctl.phases.cloudbuild.request import build_request, docker_build_args
-from loopctl.phases.cloudbuild.source import context_tarball, source_name
+from loopctl.phases.cloudbuild.source import pack_context, source_name
 from loopctl.records.record import Record
 from loopctl.reports.markdown import render_markdown
 
@@ -46,6 +50,13 @@ def test_only_plain_http_endpoints_are_anonymous() -> None:
     assert not is_emulator("https://cloudbuild.googleapis.com") and not is_emulator(None)
 
 
+def tarball(context: Path, build: BuildConfig) -> bytes:
+    sink = io.BytesIO()
+    packed = pack_context(context, build, sink)
+    assert packed.size == len(sink.getvalue())
+    return sink.getvalue()
+
+
 def test_the_tarball_honours_dockerignore_and_is_the_same_for_the_same_inputs(tmp_path: Path) -> None:
     (tmp_path / "Dockerfile").write_text("FROM scratch\n")
     (tmp_path / ".dockerignore").write_text("secrets.txt\nbuild/\n")
@@ -54,9 +65,9 @@ def test_the_tarball_honours_dockerignore_and_is_the_same_for_the_same_inputs(tm
     (tmp_path / "build").mkdir()
     (tmp_path / "build" / "out.bin").write_bytes(b"x")
     build = cloudbuild_config()
-    first = context_tarball(tmp_path, build)
+    first = tarball(tmp_path, build)
     (tmp_path / "app.py").touch()  # a new mtime, the same content
-    assert context_tarball(tmp_path, build) == first
+    assert tarball(tmp_path, build) == first
     with tarfile.open(fileobj=io.BytesIO(gzip.decompress(first))) as archive:
         names = set(archive.getnames())
         assert {"Dockerfile", "app.py", ".dockerignore"} <= names
@@ -159,3 +170,45 @@ def test_cloud_builds_words_become_one_clean_line() -> None:
 
     assert one_line("step failed:\n\x1b[31mexit 1\x1b[0m\r\n  more\x00") == "step failed: exit 1 more"
     assert len(one_line("x" * 1000)) == 300
+
+
+def test_the_tarball_keeps_hard_links_and_leaves_out_sockets_and_fifos(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    (tmp_path / "data.txt").write_text("shared\n")
+    os.link(tmp_path / "data.txt", tmp_path / "same.txt")
+    os.mkfifo(tmp_path / "pipe")
+    with socket.socket(socket.AF_UNIX) as listener:
+        listener.bind(str(tmp_path / "app.sock"))
+        sink = io.BytesIO()
+        packed = pack_context(tmp_path, cloudbuild_config(), sink)
+    assert sorted(packed.left_out) == ["app.sock", "pipe"]
+    target = tmp_path / "unpacked"
+    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(sink.getvalue()))) as archive:
+        assert sorted(archive.getnames()) == ["Dockerfile", "data.txt", "same.txt"]
+        assert archive.getmember("same.txt").islnk() and archive.getmember("same.txt").linkname == "data.txt"
+        archive.extractall(target, filter="data")
+    assert (target / "same.txt").read_text() == (target / "data.txt").read_text() == "shared\n"
+
+
+def test_the_tarball_streams_a_big_file_without_holding_it(tmp_path: Path) -> None:
+    """Packed in a child process whose peak memory is read back: a 512 MiB file must not be held in memory."""
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    with (tmp_path / "model.bin").open("wb") as sparse:
+        sparse.truncate(512 * 1024**2)
+    script = (
+        "import resource, sys, tempfile\n"
+        "from pathlib import Path\n"
+        "from loopctl.config import BuildConfig\n"
+        "from loopctl.phases.cloudbuild.source import pack_context\n"
+        "build = BuildConfig.model_validate({'image': 'e.pkg.dev/p/r/a', 'builder': 'cloudbuild', "
+        "'cloudbuild': {'project': 'p'}})\n"
+        "with tempfile.TemporaryFile() as spool:\n"
+        "    packed = pack_context(Path(sys.argv[1]), build, spool)\n"
+        "print(packed.size, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, check=True, timeout=250
+    )
+    size, peak_kib = map(int, done.stdout.split())
+    assert 0 < size < 8 * 1024**2  # zeros compress
+    assert peak_kib < 200 * 1024, done.stdout  # far below the file's 512 MiB

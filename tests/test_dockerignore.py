@@ -112,3 +112,26 @@ _PART = st.sampled_from(["app", "docs", "sub", "deep", "*", "**", "?", "[a-m]*",
 )
 def test_generated_patterns_agree_with_the_docker_sdk(context: Path, patterns: list[str]) -> None:
     assert exclude_paths(str(context), patterns) == sdk_exclude_paths(str(context), list(patterns))
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    "pattern",
+    ["*a" * 40 + "b", "/".join(["**"] * 24) + "/x", "**/" + "*a*" * 30 + "/**/b"],
+    ids=["stars", "deep-globstars", "mixed"],
+)
+def test_patterns_that_backtrack_for_hours_are_matched_in_linear_time(tmp_path: Path, pattern: str) -> None:
+    path = tmp_path / ("a" * 60) / ("a/" * 20) / ("a" * 100)
+    path.parent.mkdir(parents=True)
+    path.write_text("x")
+    (tmp_path / "Dockerfile").write_text("FROM x\n")
+    kept = exclude_paths(str(tmp_path), [pattern])
+    assert str(path.relative_to(tmp_path)) in kept and "Dockerfile" in kept
+
+
+def test_literal_characters_are_escaped_alike_for_both_engines(tmp_path: Path) -> None:
+    for name in ("a b#c&d~e.txt", "x-y+z(1).md", "tab\there.txt", "é.txt"):
+        (tmp_path / name).write_text(name)
+    patterns = ["a b#c&d~e.txt", "*(1).md", "tab\there.*", "é.*", "**/*(1)*", "*a*b*#*"]
+    for pattern in patterns:
+        assert exclude_paths(str(tmp_path), [pattern]) == sdk_exclude_paths(str(tmp_path), [pattern]), pattern

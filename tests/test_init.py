@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from loopctl.config import load_config
-from loopctl.init_template import exposed_port, project_name, write_ignores
+from loopctl.init_template import detect_service, exposed_port, project_name, write_ignores
 
 
 def init(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -108,3 +109,46 @@ def test_init_warns_when_git_or_the_image_build_ignores_the_config(tmp_path: Pat
     subprocess.run(["git", "init", "-q", str(quiet)], check=True)
     calm = init(quiet, "--target", "docker")
     assert calm.returncode == 0 and "warning" not in calm.stderr
+
+
+@pytest.mark.parametrize("name", [".gitignore", ".dockerignore"])
+def test_a_symlinked_ignore_file_is_refused_and_its_target_left_alone(tmp_path: Path, name: str) -> None:
+    repo = tmp_path / "service"
+    repo.mkdir()
+    (repo / "Dockerfile").write_text("FROM x\nEXPOSE 8000\n")
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    target = tmp_path / "elsewhere"
+    target.write_text("keep me\n")
+    (repo / name).symlink_to(target)
+
+    done = init(repo, "--target", "docker")
+
+    assert done.returncode == 2, done.stderr
+    assert f"{name} is a symbolic link" in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) <= 2
+    assert target.read_text() == "keep me\n"
+    assert not (repo / "config.yaml").exists()  # refused before anything was written
+
+
+def test_a_fifo_ignore_file_is_refused_not_waited_on(tmp_path: Path) -> None:
+    repo = tmp_path / "service"
+    repo.mkdir()
+    (repo / "Dockerfile").write_text("FROM x\n")
+    os.mkfifo(repo / ".dockerignore")
+    command = [sys.executable, "-m", "loopctl", "init", "--target", "docker"]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=repo, timeout=60, check=False)
+    assert done.returncode == 2 and ".dockerignore is not a regular file" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and not (repo / "config.yaml").exists()
+
+
+@pytest.mark.timeout(60)
+def test_the_exposed_port_of_a_huge_blank_dockerfile_is_read_in_linear_time() -> None:
+    assert exposed_port("FROM x\n" + " \n" * 400_000 + "  expose\t9000\n") == 9000
+    assert exposed_port("FROM x\n" + "\t" * 400_000 + "RUN echo EXPOSE 1\n") is None  # not the instruction
+
+
+def test_a_huge_dockerfile_is_read_only_so_far(tmp_path: Path) -> None:
+    with (tmp_path / "Dockerfile").open("wb") as sparse:
+        sparse.write(b"FROM x\nEXPOSE 7000\n")
+        sparse.truncate(4 * 1024**3)
+    assert detect_service(tmp_path).port == 7000

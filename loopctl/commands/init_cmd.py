@@ -27,7 +27,7 @@ def init(
 ) -> None:
     """Write a commented config.yaml; add the iterations folder to .dockerignore and .gitignore."""
     from loopctl.errors import UsageError
-    from loopctl.init_template import detect_service, ignore_warnings, render_config, write_ignores
+    from loopctl.init_template import check_ignores, detect_service, ignore_warnings, render_config, write_ignores
     from loopctl.output import guarded
     from loopctl.records.store import store_errors, write_atomic
     from loopctl.ui import stderr_console
@@ -43,6 +43,7 @@ def init(
                 f"no Dockerfile in {folder.resolve()}: --target {chosen} builds one",
                 hint="add a Dockerfile beside the config, or use --target url for a service deployed by other means",
             )
+        check_ignores(folder, chosen)
         with store_errors(f"cannot write {path} and its ignore files", hint="give a path in a writable folder"):
             write_atomic(path, render_config(chosen, service))
             ignores = write_ignores(folder, chosen)

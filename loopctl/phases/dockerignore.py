@@ -39,7 +39,7 @@ class _Pattern:
         self._regex = _compiled(self.cleaned.lower())
 
     def match(self, path: str) -> bool:
-        return self._regex.match(path.lower()) is not None
+        return self._regex.match(path.lower())
 
 
 def _normalize(text: str) -> list[str]:
@@ -95,19 +95,46 @@ class _Matcher:
         return walk_folder(root)
 
 
+class _Linear:
+    """A regular expression run by RE2, whose time is linear in the path whatever the pattern."""
+
+    def __init__(self, regex: str) -> None:
+        import re2  # type: ignore[import-untyped]  # only for patterns with two wildcards or more
+
+        self._regex = re2.compile(regex.encode("utf-8", "surrogateescape"))
+
+    def match(self, path: str) -> bool:
+        return self._regex.match(path.encode("utf-8", "surrogateescape")) is not None
+
+
+class _Backtracking:
+    """Python's own engine, faster per call: used only where backtracking is bounded (at most one wildcard)."""
+
+    def __init__(self, regex: str) -> None:
+        self._regex = re.compile(regex)
+
+    def match(self, path: str) -> bool:
+        return self._regex.match(path) is not None
+
+
 @lru_cache(maxsize=256)
-def _compiled(pattern: str) -> re.Pattern[str]:
-    return re.compile(_translate(pattern))
+def _compiled(pattern: str) -> _Linear | _Backtracking:
+    # `*a*a*a…b` or `**/**/…` makes a backtracking engine try every split of the path among the wildcards:
+    # minutes for one path. With one wildcard there is only one way to place it per start: linear.
+    regex, wildcards = _translate(pattern)
+    return _Linear(regex) if wildcards > 1 else _Backtracking(regex)
 
 
-def _translate(pattern: str) -> str:
-    """A shell pattern as a regular expression: `*` and `?` stop at `/`, `**` spans folders, no escaping."""
+def _translate(pattern: str) -> tuple[str, int]:
+    """A shell pattern as a regular expression (`*` and `?` stop at `/`, `**` spans folders, no escaping), and how
+    many unbounded wildcards it holds. Literals are `\\xHH` escapes, which Python's engine and RE2 read alike."""
     position, end = 0, len(pattern)
-    regex = "^"
+    regex, wildcards = "^", 0
     while position < end:
         char = pattern[position]
         position += 1
         if char == "*":
+            wildcards += 1
             if position < end and pattern[position] == "*":
                 position += 1
                 if position < end and pattern[position] == "/":
@@ -120,8 +147,12 @@ def _translate(pattern: str) -> str:
         elif char == "[":
             regex, position = _bracket(pattern, position, regex)
         else:
-            regex += re.escape(char)
-    return regex + "$"
+            regex += _literal(char)
+    return regex + "$", wildcards
+
+
+def _literal(char: str) -> str:
+    return char if char.isalnum() or char == "_" or ord(char) > 0x7F else f"\\x{ord(char):02x}"
 
 
 def _bracket(pattern: str, position: int, regex: str) -> tuple[str, int]:

@@ -8,7 +8,13 @@ from typing import Any
 import yaml
 
 from loopctl import gitinfo
+from loopctl.git_snapshot import FILE_LIMIT
+from loopctl.outside import NAME_LIMIT, one_line
 from loopctl.records.record import Record
+
+# The bounds README's reliability section lists: change them there too.
+SUBJECT_LIMIT = 200  # characters of a commit subject
+PATH_LIMIT = 300  # characters of a changed file's path
 
 
 def watched_paths(base_dir: Path, context: Path | None, config_file: Path | None) -> list[Path]:
@@ -38,17 +44,30 @@ def changes_since(
     config_spec = gitinfo.pathspecs(top, [config_file]) if config_file is not None else []
     start = before.tree if before.tree and gitinfo.exists(top, before.tree) else before.commit
     end = after.tree or after.commit
-    note = "" if start == before.tree or not before.dirty else _dirty_note(previous.number)
+    files = gitinfo.diff_files(top, start, end, specs)
+    notes = [
+        "" if start == before.tree or not before.dirty else _dirty_note(previous.number),
+        "" if after.tree or not after.dirty else "this iteration's uncommitted changes could not be recorded",
+        _large_note([item["path"] for item in files], {*before.large_files, *after.large_files}),
+        _ignored_note(files, _input_changed(previous, record), after.tree),
+    ]
     return {
         **base,
         "from_commit": before.commit,
         "to_commit": after.commit,
-        "commits": gitinfo.commit_subjects(top, before.commit, after.commit),
-        "files": gitinfo.diff_files(top, start, end, specs),
+        **_commits(top, before.commit, after.commit),
+        "files": [{**item, "path": one_line(item["path"], PATH_LIMIT)} for item in files],
         "config_changed": _config_keys(top, start, end, config_spec),
         "input_changed": _input_changed(previous, record),
-        "note": note,
+        "note": "; ".join(note for note in notes if note),
     }
+
+
+def _commits(top: Path, before: str, after: str) -> dict[str, Any]:
+    """The newest subjects (clipped, cleaned), how many commits came since, and how many were gone back over."""
+    subjects = [one_line(subject, SUBJECT_LIMIT) for subject in gitinfo.commit_subjects(top, before, after)]
+    back, ahead = gitinfo.commit_counts(top, before, after) or (0, len(subjects))
+    return {"commits": subjects, "commit_count": ahead, "commits_back": back}
 
 
 def _input_changed(previous: Record, record: Record) -> bool | None:
@@ -67,6 +86,19 @@ def _dirty_note(number: int) -> str:
     return f"compared with iteration {number}'s commit: its uncommitted changes were not recorded"
 
 
+def _ignored_note(files: list[dict[str, Any]], input_changed: bool | None, tree: str | None) -> str:
+    if files or not input_changed or not tree:
+        return ""
+    return "the build's input digest moved, yet no file git sees changed: a git-ignored file of the context did"
+
+
+def _large_note(changed: list[str], large: set[str]) -> str:
+    named = [path for path in changed if path in large]
+    if not named:
+        return ""
+    return f"{', '.join(named)}: over {FILE_LIMIT // 1024**2} MiB, compared by size and modification time, not content"
+
+
 def _config_keys(top: Path, start: str, end: str, specs: list[str]) -> list[str] | None:
     """Dotted keys (two levels deep) whose values differ between the two config files; None when unknown."""
     if not specs:
@@ -78,7 +110,7 @@ def _config_keys(top: Path, start: str, end: str, specs: list[str]) -> list[str]
         return None
     if not isinstance(before, dict) or not isinstance(after, dict):
         return None if before is None or after is None else ["(whole file)"]
-    return _differing(before, after, prefix="", depth=2)
+    return [one_line(key, NAME_LIMIT) for key in _differing(before, after, prefix="", depth=2)]
 
 
 def _differing(before: dict[Any, Any], after: dict[Any, Any], *, prefix: str, depth: int) -> list[str]:

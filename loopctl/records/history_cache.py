@@ -17,7 +17,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loopctl.records.history import history_row
-from loopctl.records.store import Store, Unreadable, collector_paused, read_record, write_atomic
+from loopctl.records.store import (
+    NotRegular,
+    Store,
+    Unreadable,
+    collector_paused,
+    open_regular,
+    read_record,
+    write_atomic,
+)
 
 if TYPE_CHECKING:
     from loopctl.records.record import Record
@@ -27,6 +35,7 @@ CACHE_NAME = ".history-cache.jsonl"
 LINE_SCHEMA = 2  # 2: the commit column carries the dirty mark
 _OLD_CACHE = ".history-cache.json"  # one JSON document over every record: replaced, removed when seen
 _BLOCK = 1 << 16
+_LINE_LIMIT = 1 << 20  # bytes of one cache line; rows are a few hundred
 # Rewrite the file in number order when a lookup read this many times more lines than it wanted.
 _SLACK = 4
 
@@ -148,25 +157,32 @@ class CacheFile:
                 self._compact()
             if not text:
                 return
-            with self.path.open("ab") as stream:
+            # Never through a link, never onto a FIFO: a cache that is not a plain file is left alone.
+            with contextlib.suppress(NotRegular), os.fdopen(self._open(os.O_WRONLY | os.O_APPEND), "ab") as stream:
                 if stream.tell() and not self._ends_with_newline():
                     text = "\n" + text  # a line cut short by a crash must not swallow the next one
                 stream.write(text.encode("utf-8"))
             with contextlib.suppress(FileNotFoundError):
                 (self.path.parent / _OLD_CACHE).unlink()
 
+    def _open(self, flags: int) -> int:
+        try:
+            return open_regular(self.path, flags)
+        except FileNotFoundError:
+            return open_regular(self.path, flags | os.O_CREAT | os.O_EXCL)
+
     def _entries_backwards(self) -> Iterable[dict[str, Any]]:
         for line in _lines_backwards(self.path):
             self.lines_read += 1
             try:
                 entry = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):  # a hand-edited line, nested past any parser
                 continue
             if isinstance(entry, dict):
                 yield entry
 
     def _ends_with_newline(self) -> bool:
-        with self.path.open("rb") as stream:
+        with os.fdopen(open_regular(self.path), "rb") as stream:
             stream.seek(-1, os.SEEK_END)
             return stream.read(1) == b"\n"
 
@@ -174,7 +190,7 @@ class CacheFile:
         """Keep only the newest line of each number, in the order they were written."""
         newest: dict[int, bytes] = {}
         for line in _lines_backwards(self.path):
-            with contextlib.suppress(ValueError):
+            with contextlib.suppress(ValueError, RecursionError, AttributeError):
                 number = json.loads(line).get("number")
                 if isinstance(number, int) and number not in newest:
                     newest[number] = line
@@ -185,8 +201,8 @@ class CacheFile:
 def _lines_backwards(path: Path) -> Iterable[bytes]:
     """The file's lines, last first, read in blocks from the end; nothing when it does not exist."""
     try:
-        stream = path.open("rb")
-    except OSError:
+        stream = os.fdopen(open_regular(path), "rb")
+    except (OSError, NotRegular):
         return
     with stream:
         position = stream.seek(0, os.SEEK_END)
@@ -198,6 +214,8 @@ def _lines_backwards(path: Path) -> Iterable[bytes]:
             pending = stream.read(step) + pending
             *complete, pending = _split_keep_head(pending)
             yield from reversed(complete)
+            if len(pending) > _LINE_LIMIT:  # no row is this long: drop it rather than hold it whole
+                pending = b"\x00"  # a marker no JSON parses, so its line start is skipped too
         if pending.strip():
             yield pending
 

@@ -43,9 +43,20 @@ _OBJECT_NAME = r"^[0-9a-f]{4,64}$"
 
 class GitInfo(_Model):
     branch: str | None = None
+    branch_from: str | None = None  # the CI variable that named the branch of a detached checkout
+    detached: bool = False
     commit: str | None = Field(None, pattern=_OBJECT_NAME)
     dirty: bool = False
     tree: str | None = Field(None, pattern=_OBJECT_NAME)  # the build context and config as git saw them
+    large_files: list[str] = Field(default_factory=list)  # in the tree only by size and time: too big to hash
+
+    @property
+    def where(self) -> str:
+        """`main`; `fix-auth (from GITHUB_HEAD_REF; detached at 217a6c7)`; `detached at 217a6c7`; or empty."""
+        if not self.detached:
+            return self.branch or ""
+        detached = f"detached at {(self.commit or '')[:7]}"
+        return f"{self.branch} (from {self.branch_from}; {detached})" if self.branch else detached
 
     @property
     def short(self) -> str | None:
@@ -77,7 +88,9 @@ class Changes(_Model):
     in_git: bool = True
     from_commit: str | None = None
     to_commit: str | None = None
-    commits: list[str] = Field(default_factory=list)
+    commits: list[str] = Field(default_factory=list)  # the newest subjects, at most 50
+    commit_count: int | None = None  # commits since `from_commit`, all of them (None: older records)
+    commits_back: int = 0  # commits of `from_commit` that this one does not have: a checkout of an older commit
     files: list[FileChange] = Field(default_factory=list)
     config_changed: list[str] | None = None
     input_changed: bool | None = None

@@ -9,7 +9,9 @@ import gc
 import json
 import os
 import re
+import stat
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +24,11 @@ if TYPE_CHECKING:  # `history` reads cached rows without building a record: pyda
     from loopctl.records.record import Record
 
 _RECORD_NAME = re.compile(r"^(\d{4,})\.json$")
+# What write_atomic's mkstemp names a temporary file: `.` NAME `.` eight random characters `.tmp`.
+_TEMPORARY = re.compile(r"^(\..+)\.[a-z0-9_]{8}\.tmp$")
+_UNLOCKED_TEMPORARY_AGE_S = 3600
+# The bounds README's reliability section lists: change them there too.
+RECORD_LIMIT = 16 * 1024**2  # bytes of a record file; a bigger one is skipped unread
 _LOCK = ".lock"
 _COUNTER = ".last"
 # Missing numbers in a row after which reading from the tail lists the folder instead of probing on.
@@ -79,6 +86,7 @@ class Store:
             with contextlib.suppress(OSError):  # the pid is a courtesy to the next reader: a full disk may refuse it
                 os.ftruncate(fd, 0)
                 os.pwrite(fd, str(os.getpid()).encode(), 0)
+            remove_stale_temporaries(self.root, now=time.time())
             yield
         finally:
             os.close(fd)
@@ -108,8 +116,8 @@ class Store:
     def last_number(self) -> int | None:
         """The counter in `.last`: the highest number handed out, or None when there is no usable counter."""
         try:
-            last = int((self.root / _COUNTER).read_text(encoding="ascii").strip())
-        except (OSError, ValueError, UnicodeDecodeError):
+            last = int(read_regular(self.root / _COUNTER, 64).decode("ascii").strip())
+        except (OSError, NotRegular, ValueError, UnicodeDecodeError):
             return None
         return last if last >= 0 else None
 
@@ -240,7 +248,9 @@ def read_record(path: Path) -> Record | Unreadable:
     from loopctl.records.record import RECORD_SCHEMA, Record
 
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_regular(path, RECORD_LIMIT).decode("utf-8")
+    except NotRegular as err:
+        return Unreadable(path, err.reason)
     except OSError as err:
         return Unreadable(path, f"cannot read it ({err.strerror or type(err).__name__})")
     except UnicodeDecodeError:
@@ -264,6 +274,61 @@ def read_record(path: Path) -> Record | Unreadable:
         return Unreadable(path, printable(f"{where}: {first['msg']}")[:200])
     except (RecursionError, ValueError, TypeError) as err:
         return Unreadable(path, f"not a record ({type(err).__name__})")
+
+
+class NotRegular(Exception):
+    """A file in the iterations folder that loopctl will not read: a link, a FIFO, a device, or far too big."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+_KINDS = {stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a device", stat.S_IFBLK: "a device", stat.S_IFSOCK: "a socket"}
+
+
+def open_regular(path: Path, flags: int = os.O_RDONLY) -> int:
+    """A descriptor of `path` only if it is a regular file: never through a symlink, never waiting on a FIFO."""
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise NotRegular("a symbolic link: loopctl reads only the folder's own files") from None
+        raise
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise NotRegular(f"not a regular file ({_KINDS.get(stat.S_IFMT(mode), 'a folder')})")
+    return fd
+
+
+def read_regular(path: Path, limit: int) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes (see `open_regular`); NotRegular when bigger."""
+    fd = open_regular(path)
+    with os.fdopen(fd, "rb") as stream:
+        if os.fstat(fd).st_size > limit:
+            raise NotRegular(f"over {limit // 1024**2} MiB: not a record loopctl wrote")
+        content = stream.read(limit + 1)
+    if len(content) > limit:  # grown since fstat
+        raise NotRegular(f"over {limit // 1024**2} MiB: not a record loopctl wrote")
+    return content
+
+
+def remove_stale_temporaries(root: Path, *, now: float) -> None:
+    """Remove what writes killed midway left (`.NAME.XXXXXXXX.tmp`). Call under the lock.
+
+    Everything loopctl writes into the folder is written under the lock, except the history cache (a `history`
+    run may be writing its temporary file right now): those go only once they are an hour old.
+    """
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(root):
+            found = _TEMPORARY.match(entry.name)
+            if found is None or not entry.is_file(follow_symlinks=False):
+                continue
+            unlocked = found[1].startswith(".history-cache")
+            with contextlib.suppress(OSError):
+                if not unlocked or now - entry.stat(follow_symlinks=False).st_mtime > _UNLOCKED_TEMPORARY_AGE_S:
+                    os.unlink(entry.path)
 
 
 class StoreError(UsageError):
@@ -297,14 +362,14 @@ def _umask() -> int:
     return current
 
 
-def write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, text: str, *, errors: str = "strict") -> None:
     """Write through a temporary file in the same folder, then rename: readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         # mkstemp makes the file owner-only; records and reports are read by CI steps and colleagues.
         os.fchmod(handle, 0o666 & ~_umask())
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+        with os.fdopen(handle, "w", encoding="utf-8", errors=errors) as stream:
             stream.write(text)
             stream.flush()
             os.fsync(stream.fileno())

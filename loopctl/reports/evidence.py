@@ -140,9 +140,18 @@ def changes_section(record: Record) -> list[str]:
 def _commit_lines(record: Record, changes: Changes) -> list[str]:
     start = code(changes.from_commit[:7]) if changes.from_commit else DASH
     end = code(record.git.short or DASH)
-    count = len(changes.commits)
-    lines = [f"From {start} to {end}: {count} commit{'s' if count != 1 else ''}" + (":" if count else ".")]
-    if count:
+    listed = len(changes.commits)
+    count = max(changes.commit_count or 0, listed)
+    moved = f"{count} commit{'s' if count != 1 else ''}" + (f" (the newest {listed} listed)" if count > listed else "")
+    if changes.commits_back:
+        back = f"went back {changes.commits_back} commit{'s' if changes.commits_back != 1 else ''}"
+        moved = (
+            back
+            if not count
+            else f"{moved}, after going back {changes.commits_back} (another branch, or history rewritten)"
+        )
+    lines = [f"From {start} to {end}: {moved}" + (":" if listed else ".")]
+    if listed:
         lines += ["", *(f"- {code(subject)}" for subject in changes.commits)]
     return [*lines, ""]
 

@@ -86,7 +86,7 @@ def _header(record: Record, previous: Record | None, *, emoji: bool) -> list[str
         f"# {title} {record.number}: {status}",
         "",
         f"- **Date**: {utc_minute(record.started_at)}",
-        f"- **Branch**: {code(record.git.branch or '')}",
+        f"- **Branch**: {code(record.git.where)}",
         f"- **Commit**: {code(commit or '')}" + (" (dirty)" if record.git.dirty else ""),
         f"- **Deployment**: {code(str(deploy.get('revision') or deploy.get('service') or ''))}",
         f"- **Service URL**: {text(str(deploy.get('url') or DASH))}",

@@ -86,7 +86,7 @@ def test_clean_keeps_the_last_n_and_what_serves_and_dry_run_removes_nothing(
     images[1].tag(repository, "mine")  # a tag of the user's: never loopctl's to remove
     for n in range(1, 6):
         container(engine, project, images[n], n, running=n == 2)
-    network = engine.networks.create(f"{project}-net", labels={"loopctl.project": project})
+    engine.networks.create(f"{project}-net", labels={"loopctl.project": project})
     write_config(tmp_path, project, repository, push=False)
     try:
         _, findings, _ = run_doctor(tmp_path / "loopctl.yaml")

@@ -150,6 +150,9 @@ def test_init_iterate_edit_loop_in_a_users_repo(repo: Path) -> None:
     three, four = records(repo)[2:]
     assert three["build"]["cached"] == "local"
     assert four["build"]["cached"] == "no"
+    # The fix was never committed: the snapshot of the tree still lists it (the iterations folder is git-ignored).
+    assert [item["path"] for item in four["changes"]["files"]] == ["service.py"]
+    assert four["changes"]["commits"] == [] and four["git"]["tree"]
     assert (waiting + rest).count("waiting for a change") == 1
 
 

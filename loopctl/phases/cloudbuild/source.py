@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import gzip
-import io
 import os
 import tarfile
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from loopctl.config import BuildConfig
 from loopctl.errors import LoopctlError
+from loopctl.outside import one_line
 from loopctl.phases.cloudbuild.api import CloudBuildApi
 from loopctl.phases.inputs import context_files, without_own_files
 
@@ -36,26 +37,52 @@ def source_name(input_digest: str) -> str:
     return f"{SOURCE_PREFIX}{input_digest.removeprefix('sha256:')}.tar.gz"
 
 
-def context_tarball(context: Path, build: BuildConfig, *, own: Sequence[str] = ()) -> bytes:
-    """The files the engine would receive (.dockerignore honoured, loopctl's own folders `own` left out, as the
-    input digest leaves them out), fixed owners and times: same inputs, same bytes."""
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as archive:
+@dataclass(frozen=True)
+class Packed:
+    """What went into a source tarball: its size, and the entries a build cannot use that were left out."""
+
+    size: int
+    left_out: tuple[str, ...] = ()
+
+
+def pack_context(context: Path, build: BuildConfig, sink: BinaryIO, *, own: Sequence[str] = ()) -> Packed:
+    """Stream into `sink` a .tar.gz of the files the engine would receive (.dockerignore honoured, loopctl's own
+    folders `own` left out, as the input digest leaves them out), with fixed owners and times: same inputs, same
+    bytes. Memory stays at a copy buffer, whatever the files weigh.
+
+    As docker's client packs a context: a second name of a hard-linked file is a link to the first, and sockets
+    are left out; so are FIFOs and devices, which no build step can copy (a FIFO would stall the reader).
+    """
+    left_out: list[str] = []
+    start = sink.tell()
+    with (
+        gzip.GzipFile(filename="", mode="wb", fileobj=sink, mtime=0) as compressed,
+        tarfile.open(fileobj=compressed, mode="w", format=tarfile.PAX_FORMAT) as archive,
+    ):
         for relative in without_own_files(context_files(context, build.dockerfile), own):
-            path = context / relative
-            try:
-                member = archive.gettarinfo(str(path), arcname=relative.replace(os.sep, "/"))
-            except FileNotFoundError:
-                continue  # vanished between listing and reading: not an input any more
-            member.uid = member.gid = 0
-            member.uname = member.gname = ""
-            member.mtime = 0
-            if member.isfile():
-                with path.open("rb") as stream:
-                    archive.addfile(member, stream)
-            elif member.isdir() or member.issym():
-                archive.addfile(member)
-    return gzip.compress(raw.getvalue(), mtime=0)
+            name = relative.replace(os.sep, "/")
+            if not _add(archive, context / relative, name):
+                left_out.append(name)
+    return Packed(sink.tell() - start, tuple(left_out))
+
+
+def _add(archive: tarfile.TarFile, path: Path, name: str) -> bool:
+    """Add one entry; False when it is not something a build can use (a socket, a FIFO, a device)."""
+    try:
+        member = archive.gettarinfo(str(path), arcname=name)  # None for a socket
+    except FileNotFoundError:
+        return True  # vanished between listing and reading: not an input any more
+    if member is None or not (member.isfile() or member.isdir() or member.issym() or member.islnk()):
+        return False
+    member.uid = member.gid = 0
+    member.uname = member.gname = ""
+    member.mtime = 0
+    if member.isfile():
+        with path.open("rb") as stream:
+            archive.addfile(member, stream)
+    else:
+        archive.addfile(member)
+    return True
 
 
 def upload_source(
@@ -69,18 +96,25 @@ def upload_source(
     if api.call("Cloud Storage", "look up the source", lambda: blob.exists(retry=None)):
         api.log(f"source unchanged: gs://{bucket.name}/{name} is already uploaded")
         return Source(bucket.name, name, 0, uploaded=False)
-    payload = context_tarball(context, build, own=own)
-    api.log(f"uploading the context ({len(payload) / 1024:.0f} KiB) to gs://{bucket.name}/{name}")
-    _upload(api, blob, payload)
-    return Source(bucket.name, name, len(payload), uploaded=True)
+    with tempfile.TemporaryFile(prefix="loopctl-source-") as spool:
+        packed = pack_context(context, build, spool, own=own)
+        if packed.left_out:
+            shown = ", ".join(one_line(entry, 120) for entry in packed.left_out[:5])
+            more = f" and {len(packed.left_out) - 5} more" if len(packed.left_out) > 5 else ""
+            api.log(f"left out of the source {len(packed.left_out)} socket(s), FIFO(s) or device(s): {shown}{more}")
+        api.log(f"uploading the context ({packed.size / 1024:.0f} KiB) to gs://{bucket.name}/{name}")
+        spool.seek(0)
+        _upload(api, blob, spool, packed.size)
+    return Source(bucket.name, name, packed.size, uploaded=True)
 
 
-def _upload(api: CloudBuildApi, blob: Any, payload: bytes) -> None:
+def _upload(api: CloudBuildApi, blob: Any, payload: BinaryIO, size: int) -> None:
     from google.api_core.exceptions import PreconditionFailed
 
     def send() -> None:
         # Generation 0: create only; a parallel run that uploaded the same inputs first is fine.
-        blob.upload_from_string(payload, content_type="application/gzip", if_generation_match=0, retry=None)
+        payload.seek(0)  # a retried call sends it again from the start
+        blob.upload_from_file(payload, size=size, content_type="application/gzip", if_generation_match=0, retry=None)
 
     try:
         api.call("Cloud Storage", "upload the source", send)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from loopctl.config import Config
@@ -127,7 +130,10 @@ MANIFEST_TYPES = (
     "application/vnd.oci.image.index.v1+json",
 )
 _LOOPBACK = ("localhost", "127.", "[::1]")
-_TIMEOUT_S = 10
+_TIMEOUT_S = 10  # seconds for one connect or read
+# The bounds README's reliability section lists: change them there too.
+TAG_DEADLINE_S = 30.0  # seconds for all of tag_by_manifest's requests: a registry trickling bytes holds no one
+MANIFEST_LIMIT = 4 * 1024**2  # bytes of a manifest (the distribution spec's own limit) or a token answer
 
 
 def tag_by_manifest(repository: str, digest: str, tags: list[str], credentials: dict[str, str] | None) -> list[str]:
@@ -145,20 +151,21 @@ def tag_by_manifest(repository: str, digest: str, tags: list[str], credentials: 
         return list(tags)
     import hashlib
 
-    client = RegistryHttp(registry, credentials)
-    try:
-        body, media_type = client.manifest(repository.split("/", 1)[1], digest)
-    except failures:
-        return list(tags)
-    if f"sha256:{hashlib.sha256(body).hexdigest()}" != digest:
-        return list(tags)  # not the bytes the digest names: tags PUT with them would point at another manifest
-    refused: list[str] = []
-    for tag in tags:
+    with _Deadline(TAG_DEADLINE_S) as deadline:
+        client = RegistryHttp(registry, credentials, deadline)
         try:
-            client.put_manifest(repository.split("/", 1)[1], tag, body, media_type)
+            body, media_type = client.manifest(repository.split("/", 1)[1], digest)
         except failures:
-            refused.append(tag)
-    return refused
+            return list(tags)
+        if f"sha256:{hashlib.sha256(body).hexdigest()}" != digest:
+            return list(tags)  # not the bytes the digest names: tags PUT with them would point at another manifest
+        refused: list[str] = []
+        for tag in tags:
+            try:
+                client.put_manifest(repository.split("/", 1)[1], tag, body, media_type)
+            except failures:
+                refused.append(tag)
+        return refused
 
 
 def registry_host(repository: str) -> str | None:
@@ -169,15 +176,27 @@ def registry_host(repository: str) -> str | None:
     return first
 
 
+@contextlib.contextmanager
+def registry_client(
+    registry: str, credentials: dict[str, str] | None, *, actions: str, seconds: float
+) -> Iterator[RegistryHttp]:
+    """A client of the distribution API whose requests all end by `seconds` from now."""
+    with _Deadline(seconds) as deadline:
+        yield RegistryHttp(registry, credentials, deadline, actions=actions)
+
+
 class RegistryHttp:
     """The distribution API over urllib: anonymous, Basic, or a Bearer token from the registry's token realm."""
 
-    def __init__(self, registry: str, credentials: dict[str, str] | None, *, actions: str = "pull,push") -> None:
+    def __init__(
+        self, registry: str, credentials: dict[str, str] | None, deadline: _Deadline, *, actions: str = "pull,push"
+    ) -> None:
         scheme = "http" if registry.startswith(_LOOPBACK) else "https"  # the engine treats loopback as insecure
         self.base = f"{scheme}://{registry}"
         self.credentials = credentials
         self.actions = actions  # the token scope asked for: deleting needs `delete` too
         self.authorization: str | None = None
+        self.deadline = deadline
 
     def tags(self, path: str) -> list[str]:
         """Every tag of the repository (`GET /v2/<name>/tags/list`); a repository never pushed has none."""
@@ -225,8 +244,8 @@ class RegistryHttp:
         request = Request(self.base + url_path, data=body, headers=headers, method=method)
         if self.authorization:
             _authorize(request, self.authorization)
-        with _opener().open(request, timeout=_TIMEOUT_S) as response:
-            return response.read(), response.headers
+        with _opener(self.deadline).open(request, timeout=self.deadline.timeout()) as response:
+            return _bounded(response), response.headers
 
     def _answer(self, challenge: str, path: str) -> str:
         """The Authorization for a 401's challenge; ValueError when there is nothing to answer it with."""
@@ -248,8 +267,8 @@ class RegistryHttp:
         query = urlencode({"service": fields.get("service", ""), "scope": f"repository:{path}:{self.actions}"})
         request = Request(f"{fields['realm']}?{query}")
         _authorize(request, basic)
-        with _opener().open(request, timeout=_TIMEOUT_S) as response:
-            answer = json.loads(response.read())
+        with _opener(self.deadline).open(request, timeout=self.deadline.timeout()) as response:
+            answer = json.loads(_bounded(response))
         token = answer.get("token") or answer.get("access_token")
         if not isinstance(token, str):
             raise ValueError("the token realm gave no token")
@@ -264,11 +283,97 @@ def _authorize(request: Any, authorization: str) -> None:
     request.add_unredirected_header("Authorization", authorization)
 
 
-def _opener() -> Any:
-    """urllib without proxies from the environment: the engine reaches the registry directly, and so do we."""
-    from urllib.request import ProxyHandler, build_opener
+def _bounded(response: Any) -> bytes:
+    body: bytes = response.read(MANIFEST_LIMIT + 1)
+    if len(body) > MANIFEST_LIMIT:
+        raise ValueError(f"an answer over {MANIFEST_LIMIT} bytes")
+    return body
 
-    return build_opener(ProxyHandler({}))
+
+def _opener(deadline: _Deadline) -> Any:
+    """urllib without proxies from the environment (the engine reaches the registry directly, and so do we),
+    whose connections `deadline` cuts when its time is up."""
+    from http.client import HTTPConnection, HTTPSConnection
+    from urllib.request import HTTPHandler, HTTPSHandler, ProxyHandler, build_opener
+
+    class Watched(HTTPHandler):
+        def http_open(self, req: Any) -> Any:
+            return self.do_open(_watched(HTTPConnection, deadline), req)
+
+    class WatchedTls(HTTPSHandler):
+        def https_open(self, req: Any) -> Any:
+            context = getattr(self, "_context", None)
+            return self.do_open(_watched(HTTPSConnection, deadline), req, context=context)
+
+    return build_opener(ProxyHandler({}), Watched, WatchedTls)
+
+
+def _watched(base: Any, deadline: _Deadline) -> Callable[..., Any]:
+    """A connection factory for urllib whose sockets, once connected, are in the deadline's watch."""
+
+    def make(host: str, **options: Any) -> Any:
+        connection = base(host, **options)
+        connect = connection.connect
+
+        def connect_watched() -> None:
+            connect()
+            deadline.watch(connection.sock)
+
+        connection.connect = connect_watched
+        return connection
+
+    return make
+
+
+class _Deadline:
+    """One deadline over several requests: at its end, every socket it watches is shut, so a read blocked on a
+    registry that sends a byte now and then returns at once (a per-read timeout never fires on such a trickle)."""
+
+    def __init__(self, seconds: float) -> None:
+        import threading
+
+        self._ends = time.monotonic() + seconds
+        self._sockets: list[Any] = []
+        self._lock = threading.Lock()
+        self._expired = False
+        self._timer = threading.Timer(seconds, self._cut)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+    def timeout(self) -> float:
+        """The timeout for the next connect or read: the usual one, or less when the deadline is nearer."""
+        left = self._ends - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the registry took longer than the deadline for tagging")
+        return min(_TIMEOUT_S, left)
+
+    def watch(self, sock: Any) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            expired = self._expired
+        if expired:
+            _shut(sock)
+
+    def _cut(self) -> None:
+        with self._lock:
+            self._expired = True
+            sockets = list(self._sockets)
+        for sock in sockets:
+            _shut(sock)
+
+
+def _shut(sock: Any) -> None:
+    import contextlib
+    import socket
+
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
 
 
 def _challenge_fields(params: str) -> list[tuple[str, str]]:
