@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from loopctl.evidence.docker_logs import parse_line
+import pytest
+
+from loopctl.evidence import extract as extract_module
+from loopctl.evidence.docker_logs import Bounded, parse_line
 from loopctl.evidence.extract import LINE_LIMIT, LogLine, extract
+from loopctl.evidence.process import platform_end
 from loopctl.evidence.window import Window, parse_stamp
 from loopctl.secrets import MASK, remember
 
@@ -154,3 +160,95 @@ def test_docker_lines_and_windows() -> None:
     assert window.start == parse_stamp("2026-12-01T05:20:43Z") and window.end == parse_stamp("2026-12-01T05:20:47Z")
     assert window.holds(line) and window.holds(LogLine("no time"))
     assert not window.holds(LogLine("later", timestamp=parse_stamp("2026-12-01T05:20:47.5+00:00")))
+
+
+class CountingPattern:
+    """A compiled pattern that counts the lines it is asked about: the extractor's work, measured without a clock."""
+
+    def __init__(self, pattern: re.Pattern[str], tally: list[int]) -> None:
+        self.pattern, self.tally = pattern, tally
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.pattern, name)
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.tally[0] += 1
+            return method(*args, **kwargs)
+
+        return counted
+
+
+def regex_calls(monkeypatch: pytest.MonkeyPatch, text: str) -> int:
+    tally = [0]
+    for name, value in vars(extract_module).items():
+        if isinstance(value, re.Pattern):
+            monkeypatch.setattr(extract_module, name, CountingPattern(value, tally))
+    extract(lines(text))
+    monkeypatch.undo()
+    return tally[0]
+
+
+@pytest.mark.parametrize(
+    "repeated",
+    [
+        "  Traceback (most recent call last):\n",
+        "Traceback (most recent call last):\n",
+        'Traceback (most recent call last):\n  File "/app/x.py", line 1, in f\n',
+        "    Traceback (most recent call last):\n  Traceback (most recent call last):\n",
+        "TypeError: x\n    at f (/app/a.js:1:2)\n",
+        "panic: boom\n\t/app/main.go:3 +0x1\n",
+    ],
+)
+def test_extraction_looks_at_each_line_a_bounded_number_of_times(
+    monkeypatch: pytest.MonkeyPatch, repeated: str
+) -> None:
+    count = 3000
+    calls = regex_calls(monkeypatch, repeated * count)
+    assert calls <= 8 * count * repeated.count("\n")
+
+
+def test_indented_tracebacks_are_extracted() -> None:
+    text = (
+        "INFO: handling /ws\n"
+        "    Traceback (most recent call last):\n"
+        '      File "/srv/app/handlers.py", line 42, in chat\n'
+        "        return rooms[name]\n"
+        "    KeyError: 'lobby'\n"
+        "INFO: connection closed"
+    )
+    error = extract(lines(text))
+    assert error is not None
+    assert (error.type, error.message, error.location) == ("KeyError", "'lobby'", "srv/app/handlers.py:42")
+    assert error.lines[-1] == "    KeyError: 'lobby'"
+
+
+def test_a_long_stream_keeps_its_head_and_tail_and_says_what_it_left_out() -> None:
+    kept = Bounded(64, 128)
+    for number in range(1000):
+        kept.add(f"2026-12-01T05:20:45.000000000Z line {number:04}\n".encode())
+    partial = kept.partial()
+    texts = [line.text for line in kept.lines()]
+    assert texts[0] == "line 0000" and texts[-1] == "line 0999"
+    assert all(text.startswith("line ") for text in texts[:1] + texts[-3:])  # no line cut in half at either edge
+    gap = next(text for text in texts if text.startswith("[… "))
+    assert texts[texts.index(gap) - 1] == "line 0000" and texts[texts.index(gap) + 1] == "line 0997"
+    assert partial == "the first 0.0 MB and the last 0.0 MB of 0.0 MB logged in the window"
+    whole = Bounded(64, 128)
+    whole.add(b"a\nb\n")
+    assert [line.text for line in whole.lines()] == ["a", "b"] and whole.partial() == ""
+
+
+def test_cloud_runs_own_lines_say_how_the_process_ended() -> None:
+    at = parse_stamp("2026-12-01T05:20:45.5Z")
+    called = [LogLine("TypeError: boom"), LogLine("Container called exit(1).", timestamp=at), LogLine("later")]
+    ended = platform_end(called)
+    assert ended is not None and (ended.exit_code, ended.oom_killed, ended.finished_at) == (
+        1,
+        False,
+        "2026-12-01T05:20:45.500000Z",
+    )
+    assert ended.lines == ("TypeError: boom", "Container called exit(1).")
+    memory = "Memory limit of 512 MiB exceeded with 530 MiB used. Consider increasing the memory limit, see https://x"
+    killed = platform_end([LogLine(memory)])
+    assert killed is not None and killed.oom_killed and killed.exit_code is None
+    assert platform_end(lines("INFO: Container called it a day\nexit(1)")) is None

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from loopctl.records.record import Record
+from loopctl.reports.evidence import NO_ERROR_MEANS
 from loopctl.reports.markdown import render_markdown
 from tests.support.records import closed, http_check, make_record, phases, sha, story
 
@@ -61,7 +62,8 @@ def test_the_summary_quotes_the_server_error_and_failures_keep_its_log() -> None
 
 def test_no_error_in_a_read_log_is_said_and_an_unread_log_says_why() -> None:
     report = render_markdown(failing(2, None), None)
-    assert "- **Server log**: no server error logged in the window (trace `4bf92f35" in report
+    assert "- **Server log**: no line in the window says why (trace `4bf92f35" in report
+    assert "the server's own answer: `1011 Internal error`" in report
     assert "**Server error**" not in report
     unread = render_markdown(failing(2, None, evidence={"read": False, "note": "the url target has no log"}), None)
     assert "- **Server log**: not read — the url target has no log" in unread
@@ -119,3 +121,64 @@ def test_records_written_before_evidence_render_as_before() -> None:
     assert old[1].schema_ == 1 and old[1].changes is None
     for absent in ("Server error", "Server log", "Error evolution", "Changes since"):
         assert absent not in report
+
+
+def test_a_cut_read_says_what_it_held_and_never_claims_silence() -> None:
+    partial = "the first 1.0 MB and the last 4.0 MB of 10.2 MB logged in the window"
+    cut = {**READ, "source": "docker logs of svc (0123456789ab)", "partial": partial}
+    report = render_markdown(failing(2, None, evidence=cut), None)
+    failures = section(report, "Failures")
+    assert "no server error logged in the window" not in report and "the app saw nothing wrong" not in report
+    assert "- **Server log**: no server error in the part of the window's log that was read" in failures
+    assert f"- **Log read**: {partial} (the part between was not read)" in failures
+    quoted = render_markdown(failing(2, KEY_ERROR, evidence=cut), None)
+    assert f"- **Log read**: {partial}" in section(quoted, "Failures")
+    went = render_markdown(failing(3, None, evidence=cut), failing(2, KEY_ERROR))
+    assert "no server error any more" not in went  # the cut read may have missed it
+
+
+def one_check_report(check: dict[str, Any], evidence: dict[str, Any] = READ) -> str:
+    record = make_record(2, "progress", checks=[check], phase_rows=probe_phases(evidence), schema=2)
+    return render_markdown(record, None)
+
+
+def test_a_server_that_answered_is_never_said_to_have_seen_nothing() -> None:
+    failures = section(one_check_report(closed(1008, "Authentication failed", [])), "Failures")
+    answer = "the server's own answer: `1008 Authentication failed`"
+    assert f"- **Server log**: no line in the window says why; {answer}" in failures
+    assert "proxy" not in failures and "saw nothing wrong" not in failures
+    dropped = one_check_report(closed(1006, "", []))
+    assert NO_ERROR_MEANS in section(dropped, "Failures")  # no answer came back: a proxy or an OOM kill may be why
+
+
+def test_an_http_checks_status_is_not_a_stage_of_the_exchange() -> None:
+    report = one_check_report({**http_check(status=404), "server_error": KEY_ERROR})
+    assert "HTTP 404 — server raised `KeyError: 'text'`" in report
+    assert "404 at message processing" not in report
+
+
+def test_a_quoted_refusal_is_not_an_error_to_track_the_evolution_of() -> None:
+    warning = {"type": "WARNING", "message": "WARNING app: authentication failed", "lines": []}
+    report = render_markdown(failing(2, TYPE_ERROR), failing(1, warning))
+    assert "- **chat-events**: new server error: `TypeError`" in section(report, "Summary")
+    assert "`WARNING` →" not in report
+
+
+def test_a_process_that_died_is_said_in_the_summary_and_the_failure() -> None:
+    ended = {
+        "status": "exited",
+        "exit_code": 1,
+        "oom_killed": False,
+        "restarts": 0,
+        "finished_at": "2025-09-08T18:20:07.512345678Z",
+        "lines": ["listening", "TypeError: boom"],
+    }
+    dropped = {**closed(1006, "", []), "started_at": "2025-09-08T18:20:07.000Z"}
+    report = one_check_report(dropped, {**READ, "process": ended})
+    assert "**Process**: the process exited with code 1 (at 18:20:07 UTC)" in section(report, "Summary")
+    failures = section(report, "Failures")
+    assert "- **Process**: the process exited with code 1, 0.5 s after this check started" in failures
+    assert "<summary>The container's last lines (2 lines)</summary>" in failures and "TypeError: boom" in failures
+    assert NO_ERROR_MEANS not in failures
+    killed = one_check_report(dropped, {**READ, "process": {**ended, "oom_killed": True, "exit_code": 137}})
+    assert "the process was killed for lack of memory (OOMKilled, exit code 137)" in killed

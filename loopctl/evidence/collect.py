@@ -8,9 +8,14 @@ from typing import Any
 
 from loopctl.config import Config
 from loopctl.errors import LoopctlError
-from loopctl.evidence.extract import LogLine, ServerError, clean, extract
+from loopctl.evidence.cause import cause
+from loopctl.evidence.extract import MESSAGE_LIMIT, LogLine, ServerError, clean, extract
+from loopctl.evidence.frames import BuildContext, repo_location
 from loopctl.evidence.window import LogRead, LogSource, Window
+from loopctl.probe.classify import DEPTH_AUTH
 from loopctl.records.record import CheckRecord, ServerErrorRecord
+
+EXIT_SETTLE_S = 0.2  # a process that just died is marked exited within milliseconds; never waited longer
 
 
 @dataclass(frozen=True)
@@ -38,7 +43,10 @@ def collect(config: Config, deploy: dict[str, Any], checks: Sequence[CheckRecord
         read = source.read(Window.union(list(failing.values())), enough=enough)
     except LoopctlError as err:
         return Evidence(tuple(checks), {"read": False, "note": clean(err.message)})
-    return Evidence(tuple(_with_error(check, read, failing.get(check.name)) for check in checks), _detail(read))
+    dropped = any(_dropped(check) for check in checks if not check.passed)
+    detail = _detail(read) | _process(deploy, read, dropped=dropped)
+    context = BuildContext.of(config)
+    return Evidence(tuple(_with_error(check, read, failing.get(check.name), context) for check in checks), detail)
 
 
 def source_for(config: Config, deploy: dict[str, Any]) -> LogSource | None:
@@ -71,27 +79,65 @@ def _windows(checks: Sequence[CheckRecord]) -> dict[str, Window]:
     return windows
 
 
-def _with_error(check: CheckRecord, read: LogRead, window: Window | None) -> CheckRecord:
+def _with_error(check: CheckRecord, read: LogRead, window: Window | None, context: BuildContext | None) -> CheckRecord:
     if window is None:
         return check
-    found = _error_for(check, [line for line in read.lines if window.holds(line)])
+    found = error_for(check, [line for line in read.lines if window.holds(line)])
     if found is None:
         return check
-    return check.model_copy(update={"server_error": ServerErrorRecord.model_validate(found.to_dict())})
+    error = found.to_dict()
+    if found.frame is not None and context is not None:
+        error["location"] = repo_location(found.frame, context)  # the repo path the Changes table uses
+    return check.model_copy(update={"server_error": ServerErrorRecord.model_validate(error)})
 
 
-def _error_for(check: CheckRecord, lines: Sequence[LogLine]) -> ServerError | None:
-    """Lines that carry the check's own trace id speak for it first; else everything in its window."""
-    if check.trace_id:
-        traced = [line for line in lines if line.trace and check.trace_id in line.trace]
-        found = extract(traced) if traced else None
+def error_for(check: CheckRecord, lines: Sequence[LogLine]) -> ServerError | None:
+    """Lines that carry the check's own trace id speak for it first; else everything in its window. An exception
+    is the answer when there is one; else the line that says why the server refused (a WARNING, its reason)."""
+    traced = [line for line in lines if check.trace_id and line.trace and check.trace_id in line.trace]
+    for chosen in (traced, lines) if traced else (lines,):
+        found = extract(chosen) or cause(chosen, check.outcome.reason, refused=_refused(check))
         if found is not None:
             return found
-    return extract(lines)
+    return None
+
+
+def _refused(check: CheckRecord) -> bool:
+    """Stopped at authentication: a 1008 or app code there, or a 401/403 at the upgrade or as the HTTP answer."""
+    return check.outcome.depth == DEPTH_AUTH or check.outcome.code in (401, 403)
+
+
+def unavailable(err: BaseException) -> str:
+    """Why evidence could not be had, as one clean line: the error's type and its (outside) message."""
+    said = clean(" ".join(str(err).split()), MESSAGE_LIMIT)
+    return f"{type(err).__name__}: {said}" if said else type(err).__name__
+
+
+def _process(deploy: dict[str, Any], read: LogRead, *, dropped: bool) -> dict[str, Any]:
+    """Whether the service's process outlived the checks (`process` when it did not): the docker container's
+    state, or the platform's own line in the log."""
+    from loopctl.evidence.process import container_end, platform_end
+
+    if deploy.get("target") != "docker" or not deploy.get("container_id"):
+        said = platform_end(read.lines)
+        return {"process": said.to_dict()} if said is not None else {}
+
+    try:
+        ended = container_end(str(deploy["container_id"]), settle_s=EXIT_SETTLE_S if dropped else 0.0)
+    except LoopctlError as err:
+        return {"process_note": clean(err.message)}
+    return {"process": ended.to_dict()} if ended is not None else {}
+
+
+def _dropped(check: CheckRecord) -> bool:
+    """The connection ended without an answer (no close frame, a reset): what a dying process leaves."""
+    return check.outcome.code in (None, 1006)
 
 
 def _detail(read: LogRead) -> dict[str, Any]:
     detail: dict[str, Any] = {"read": True, "source": clean(read.source), "lines": len(read.lines)}
     if read.note:
         detail["note"] = clean(read.note)
+    if read.partial:
+        detail["partial"] = clean(read.partial)
     return detail

@@ -52,13 +52,25 @@ class LogLine:
 
 
 @dataclass(frozen=True)
+class Frame:
+    """A stack frame as the server printed it: the path in its container, line, and column and function if given."""
+
+    path: str
+    line: str
+    column: str | None = None
+    function: str | None = None
+
+
+@dataclass(frozen=True)
 class ServerError:
-    """What the server said went wrong: exception type, message, where (`app/handlers.py:42`), and the excerpt."""
+    """What the server said went wrong: exception type, message, where (`app/handlers.py:42`), and the excerpt;
+    `frame` is where, as printed, for mapping to a file of the repo."""
 
     type: str
     message: str
     location: str | None = None
     lines: tuple[str, ...] = field(default_factory=tuple)
+    frame: Frame | None = field(default=None, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": self.type, "message": self.message, "location": self.location, "lines": list(self.lines)}
@@ -71,7 +83,7 @@ def clean(text: str, limit: int = LINE_LIMIT) -> str:
 
 def extract(lines: Sequence[LogLine]) -> ServerError | None:
     """The most telling error in `lines`, or None when the window holds none."""
-    expanded = [item for line in lines for item in _expand(line)]
+    expanded = [item for line in lines for item in expand(line)]
     texts = [text for text, _ in expanded]
     found = _python(texts) or _node(texts) or _go(texts)
     if found is not None:
@@ -82,7 +94,7 @@ def extract(lines: Sequence[LogLine]) -> ServerError | None:
 # ----------------------------------------------------------------------------- lines
 
 
-def _expand(line: LogLine) -> list[tuple[str, str | None]]:
+def expand(line: LogLine) -> list[tuple[str, str | None]]:
     """Split multi-line entries; a JSON object line becomes its message (and stack) with its own severity."""
     severity = line.severity
     text = line.text
@@ -97,7 +109,7 @@ def _expand(line: LogLine) -> list[tuple[str, str | None]]:
 def _structured(text: str) -> tuple[str, str | None] | None:
     try:
         entry = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # a line nested 100k deep is a line of text, not a reason to fail
         return None
     if not isinstance(entry, dict):
         return None
@@ -112,9 +124,9 @@ def _structured(text: str) -> tuple[str, str | None] | None:
 
 
 def _level_name(level: Any) -> str:
-    """A level as a name; pino and bunyan write numbers (50 error, 60 fatal)."""
+    """A level as a name; pino and bunyan write numbers (40 warn, 50 error, 60 fatal)."""
     if isinstance(level, int) and not isinstance(level, bool):
-        return "FATAL" if level >= 60 else "ERROR" if level >= 50 else "INFO"
+        return "FATAL" if level >= 60 else "ERROR" if level >= 50 else "WARNING" if level >= 40 else "INFO"
     return str(level)
 
 
@@ -140,36 +152,60 @@ def _own(path: str, library: Sequence[str]) -> bool:
 
 
 def _python(texts: Sequence[str]) -> ServerError | None:
+    """The last complete traceback, found in one pass: each line is looked at once, whatever the log holds."""
     unboxed = [_GROUP_PREFIX.sub("", text) for text in texts]
-    starts = [index for index, text in enumerate(unboxed) if _PY_START.match(text)]
-    for start in reversed(starts):
-        found = _python_block(unboxed, start)
-        if found is not None:
-            error, end = found
-            return ServerError(error.type, error.message, error.location, _excerpt(texts, start, end, announced=True))
-    return None
+    found: tuple[_Traceback, int, ServerError] | None = None
+    open_blocks: list[_Traceback] = []  # nested by indentation; a logger may indent a whole traceback
+    for index, text in enumerate(unboxed):
+        if not text.strip():
+            continue
+        indent = len(text) - len(text.lstrip())
+        if _PY_START.match(text):
+            _close(open_blocks, indent)
+            open_blocks.append(_Traceback(index, indent))
+        elif open_blocks and indent > open_blocks[-1].indent:
+            open_blocks[-1].frame(text)
+        elif open_blocks:
+            block = _close(open_blocks, indent)
+            raised = _EXCEPTION.match(text.strip()) if block is not None else None
+            if block is not None and raised is not None:
+                found = (block, index + 1, block.error(raised))
+    if found is None:
+        return None
+    block, end, error = found
+    excerpt = _excerpt(texts, block.start, end, announced=True)
+    return ServerError(error.type, error.message, error.location, excerpt, error.frame)
 
 
-def _python_block(texts: Sequence[str], start: int) -> tuple[ServerError, int] | None:
-    location: str | None = None
-    fallback: str | None = None
-    index = start + 1
-    while index < len(texts):
-        text = texts[index]
+class _Traceback:
+    """A traceback being read: where it starts, how far it is indented, and its frames' locations so far."""
+
+    def __init__(self, start: int, indent: int) -> None:
+        self.start, self.indent = start, indent
+        self.own: Frame | None = None
+        self.deepest: Frame | None = None
+
+    def frame(self, text: str) -> None:
         frame = _PY_FRAME.match(text)
         if frame is not None:
-            where = _location(frame["path"], frame["line"])
-            fallback = where
+            self.deepest = Frame(frame["path"], frame["line"], None, frame["func"])
             if _own(frame["path"], _LIBRARY_PATHS):
-                location = where
-        elif text and not text[0].isspace():
-            raised = _EXCEPTION.match(text.strip())
-            if raised is None:
-                return None
-            message = clean(raised["message"] or "", MESSAGE_LIMIT)
-            return ServerError(clean(raised["type"], NAME_LIMIT), message, location or fallback), index + 1
-        index += 1
-    return None
+                self.own = self.deepest
+
+    def error(self, raised: re.Match[str]) -> ServerError:
+        message = clean(raised["message"] or "", MESSAGE_LIMIT)
+        where = self.own or self.deepest
+        location = _location(where.path, where.line) if where is not None else None
+        return ServerError(clean(raised["type"], NAME_LIMIT), message, location, frame=where)
+
+
+def _close(open_blocks: list[_Traceback], indent: int) -> _Traceback | None:
+    """End the tracebacks a line at `indent` ends; the innermost of them is the one that line may complete."""
+    closed = None
+    while open_blocks and open_blocks[-1].indent >= indent:
+        popped = open_blocks.pop()
+        closed = closed or popped
+    return closed
 
 
 # ----------------------------------------------------------------------------- Node and Go
@@ -184,14 +220,16 @@ def _node(texts: Sequence[str]) -> ServerError | None:
         if raised is None:
             continue
         end = index
-        location = None
+        own: Frame | None = None
         while end < len(texts) and (frame := _NODE_FRAME.match(texts[end])):
-            if location is None and _own(frame["path"], _LIBRARY_PATHS):
-                location = _location(frame["path"], frame["line"])
+            if own is None and _own(frame["path"], _LIBRARY_PATHS):
+                own = Frame(frame["path"], frame["line"], frame["col"], frame["func"])
             end += 1
         start = _node_context_start(texts, head)
         message = clean(raised["message"] or "", MESSAGE_LIMIT)
-        return ServerError(clean(raised["type"], NAME_LIMIT), message, location, _excerpt(texts, start, end))
+        location = _location(own.path, own.line) if own is not None else None
+        excerpt = _excerpt(texts, start, end)
+        return ServerError(clean(raised["type"], NAME_LIMIT), message, location, excerpt, own)
     return None
 
 
@@ -209,17 +247,18 @@ def _go(texts: Sequence[str]) -> ServerError | None:
         return None
     start = starts[-1]
     message = clean(_GO_PANIC.match(texts[start].strip())["message"], MESSAGE_LIMIT)  # type: ignore[index]
-    end, location, seen_frame = start + 1, None, False
+    end, own, seen_frame = start + 1, None, False
     while end < len(texts) and (texts[end].strip() or not seen_frame) and end - start < 200:
         frame = _GO_FRAME.match(texts[end])
         if frame is not None:
             seen_frame = True
-            if location is None and _own(frame["path"], _GO_LIBRARY):
-                location = _location(frame["path"], frame["line"])
+            if own is None and _own(frame["path"], _GO_LIBRARY):
+                own = Frame(frame["path"], frame["line"])
         if texts[end].startswith("exit status") or (seen_frame and _GO_PANIC.match(texts[end].strip())):
             break
         end += 1
-    return ServerError("panic", message, location, _excerpt(texts, start, end))
+    location = _location(own.path, own.line) if own is not None else None
+    return ServerError("panic", message, location, _excerpt(texts, start, end), own)
 
 
 # ----------------------------------------------------------------------------- severity

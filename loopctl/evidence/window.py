@@ -40,11 +40,13 @@ class Window:
 
 @dataclass(frozen=True)
 class LogRead:
-    """What a source returned for a window: the lines, where from, and why they may be incomplete."""
+    """What a source returned for a window: the lines, where from, why they may be incomplete, and, when the read
+    was cut, what part of the window's log it holds (then silence about the rest cannot be claimed)."""
 
     lines: tuple[LogLine, ...]
     source: str
     note: str = ""
+    partial: str = ""
 
 
 class LogSource(Protocol):

@@ -9,9 +9,10 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 from loopctl.config import CheckConfig, CloudRunConfig, Config
 from loopctl.errors import LoopctlError, UsageError
 from loopctl.outside import one_line
-from loopctl.probe.classify import AppCode
+from loopctl.probe.classify import DEPTH_AUTH, AppCode
 from loopctl.probe.spec import Check, ProbeResult, parse_url
 from loopctl.records.record import CheckRecord, ErrorInfo, OutcomeRecord, PhaseStatus
+from loopctl.reports.evidence import said
 from loopctl.runner import Context, PhaseResult
 
 # Closes whose cause is usually an exception in the handler, and the handler's log says which.
@@ -56,22 +57,26 @@ class ProbePhase:
         self, ctx: Context, deploy: dict[str, Any], records: tuple[CheckRecord, ...]
     ) -> tuple[tuple[CheckRecord, ...], Any]:
         """The server's own words for the failing checks, read here because the checks' records are made here."""
-        from loopctl.evidence.collect import collect
+        from loopctl.evidence.collect import Evidence, collect, unavailable
 
         ctx.log(self.name, "reading the server's logs around the failing checks")
-        evidence = collect(ctx.config, deploy, records)
+        try:
+            evidence = collect(ctx.config, deploy, records)
+        except Exception as err:  # reading evidence must never cost the checks that ran: they are the verdict
+            evidence = Evidence(records, {"read": False, "note": f"evidence unavailable: {unavailable(err)}"})
         if evidence.detail.get("note"):
             ctx.log(self.name, f"server logs: {evidence.detail['note']}")
         return evidence.checks, evidence.detail
 
 
 def quote_in_hint(record: CheckRecord) -> CheckRecord:
-    """A close that usually means the handler raised (1006, 1011): the hint ends with what the server logged."""
+    """A close that usually means the handler raised (1006, 1011), or a refusal at authentication: the hint ends
+    with what the server logged."""
     error = record.server_error
-    if record.passed or error is None or record.outcome.code not in HANDLER_CODES:
+    quoted = record.outcome.code in HANDLER_CODES or record.outcome.depth == DEPTH_AUTH
+    if record.passed or error is None or not quoted:
         return record
-    said = f"{error.type}: {error.message}" if error.message else error.type
-    hint = f"{record.outcome.hint} The server's log at that time: {said}"
+    hint = f"{record.outcome.hint} The server's log at that time: {said(error)}"
     return record.model_copy(update={"outcome": record.outcome.model_copy(update={"hint": hint})})
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from loopctl.outside import printable
@@ -11,6 +13,11 @@ from loopctl.records.record import Changes, CheckRecord, Record, ServerErrorReco
 from loopctl.reports.tables import DASH, code, fence_for, table, text
 
 NO_ERROR = "no server error logged in the window"
+UNLEVELLED = "LOG"  # the type evidence gives a quoted line that names no level of its own
+CAUSE_TYPES = (UNLEVELLED, "WARNING")  # a line quoted as the cause of a refusal, not an error the server had
+GATEWAY_STATUSES = (502, 503, 504)  # a proxy or the platform may have answered these, not the app
+NO_CLOSE_FRAME = (1005, 1006, 1015)  # codes that say no close frame came (or TLS broke): nothing was answered
+NO_ERROR_IN_PART = "no server error in the part of the window's log that was read"
 NO_ERROR_MEANS = (
     "itself evidence: the app saw nothing wrong, or something before it (a proxy, a timeout, an OOM kill) ended it"
 )
@@ -25,15 +32,25 @@ def logs_detail(record: Record) -> dict[str, Any] | None:
 
 def raised(error: ServerErrorRecord) -> str:
     """`server raised TypeError: message (app/ws/auth.py:419)`, for a line of prose (escaped for markdown)."""
-    what = f"{error.type}: {error.message}" if error.message else error.type
+    what = said(error)
     verb = "logged" if error.type.isupper() else "raised"  # a severity (ERROR) rather than an exception type
     where = f" ({code(error.location)})" if error.location else ""
     return f"server {verb} {code(what)}{where}"
 
 
+def said(error: ServerErrorRecord) -> str:
+    """`TypeError: message`; a logged line as it was written, when it names its level itself or has none."""
+    if error.type == UNLEVELLED or (error.type.isupper() and error.type in error.message):
+        return error.message
+    return f"{error.type}: {error.message}" if error.message else error.type
+
+
 def short_outcome(check: CheckRecord) -> str:
-    """`1011 at message processing`: the code (or category) and the stage it stopped at."""
+    """`1011 at message processing`: the code (or category) and the stage it stopped at; an HTTP check's status
+    is its own answer (a 404 is not a stage of a WebSocket exchange)."""
     outcome = check.outcome
+    if check.kind == "http" and outcome.code is not None:
+        return f"HTTP {outcome.code}"
     name = str(outcome.code) if outcome.code is not None else text(outcome.category)
     return f"{name} at {STAGE_NAMES.get(outcome.depth, f'depth {outcome.depth}')}"
 
@@ -55,20 +72,94 @@ def failure_lines(record: Record, check: CheckRecord, *, quoted: bool = False) -
     """
     trace = f" (trace {code(check.trace_id)})" if check.trace_id else ""
     detail = logs_detail(record)
+    ended = process_end(record)
+    process = [f"- **Process**: {process_sentence(ended, check)}"] if ended is not None else []
     if check.server_error is not None:
         error = check.server_error
         if quoted:
             lines = [f"- **Trace**: {code(check.trace_id)}"] if check.trace_id else []
         else:
             lines = [f"- **Server error**: {raised(error)}{trace}"]
+        lines += process
         source = f" from {printable(str(detail['source']))}" if detail and detail.get("source") else ""
-        return lines + details_block(f"Server log{source}", error.lines)
+        return lines + _partial_line(detail) + details_block(f"Server log{source}", error.lines)
+    if ended is not None:
+        return [*process, *details_block("The container's last lines", [str(line) for line in ended["lines"]])]
     if detail is None:
         return []
     if not detail.get("read"):
         return [f"- **Server log**: not read — {text(str(detail.get('note') or 'no log source'))}"]
-    lines = [f"- **Server log**: {NO_ERROR}{trace} — {NO_ERROR_MEANS}"]
+    if detail.get("partial"):
+        lines = [f"- **Server log**: {NO_ERROR_IN_PART}{trace}; the rest was not read, so it may hold one"]
+        lines += _partial_line(detail)
+    elif (answer := server_answer(check)) is not None:
+        lines = [f"- **Server log**: no line in the window says why{trace}; the server's own answer: {code(answer)}"]
+    else:
+        lines = [f"- **Server log**: {NO_ERROR}{trace} — {NO_ERROR_MEANS}"]
     return lines + ([f"- **Log note**: {text(str(detail['note']))}"] if detail.get("note") else [])
+
+
+def server_answer(check: CheckRecord) -> str | None:
+    """What the server itself answered (a close it sent, an HTTP status but a gateway's), or None when nothing came
+    back: only then can a proxy, a timeout or an OOM kill be what ended the check."""
+    outcome = check.outcome
+    if outcome.code is None:
+        return None
+    if outcome.code < 1000:
+        return None if outcome.code in GATEWAY_STATUSES else " ".join(f"HTTP {outcome.code} {outcome.reason}".split())
+    if outcome.origin == "server" and outcome.code not in NO_CLOSE_FRAME:
+        return " ".join(f"{outcome.code} {outcome.reason}".split())
+    return None
+
+
+def process_end(record: Record) -> dict[str, Any] | None:
+    """How the service's process ended during the probe (docker target), when it did."""
+    detail = logs_detail(record)
+    ended = detail.get("process") if detail else None
+    return ended if isinstance(ended, dict) else None
+
+
+def process_summary(record: Record) -> list[str]:
+    """The Summary's line for a process that died: a crash is said as a crash, not guessed from a close code."""
+    ended = process_end(record)
+    return [] if ended is None else [f"**Process**: {process_sentence(ended, None)}", ""]
+
+
+def process_sentence(ended: dict[str, Any], check: CheckRecord | None) -> str:
+    """`the process exited with code 1, 0.3 s after this check started`; OOM kills and restarts said as such."""
+    exit_code = ended.get("exit_code")
+    if ended.get("oom_killed"):
+        known = f", exit code {exit_code}" if exit_code is not None else ""
+        what = f"the process was killed for lack of memory (OOMKilled{known})"
+    else:
+        what = f"the process exited with code {exit_code}" if exit_code is not None else "the process ended"
+    restarts = int(ended.get("restarts") or 0)
+    if restarts:
+        what += f"; the engine restarted it {restarts} time{'s' if restarts != 1 else ''}"
+    finished, started = _moment(ended.get("finished_at")), _moment(check.started_at if check else None)
+    if finished is not None and started is not None and restarts == 0:
+        what += f", {max(0.0, (finished - started).total_seconds()):.1f} s after this check started"
+    elif finished is not None:
+        what += f" (at {finished.strftime('%H:%M:%S')} UTC)"
+    return text(what)
+
+
+def _moment(stamp: Any) -> datetime | None:
+    """An RFC 3339 time (the engine writes nanoseconds) as an aware datetime; None when there is none."""
+    if not isinstance(stamp, str) or not stamp:
+        return None
+    try:
+        moment = datetime.fromisoformat(re.sub(r"(\.\d{6})\d+", r"\1", stamp).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _partial_line(detail: dict[str, Any] | None) -> list[str]:
+    """What part of the window's log was read, when the read was cut."""
+    if not detail or not detail.get("partial"):
+        return []
+    return [f"- **Log read**: {text(str(detail['partial']))} (the part between was not read)"]
 
 
 def details_block(summary: str, lines: Sequence[str]) -> list[str]:
@@ -96,7 +187,7 @@ def evolution_lines(record: Record, previous: Record) -> list[str]:
 
 
 def _evolution(before: CheckRecord, after: CheckRecord, previous: Record, record: Record) -> str | None:
-    old, new = before.server_error, after.server_error
+    old, new = _error_only(before.server_error), _error_only(after.server_error)
     if old is not None and new is not None:
         if (old.type, old.message) == (new.type, new.message):
             return f"same exception as iteration {previous.number}: {code(new.type)}"
@@ -112,9 +203,15 @@ def _evolution(before: CheckRecord, after: CheckRecord, previous: Record, record
     return None
 
 
+def _error_only(error: ServerErrorRecord | None) -> ServerErrorRecord | None:
+    """A quoted warning or plain line says why a server refused; it is no server error to track the evolution of."""
+    return None if error is None or error.type in CAUSE_TYPES else error
+
+
 def _read(record: Record) -> bool:
+    """Whether the whole window's log was read: only then does its silence say anything."""
     detail = logs_detail(record)
-    return bool(detail and detail.get("read"))
+    return bool(detail and detail.get("read") and not detail.get("partial"))
 
 
 # ----------------------------------------------------------------------------- changes

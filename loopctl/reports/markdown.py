@@ -17,7 +17,13 @@ from loopctl.records.compare import (
 )
 from loopctl.records.history import short_sha, utc_minute
 from loopctl.records.record import CheckRecord, OutcomeRecord, PhaseRecord, Record, SuiteRecord
-from loopctl.reports.evidence import changes_section, evolution_lines, failure_lines, quoted_error
+from loopctl.reports.evidence import (
+    changes_section,
+    evolution_lines,
+    failure_lines,
+    process_summary,
+    quoted_error,
+)
 from loopctl.reports.tables import (
     DASH,
     arrived,
@@ -137,8 +143,8 @@ def _server_quote(record: Record) -> list[str]:
     """`**Server error**: 1011 at message processing — server raised TypeError: … (app/ws/auth.py:419)`."""
     first = quoted_check(record)
     if first is None:
-        return []
-    return [f"**Server error** in **{text(first.name)}**: {quoted_error(first)}", ""]
+        return process_summary(record)
+    return [f"**Server error** in **{text(first.name)}**: {quoted_error(first)}", "", *process_summary(record)]
 
 
 def quoted_check(record: Record) -> CheckRecord | None:

@@ -18,6 +18,7 @@ from tests.support.events import Recorder, logged
 from tests.support.realparts import BASE_IMAGE, RegistryHandle, docker_client, start_registry
 
 SERVICE = Path(__file__).resolve().parents[2] / "examples" / "agent-service"
+BUILD_LOGS = Path(__file__).resolve().parents[1] / "fixtures" / "build_logs"
 
 
 @pytest.fixture(scope="module")
@@ -341,6 +342,27 @@ def test_a_failing_step_shows_its_last_output_and_the_log_has_no_escape_codes(
     assert "| /usr/bin/python3: No module named pip" in logged(ctx)
     log = ctx.store.artifact_path(1, "build.log").read_text()
     assert "Collecting requests" in log and "\x1b" not in log
+
+
+def test_a_typescript_build_failure_quotes_the_compilers_error_and_names_the_real_log(
+    tmp_path: Path, source: Path, registry: RegistryHandle
+) -> None:
+    # webpack's real output for a TS2322, then lines that are not the cause, as a failing `npm run build` prints.
+    shutil.copy(BUILD_LOGS / "webpack.log", source / "webpack.log")
+    dockerfile = source / "Dockerfile"
+    dockerfile.write_text(
+        dockerfile.read_text()
+        + "\nCOPY webpack.log /tmp/webpack.log\n"
+        + "RUN exec 2>&1; cat /tmp/webpack.log; echo 'npm notice: run `npm fund` for details'; exit 1\n"
+    )
+    ctx = make_ctx(tmp_path, source, registry, number=3)
+    with pytest.raises(LoopctlError) as caught:
+        BuildPhase().run(ctx)
+    first_line = caught.value.message.partition("\n")[0]
+    cause = "TS2322: Type 'string' is not assignable to type 'number'. (/app/src/room.ts(8,3))"
+    assert first_line.endswith(f"returned a non-zero code: 1 — {cause}")
+    assert "the whole log is 0003.build.log beside the record" in caught.value.hint
+    assert ctx.store.artifact_path(3, "build.log").name == "0003.build.log"
 
 
 def test_records_inside_the_context_never_reach_the_engine(

@@ -243,6 +243,20 @@ def test_a_cancel_that_fails_says_so_and_where_to_cancel(
 # --- the phase on its own ------------------------------------------------------------------------
 
 
+def test_a_compiler_error_is_the_quoted_cause_and_the_hint_names_the_saved_log(
+    tmp_path: Path, source: Path, registry: RegistryHandle, cloudbuild: CloudBuildEmulator
+) -> None:
+    tsc = "src/room.ts(8,3): error TS2322: Type 'string' is not assignable to type 'number'."  # fixtures/build_logs
+    dockerfile = source / "Dockerfile"
+    dockerfile.write_text(dockerfile.read_text() + f'RUN echo "{tsc}" && echo "npm notice: see npm fund" && exit 2\n')
+    ctx = make_ctx(tmp_path, source, image_for(registry, tmp_path), cloudbuild)
+    result = build(ctx)
+    assert result.status == "failed" and result.error is not None
+    first = result.error.message.split("\n")[0]
+    assert first.startswith('Cloud Build step "build" (#0) failed: Step 9/9 : RUN echo') and first.endswith(tsc)
+    assert "the whole log is 0001.build.log beside the record" in result.error.hint
+
+
 def test_a_failing_run_step_names_the_step_and_quotes_its_last_lines(
     tmp_path: Path, source: Path, registry: RegistryHandle, cloudbuild: CloudBuildEmulator
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from loopctl.config import CheckConfig, Config, DeployConfig, DockerDeployConfig
+from loopctl.config import BuildConfig, CheckConfig, Config, DeployConfig, DockerDeployConfig
 from loopctl.evidence.collect import collect
 from loopctl.phases.docker.deploy import DockerDeploy
 from loopctl.phases.probe import build_check, check_record
@@ -116,3 +117,17 @@ def test_a_container_that_is_gone_is_said_in_the_detail(
 
     assert evidence.detail == {"read": False, "note": f"container {section['service']} is gone: its log cannot be read"}
     assert evidence.checks == (check,)
+
+
+def test_the_location_is_the_repo_path_of_the_services_own_file(
+    tmp_path: Path, image: str, project: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(SECRET_VAR, f"evidence-{uuid.uuid4().hex}")
+    config, section, check = deploy_and_probe(tmp_path, project, image, "internal")
+    built = config.model_copy(update={"build": BuildConfig(context=str(SERVICE), image="agent-service")})
+
+    error = collect(built, section, [check]).checks[0].server_error
+
+    assert error is not None and error.location is not None
+    # /app/agent_service/conversation.py in the container is this file of the repo
+    assert re.fullmatch(r"examples/agent-service/agent_service/conversation\.py:\d+ in \w+", error.location)

@@ -75,7 +75,9 @@ class CloudBuildPhase:
         section.update(retries=api.retries, **timings(finished))
         detail = {"build_id": finished.id, "queued_s": section["queued_s"], "working_s": section["working_s"]}
         if finished.status.name != "SUCCESS":
-            err = build_failure(finished, tail, _cloudbuild(ctx))
+            err = build_failure(
+                finished, tail, _cloudbuild(ctx), log_name=ctx.store.artifact_path(ctx.number, "build.log").name
+            )
             return PhaseResult(
                 "failed", detail, section=section, error=ErrorInfo(kind=err.kind, message=err.message, hint=err.hint)
             )

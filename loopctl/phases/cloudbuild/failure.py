@@ -6,6 +6,7 @@ from typing import Any
 
 from loopctl.config import CloudBuildConfig
 from loopctl.errors import LoopctlError
+from loopctl.evidence.toolchain import cause_line
 from loopctl.phases.cloudbuild.logs import LogTail, clean, last_dockerfile_step, meaningful_tail
 from loopctl.phases.docker.build import build_error
 from loopctl.secrets import redact
@@ -16,8 +17,10 @@ _PUSH_FAILURES = ("PUSH_FAILED", "PUSH_NOT_AUTHORIZED", "PUSH_IMAGE_NOT_FOUND")
 _DENIED_WORDS = ("denied", "unauthorized", "forbidden", "permission", "authentication required", "no basic auth")
 
 
-def build_failure(build: Any, tail: LogTail, config: CloudBuildConfig) -> LoopctlError:
-    """The error for a build whose status is not SUCCESS."""
+def build_failure(
+    build: Any, tail: LogTail, config: CloudBuildConfig, *, log_name: str = "NNNN.build.log"
+) -> LoopctlError:
+    """The error for a build whose status is not SUCCESS; `log_name` is the file the whole log was saved to."""
     status = build.status.name
     detail = one_line(str(build.status_detail or ""))
     where = f"Cloud Build {build.id}"
@@ -40,10 +43,10 @@ def build_failure(build: Any, tail: LogTail, config: CloudBuildConfig) -> Loopct
         return push_failure(build, detail, config)
     if status == "INTERNAL_ERROR":
         return LoopctlError(f"{where} failed inside Cloud Build: {detail}", hint="run again", kind="build")
-    return step_failure(build, tail, detail)
+    return step_failure(build, tail, detail, log_name=log_name)
 
 
-def step_failure(build: Any, tail: LogTail, detail: str) -> LoopctlError:
+def step_failure(build: Any, tail: LogTail, detail: str, *, log_name: str = "NNNN.build.log") -> LoopctlError:
     """Name the failing step and the Dockerfile instruction, quote its last meaningful lines; the hint as locally."""
     index, step = next(
         ((index, step) for index, step in enumerate(build.steps) if step.status.name in ("FAILURE", "TIMEOUT")),
@@ -54,8 +57,11 @@ def step_failure(build: Any, tail: LogTail, detail: str) -> LoopctlError:
     name = f'"{step.id}" (#{index})' if step is not None and step.id else f"#{index}"
     instruction = last_dockerfile_step(lines)
     reason = quoted[-1] if quoted else detail or "the build failed"
-    local = build_error(instruction, reason)
+    local = build_error(instruction, reason, log_name=log_name)
     first = f"Cloud Build step {name} failed: {local.message}" if index >= 0 else f"Cloud Build failed: {reason}"
+    cause = cause_line(lines)  # the toolchain's own error line, wherever it is in the step's output
+    if cause is not None and cause != reason:
+        first = f"{first} — {redact(cause)[:200]}"
     return LoopctlError("\n".join([first, *quoted]), hint=local.hint, kind="build")
 
 

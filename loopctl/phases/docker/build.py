@@ -8,6 +8,7 @@ from typing import IO, Any, cast
 
 from loopctl.config import BuildConfig, Config
 from loopctl.errors import LoopctlError
+from loopctl.evidence.toolchain import cause_line
 from loopctl.phases.inputs import build_inputs, input_digest, input_tag
 from loopctl.records.store import write_atomic
 from loopctl.runner import Context, PhaseResult
@@ -71,7 +72,9 @@ class BuildPhase:
             pull=False,
         )
         try:
-            image_id = follow_build(stream, lines, lambda line: ctx.log(self.name, line), args=build.args)
+            image_id = follow_build(
+                stream, lines, lambda line: ctx.log(self.name, line), log_name=log_path.name, args=build.args
+            )
         finally:
             context.close()
             write_atomic(log_path, redact("".join(lines)))
@@ -94,7 +97,12 @@ def build_context(config: Config) -> tuple[IO[bytes], str]:
 
 
 def follow_build(
-    stream: Iterable[dict[str, Any]], lines: list[str], show: Any, *, args: Mapping[str, str] | None = None
+    stream: Iterable[dict[str, Any]],
+    lines: list[str],
+    show: Any,
+    *,
+    log_name: str = "NNNN.build.log",
+    args: Mapping[str, str] | None = None,
 ) -> str:
     """Read the engine's build stream: keep the log, show progress, turn `errorDetail` into a failure."""
     step = ""
@@ -119,7 +127,7 @@ def follow_build(
             tail = failure_tail(step_output)
             for line in tail:
                 show(f"| {line[:160]}")
-            raise build_error(step, message, tail, args=args)
+            raise build_error(step, message, tail, cause=cause_line(step_output), log_name=log_name, args=args)
         aux = chunk.get("aux")
         if isinstance(aux, dict) and aux.get("ID"):
             image_id = aux["ID"]
@@ -136,28 +144,40 @@ def plain_text(text: str) -> str:
 def failure_tail(output: Sequence[str], limit: int = FAILURE_TAIL_LINES) -> list[str]:
     """The failing step's last meaningful lines: its own output, not the engine's bookkeeping."""
     kept = [line for line in output if not _ENGINE_NOISE.match(line)][-limit:]
-    return [redact(line if len(line) <= _LINE_LIMIT else line[: _LINE_LIMIT - 1] + "…") for line in kept]
+    return [_clipped(line) for line in kept]
+
+
+def _clipped(line: str) -> str:
+    return redact(line if len(line) <= _LINE_LIMIT else line[: _LINE_LIMIT - 1] + "…")
 
 
 def build_error(
-    step: str, message: str, tail: Sequence[str] = (), *, args: Mapping[str, str] | None = None
+    step: str,
+    message: str,
+    tail: Sequence[str] = (),
+    *,
+    cause: str | None = None,
+    log_name: str = "NNNN.build.log",
+    args: Mapping[str, str] | None = None,
 ) -> LoopctlError:
-    """Name the Dockerfile step, the engine's message and the step's last output; the hint says the usual cause."""
+    """Name the Dockerfile step, the engine's message and the step's cause (the toolchain's error line, else its
+    last line of output) and last output; the hint says the usual cause and names the whole log's file."""
     lowered = message.lower()
     if " : from " in step.lower() or "pull access denied" in lowered or "manifest unknown" in lowered:
         hint = base_image_hint(step, message, args or {})
     elif "copy failed" in lowered or ("no such file or directory" in lowered and "copy" in step.lower()):
         hint = "a COPY source is missing from the build context (or excluded by .dockerignore)"
     elif "returned a non-zero code" in lowered:
-        hint = "a RUN command failed: its last output is shown; the whole log is NNNN.build.log beside the record"
+        hint = f"a RUN command failed: its last output is shown; the whole log is {log_name} beside the record"
     else:
-        hint = "read the build log beside the record (NNNN.build.log)"
+        hint = f"read the build log beside the record ({log_name})"
     where = f"{step}: " if step else ""
     head = f"{where}{message.strip()}"
     if tail:
-        # The last line is usually the cause ("No module named pip"): keep it on the line every view shows.
+        # The toolchain's error line, else the last line ("No module named pip"): on the line every view shows.
+        said = _clipped(cause) if cause else tail[-1]
         what = "its last line of output" if len(tail) == 1 else f"its last {len(tail)} lines of output"
-        head = f"{head} — {tail[-1]}\n{what}:\n" + "\n".join(tail)
+        head = f"{head} — {said}\n{what}:\n" + "\n".join(tail)
     return LoopctlError(head, hint=hint, kind="build")
 
 
