@@ -60,12 +60,19 @@ class BuildConfig(_Strict):
     platform: str = "linux/amd64"
     builder: Literal["docker", "cloudbuild"] = "docker"
     cloudbuild: CloudBuildConfig | None = None
+    # Whether an image already under the input tag stands in for a build (see phases/image_cache.py).
+    cache: Literal["records", "registry", "off"] = "records"
 
     @model_validator(mode="after")
     def _builder_block(self) -> BuildConfig:
         if self.builder == "cloudbuild" and self.cloudbuild is None:
             raise ValueError("builder 'cloudbuild' needs a build.cloudbuild block (project at least)")
         return self
+
+    @field_validator("cache", mode="before")
+    @classmethod
+    def _cache_off(cls, value: object) -> object:
+        return "off" if value is False else value  # YAML 1.1 reads a bare `off` as false
 
     @field_validator("image")
     @classmethod
@@ -261,6 +268,8 @@ class WebSocketCheckConfig(_Strict):
     hold: float = Field(1.0, ge=0, le=3600)
     headers: dict[str, str] = Field(default_factory=dict)
     ca_bundle: str | None = None
+    # Frames the app marks as errors: each a subset of a frame's fields. None: `{event_field: error}`.
+    fail_on: list[dict[str, Any]] | None = None
 
 
 class LoadConfig(_Strict):

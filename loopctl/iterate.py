@@ -11,6 +11,7 @@ from pathlib import Path
 from loopctl.config import load_config
 from loopctl.errors import UsageError
 from loopctl.exitcodes import ExitCode, for_record
+from loopctl.records.compare import verdict_line
 from loopctl.records.record import PHASE_ORDER, Record
 from loopctl.runner import IterationResult, run_iteration
 from loopctl.ui import in_ci, shown, stderr_console
@@ -87,6 +88,5 @@ def _publish(result: IterationResult, options: IterateOptions) -> None:
             stream.write(result.report + "\n")
     if options.as_json:  # last: an output that cannot be written is one error document instead
         emit_json(record.to_json_dict())
-    outcome = record.outcome.label if record.outcome else "no checks ran"
-    console.print(shown(f"iteration {record.number}: {record.status} — {outcome}"), markup=False)
+    console.print(shown(f"iteration {record.number}: {record.status} — {verdict_line(record)}"), markup=False)
     console.print(f"report: {result.report_path}", markup=False)

@@ -100,6 +100,7 @@ def test_phases_are_grouped_by_platform() -> None:
         "loopctl.phases.inputs",
         "loopctl.phases.junit_read",
         "loopctl.phases.probe",
+        "loopctl.phases.suite_process",
         "loopctl.phases.suites",
         "loopctl.phases.url",
     ]

@@ -7,9 +7,13 @@ import os
 import stat
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from loopctl.config import BuildConfig, Config
 from loopctl.errors import UsageError
+
+if TYPE_CHECKING:
+    from loopctl.records.store import Store
 
 INPUT_TAG_PREFIX = "in-"
 _CHUNK = 1 << 20
@@ -115,3 +119,34 @@ def _build_of(config: Config) -> BuildConfig:
     if config.build is None:
         raise UsageError("no build: block in the config", hint="add build: {context, image} or deploy with --image")
     return config.build
+
+
+def reuse_refusal(store: Store, policy: str, digest: str, cache_tag: str, held: str) -> str | None:
+    """None when the registry's image under the input tag may stand in for a build; else the line saying why not.
+
+    Anyone who can push to the repository can put any image under `in-<digest>`: the tag alone proves nothing.
+    `build.cache: records` (the default) reuses it only when an earlier iteration of this project built these
+    inputs itself and pushed that very digest; `registry` trusts the tag (`off` never asks).
+    """
+    if policy == "registry" or held in built_and_pushed(store, digest):
+        return None
+    return (
+        f"not reusing {cache_tag}: no earlier iteration here built these inputs and pushed its image "
+        f"{held[:19]}… (build.cache: records), so it is built again"
+    )
+
+
+def built_and_pushed(store: Store, digest: str) -> set[str]:
+    """The image digests iterations recorded pushing after building these inputs themselves (not reusing one)."""
+    from loopctl.records.record import Record
+    from loopctl.records.store import read_record
+
+    pushed: set[str] = set()
+    for number in store.newest_first():
+        record = read_record(store.record_path(number))
+        if not isinstance(record, Record) or not record.build or record.build.get("input_digest") != digest:
+            continue
+        image = (record.push or {}).get("digest")
+        if record.build.get("cached") in ("no", "local") and isinstance(image, str):
+            pushed.add(image)
+    return pushed

@@ -160,6 +160,7 @@ def build_check(
             auth=ws.auth.type if ws.auth else "bearer",
             app_codes=app_codes,
             ca_bundle=ws.ca_bundle,
+            fail_on=tuple(ws.fail_on) if ws.fail_on is not None else None,
         )
     assert item.http is not None
     return Check(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
 import shlex
 import signal
 import subprocess
@@ -13,6 +11,7 @@ from pathlib import Path
 from loopctl.config import SuiteConfig
 from loopctl.outside import clip, lines, one_line
 from loopctl.phases.junit_read import JunitCounts, read_junit
+from loopctl.phases.suite_process import SuiteProcess, described
 from loopctl.records.record import ErrorInfo, SuiteRecord
 from loopctl.records.store import write_atomic
 from loopctl.runner import Context, PhaseResult
@@ -21,7 +20,6 @@ from loopctl.runner import Context, PhaseResult
 FAILURES_KEPT = 50
 TEST_NAME_LIMIT = 200
 FAILURE_MESSAGE_LIMIT = 2000
-_KILL_GRACE = 2.0
 
 
 class SuitesPhase:
@@ -39,61 +37,38 @@ class SuitesPhase:
         log = ctx.store.artifact_path(ctx.number, suite.log_suffix)
         with tempfile.TemporaryDirectory(prefix="loopctl-junit-") as folder:
             junit = Path(folder) / "junit.xml"
-            output = Path(folder) / "output.log"
             command = suite.command.replace("{junit}", shlex.quote(str(junit)))
             cwd = ctx.config.path(suite.cwd) if suite.cwd else ctx.config.base_dir
-            try:
-                returncode = run_in_own_group(command, cwd=cwd, output=output, timeout=suite.timeout)
-            except subprocess.TimeoutExpired:
-                returncode = None
-            finally:
-                # The suite's output is kept whatever happened to it: a timed-out suite's log says where it hung.
-                if output.exists():
-                    write_atomic(log, lines(output.read_text(encoding="utf-8", errors="replace")))
+            returncode, left = self._run_command(ctx, suite, command, cwd, log)
             if returncode is None:
-                return _broken(suite, "timeout", f"did not finish in {suite.timeout:g}s (log: {log.name})", None)
+                broken = _broken(suite, "timeout", f"did not finish in {suite.timeout:g}s (log: {log.name})", None)
+                return _with_left(broken, left)
             counts = read_junit(junit) if junit.exists() else None
         if counts is None:
-            return _broken(
-                suite, "no_junit", f"exited {returncode} and wrote no JUnit XML (log: {log.name})", returncode
-            )
-        return _record(suite, counts, returncode)
+            message = f"{exit_described(returncode)} and wrote no JUnit XML (log: {log.name})"
+            return _with_left(_broken(suite, "no_junit", message, returncode), left)
+        return _with_left(_record(suite, counts, returncode), left)
 
-
-def run_in_own_group(command: str, *, cwd: Path, output: Path, timeout: float) -> int:
-    """Run `/bin/sh -c COMMAND` in a process group of its own; on timeout or Ctrl-C the whole group is killed.
-
-    Killing only the shell would leave what it started running (a test server, a browser), holding the
-    output open and the machine busy after loopctl has moved on.
-    """
-    with output.open("wb") as sink:
-        process = subprocess.Popen(
-            ["/bin/sh", "-c", command],
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    def _run_command(
+        self, ctx: Context, suite: SuiteConfig, command: str, cwd: Path, log: Path
+    ) -> tuple[int | None, list[str]]:
+        """Its exit code (None: timed out) and what it left running; on Ctrl-C too, nothing it started outlives it."""
+        running = SuiteProcess(command, cwd=cwd)
+        returncode: int | None = None
+        left: list[str] = []
         try:
-            return process.wait(timeout=timeout)
-        except BaseException:  # the timeout, Ctrl-C, SIGTERM (as KeyboardInterrupt)
-            _end_group(process)
-            raise
-
-
-def _end_group(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM to the group, a moment to clean up, then SIGKILL to whatever of it is left (the shell may be gone)."""
-    _signal_group(process.pid, signal.SIGTERM)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=_KILL_GRACE)
-    _signal_group(process.pid, signal.SIGKILL)
-    process.wait()
-
-
-def _signal_group(pgid: int, signum: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signum)
+            returncode = running.wait(suite.timeout)
+        except subprocess.TimeoutExpired:
+            pass
+        finally:
+            left = running.end()
+            # The suite's output is kept whatever happened to it: a timed-out suite's log says where it hung.
+            write_atomic(log, lines(running.output.text()))
+        if running.output.dropped:
+            ctx.log(self.name, f"{suite.name}: {log.name} keeps the start and end of its output, not all of it")
+        if left:
+            ctx.log(self.name, f"{suite.name}: {described(left)}")
+        return returncode, left
 
 
 def _record(suite: SuiteConfig, counts: JunitCounts, exit_code: int) -> SuiteRecord:
@@ -110,9 +85,51 @@ def _record(suite: SuiteConfig, counts: JunitCounts, exit_code: int) -> SuiteRec
             "skipped": counts.skipped,
             "exit_code": exit_code,
             "failures": failures,
-            "error": {"kind": "junit", "message": one_line(counts.error)} if counts.error else None,
+            "error": _junit_error(counts) or _exit_error(suite, counts, exit_code),
         }
     )
+
+
+def _junit_error(counts: JunitCounts) -> dict[str, str] | None:
+    return {"kind": "junit", "message": one_line(counts.error)} if counts.error else None
+
+
+def _exit_error(suite: SuiteConfig, counts: JunitCounts, exit_code: int) -> dict[str, str] | None:
+    """A non-zero exit fails the suite whatever its JUnit says (`pytest … && ./e2e.sh` with e2e.sh failing).
+
+    Exit 1 with failures listed is the usual "tests failed": the failures say it all. Any other non-zero exit is
+    named, with the signal when it is one.
+    """
+    if exit_code == 0 or (exit_code == 1 and counts.failed):
+        return None
+    junit = f"{counts.passed} passed, {counts.failed} failed, {counts.skipped} skipped"
+    return {
+        "kind": "exit_code",
+        "message": f"{suite.name}: {exit_described(exit_code)}, though its JUnit XML says {junit}",
+        "hint": "a suite passes only when its command exits 0: run it by hand and read its log; "
+        "in `a && b` or `a; b` the last command that ran decides",
+    }
+
+
+def exit_described(exit_code: int) -> str:
+    """`exited with code 3`, `was killed by SIGSEGV`, `exited with code 139 (128 + SIGSEGV: …)`."""
+    if exit_code < 0:
+        return f"was killed by {_signal_name(-exit_code)}"
+    if exit_code > 128 and _signal_name(exit_code - 128).startswith("SIG"):
+        name = _signal_name(exit_code - 128)
+        return f"exited with code {exit_code} (128 + {name}: a process it ran was killed by {name})"
+    return f"exited with code {exit_code}"
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def _with_left(record: SuiteRecord, left: list[str]) -> SuiteRecord:
+    return record.model_copy(update={"left_running": left}) if left else record
 
 
 def _broken(suite: SuiteConfig, kind: str, message: str, exit_code: int | None) -> SuiteRecord:

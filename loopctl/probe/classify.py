@@ -120,12 +120,14 @@ def close(
     expected: Sequence[str] = (),
     seen: Sequence[str] = (),
     app_codes: Mapping[int, AppCode] | None = None,
+    instead: Sequence[str] = (),
 ) -> Outcome:
     """The connection closed before the expectations were met (with a code, or dropped: 1006)."""
     reason = one_line(reason)
     if code == 1000 and origin != "client":
         if expected and events_matched(expected, seen):
-            return Outcome(code, "missing_events", DEPTH_PARTIAL, *_missing_text(expected, seen, reason), origin)
+            text = _missing_text(expected, seen, reason, instead)
+            return Outcome(code, "missing_events", DEPTH_PARTIAL, *text, origin)
         info = CLOSE_CODES[1000]
         label = f"{close_label(code, reason, origin)} before the expected events"
         return Outcome(code, "closed_early", DEPTH_PROCESSING, label, reason, info.hint, origin)
@@ -133,10 +135,10 @@ def close(
     return Outcome(code, info.category, info.depth, close_label(code, reason, origin), reason, info.hint, origin)
 
 
-def silence(timeout: float, *, expected: Sequence[str], seen: Sequence[str]) -> Outcome:
+def silence(timeout: float, *, expected: Sequence[str], seen: Sequence[str], instead: Sequence[str] = ()) -> Outcome:
     """The connection stayed open but the expected events did not all arrive before the timeout."""
     if expected and events_matched(expected, seen):
-        label, reason, hint = _missing_text(expected, seen, f"no further event within {timeout:g}s")
+        label, reason, hint = _missing_text(expected, seen, f"no further event within {timeout:g}s", instead)
         return Outcome(None, "missing_events", DEPTH_PARTIAL, label, reason, hint)
     info = CONNECT_FAILURES["no_response"]
     return Outcome(None, "no_response", info.depth, info.label, f"nothing within {timeout:g}s", info.hint)
@@ -233,15 +235,27 @@ def _app_code(code: int, mapped: AppCode | None) -> CodeInfo:
     return CodeInfo(mapped.category, depth, mapped.category.replace("_", " "), mapped.hint or default_hint)
 
 
-def _missing_text(expected: Sequence[str], seen: Sequence[str], reason: str) -> tuple[str, str, str]:
+def _missing_text(
+    expected: Sequence[str], seen: Sequence[str], reason: str, instead: Sequence[str] = ()
+) -> tuple[str, str, str]:
+    """Which expected events are missing, and the unexpected ones that came in their place (a renamed event)."""
     missing = missing_events(expected, seen)
     matched = len(expected) - len(missing)
-    label = f"{matched}/{len(expected)} expected events; missing {', '.join(missing)}"
-    hint = (
-        f"The server got as far as {seen[-1] if seen else 'nothing'} and never sent {missing[0]}: "
-        "look at the code path that should emit it and the server's logs after that point."
-    )
-    return label, reason, hint
+    came = f"; {', '.join(instead)} came instead" if instead else ""
+    label = f"{matched}/{len(expected)} expected events; missing {', '.join(missing)}{came}"
+    got = f"The server got as far as {seen[-1] if seen else 'nothing'} and never sent {missing[0]}"
+    if instead:
+        names = f"{', '.join(instead[:-1])} and {instead[-1]}" if len(instead) > 1 else instead[0]
+        got += f": {names} arrived in place of the expected names (renamed, or another branch)"
+    return label, reason, f"{got}: look at the code path that should emit it and the server's logs after that point."
+
+
+def reported_error(message: str) -> Outcome:
+    """The app sent a frame it marks as an error (`fail_on`): its message, quoted; the check ends there."""
+    info = CONNECT_FAILURES["server_reported_error"]
+    reason = one_line(message)
+    label = one_line(f"{info.label}: {reason}") if reason else info.label
+    return Outcome(None, info.category, info.depth, label, reason, info.hint)
 
 
 def _in_order(expected: Sequence[str], seen: Sequence[str]) -> bool:

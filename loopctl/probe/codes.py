@@ -249,6 +249,13 @@ CONNECT_FAILURES: dict[str, CodeInfo] = {
         "The caller lacks roles/run.invoker or sent no Google ID token: send an ID token for the service URL "
         "in X-Serverless-Authorization, or allow unauthenticated invocations.",
     ),
+    "server_reported_error": CodeInfo(
+        "server_reported_error",
+        _PROCESSING,
+        "the server reported an error",
+        "The app sent an event it marks as an error (`fail_on`, by default a `type: error` event): its message says "
+        "what failed; look at the code that sends it and the server's logs just before.",
+    ),
     "no_response": CodeInfo(
         "no_response",
         _PROCESSING,

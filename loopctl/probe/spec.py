@@ -34,6 +34,15 @@ class Check:
     ca_bundle: str | None = None
     max_size: int = 1 << 20
     ping_interval: float = 20.0
+    fail_on: tuple[Mapping[str, Any], ...] | None = None
+
+    @property
+    def error_frames(self) -> tuple[Mapping[str, Any], ...]:
+        """What ends the check as the app's own error: `fail_on`, or by default an event named `error` (unless
+        `error` is itself expected)."""
+        if self.fail_on is not None:
+            return self.fail_on
+        return () if "error" in self.expect_events else ({self.event_field: "error"},)
 
     def __post_init__(self) -> None:
         # Refused here, before anything connects: a header no HTTP library would send, said without its value.

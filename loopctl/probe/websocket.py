@@ -28,6 +28,10 @@ from loopctl.probe.net import ProbeEnded, default_port, failure_from_exception, 
 from loopctl.probe.spec import Check, Latency, ProbeResult
 
 _CLOSE_TIMEOUT = 2.0
+# With nothing expected, how long a check waits for the server's first word (a frame, a close) before it may
+# pass, whatever `hold` says: an auth middleware answers with a close right after the upgrade.
+FIRST_WORD_S = 1.0
+_CLOSE_POLL_S = 0.05
 
 
 class _NoRedirects(connect):
@@ -38,6 +42,7 @@ class _NoRedirects(connect):
 
 
 _RAW_NAME_LIMIT = 1024
+_INSTEAD_KEPT = 5
 
 
 class _Events:
@@ -61,6 +66,7 @@ class _Events:
         self._arrived: set[str] = set()
         self._next = 0  # position in `expected` of the event the in-order match waits for
         self._other: str | None = None  # the latest event, when it is not an expected one
+        self._instead: dict[str, None] = {}  # unexpected names since the match last moved, the first few
 
     def add(self, name: str) -> bool:
         """Count one event; True when it is a telling one. Names are kept raw and cleaned only when shown."""
@@ -69,9 +75,12 @@ class _Events:
         seen = (self.count, name if len(name) <= _RAW_NAME_LIMIT else one_line(name, NAME_LIMIT))
         (self._first.append if len(self._first) < EVENT_SAMPLE else self._last.append)(seen)
         self._other = name if name not in self._wanted else None
+        if self._other is not None and len(self._instead) < _INSTEAD_KEPT:
+            self._instead[seen[1]] = None
         telling = False
         if self._next < len(self.expected) and name == self.expected[self._next]:
             self._next += 1
+            self._instead = {}
             telling = True
         if name in self._wanted and name not in self._arrived:
             self._arrived.add(name)
@@ -98,6 +107,11 @@ class _Events:
 
     def missing(self) -> list[str]:
         return [name for name in self.expected if name not in self._arrived]
+
+    @property
+    def instead(self) -> list[str]:
+        """The unexpected names that came after the last expected one: often the expected ones, renamed."""
+        return [one_line(name, NAME_LIMIT) for name in self._instead]
 
 
 class _Session:
@@ -129,11 +143,15 @@ class _Session:
             self.first_event_ms = self.elapsed_ms(self.sent_at or self.started)
         if time.monotonic() >= self.deadline:
             raise TimeoutError  # a flood never yields long enough for the timer: the deadline is checked here too
-        name = _event_name(frame, self.check.event_field)
-        if name is None:
+        message = _json_object(frame)
+        name = message.get(self.check.event_field) if message is not None else None
+        if message is None or not isinstance(name, str):
             self.frames_ignored += 1
             return False
-        return self.events.add(name)
+        telling = self.events.add(name)
+        if any(_subset(pattern, message) for pattern in self.check.error_frames):
+            raise ProbeEnded(classify.reported_error(_error_text(message)))
+        return telling
 
     def timeout_outcome(self) -> Outcome:
         timeout = self.check.timeout
@@ -147,7 +165,7 @@ class _Session:
             return closed_outcome(self, protocol.close_rcvd, protocol.close_sent, protocol.close_rcvd_then_sent)
         if not self.check.expect_events:
             return classify.success(f"connection stayed open for {self.check.hold:g}s")
-        return classify.silence(timeout, expected=self.check.expect_events, seen=self.seen)
+        return classify.silence(timeout, expected=self.check.expect_events, seen=self.seen, instead=self.events.instead)
 
     def result(self, outcome: Outcome) -> ProbeResult:
         latency = Latency(self.connect_ms, self.first_event_ms, self.elapsed_ms(self.started))
@@ -263,14 +281,31 @@ async def _converse(session: _Session, websocket: ClientConnection) -> Outcome:
 
 
 async def _hold(session: _Session, websocket: ClientConnection) -> Outcome:
-    """With no events to expect, the check passes when the connection stays open for `hold` seconds."""
-    hold = min(session.check.hold, session.check.timeout)
-    try:
-        async with asyncio.timeout(hold):
-            while True:
+    """With no events to expect, the check passes when the connection stays open for `hold` seconds, and not
+    before the server said its first word or FIRST_WORD_S passed: a close sent as its answer is never missed.
+
+    A close frame is looked for on the protocol, not waited for through `recv()`: that returns only once TCP has
+    ended too, which a server may take its time over (or never do).
+    """
+    check = session.check
+    began = time.monotonic()
+    hold_end = began + min(check.hold, check.timeout)
+    first_word_end = began + min(FIRST_WORD_S, check.timeout)
+    heard = False
+    while websocket.protocol.close_rcvd is None:
+        end = hold_end if heard else max(hold_end, first_word_end)
+        left = end - time.monotonic()
+        if left <= 0:
+            said = "" if heard else " and the server said nothing"
+            return classify.success(f"connection stayed open for {end - began:g}s{said}")
+        try:
+            async with asyncio.timeout(min(left, _CLOSE_POLL_S)):  # recv() is safe to cancel: no frame is lost
                 session.take(await websocket.recv())
-    except TimeoutError:
-        return classify.success(f"connection stayed open for {hold:g}s")
+                heard = True
+        except TimeoutError:
+            continue
+    protocol = websocket.protocol
+    return closed_outcome(session, protocol.close_rcvd, protocol.close_sent, protocol.close_rcvd_then_sent)
 
 
 def closed_outcome(session: _Session, rcvd: Close | None, sent: Close | None, rcvd_then_sent: bool | None) -> Outcome:
@@ -290,6 +325,7 @@ def closed_outcome(session: _Session, rcvd: Close | None, sent: Close | None, rc
         expected=check.expect_events,
         seen=session.seen,
         app_codes=check.app_codes,
+        instead=session.events.instead,
     )
 
 
@@ -305,15 +341,37 @@ async def _close_quietly(websocket: ClientConnection, deadline: float) -> None:
         websocket.transport.abort()
 
 
-def _event_name(frame: str | bytes, field: str) -> str | None:
+def _json_object(frame: str | bytes) -> dict[str, Any] | None:
     if isinstance(frame, bytes):
         return None
     try:
         message = json.loads(frame)
     except (ValueError, RecursionError):  # not JSON, or nested deeper than any event is
         return None
-    name = message.get(field) if isinstance(message, dict) else None
-    return name if isinstance(name, str) else None
+    return message if isinstance(message, dict) else None
+
+
+def _subset(pattern: Any, value: Any) -> bool:
+    """Whether `value` holds everything `pattern` says: dicts key by key (recursively), anything else equal."""
+    if isinstance(pattern, dict):
+        return isinstance(value, dict) and all(key in value and _subset(pattern[key], value[key]) for key in pattern)
+    return bool(pattern == value)
+
+
+def _error_text(message: dict[str, Any]) -> str:
+    """What an error frame says: its `message` or `detail` (also under `error`), else the frame itself."""
+    for holder in (message, message.get("error")):
+        texts = [holder.get(key) for key in ("message", "detail")] if isinstance(holder, dict) else []
+        said = next((text for text in texts if isinstance(text, str) and text.strip()), None)
+        if said is not None:
+            return said
+    error = message.get("error")
+    if isinstance(error, str) and error.strip():
+        return error
+    try:
+        return json.dumps(message, ensure_ascii=False)
+    except (ValueError, RecursionError):
+        return ""
 
 
 def _describe(err: BaseException) -> str:

@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from loopctl.records.record import GATING_PHASES, CheckRecord, OutcomeRecord, Record, Status
+from loopctl.records.record import (
+    GATING_PHASES,
+    CheckRecord,
+    OutcomeRecord,
+    PhaseRecord,
+    Record,
+    Status,
+    SuiteRecord,
+)
 
 PRIORITIES = (1, 2, 3)
 
@@ -97,9 +105,14 @@ def pass_rates(record: Record) -> list[PassRate]:
         checks = [check for check in record.checks if check.priority == priority]
         suites = [suite for suite in record.suites if suite.priority == priority]
         passed = sum(check.passed for check in checks) + sum(suite.passed for suite in suites)
-        total = len(checks) + sum(suite.passed + suite.failed for suite in suites)
+        total = len(checks) + sum(suite.passed + suite.failed + _unlisted_failure(suite) for suite in suites)
         rates.append(PassRate(priority, passed, total))
     return rates
+
+
+def _unlisted_failure(suite: SuiteRecord) -> int:
+    """A suite that failed with no failing test counted (it exited 3, timed out) counts as one failure."""
+    return int(not suite.green and suite.failed == 0)
 
 
 def iteration_status(record: Record, previous: Record | None, *, aborted: bool = False) -> Status:
@@ -128,7 +141,19 @@ def inconclusive(record: Record) -> bool:
     probe = record.phase("probe")
     if probe is not None and not any(check.ran for check in record.checks):
         return True  # skipped, or it failed before any check ran: the checks the config asks for say nothing
+    if unverified_suites(record):
+        return True
     return not verified(record)
+
+
+def unverified_suites(record: Record) -> list[str]:
+    """Why the configured suites say nothing: skipped, failed before any ran, or one that ran no test."""
+    phase = record.phase("suites")
+    if phase is not None and phase.status == "skipped":
+        return [f"the suites were {phase.detail.get('reason', 'skipped')}"]
+    if phase is not None and not record.suites:
+        return ["the suites phase failed before any suite ran"]
+    return [f"{suite.name} ran no test ({suite.skipped} skipped)" for suite in record.suites if suite.ran_no_test]
 
 
 def verified(record: Record) -> bool:
@@ -238,3 +263,28 @@ def _score(record: Record) -> tuple[int, ...]:
         )
         score += [*min(failing, default=(5, 0)), rate.passed]
     return tuple(score)
+
+
+def verdict_line(record: Record) -> str:
+    """What the status line says after the status: the blocking outcome, why no verdict, or what passed."""
+    failing = [suite for suite in record.suites if not suite.green]
+    stopped = next((phase for phase in record.phases if phase.status == "aborted" or _gate_failed(phase)), None)
+    if stopped is not None and stopped.error is not None:
+        return f"{stopped.name} {stopped.status}: {stopped.error.message.strip().splitlines()[0]}"
+    if record.outcome is not None and not record.outcome.passed:
+        return record.outcome.label or record.outcome.category
+    if record.status == "inconclusive":
+        not_run = [check.name for check in record.checks if not check.ran]
+        why = [f"could not run {', '.join(not_run)}"] if not_run else unverified_suites(record)
+        return "; ".join(why) or "nothing was checked"
+    if failing:
+        first = failing[0]
+        return first.error.message if first.error else f"suite {first.name}: {first.failed} test(s) failed"
+    tests = sum(suite.passed for suite in record.suites)
+    passed = [f"every check passed ({len(record.checks)})"] if record.checks else []
+    passed += [f"{tests} suite test(s) passed"] if record.suites else []
+    return "; ".join(passed) or "nothing was checked"
+
+
+def _gate_failed(phase: PhaseRecord) -> bool:
+    return phase.status == "failed" and phase.name in GATING_PHASES

@@ -169,10 +169,17 @@ class SuiteRecord(_Model):
     failures: list[SuiteFailure] = Field(default_factory=list)
     exit_code: int | None = None
     error: ErrorInfo | None = None
+    left_running: list[str] = Field(default_factory=list)  # `PID COMMAND` of what it left behind, ended by loopctl
 
     @property
     def green(self) -> bool:
-        return self.failed == 0 and self.error is None
+        """No failure counted, nothing broken, and the command said so too: a non-zero exit is a failure."""
+        return self.failed == 0 and self.error is None and not self.exit_code
+
+    @property
+    def ran_no_test(self) -> bool:
+        """It ended well and counted no test that ran (none listed, or all skipped): it verified nothing."""
+        return self.green and self.passed == 0
 
 
 class Record(_Model):

@@ -14,6 +14,7 @@ from loopctl.records.compare import (
     check_events,
     movement,
     stage_of,
+    unverified_suites,
 )
 from loopctl.records.history import short_sha, utc_minute
 from loopctl.records.record import CheckRecord, OutcomeRecord, PhaseRecord, Record, SuiteRecord
@@ -184,11 +185,19 @@ def _why_inconclusive(record: Record) -> str:
     probe = record.phase("probe")
     if probe is not None and probe.status == "skipped":
         return "**Inconclusive**: the probe was skipped, so no check ran; a check that did not run is not a pass."
+    suites = unverified_suites(record)
+    if suites:
+        return f"**Inconclusive**: {text('; '.join(suites))}; a suite that ran no test is not a pass."
     return "**Inconclusive**: no check or suite test ran in this iteration, so nothing was verified."
 
 
 def _first_summary(record: Record) -> list[str]:
     outcome = record.outcome
+    if outcome is None and record.suites and record.phase("probe") is None:
+        passed, failed = sum(suite.passed for suite in record.suites), sum(suite.failed for suite in record.suites)
+        broken = [text(suite.name) for suite in failing_suites(record)]
+        tail = f"; failing: {', '.join(broken)} (under Failures)" if broken else ""
+        return [f"No check is configured: the suites decide ({passed} test(s) passed, {failed} failed{tail})."]
     if outcome is None:
         return ["The probe did not run: no check outcome to report."]
     if outcome.passed:

@@ -137,6 +137,8 @@ def _build_detail(record: Record) -> str:
     cached = build.get("cached")
     if cached:
         parts.append("not cached" if cached == "no" else f"cached ({cached})")
+    if build.get("cache_note"):
+        parts.append(text(str(build["cache_note"])))
     return ", ".join(parts) or DASH
 
 
@@ -209,8 +211,10 @@ def _suites_detail(record: Record) -> str:
     failed = sum(suite.failed for suite in record.suites)
     skipped = sum(suite.skipped for suite in record.suites)
     counts = f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else "")
-    errors = [text(suite.name) for suite in record.suites if suite.error is not None]
-    return counts + (f"; could not run: {', '.join(errors)}" if errors else "")
+    errors = [f"{text(suite.name)} ({text(suite.error.kind)})" for suite in record.suites if suite.error is not None]
+    left = [f"{text(suite.name)} ({len(suite.left_running)})" for suite in record.suites if suite.left_running]
+    counts += f"; failed as a whole: {', '.join(errors)}" if errors else ""
+    return counts + (f"; left processes running, ended by loopctl: {', '.join(left)}" if left else "")
 
 
 _PHASE_DETAILS: dict[str, Callable[[Record], str]] = {
@@ -281,7 +285,8 @@ def _suite_cell(suite: SuiteRecord | None) -> str:
         return "not run"
     if suite.error is not None and suite.passed + suite.failed == 0:
         return f"could not run ({text(suite.error.kind)})"
-    return f"{suite.passed}/{suite.passed + suite.failed}"
+    exited = f", exit {suite.exit_code}" if suite.error is not None and suite.error.kind == "exit_code" else ""
+    return f"{suite.passed}/{suite.passed + suite.failed}{exited}"
 
 
 def _event_cell(check: CheckRecord | None, event: str, *, emoji: bool) -> str:

@@ -14,6 +14,10 @@ from typing import Any
 
 EVENTS = ["agent_started", "agent_thinking", "agent_completed"]
 MAX_MESSAGE = 64 * 1024  # the server's own limit: the oversized scenario sends more
+# The app's own error event (the shape FastAPI agent apps send from an `except`), then it keeps the session open.
+APP_ERROR = {"type": "error", "message": "tool weather failed: KeyError 'city'", "code": "tool_failed"}
+# A release that renamed two events: the stream goes on, under names the check does not expect.
+RENAMED = ["agent_started", "tool_output", "done"]
 
 
 def event(name: str) -> str:
@@ -21,7 +25,7 @@ def event(name: str) -> str:
 
 
 def routes(
-    happy: Any, auth_before: Any, auth_after: Any, crash: Any, linger: Any, silent: Any, oversized: Any
+    happy: Any, auth_before: Any, auth_after: Any, crash: Any, linger: Any, silent: Any, oversized: Any, **more: Any
 ) -> dict[str, Any]:
     """The paths the suite probes, one per way a session ends: every framework serves the same ones."""
     return {
@@ -32,6 +36,8 @@ def routes(
         "/linger": linger,
         "/silent": silent,
         "/oversized": oversized,
+        "/app-error": more["app_error"],
+        "/renamed": more["renamed"],
     }
 
 
@@ -74,7 +80,23 @@ def starlette_app(*, fastapi: bool) -> Any:
         await websocket.accept()
         await websocket.receive_text()
 
-    endpoints = routes(happy, auth_before, auth_after, crash, linger, silent, oversized)
+    async def app_error(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.receive_text()
+        await websocket.send_text(event(EVENTS[0]))
+        await websocket.send_text(json.dumps(APP_ERROR))
+        await asyncio.sleep(3600)
+
+    async def renamed(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.receive_text()
+        for name in RENAMED:
+            await websocket.send_text(event(name))
+        await websocket.close()
+
+    endpoints = routes(
+        happy, auth_before, auth_after, crash, linger, silent, oversized, app_error=app_error, renamed=renamed
+    )
     if fastapi:
         from fastapi import FastAPI
 
@@ -146,9 +168,28 @@ def aiohttp_app() -> Any:
         await websocket.close()
         return websocket
 
+    async def app_error(request: web.Request) -> web.StreamResponse:
+        websocket = await opened(request)
+        await websocket.receive()
+        await websocket.send_str(event(EVENTS[0]))
+        await websocket.send_str(json.dumps(APP_ERROR))
+        await asyncio.sleep(3600)
+        return websocket
+
+    async def renamed(request: web.Request) -> web.StreamResponse:
+        websocket = await opened(request)
+        await websocket.receive()
+        for name in RENAMED:
+            await websocket.send_str(event(name))
+        await websocket.close()
+        return websocket
+
     app = web.Application()
     app.on_shutdown.append(close_sessions)
-    for path, handler in routes(happy, auth_before, auth_after, crash, linger, silent, oversized).items():
+    endpoints = routes(
+        happy, auth_before, auth_after, crash, linger, silent, oversized, app_error=app_error, renamed=renamed
+    )
+    for path, handler in endpoints.items():
         app.router.add_get(path, handler)
     return app
 

@@ -21,7 +21,7 @@ from loopctl.probe.options import run_check_sync
 from loopctl.probe.spec import Check, ProbeResult
 from loopctl.records.compare import events_in_order, reach
 from loopctl.records.record import OutcomeRecord
-from tests.conformance.apps import EVENTS, MAX_MESSAGE
+from tests.conformance.apps import APP_ERROR, EVENTS, MAX_MESSAGE
 
 
 def _uvicorn_backends() -> list[str]:
@@ -141,6 +141,30 @@ def test_silent_server(server: Server) -> None:
     outcome = probe(server.url("/silent"), timeout=1.5).outcome
     assert (outcome.code, outcome.category, outcome.depth) == (None, "no_response", 3)
     assert "--send" in outcome.hint
+
+
+def test_the_apps_own_error_event_ends_the_wait_quoted_with_its_message(server: Server) -> None:
+    """The session stays open after the error: waiting it out would end in missing_events, not this."""
+    result = probe(server.url("/app-error"), timeout=20)
+    outcome = result.outcome
+    assert (outcome.code, outcome.category, outcome.depth) == (None, "server_reported_error", 3), outcome
+    assert outcome.reason == APP_ERROR["message"]
+    assert outcome.label == f"the server reported an error: {APP_ERROR['message']}"
+    assert list(result.events_seen) == [EVENTS[0], "error"]
+
+
+def test_renamed_events_are_named_as_what_came_instead(server: Server) -> None:
+    outcome = probe(server.url("/renamed")).outcome
+    assert (outcome.code, outcome.category, outcome.depth) == (1000, "missing_events", 4), outcome
+    assert (
+        outcome.label == "1/3 expected events; missing agent_thinking, agent_completed; tool_output, done came instead"
+    )
+    assert "never sent agent_thinking: tool_output and done arrived in place of the expected names" in outcome.hint
+
+
+def test_a_zero_hold_reads_the_1008_sent_right_after_accept(server: Server) -> None:
+    outcome = run_check_sync(Check(url=server.url("/auth-after"), hold=0, timeout=5)).outcome
+    assert (outcome.code, outcome.category, outcome.origin) == (1008, "policy_violation", "server"), outcome
 
 
 def test_wrong_path(server: Server) -> None:

@@ -12,6 +12,7 @@ from loopctl.config import BuildConfig, Config, PushConfig
 from loopctl.errors import LoopctlError
 from loopctl.phases.docker.build import BuildPhase
 from loopctl.phases.docker.push import PushPhase
+from loopctl.records.record import Record
 from loopctl.records.store import Store
 from loopctl.runner import Context, PhaseResult
 from tests.support.events import Recorder, logged
@@ -50,12 +51,16 @@ def make_ctx(tmp_path: Path, source: Path, registry: RegistryHandle, *, number: 
 
 
 def build_and_push(ctx: Context) -> tuple[PhaseResult, PhaseResult]:
+    """Both phases, and the record the runner would save: what a later iteration trusts a registry image by."""
     built = BuildPhase().run(ctx)
     assert built.section is not None
     ctx.sections["build"] = built.section
     pushed = PushPhase(backoff_s=0.1).run(ctx)
     assert pushed.section is not None
     ctx.sections["push"] = pushed.section
+    moment = "2026-01-01T00:00:00.000Z"
+    record = Record(number=ctx.number, started_at=moment, finished_at=moment, status="success", **ctx.sections)
+    ctx.store.save(record, None)
     return built, pushed
 
 

@@ -315,6 +315,24 @@ def test_hold_passes_when_the_connection_stays_open_and_fails_when_closed_early(
     assert (left.outcome.category, left.outcome.code) == ("closed_early", 1000)
 
 
+def test_a_zero_hold_still_reads_the_close_a_real_server_sends_right_after_the_upgrade() -> None:
+    async def refuses(ws: ServerConnection) -> None:
+        await ws.close(1008, "Authentication failed")
+
+    async def says_hello(ws: ServerConnection) -> None:
+        await ws.send('{"type": "hello"}')
+        await ws.wait_closed()
+
+    with websocket_server(refuses) as port:
+        refused = probe(port, hold=0)
+    with websocket_server(says_hello) as port:
+        greeted = probe(port, hold=0)
+    assert (refused.outcome.category, refused.outcome.code) == ("policy_violation", 1008), refused.outcome
+    assert refused.outcome.reason == "Authentication failed"
+    # Its first word heard and not a refusal, a zero hold passes at once instead of waiting out the first-word wait.
+    assert greeted.passed and greeted.outcome.reason == "connection stayed open for 0s", greeted.outcome
+
+
 def test_http_checks_pass_on_2xx_and_fail_on_other_statuses() -> None:
     async def handler(ws: ServerConnection) -> None:
         await ws.wait_closed()

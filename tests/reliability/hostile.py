@@ -9,6 +9,8 @@ ws://HOST/endless          events for ever, none of them expected
 ws://HOST/flood            1 MB events for ever
 ws://HOST/many?n=N         `start`, N `tick` events, `done` (&mid=NAME: NAME amid the ticks; &end=NAME: NAME last)
 ws://HOST/deep             a frame nested 100,000 deep, then `done`
+ws://HOST/refuse          a close as the server's answer (&code=1008, &after=SECONDS: how long it thinks first)
+ws://HOST/quiet           says nothing, and keeps the connection open
 """
 
 from __future__ import annotations
@@ -186,6 +188,24 @@ async def deep(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, reque
     await _until_gone(reader)
 
 
+REFUSAL = "Authentication failed"
+
+
+async def refuse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: Request) -> None:
+    """An auth middleware that accepts the upgrade, then answers with a close (Starlette's `close(1008)` after
+    `accept()` does this)."""
+    await _upgraded(writer, request)
+    await asyncio.sleep(float(request.query.get("after", ["0"])[0]))
+    writer.write(close_frame(int(request.query.get("code", ["1008"])[0]), REFUSAL.encode()))
+    await writer.drain()
+    await _until_gone(reader)
+
+
+async def quiet(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: Request) -> None:
+    await _upgraded(writer, request)
+    await _until_gone(reader)
+
+
 MODES: dict[tuple[str, str], Mode] = {
     ("http", "/slowloris"): slowloris,
     ("http", "/echo-token"): echo_token,
@@ -197,4 +217,6 @@ MODES: dict[tuple[str, str], Mode] = {
     ("ws", "/flood"): flood,
     ("ws", "/many"): many,
     ("ws", "/deep"): deep,
+    ("ws", "/refuse"): refuse,
+    ("ws", "/quiet"): quiet,
 }

@@ -16,7 +16,7 @@ from loopctl.phases.cloudbuild.registry import DIGEST, manifest_digest
 from loopctl.phases.cloudbuild.request import build_request
 from loopctl.phases.cloudbuild.source import upload_source
 from loopctl.phases.docker.build import image_tags
-from loopctl.phases.inputs import input_digest, input_tag, own_paths
+from loopctl.phases.inputs import input_digest, input_tag, own_paths, reuse_refusal
 from loopctl.records.record import ErrorInfo
 from loopctl.records.store import write_atomic
 from loopctl.runner import Context, PhaseResult
@@ -43,11 +43,16 @@ class CloudBuildPhase:
         cache_tag = f"{build.image}:{input_tag(digest)}"
         tags = image_tags(ctx)
         section = _section(build, digest, cache_tag, tags)
-        held = None if ctx.options.get("no_cache") else manifest_digest(cache_tag, ctx)
-        if held is not None:
+        caching = not ctx.options.get("no_cache") and build.cache != "off"
+        held = manifest_digest(cache_tag, ctx) if caching else None
+        refusal = reuse_refusal(ctx.store, build.cache, digest, cache_tag, held) if held is not None else None
+        if held is not None and refusal is None:
             ctx.log(self.name, f"unchanged inputs: {cache_tag} is already in the registry")
             remote = {**section, "cached": "remote", "reference": cache_tag, "digest": held}
             return PhaseResult("ok", {"cached": "remote"}, section=remote)
+        if refusal is not None:
+            ctx.log(self.name, refusal)
+            section["cache_note"] = refusal
         api = CloudBuildApi(build.cloudbuild, log=lambda line: ctx.log(self.name, line), backoff_s=self.backoff_s)
         context = ctx.config.path(build.context)
         source = upload_source(api, context, build, digest, own=own_paths(ctx.config, context))

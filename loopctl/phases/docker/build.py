@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import IO, Any, cast
 
 from loopctl.config import BuildConfig, Config
 from loopctl.errors import LoopctlError
 from loopctl.evidence.toolchain import cause_line
-from loopctl.phases.inputs import build_inputs, input_digest, input_tag
+from loopctl.phases.inputs import build_inputs, input_digest, input_tag, reuse_refusal
 from loopctl.records.store import write_atomic
 from loopctl.runner import Context, PhaseResult
 from loopctl.secrets import redact
@@ -36,12 +37,17 @@ class BuildPhase:
         tags = image_tags(ctx)
         cached = "no"
         image_id: str | None = None
+        caching = not ctx.options.get("no_cache") and build.cache != "off"
+        refusal: str | None = None
         # Without a push phase nothing ever reaches a registry: asking one would only cost a round trip.
-        asks_registry = not ctx.options.get("no_cache") and ctx.config.push is not None
-        if asks_registry and remote_digest(cache_tag, ctx) is not None:
-            ctx.log(self.name, f"unchanged inputs: {cache_tag} is already in the registry")
-            return _result(build, digest, "remote", None, tags, cache_tag)
-        if not ctx.options.get("no_cache"):
+        held = remote_digest(cache_tag, ctx) if caching and ctx.config.push is not None else None
+        if held is not None:
+            refusal = reuse_refusal(ctx.store, build.cache, digest, cache_tag, held)
+            if refusal is None:
+                ctx.log(self.name, f"unchanged inputs: {cache_tag} is already in the registry")
+                return _result(build, digest, "remote", None, tags, cache_tag)
+            ctx.log(self.name, refusal)
+        if caching:
             image_id = _local_image(cache_tag)
             cached = "local" if image_id else "no"
         if image_id is None:
@@ -50,7 +56,8 @@ class BuildPhase:
             ctx.log(self.name, f"unchanged inputs: reusing local image {image_id[:19]}")
         for tag in tags:
             _tag(image_id, build.image, tag)
-        return _result(build, digest, cached, image_id, tags, cache_tag, pushed=ctx.config.push is not None)
+        result = _result(build, digest, cached, image_id, tags, cache_tag, pushed=ctx.config.push is not None)
+        return _with_note(result, refusal)
 
     def _build(self, ctx: Context, api: Any, build: BuildConfig, cache_tag: str) -> str:
         log_path = ctx.store.artifact_path(ctx.number, "build.log")
@@ -289,6 +296,13 @@ def _result(
     }
     detail = {"image_id": image_id, "cached": cached}
     return PhaseResult("ok", detail, section=section)
+
+
+def _with_note(result: PhaseResult, note: str | None) -> PhaseResult:
+    """The build section says why a registry image under the input tag was not reused."""
+    if note is None or result.section is None:
+        return result
+    return replace(result, detail={**result.detail, "cache_note": note}, section={**result.section, "cache_note": note})
 
 
 def _config(ctx: Context) -> BuildConfig:

@@ -1,0 +1,66 @@
+"""`hold` is how long to stay once nothing more is expected: it never makes the probe miss the server's answer."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.reliability.harness import (
+    EXIT_CHECKS,
+    assert_complete,
+    assert_no_traceback,
+    iterate,
+    run_loopctl,
+    url_config,
+    write_config,
+)
+from tests.reliability.hostile import REFUSAL, hostile_server
+
+
+def hold_check(path: str, hold: float) -> str:
+    return f"    - name: connect\n      websocket: {{path: '{path}', hold: {hold:g}, timeout: 5}}\n"
+
+
+@pytest.mark.parametrize("hold", [0, 0.2, 1])
+@pytest.mark.parametrize(
+    ("path", "code", "category"),
+    [
+        pytest.param("/refuse?code=1008", 1008, "policy_violation", id="1008-at-once"),
+        pytest.param("/refuse?code=1011", 1011, "internal_error", id="1011-at-once"),
+        # An auth middleware that looks the token up first: the answer comes a moment after the upgrade.
+        pytest.param("/refuse?code=1008&after=0.3", 1008, "policy_violation", id="1008-after-300ms"),
+    ],
+)
+def test_a_close_sent_as_the_servers_answer_fails_the_check_whatever_the_hold(
+    tmp_path: Path, hold: float, path: str, code: int, category: str
+) -> None:
+    with hostile_server() as address:
+        write_config(tmp_path, url_config(f"http://{address}", hold_check(path, hold)))
+        done = iterate(tmp_path, "--ci", "--json")
+    assert done.returncode == EXIT_CHECKS, done.stderr
+    assert_no_traceback(done.stderr)
+    record = assert_complete(tmp_path, 1, status="failed", phases=[("deploy", "ok"), ("probe", "failed")])
+    outcome = record["checks"][0]["outcome"]
+    assert (outcome["code"], outcome["category"], outcome["origin"]) == (code, category, "server"), outcome
+    assert REFUSAL in outcome["reason"]
+
+
+@pytest.mark.parametrize("hold", ["0", "0.2"])
+def test_probe_with_a_short_hold_reports_the_immediate_1008(tmp_path: Path, hold: str) -> None:
+    with hostile_server() as address:
+        done = run_loopctl(tmp_path, "probe", f"ws://{address}/refuse?code=1008", "--hold", hold, "--json")
+    assert done.returncode == EXIT_CHECKS, done.stderr
+    outcome = json.loads(done.stdout)["outcome"]
+    assert (outcome["code"], outcome["category"]) == (1008, "policy_violation"), outcome
+
+
+def test_a_quiet_server_passes_a_zero_hold_after_the_first_word_wait(tmp_path: Path) -> None:
+    with hostile_server() as address:
+        write_config(tmp_path, url_config(f"http://{address}", hold_check("/quiet", 0)))
+        done = iterate(tmp_path, "--ci", "--json")
+    assert done.returncode == 0, done.stderr
+    record = assert_complete(tmp_path, 1, status="success", phases=[("deploy", "ok"), ("probe", "ok")])
+    outcome = record["checks"][0]["outcome"]
+    assert outcome["reason"] == "connection stayed open for 1s and the server said nothing", outcome
