@@ -6,6 +6,7 @@ the user reads it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import docker.errors
 import pytest
 import yaml
 
@@ -120,7 +122,8 @@ def make_repo(tmp_path: Path, fixture: str, ignored: list[str], websocket: dict[
     yield Repo(root, f"story-secret-{uuid.uuid4().hex}")
     engine = realparts.docker_client()
     for container in engine.containers.list(all=True, filters={"label": f"loopctl.project={config['project']}"}):
-        container.remove(force=True)
+        with contextlib.suppress(docker.errors.NotFound):  # a retired one may be gone by now
+            container.remove(force=True)
     for image in engine.images.list(name=config["build"]["image"]):
         for tag in image.tags:
             if tag.startswith(f"{config['build']['image']}:"):

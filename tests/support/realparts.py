@@ -127,8 +127,12 @@ def labelled_project(engine: Any, prefix: str) -> Iterator[str]:
     engine labels with it is removed at the end."""
     name = f"{prefix}-{uuid.uuid4().hex[:8]}"
     yield name
+    import docker.errors
+
     for container in engine.containers.list(all=True, filters={"label": f"loopctl.project={name}"}):
-        container.remove(force=True)
+        # A container a deploy retired is removed in the background: it may be gone by now.
+        with contextlib.suppress(docker.errors.NotFound):
+            container.remove(force=True)
 
 
 def _ping_plain(host: str, *, timeout: float) -> bool:
