@@ -25,6 +25,7 @@ from loopctl.reports.evidence import (
     process_summary,
     quoted_error,
 )
+from loopctl.reports.serving import still_serving, stopped_before_probe
 from loopctl.reports.tables import (
     DASH,
     arrived,
@@ -132,7 +133,7 @@ def _summary(record: Record, previous: Record | None) -> list[str]:
     if previous is None:
         return lines + _first_summary(record)
     if stopped_before_probe(record):
-        return lines + _still_serving(record, previous)
+        return lines + still_serving(record, previous)
     evolution = evolution_lines(record, previous)
     body = _changes_summary(record, previous)
     while body and not body[-1]:
@@ -153,28 +154,6 @@ def quoted_check(record: Record) -> CheckRecord | None:
     blocking = blocking_check(record.checks)
     quoted = [check for check in failing_checks(record) if check.server_error is not None]
     return blocking if blocking is not None and blocking.server_error is not None else next(iter(quoted), None)
-
-
-def stopped_before_probe(record: Record) -> bool:
-    """A build, push or deploy failed, so no check ran: nothing to compare, only what failed and what serves."""
-    return not record.checks and any(
-        phase.status == "failed" for phase in record.phases if phase.name in ("build", "push", "deploy")
-    )
-
-
-def _still_serving(record: Record, previous: Record) -> list[str]:
-    """What the failed iteration left serving: the deployment of the iteration it is compared with."""
-    deployed = record.phase("deploy")
-    why = "the new deployment did not take over" if deployed and deployed.status == "failed" else "nothing was deployed"
-    deploy = previous.deploy or {}
-    name = deploy.get("revision") or deploy.get("service")
-    if not name:
-        return [f"**Still serving**: {why}, and iteration {previous.number} deployed nothing either."]
-    url = f" at {text(str(deploy['url']))}" if deploy.get("url") else ""
-    return [
-        f"**Still serving**: {why}, so iteration {previous.number}'s deployment {code(str(name))}{url} is what "
-        "serves; its checks were not run again."
-    ]
 
 
 def _why_inconclusive(record: Record) -> str:
