@@ -38,6 +38,17 @@ def raised(error: ServerErrorRecord) -> str:
     return f"server {verb} {code(what)}{where}"
 
 
+# What the probe phase appends to a hint when the server logged why (for the terminal, JSON and JUnit, which have no
+# Summary); the report quotes the error itself, so it shows the hint without it.
+SERVER_LOG_IN_HINT = " The server's log at that time: "
+
+
+def report_hint(check: CheckRecord) -> str:
+    """The check's hint as the report shows it: without the server's line, which the report quotes already."""
+    hint = check.outcome.hint
+    return hint.partition(SERVER_LOG_IN_HINT)[0] if check.server_error is not None else hint
+
+
 def said(error: ServerErrorRecord) -> str:
     """`TypeError: message`; a logged line as it was written, when it names its level itself or has none."""
     if error.type == UNLEVELLED or (error.type.isupper() and error.type in error.message):

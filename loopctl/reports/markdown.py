@@ -24,6 +24,7 @@ from loopctl.reports.evidence import (
     failure_lines,
     process_summary,
     quoted_error,
+    report_hint,
 )
 from loopctl.reports.serving import still_serving, stopped_before_probe
 from loopctl.reports.tables import (
@@ -403,7 +404,7 @@ def _check_item(check: CheckRecord) -> str:
         hint = f" — {text(check.error.hint)}" if check.error.hint else ""
         return f"**{text(check.name)}** (priority {check.priority}) could not run: {text(check.error.message)}{hint}"
     outcome = check.outcome
-    hint = f" — {text(outcome.hint)}" if outcome.hint else ""
+    hint = f" — {text(report_hint(check))}" if report_hint(check) else ""
     label = code(outcome.label or outcome.category)
     where = stage(stage_of(outcome))
     return f"**{text(check.name)}** (priority {check.priority}) stops at {where}: {label}{hint}"
