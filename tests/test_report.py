@@ -195,6 +195,20 @@ def test_a_failed_build_says_what_still_serves_instead_of_checks_not_run(records
     assert "## Results compared" not in report and "### Expected events" not in report
 
 
+def test_a_failed_deploy_says_the_previous_deployment_still_serves(records: list[Record]) -> None:
+    message = "container x (abc) exited with code 2 before listening on port 8080; the previous container x still serves"
+    rows: list[dict[str, Any]] = [
+        {"name": "build", "status": "ok"},
+        {"name": "push", "status": "ok"},
+        {"name": "deploy", "status": "failed", "error": {"kind": "container_exited", "message": message}},
+        {"name": "probe", "status": "skipped"},
+    ]
+    report = render_markdown(make_record(3, "failed", phase_rows=rows, deploy=None), records[1])
+    summary = section(report, "Summary")
+    assert "**Still serving**: the new deployment did not take over, so iteration 2's deployment" in summary
+    assert "## Results compared" not in report and "BEFORE" not in report
+
+
 def test_the_hint_and_the_server_error_appear_once_each() -> None:
     check = closed(1011, "Internal error", ["agent_started"])
     check["server_error"] = {"type": "TypeError", "message": "boom", "location": "app/ws.py:3", "lines": ["x"]}
