@@ -196,7 +196,9 @@ def test_a_failed_build_says_what_still_serves_instead_of_checks_not_run(records
 
 
 def test_a_failed_deploy_says_the_previous_deployment_still_serves(records: list[Record]) -> None:
-    message = "container x (abc) exited with code 2 before listening on port 8080; the previous container x still serves"
+    message = (
+        "container x (abc) exited with code 2 before listening on port 8080; the previous container x still serves"
+    )
     rows: list[dict[str, Any]] = [
         {"name": "build", "status": "ok"},
         {"name": "push", "status": "ok"},

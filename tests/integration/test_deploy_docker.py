@@ -147,13 +147,15 @@ def test_the_name_is_handed_over_at_once_and_the_old_container_retired_in_the_ba
     finish_retiring()
     names = [c.name for c in engine.containers.list(all=True, filters={"label": f"loopctl.project={project}"})]
     assert names.count(name) == 1 and not any("-retired-" in found for found in names)
-    leftover = engine.containers.run(
-        image, name=f"{name}-retired-abc", detach=True, labels={"loopctl.project": project}
-    )
+    labels = {"loopctl.project": project, "loopctl.service": name}
+    leftover = engine.containers.run(image, name=f"{name}-retired-abc", detach=True, labels=labels)
+    # A service of its own whose name only looks like a successor's: never this deploy's to remove.
+    neighbour = engine.containers.create(image, name=f"{name}-next-1", labels={"loopctl.project": project})
     third = deploy(make_ctx(tmp_path, project, name=name, image=image, number=3, env={"JWT_SECRET": "z"}))
     finish_retiring()
     with pytest.raises(docker.errors.NotFound):  # an unfinished retirement is finished by the next deploy
         engine.containers.get(leftover.id)
+    assert engine.containers.get(neighbour.id).name == f"{name}-next-1"
     assert third["replaced"] == second["revision"] and health_status(third["url"]) == 200
     assert first["revision"] != third["revision"]
 

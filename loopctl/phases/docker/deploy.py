@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,7 @@ from loopctl.runner import Context, PhaseResult
 STOP_TIMEOUT_S = 3
 FINGERPRINT_LABEL = "loopctl.fingerprint"
 SERVICE_LABEL = "loopctl.service"
+SUCCESSOR = "-next-"  # `NAME-next-<random>`: the new container until it answers and takes NAME
 
 
 class DockerDeploy:
@@ -213,7 +215,9 @@ def serving_container(client: Any, name: str, ctx: Context) -> Any | None:
 
     # `containers.get` also matches id prefixes: list by name and compare exactly, so nobody else's goes.
     for found in client.containers.list(all=True, filters={"name": name}):
-        if found.name not in (name, f"{name}-next") and not retired_name(found.name, name):
+        ours = found.name.startswith(f"{name}{SUCCESSOR}") or retired_name(found.name, name)
+        # A successor or retired one is this service's only if labelled so: `api-next-1` may be a service of its own.
+        if found.name != name and not (ours and found.labels.get(SERVICE_LABEL) == name):
             continue
         if found.name == name and found.status in ("running", "restarting"):
             return found
@@ -242,7 +246,8 @@ def replace(
         )
         _stop(previous)
     try:
-        container = start_container(client, image, spec, ctx, wanted, name=f"{spec.name}-next")
+        successor = f"{spec.name}{SUCCESSOR}{secrets.token_hex(3)}"  # beside the serving one, whatever else exists
+        container = start_container(client, image, spec, ctx, wanted, name=successor)
         host_port = wait_until_listening(container, spec, ctx, discard=True)
     except LoopctlError as err:
         raise _kept(err, previous, spec, ctx, restart=shares_port) from None
