@@ -124,13 +124,8 @@ def _images(client: Any, config: Config, keep: int, serving: set[str]) -> list[t
     recent = {image.id for image in ranked[:keep]}
     pairs = []
     for image in ranked:
-        why = (
-            "a kept container runs it"
-            if image.id in serving
-            else f"among the last {keep}"
-            if image.id in recent
-            else ""
-        )
+        why = "a kept container runs it" if image.id in serving else ""
+        why = why or (f"among the last {keep}" if image.id in recent else "")
         for reference in _own_references(image, repository):
             pairs.append((image, Leftover("image", reference, _image_iteration(image), why)))
     return pairs
