@@ -87,6 +87,13 @@ def test_no_engine_and_no_registry_say_what_to_do(tmp_path: Path) -> None:
     assert code == 1
     assert findings["engine"]["ok"] is False and "tcp://127.0.0.1:1" in str(findings["engine"]["detail"])
     assert findings["registry"]["ok"] is False
+    assert findings["leftovers"] == {  # said once, by the engine finding
+        "name": "leftovers",
+        "ok": True,
+        "detail": "not looked at: the engine does not answer",
+        "fix": "",
+        "warning": False,
+    }
 
 
 def test_a_bad_config_is_the_only_finding(tmp_path: Path) -> None:
