@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from loopctl.evidence import extract as extract_module
+from loopctl.evidence.cause import cause
 from loopctl.evidence.docker_logs import Bounded, parse_line
 from loopctl.evidence.extract import LINE_LIMIT, LogLine, extract
 from loopctl.evidence.process import platform_end
@@ -252,3 +253,23 @@ def test_cloud_runs_own_lines_say_how_the_process_ended() -> None:
     killed = platform_end([LogLine(memory)])
     assert killed is not None and killed.oom_killed and killed.exit_code is None
     assert platform_end(lines("INFO: Container called it a day\nexit(1)")) is None
+
+
+def test_a_refusal_is_quoted_from_its_warning_not_from_the_access_log() -> None:
+    window = [
+        LogLine('INFO:     127.0.0.1:51234 - "GET /chat HTTP/1.1" 401 Unauthorized'),
+        LogLine("WARNING:app.auth:token expired for user 42"),
+        LogLine('INFO:     127.0.0.1:51236 - "WebSocket /ws" 403'),
+        LogLine(json.dumps({"level": 40, "msg": "slow query"})),  # pino's warn: kept, but the auth line says more
+        LogLine("INFO: listening"),
+    ]
+    found = cause(window, '{"detail": "Unauthorized"}', refused=True)
+    assert found is not None and (found.type, found.message) == (
+        "WARNING",
+        "WARNING:app.auth:token expired for user 42",
+    )
+    assert found.lines == ("WARNING:app.auth:token expired for user 42", "slow query")
+    assert (
+        cause([LogLine('"GET /fail HTTP/1.1" 500 Internal Server Error')], "Internal Server Error", refused=False)
+        is None
+    )

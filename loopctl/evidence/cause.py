@@ -19,6 +19,8 @@ _LEVEL_TEXT = re.compile(
     r"(?:^|[\s\[(|])(?P<level>WARNING|WARN|ERROR|CRITICAL|FATAL)(?:$|[\s\]):|])|\blevel=(?P<kv>warn|warning)\b",
     re.IGNORECASE,
 )
+# `"GET /fail HTTP/1.1" 500` (uvicorn, gunicorn, nginx), `"WebSocket /ws" 403` (uvicorn), `GET /fail 500` (morgan).
+_ACCESS = re.compile(r'"?\b(?:GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS|WebSocket) /\S*(?: HTTP/[\d.]+)?"? \d{3}\b')
 _WORD = re.compile(r"[a-z][a-z0-9]{3,}")
 # Words every refusal and access log holds: sharing them says nothing about why.
 _COMMON_WORDS = (
@@ -39,6 +41,8 @@ def cause(lines: Sequence[LogLine], said: str, *, refused: bool) -> ServerError 
     words = _words(said)
     kept: list[tuple[int, str, str | None]] = []
     for text, severity in (pair for line in lines for pair in expand(line)):
+        if _ACCESS.search(text):
+            continue  # an access log line repeats the status it answered, never why
         level = _level(text, severity)
         marks = (2 if level else 0) + min(3, len(_words(text) & words))
         marks += 1 if refused and _AUTH_WORDS.search(text) else 0

@@ -42,6 +42,7 @@ class DockerLogs:
         """The engine's log response, read in chunks as it arrives: never the whole window in memory at once."""
         import docker.errors
         import requests
+        import urllib3
 
         from loopctl.phases.docker.engine import docker_client
 
@@ -57,7 +58,12 @@ class DockerLogs:
                 yield from chunks if tty else demultiplexed(chunks)
         except docker.errors.NotFound:
             raise LogsUnavailable(f"container {self.name} is gone: its log cannot be read") from None
-        except (docker.errors.DockerException, requests.exceptions.RequestException) as err:
+        except (
+            docker.errors.DockerException,
+            requests.exceptions.RequestException,
+            urllib3.exceptions.HTTPError,
+        ) as err:
+            # the raw stream raises urllib3's own errors (a reset, a read timeout), not requests' wrappers
             raise LogsUnavailable(f"the Docker Engine did not give {self.name}'s log: {err}") from None
 
 

@@ -95,7 +95,9 @@ def failure_lines(record: Record, check: CheckRecord, *, quoted: bool = False) -
         source = f" from {printable(str(detail['source']))}" if detail and detail.get("source") else ""
         return lines + _partial_line(detail) + details_block(f"Server log{source}", error.lines)
     if ended is not None:
-        return [*process, *details_block("The container's last lines", [str(line) for line in ended["lines"]])]
+        last = ended.get("lines")
+        kept = [str(line) for line in last] if isinstance(last, list) else []
+        return [*process, *details_block("The container's last lines", kept)]
     if detail is None:
         return []
     if not detail.get("read"):
@@ -144,7 +146,7 @@ def process_sentence(ended: dict[str, Any], check: CheckRecord | None) -> str:
         what = f"the process was killed for lack of memory (OOMKilled{known})"
     else:
         what = f"the process exited with code {exit_code}" if exit_code is not None else "the process ended"
-    restarts = int(ended.get("restarts") or 0)
+    restarts = ended.get("restarts") if isinstance(ended.get("restarts"), int) else 0  # a record may be edited
     if restarts:
         what += f"; the engine restarted it {restarts} time{'s' if restarts != 1 else ''}"
     finished, started = _moment(ended.get("finished_at")), _moment(check.started_at if check else None)

@@ -6,6 +6,7 @@ import xml.etree.ElementTree as ET
 
 from loopctl.outside import printable
 from loopctl.records.record import GATING_PHASES, CheckRecord, PhaseRecord, Record, SuiteRecord
+from loopctl.reports.evidence import said
 
 XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
 _OUTCOME_TAGS = ("failure", "error", "skipped")
@@ -146,8 +147,7 @@ def _server_lines(check: CheckRecord) -> list[str]:
     if error is None:
         return [f"trace: {check.trace_id}"] if check.trace_id else []
     where = f" ({error.location})" if error.location else ""
-    said = f"{error.type}: {error.message}" if error.message else error.type
-    return [f"server error: {said}{where}", f"trace: {check.trace_id}" if check.trace_id else "", *error.lines]
+    return [f"server error: {said(error)}{where}", f"trace: {check.trace_id}" if check.trace_id else "", *error.lines]
 
 
 # ----------------------------------------------------------------------------- suites
