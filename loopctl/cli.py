@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "classify": ("classify_cmd", "classify"),
     "doctor": ("doctor_cmd", "doctor"),
     "mcp": ("mcp_cmd", "mcp"),
+    "clean": ("clean_cmd", "clean"),
 }
 # Commands whose every write is done and closed when they return (stdout and stderr, the history cache through
 # `with`): no thread, temp folder or atexit hook of theirs is left for the interpreter's teardown to finish, so

@@ -22,7 +22,7 @@ def diagnose(config_path: Path) -> list[Finding]:
     uses_engine = builds_locally or (config.deploy is not None and config.deploy.target == "docker")
     checks: list[Callable[[Config], Finding]] = []
     if uses_engine:
-        checks.append(_engine)
+        checks += [_engine, _leftovers]
     if config.build is not None:
         checks.append(_records_in_context)
     if config.push is not None and config.build is not None:
@@ -52,6 +52,24 @@ def _engine(config: Config) -> Finding:
     except LoopctlError as err:
         return Finding("engine", False, err.message, err.hint)
     return Finding("engine", True, f"Docker Engine {version.get('Version', '?')} at {describe_engine()}")
+
+
+def _leftovers(config: Config) -> Finding:
+    """What `loopctl clean` would remove from the engine: found by the project label loopctl puts on them."""
+    from collections import Counter
+
+    from loopctl.cleanup import sweep
+
+    try:
+        removable = sweep(config, keep=3, dry_run=True, registry=False).removed
+    except LoopctlError:  # the engine finding already says why, with the fix
+        return Finding("leftovers", True, "not looked at: the engine does not answer")
+    if not removable:
+        return Finding("leftovers", True, f"nothing of {config.project}'s beyond the last 3 iterations")
+    counts = Counter(item.kind for item in removable)
+    what = ", ".join(f"{count} {kind}{'s' if count > 1 else ''}" for kind, count in sorted(counts.items()))
+    detail = f"{what} of {config.project}'s older than the last 3 iterations"
+    return Finding("leftovers", True, detail, "`loopctl clean` removes them (`--dry-run` lists them)", warning=True)
 
 
 def _records_in_context(config: Config) -> Finding:

@@ -124,6 +124,32 @@ def _add_lines(path: Path, entries: list[str], why: str) -> bool:
     return True
 
 
+def ignore_warnings(config: Path, target: Target) -> list[str]:
+    """What would go wrong with the config where it is written: git or the image build ignore it."""
+    folder, name = config.parent, config.name
+    warnings = []
+    # A tracked file is never reported: git keeps committing it whatever the rules say.
+    rule = git(folder, "check-ignore", "-v", "--", name) if _in_git(folder) else None
+    if rule:
+        source = rule.split("\t", 1)[0]  # `.gitignore:3:*.yaml`: the file, line and pattern that ignore it
+        warnings.append(
+            f"{name} is git-ignored ({source}): it will not be committed, so CI and the next clone will not have "
+            f"it; add `!{name}` to .gitignore, or run `loopctl init` with another path"
+        )
+    dockerignore = folder / ".dockerignore"
+    if target != "url" and dockerignore.is_file():
+        from loopctl.phases.dockerignore import excluded
+
+        lines = dockerignore.read_text(encoding="utf-8", errors="replace").splitlines()
+        patterns = [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
+        if excluded(name, patterns):
+            warnings.append(
+                f"{name} is docker-ignored (.dockerignore): loopctl reads it from the repo, so that is fine, "
+                f"unless the service itself reads a {name} from its image — then give `loopctl init` another path"
+            )
+    return warnings
+
+
 def _in_git(folder: Path) -> bool:
     return git(folder, "rev-parse", "--is-inside-work-tree") == "true"
 

@@ -12,6 +12,7 @@ from loopctl.config import load_config
 from loopctl.exitcodes import ExitCode
 from loopctl.iterate import IterateOptions, iterate_once
 from loopctl.records.record import Record
+from loopctl.runner import Terminated, sigterm_as_interrupt
 from loopctl.ui import stderr_console
 from loopctl.watch import SourceTree, Wake, source_state, source_tree, wait_for_change
 
@@ -50,9 +51,11 @@ def run_loop(options: LoopOptions, *, sleep: Callable[[float], None] = time.slee
         what = f"{timer:g}s" if timer is not None else f"a change under {tree.root if tree else '?'}"
         line = f"loop: iteration {record.number} was {record.status}; waiting for {what} (Ctrl-C stops)"
         try:
-            wake = _wait(options, timer, tree, state, sleep, partial(console.print, line, markup=False))
-        except KeyboardInterrupt:
-            console.print("loop: stopped while waiting", markup=False)
+            with sigterm_as_interrupt():  # a cancelled CI job or `kill` stops the wait as Ctrl-C does
+                wake = _wait(options, timer, tree, state, sleep, partial(console.print, line, markup=False))
+        except KeyboardInterrupt as stop:
+            how = "SIGTERM" if isinstance(stop, Terminated) else "Ctrl-C"
+            console.print(f"loop: stopped by {how} while waiting; every record is kept", markup=False)
             return ExitCode.INTERRUPTED
         if wake is not None:
             console.print(f"loop: {_changed(wake)}; iterating", markup=False)

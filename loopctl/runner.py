@@ -90,7 +90,7 @@ def _run_phases(
 ) -> tuple[list[tuple[str, PhaseResult, float]], bool]:
     results: list[tuple[str, PhaseResult, float]] = []
     stopped_by: str | None = None
-    with _sigterm_as_interrupt():
+    with sigterm_as_interrupt():
         for phase in phases:
             if stopped_by is not None or phase.name in skip:
                 reason = f"after {stopped_by}" if stopped_by else "skipped by --skip"
@@ -188,12 +188,16 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C would be: whoever catches the one stops cleanly on the other."""
+
+
 @contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
+def sigterm_as_interrupt() -> Iterator[None]:
     """SIGTERM (a CI job cancelled, `kill`) ends the run the way Ctrl-C does: aborted, but recorded."""
 
     def interrupt(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
+        raise Terminated
 
     try:
         previous = signal.signal(signal.SIGTERM, interrupt)

@@ -14,6 +14,7 @@ from loopctl.secrets import redact
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from loopctl.cleanup import Sweep
     from loopctl.probe.explain import Explanation
     from loopctl.probe.spec import ProbeResult
 
@@ -174,3 +175,21 @@ def render_explanation(explanation: Explanation) -> None:
         f"  next:     {explanation.hint}",
     ]
     sys.stderr.write("\n".join(lines) + "\n")
+
+
+def render_sweep(swept: Sweep) -> None:
+    """One line per thing `clean` removed (or would), then what it kept and why, then what it could not do."""
+    console = stderr_console()
+    verb = "would remove" if swept.dry_run else "removed"
+    for item in swept.removed:
+        console.print(f"{verb} {item.kind} {shown(item.name)}{_tags(item.tags)}", markup=False)
+    for item in swept.kept:
+        console.print(f"kept {item.kind} {shown(item.name)}{_tags(item.tags)}: {item.why_kept}", markup=False)
+    for note in swept.notes:
+        console.print(f"note: {shown(note)}", markup=False)
+    if not swept.found:
+        console.print("nothing loopctl made for this project is left", markup=False)
+
+
+def _tags(tags: tuple[str, ...]) -> str:
+    return f" ({', '.join(tags)})" if tags else ""

@@ -14,6 +14,7 @@ from loopctl.records.compare import (
     iteration_status,
     movement,
     pass_rates,
+    stage_of,
 )
 from loopctl.records.record import Record
 from loopctl.records.store import Store
@@ -177,3 +178,35 @@ def test_an_inconclusive_iteration_is_never_what_the_next_one_compares_with(tmp_
 def test_a_suite_alone_is_something_checked() -> None:
     suite = {"name": "e2e", "passed": 3}
     assert iteration_status(make_record(1, "failed", suites=[suite], phase_rows=phases()[:3]), None) == "success"
+
+
+REFUSED_AT_UPGRADE = ws_check(classify.handshake_status(401, "Authentication failed"), [])
+REFUSED_OTHERWISE = ws_check(classify.handshake_status(401, "token expired"), [])
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "status"),
+    [
+        (REFUSED_AT_UPGRADE, AUTH, "no_change"),
+        (AUTH, REFUSED_AT_UPGRADE, "no_change"),
+        (REFUSED_OTHERWISE, AUTH, "no_change"),
+        (REFUSED_AT_UPGRADE, INTERNAL, "progress"),
+        (INTERNAL, REFUSED_AT_UPGRADE, "regression"),
+    ],
+)
+def test_an_auth_refusal_moving_between_the_upgrade_and_a_close_is_not_progress(
+    before: dict[str, object], after: dict[str, object], status: str
+) -> None:
+    assert iteration_status(rec(2, HEALTH, after), rec(1, HEALTH, before)) == status
+
+
+def test_the_movement_says_how_the_same_refusal_is_now_delivered() -> None:
+    (change,) = check_changes(rec(2, HEALTH, AUTH), rec(1, HEALTH, REFUSED_AT_UPGRADE))
+    assert change.before is not None and change.after is not None and stage_of(change.before) == stage_of(change.after)
+    assert movement(change.before, change.after) == (
+        "still refused at authentication, with the same server message: now delivered as close 1008 "
+        "(policy_violation) after the upgrade was accepted instead of HTTP 401 at the upgrade — no progress"
+    )
+    (other,) = check_changes(rec(2, HEALTH, AUTH), rec(1, HEALTH, REFUSED_OTHERWISE))
+    assert other.before is not None and other.after is not None
+    assert "with another server message" in movement(other.before, other.after)

@@ -90,6 +90,27 @@ def test_an_ignore_file_that_is_not_utf8_keeps_its_bytes(tmp_path: Path) -> None
     assert kept.startswith(b"caf\xe9/\n") and b"iterations/\n" in kept
 
 
+def test_init_warns_when_git_or_the_image_build_ignores_the_config(tmp_path: Path) -> None:
+    repo = tmp_path / "svc"
+    repo.mkdir()
+    (repo / "Dockerfile").write_text("FROM python:3.12-slim\n")
+    (repo / ".gitignore").write_text("node_modules/\n*.yaml\n")
+    (repo / ".dockerignore").write_text("*.yaml\n")
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    done = init(repo, "--target", "docker")
+    assert done.returncode == 0, done.stderr
+    assert "warning: config.yaml is git-ignored (.gitignore:2:*.yaml): it will not be committed" in done.stderr
+    assert "add `!config.yaml` to .gitignore" in done.stderr
+    assert "warning: config.yaml is docker-ignored (.dockerignore)" in done.stderr
+
+    quiet = tmp_path / "quiet"
+    quiet.mkdir()
+    (quiet / "Dockerfile").write_text("FROM python:3.12-slim\n")
+    subprocess.run(["git", "init", "-q", str(quiet)], check=True)
+    calm = init(quiet, "--target", "docker")
+    assert calm.returncode == 0 and "warning" not in calm.stderr
+
+
 @pytest.mark.parametrize("name", [".gitignore", ".dockerignore"])
 def test_a_symlinked_ignore_file_is_refused_and_its_target_left_alone(tmp_path: Path, name: str) -> None:
     repo = tmp_path / "service"

@@ -175,10 +175,60 @@ def test_a_failed_build_leads_the_failures_and_the_priorities() -> None:
     report = render_markdown(make_record(2, "failed", phase_rows=rows, push=None, deploy=None), None)
     assert "| build | ❌ failed | 3.0 s | RUN pip failed |" in report
     assert "| push | ⏭️ skipped | — | — |" in report
-    assert "### build (phase)\n\n- **Error**: build: RUN pip failed\n- **Hint**: read the build log" in report
-    assert "1. **build** failed: RUN pip failed — read the build log" in report
+    assert "### build (phase)\n\n- **Error**: build: RUN pip failed\n" in report
+    assert "1. **build** failed: read the build log" in report
+    assert report.count("read the build log") == 1  # the hint once: in the priorities
     assert "- No earlier iteration ran the probe: nothing to compare with" in report
     assert "- **Deployment**: —" in report
+
+
+def test_a_failed_build_says_what_still_serves_instead_of_checks_not_run(records: list[Record]) -> None:
+    rows: list[dict[str, Any]] = [
+        {
+            "name": "build",
+            "status": "failed",
+            "duration_s": 3.0,
+            "error": {"kind": "build", "message": "RUN pip failed"},
+        },
+        {"name": "push", "status": "skipped"},
+        {"name": "deploy", "status": "skipped"},
+        {"name": "probe", "status": "skipped"},
+    ]
+    report = render_markdown(make_record(3, "failed", phase_rows=rows, push=None, deploy=None), records[1])
+    summary = section(report, "Summary")
+    assert summary.startswith(
+        "## Summary\n\n**build** failed: RUN pip failed\n\n**Still serving**: nothing was deployed"
+    )
+    assert "so iteration 2's deployment `backend-staging-00154-v9v` at https://" in summary
+    assert "not run\n" not in report and "not run |" not in report and "BEFORE" not in report
+    assert "## Results compared" not in report and "### Expected events" not in report
+
+
+def test_a_failed_deploy_says_the_previous_deployment_still_serves(records: list[Record]) -> None:
+    message = (
+        "container x (abc) exited with code 2 before listening on port 8080; the previous container x still serves"
+    )
+    rows: list[dict[str, Any]] = [
+        {"name": "build", "status": "ok"},
+        {"name": "push", "status": "ok"},
+        {"name": "deploy", "status": "failed", "error": {"kind": "container_exited", "message": message}},
+        {"name": "probe", "status": "skipped"},
+    ]
+    report = render_markdown(make_record(3, "failed", phase_rows=rows, deploy=None), records[1])
+    summary = section(report, "Summary")
+    assert "**Still serving**: the new deployment did not take over, so iteration 2's deployment" in summary
+    assert "## Results compared" not in report and "BEFORE" not in report
+
+
+def test_the_hint_and_the_server_error_appear_once_each() -> None:
+    check = closed(1011, "Internal error", ["agent_started"])
+    check["server_error"] = {"type": "TypeError", "message": "boom", "location": "app/ws.py:3", "lines": ["x"]}
+    # As the probe phase leaves it: the hint ends with the server's line, for sinks that have no Summary.
+    check["outcome"]["hint"] += " The server's log at that time: TypeError: boom"
+    report = render_markdown(make_record(2, "progress", checks=[http_check(), check]), None)
+    assert report.count("server raised `TypeError: boom`") == 1 and report.count("boom") == 1
+    assert report.count("read the server's logs at this time") == 1
+    assert "read the server's logs at this time" in section(report, "Next iteration priorities")
 
 
 def test_suites_show_their_rates_and_at_most_ten_failures() -> None:

@@ -7,11 +7,12 @@ from typing import Annotated
 
 import typer
 
+from loopctl.commands import ConfigOption
 from loopctl.exitcodes import ExitCode
 
 
 def doctor(
-    config: Annotated[Path, typer.Option("--config", "-c", help="The config file.")] = Path("config.yaml"),
+    config: ConfigOption = Path("config.yaml"),
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object to stdout.")] = False,
 ) -> None:
     """Check the config, the Docker Engine, the registry and credentials; exit 1 if anything is missing."""

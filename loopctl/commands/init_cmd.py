@@ -27,7 +27,7 @@ def init(
 ) -> None:
     """Write a commented config.yaml; add the iterations folder to .dockerignore and .gitignore."""
     from loopctl.errors import UsageError
-    from loopctl.init_template import check_ignores, detect_service, render_config, write_ignores
+    from loopctl.init_template import check_ignores, detect_service, ignore_warnings, render_config, write_ignores
     from loopctl.output import guarded
     from loopctl.records.store import store_errors, write_atomic
     from loopctl.ui import stderr_console
@@ -52,6 +52,8 @@ def init(
         console.print(f"wrote {path} for target {chosen}" + (f" ({found})" if found else ""), markup=False)
         for name in ignores:
             console.print(f"added iterations/ to {name}", markup=False)
+        for warning in ignore_warnings(path, chosen):
+            console.print(f"warning: {warning}", markup=False)
         console.print("next: check the probe's paths and events in it, then run `loopctl iterate`", markup=False)
         return ExitCode.OK
 

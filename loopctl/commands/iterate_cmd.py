@@ -7,13 +7,14 @@ from typing import Annotated, Literal
 
 import typer
 
+from loopctl.commands import ConfigOption
 from loopctl.exitcodes import ExitCode
 
 FailOn = Literal["any", "regression", "never"]
 
 
 def iterate(
-    config: Annotated[Path, typer.Option("--config", "-c", help="The config file.")] = Path("config.yaml"),
+    config: ConfigOption = Path("config.yaml"),
     skip: Annotated[str, typer.Option(help="Phases to skip, comma-separated (build,push,deploy,probe,suites).")] = "",
     image: Annotated[str | None, typer.Option(help="Deploy this image reference; skips build and push.")] = None,
     no_cache: Annotated[

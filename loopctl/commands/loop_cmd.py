@@ -7,11 +7,12 @@ from typing import Annotated, Literal
 
 import typer
 
+from loopctl.commands import ConfigOption
 from loopctl.exitcodes import ExitCode
 
 
 def loop(
-    config: Annotated[Path, typer.Option("--config", "-c", help="The config file.")] = Path("config.yaml"),
+    config: ConfigOption = Path("config.yaml"),
     max_iterations: Annotated[int | None, typer.Option("--max", min=1, help="Stop after this many iterations.")] = None,
     until: Annotated[
         Literal["success", "never"], typer.Option(help="Stop at the first success, or never.")

@@ -7,9 +7,8 @@ from typing import Annotated, Literal
 
 import typer
 
+from loopctl.commands import ConfigOption
 from loopctl.exitcodes import ExitCode
-
-ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="The config file (for iterations_dir).")]
 
 
 def report(

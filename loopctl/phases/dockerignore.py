@@ -26,6 +26,11 @@ def ignore_matcher(patterns: Sequence[str], *, dockerfile: str = "Dockerfile") -
     return Matcher([*patterns, f"!{dockerfile}"])
 
 
+def excluded(path: str, patterns: Sequence[str]) -> bool:
+    """Whether `.dockerignore` patterns leave `path` (relative to the context) out of what the engine receives."""
+    return Matcher(patterns).matches(path)
+
+
 def _split_path(path: str) -> list[str]:
     return [part for part in path.split("/") if part and part != "."]
 

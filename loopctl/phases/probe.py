@@ -15,7 +15,7 @@ from loopctl.probe.classify import DEPTH_AUTH, AppCode
 from loopctl.probe.spec import Check, ProbeResult, parse_url
 from loopctl.probe.steps import Step
 from loopctl.records.record import CheckRecord, ErrorInfo, OutcomeRecord, PhaseStatus
-from loopctl.reports.evidence import said
+from loopctl.reports.evidence import SERVER_LOG_IN_HINT, said
 from loopctl.secrets_config import resolve_headers
 
 # Closes whose cause is usually an exception in the handler, and the handler's log says which.
@@ -79,7 +79,7 @@ def quote_in_hint(record: CheckRecord) -> CheckRecord:
     quoted = record.outcome.code in HANDLER_CODES or record.outcome.depth == DEPTH_AUTH
     if record.passed or error is None or not quoted:
         return record
-    hint = f"{record.outcome.hint} The server's log at that time: {said(error)}"
+    hint = f"{record.outcome.hint}{SERVER_LOG_IN_HINT}{said(error)}"
     return record.model_copy(update={"outcome": record.outcome.model_copy(update={"hint": hint})})
 
 

@@ -29,6 +29,28 @@ STAGE_NAMES = {
 }
 
 
+DEPTH_AUTH = 2
+# An app refuses credentials either at the upgrade (HTTP 401/403 instead of 101) or after accepting it (a close for
+# auth or policy): the same stage, so moving from one delivery to the other is not the exchange getting further.
+AUTH_STATUSES = (401, 403)
+
+
+def stage_of(outcome: OutcomeRecord) -> int:
+    """Where on the request path an outcome stopped: its depth, except that an auth refusal at the upgrade is
+    authentication (depth 2), as a close for auth after the upgrade is."""
+    if outcome.category == "handshake_rejected" and outcome.code in AUTH_STATUSES:
+        return DEPTH_AUTH
+    return outcome.depth
+
+
+def delivery(outcome: OutcomeRecord) -> str:
+    """How a refusal reached the client: `HTTP 401 at the upgrade`, `close 1008 after the upgrade was accepted`."""
+    if outcome.category == "handshake_rejected":
+        return f"HTTP {outcome.code} at the upgrade"
+    what = f"close {outcome.code}" if outcome.code is not None else outcome.category
+    return f"{what} ({outcome.category}) after the upgrade was accepted"
+
+
 @dataclass(frozen=True)
 class PassRate:
     """Checks plus suite tests passed at one priority."""
@@ -181,7 +203,7 @@ def reach(outcome: OutcomeRecord, events: int | None = None) -> tuple[int, int]:
     same (the category still says which it was)."""
     if outcome.depth in (3, 4) and events is not None:
         return (3, events)
-    return (outcome.depth, 0)
+    return (stage_of(outcome), 0)
 
 
 def progress_of(before: CheckRecord | None, after: CheckRecord | None) -> dict[str, Any]:
@@ -202,12 +224,14 @@ def movement(
     if before.passed and after.passed:
         return "still passing"
     rank_before, rank_after = reach(before, events_before), reach(after, events_after)
-    stage_before = STAGE_NAMES.get(before.depth, f"depth {before.depth}")
-    stage_after = STAGE_NAMES.get(after.depth, f"depth {after.depth}")
+    stage_before = STAGE_NAMES.get(stage_of(before), f"depth {before.depth}")
+    stage_after = STAGE_NAMES.get(stage_of(after), f"depth {after.depth}")
     if rank_before[0] == rank_after[0] == 3 and steps:
         return _steps_movement(after, events_before or 0, events_after or 0)
     if rank_before[0] == rank_after[0] == 3:
         return _events_movement(before, after, events_before or 0, events_after or 0)
+    if rank_before == rank_after == (DEPTH_AUTH, 0) and delivery(before) != delivery(after):
+        return _redelivered(before, after)
     counts = f" (step {(events_before or 0) + 1} → step {(events_after or 0) + 1})" if steps else ""
     if rank_after > rank_before:
         return f"moved from {stage_before} to {stage_after}{counts} — progress"
@@ -224,6 +248,15 @@ def _steps_movement(after: OutcomeRecord, done_before: int, done_after: int) -> 
     if done_after < done_before:
         return f"stopped earlier in the conversation: {counts} — regression"
     return f"still stops at step {done_after + 1}, as {after.category}"
+
+
+def _redelivered(before: OutcomeRecord, after: OutcomeRecord) -> str:
+    """The same auth refusal, delivered another way: the line says how, and whether the server's words changed."""
+    words = "the same server message" if before.reason == after.reason else "another server message"
+    return (
+        f"still refused at authentication, with {words}: now delivered as {delivery(after)} "
+        f"instead of {delivery(before)} — no progress"
+    )
 
 
 def _events_movement(before: OutcomeRecord, after: OutcomeRecord, events_before: int, events_after: int) -> str:

@@ -38,6 +38,17 @@ def raised(error: ServerErrorRecord) -> str:
     return f"server {verb} {code(what)}{where}"
 
 
+# What the probe phase appends to a hint when the server logged why (for the terminal, JSON and JUnit, which have no
+# Summary); the report quotes the error itself, so it shows the hint without it.
+SERVER_LOG_IN_HINT = " The server's log at that time: "
+
+
+def report_hint(check: CheckRecord) -> str:
+    """The check's hint as the report shows it: without the server's line, which the report quotes already."""
+    hint = check.outcome.hint
+    return hint.partition(SERVER_LOG_IN_HINT)[0] if check.server_error is not None else hint
+
+
 def said(error: ServerErrorRecord) -> str:
     """`TypeError: message`; a logged line as it was written, when it names its level itself or has none."""
     if error.type == UNLEVELLED or (error.type.isupper() and error.type in error.message):
@@ -65,15 +76,22 @@ def quoted_error(check: CheckRecord) -> str | None:
 # ----------------------------------------------------------------------------- failures
 
 
-def failure_lines(record: Record, check: CheckRecord) -> list[str]:
-    """The Failures section's evidence for one check: the error and its excerpt, or why there is none."""
+def failure_lines(record: Record, check: CheckRecord, *, quoted: bool = False) -> list[str]:
+    """The Failures section's evidence for one check: the error and its excerpt, or why there is none.
+
+    `quoted`: the Summary already quotes this check's error, so only its trace id and log excerpt are added here.
+    """
     trace = f" (trace {code(check.trace_id)})" if check.trace_id else ""
     detail = logs_detail(record)
     ended = process_end(record)
     process = [f"- **Process**: {process_sentence(ended, check)}"] if ended is not None else []
     if check.server_error is not None:
         error = check.server_error
-        lines = [f"- **Server error**: {raised(error)}{trace}", *process]
+        if quoted:
+            lines = [f"- **Trace**: {code(check.trace_id)}"] if check.trace_id else []
+        else:
+            lines = [f"- **Server error**: {raised(error)}{trace}"]
+        lines += process
         source = f" from {printable(str(detail['source']))}" if detail and detail.get("source") else ""
         return lines + _partial_line(detail) + details_block(f"Server log{source}", error.lines)
     if ended is not None:

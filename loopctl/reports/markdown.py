@@ -13,6 +13,7 @@ from loopctl.records.compare import (
     check_changes,
     movement,
     progress_of,
+    stage_of,
     unverified_suites,
 )
 from loopctl.records.history import short_sha, utc_minute
@@ -23,8 +24,9 @@ from loopctl.reports.evidence import (
     failure_lines,
     process_summary,
     quoted_error,
-    raised,
+    report_hint,
 )
+from loopctl.reports.serving import still_serving, stopped_before_probe
 from loopctl.reports.tables import (
     DASH,
     arrived,
@@ -131,6 +133,8 @@ def _summary(record: Record, previous: Record | None) -> list[str]:
     lines += _server_quote(record)
     if previous is None:
         return lines + _first_summary(record)
+    if stopped_before_probe(record):
+        return lines + still_serving(record, previous)
     evolution = evolution_lines(record, previous)
     body = _changes_summary(record, previous)
     while body and not body[-1]:
@@ -140,12 +144,17 @@ def _summary(record: Record, previous: Record | None) -> list[str]:
 
 def _server_quote(record: Record) -> list[str]:
     """`**Server error**: 1011 at message processing — server raised TypeError: … (app/ws/auth.py:419)`."""
-    blocking = blocking_check(record.checks)
-    quoted = [check for check in failing_checks(record) if check.server_error is not None]
-    first = blocking if blocking is not None and blocking.server_error is not None else next(iter(quoted), None)
+    first = quoted_check(record)
     if first is None:
         return process_summary(record)
     return [f"**Server error** in **{text(first.name)}**: {quoted_error(first)}", "", *process_summary(record)]
+
+
+def quoted_check(record: Record) -> CheckRecord | None:
+    """The check whose server error the Summary quotes (the blocking one, else the first with one): said once."""
+    blocking = blocking_check(record.checks)
+    quoted = [check for check in failing_checks(record) if check.server_error is not None]
+    return blocking if blocking is not None and blocking.server_error is not None else next(iter(quoted), None)
 
 
 def _why_inconclusive(record: Record) -> str:
@@ -186,9 +195,8 @@ def _first_summary(record: Record) -> list[str]:
 def _outcome_sentence(record: Record, outcome: OutcomeRecord) -> str:
     blocking = blocking_check(record.checks)
     where = f" in **{text(blocking.name)}**" if blocking is not None and blocking.outcome == outcome else ""
-    return (
-        f"{code(outcome.label or outcome.category)}{where}, stopped at {stage(outcome.depth)} (depth {outcome.depth}/5)"
-    )
+    label = code(outcome.label or outcome.category)
+    return f"{label}{where}, stopped at {stage(stage_of(outcome))} (depth {outcome.depth}/5)"
 
 
 def _changes_summary(record: Record, previous: Record) -> list[str]:
@@ -254,7 +262,7 @@ def _arrived(check: CheckRecord | None) -> str:
 
 
 def _where(outcome: OutcomeRecord) -> str:
-    return "passes" if outcome.passed else f"stops at {stage(outcome.depth)}"
+    return "passes" if outcome.passed else f"stops at {stage(stage_of(outcome))}"
 
 
 def _impact_line(change: CheckChange) -> str | None:
@@ -272,6 +280,8 @@ def _impact_line(change: CheckChange) -> str | None:
 
 
 def _results(record: Record, previous: Record | None, *, emoji: bool) -> list[str]:
+    if stopped_before_probe(record):
+        return []
     lines = ["## Results compared", "", *results_table(record, previous, emoji=emoji)]
     events = events_table(record, previous, emoji=emoji)
     return [*lines, "", "### Expected events", "", *events] if events else lines
@@ -304,11 +314,11 @@ def _failures(record: Record) -> list[str]:
         assert phase.error is not None
         error = phase.error
         lines += [f"### {text(phase.name)} (phase)", "", f"- **Error**: {text(error.kind)}: {headline(error.message)}"]
-        lines += [f"- **Hint**: {text(error.hint)}", ""] if error.hint else [""]
-        lines += fenced_details(phase.error.message)
+        lines += ["", *fenced_details(phase.error.message)]
+    quoted = quoted_check(record)
     for check in failing_checks(record):
         lines += [f"### {text(check.name)} (priority {check.priority})", "", *_check_failure(check)]
-        lines += [*failure_lines(record, check), ""]
+        lines += [*failure_lines(record, check, quoted=check is quoted), ""]
     for suite in failing_suites(record):
         lines += [f"### {text(suite.name)} (suite, priority {suite.priority})", "", *_suite_failure(suite), ""]
     return lines if len(lines) > 2 else [*lines, "None."]
@@ -317,8 +327,7 @@ def _failures(record: Record) -> list[str]:
 def _check_failure(check: CheckRecord) -> list[str]:
     outcome = check.outcome
     if check.error is not None:
-        hint = [f"- **Hint**: {text(check.error.hint)}"] if check.error.hint else []
-        return [f"- **Could not run**: {text(check.error.kind)}: {text(check.error.message)}", *hint]
+        return [f"- **Could not run**: {text(check.error.kind)}: {text(check.error.message)}"]
     number = str(outcome.code) if outcome.code is not None else "no code"
     lines = [
         f"- **Outcome**: {code(outcome.category)} at depth {outcome.depth}/5 ({stage(outcome.depth)})",
@@ -335,8 +344,6 @@ def _check_failure(check: CheckRecord) -> list[str]:
     lines += _steps_lines(check)
     if check.frames_ignored:
         lines.append(f"- **Frames ignored**: {check.frames_ignored} (binary, or not JSON objects with the event field)")
-    if outcome.hint:
-        lines.append(f"- **Hint**: {text(outcome.hint)}")
     return lines
 
 
@@ -400,8 +407,9 @@ def _priorities(record: Record) -> list[str]:
 
 def _phase_item(phase: PhaseRecord) -> str:
     assert phase.error is not None
-    hint = f" — {text(phase.error.hint)}" if phase.error.hint else ""
-    return f"**{text(phase.name)}** {phase.status}: {_lead(phase.error.message)}{hint}"
+    # The Summary and Failures already say what failed: here, what to do about it.
+    what = text(phase.error.hint) if phase.error.hint else _lead(phase.error.message)
+    return f"**{text(phase.name)}** {phase.status}: {what}"
 
 
 def _check_item(check: CheckRecord) -> str:
@@ -409,10 +417,10 @@ def _check_item(check: CheckRecord) -> str:
         hint = f" — {text(check.error.hint)}" if check.error.hint else ""
         return f"**{text(check.name)}** (priority {check.priority}) could not run: {text(check.error.message)}{hint}"
     outcome = check.outcome
-    hint = f" — {text(outcome.hint)}" if outcome.hint else ""
+    hint = f" — {text(report_hint(check))}" if report_hint(check) else ""
     label = code(outcome.label or outcome.category)
-    server = f" — {raised(check.server_error)}" if check.server_error is not None else ""
-    return f"**{text(check.name)}** (priority {check.priority}) stops at {stage(outcome.depth)}: {label}{server}{hint}"
+    where = stage(stage_of(outcome))
+    return f"**{text(check.name)}** (priority {check.priority}) stops at {where}: {label}{hint}"
 
 
 def _suite_item(suite: SuiteRecord) -> str:

@@ -156,7 +156,19 @@ def test_a_missing_base_image_says_how_to_make_it(tmp_path: Path, source: Path, 
     with pytest.raises(LoopctlError) as caught:
         BuildPhase().run(ctx)
     assert caught.value.message.startswith("Step 2/")
-    assert "base image" in caught.value.hint
+    assert "cannot pull the base image 127.0.0.1:1/none:missing (the Dockerfile's FROM)" in caught.value.hint
+    assert "set that arg under build.args" in caught.value.hint  # this Dockerfile's FROM is `${BASE_IMAGE}`
+
+
+def test_a_user_dockerfile_whose_from_cannot_be_pulled_is_named_without_loopctls_own_tools(
+    tmp_path: Path, source: Path, registry: RegistryHandle
+) -> None:
+    (source / "Dockerfile").write_text("FROM 127.0.0.1:1/acme/node:20-slim AS build\nRUN true\n")
+    with pytest.raises(LoopctlError) as caught:
+        BuildPhase().run(make_ctx(tmp_path, source, registry))
+    hint = caught.value.hint
+    assert "cannot pull the base image 127.0.0.1:1/acme/node:20-slim" in hint and "docker login" in hint
+    assert "base-image.sh" not in hint and "BASE_IMAGE" not in hint and "build arg" not in hint
 
 
 def test_a_registry_that_wants_credentials_refuses_the_push(tmp_path: Path, source: Path) -> None:

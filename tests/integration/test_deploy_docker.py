@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import docker.errors
 import pytest
 from pydantic import ValidationError
 
@@ -17,6 +18,7 @@ from loopctl.config import Config, DeployConfig, DockerDeployConfig
 from loopctl.errors import LoopctlError
 from loopctl.phases.base import Context, Event, PhaseResult
 from loopctl.phases.docker.deploy import DockerDeploy
+from loopctl.phases.docker.retire import finish_retiring
 from loopctl.probe.options import run_check_sync
 from loopctl.probe.spec import Check
 from loopctl.records.store import Store
@@ -127,11 +129,67 @@ def test_a_second_deploy_replaces_the_first_container(tmp_path: Path, engine: An
     second = deploy(ctx)
 
     assert second["replaced"] == first["revision"] and second["container_id"] != first["container_id"]
+    finish_retiring()  # the old one is stopped and removed beside whatever comes next
     with pytest.raises(docker.errors.NotFound):
         engine.containers.get(first["container_id"])
     assert engine.containers.get(f"{project}-replace").id == second["container_id"]
     assert health_status(second["url"]) == 200
     assert any(first["revision"] in line for line in messages(ctx))
+
+
+def test_the_name_is_handed_over_at_once_and_the_old_container_retired_in_the_background(
+    tmp_path: Path, engine: Any, image: str, project: str
+) -> None:
+    name = f"{project}-handover"
+    first = deploy(make_ctx(tmp_path, project, name=name, image=image, env={"JWT_SECRET": "x"}))
+    second = deploy(make_ctx(tmp_path, project, name=name, image=image, number=2, env={"JWT_SECRET": "y"}))
+    assert engine.containers.get(name).id == second["container_id"]
+    finish_retiring()
+    names = [c.name for c in engine.containers.list(all=True, filters={"label": f"loopctl.project={project}"})]
+    assert names.count(name) == 1 and not any("-retired-" in found for found in names)
+    labels = {"loopctl.project": project, "loopctl.service": name}
+    leftover = engine.containers.run(image, name=f"{name}-retired-abc", detach=True, labels=labels)
+    # A service of its own whose name only looks like a successor's: never this deploy's to remove.
+    neighbour = engine.containers.create(image, name=f"{name}-next-1", labels={"loopctl.project": project})
+    third = deploy(make_ctx(tmp_path, project, name=name, image=image, number=3, env={"JWT_SECRET": "z"}))
+    finish_retiring()
+    with pytest.raises(docker.errors.NotFound):  # an unfinished retirement is finished by the next deploy
+        engine.containers.get(leftover.id)
+    assert engine.containers.get(neighbour.id).name == f"{name}-next-1"
+    assert third["replaced"] == second["revision"] and health_status(third["url"]) == 200
+    assert first["revision"] != third["revision"]
+
+
+def test_a_successor_that_exits_leaves_the_previous_container_serving(
+    tmp_path: Path, engine: Any, image: str, project: str
+) -> None:
+    name = f"{project}-keep-serving"
+    first = deploy(make_ctx(tmp_path, project, name=name, image=image, env={"JWT_SECRET": "x"}))
+    ctx = make_ctx(tmp_path, project, name=name, image=image, number=2, env={"FAULT": "bogus"})
+    err = deploy_fails(ctx, "container_exited")
+
+    assert "exited with code 2" in err.message and "FAULT must be one of" in err.message
+    serving = f"the previous container {name} ({first['revision']}, iteration 1) still serves on {first['url']}"
+    assert serving in err.message and "docker logs" not in err.hint
+    assert engine.containers.get(name).id == first["container_id"] and health_status(first["url"]) == 200
+    assert [c.name for c in engine.containers.list(all=True, filters={"name": name})] == [name]
+    assert "FAULT must be one of" in ctx.store.artifact_path(2, "deploy.log").read_text()
+
+
+def test_a_fixed_host_port_restores_the_previous_container_when_its_successor_fails(
+    tmp_path: Path, engine: Any, image: str, project: str
+) -> None:
+    name, host_port = f"{project}-fixed", realparts.free_port()
+    first = deploy(make_ctx(tmp_path, project, name=name, image=image, host_port=host_port, env={"JWT_SECRET": "x"}))
+    ctx = make_ctx(tmp_path, project, name=name, image=image, number=2, host_port=host_port, env={"FAULT": "bogus"})
+    err = deploy_fails(ctx, "container_exited")
+
+    url = f"http://127.0.0.1:{host_port}"
+    assert f"({first['revision']}, iteration 1) was started again and serves on {url}" in err.message
+    assert engine.containers.get(name).id == first["container_id"] and health_status(url) == 200
+    third = deploy(make_ctx(tmp_path, project, name=name, image=image, number=3, host_port=host_port))
+    assert third["replaced"] == first["revision"] and third["url"] == url and health_status(url) == 200
+    assert engine.containers.get(name).id == third["container_id"]
 
 
 def test_an_unchanged_deploy_reuses_the_running_container(
@@ -194,6 +252,37 @@ def test_a_container_that_never_listens_fails_at_the_deadline(
     assert 1.5 <= time.monotonic() - began < 6
     assert "nothing answers on 127.0.0.1:" in err.message and "0.0.0.0" in err.hint
     assert ctx.store.artifact_path(1, "deploy.log").exists()
+
+
+def test_an_app_listening_on_another_port_fails_at_once_naming_both_ports(
+    tmp_path: Path, engine: Any, image: str, project: str
+) -> None:
+    ctx = make_ctx(tmp_path, project, image=image, command=["python", "-m", "http.server", "8483"], ready_timeout=30)
+    err = deploy_fails(ctx, "wrong_port")
+
+    assert "it listens on port 8483 (its listening sockets), not on 8080" in err.message
+    assert "deploy.docker.port" in err.message and "deploy.docker.port: 8483" in err.hint
+    assert ctx.store.artifact_path(1, "deploy.log").exists()
+
+
+def test_an_app_listening_on_loopback_inside_the_container_fails_at_once(
+    tmp_path: Path, engine: Any, image: str, project: str
+) -> None:
+    command = ["python", "-m", "http.server", "--bind", "127.0.0.1", "8080"]
+    err = deploy_fails(make_ctx(tmp_path, project, image=image, command=command, ready_timeout=30), "wrong_port")
+
+    assert "it listens on 127.0.0.1:8080 inside the container" in err.message
+    assert "0.0.0.0:$PORT (8080)" in err.hint
+
+
+def test_without_a_readable_socket_table_the_log_names_the_port(
+    tmp_path: Path, engine: Any, image: str, project: str
+) -> None:
+    # No `cat` in the image: the socket table cannot be read, and the log's "Serving HTTP on … port 8483" says it.
+    command = ["sh", "-c", "rm -f /usr/bin/cat /bin/cat; exec python -u -m http.server 8483"]
+    err = deploy_fails(make_ctx(tmp_path, project, image=image, command=command, ready_timeout=30), "wrong_port")
+
+    assert "it listens on port 8483 (its log), not on 8080" in err.message
 
 
 def test_a_pushed_digest_is_pulled_when_the_engine_lacks_it(

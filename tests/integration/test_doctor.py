@@ -25,9 +25,9 @@ def test_everything_reachable_is_all_green(tmp_path: Path) -> None:
         (tmp_path / ".dockerignore").write_text("iterations/\n")
         code, findings, stderr = doctor(tmp_path)
     assert code == 0, stderr
-    assert set(findings) == {"config", "engine", "registry", "records"}
+    assert set(findings) == {"config", "engine", "leftovers", "registry", "records"}
     assert str(findings["engine"]["detail"]).startswith("Docker Engine ")
-    assert stderr.count("✅") == 4
+    assert stderr.count("✅") == 5
 
 
 def test_records_that_a_plain_docker_build_would_copy_into_the_image_are_a_warning(tmp_path: Path) -> None:
@@ -87,6 +87,13 @@ def test_no_engine_and_no_registry_say_what_to_do(tmp_path: Path) -> None:
     assert code == 1
     assert findings["engine"]["ok"] is False and "tcp://127.0.0.1:1" in str(findings["engine"]["detail"])
     assert findings["registry"]["ok"] is False
+    assert findings["leftovers"] == {  # said once, by the engine finding
+        "name": "leftovers",
+        "ok": True,
+        "detail": "not looked at: the engine does not answer",
+        "fix": "",
+        "warning": False,
+    }
 
 
 def test_a_bad_config_is_the_only_finding(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ it: records must neither rebuild the image nor start the next iteration.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import docker.errors
 import pytest
 
 from tests.support import realparts
@@ -93,7 +95,8 @@ def repo(tmp_path: Path) -> Iterator[Path]:
     yield folder
     engine = realparts.docker_client()
     for container in engine.containers.list(all=True, filters={"name": folder.name}):
-        container.remove(force=True)
+        with contextlib.suppress(docker.errors.NotFound):  # a retired one may be gone by now
+            container.remove(force=True)
     for image in engine.images.list(name=folder.name):
         # By tag, never by id: an identical build of someone else's shares the id, and its tags must stay.
         for tag in image.tags:

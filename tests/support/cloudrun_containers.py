@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from loopctl.phases.docker.deploy import answers
+from loopctl.phases.docker.readiness import answers
 from tests.support import cloudrun_shapes as shapes
 from tests.support.realparts import docker_client
 

@@ -127,8 +127,12 @@ def labelled_project(engine: Any, prefix: str) -> Iterator[str]:
     engine labels with it is removed at the end."""
     name = f"{prefix}-{uuid.uuid4().hex[:8]}"
     yield name
+    import docker.errors
+
     for container in engine.containers.list(all=True, filters={"label": f"loopctl.project={name}"}):
-        container.remove(force=True)
+        # A container a deploy retired is removed in the background: it may be gone by now.
+        with contextlib.suppress(docker.errors.NotFound):
+            container.remove(force=True)
 
 
 def _ping_plain(host: str, *, timeout: float) -> bool:
@@ -283,8 +287,11 @@ class RegistryHandle:
         return "(no log)"
 
 
-def start_registry(tmp_path: Path, *, htpasswd: dict[str, str] | None = None) -> RegistryHandle:
-    """Start a separate docker-registry on a free 127.0.0.1 port with config and data under tmp_path."""
+def start_registry(tmp_path: Path, *, htpasswd: dict[str, str] | None = None, delete: bool = True) -> RegistryHandle:
+    """Start a separate docker-registry on a free 127.0.0.1 port with config and data under tmp_path.
+
+    `delete`: the registry's `storage.delete.enabled` (off, as by default, it answers a DELETE with 405).
+    """
     root = tmp_path / "registry"
     root.mkdir(parents=True, exist_ok=True)
     handle = RegistryHandle(port=free_port(), root=root, htpasswd=dict(htpasswd) if htpasswd else None)
@@ -293,7 +300,9 @@ def start_registry(tmp_path: Path, *, htpasswd: dict[str, str] | None = None) ->
     if htpasswd:
         _write_htpasswd(root / "htpasswd", htpasswd)
         auth = {"htpasswd": {"realm": "loopctl-test", "path": str(root / "htpasswd")}}
-    handle.config_path.write_text(yaml.safe_dump(_registry_config(handle, auth), sort_keys=False))
+    config = _registry_config(handle, auth)
+    config["storage"]["delete"]["enabled"] = delete
+    handle.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
     return handle.start()
 
 

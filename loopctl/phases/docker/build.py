@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import IO, Any, cast
 
@@ -70,6 +70,8 @@ class BuildPhase:
             custom_context=True,
             dockerfile=dockerfile,
             tag=cache_tag,
+            # What `loopctl clean` and `doctor` find this project's images by (the same on every build: no cache lost).
+            labels={"loopctl.project": ctx.config.project, "loopctl.service": ctx.config.project},
             buildargs=dict(build.args),
             target=build.target,
             platform=build.platform,
@@ -79,7 +81,9 @@ class BuildPhase:
             pull=False,
         )
         try:
-            image_id = follow_build(stream, lines, lambda line: ctx.log(self.name, line), log_name=log_path.name)
+            image_id = follow_build(
+                stream, lines, lambda line: ctx.log(self.name, line), log_name=log_path.name, args=build.args
+            )
         finally:
             context.close()
             write_atomic(log_path, redact("".join(lines)))
@@ -102,7 +106,12 @@ def build_context(config: Config) -> tuple[IO[bytes], str]:
 
 
 def follow_build(
-    stream: Iterable[dict[str, Any]], lines: list[str], show: Any, *, log_name: str = "NNNN.build.log"
+    stream: Iterable[dict[str, Any]],
+    lines: list[str],
+    show: Any,
+    *,
+    log_name: str = "NNNN.build.log",
+    args: Mapping[str, str] | None = None,
 ) -> str:
     """Read the engine's build stream: keep the log, show progress, turn `errorDetail` into a failure."""
     step = ""
@@ -127,7 +136,7 @@ def follow_build(
             tail = failure_tail(step_output)
             for line in tail:
                 show(f"| {clip(line, PROGRESS_WIDTH)}")  # already masked
-            raise build_error(step, message, tail, cause=cause_line(step_output), log_name=log_name)
+            raise build_error(step, message, tail, cause=cause_line(step_output), log_name=log_name, args=args)
         aux = chunk.get("aux")
         if isinstance(aux, dict) and aux.get("ID"):
             image_id = aux["ID"]
@@ -148,13 +157,19 @@ def failure_tail(output: Sequence[str], limit: int = FAILURE_TAIL_LINES) -> list
 
 
 def build_error(
-    step: str, message: str, tail: Sequence[str] = (), *, cause: str | None = None, log_name: str = "NNNN.build.log"
+    step: str,
+    message: str,
+    tail: Sequence[str] = (),
+    *,
+    cause: str | None = None,
+    log_name: str = "NNNN.build.log",
+    args: Mapping[str, str] | None = None,
 ) -> LoopctlError:
     """Name the Dockerfile step, the engine's message and the step's cause (the toolchain's error line, else its
     last line of output) and last output; the hint says the usual cause and names the whole log's file."""
     lowered = message.lower()
     if " : from " in step.lower() or "pull access denied" in lowered or "manifest unknown" in lowered:
-        hint = "the base image cannot be had: build it (scripts/base-image.sh) or set build.args.BASE_IMAGE"
+        hint = base_image_hint(step, message, args or {})
     elif "copy failed" in lowered or ("no such file or directory" in lowered and "copy" in step.lower()):
         hint = "a COPY source is missing from the build context (or excluded by .dockerignore)"
     elif "returned a non-zero code" in lowered:
@@ -169,6 +184,34 @@ def build_error(
         what = "its last line of output" if len(tail) == 1 else f"its last {len(tail)} lines of output"
         head = f"{head} — {said}\n{what}:\n" + "\n".join(tail)
     return LoopctlError(head, hint=hint, kind="build")
+
+
+def base_image_hint(step: str, message: str, args: Mapping[str, str]) -> str:
+    """What to do in the user's repo when FROM's image cannot be pulled, naming that image."""
+    image = _from_image(step, message, args)
+    named = f"the base image {image}" if image else "the Dockerfile's base image"
+    hint = (
+        f"the engine cannot pull {named} (the Dockerfile's FROM): check its name and tag, `docker login` to its "
+        "registry if it is private, or `docker pull` it once where that registry is reachable"
+    )
+    if "$" in step:  # the image comes from the config, not the Dockerfile
+        hint += "; FROM takes it from a build arg: set that arg under build.args"
+    return hint
+
+
+_FROM = re.compile(r"(?i)\bFROM\s+(?:--platform=\S+\s+)?(\S+)")
+_ARG = re.compile(r"\$\{(\w+)\}|\$(\w+)")
+_PULLED = re.compile(r"(?:pull access denied for|manifest for|repository) (\S+?),? (?:not found|does not exist|$)")
+
+
+def _from_image(step: str, message: str, args: Mapping[str, str]) -> str | None:
+    """The image named by the step's FROM (build args put in), or else by the engine's message."""
+    found = _FROM.search(step)
+    image = _ARG.sub(lambda arg: args.get(arg[1] or arg[2], arg[0]), found[1]) if found else ""
+    if image and "$" not in image:
+        return image
+    pulled = _PULLED.search(message)
+    return pulled[1].rstrip(",") if pulled else None
 
 
 def image_tags(ctx: Context) -> list[str]:

@@ -2,26 +2,33 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
-import socket
-import time
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
 from loopctl.config import DockerDeployConfig
 from loopctl.errors import LoopctlError, UsageError
 from loopctl.phases.base import Context, PhaseResult
-from loopctl.records.store import write_atomic
-from loopctl.secrets import redact
+from loopctl.phases.docker.readiness import (
+    LOOPBACK,
+    PHASE,
+    answering_port,
+    answers,
+    bound_port,
+    published_port,
+    wait_until_listening,
+)
+from loopctl.phases.docker.retire import retire, retired_name
 
-PHASE = "deploy"
-STOP_TIMEOUT_S = 5
-LOG_TAIL_LINES = 50
-POLL_S = 0.05
-ANSWER_TIMEOUT_S = 2.0
-LOOPBACK = "127.0.0.1"
+# The old container is stopped only once its successor answers (in the background, beside the probe), or first
+# to free a fixed host port: SIGTERM, then a short grace, as `docker stop -t` would give it.
+STOP_TIMEOUT_S = 3
 FINGERPRINT_LABEL = "loopctl.fingerprint"
+SERVICE_LABEL = "loopctl.service"
+SUCCESSOR = "-next-"  # `NAME-next-<random>`: the new container until it answers and takes NAME
 
 
 class DockerDeploy:
@@ -40,11 +47,11 @@ class DockerDeploy:
             return _result(reused, spec, image, reused.image_id, url, None, reused=True)
         client = docker_client()
         image_id = ensure_image(client, image, ctx)  # before touching the old container: a bad ref must not stop it
-        replaced = remove_previous(client, spec.name, ctx)
-        container = start_container(client, image, spec, ctx, wanted)
-        host_port = wait_until_listening(container, spec, ctx)
+        previous = serving_container(client, spec.name, ctx)
+        container, host_port = replace(client, previous, image, spec, ctx, wanted)
         url = f"http://{LOOPBACK}:{host_port}"
         ctx.log(PHASE, f"{spec.name} ({container.id[:12]}) answers on {url}")
+        replaced = previous.id[:12] if previous is not None else None
         return _result(container, spec, image, image_id, url, replaced, reused=False)
 
 
@@ -102,7 +109,7 @@ def find_reusable(spec: DockerDeployConfig, wanted: str) -> Running | None:
         return None
     if ((found.get("Config") or {}).get("Labels") or {}).get(FINGERPRINT_LABEL) != wanted:
         return None
-    host_port = _bound_port(found, spec.port)
+    host_port = bound_port(found, spec.port)
     if host_port is None or not answers(host_port):
         return None
     return Running(str(found["Id"]), str(found.get("Image", "")), host_port)
@@ -202,39 +209,98 @@ def _image_error(image: str, reason: str | None) -> LoopctlError:
 # --- the container ------------------------------------------------------------------------------
 
 
-def remove_previous(client: Any, name: str, ctx: Context) -> str | None:
-    """Stop and remove the container called `name`; its short id, or None when there was none."""
+def serving_container(client: Any, name: str, ctx: Context) -> Any | None:
+    """The running container called `name` (kept until its successor answers); a stopped one is removed now."""
     from docker.errors import NotFound
 
     # `containers.get` also matches id prefixes: list by name and compare exactly, so nobody else's goes.
-    found = [c for c in client.containers.list(all=True, filters={"name": name}) if c.name == name]
-    if not found:
-        return None
-    old = found[0]
-    ctx.log(PHASE, f"replacing container {old.id[:12]} ({old.status})")
+    for found in client.containers.list(all=True, filters={"name": name}):
+        ours = found.name.startswith(f"{name}{SUCCESSOR}") or retired_name(found.name, name)
+        # A successor or retired one is this service's only if labelled so: `api-next-1` may be a service of its own.
+        if found.name != name and not (ours and found.labels.get(SERVICE_LABEL) == name):
+            continue
+        if found.name == name and found.status in ("running", "restarting"):
+            return found
+        # An earlier run's leftover: a stopped container of this name, a successor that never answered, or a
+        # retired one whose removal did not finish.
+        with contextlib.suppress(NotFound):
+            found.remove(force=True)
+    return None
+
+
+def replace(
+    client: Any, previous: Any | None, image: str, spec: DockerDeployConfig, ctx: Context, wanted: str
+) -> tuple[Any, int]:
+    """Start the new container beside the one serving, and retire that one only once the new one answers.
+
+    A fixed host port cannot be held by both: the previous container is stopped (kept) and started again
+    when its successor never answers.
+    """
+    if previous is None:
+        container = start_container(client, image, spec, ctx, wanted, name=spec.name)
+        return container, wait_until_listening(container, spec, ctx)
+    shares_port = bool(spec.host_port)
+    if shares_port:
+        ctx.log(
+            PHASE, f"stopping {previous.id[:12]} to free 127.0.0.1:{spec.host_port}; kept until {spec.name} answers"
+        )
+        _stop(previous)
     try:
-        if old.status in ("running", "restarting"):
-            old.stop(timeout=STOP_TIMEOUT_S)
-        old.remove(force=True)
-    except NotFound:  # gone meanwhile: nothing left to replace
-        pass
-    return str(old.id[:12])
+        successor = f"{spec.name}{SUCCESSOR}{secrets.token_hex(3)}"  # beside the serving one, whatever else exists
+        container = start_container(client, image, spec, ctx, wanted, name=successor)
+        host_port = wait_until_listening(container, spec, ctx, discard=True)
+    except LoopctlError as err:
+        raise _kept(err, previous, spec, ctx, restart=shares_port) from None
+    ctx.log(PHASE, f"replacing container {previous.id[:12]}")
+    retire(previous, spec.name, stop_timeout=STOP_TIMEOUT_S)
+    container.rename(spec.name)
+    return container, host_port
 
 
-def start_container(client: Any, image: str, spec: DockerDeployConfig, ctx: Context, wanted: str) -> Any:
+def _kept(err: LoopctlError, previous: Any, spec: DockerDeployConfig, ctx: Context, *, restart: bool) -> LoopctlError:
+    """The deploy's failure, saying that the previous container still serves (started again if it was stopped)."""
+    from docker.errors import APIError
+
+    iteration = previous.labels.get("loopctl.iteration")
+    who = f"the previous container {spec.name} ({previous.id[:12]}{f', iteration {iteration}' if iteration else ''})"
+    try:
+        if restart:
+            previous.start()
+        host_port = answering_port(previous, spec)
+    except APIError as again:
+        host_port, note = None, f"{who} could not be started again: {again.explanation or again}"
+    else:
+        note = f"{who} no longer answers" if not restart else f"{who} was started again but does not answer"
+    if host_port is not None:
+        done = "was started again and serves" if restart else "still serves"
+        note = f"{who} {done} on http://{LOOPBACK}:{host_port}"
+    ctx.log(PHASE, note)
+    head, sep, tail = err.message.partition("; ")
+    return LoopctlError(f"{head}; {note}{sep}{tail}", hint=err.hint, kind=err.kind)
+
+
+def _stop(container: Any) -> None:
+    from docker.errors import NotFound
+
+    with contextlib.suppress(NotFound):
+        container.stop(timeout=STOP_TIMEOUT_S)
+
+
+def start_container(client: Any, image: str, spec: DockerDeployConfig, ctx: Context, wanted: str, *, name: str) -> Any:
     """Create and start the container, published on loopback only."""
     from docker.errors import APIError
 
-    ctx.log(PHASE, f"starting {spec.name} from {image} (env: {', '.join(env_names(spec))})")
+    ctx.log(PHASE, f"starting {name} from {image} (env: {', '.join(env_names(spec))})")
     try:
         container = client.containers.create(
             image,
-            name=spec.name,
+            name=name,
             command=spec.command,
             environment=container_env(spec),
             ports={f"{spec.port}/tcp": (LOOPBACK, spec.host_port or None)},  # None: the engine picks a free port
             labels={
                 "loopctl.project": ctx.config.project,
+                SERVICE_LABEL: spec.name,
                 "loopctl.iteration": str(ctx.number),
                 FINGERPRINT_LABEL: wanted,
             },
@@ -254,107 +320,6 @@ def _start_error(spec: DockerDeployConfig, reason: str) -> LoopctlError:
     else:
         hint = "read the engine's message; `docker ps -a` shows the container"
     return LoopctlError(f"the engine could not start {spec.name}: {reason}", hint=hint, kind="container_start")
-
-
-# --- waiting until it listens -------------------------------------------------------------------
-
-
-def wait_until_listening(container: Any, spec: DockerDeployConfig, ctx: Context) -> int:
-    """The published host port, once something in the container answers on it; an exit or the deadline fails."""
-    began = time.monotonic()
-    host_port: int | None = None
-    while True:
-        container.reload()
-        if container.status in ("exited", "dead"):
-            raise _failure(container, spec, ctx, kind="container_exited")
-        host_port = host_port or published_port(container, spec.port)
-        if host_port is not None and answers(host_port):
-            ctx.log(PHASE, f"listening after {time.monotonic() - began:.1f}s")
-            return host_port
-        if time.monotonic() - began >= spec.ready_timeout:
-            raise _failure(container, spec, ctx, kind="not_listening", host_port=host_port)
-        time.sleep(POLL_S)
-
-
-def published_port(container: Any, port: int) -> int | None:
-    """The host port the engine bound for `port`/tcp (read back: 0 asked for any free one)."""
-    return _bound_port(container.attrs, port)
-
-
-def _bound_port(attrs: dict[str, Any], port: int) -> int | None:
-    bindings = ((attrs.get("NetworkSettings") or {}).get("Ports") or {}).get(f"{port}/tcp") or []
-    for binding in bindings:
-        if binding.get("HostPort"):
-            return int(binding["HostPort"])
-    return None
-
-
-def answers(host_port: int) -> bool:
-    """True when the container takes a connection: it answers `GET /`, or holds the socket open.
-
-    The engine's port proxy accepts every connection itself and closes it at once when nothing in the
-    container listens, so a successful connect alone proves nothing; an answer (any answer) does.
-    """
-    try:
-        conn = socket.create_connection((LOOPBACK, host_port), timeout=ANSWER_TIMEOUT_S)
-    except OSError:
-        return False
-    with conn:
-        try:
-            conn.sendall(f"GET / HTTP/1.0\r\nHost: {LOOPBACK}:{host_port}\r\n\r\n".encode())
-            return bool(conn.recv(1))
-        except TimeoutError:
-            return True  # connected and silent: a listener that does not speak HTTP first
-        except OSError:
-            return False
-
-
-# --- failures -----------------------------------------------------------------------------------
-
-
-def _failure(
-    container: Any, spec: DockerDeployConfig, ctx: Context, *, kind: str, host_port: int | None = None
-) -> LoopctlError:
-    """A failed deploy whose message carries the exit code (or where nothing answered) and the log's tail."""
-    log = redact(_logs(container))
-    log_path = ctx.store.artifact_path(ctx.number, "deploy.log")
-    write_atomic(log_path, log)
-    who = f"container {spec.name} ({container.id[:12]})"
-    if kind == "container_exited":
-        head = f"{who} exited with code {_exit_code(container)} before listening on port {spec.port}"
-        hint = f"the service stopped at start: read {log_path.name} beside the record, or `docker logs {spec.name}`"
-    else:
-        where = f"{LOOPBACK}:{host_port}" if host_port else "its published port"
-        head = f"{who} runs, but nothing answers on {where} (container port {spec.port}) after {spec.ready_timeout:g}s"
-        hint = (
-            f"the service must listen on 0.0.0.0:$PORT ({spec.port}) inside the container, not 127.0.0.1; "
-            f"read {log_path.name}, or raise deploy.docker.ready_timeout if it starts slowly"
-        )
-    return LoopctlError(f"{head}; {_tail(log)}", hint=hint, kind=kind)
-
-
-def _exit_code(container: Any) -> str:
-    state = container.attrs.get("State") or {}
-    code = str(state.get("ExitCode", "?"))
-    return f"{code} (killed: out of memory)" if state.get("OOMKilled") else code
-
-
-def _logs(container: Any) -> str:
-    from docker.errors import APIError
-
-    try:
-        raw = container.logs(stdout=True, stderr=True)
-    except APIError as err:
-        return f"(the engine gave no log: {err.explanation or err})\n"
-    return bytes(raw).decode("utf-8", errors="replace")
-
-
-def _tail(log: str) -> str:
-    lines = log.rstrip("\n").splitlines()[-LOG_TAIL_LINES:]
-    if not lines:
-        return "it wrote no log"
-    what = "the last line of its log" if len(lines) == 1 else f"the last {len(lines)} lines of its log"
-    return f"{what}:\n" + "\n".join(lines)
 
 
 def _config(ctx: Context) -> DockerDeployConfig:

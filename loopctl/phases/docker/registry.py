@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
+from loopctl.config import Config
 from loopctl.errors import LoopctlError
 from loopctl.phases.base import Context
 
@@ -25,6 +27,24 @@ def auth_config(ctx: Context) -> dict[str, str] | None:
             ctx.memo["gcloud_auth"] = {"username": GCLOUD_USER, "password": gcloud_access_token()}
         return dict(ctx.memo["gcloud_auth"])
     return None
+
+
+def credentials_for(config: Config, host: str) -> dict[str, str] | None:
+    """What `push.auth` gives for `host` outside an iteration: the docker config's login for it, when it has one."""
+    mode = config.push.auth if config.push is not None else "docker-config"
+    if mode == "none":
+        return {}
+    if mode == "gcloud":
+        return {"username": GCLOUD_USER, "password": gcloud_access_token()}
+    from docker import auth
+
+    from loopctl.secrets import remember
+
+    found = auth.resolve_authconfig(auth.load_config(), registry=host) or {}
+    if not found.get("username"):
+        return None
+    remember(str(found.get("password", "")))
+    return {"username": str(found["username"]), "password": str(found.get("password", ""))}
 
 
 def gcloud_access_token() -> str:
@@ -132,7 +152,7 @@ def tag_by_manifest(repository: str, digest: str, tags: list[str], credentials: 
     import hashlib
 
     with _Deadline(TAG_DEADLINE_S) as deadline:
-        client = _RegistryHttp(registry, credentials, deadline)
+        client = RegistryHttp(registry, credentials, deadline)
         try:
             body, media_type = client.manifest(repository.split("/", 1)[1], digest)
         except failures:
@@ -156,15 +176,43 @@ def registry_host(repository: str) -> str | None:
     return first
 
 
-class _RegistryHttp:
+@contextlib.contextmanager
+def registry_client(
+    registry: str, credentials: dict[str, str] | None, *, actions: str, seconds: float
+) -> Iterator[RegistryHttp]:
+    """A client of the distribution API whose requests all end by `seconds` from now."""
+    with _Deadline(seconds) as deadline:
+        yield RegistryHttp(registry, credentials, deadline, actions=actions)
+
+
+class RegistryHttp:
     """The distribution API over urllib: anonymous, Basic, or a Bearer token from the registry's token realm."""
 
-    def __init__(self, registry: str, credentials: dict[str, str] | None, deadline: _Deadline) -> None:
+    def __init__(
+        self, registry: str, credentials: dict[str, str] | None, deadline: _Deadline, *, actions: str = "pull,push"
+    ) -> None:
         scheme = "http" if registry.startswith(_LOOPBACK) else "https"  # the engine treats loopback as insecure
         self.base = f"{scheme}://{registry}"
         self.credentials = credentials
+        self.actions = actions  # the token scope asked for: deleting needs `delete` too
         self.authorization: str | None = None
         self.deadline = deadline
+
+    def tags(self, path: str) -> list[str]:
+        """Every tag of the repository (`GET /v2/<name>/tags/list`); a repository never pushed has none."""
+        import json
+
+        body, _ = self._send("GET", f"/v2/{path}/tags/list", path, {})
+        return [str(tag) for tag in json.loads(body).get("tags") or []]
+
+    def digest(self, path: str, tag: str) -> str:
+        """The manifest digest a tag points at, from `Docker-Content-Digest` of a HEAD."""
+        _, headers = self._send("HEAD", f"/v2/{path}/manifests/{tag}", path, {"Accept": ", ".join(MANIFEST_TYPES)})
+        return str(headers.get("Docker-Content-Digest", ""))
+
+    def delete(self, path: str, digest: str) -> None:
+        """`DELETE /v2/<name>/manifests/<digest>`: every tag on it goes; 405 when the registry forbids deleting."""
+        self._send("DELETE", f"/v2/{path}/manifests/{digest}", path, {})
 
     def manifest(self, path: str, digest: str) -> tuple[bytes, str]:
         body, headers = self._send("GET", f"/v2/{path}/manifests/{digest}", path, {"Accept": ", ".join(MANIFEST_TYPES)})
@@ -216,7 +264,7 @@ class _RegistryHttp:
         fields = dict(_challenge_fields(params))
         if scheme.lower() != "bearer" or "realm" not in fields:
             raise ValueError(f"unknown auth challenge {scheme!r}")
-        query = urlencode({"service": fields.get("service", ""), "scope": f"repository:{path}:pull,push"})
+        query = urlencode({"service": fields.get("service", ""), "scope": f"repository:{path}:{self.actions}"})
         request = Request(f"{fields['realm']}?{query}")
         _authorize(request, basic)
         with _opener(self.deadline).open(request, timeout=self.deadline.timeout()) as response:
