@@ -99,6 +99,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "loopctl.watch",
         "loopctl.past_iterations",
         "loopctl.doctor",
+        "loopctl.cleanup",
         "loopctl.one_check",
         "loopctl.init_template",
         "loopctl.ui_live",

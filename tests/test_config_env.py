@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from loopctl.cli import COMMANDS
+from loopctl.cli import command as command_of
 
 
 def run(folder: Path, *args: str, config_env: str) -> subprocess.CompletedProcess[str]:
@@ -40,7 +40,7 @@ def test_every_command_that_reads_a_config_takes_it_from_loopctl_config(name: st
     import typer.main
 
     command = typer.main.get_command_from_info(
-        typer.models.CommandInfo(name=name, callback=COMMANDS[name]),
+        typer.models.CommandInfo(name=name, callback=command_of(name)),
         pretty_exceptions_short=True,
         rich_markup_mode=None,
     )

@@ -118,7 +118,7 @@ def test_ctrl_c_while_watching_the_files_ends_with_130(tmp_path: Path) -> None:
             assert process.wait(timeout=30) == 130
         finally:
             process.kill()
-    assert "loop: stopped while waiting" in rest and "Traceback" not in rest
+    assert "loop: stopped by Ctrl-C while waiting" in rest and "Traceback" not in rest
     assert statuses(tmp_path) == ["failed"]
 
 
