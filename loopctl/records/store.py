@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from loopctl.errors import UsageError
+from loopctl.errors import ErrorKind, UsageError
 from loopctl.outside_text import one_line, printable
 
 if TYPE_CHECKING:  # `history` reads cached rows without building a record: pydantic loads only when one is read
@@ -334,7 +334,7 @@ def remove_stale_temporaries(root: Path, *, now: float) -> None:
 class StoreError(UsageError):
     """The iterations folder cannot be used: read-only, full, missing, or a link to nowhere (exit 2)."""
 
-    kind = "store"
+    kind = ErrorKind.STORE
 
 
 @contextlib.contextmanager

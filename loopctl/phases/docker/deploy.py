@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from loopctl.config import DockerDeployConfig
-from loopctl.errors import LoopctlError, UsageError
+from loopctl.errors import ErrorKind, LoopctlError, UsageError
 from loopctl.phases.base import Context, PhaseResult
 from loopctl.records.store import write_atomic
 from loopctl.secrets import redact
@@ -138,7 +138,7 @@ def image_reference(ctx: Context) -> str:
         raise LoopctlError(
             "nothing to deploy: no --image, no pushed digest and no built image",
             hint="let the build phase run, or pass --image REF",
-            kind="no_image",
+            kind=ErrorKind.NO_IMAGE,
         )
     return str(reference)
 
@@ -195,7 +195,7 @@ def _image_error(image: str, reason: str | None) -> LoopctlError:
     return LoopctlError(
         f"image {image} is not on this engine and cannot be pulled: {reason or 'no reason given'}",
         hint="check the reference (or let build run), start its registry, or log in to it (docker login)",
-        kind="image_not_found",
+        kind=ErrorKind.IMAGE_NOT_FOUND,
     )
 
 
@@ -253,7 +253,7 @@ def _start_error(spec: DockerDeployConfig, reason: str) -> LoopctlError:
         hint = "the command does not exist in the image: check deploy.docker.command or the image's CMD"
     else:
         hint = "read the engine's message; `docker ps -a` shows the container"
-    return LoopctlError(f"the engine could not start {spec.name}: {reason}", hint=hint, kind="container_start")
+    return LoopctlError(f"the engine could not start {spec.name}: {reason}", hint=hint, kind=ErrorKind.CONTAINER_START)
 
 
 # --- waiting until it listens -------------------------------------------------------------------
@@ -266,13 +266,13 @@ def wait_until_listening(container: Any, spec: DockerDeployConfig, ctx: Context)
     while True:
         container.reload()
         if container.status in ("exited", "dead"):
-            raise _failure(container, spec, ctx, kind="container_exited")
+            raise _failure(container, spec, ctx, kind=ErrorKind.CONTAINER_EXITED)
         host_port = host_port or published_port(container, spec.port)
         if host_port is not None and answers(host_port):
             ctx.log(PHASE, f"listening after {time.monotonic() - began:.1f}s")
             return host_port
         if time.monotonic() - began >= spec.ready_timeout:
-            raise _failure(container, spec, ctx, kind="not_listening", host_port=host_port)
+            raise _failure(container, spec, ctx, kind=ErrorKind.NOT_LISTENING, host_port=host_port)
         time.sleep(POLL_S)
 
 
@@ -313,14 +313,14 @@ def answers(host_port: int) -> bool:
 
 
 def _failure(
-    container: Any, spec: DockerDeployConfig, ctx: Context, *, kind: str, host_port: int | None = None
+    container: Any, spec: DockerDeployConfig, ctx: Context, *, kind: ErrorKind, host_port: int | None = None
 ) -> LoopctlError:
     """A failed deploy whose message carries the exit code (or where nothing answered) and the log's tail."""
     log = redact(_logs(container))
     log_path = ctx.store.artifact_path(ctx.number, "deploy.log")
     write_atomic(log_path, log)
     who = f"container {spec.name} ({container.id[:12]})"
-    if kind == "container_exited":
+    if kind == ErrorKind.CONTAINER_EXITED:
         head = f"{who} exited with code {_exit_code(container)} before listening on port {spec.port}"
         hint = f"the service stopped at start: read {log_path.name} beside the record, or `docker logs {spec.name}`"
     else:
