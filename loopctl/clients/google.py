@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from loopctl.errors import ErrorKind, LoopctlError
+from loopctl.outside_text import REASON_LIMIT, first_line
 
 T = TypeVar("T")
 ADC_HINT = "run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS to a credentials file"
@@ -82,16 +83,13 @@ def error_body(response: Any) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
-def server_message(err: Exception, *, limit: int | None = None) -> str:
+def server_message(err: Exception, *, limit: int = REASON_LIMIT) -> str:
     """The server's message without the client's `METHOD URL:` prefix."""
     body = error_body(getattr(err, "response", None))
     text = str(body["message"]) if "message" in body else str(getattr(err, "message", err))
     return server_text(text, limit=limit)
 
 
-def server_text(text: str, *, limit: int | None = None) -> str:
-    """The first line of what a server or client library said, redacted (and clipped to `limit` characters)."""
-    from loopctl.outside_text import one_line
-
-    # Masked before it is cut, so a cut never halves a token that redaction would then miss.
-    return one_line((text.strip().splitlines() or [""])[0], limit)
+def server_text(text: str, *, limit: int = REASON_LIMIT) -> str:
+    """The first line of what a server or client library said, through the outside-text boundary."""
+    return first_line(text, limit)

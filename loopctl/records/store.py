@@ -271,7 +271,7 @@ def read_record(path: Path) -> Record | Unreadable:
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
-        return Unreadable(path, one_line(f"{where}: {first['msg']}", 200))
+        return Unreadable(path, one_line(f"{where}: {first['msg']}"))
     except (RecursionError, ValueError, TypeError) as err:
         return Unreadable(path, f"not a record ({type(err).__name__})")
 

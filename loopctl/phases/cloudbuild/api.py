@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 MAX_RETRIES = 5
-SERVER_TEXT_MAX = 300  # characters of a server's message kept
 
 
 class CloudBuildApi:
@@ -182,4 +181,4 @@ def api_error(service: str, what: str, err: GoogleAPICallError) -> LoopctlError:
 
 def server_message(err: GoogleAPICallError) -> str:
     """The server's message without the client's `METHOD URL:` prefix, clipped like every text a build sends."""
-    return _server_message(err, limit=SERVER_TEXT_MAX)
+    return _server_message(err)

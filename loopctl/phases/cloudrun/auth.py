@@ -102,7 +102,7 @@ def mint_id_token(audience: str) -> IdToken:
             )
         return IdToken(Secret(minter(info, audience), source="google-id-token"), f"{_PATHS[kind]} ({source.name})")
     except (google.auth.exceptions.GoogleAuthError, requests.RequestException, ValueError, KeyError) as err:
-        reason = server_text(str(err) or type(err).__name__, limit=300)
+        reason = server_text(str(err) or type(err).__name__)
         raise LoopctlError(
             f"cannot get a Google ID token for {audience}: {reason}",
             hint=ID_TOKEN_HINT,

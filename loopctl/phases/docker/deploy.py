@@ -11,6 +11,7 @@ from typing import Any
 
 from loopctl.config import DockerDeployConfig
 from loopctl.errors import ErrorKind, LoopctlError, UsageError
+from loopctl.outside_text import last_lines
 from loopctl.phases.base import Context, PhaseResult
 from loopctl.records.store import write_atomic
 from loopctl.secrets import redact
@@ -350,7 +351,7 @@ def _logs(container: Any) -> str:
 
 
 def _tail(log: str) -> str:
-    lines = log.rstrip("\n").splitlines()[-LOG_TAIL_LINES:]
+    lines = last_lines(log, LOG_TAIL_LINES)
     if not lines:
         return "it wrote no log"
     what = "the last line of its log" if len(lines) == 1 else f"the last {len(lines)} lines of its log"
