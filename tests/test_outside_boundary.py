@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from loopctl.clients.docker_engine import unreachable
 from loopctl.clients.google import server_text
 from loopctl.config_steps import StepConfig
 from loopctl.errors import UsageError
@@ -88,3 +89,9 @@ def test_container_log_tail() -> None:
     assert len(tail) == 2
     for line in tail:
         assert_display_text(line, 120)
+
+
+def test_what_a_non_engine_answered() -> None:
+    message = unreachable(RuntimeError(f"Error while fetching server API version: {HOSTILE}\nmore")).message
+    said = message.split(" (", 1)[1].removesuffix(")")
+    assert_display_text(said, 160)

@@ -6,7 +6,7 @@ import os
 from typing import Any
 
 from loopctl.errors import ErrorKind, LoopctlError
-from loopctl.outside_text import one_line
+from loopctl.outside_text import first_line
 
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 # Finding out whether anyone answers should be quick; a build step or a pull may then stay silent longer.
@@ -91,7 +91,7 @@ def _reason(err: BaseException) -> str:
             return reason
     # Something answered, but not as an engine would (a proxy's 404, a wrong port): show what it said.
     said = str(err).removeprefix("Error while fetching server API version: ")
-    return one_line(said.splitlines()[0], 160) if said else ""
+    return first_line(said, 160) if said else ""
 
 
 # The SDK wraps the OS error in requests' and urllib3's; their texts still carry the cause.
