@@ -8,6 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from loopctl.outside_text import SHORT_LIMIT, one_line
+
 # `{name}`: a token, a captured value. Only identifiers, so JSON such as `{}` or `{"a": 1}` in a string is left be.
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _ACTIONS = ("send", "text", "binary_hex", "expect", "expect_text", "expect_close")
@@ -47,7 +49,7 @@ class StepConfig(BaseModel):
             try:
                 bytes.fromhex(value)
             except ValueError:
-                raise ValueError(f"{value[:40]!r} is not hexadecimal bytes, e.g. 0001ff") from None
+                raise ValueError(f"{one_line(value, SHORT_LIMIT)!r} is not hexadecimal bytes, e.g. 0001ff") from None
         return value
 
     @field_validator("expect_text")

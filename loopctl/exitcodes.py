@@ -5,11 +5,13 @@ from __future__ import annotations
 from enum import IntEnum
 from typing import TYPE_CHECKING
 
+from loopctl.errors import ErrorKind
+
 if TYPE_CHECKING:
     from loopctl.records.record import Record
 
 # Error kinds that mean the user's input is wrong (a config value, a secret reference), wherever they surface.
-USAGE_KINDS = frozenset({"usage", "secret", "store"})
+USAGE_KINDS = frozenset({ErrorKind.USAGE, ErrorKind.SECRET, ErrorKind.STORE})
 
 
 class ExitCode(IntEnum):

@@ -9,7 +9,7 @@ from typing import Any, NoReturn
 
 import typer
 
-from loopctl.errors import LoopctlError, UsageError
+from loopctl.errors import ErrorKind, LoopctlError, UsageError
 from loopctl.exitcodes import ExitCode
 
 
@@ -46,7 +46,7 @@ def guarded(as_json: bool, action: Callable[[], ExitCode], *, command: str) -> N
         sys.stderr.write("interrupted\n")
         code = ExitCode.INTERRUPTED
         if as_json:
-            emit_json(command, None, exit_code=code, errors=[{"kind": "interrupted", "message": "interrupted"}])
+            emit_json(command, None, exit_code=code, errors=[{"kind": ErrorKind.INTERRUPTED, "message": "interrupted"}])
     raise typer.Exit(code)
 
 

@@ -14,6 +14,9 @@ from loopctl.secrets import redact
 # The bounds README's reliability section lists: change them there too.
 REASON_LIMIT = 200  # a close reason, a response body, a server's error text
 NAME_LIMIT = 80  # an event name
+SHORT_LIMIT = 40  # a bad value quoted back in a usage error (a header, a hex string)
+NOTE_LIMIT = 100  # a phase's last line on the live board
+LINE_LIMIT = 300  # one line of a log excerpt (server evidence, a container's last lines)
 EVENT_SAMPLE = 25  # event names kept per check: the first 25 and the last 25, with the count of all
 ELLIPSIS = "…"
 
@@ -29,6 +32,17 @@ def one_line(text: str, limit: int | None = REASON_LIMIT) -> str:
     """Redacted, without control characters, whitespace collapsed, at most `limit` characters (None: no clip)."""
     cleaned = redact(_CONTROLS.sub("", redact(text)))
     return clip(" ".join(cleaned.split()), limit)
+
+
+def first_line(text: str, limit: int | None = REASON_LIMIT) -> str:
+    """The first line of what a server or library said, redacted as a whole before the other lines are dropped."""
+    masked = redact(text).strip().splitlines()
+    return one_line(masked[0] if masked else "", limit)
+
+
+def last_lines(text: str, count: int, limit: int = LINE_LIMIT) -> list[str]:
+    """The last `count` lines of a log, redacted, without control characters, each clipped to `limit`."""
+    return [clip(line, limit) for line in lines(text).rstrip("\n").splitlines()[-count:]]
 
 
 def lines(text: str) -> str:

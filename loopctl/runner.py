@@ -13,7 +13,7 @@ from types import FrameType
 from typing import Any
 
 from loopctl.config import Config
-from loopctl.errors import LoopctlError
+from loopctl.errors import ErrorKind, LoopctlError
 from loopctl.phases.base import Context, Event, EventSink, Phase, PhaseResult, internal_error
 from loopctl.records.changes import changes_since
 from loopctl.records.compare import blocking_outcome, iteration_status
@@ -119,7 +119,9 @@ def _timed(phase: Phase, ctx: Context) -> tuple[PhaseResult, float]:
     except LoopctlError as err:
         result = PhaseResult("failed", error=ErrorInfo(kind=err.kind, message=err.message, hint=err.hint))
     except KeyboardInterrupt:
-        result = PhaseResult("aborted", error=ErrorInfo(kind="interrupted", message="interrupted (Ctrl-C or SIGTERM)"))
+        result = PhaseResult(
+            "aborted", error=ErrorInfo(kind=ErrorKind.INTERRUPTED, message="interrupted (Ctrl-C or SIGTERM)")
+        )
     except Exception as err:  # a bug, or something no phase foresaw: this phase failed, the iteration is still recorded
         result = PhaseResult("failed", error=internal_error(err))
     duration = round(time.monotonic() - began, 3)

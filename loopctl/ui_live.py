@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from loopctl.outside_text import clip
+from loopctl.outside_text import NOTE_LIMIT, one_line
 from loopctl.phases.base import Event, EventSink
 from loopctl.ui import rich_console, shown, stderr_console
 
@@ -67,13 +67,13 @@ class PhaseBoard:
                 mark = Text(_MARKS.get(status, "·"), style=_STYLES.get(status, "dim"))
                 took = f"{row['duration']:.1f}s" if row.get("duration") is not None else ""
             # Build lines and server text are shown as they are: `[/]` in a log line is text, not markup.
-            table.add_row(mark, Text(name), Text(took), Text(clip(row["note"], 100), style="dim"))
+            table.add_row(mark, Text(name), Text(took), Text(row["note"], style="dim"))
         return table
 
 
 def _note(message: str) -> str:
     """The last line a phase said, for one row of the board."""
-    return " ".join(shown(message).split())
+    return one_line(message, NOTE_LIMIT)
 
 
 @contextlib.contextmanager

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from loopctl.errors import LoopctlError
-from loopctl.outside_text import one_line
+from loopctl.errors import ErrorKind, LoopctlError
+from loopctl.outside_text import first_line
 
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 # Finding out whether anyone answers should be quick; a build step or a pull may then stay silent longer.
@@ -39,7 +39,7 @@ def docker_client() -> Any:
         raise LoopctlError(
             f"the docker config {_docker_config_path()} cannot be read: {type(err).__name__}",
             hint="fix or remove the broken `auth` entry (`docker logout HOST`, then `docker login HOST`)",
-            kind="credentials",
+            kind=ErrorKind.CREDENTIALS,
         ) from None
     client.api.timeout = API_TIMEOUT_S
     _clients[address] = client
@@ -68,7 +68,9 @@ def unreachable(err: BaseException) -> LoopctlError:
     reason = _reason(err)
     hint = PERMISSION_HINT if reason == "permission denied" else ENGINE_HINT
     suffix = f" ({reason})" if reason else ""
-    return LoopctlError(f"no Docker engine at {describe_engine()}{suffix}", hint=hint, kind="engine_unreachable")
+    return LoopctlError(
+        f"no Docker engine at {describe_engine()}{suffix}", hint=hint, kind=ErrorKind.ENGINE_UNREACHABLE
+    )
 
 
 def _reason(err: BaseException) -> str:
@@ -89,7 +91,7 @@ def _reason(err: BaseException) -> str:
             return reason
     # Something answered, but not as an engine would (a proxy's 404, a wrong port): show what it said.
     said = str(err).removeprefix("Error while fetching server API version: ")
-    return one_line(said.splitlines()[0], 160) if said else ""
+    return first_line(said, 160) if said else ""
 
 
 # The SDK wraps the OS error in requests' and urllib3's; their texts still carry the cause.

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from loopctl.errors import LoopctlError
+from loopctl.errors import ErrorKind, LoopctlError
+from loopctl.outside_text import REASON_LIMIT, first_line
 
 T = TypeVar("T")
 ADC_HINT = "run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS to a credentials file"
@@ -43,7 +44,9 @@ def with_credentials(make: Callable[[], T], *, doing: str) -> T:
         return make()
     except auth_exceptions.DefaultCredentialsError as err:
         raise LoopctlError(
-            f"no Google Cloud credentials to {doing}: {server_text(str(err))}", hint=ADC_HINT, kind="credentials"
+            f"no Google Cloud credentials to {doing}: {server_text(str(err))}",
+            hint=ADC_HINT,
+            kind=ErrorKind.CREDENTIALS,
         ) from err
 
 
@@ -61,14 +64,14 @@ def access_error(where: str, err: Exception, *, endpoint: str, hint: str) -> Loo
     from google.auth import exceptions as auth_exceptions
 
     if isinstance(err, auth_exceptions.GoogleAuthError):
-        return LoopctlError(f"{where}: {server_text(str(err))}", hint=ADC_HINT, kind="credentials")
-    return LoopctlError(f"{where}: cannot connect to {endpoint}", hint=hint, kind="api_unreachable")
+        return LoopctlError(f"{where}: {server_text(str(err))}", hint=ADC_HINT, kind=ErrorKind.CREDENTIALS)
+    return LoopctlError(f"{where}: cannot connect to {endpoint}", hint=hint, kind=ErrorKind.API_UNREACHABLE)
 
 
-def class_hint(err: BaseException, hints: list[tuple[str, str, str]]) -> tuple[str, str]:
+def class_hint(err: BaseException, hints: list[tuple[str, ErrorKind, str]]) -> tuple[ErrorKind, str]:
     """(kind, hint) of the first (exception class name, kind, hint) row naming a class of `err`."""
     names = {klass.__name__ for klass in type(err).__mro__}
-    return next(((kind, hint) for name, kind, hint in hints if name in names), ("api_error", ""))
+    return next(((kind, hint) for name, kind, hint in hints if name in names), (ErrorKind.API_ERROR, ""))
 
 
 def error_body(response: Any) -> dict[str, Any]:
@@ -80,16 +83,13 @@ def error_body(response: Any) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
-def server_message(err: Exception, *, limit: int | None = None) -> str:
+def server_message(err: Exception, *, limit: int = REASON_LIMIT) -> str:
     """The server's message without the client's `METHOD URL:` prefix."""
     body = error_body(getattr(err, "response", None))
     text = str(body["message"]) if "message" in body else str(getattr(err, "message", err))
     return server_text(text, limit=limit)
 
 
-def server_text(text: str, *, limit: int | None = None) -> str:
-    """The first line of what a server or client library said, redacted (and clipped to `limit` characters)."""
-    from loopctl.outside_text import one_line
-
-    # Masked before it is cut, so a cut never halves a token that redaction would then miss.
-    return one_line((text.strip().splitlines() or [""])[0], limit)
+def server_text(text: str, *, limit: int = REASON_LIMIT) -> str:
+    """The first line of what a server or client library said, through the outside-text boundary."""
+    return first_line(text, limit)

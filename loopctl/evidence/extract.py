@@ -14,9 +14,8 @@ from datetime import datetime
 from typing import Any
 
 from loopctl import outside_text
-from loopctl.outside_text import clip
+from loopctl.outside_text import LINE_LIMIT, clip
 
-LINE_LIMIT = 300  # characters kept of each log line
 EXCERPT_LIMIT = 40  # lines kept of the excerpt (its end: where the error is)
 MESSAGE_LIMIT = 500
 NAME_LIMIT = 120  # an exception type or a file:line

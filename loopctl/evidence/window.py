@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from loopctl.errors import LoopctlError
+from loopctl.errors import ErrorKind, LoopctlError
 from loopctl.evidence.extract import LogLine
 
 BEFORE = timedelta(seconds=1)  # a request's first log line can precede the probe's clock by a little
@@ -18,7 +18,7 @@ class LogsUnavailable(LoopctlError):
     """The logs could not be read: said in the report, never a failed iteration."""
 
     def __init__(self, message: str, *, hint: str = "") -> None:
-        super().__init__(message, hint=hint, kind="logs_unavailable")
+        super().__init__(message, hint=hint, kind=ErrorKind.LOGS_UNAVAILABLE)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from loopctl.errors import LoopctlError
+from loopctl.errors import ErrorKind, LoopctlError
 from loopctl.outside_text import one_line
 from loopctl.phases.base import Event
 
@@ -116,7 +116,7 @@ def _iterate(run: Run) -> None:
         from loopctl.phases.base import internal_error
 
         info = internal_error(err)
-        run.finish(error=LoopctlError(info.message, hint=info.hint, kind=info.kind))
+        run.finish(error=LoopctlError(info.message, hint=info.hint, kind=ErrorKind.INTERNAL_ERROR))
     else:
         run.finish(exit_code=int(code), number=record.number)
 

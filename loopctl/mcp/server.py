@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from loopctl import __version__
 from loopctl.envelope import envelope, error_entry
-from loopctl.errors import LoopctlError
+from loopctl.errors import ErrorKind, LoopctlError
 from loopctl.mcp import tools
 from loopctl.mcp.runs import Run, Runner
 from loopctl.mcp.views import RESULT_BUDGET
@@ -61,7 +61,9 @@ def answer(command: str, body: Callable[[], tools.Answer]) -> CallToolResult:
     text = json.dumps(document, ensure_ascii=False, sort_keys=True)
     if len(text) > RESULT_BUDGET:  # a bug in the paging: said as such, never a result too big for the agent
         message = f"the {command} result came to {len(text)} bytes, over the {RESULT_BUDGET}-byte bound"
-        document = envelope(command, exit_code=1, errors=[{"kind": "internal_error", "message": message, "hint": ""}])
+        document = envelope(
+            command, exit_code=1, errors=[{"kind": ErrorKind.INTERNAL_ERROR, "message": message, "hint": ""}]
+        )
         text = json.dumps(document, ensure_ascii=False, sort_keys=True)
     failed = bool(document["errors"])
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=document, is_error=failed)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from loopctl.exitcodes import for_record
-from loopctl.outside_text import one_line
+from loopctl.outside_text import clip, one_line
 from loopctl.records.compare import blocking_check, check_changes, check_events, movement, progress_of
 from loopctl.records.record import CheckRecord, Record
 
@@ -159,7 +159,7 @@ def summary_section(report: str) -> str:
     headings = [match.start() for match in re.finditer(r"^## ", report, flags=re.MULTILINE)]
     end = headings[1] if len(headings) > 1 else len(report)
     text = report[:end].rstrip() + "\n"
-    return text if len(text) <= SUMMARY_LIMIT else text[: SUMMARY_LIMIT - 1] + "…"
+    return clip(text, SUMMARY_LIMIT)
 
 
 def evidence_view(record: Record, check: CheckRecord, *, max_lines: int, base: Path | None) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from loopctl.clients.git_repo import git_info
 from loopctl.config import Config
+from loopctl.errors import ErrorKind
 from loopctl.outside_text import one_line
 from loopctl.records.changes import watched_paths
 from loopctl.records.record import CheckRecord, ErrorInfo, PhaseStatus, SuiteRecord
@@ -84,7 +85,7 @@ def internal_error(err: BaseException) -> ErrorInfo:
     where = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
     message = one_line(f"{type(err).__name__}: {err}" if str(err) else type(err).__name__)
     return ErrorInfo(
-        kind="internal_error",
+        kind=ErrorKind.INTERNAL_ERROR,
         message=f"{message}{where}",
         hint="loopctl did not expect this: the record is complete up to here; please report it with this message",
     )

@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 
 from loopctl.config import SuiteConfig
+from loopctl.errors import ErrorKind
 from loopctl.outside_text import clip, lines, one_line
 from loopctl.phases.base import Context, PhaseResult
 from loopctl.phases.junit_read import JunitCounts, read_junit
@@ -41,12 +42,14 @@ class SuitesPhase:
             cwd = ctx.config.path(suite.cwd) if suite.cwd else ctx.config.base_dir
             returncode, left = self._run_command(ctx, suite, command, cwd, log)
             if returncode is None:
-                broken = _broken(suite, "timeout", f"did not finish in {suite.timeout:g}s (log: {log.name})", None)
+                broken = _broken(
+                    suite, ErrorKind.TIMEOUT, f"did not finish in {suite.timeout:g}s (log: {log.name})", None
+                )
                 return _with_left(broken, left)
             counts = read_junit(junit) if junit.exists() else None
         if counts is None:
             message = f"{exit_described(returncode)} and wrote no JUnit XML (log: {log.name})"
-            return _with_left(_broken(suite, "no_junit", message, returncode), left)
+            return _with_left(_broken(suite, ErrorKind.NO_JUNIT, message, returncode), left)
         return _with_left(_record(suite, counts, returncode), left)
 
     def _run_command(
@@ -91,7 +94,7 @@ def _record(suite: SuiteConfig, counts: JunitCounts, exit_code: int) -> SuiteRec
 
 
 def _junit_error(counts: JunitCounts) -> dict[str, str] | None:
-    return {"kind": "junit", "message": one_line(counts.error)} if counts.error else None
+    return {"kind": ErrorKind.JUNIT, "message": one_line(counts.error)} if counts.error else None
 
 
 def _exit_error(suite: SuiteConfig, counts: JunitCounts, exit_code: int) -> dict[str, str] | None:
@@ -104,7 +107,7 @@ def _exit_error(suite: SuiteConfig, counts: JunitCounts, exit_code: int) -> dict
         return None
     junit = f"{counts.passed} passed, {counts.failed} failed, {counts.skipped} skipped"
     return {
-        "kind": "exit_code",
+        "kind": ErrorKind.EXIT_CODE,
         "message": f"{suite.name}: {exit_described(exit_code)}, though its JUnit XML says {junit}",
         "hint": "a suite passes only when its command exits 0: run it by hand and read its log; "
         "in `a && b` or `a; b` the last command that ran decides",
@@ -132,7 +135,7 @@ def _with_left(record: SuiteRecord, left: list[str]) -> SuiteRecord:
     return record.model_copy(update={"left_running": left}) if left else record
 
 
-def _broken(suite: SuiteConfig, kind: str, message: str, exit_code: int | None) -> SuiteRecord:
+def _broken(suite: SuiteConfig, kind: ErrorKind, message: str, exit_code: int | None) -> SuiteRecord:
     hint = "run the suite's command by hand; `{junit}` in it is replaced by the JUnit XML path"
     return SuiteRecord(
         name=suite.name,

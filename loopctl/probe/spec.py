@@ -10,7 +10,7 @@ from typing import Any, Literal
 from urllib.parse import SplitResult, urlencode, urlsplit, urlunsplit
 
 from loopctl.errors import UsageError
-from loopctl.outside_text import one_line
+from loopctl.outside_text import SHORT_LIMIT, one_line
 from loopctl.probe.classify import AppCode, Outcome
 from loopctl.probe.steps import Step
 from loopctl.secrets import (
@@ -144,11 +144,11 @@ def parse_url(url: str) -> SplitResult:
         parts = urlsplit(url)
         port_ok = parts.port is None or 0 < parts.port < 65536
     except ValueError as err:
-        raise UsageError(f"bad URL {redact(url)!r}: {err}", hint="use ws://host[:port]/path") from None
+        raise UsageError(f"bad URL {one_line(url)!r}: {one_line(str(err))}", hint="use ws://host[:port]/path") from None
     remember_userinfo(parts.username, parts.password)
     if parts.scheme not in ("ws", "wss", "http", "https") or not parts.hostname or not port_ok:
         raise UsageError(
-            f"bad URL {redact(url)!r}: expected ws://, wss://, http:// or https:// followed by a host",
+            f"bad URL {one_line(url)!r}: expected ws://, wss://, http:// or https:// followed by a host",
             hint="for example ws://127.0.0.1:8080/ws or https://my-service.run.app/health",
         )
     return parts
@@ -172,7 +172,7 @@ def parse_header(text: str) -> tuple[str, str]:
     name, sep, value = text.partition(":")
     if not sep or not name.strip() or any(ch.isspace() for ch in name.strip()):
         raise UsageError(
-            f"bad header {one_line(text, 40)!r}: expected 'Name: value'", hint="e.g. --header 'X-Env: staging'"
+            f"bad header {one_line(text, SHORT_LIMIT)!r}: expected 'Name: value'", hint="e.g. --header 'X-Env: staging'"
         )
     return name.strip(), value.strip()
 
@@ -181,7 +181,7 @@ def check_header(name: str, value: str) -> None:
     """A header name is an RFC 7230 token; a value is one line of Latin-1 without control characters."""
     if not HTTP_TOKEN.match(name):
         raise UsageError(
-            f"bad header name {one_line(name, 40)!r}: only letters, digits and !#$%&'*+-.^_`|~",
+            f"bad header name {one_line(name, SHORT_LIMIT)!r}: only letters, digits and !#$%&'*+-.^_`|~",
             hint="header names are words like X-Env",
         )
     if any((ord(char) < 0x20 and char != "\t") or 0x7F <= ord(char) <= 0x9F or ord(char) > 0xFF for char in value):

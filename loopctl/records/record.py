@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from loopctl.errors import ErrorKind
+
 # 2: checks carry trace_id, started_at, finished_at, server_error; the record carries `changes`; git a tree.
 RECORD_SCHEMA = 2
 
@@ -21,7 +23,8 @@ class _Model(BaseModel):
 
 
 class ErrorInfo(_Model):
-    kind: str
+    # a member when loopctl knows the kind; a record from a newer loopctl may carry one it does not
+    kind: ErrorKind | str = Field(union_mode="left_to_right")
     message: str
     hint: str = ""
 

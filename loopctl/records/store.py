@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from loopctl.errors import UsageError
+from loopctl.errors import ErrorKind, UsageError
 from loopctl.outside_text import one_line, printable
 
 if TYPE_CHECKING:  # `history` reads cached rows without building a record: pydantic loads only when one is read
@@ -271,7 +271,7 @@ def read_record(path: Path) -> Record | Unreadable:
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
-        return Unreadable(path, one_line(f"{where}: {first['msg']}", 200))
+        return Unreadable(path, one_line(f"{where}: {first['msg']}"))
     except (RecursionError, ValueError, TypeError) as err:
         return Unreadable(path, f"not a record ({type(err).__name__})")
 
@@ -334,7 +334,7 @@ def remove_stale_temporaries(root: Path, *, now: float) -> None:
 class StoreError(UsageError):
     """The iterations folder cannot be used: read-only, full, missing, or a link to nowhere (exit 2)."""
 
-    kind = "store"
+    kind = ErrorKind.STORE
 
 
 @contextlib.contextmanager

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
+from loopctl.errors import ErrorKind
 from loopctl.outside_text import printable
 from loopctl.records.compare import PRIORITIES, pass_rates
 from loopctl.records.history import blocking_text, history_rows
@@ -285,7 +286,7 @@ def _suite_cell(suite: SuiteRecord | None) -> str:
         return "not run"
     if suite.error is not None and suite.passed + suite.failed == 0:
         return f"could not run ({text(suite.error.kind)})"
-    exited = f", exit {suite.exit_code}" if suite.error is not None and suite.error.kind == "exit_code" else ""
+    exited = f", exit {suite.exit_code}" if suite.error is not None and suite.error.kind == ErrorKind.EXIT_CODE else ""
     return f"{suite.passed}/{suite.passed + suite.failed}{exited}"
 
 

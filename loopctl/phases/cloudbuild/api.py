@@ -16,7 +16,7 @@ from loopctl.clients.google import (
 )
 from loopctl.clients.google import server_message as _server_message
 from loopctl.config import CloudBuildConfig
-from loopctl.errors import LoopctlError
+from loopctl.errors import ErrorKind, LoopctlError
 
 if TYPE_CHECKING:
     from google.api_core.exceptions import GoogleAPICallError
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 MAX_RETRIES = 5
-SERVER_TEXT_MAX = 300  # characters of a server's message kept
 
 
 class CloudBuildApi:
@@ -152,20 +151,24 @@ def _storage_client(config: CloudBuildConfig) -> StorageClient:
     )
 
 
-_HINTS: list[tuple[str, str, str]] = [
+_HINTS: list[tuple[str, ErrorKind, str]] = [
     # (exception class name, kind, hint), most specific first
     (
         "Forbidden",
-        "permission_denied",
+        ErrorKind.PERMISSION_DENIED,
         "loopctl's identity needs roles/cloudbuild.builds.editor, and roles/storage.admin on the source bucket",
     ),
-    ("Unauthorized", "credentials", ADC_HINT),
-    ("NotFound", "not_found", "check build.cloudbuild.project and region (and that the Cloud Build API is enabled)"),
-    ("TooManyRequests", "api_unavailable", "Google kept answering 429: wait a minute and run again"),
-    ("ServiceUnavailable", "api_unavailable", "Google kept answering 503: wait a minute and run again"),
-    ("InternalServerError", "api_unavailable", "Google kept answering 500: wait a minute and run again"),
-    ("GatewayTimeout", "api_unavailable", "Google kept answering 504: wait a minute and run again"),
-    ("BadRequest", "invalid_request", "check the build.cloudbuild block of config.yaml"),
+    ("Unauthorized", ErrorKind.CREDENTIALS, ADC_HINT),
+    (
+        "NotFound",
+        ErrorKind.NOT_FOUND,
+        "check build.cloudbuild.project and region (and that the Cloud Build API is enabled)",
+    ),
+    ("TooManyRequests", ErrorKind.API_UNAVAILABLE, "Google kept answering 429: wait a minute and run again"),
+    ("ServiceUnavailable", ErrorKind.API_UNAVAILABLE, "Google kept answering 503: wait a minute and run again"),
+    ("InternalServerError", ErrorKind.API_UNAVAILABLE, "Google kept answering 500: wait a minute and run again"),
+    ("GatewayTimeout", ErrorKind.API_UNAVAILABLE, "Google kept answering 504: wait a minute and run again"),
+    ("BadRequest", ErrorKind.INVALID_REQUEST, "check the build.cloudbuild block of config.yaml"),
 ]
 
 
@@ -178,4 +181,4 @@ def api_error(service: str, what: str, err: GoogleAPICallError) -> LoopctlError:
 
 def server_message(err: GoogleAPICallError) -> str:
     """The server's message without the client's `METHOD URL:` prefix, clipped like every text a build sends."""
-    return _server_message(err, limit=SERVER_TEXT_MAX)
+    return _server_message(err)

@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import quote
 
 from loopctl.config import BuildConfig, CloudBuildConfig
-from loopctl.errors import LoopctlError, UsageError
+from loopctl.errors import ErrorKind, LoopctlError, UsageError
 from loopctl.outside_text import one_line
 from loopctl.phases.base import Context, PhaseResult
 from loopctl.phases.cloudbuild.api import CloudBuildApi
@@ -115,11 +115,11 @@ class CloudBuildPhase:
             cancelled = api.cancel(queued.id)
         except LoopctlError as err:
             message = f"interrupted; cancelling Cloud Build {queued.id} failed: {err.message}"
-            error = ErrorInfo(kind="interrupted", message=message, hint="cancel it in the Cloud Console")
+            error = ErrorInfo(kind=ErrorKind.INTERRUPTED, message=message, hint="cancel it in the Cloud Console")
             section.update(cancelled=False, **timings(queued))
         else:
             message = f"interrupted: Cloud Build {queued.id} was cancelled"
-            error = ErrorInfo(kind="interrupted", message=message)
+            error = ErrorInfo(kind=ErrorKind.INTERRUPTED, message=message)
             section.update(cancelled=True, **timings(cancelled))
         return PhaseResult("aborted", {"build_id": queued.id}, section=section, error=error)
 
@@ -172,7 +172,7 @@ class CloudBuildPhase:
                 raise LoopctlError(
                     f"Cloud Build {queued.id} still {state} after {limit}s",
                     hint="raise build.cloudbuild.timeout, or look at the build in the Cloud Console",
-                    kind="build_timeout",
+                    kind=ErrorKind.BUILD_TIMEOUT,
                 )
             # Once the log has ended the status flips within moments: ask again soon, not a whole tick later.
             time.sleep(min(self.tail_s, _AFTER_END_S) if tail.ended else self.tail_s)
@@ -188,7 +188,7 @@ def pushed_digest(build: Any, reference: str) -> str:
         raise LoopctlError(
             f"Cloud Build {build.id} succeeded but reported no usable image digest for {reference}",
             hint="check that the build's images: list was pushed (see the build log)",
-            kind="build",
+            kind=ErrorKind.BUILD,
         )
     return str(found)
 

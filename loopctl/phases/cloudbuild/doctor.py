@@ -5,7 +5,7 @@ from __future__ import annotations
 from loopctl.clients.google import ADC_HINT, is_emulator
 from loopctl.config import CloudBuildConfig
 from loopctl.doctor_finding import Finding, credentials_finding
-from loopctl.errors import LoopctlError
+from loopctl.errors import ErrorKind, LoopctlError
 from loopctl.phases.cloudbuild.api import CloudBuildApi
 from loopctl.phases.cloudbuild.source import check_owner
 
@@ -41,7 +41,7 @@ def _build_api(api: CloudBuildApi) -> Finding:
         lowered = err.message.lower()
         if "has not been used" in lowered or "is disabled" in lowered or "service_disabled" in lowered:
             return Finding("cloud build api", False, f"not enabled in {project}", ENABLE_HINT.format(project=project))
-        if err.kind == "permission_denied":
+        if err.kind == ErrorKind.PERMISSION_DENIED:
             return Finding("cloud build api", False, err.message, ROLE_HINT.format(project=project))
         return Finding("cloud build api", False, err.message, err.hint)
     return Finding("cloud build api", True, f"answers for {project} ({api.config.region})")
@@ -74,7 +74,9 @@ def _bucket(api: CloudBuildApi) -> Finding:
         if isinstance(err.__cause__, NotFound):
             return Finding("source bucket", True, f"gs://{name} does not exist yet: the first build creates it")
         fix = f"grant your identity roles/storage.admin on gs://{name}, or set build.cloudbuild.bucket"
-        return Finding("source bucket", False, err.message, fix if err.kind == "permission_denied" else err.hint)
+        return Finding(
+            "source bucket", False, err.message, fix if err.kind == ErrorKind.PERMISSION_DENIED else err.hint
+        )
     if api.config.bucket is None:
         try:
             check_owner(api, api.config, name)

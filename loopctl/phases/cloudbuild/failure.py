@@ -7,7 +7,7 @@ from typing import Any
 
 from loopctl import outside_text
 from loopctl.config import CloudBuildConfig
-from loopctl.errors import LoopctlError
+from loopctl.errors import ErrorKind, LoopctlError
 from loopctl.evidence.toolchain import cause_line
 from loopctl.phases.cloudbuild.logs import LogTail, clean, last_dockerfile_step, meaningful_tail
 from loopctl.phases.docker.build import build_error
@@ -41,23 +41,23 @@ def build_failure(
         return LoopctlError(
             f"{where} timed out: {detail or 'it ran longer than build.cloudbuild.timeout'}",
             hint="raise build.cloudbuild.timeout, or give it a bigger machine_type",
-            kind="build_timeout",
+            kind=ErrorKind.BUILD_TIMEOUT,
         )
     if status == "EXPIRED":
         return LoopctlError(
             f"{where} never left the queue: {detail or 'it waited longer than its queue_ttl'}",
             hint="Cloud Build had no worker for it within build.cloudbuild.timeout: run again, or use a worker_pool",
-            kind="build_timeout",
+            kind=ErrorKind.BUILD_TIMEOUT,
         )
     if status == "CANCELLED":
-        return LoopctlError(f"{where} was cancelled outside loopctl", hint="run again", kind="build")
+        return LoopctlError(f"{where} was cancelled outside loopctl", hint="run again", kind=ErrorKind.BUILD)
     failure_type = build.failure_info.type_.name if "failure_info" in build else ""
     if failure_type == "FETCH_SOURCE_FAILED":
         return source_failure(build, detail, _account(build, config, default_account))
     if failure_type in _PUSH_FAILURES or (_pushing(build) and _denied(detail)):
         return push_failure(build, detail, _account(build, config, default_account))
     if status == "INTERNAL_ERROR":
-        return LoopctlError(f"{where} failed inside Cloud Build: {detail}", hint="run again", kind="build")
+        return LoopctlError(f"{where} failed inside Cloud Build: {detail}", hint="run again", kind=ErrorKind.BUILD)
     return step_failure(build, tail, detail, log_name=log_name)
 
 
@@ -77,7 +77,7 @@ def step_failure(build: Any, tail: LogTail, detail: str, *, log_name: str = "NNN
     cause = cause_line(lines)  # the toolchain's own error line, wherever it is in the step's output
     if cause is not None and cause != reason:
         first = f"{first} — {outside_text.one_line(cause, QUOTED_LIMIT)}"
-    return LoopctlError("\n".join([first, *quoted]), hint=local.hint, kind="build")
+    return LoopctlError("\n".join([first, *quoted]), hint=local.hint, kind=ErrorKind.BUILD)
 
 
 def _account(build: Any, config: CloudBuildConfig, default_account: Callable[[], str]) -> str:
@@ -95,7 +95,7 @@ def source_failure(build: Any, detail: str, account: str) -> LoopctlError:
     return LoopctlError(
         f"Cloud Build {build.id} could not fetch its source: {info or detail}",
         hint=f"grant {who} storage.objects.get on {where} (roles/storage.objectViewer)",
-        kind="source_denied",
+        kind=ErrorKind.SOURCE_DENIED,
     )
 
 
@@ -107,7 +107,7 @@ def push_failure(build: Any, detail: str, account: str) -> LoopctlError:
     return LoopctlError(
         f"Cloud Build could not push the image as {who}: {reason}",
         hint=f"grant {who} {PUSH_ROLE} on the repository in build.image (or the registry's equivalent)",
-        kind="push_denied",
+        kind=ErrorKind.PUSH_DENIED,
     )
 
 

@@ -6,7 +6,7 @@ import base64
 import re
 from typing import Any
 
-from loopctl.errors import LoopctlError
+from loopctl.errors import ErrorKind, LoopctlError
 from loopctl.phases.base import Context
 
 MANIFEST_ACCEPT = ", ".join(
@@ -38,7 +38,7 @@ def manifest_digest(reference: str, ctx: Context) -> str | None:
         raise LoopctlError(
             f"registry {host} unreachable: {type(err).__name__}",
             hint="check the host in build.image and the network",
-            kind="push_unreachable",
+            kind=ErrorKind.PUSH_UNREACHABLE,
         ) from None
     if response.status_code == 404:
         return None
@@ -46,13 +46,15 @@ def manifest_digest(reference: str, ctx: Context) -> str | None:
         raise LoopctlError(
             f"registry {host} refused to show {repository}:{tag} ({response.status_code})",
             hint="set push.auth: gcloud (Artifact Registry) or log in with `docker login` (push.auth: docker-config)",
-            kind="push_denied",
+            kind=ErrorKind.PUSH_DENIED,
         )
     if response.status_code != 200:
-        raise LoopctlError(f"registry {host} answered {response.status_code} for {repository}:{tag}", kind="push")
+        raise LoopctlError(
+            f"registry {host} answered {response.status_code} for {repository}:{tag}", kind=ErrorKind.PUSH
+        )
     digest = str(response.headers.get("Docker-Content-Digest") or "")
     if not DIGEST.fullmatch(digest):
-        raise LoopctlError(f"registry {host} sent no usable digest for {repository}:{tag}", kind="push")
+        raise LoopctlError(f"registry {host} sent no usable digest for {repository}:{tag}", kind=ErrorKind.PUSH)
     return digest
 
 

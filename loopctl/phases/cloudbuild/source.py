@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from loopctl.config import BuildConfig, CloudBuildConfig
-from loopctl.errors import LoopctlError
+from loopctl.errors import ErrorKind, LoopctlError
 from loopctl.outside_text import one_line
 from loopctl.phases.cloudbuild.api import CloudBuildApi
 from loopctl.phases.inputs import context_files, without_own_files
@@ -190,7 +190,7 @@ def _upload(api: CloudBuildApi, bucket: Any, name: str, payload: Spooled, *, rep
             raise LoopctlError(
                 f"gs://{bucket.name}/{name} changed while loopctl uploaded it",
                 hint="another writer uses this object: run again, or set build.cloudbuild.bucket to a bucket of yours",
-                kind="source_changed",
+                kind=ErrorKind.SOURCE_CHANGED,
             ) from err
         return int(raced.generation)
     return int(blob.generation)
@@ -205,7 +205,7 @@ def _bucket(api: CloudBuildApi, config: CloudBuildConfig) -> Any:
         found = api.call("Cloud Storage", f"get bucket {name}", lambda: storage.get_bucket(name, retry=None), read=True)
     except LoopctlError as err:
         if not isinstance(err.__cause__, NotFound):
-            if config.bucket is None and err.kind == "permission_denied":
+            if config.bucket is None and err.kind == ErrorKind.PERMISSION_DENIED:
                 check_owner(api, config, name)  # a bucket we may not read: often someone else's
             raise
     else:
@@ -239,7 +239,7 @@ def check_owner(api: CloudBuildApi, config: CloudBuildConfig, name: str) -> None
             f"gs://{name} belongs to another project, not {config.project}: bucket names are global, and loopctl "
             "will not upload the source to someone else's bucket",
             hint="set build.cloudbuild.bucket to a bucket of your project",
-            kind="bucket_not_owned",
+            kind=ErrorKind.BUCKET_NOT_OWNED,
         )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from loopctl.errors import LoopctlError
+from loopctl.errors import ErrorKind, LoopctlError
 from loopctl.phases.base import Context, PhaseResult
 from loopctl.phases.cloudbuild.registry import manifest_digest
 from loopctl.phases.docker.push import built, push_result
@@ -23,13 +23,13 @@ class CloudBuildPushPhase:
             raise LoopctlError(
                 f"Cloud Build reported pushing {reference}, but the registry does not have it",
                 hint="check build.image's registry and the build's PUSH step in the build log",
-                kind="push",
+                kind=ErrorKind.PUSH,
             )
         if held != reported:
             raise LoopctlError(
                 f"digest mismatch for {reference}: Cloud Build reported {reported}, the registry holds {held}",
                 hint="something else pushed the same tag meanwhile: run again, and keep tags to one writer",
-                kind="digest_mismatch",
+                kind=ErrorKind.DIGEST_MISMATCH,
             )
         ctx.log(self.name, f"Cloud Build pushed {reference}@{held} (checked in the registry)")
         return _result(build["image"], reference, held, uploaded=True)

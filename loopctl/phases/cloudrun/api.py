@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from loopctl.clients.google import access_error, access_failures, client_settings, server_message, with_credentials
 from loopctl.config import CloudRunConfig, Config
-from loopctl.errors import LoopctlError, UsageError
+from loopctl.errors import ErrorKind, LoopctlError, UsageError
 from loopctl.phases.base import Context
 from loopctl.phases.cloudrun.api_errors import api_error, error_status, etag_race
 
@@ -155,7 +155,9 @@ class CloudRunApi:
         while True:
             service = self.find_service()
             if service is None:
-                raise LoopctlError(f"service {self.config.service} disappeared while deploying", kind="not_found")
+                raise LoopctlError(
+                    f"service {self.config.service} disappeared while deploying", kind=ErrorKind.NOT_FOUND
+                )
             if operation is not None and operation.HasField("error"):
                 return service
             if not service.reconciling and (
@@ -228,7 +230,7 @@ class CloudRunApi:
         return LoopctlError(
             f"Cloud Run API: {what}: {said}",
             hint="Cloud Run did not answer in time: run again, or raise deploy.cloudrun.ready_timeout",
-            kind="api_unavailable",
+            kind=ErrorKind.API_UNAVAILABLE,
         )
 
     def _pause(self, waiting_for: str) -> None:
@@ -236,7 +238,7 @@ class CloudRunApi:
             raise LoopctlError(
                 f"{waiting_for} within the {self.deadline.seconds:g}s deadline",
                 hint=_TIMEOUT_HINT,
-                kind="deploy_timeout",
+                kind=ErrorKind.DEPLOY_TIMEOUT,
             )
         time.sleep(min(self.poll_s, self.deadline.remaining()))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from loopctl.clients.google import ADC_HINT, class_hint, error_body, server_message
-from loopctl.errors import LoopctlError
+from loopctl.errors import ErrorKind, LoopctlError
 
 if TYPE_CHECKING:
     from google.api_core.exceptions import GoogleAPICallError
@@ -22,22 +22,26 @@ def etag_race(err: GoogleAPICallError) -> bool:
 _ROLE_HINT = (
     "the deploying identity needs roles/run.developer (and roles/iam.serviceAccountUser on the runtime account)"
 )
-_HINTS: list[tuple[str, str, str]] = [
+_HINTS: list[tuple[str, ErrorKind, str]] = [
     # (exception class name, kind, hint), most specific first
-    ("Forbidden", "permission_denied", _ROLE_HINT),  # PermissionDenied over gRPC is a subclass
-    ("Unauthorized", "credentials", ADC_HINT),
-    ("NotFound", "not_found", "check deploy.cloudrun.project, region and service (allow_missing: true creates it)"),
-    ("Conflict", "conflict", "the service changed while loopctl was deploying it: run again"),
-    ("TooManyRequests", "api_unavailable", "Cloud Run kept answering 429: wait a minute and run again"),
-    ("ServiceUnavailable", "api_unavailable", "Cloud Run kept answering 503: wait a minute and run again"),
-    ("InternalServerError", "api_unavailable", "Cloud Run kept answering 500: wait a minute and run again"),
-    ("GatewayTimeout", "api_unavailable", "Cloud Run kept answering 504: wait a minute and run again"),
-    ("BadRequest", "invalid_request", "check the deploy.cloudrun block of config.yaml"),
+    ("Forbidden", ErrorKind.PERMISSION_DENIED, _ROLE_HINT),  # PermissionDenied over gRPC is a subclass
+    ("Unauthorized", ErrorKind.CREDENTIALS, ADC_HINT),
+    (
+        "NotFound",
+        ErrorKind.NOT_FOUND,
+        "check deploy.cloudrun.project, region and service (allow_missing: true creates it)",
+    ),
+    ("Conflict", ErrorKind.CONFLICT, "the service changed while loopctl was deploying it: run again"),
+    ("TooManyRequests", ErrorKind.API_UNAVAILABLE, "Cloud Run kept answering 429: wait a minute and run again"),
+    ("ServiceUnavailable", ErrorKind.API_UNAVAILABLE, "Cloud Run kept answering 503: wait a minute and run again"),
+    ("InternalServerError", ErrorKind.API_UNAVAILABLE, "Cloud Run kept answering 500: wait a minute and run again"),
+    ("GatewayTimeout", ErrorKind.API_UNAVAILABLE, "Cloud Run kept answering 504: wait a minute and run again"),
+    ("BadRequest", ErrorKind.INVALID_REQUEST, "check the deploy.cloudrun block of config.yaml"),
 ]
 # google.rpc.Status.status of a REST error body: REST maps several of them to one HTTP status (409: both).
 _STATUS_HINTS = {
-    "ABORTED": ("conflict", "the service changed while loopctl was writing it (etag race): run again"),
-    "ALREADY_EXISTS": ("conflict", "a revision with that name exists: run again, loopctl picks a new name"),
+    "ABORTED": (ErrorKind.CONFLICT, "the service changed while loopctl was writing it (etag race): run again"),
+    "ALREADY_EXISTS": (ErrorKind.CONFLICT, "a revision with that name exists: run again, loopctl picks a new name"),
 }
 # The permission Google names in ErrorInfo.metadata, and the predefined role that grants it.
 _ROLES = {
@@ -59,14 +63,14 @@ def api_error(what: str, err: GoogleAPICallError, *, project: str = "") -> Loopc
         where = metadata.get("consumer", "").removeprefix("projects/") or project
         service = metadata.get("service", "run.googleapis.com")
         kind, hint = (
-            "api_disabled",
+            ErrorKind.API_DISABLED,
             f"enable {service} in project {where}: `gcloud services enable {service} --project {where}`",
         )
     elif reason == "IAM_PERMISSION_DENIED":
         permission = metadata.get("permission", "")
         role = _ROLES.get(permission.lower(), "roles/run.developer")
         kind, hint = (
-            "permission_denied",
+            ErrorKind.PERMISSION_DENIED,
             f"grant the deploying identity {role}" + (f" ({permission})" if permission else ""),
         )
         if permission.lower() == "run.services.setiampolicy":

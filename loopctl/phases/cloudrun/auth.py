@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 from loopctl.clients.google import error_body, server_text
 from loopctl.config import CloudRunConfig, Config, cloudrun_target
-from loopctl.errors import LoopctlError
+from loopctl.errors import ErrorKind, LoopctlError
 from loopctl.secrets import Secret
 
 # Cloud Run checks this header first, leaving Authorization to the application (the probe's own JWT).
@@ -98,15 +98,15 @@ def mint_id_token(audience: str) -> IdToken:
             raise LoopctlError(
                 f"cannot get a Google ID token from {source.name}: credential type {kind or '(none)'!r}",
                 hint=ID_TOKEN_HINT,
-                kind="credentials",
+                kind=ErrorKind.CREDENTIALS,
             )
         return IdToken(Secret(minter(info, audience), source="google-id-token"), f"{_PATHS[kind]} ({source.name})")
     except (google.auth.exceptions.GoogleAuthError, requests.RequestException, ValueError, KeyError) as err:
-        reason = server_text(str(err) or type(err).__name__, limit=300)
+        reason = server_text(str(err) or type(err).__name__)
         raise LoopctlError(
             f"cannot get a Google ID token for {audience}: {reason}",
             hint=ID_TOKEN_HINT,
-            kind="credentials",
+            kind=ErrorKind.CREDENTIALS,
         ) from err
 
 
@@ -127,12 +127,14 @@ def _read_json(source: Path) -> dict[str, Any]:
         raise LoopctlError(
             f"cannot read Google credentials {source}: {err.strerror or type(err).__name__}",
             hint=ID_TOKEN_HINT,
-            kind="credentials",
+            kind=ErrorKind.CREDENTIALS,
         ) from err
     except ValueError as err:
-        raise LoopctlError(f"{source} is not JSON: {err.args[0]}", hint=ID_TOKEN_HINT, kind="credentials") from err
+        raise LoopctlError(
+            f"{source} is not JSON: {err.args[0]}", hint=ID_TOKEN_HINT, kind=ErrorKind.CREDENTIALS
+        ) from err
     if not isinstance(info, dict):
-        raise LoopctlError(f"{source} is not a credentials file", hint=ID_TOKEN_HINT, kind="credentials")
+        raise LoopctlError(f"{source} is not a credentials file", hint=ID_TOKEN_HINT, kind=ErrorKind.CREDENTIALS)
     return info
 
 

@@ -6,7 +6,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from loopctl.config import PREVIEW_TAG, CheckConfig, CloudRunConfig, Config, pullable_by_cloud_run
-from loopctl.errors import LoopctlError, UsageError
+from loopctl.errors import ErrorKind, LoopctlError, UsageError
 from loopctl.phases.base import Context, Phase, PhaseResult
 from loopctl.phases.cloudrun.api import (
     CALL_TIMEOUT_S,
@@ -68,7 +68,7 @@ class CloudRunDeploy:
             raise LoopctlError(
                 f"Cloud Run service {config.service} does not exist in {config.project}/{config.region}",
                 hint="create it first, or set deploy.cloudrun.allow_missing: true",
-                kind="not_found",
+                kind=ErrorKind.NOT_FOUND,
             )
         unchanged = None if before is None or ctx.options.get("no_cache") else already_serving(before, config, image)
         if before is not None and unchanged is not None:
@@ -169,11 +169,11 @@ def verify(
         raise LoopctlError(
             f"revision {created} was created but is not ready; {ready or 'no revision'} is the latest ready one",
             hint="the new revision serves no traffic: look at it in the Cloud Run console",
-            kind="zero_traffic",
+            kind=ErrorKind.ZERO_TRAFFIC,
         )
     if operation.HasField("error") or service.terminal_condition.state == CONDITION_FAILED:
         message = operation.error.message or service.terminal_condition.message
-        raise LoopctlError(f"Cloud Run could not deploy {config.service}: {message}", kind="deploy_failed")
+        raise LoopctlError(f"Cloud Run could not deploy {config.service}: {message}", kind=ErrorKind.DEPLOY_FAILED)
     if config.strategy == "direct" and percent_of(service, ready) == 0:
         if not config.allow_zero_traffic:
             raise _zero_traffic(service, ready, config)
@@ -183,7 +183,7 @@ def verify(
         raise LoopctlError(
             f"revision {ready} is ready but the service has no URL for tag {PREVIEW_TAG!r} on it",
             hint="check the service's traffic tags in the Cloud Run console",
-            kind="zero_traffic",
+            kind=ErrorKind.ZERO_TRAFFIC,
         )
     return ready
 
@@ -208,12 +208,12 @@ def _raise_revision_failure(api: CloudRunApi, name: str) -> None:
                 f"add-iam-policy-binding {secret} --member=serviceAccount:{account} "
                 "--role=roles/secretmanager.secretAccessor`); the previous revision keeps serving"
             ),
-            kind="secret_access_denied",
+            kind=ErrorKind.SECRET_ACCESS_DENIED,
         )
     raise LoopctlError(
         said,
         hint=f"the previous revision keeps serving; fix the container and deploy again{logs}",
-        kind="revision_not_ready",
+        kind=ErrorKind.REVISION_NOT_READY,
     )
 
 
@@ -238,7 +238,7 @@ def _zero_traffic(service: run_v2.Service, ready: str, config: CloudRunConfig) -
             f"`gcloud run services update-traffic {config.service} --to-latest --region {config.region}`, "
             "or set deploy.cloudrun.allow_zero_traffic: true"
         ),
-        kind="zero_traffic",
+        kind=ErrorKind.ZERO_TRAFFIC,
     )
 
 
@@ -248,7 +248,7 @@ def _image(ctx: Context, config: CloudRunConfig) -> str:
         raise LoopctlError(
             "nothing to deploy: no --image and no pushed digest",
             hint="run the build and push phases, or pass --image REPO@sha256:…",
-            kind="deploy",
+            kind=ErrorKind.DEPLOY,
         )
     if not config.emulated and not pullable_by_cloud_run(str(image)):
         raise UsageError(
@@ -272,7 +272,7 @@ def _probe_url(ctx: Context, service: run_v2.Service) -> str | None:
         raise LoopctlError(
             f"{short(service.name)} has default_uri_disabled: no run.app URL to probe for {', '.join(needing)}",
             hint="give those checks a full `url` (your load balancer or domain), or enable the default URL",
-            kind="no_url",
+            kind=ErrorKind.NO_URL,
         )
     ctx.log("deploy", "default_uri_disabled: no run.app URL; every check names its own url")
     return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from loopctl.config import PREVIEW_TAG
-from loopctl.errors import LoopctlError
+from loopctl.errors import ErrorKind, LoopctlError
 from loopctl.phases.base import Context, PhaseResult
 from loopctl.phases.cloudrun.api import CloudRunApi, ConditionLog, cloudrun_config, connect
 from loopctl.phases.cloudrun.spec import (
@@ -72,7 +72,7 @@ class CloudRunRelease:
 
         def untagged(now: run_v2.Service | None) -> run_v2.Service:
             if now is None:
-                raise LoopctlError(f"service {api.config.service} disappeared before release", kind="not_found")
+                raise LoopctlError(f"service {api.config.service} disappeared before release", kind=ErrorKind.NOT_FOUND)
             service = run_v2.Service(now)
             service.template.revision = ""
             service.traffic = without_preview_tag(now)
@@ -100,7 +100,7 @@ class CloudRunRelease:
 
         def moved(current: run_v2.Service | None) -> run_v2.Service:
             if current is None:
-                raise LoopctlError(f"service {api.config.service} disappeared before release", kind="not_found")
+                raise LoopctlError(f"service {api.config.service} disappeared before release", kind=ErrorKind.NOT_FOUND)
             service = run_v2.Service(current)
             service.template.revision = ""
             service.traffic = all_traffic_to(current, revision)
@@ -115,7 +115,7 @@ class CloudRunRelease:
         after = api.settled_service(operation)
         if operation.HasField("error") or percent_of(after, revision) != 100:
             reason = operation.error.message or f"{revision} has {percent_of(after, revision)}% of traffic"
-            raise LoopctlError(f"traffic did not move to {revision}: {reason}", kind="release_failed")
+            raise LoopctlError(f"traffic did not move to {revision}: {reason}", kind=ErrorKind.RELEASE_FAILED)
         return str(after.uri)
 
 

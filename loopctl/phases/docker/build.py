@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import IO, Any, cast
 
 from loopctl.config import BuildConfig, Config
-from loopctl.errors import LoopctlError, UsageError
+from loopctl.errors import ErrorKind, LoopctlError, UsageError
 from loopctl.evidence.toolchain import cause_line
 from loopctl.outside_text import clip, one_line
 from loopctl.phases.base import Context, PhaseResult
@@ -141,7 +141,9 @@ def follow_build(
         if isinstance(aux, dict) and aux.get("ID"):
             image_id = aux["ID"]
     if image_id is None:
-        raise LoopctlError("the engine ended the build without an image id", hint="see the build log", kind="build")
+        raise LoopctlError(
+            "the engine ended the build without an image id", hint="see the build log", kind=ErrorKind.BUILD
+        )
     return image_id
 
 
@@ -183,7 +185,7 @@ def build_error(
         said = one_line(cause, _LINE_LIMIT) if cause else tail[-1]
         what = "its last line of output" if len(tail) == 1 else f"its last {len(tail)} lines of output"
         head = f"{head} — {said}\n{what}:\n" + "\n".join(tail)
-    return LoopctlError(head, hint=hint, kind="build")
+    return LoopctlError(head, hint=hint, kind=ErrorKind.BUILD)
 
 
 def base_image_hint(step: str, message: str, args: Mapping[str, str]) -> str:

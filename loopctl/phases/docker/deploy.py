@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from loopctl.config import DockerDeployConfig
-from loopctl.errors import LoopctlError, UsageError
+from loopctl.errors import ErrorKind, LoopctlError, UsageError
 from loopctl.phases.base import Context, PhaseResult
 from loopctl.phases.docker.readiness import (
     LOOPBACK,
@@ -145,7 +145,7 @@ def image_reference(ctx: Context) -> str:
         raise LoopctlError(
             "nothing to deploy: no --image, no pushed digest and no built image",
             hint="let the build phase run, or pass --image REF",
-            kind="no_image",
+            kind=ErrorKind.NO_IMAGE,
         )
     return str(reference)
 
@@ -202,7 +202,7 @@ def _image_error(image: str, reason: str | None) -> LoopctlError:
     return LoopctlError(
         f"image {image} is not on this engine and cannot be pulled: {reason or 'no reason given'}",
         hint="check the reference (or let build run), start its registry, or log in to it (docker login)",
-        kind="image_not_found",
+        kind=ErrorKind.IMAGE_NOT_FOUND,
     )
 
 
@@ -319,7 +319,7 @@ def _start_error(spec: DockerDeployConfig, reason: str) -> LoopctlError:
         hint = "the command does not exist in the image: check deploy.docker.command or the image's CMD"
     else:
         hint = "read the engine's message; `docker ps -a` shows the container"
-    return LoopctlError(f"the engine could not start {spec.name}: {reason}", hint=hint, kind="container_start")
+    return LoopctlError(f"the engine could not start {spec.name}: {reason}", hint=hint, kind=ErrorKind.CONTAINER_START)
 
 
 def _config(ctx: Context) -> DockerDeployConfig:

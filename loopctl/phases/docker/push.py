@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from loopctl.errors import LoopctlError
+from loopctl.errors import ErrorKind, LoopctlError
 from loopctl.phases.base import Context, PhaseResult
 
 MAX_RETRIES = 3
@@ -50,7 +50,7 @@ class PushPhase:
                 stream = api.push(repository, tag=tag, stream=True, decode=True, auth_config=credentials)
                 return follow_push(stream, lambda line: ctx.log(self.name, line)), attempt
             except LoopctlError as err:
-                if err.kind != "push_transient" or attempt == MAX_RETRIES:
+                if err.kind != ErrorKind.PUSH_TRANSIENT or attempt == MAX_RETRIES:
                     raise
                 delay = self.backoff_s * 2**attempt
                 ctx.log(self.name, f"retry {attempt + 1}/{MAX_RETRIES} in {delay:g}s: {err.message}")
@@ -72,7 +72,7 @@ def follow_push(stream: Iterable[dict[str, Any]], show: Any) -> str:
         if status and not chunk.get("progressDetail"):  # progress bars would flood the live view
             show(f"{chunk.get('id', '')} {status}".strip())
     if digest is None:
-        raise LoopctlError("the registry accepted the push but returned no digest", kind="push")
+        raise LoopctlError("the registry accepted the push but returned no digest", kind=ErrorKind.PUSH)
     return digest
 
 
@@ -83,19 +83,21 @@ def push_error(message: str) -> LoopctlError:
         return LoopctlError(
             f"push refused: {message}",
             hint="log in to the registry (docker login / push.auth: gcloud) or check build.image's repository",
-            kind="push_denied",
+            kind=ErrorKind.PUSH_DENIED,
         )
     if "name unknown" in lowered or "repository name not known" in lowered:
-        return LoopctlError(f"push refused: {message}", hint="create the repository first", kind="push_denied")
+        return LoopctlError(f"push refused: {message}", hint="create the repository first", kind=ErrorKind.PUSH_DENIED)
     if "connection refused" in lowered or "no such host" in lowered:
         return LoopctlError(
             f"registry unreachable: {message}",
             hint="start the registry (scripts/registry.sh up) or check the host in build.image",
-            kind="push_unreachable",
+            kind=ErrorKind.PUSH_UNREACHABLE,
         )
     if any(word in lowered for word in _TRANSIENT):
-        return LoopctlError(f"push failed: {message}", hint="the registry failed; retried", kind="push_transient")
-    return LoopctlError(f"push failed: {message}", hint="read the engine's message above", kind="push")
+        return LoopctlError(
+            f"push failed: {message}", hint="the registry failed; retried", kind=ErrorKind.PUSH_TRANSIENT
+        )
+    return LoopctlError(f"push failed: {message}", hint="read the engine's message above", kind=ErrorKind.PUSH)
 
 
 def built(ctx: Context) -> dict[str, Any]:
@@ -105,7 +107,7 @@ def built(ctx: Context) -> dict[str, Any]:
         raise LoopctlError(
             "nothing to push: the build phase did not run",
             hint="deploy an existing image with --image REF",
-            kind="push",
+            kind=ErrorKind.PUSH,
         )
     return build
 

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from loopctl.config import DockerDeployConfig
-from loopctl.errors import LoopctlError
+from loopctl.errors import ErrorKind, LoopctlError
 from loopctl.phases.base import Context
 from loopctl.phases.docker.listeners import Mismatch
 from loopctl.records.store import write_atomic
@@ -48,15 +48,15 @@ def wait_until_listening(container: Any, spec: DockerDeployConfig, ctx: Context,
     while True:
         container.reload()
         if container.status in ("exited", "dead"):
-            raise _failure(container, spec, ctx, kind="container_exited", discard=discard)
+            raise _failure(container, spec, ctx, kind=ErrorKind.CONTAINER_EXITED, discard=discard)
         host_port = host_port or published_port(container, spec.port)
         if host_port is not None and answers(host_port):
             ctx.log(PHASE, f"listening after {time.monotonic() - began:.1f}s")
             return host_port
         if (elsewhere := watch.look()) is not None:  # no use waiting out the deadline
-            raise _failure(container, spec, ctx, kind="wrong_port", elsewhere=elsewhere, discard=discard)
+            raise _failure(container, spec, ctx, kind=ErrorKind.WRONG_PORT, elsewhere=elsewhere, discard=discard)
         if time.monotonic() - began >= spec.ready_timeout:
-            raise _failure(container, spec, ctx, kind="not_listening", host_port=host_port, discard=discard)
+            raise _failure(container, spec, ctx, kind=ErrorKind.NOT_LISTENING, host_port=host_port, discard=discard)
         time.sleep(POLL_S)
 
 
@@ -101,7 +101,7 @@ def _failure(
     spec: DockerDeployConfig,
     ctx: Context,
     *,
-    kind: str,
+    kind: ErrorKind,
     host_port: int | None = None,
     elsewhere: Mismatch | None = None,
     discard: bool = False,
@@ -113,7 +113,7 @@ def _failure(
     if discard:
         _remove(container)
     who = f"container {spec.name} ({container.id[:12]})"
-    if kind == "container_exited":
+    if kind == ErrorKind.CONTAINER_EXITED:
         head = f"{who} exited with code {_exit_code(container)} before listening on port {spec.port}"
         also = "" if discard else f", or `docker logs {container.name}`"
         hint = f"the service stopped at start: read {log_path.name} beside the record{also}"

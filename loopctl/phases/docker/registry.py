@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from loopctl.config import Config
-from loopctl.errors import LoopctlError
+from loopctl.errors import ErrorKind, LoopctlError
 from loopctl.phases.base import Context
 
 GCLOUD_USER = "oauth2accesstoken"
@@ -61,7 +61,7 @@ def gcloud_access_token() -> str:
         raise LoopctlError(
             f"no Google credentials for push.auth: gcloud ({type(err).__name__})",
             hint="run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS",
-            kind="credentials",
+            kind=ErrorKind.CREDENTIALS,
         ) from None
     token = str(credentials.token)
     remember(token)
