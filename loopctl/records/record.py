@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from loopctl.records.sections import BuildSection, DeploySection, PushSection, ReleaseSection
+
 # 2: checks carry trace_id, started_at, finished_at, server_error; the record carries `changes`; git a tree.
 RECORD_SCHEMA = 2
 
@@ -206,9 +208,10 @@ class Record(_Model):
     previous: int | None = None
     git: GitInfo = Field(default_factory=GitInfo)
     phases: list[PhaseRecord] = Field(default_factory=list)
-    build: dict[str, Any] | None = None
-    push: dict[str, Any] | None = None
-    deploy: dict[str, Any] | None = None
+    build: BuildSection | None = None
+    push: PushSection | None = None
+    deploy: DeploySection | None = None
+    release: ReleaseSection | None = None  # Cloud Run only: where traffic went
     checks: list[CheckRecord] = Field(default_factory=list)
     suites: list[SuiteRecord] = Field(default_factory=list)
     outcome: OutcomeRecord | None = None

@@ -20,6 +20,7 @@ from loopctl.phases.cloudbuild.source import upload_source
 from loopctl.phases.docker.build import image_tags
 from loopctl.phases.inputs import input_digest, input_tag, own_paths, reuse_refusal
 from loopctl.records.record import ErrorInfo
+from loopctl.records.sections import BuildSection
 from loopctl.records.store import write_atomic
 from loopctl.secrets import redact
 
@@ -44,13 +45,13 @@ class CloudBuildPhase:
         cache_tag = f"{build.image}:{input_tag(digest)}"
         tags = image_tags(ctx)
         section = _section(build, digest, cache_tag, tags)
-        caching = not ctx.options.get("no_cache") and build.cache != "off"
+        caching = not ctx.options.no_cache and build.cache != "off"
         held = manifest_digest(cache_tag, ctx) if caching else None
         refusal = reuse_refusal(ctx.store, build.cache, digest, cache_tag, held) if held is not None else None
         if held is not None and refusal is None:
             ctx.log(self.name, f"unchanged inputs: {cache_tag} is already in the registry")
             remote = {**section, "cached": "remote", "reference": cache_tag, "digest": held}
-            return PhaseResult("ok", {"cached": "remote"}, section=remote)
+            return PhaseResult("ok", {"cached": "remote"}, section=BuildSection.model_validate(remote))
         if refusal is not None:
             ctx.log(self.name, refusal)
             section["cache_note"] = refusal
@@ -100,13 +101,21 @@ class CloudBuildPhase:
                 default_account=api.default_account,
             )
             return PhaseResult(
-                "failed", detail, section=section, error=ErrorInfo(kind=err.kind, message=err.message, hint=err.hint)
+                "failed",
+                detail,
+                section=BuildSection.model_validate(section),
+                error=ErrorInfo(kind=err.kind, message=err.message, hint=err.hint),
             )
         try:
             section["digest"] = pushed_digest(finished, section["reference"])
         except LoopctlError as err:
-            return PhaseResult("failed", detail, section=section, error=ErrorInfo(kind=err.kind, message=err.message))
-        return PhaseResult("ok", {**detail, "cached": "no"}, section=section)
+            return PhaseResult(
+                "failed",
+                detail,
+                section=BuildSection.model_validate(section),
+                error=ErrorInfo(kind=err.kind, message=err.message),
+            )
+        return PhaseResult("ok", {**detail, "cached": "no"}, section=BuildSection.model_validate(section))
 
     def _cancel(self, ctx: Context, api: CloudBuildApi, queued: Any, section: dict[str, Any]) -> PhaseResult:
         """Ctrl-C: cancel the remote build before the iteration ends aborted (a build left running costs money)."""
@@ -121,7 +130,9 @@ class CloudBuildPhase:
             message = f"interrupted: Cloud Build {queued.id} was cancelled"
             error = ErrorInfo(kind="interrupted", message=message)
             section.update(cancelled=True, **timings(cancelled))
-        return PhaseResult("aborted", {"build_id": queued.id}, section=section, error=error)
+        return PhaseResult(
+            "aborted", {"build_id": queued.id}, section=BuildSection.model_validate(section), error=error
+        )
 
     def _abandon(
         self, ctx: Context, api: CloudBuildApi, queued: Any, section: dict[str, Any], err: LoopctlError
@@ -138,7 +149,7 @@ class CloudBuildPhase:
             return PhaseResult(
                 "failed",
                 {"build_id": queued.id},
-                section=section,
+                section=BuildSection.model_validate(section),
                 error=ErrorInfo(kind=err.kind, message=message, hint=hint),
             )
         section.update(cancelled=True, retries=api.retries, **timings(cancelled))
@@ -146,7 +157,7 @@ class CloudBuildPhase:
         return PhaseResult(
             "failed",
             {"build_id": queued.id},
-            section=section,
+            section=BuildSection.model_validate(section),
             error=ErrorInfo(kind=err.kind, message=message, hint=err.hint),
         )
 
@@ -216,7 +227,7 @@ def previous_image(ctx: Context) -> str | None:
     build = _config(ctx)
     records, _ = ctx.store.recent(5, before=ctx.number)
     for record in reversed(records):
-        pinned = str((record.push or {}).get("pinned") or "")
+        pinned = record.push.pinned or "" if record.push is not None else ""
         if pinned.startswith(build.image + "@"):
             return pinned
     return None

@@ -32,6 +32,7 @@ from loopctl.phases.cloudrun.spec import (
     tag_url,
     traffic_shares,
 )
+from loopctl.records.sections import DeploySection, image_to_deploy
 
 if TYPE_CHECKING:
     from google.cloud import run_v2
@@ -59,7 +60,7 @@ class CloudRunDeploy:
 
     def run(self, ctx: Context) -> PhaseResult:
         config = cloudrun_config(ctx.config)
-        image = _image(ctx, config)
+        image = image_reference(ctx, config)
         api = connect(
             ctx, self.name, config, poll_s=self.poll_s, backoff_s=self.backoff_s, call_timeout_s=self.call_timeout_s
         )
@@ -70,14 +71,14 @@ class CloudRunDeploy:
                 hint="create it first, or set deploy.cloudrun.allow_missing: true",
                 kind="not_found",
             )
-        unchanged = None if before is None or ctx.options.get("no_cache") else already_serving(before, config, image)
+        unchanged = None if before is None or ctx.options.no_cache else already_serving(before, config, image)
         if before is not None and unchanged is not None:
             ctx.log(self.name, f"unchanged: {unchanged} already runs {image} with this config and serves traffic")
             url = _probe_url(ctx, before)
             section = _section(config, before, unchanged, url, image, previous=unchanged)
             section = {**section, "reused": True, "public": section["public"] or api.invokable_by_everyone()}
             section["retries"] = api.retries
-            return PhaseResult("ok", {"revision": unchanged, "url": url}, section=section)
+            return PhaseResult("ok", {"revision": unchanged, "url": url}, section=DeploySection.model_validate(section))
         plan = Plan(config, image)
         name, before = api.write_fresh(plan.wanted, before)
         if plan.restored:
@@ -95,7 +96,11 @@ class CloudRunDeploy:
         if plan.made_public:
             section["made_public"] = True
         section["public"] = section["public"] or api.invokable_by_everyone()
-        return PhaseResult("ok", {"revision": revision, "url": url}, section={**section, "retries": api.retries})
+        return PhaseResult(
+            "ok",
+            {"revision": revision, "url": url},
+            section=DeploySection.model_validate({**section, "retries": api.retries}),
+        )
 
 
 class Plan:
@@ -242,20 +247,22 @@ def _zero_traffic(service: run_v2.Service, ready: str, config: CloudRunConfig) -
     )
 
 
-def _image(ctx: Context, config: CloudRunConfig) -> str:
-    image = ctx.options.get("image") or (ctx.sections.get("push") or {}).get("pinned")
-    if not image:
+def image_reference(ctx: Context, config: CloudRunConfig) -> str:
+    image = image_to_deploy(ctx.options.image, ctx.sections)
+    pushed = ctx.sections.push is not None and bool(ctx.sections.push.pinned)
+    if not image or not (ctx.options.image or pushed):
+        # A tag the build made and nothing pushed exists on this engine only: Cloud Run could never pull it.
         raise LoopctlError(
             "nothing to deploy: no --image and no pushed digest",
             hint="run the build and push phases, or pass --image REPO@sha256:…",
             kind="deploy",
         )
-    if not config.emulated and not pullable_by_cloud_run(str(image)):
+    if not config.emulated and not pullable_by_cloud_run(image):
         raise UsageError(
             f"Cloud Run cannot pull {image}: it pulls from Artifact Registry, *.gcr.io and Docker Hub only",
             hint="push to REGION-docker.pkg.dev/PROJECT/REPO/IMAGE and deploy that digest",
         )
-    return str(image)
+    return image
 
 
 def _check_url(check: CheckConfig) -> str | None:
