@@ -9,11 +9,11 @@ from typing import Any
 from loopctl.config import Config
 from loopctl.errors import LoopctlError
 from loopctl.evidence.cause import cause
-from loopctl.evidence.extract import MESSAGE_LIMIT, LogLine, ServerError, clean, extract
+from loopctl.evidence.extract import MESSAGE_LIMIT, LogLine, clean, extract
 from loopctl.evidence.frames import BuildContext, repo_location
 from loopctl.evidence.window import LogRead, LogSource, Window
 from loopctl.probe.classify import DEPTH_AUTH
-from loopctl.records.record import CheckRecord, ServerErrorRecord
+from loopctl.records.record import CheckRecord, ServerError
 from loopctl.records.sections import DeploySection
 
 EXIT_SETTLE_S = 0.2  # a process that just died is marked exited within milliseconds; never waited longer
@@ -86,10 +86,11 @@ def _with_error(check: CheckRecord, read: LogRead, window: Window | None, contex
     found = error_for(check, [line for line in read.lines if window.holds(line)])
     if found is None:
         return check
-    error = found.to_dict()
-    if found.frame is not None and context is not None:
-        error["location"] = repo_location(found.frame, context)  # the repo path the Changes table uses
-    return check.model_copy(update={"server_error": ServerErrorRecord.model_validate(error)})
+    mapped = found.frame is not None and context is not None
+    # The repo path the Changes table uses; the frame as printed stays out of the record.
+    location = repo_location(found.frame, context) if found.frame is not None and context is not None else None
+    error = found.model_copy(update={"location": location if mapped else found.location, "frame": None})
+    return check.model_copy(update={"server_error": error})
 
 
 def error_for(check: CheckRecord, lines: Sequence[LogLine]) -> ServerError | None:

@@ -225,26 +225,4 @@ def not_run_record(item: CheckConfig, err: LoopctlError) -> CheckRecord:
 
 
 def check_record(item: CheckConfig, result: ProbeResult, load: dict[str, Any] | None = None) -> CheckRecord:
-    document = result.to_dict()
-    return CheckRecord.model_validate(
-        {
-            "name": item.name,
-            "priority": item.priority,
-            "impact": item.impact,
-            "kind": result.kind,
-            "url": document["url"],
-            "passed": result.passed,
-            "outcome": document["outcome"],
-            "events_expected": document["events_expected"],
-            "events_seen": document["events_seen"],
-            "events_missing": document["events_missing"],
-            "events_count": document["events_count"],
-            "latency_ms": document["latency_ms"],
-            "frames_ignored": result.frames_ignored,
-            "load": load,
-            "trace_id": result.trace_id,
-            "started_at": result.started_at,
-            "finished_at": result.finished_at,
-            "steps": document.get("steps"),
-        }
-    )
+    return result.to_record(item.name, priority=item.priority, impact=item.impact, load=load)
