@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from loopctl.config import PREVIEW_TAG, CheckConfig, CloudRunConfig, Config, pullable_by_cloud_run
 from loopctl.errors import LoopctlError, UsageError
@@ -76,9 +76,9 @@ class CloudRunDeploy:
             ctx.log(self.name, f"unchanged: {unchanged} already runs {image} with this config and serves traffic")
             url = _probe_url(ctx, before)
             section = _section(config, before, unchanged, url, image, previous=unchanged)
-            section = {**section, "reused": True, "public": section["public"] or api.invokable_by_everyone()}
-            section["retries"] = api.retries
-            return PhaseResult("ok", {"revision": unchanged, "url": url}, section=DeploySection.model_validate(section))
+            public = section.public or api.invokable_by_everyone()
+            section = section.model_copy(update={"reused": True, "public": public, "retries": api.retries})
+            return PhaseResult("ok", {"revision": unchanged, "url": url}, section=section)
         plan = Plan(config, image)
         name, before = api.write_fresh(plan.wanted, before)
         if plan.restored:
@@ -90,17 +90,14 @@ class CloudRunDeploy:
         url = tag_url(after, PREVIEW_TAG) if config.strategy == "preview" else _probe_url(ctx, after)
         ctx.log(self.name, f"{revision} is ready with {percent_of(after, revision)}% of traffic at {url or 'no URL'}")
         section = _section(config, after, revision, url, image, previous=serving_revision(before) if before else None)
-        section["log_uri"] = api.get_revision(f"{api.service_name}/revisions/{revision}").log_uri or None
-        if plan.restored:
-            section["restored_latest"] = plan.restored
-        if plan.made_public:
-            section["made_public"] = True
-        section["public"] = section["public"] or api.invokable_by_everyone()
-        return PhaseResult(
-            "ok",
-            {"revision": revision, "url": url},
-            section=DeploySection.model_validate({**section, "retries": api.retries}),
-        )
+        notes: dict[str, object] = {
+            "log_uri": api.get_revision(f"{api.service_name}/revisions/{revision}").log_uri or None,
+            **({"restored_latest": plan.restored} if plan.restored else {}),
+            **({"made_public": True} if plan.made_public else {}),
+            "public": section.public or api.invokable_by_everyone(),
+            "retries": api.retries,
+        }
+        return PhaseResult("ok", {"revision": revision, "url": url}, section=section.model_copy(update=notes))
 
 
 class Plan:
@@ -287,24 +284,24 @@ def _probe_url(ctx: Context, service: run_v2.Service) -> str | None:
 
 def _section(
     config: CloudRunConfig, service: run_v2.Service, revision: str, url: str | None, image: str, *, previous: str | None
-) -> dict[str, Any]:
-    return {
-        "target": "cloudrun",
-        "service": config.service,
-        "revision": revision,
-        "url": url,
-        "project": config.project,
-        "region": config.region,
-        "generation": int(service.generation),
-        "strategy": config.strategy,
-        "traffic": traffic_shares(service),
-        "previous_revision": previous,
-        "image": image,
-        "env": sorted(config.env),  # names only: values may be secrets
-        "public": bool(service.invoker_iam_disabled),
-        "audience": next(iter(config.custom_audiences), str(service.uri) or None),  # the probe's ID token is for it
-        "console_url": (
+) -> DeploySection:
+    return DeploySection(
+        target="cloudrun",
+        service=config.service,
+        revision=revision,
+        url=url,
+        project=config.project,
+        region=config.region,
+        generation=int(service.generation),
+        strategy=config.strategy,
+        traffic=traffic_shares(service),
+        previous_revision=previous,
+        image=image,
+        env=sorted(config.env),  # names only: values may be secrets
+        public=bool(service.invoker_iam_disabled),
+        audience=next(iter(config.custom_audiences), str(service.uri) or None),  # the probe's ID token is for it
+        console_url=(
             f"https://console.cloud.google.com/run/detail/{config.region}/{config.service}/revisions"
             f"?project={config.project}"
         ),
-    }
+    )
