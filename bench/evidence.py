@@ -84,6 +84,11 @@ from loopctl.config import Config
 from loopctl.phases.probe import ProbePhase
 from loopctl.records.store import Store
 from loopctl.phases.base import Context
+try:  # typed sections; a tree from before them takes a dict
+    from loopctl.records.sections import DeploySection, Sections
+    handed = lambda deploy: Sections(deploy=DeploySection.model_validate(deploy))
+except ImportError:
+    handed = lambda deploy: {"deploy": deploy}
 client = docker.from_env()
 container, url = start(client, "flood", "0")
 try:
@@ -91,7 +96,7 @@ try:
     def phase_s(path):
         check = {"name": "api", "http": {"path": path, "expect_status": 200}}
         config = Config.model_validate({"project": "bench", "probe": {"checks": [check]}})
-        ctx = Context(config, Store(Path(tempfile.mkdtemp())), 1, lambda event: None, sections={"deploy": deploy})
+        ctx = Context(config, Store(Path(tempfile.mkdtemp())), 1, lambda event: None, sections=handed(deploy))
         t = time.perf_counter(); ProbePhase().run(ctx); return time.perf_counter() - t
     runs = int(sys.argv[1])
     passing = [phase_s("/ready") for _ in range(runs)]

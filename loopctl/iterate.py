@@ -11,7 +11,7 @@ from pathlib import Path
 from loopctl.config import load_config
 from loopctl.errors import UsageError
 from loopctl.exitcodes import ExitCode, for_record
-from loopctl.phases.base import Event, EventSink
+from loopctl.phases.base import Event, EventSink, RunOptions
 from loopctl.records.compare import verdict_line
 from loopctl.records.record import PHASE_ORDER, Record
 from loopctl.runner import IterationResult, run_iteration
@@ -71,7 +71,7 @@ def _iterate_once(options: IterateOptions) -> tuple[ExitCode, Record]:
     def render(record: Record, previous: Record | None, trend: Sequence[Record]) -> str:
         return render_markdown(record, previous, trend=trend, emoji=options.emoji and config.report.emoji)
 
-    run_options = {"image": options.image, "no_cache": options.no_cache}
+    run_options = RunOptions(image=options.image, no_cache=options.no_cache)
     with progress([phase.name for phase in phases], live=live) as shown_live:
         on_event = shown_live if options.on_event is None else _both(shown_live, options.on_event)
         result = run_iteration(config, phases, render=render, on_event=on_event, skip=skip, options=run_options)

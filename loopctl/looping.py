@@ -79,7 +79,7 @@ def _wait(
 
 
 def _built_state(record: Record, tree: SourceTree) -> str:
-    built = str((record.build or {}).get("input_digest") or "")
+    built = record.build.input_digest if record.build is not None else None
     return built or source_state(tree)
 
 
@@ -98,7 +98,7 @@ def inputs_moved(record: Record, config_path: Path) -> bool:
     from loopctl.errors import LoopctlError
     from loopctl.phases.inputs import input_digest
 
-    built = str((record.build or {}).get("input_digest") or "")
+    built = record.build.input_digest if record.build is not None else None
     if not built:
         return False
     try:

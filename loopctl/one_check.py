@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from loopctl.config import CheckConfig, Config, load_config
 from loopctl.errors import UsageError
 from loopctl.probe.spec import ProbeResult
+from loopctl.records.sections import DeploySection
 from loopctl.records.store import Store
 
 
@@ -29,14 +29,14 @@ def run_configured_check(config_path: Path, name: str, url: str | None) -> tuple
     config = load_config(config_path, check_env=False)
     item = find_check(config, name)
     register_all(config)
-    deploy = {} if url else latest_deploy(Store(config.path(config.iterations_dir)))
-    base_url = url or deploy.get("url") or (config.deploy.url if config.deploy is not None else None)
-    extra = platform_headers(config, deploy.get("audience") or base_url)
+    deploy = DeploySection() if url else latest_deploy(Store(config.path(config.iterations_dir)))
+    base_url = url or deploy.url or (config.deploy.url if config.deploy is not None else None)
+    extra = platform_headers(config, deploy.audience or base_url)
     return config, item, run_check_sync(build_check(item, base_url, app_codes_of(config), extra))
 
 
-def latest_deploy(store: Store) -> dict[str, Any]:
+def latest_deploy(store: Store) -> DeploySection:
     """The deploy section of the latest iteration that deployed something with a URL, or nothing."""
     latest, _ = store.recent(10)
-    deployed = [record.deploy for record in reversed(latest) if record.deploy and record.deploy.get("url")]
-    return dict(deployed[0]) if deployed else {}
+    deployed = [record.deploy for record in reversed(latest) if record.deploy and record.deploy.url]
+    return deployed[0] if deployed else DeploySection()

@@ -14,7 +14,7 @@ from typing import Any
 
 from loopctl.config import Config
 from loopctl.errors import ErrorKind, LoopctlError
-from loopctl.phases.base import Context, Event, EventSink, Phase, PhaseResult, internal_error
+from loopctl.phases.base import Context, Event, EventSink, Phase, PhaseResult, RunOptions, internal_error
 from loopctl.records.changes import changes_since
 from loopctl.records.compare import blocking_outcome, iteration_status
 from loopctl.records.record import (
@@ -25,6 +25,7 @@ from loopctl.records.record import (
     PhaseRecord,
     Record,
 )
+from loopctl.records.sections import Sections
 from loopctl.records.store import Store, Unreadable
 from loopctl.secrets import redact_tree
 from loopctl.secrets_config import register_all
@@ -49,7 +50,7 @@ def run_iteration(
     render: Renderer,
     on_event: EventSink,
     skip: frozenset[str] = frozenset(),
-    options: dict[str, Any] | None = None,
+    options: RunOptions | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> IterationResult:
     """One iteration: lock, number, run phases, compare, save record and report."""
@@ -58,7 +59,7 @@ def run_iteration(
     with store.lock():
         number = store.reserve_number()
         started = clock()
-        ctx = Context(config, store, number, on_event, options or {})
+        ctx = Context(config, store, number, on_event, options or RunOptions())
         results, aborted = _run_phases(phases, ctx, skip)
         records, unreadable = store.recent(config.report.trend - 1, before=number)
         record = _assemble(config, number, started, clock(), results, ctx.sections, ctx.git())
@@ -101,7 +102,7 @@ def _run_phases(
             results.append((phase.name, result, duration))
             ctx.results[phase.name] = result
             if result.section is not None:
-                ctx.sections[phase.name] = result.section
+                ctx.sections.fill(result.section)
             if result.status == "aborted":
                 stopped_by = f"{phase.name} was interrupted"
             elif result.status == "failed" and phase.name in GATING_PHASES:
@@ -136,7 +137,7 @@ def _assemble(
     started: datetime,
     finished: datetime,
     results: list[tuple[str, PhaseResult, float]],
-    sections: dict[str, dict[str, Any]],
+    sections: Sections,
     git: dict[str, Any],
 ) -> Record:
     checks = [check for _, result, _ in results for check in result.checks]
@@ -154,10 +155,16 @@ def _assemble(
         "status": "failed",
         "git": git,
         "phases": [phase.model_dump(mode="json") for phase in phases],
-        "build": sections.get("build"),
-        "push": sections.get("push"),
-        "deploy": sections.get("deploy"),
-        **({"release": sections["release"]} if "release" in sections else {}),
+        **{
+            name: section.model_dump(mode="json")
+            for name, section in (
+                ("build", sections.build),
+                ("push", sections.push),
+                ("deploy", sections.deploy),
+                ("release", sections.release),
+            )
+            if section is not None
+        },
         "checks": [check.model_dump(mode="json") for check in checks],
         "suites": [suite.model_dump(mode="json") for suite in suites],
     }

@@ -16,6 +16,7 @@ import pytest
 from loopctl.config import load_config
 from loopctl.phases.base import Context, PhaseResult
 from loopctl.records.record import CheckRecord, Record
+from loopctl.records.sections import BuildSection
 from loopctl.reports.markdown import render_markdown
 from loopctl.runner import run_iteration
 from tests.support.records import http_check
@@ -33,7 +34,7 @@ class Build:
     name = "build"
 
     def run(self, ctx: Context) -> PhaseResult:
-        return PhaseResult("ok", section={"input_digest": f"sha256:{ctx.number:064x}", "cached": "no"})
+        return PhaseResult("ok", section=BuildSection(input_digest=f"sha256:{ctx.number:064x}", cached="no"))
 
 
 class Probe:

@@ -25,6 +25,7 @@ from loopctl.phases.cloudrun.spec import (
     serving_revision,
     traffic_shares,
 )
+from loopctl.records.sections import PushSection, Sections
 from loopctl.records.store import Store
 
 IMAGE = "europe-docker.pkg.dev/p/r/chat@sha256:" + "a" * 64
@@ -149,9 +150,9 @@ def test_a_release_phase_only_when_there_is_something_to_release(settings: dict[
     assert isinstance(phases[0], CloudRunDeploy) and all(isinstance(p, CloudRunRelease) for p in phases[1:])
 
 
-def context(tmp_path: Path, **sections: dict[str, Any]) -> Context:
+def context(tmp_path: Path, sections: Sections | None = None) -> Context:
     config = Config(project="t", deploy=DeployConfig(target="cloudrun", cloudrun=cloudrun()))
-    return Context(config, Store(tmp_path), 1, lambda event: None, sections=dict(sections))
+    return Context(config, Store(tmp_path), 1, lambda event: None, sections=sections or Sections())
 
 
 def test_nothing_to_deploy_without_an_image(tmp_path: Path) -> None:
@@ -162,6 +163,6 @@ def test_nothing_to_deploy_without_an_image(tmp_path: Path) -> None:
 def test_missing_credentials_name_the_login_command(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "absent.json"))
     with pytest.raises(LoopctlError) as caught:
-        CloudRunDeploy().run(context(tmp_path, push={"pinned": IMAGE}))
+        CloudRunDeploy().run(context(tmp_path, Sections(push=PushSection(pinned=IMAGE))))
     assert caught.value.kind == "credentials" and "no Google Cloud credentials" in caught.value.message
     assert "gcloud auth application-default login" in caught.value.hint

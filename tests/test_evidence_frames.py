@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from loopctl.config import Config
-from loopctl.evidence.extract import Frame, LogLine, extract
+from loopctl.evidence.extract import LogLine, extract
 from loopctl.evidence.frames import BuildContext, repo_location
+from loopctl.records.record import Frame
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from loopctl.mcp.views import RESULT_BUDGET, check_view, diff_view, evidence_view, frames, repo_location, result_view
-from loopctl.records.record import CheckRecord, OutcomeRecord, ServerErrorRecord, StepsRecord
+from loopctl.records.record import CheckRecord, OutcomeRecord, ServerError, StepsRecord
 from tests.support.records import closed, make_record, story
 
 TRACEBACK = [
@@ -54,7 +54,7 @@ def test_a_container_path_becomes_the_repo_file_it_came_from(tmp_path: Path) -> 
 
 
 def test_evidence_keeps_the_end_of_the_excerpt(tmp_path: Path) -> None:
-    error = ServerErrorRecord(type="TypeError", message="m", location="app/x.py:1", lines=TRACEBACK)
+    error = ServerError(type="TypeError", message="m", location="app/x.py:1", lines=TRACEBACK)
     check = closed(1011, "Internal error", ["agent_started"], name="chat-events")
     record = make_record(1, "failed", checks=[{**check, "server_error": error.model_dump()}])
 

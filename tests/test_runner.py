@@ -13,8 +13,16 @@ from loopctl.config import Config
 from loopctl.errors import LoopctlError
 from loopctl.phases.base import Context, Event, PhaseResult
 from loopctl.records.record import RECORD_SCHEMA, Record
+from loopctl.records.sections import BuildSection, DeploySection, PushSection, ReleaseSection, Section
 from loopctl.records.store import Store
 from loopctl.runner import run_iteration
+
+SECTIONS: dict[str, type[Section]] = {
+    "build": BuildSection,
+    "push": PushSection,
+    "deploy": DeploySection,
+    "release": ReleaseSection,
+}
 
 
 class FakePhase:
@@ -31,7 +39,8 @@ class FakePhase:
     ) -> None:
         self.name = name
         self.ran = ran
-        self.result = result or PhaseResult("ok", section={"marker": name})
+        kind = SECTIONS.get(name)
+        self.result = result or PhaseResult("ok", section=kind(marker=name) if kind is not None else None)
         self.raises = raises
         self.sleep = sleep
 
@@ -64,7 +73,8 @@ def test_phases_run_in_order_and_each_is_timed(tmp_path: Path) -> None:
     assert ran == ["build", "push", "deploy"]
     assert [phase.name for phase in record.phases] == ["build", "push", "deploy"]
     assert record.phases[0].duration_s >= 0.05
-    assert record.build == {"marker": "build"} and record.deploy == {"marker": "deploy"}
+    assert record.build is not None and record.build.model_dump() == {"marker": "build"}
+    assert record.deploy is not None and record.deploy.model_dump() == {"marker": "deploy"}
     assert [(event.kind, event.phase) for event in events if event.kind != "log"] == [
         ("start", "build"),
         ("end", "build"),

@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from loopctl.evidence.extract import ERROR_SEVERITIES, EXCERPT_LIMIT, MESSAGE_LIMIT, LogLine, ServerError, clean, expand
+from loopctl.evidence.extract import ERROR_SEVERITIES, EXCERPT_LIMIT, MESSAGE_LIMIT, LogLine, clean, expand
+from loopctl.records.record import ServerError
 
 UNLEVELLED = "LOG"  # the type of a quoted line that names no level of its own
 WARNING_SEVERITIES = ("WARNING", "WARN", *ERROR_SEVERITIES)
@@ -53,7 +54,7 @@ def cause(lines: Sequence[LogLine], said: str, *, refused: bool) -> ServerError 
     best = max(range(len(kept)), key=lambda index: (kept[index][0], index))
     _, text, level = kept[best]
     excerpt = tuple(clean(line) for _, line, _ in kept[-EXCERPT_LIMIT:])
-    return ServerError(level or UNLEVELLED, clean(text.strip(), MESSAGE_LIMIT), None, excerpt)
+    return ServerError(type=level or UNLEVELLED, message=clean(text.strip(), MESSAGE_LIMIT), lines=excerpt)
 
 
 def _words(text: str) -> set[str]:

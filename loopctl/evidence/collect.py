@@ -9,11 +9,12 @@ from typing import Any
 from loopctl.config import Config
 from loopctl.errors import LoopctlError
 from loopctl.evidence.cause import cause
-from loopctl.evidence.extract import MESSAGE_LIMIT, LogLine, ServerError, clean, extract
+from loopctl.evidence.extract import MESSAGE_LIMIT, LogLine, clean, extract
 from loopctl.evidence.frames import BuildContext, repo_location
 from loopctl.evidence.window import LogRead, LogSource, Window
 from loopctl.probe.classify import DEPTH_AUTH
-from loopctl.records.record import CheckRecord, ServerErrorRecord
+from loopctl.records.record import CheckRecord, ServerError
+from loopctl.records.sections import DeploySection
 
 EXIT_SETTLE_S = 0.2  # a process that just died is marked exited within milliseconds; never waited longer
 
@@ -26,14 +27,14 @@ class Evidence:
     detail: dict[str, Any]
 
 
-def collect(config: Config, deploy: dict[str, Any], checks: Sequence[CheckRecord]) -> Evidence:
+def collect(config: Config, deploy: DeploySection, checks: Sequence[CheckRecord]) -> Evidence:
     """Never raises for a log that cannot be read: the detail says why instead."""
     failing = _windows(checks)
     if not failing:
         return Evidence(tuple(checks), {})
     source = source_for(config, deploy)
     if source is None:
-        target = deploy.get("target") or "url"
+        target = deploy.target or "url"
         return Evidence(tuple(checks), {"read": False, "note": f"the {target} target has no server log to read"})
 
     def enough(lines: Sequence[LogLine]) -> bool:
@@ -49,21 +50,21 @@ def collect(config: Config, deploy: dict[str, Any], checks: Sequence[CheckRecord
     return Evidence(tuple(_with_error(check, read, failing.get(check.name), context) for check in checks), detail)
 
 
-def source_for(config: Config, deploy: dict[str, Any]) -> LogSource | None:
+def source_for(config: Config, deploy: DeploySection) -> LogSource | None:
     """Where the deployed service logs: its container on the docker target, its revision on Cloud Run."""
-    target = deploy.get("target")
-    if target == "docker" and deploy.get("container_id"):
+    target = deploy.target
+    if target == "docker" and deploy.container_id:
         from loopctl.evidence.docker_logs import DockerLogs
 
-        return DockerLogs(str(deploy["container_id"]), name=str(deploy.get("service") or ""))
+        return DockerLogs(deploy.container_id, name=deploy.service or "")
     cloudrun = config.deploy.cloudrun if config.deploy is not None else None
-    if target == "cloudrun" and cloudrun is not None and deploy.get("revision"):
+    if target == "cloudrun" and cloudrun is not None and deploy.revision:
         from loopctl.evidence.cloud_logging import CloudRunLogs
 
         return CloudRunLogs(
             project=cloudrun.project,
             service=cloudrun.service,
-            revision=str(deploy["revision"]),
+            revision=deploy.revision,
             api_endpoint=cloudrun.logging_endpoint,
             wait_s=cloudrun.logs_wait_s,
         )
@@ -85,10 +86,11 @@ def _with_error(check: CheckRecord, read: LogRead, window: Window | None, contex
     found = error_for(check, [line for line in read.lines if window.holds(line)])
     if found is None:
         return check
-    error = found.to_dict()
-    if found.frame is not None and context is not None:
-        error["location"] = repo_location(found.frame, context)  # the repo path the Changes table uses
-    return check.model_copy(update={"server_error": ServerErrorRecord.model_validate(error)})
+    mapped = found.frame is not None and context is not None
+    # The repo path the Changes table uses; the frame as printed stays out of the record.
+    location = repo_location(found.frame, context) if found.frame is not None and context is not None else None
+    error = found.model_copy(update={"location": location if mapped else found.location, "frame": None})
+    return check.model_copy(update={"server_error": error})
 
 
 def error_for(check: CheckRecord, lines: Sequence[LogLine]) -> ServerError | None:
@@ -113,17 +115,17 @@ def unavailable(err: BaseException) -> str:
     return f"{type(err).__name__}: {said}" if said else type(err).__name__
 
 
-def _process(deploy: dict[str, Any], read: LogRead, *, dropped: bool) -> dict[str, Any]:
+def _process(deploy: DeploySection, read: LogRead, *, dropped: bool) -> dict[str, Any]:
     """Whether the service's process outlived the checks (`process` when it did not): the docker container's
     state, or the platform's own line in the log."""
     from loopctl.evidence.process import container_end, platform_end
 
-    if deploy.get("target") != "docker" or not deploy.get("container_id"):
+    if deploy.target != "docker" or not deploy.container_id:
         said = platform_end(read.lines)
         return {"process": said.to_dict()} if said is not None else {}
 
     try:
-        ended = container_end(str(deploy["container_id"]), settle_s=EXIT_SETTLE_S if dropped else 0.0)
+        ended = container_end(deploy.container_id, settle_s=EXIT_SETTLE_S if dropped else 0.0)
     except LoopctlError as err:
         return {"process_note": clean(err.message)}
     return {"process": ended.to_dict()} if ended is not None else {}

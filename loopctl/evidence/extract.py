@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from loopctl import outside_text
 from loopctl.outside_text import LINE_LIMIT, clip
+from loopctl.records.record import Frame, ServerError
 
 EXCERPT_LIMIT = 40  # lines kept of the excerpt (its end: where the error is)
 MESSAGE_LIMIT = 500
@@ -48,31 +49,6 @@ class LogLine:
     timestamp: datetime | None = None
     severity: str | None = None
     trace: str | None = None
-
-
-@dataclass(frozen=True)
-class Frame:
-    """A stack frame as the server printed it: the path in its container, line, and column and function if given."""
-
-    path: str
-    line: str
-    column: str | None = None
-    function: str | None = None
-
-
-@dataclass(frozen=True)
-class ServerError:
-    """What the server said went wrong: exception type, message, where (`app/handlers.py:42`), and the excerpt;
-    `frame` is where, as printed, for mapping to a file of the repo."""
-
-    type: str
-    message: str
-    location: str | None = None
-    lines: tuple[str, ...] = field(default_factory=tuple)
-    frame: Frame | None = field(default=None, compare=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"type": self.type, "message": self.message, "location": self.location, "lines": list(self.lines)}
 
 
 def clean(text: str, limit: int = LINE_LIMIT) -> str:
@@ -173,7 +149,7 @@ def _python(texts: Sequence[str]) -> ServerError | None:
         return None
     block, end, error = found
     excerpt = _excerpt(texts, block.start, end, announced=True)
-    return ServerError(error.type, error.message, error.location, excerpt, error.frame)
+    return error.model_copy(update={"lines": excerpt})
 
 
 class _Traceback:
@@ -195,7 +171,7 @@ class _Traceback:
         message = clean(raised["message"] or "", MESSAGE_LIMIT)
         where = self.own or self.deepest
         location = _location(where.path, where.line) if where is not None else None
-        return ServerError(clean(raised["type"], NAME_LIMIT), message, location, frame=where)
+        return ServerError(type=clean(raised["type"], NAME_LIMIT), message=message, location=location, frame=where)
 
 
 def _close(open_blocks: list[_Traceback], indent: int) -> _Traceback | None:
@@ -228,7 +204,9 @@ def _node(texts: Sequence[str]) -> ServerError | None:
         message = clean(raised["message"] or "", MESSAGE_LIMIT)
         location = _location(own.path, own.line) if own is not None else None
         excerpt = _excerpt(texts, start, end)
-        return ServerError(clean(raised["type"], NAME_LIMIT), message, location, excerpt, own)
+        return ServerError(
+            type=clean(raised["type"], NAME_LIMIT), message=message, location=location, lines=excerpt, frame=own
+        )
     return None
 
 
@@ -257,7 +235,7 @@ def _go(texts: Sequence[str]) -> ServerError | None:
             break
         end += 1
     location = _location(own.path, own.line) if own is not None else None
-    return ServerError("panic", message, location, _excerpt(texts, start, end), own)
+    return ServerError(type="panic", message=message, location=location, lines=_excerpt(texts, start, end), frame=own)
 
 
 # ----------------------------------------------------------------------------- severity
@@ -269,7 +247,7 @@ def _severity(expanded: Sequence[tuple[str, str | None]]) -> ServerError | None:
         return None
     text, level = hits[-1]
     excerpt = tuple(clean(hit_text) for hit_text, _ in hits[-EXCERPT_LIMIT:])
-    return ServerError(level, clean(text.strip(), MESSAGE_LIMIT), None, excerpt)
+    return ServerError(type=level, message=clean(text.strip(), MESSAGE_LIMIT), lines=excerpt)
 
 
 def _level(text: str, severity: str | None) -> str | None:

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from loopctl.config import Config
-from loopctl.evidence.extract import NAME_LIMIT, Frame, clean
+from loopctl.evidence.extract import NAME_LIMIT, clean
+from loopctl.records.record import Frame
 
 MAX_PARTS = 24  # of a frame's path tried as tails: deeper paths are not a project's own
 DOCKERFILE_LIMIT = 1 << 20  # bytes of the Dockerfile read for its COPY and WORKDIR lines

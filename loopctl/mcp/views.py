@@ -12,6 +12,7 @@ from loopctl.exitcodes import for_record
 from loopctl.outside_text import clip, one_line
 from loopctl.records.compare import blocking_check, check_changes, check_events, movement, progress_of
 from loopctl.records.record import CheckRecord, Record
+from loopctl.records.sections import BuildSection, DeploySection, PushSection
 
 # A tool result stays under about 8,000 tokens (~32 KB of JSON): each list is paged within its share of that,
 # and a page ends early when its items are large; `next_cursor` continues it.
@@ -57,15 +58,15 @@ def last_lines(lines: Sequence[str], wanted: int, *, budget: int = LIST_BUDGET) 
 
 def deployment(record: Record) -> dict[str, Any]:
     """What is running: the image digest, the revision or container, the URL."""
-    deploy, push, build = record.deploy or {}, record.push or {}, record.build or {}
+    deploy, push, build = record.deploy or DeploySection(), record.push or PushSection(), record.build or BuildSection()
     return {
-        "target": deploy.get("target"),
-        "service": deploy.get("service"),
-        "revision": deploy.get("revision"),
-        "container": deploy.get("container_id") or deploy.get("container"),
-        "url": deploy.get("url"),
-        "digest": push.get("digest") or build.get("image_id"),
-        "image": push.get("reference") or build.get("image"),
+        "target": deploy.target,
+        "service": deploy.service,
+        "revision": deploy.revision,
+        "container": deploy.container_id or deploy.container,
+        "url": deploy.url,
+        "digest": push.digest or build.image_id,
+        "image": push.reference or build.image,
     }
 
 

@@ -14,6 +14,7 @@ from loopctl.errors import ErrorKind
 from loopctl.outside_text import one_line
 from loopctl.records.changes import watched_paths
 from loopctl.records.record import CheckRecord, ErrorInfo, PhaseStatus, SuiteRecord
+from loopctl.records.sections import Section, Sections
 from loopctl.records.store import Store
 
 
@@ -32,12 +33,20 @@ EventSink = Callable[[Event], None]
 
 
 @dataclass(frozen=True)
+class RunOptions:
+    """What the command line asks of this iteration's phases, beyond the config."""
+
+    image: str | None = None  # `--image`: deploy this reference; build and push are skipped
+    no_cache: bool = False  # `--no-cache`: rebuild, and replace a container or revision that already runs it
+
+
+@dataclass(frozen=True)
 class PhaseResult:
     """What a phase produced: its status and detail, plus the record section it fills."""
 
     status: PhaseStatus = "ok"
     detail: dict[str, Any] = field(default_factory=dict)
-    section: dict[str, Any] | None = None
+    section: Section | None = None
     checks: tuple[CheckRecord, ...] = ()
     suites: tuple[SuiteRecord, ...] = ()
     error: ErrorInfo | None = None
@@ -51,8 +60,8 @@ class Context:
     store: Store
     number: int
     on_event: EventSink
-    options: dict[str, Any] = field(default_factory=dict)
-    sections: dict[str, dict[str, Any]] = field(default_factory=dict)
+    options: RunOptions = field(default_factory=lambda: RunOptions())
+    sections: Sections = field(default_factory=Sections)
     results: dict[str, PhaseResult] = field(default_factory=dict)
     # What phases fetch once per iteration and share (registry credentials): never written anywhere.
     memo: dict[str, Any] = field(default_factory=dict)

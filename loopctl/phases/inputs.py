@@ -181,9 +181,9 @@ def built_and_pushed(store: Store, digest: str) -> set[str]:
     pushed: set[str] = set()
     for number in store.newest_first():
         record = read_record(store.record_path(number))
-        if not isinstance(record, Record) or not record.build or record.build.get("input_digest") != digest:
+        if not isinstance(record, Record) or record.build is None or record.build.input_digest != digest:
             continue
-        image = (record.push or {}).get("digest")
-        if record.build.get("cached") in ("no", "local") and isinstance(image, str):
+        image = record.push.digest if record.push is not None else None
+        if record.build.cached in ("no", "local") and image is not None:
             pushed.add(image)
     return pushed

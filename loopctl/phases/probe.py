@@ -15,6 +15,7 @@ from loopctl.probe.classify import DEPTH_AUTH, AppCode
 from loopctl.probe.spec import Check, ProbeResult, parse_url
 from loopctl.probe.steps import Step
 from loopctl.records.record import CheckRecord, ErrorInfo, OutcomeRecord, PhaseStatus
+from loopctl.records.sections import DeploySection
 from loopctl.reports.evidence import SERVER_LOG_IN_HINT, said
 from loopctl.secrets_config import resolve_headers
 
@@ -26,10 +27,10 @@ class ProbePhase:
     name = "probe"
 
     def run(self, ctx: Context) -> PhaseResult:
-        deploy = ctx.sections.get("deploy") or {}
-        base_url = deploy.get("url") or _configured_url(ctx.config)
+        deploy = ctx.sections.deploy or DeploySection()
+        base_url = deploy.url or _configured_url(ctx.config)
         app_codes = app_codes_of(ctx.config)
-        extra = platform_headers(ctx.config, deploy.get("audience") or base_url)
+        extra = platform_headers(ctx.config, deploy.audience or base_url)
         specs: list[tuple[CheckConfig, Check]] = []
         not_run: dict[str, CheckRecord] = {}
         for item in ctx.config.probe.checks:
@@ -57,7 +58,7 @@ class ProbePhase:
         return PhaseResult(status, detail, checks=records)
 
     def _evidence(
-        self, ctx: Context, deploy: dict[str, Any], records: tuple[CheckRecord, ...]
+        self, ctx: Context, deploy: DeploySection, records: tuple[CheckRecord, ...]
     ) -> tuple[tuple[CheckRecord, ...], Any]:
         """The server's own words for the failing checks, read here because the checks' records are made here."""
         from loopctl.evidence.collect import Evidence, collect, unavailable
@@ -126,7 +127,7 @@ def platform_headers(config: Config, base_url: str | None) -> tuple[tuple[str, s
     return tuple((name, secret.reveal()) for name, secret in probe_headers(config, base_url))
 
 
-def _front_end_hint(config: Config, deploy: dict[str, Any], record: CheckRecord) -> CheckRecord:
+def _front_end_hint(config: Config, deploy: DeploySection, record: CheckRecord) -> CheckRecord:
     """Google's front end refused the probe: say which of `public` or the invoker binding to change."""
     cloudrun = _cloudrun(config)
     if cloudrun is None or record.outcome.category != "iam_denied":
@@ -224,26 +225,4 @@ def not_run_record(item: CheckConfig, err: LoopctlError) -> CheckRecord:
 
 
 def check_record(item: CheckConfig, result: ProbeResult, load: dict[str, Any] | None = None) -> CheckRecord:
-    document = result.to_dict()
-    return CheckRecord.model_validate(
-        {
-            "name": item.name,
-            "priority": item.priority,
-            "impact": item.impact,
-            "kind": result.kind,
-            "url": document["url"],
-            "passed": result.passed,
-            "outcome": document["outcome"],
-            "events_expected": document["events_expected"],
-            "events_seen": document["events_seen"],
-            "events_missing": document["events_missing"],
-            "events_count": document["events_count"],
-            "latency_ms": document["latency_ms"],
-            "frames_ignored": result.frames_ignored,
-            "load": load,
-            "trace_id": result.trace_id,
-            "started_at": result.started_at,
-            "finished_at": result.finished_at,
-            "steps": document.get("steps"),
-        }
-    )
+    return result.to_record(item.name, priority=item.priority, impact=item.impact, load=load)

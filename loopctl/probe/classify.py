@@ -18,10 +18,10 @@ from loopctl.probe.codes import (
     handshake_hint,
     server_close_hint,
 )
+from loopctl.records.depth import DEPTH_SUCCESS, passed_at
 
 Origin = Literal["server", "client"]
 
-DEPTH_SUCCESS = 5
 DEPTH_PARTIAL = 4
 DEPTH_PROCESSING = 3
 DEPTH_AUTH = 2
@@ -42,7 +42,7 @@ class Outcome:
 
     @property
     def passed(self) -> bool:
-        return self.depth == DEPTH_SUCCESS
+        return passed_at(self.depth)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -13,6 +13,7 @@ from loopctl.errors import UsageError
 from loopctl.outside_text import SHORT_LIMIT, one_line
 from loopctl.probe.classify import AppCode, Outcome
 from loopctl.probe.steps import Step
+from loopctl.records.record import CheckRecord
 from loopctl.secrets import (
     HTTP_TOKEN,
     Secret,
@@ -110,6 +111,15 @@ class ProbeResult:
     @property
     def passed(self) -> bool:
         return self.outcome.passed
+
+    def to_record(
+        self, name: str, *, priority: int = 1, impact: str | None = None, load: dict[str, Any] | None = None
+    ) -> CheckRecord:
+        """The check as the record keeps it: the `probe --json` document, and the check's name, priority and impact."""
+        document = {key: value for key, value in self.to_dict().items() if key != "schema"}
+        return CheckRecord.model_validate(
+            {**document, "name": name, "priority": priority, "impact": impact, "load": load}
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The documented JSON shape of `loopctl probe --json`, with secrets scrubbed."""

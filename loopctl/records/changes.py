@@ -71,8 +71,8 @@ def _commits(top: Path, before: str, after: str) -> dict[str, Any]:
 
 
 def _input_changed(previous: Record, record: Record) -> bool | None:
-    before = (previous.build or {}).get("input_digest")
-    after = (record.build or {}).get("input_digest")
+    before = previous.build.input_digest if previous.build is not None else None
+    after = record.build.input_digest if record.build is not None else None
     return None if not before or not after else before != after
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from loopctl.errors import ErrorKind
+from loopctl.records.depth import passed_at
+from loopctl.records.sections import BuildSection, DeploySection, PushSection, ReleaseSection
 
 # 2: checks carry trace_id, started_at, finished_at, server_error; the record carries `changes`; git a tree.
 RECORD_SCHEMA = 2
@@ -67,13 +70,25 @@ class GitInfo(_Model):
         return self.commit[:7] + ("+" if self.dirty else "")
 
 
-class ServerErrorRecord(_Model):
-    """The error the service logged during a check: exception type, message, where, and the excerpt."""
+@dataclass(frozen=True)
+class Frame:
+    """A stack frame as the server printed it: the path in its container, line, and column and function if given."""
+
+    path: str
+    line: str
+    column: str | None = None
+    function: str | None = None
+
+
+class ServerError(_Model):
+    """The error the service logged during a check: exception type, message, where (`app/handlers.py:42`), and
+    the excerpt; `frame` is where, as printed, for mapping to a file of the repo (never written to the record)."""
 
     type: str
     message: str = ""
     location: str | None = None
-    lines: list[str] = Field(default_factory=list)
+    lines: tuple[str, ...] = ()
+    frame: Frame | None = Field(None, exclude=True)
 
 
 class FileChange(_Model):
@@ -109,7 +124,7 @@ class OutcomeRecord(_Model):
 
     @property
     def passed(self) -> bool:
-        return self.category == "success"
+        return passed_at(self.depth)
 
 
 class LoadRecord(_Model):
@@ -160,7 +175,7 @@ class CheckRecord(_Model):
     trace_id: str | None = None
     started_at: str | None = None
     finished_at: str | None = None
-    server_error: ServerErrorRecord | None = None
+    server_error: ServerError | None = None
     steps: StepsRecord | None = None  # checks with `steps:` (records before them have none)
     # Set when the check could not run (its token could not be read, its URL is unknown): its verdict is unknown.
     error: ErrorInfo | None = None
@@ -209,9 +224,10 @@ class Record(_Model):
     previous: int | None = None
     git: GitInfo = Field(default_factory=GitInfo)
     phases: list[PhaseRecord] = Field(default_factory=list)
-    build: dict[str, Any] | None = None
-    push: dict[str, Any] | None = None
-    deploy: dict[str, Any] | None = None
+    build: BuildSection | None = None
+    push: PushSection | None = None
+    deploy: DeploySection | None = None
+    release: ReleaseSection | None = None  # Cloud Run only: where traffic went
     checks: list[CheckRecord] = Field(default_factory=list)
     suites: list[SuiteRecord] = Field(default_factory=list)
     outcome: OutcomeRecord | None = None

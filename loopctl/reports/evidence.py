@@ -9,7 +9,7 @@ from typing import Any
 
 from loopctl.outside_text import printable
 from loopctl.records.compare import STAGE_NAMES
-from loopctl.records.record import Changes, CheckRecord, Record, ServerErrorRecord
+from loopctl.records.record import Changes, CheckRecord, Record, ServerError
 from loopctl.reports.tables import DASH, code, fence_for, table, text
 
 NO_ERROR = "no server error logged in the window"
@@ -30,7 +30,7 @@ def logs_detail(record: Record) -> dict[str, Any] | None:
     return detail if isinstance(detail, dict) and detail else None
 
 
-def raised(error: ServerErrorRecord) -> str:
+def raised(error: ServerError) -> str:
     """`server raised TypeError: message (app/ws/auth.py:419)`, for a line of prose (escaped for markdown)."""
     what = said(error)
     verb = "logged" if error.type.isupper() else "raised"  # a severity (ERROR) rather than an exception type
@@ -49,7 +49,7 @@ def report_hint(check: CheckRecord) -> str:
     return hint.partition(SERVER_LOG_IN_HINT)[0] if check.server_error is not None else hint
 
 
-def said(error: ServerErrorRecord) -> str:
+def said(error: ServerError) -> str:
     """`TypeError: message`; a logged line as it was written, when it names its level itself or has none."""
     if error.type == UNLEVELLED or (error.type.isupper() and error.type in error.message):
         return error.message
@@ -216,7 +216,7 @@ def _evolution(before: CheckRecord, after: CheckRecord, previous: Record, record
     return None
 
 
-def _error_only(error: ServerErrorRecord | None) -> ServerErrorRecord | None:
+def _error_only(error: ServerError | None) -> ServerError | None:
     """A quoted warning or plain line says why a server refused; it is no server error to track the evolution of."""
     return None if error is None or error.type in CAUSE_TYPES else error
 

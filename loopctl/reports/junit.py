@@ -6,6 +6,7 @@ import xml.etree.ElementTree as ET
 
 from loopctl.outside_text import printable
 from loopctl.records.record import GATING_PHASES, CheckRecord, PhaseRecord, Record, SuiteRecord
+from loopctl.records.sections import DeploySection
 from loopctl.reports.evidence import said
 
 XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -56,13 +57,13 @@ def _testsuite(record: Record, name: str, cases: list[ET.Element], properties: d
 
 
 def _iteration_properties(record: Record) -> dict[str, str]:
-    deploy = record.deploy or {}
+    deploy = record.deploy or DeploySection()
     values = {
         "loopctl.iteration": str(record.number),
         "loopctl.status": record.status,
         "loopctl.commit": record.git.commit,
-        "loopctl.revision": deploy.get("revision") or deploy.get("service"),
-        "loopctl.url": deploy.get("url"),
+        "loopctl.revision": deploy.revision or deploy.service,
+        "loopctl.url": deploy.url,
     }
     return {key: str(value) for key, value in values.items() if value}
 

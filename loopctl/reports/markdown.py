@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 from urllib.parse import quote
 
 from loopctl.records.compare import (
@@ -18,6 +17,7 @@ from loopctl.records.compare import (
 )
 from loopctl.records.history import short_sha, utc_minute
 from loopctl.records.record import CheckRecord, OutcomeRecord, PhaseRecord, Record, SuiteRecord
+from loopctl.records.sections import BuildSection, DeploySection, PushSection
 from loopctl.reports.evidence import (
     changes_section,
     evolution_lines,
@@ -88,7 +88,7 @@ def stage(depth: int) -> str:
 
 def _header(record: Record, previous: Record | None, *, emoji: bool) -> list[str]:
     title = f"{text(record.project)} — iteration" if record.project else "Iteration"
-    deploy, push, build = record.deploy or {}, record.push or {}, record.build or {}
+    deploy, push, build = record.deploy or DeploySection(), record.push or PushSection(), record.build or BuildSection()
     commit = short_sha(record.git.commit)
     status = status_words(record.status)
     return [
@@ -97,22 +97,22 @@ def _header(record: Record, previous: Record | None, *, emoji: bool) -> list[str
         f"- **Date**: {utc_minute(record.started_at)}",
         f"- **Branch**: {code(record.git.where)}",
         f"- **Commit**: {code(commit or '')}" + (" (dirty)" if record.git.dirty else ""),
-        f"- **Deployment**: {code(str(deploy.get('revision') or deploy.get('service') or ''))}",
-        f"- **Service URL**: {text(str(deploy.get('url') or DASH))}",
-        f"- **Image digest**: {code(str(push.get('digest') or build.get('image_id') or ''))}",
+        f"- **Deployment**: {code(deploy.revision or deploy.service or '')}",
+        f"- **Service URL**: {text(deploy.url or DASH)}",
+        f"- **Image digest**: {code(push.digest or build.image_id or '')}",
         *_cloud_build_line(build),
         f"- **Status**: {STATUS_MARKS[record.status]} {status}" if emoji else f"- **Status**: {status}",
         _compared_line(record, previous),
     ]
 
 
-def _cloud_build_line(build: dict[str, Any]) -> list[str]:
+def _cloud_build_line(build: BuildSection) -> list[str]:
     """A link to the build in the Cloud Console, made here from the record's ids (each percent-encoded)."""
-    if build.get("builder") != "cloudbuild" or not build.get("build_id"):
+    if build.builder != "cloudbuild" or not build.build_id:
         return []
-    project, region, build_id = (quote(str(build.get(key) or ""), safe="") for key in ("project", "region", "build_id"))
+    project, region, build_id = (quote(value or "", safe="") for value in (build.project, build.region, build.build_id))
     url = f"https://console.cloud.google.com/cloud-build/builds;region={region}/{build_id}?project={project}"
-    return [f"- **Cloud Build**: [{code(str(build['build_id']))}]({url})"]
+    return [f"- **Cloud Build**: [{code(build.build_id)}]({url})"]
 
 
 def _compared_line(record: Record, previous: Record | None) -> str:

@@ -17,11 +17,11 @@ def still_serving(record: Record, previous: Record) -> list[str]:
     """What the failed iteration left serving: the deployment of the iteration it is compared with."""
     deployed = record.phase("deploy")
     why = "the new deployment did not take over" if deployed and deployed.status == "failed" else "nothing was deployed"
-    deploy = previous.deploy or {}
-    name = deploy.get("revision") or deploy.get("service")
-    if not name:
+    deploy = previous.deploy
+    name = (deploy.revision or deploy.service) if deploy is not None else None
+    if deploy is None or not name:
         return [f"**Still serving**: {why}, and iteration {previous.number} deployed nothing either."]
-    url = f" at {text(str(deploy['url']))}" if deploy.get("url") else ""
+    url = f" at {text(deploy.url)}" if deploy.url else ""
     return [
         f"**Still serving**: {why}, so iteration {previous.number}'s deployment {code(str(name))}{url} is what "
         "serves; its checks were not run again."

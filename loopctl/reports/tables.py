@@ -5,13 +5,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from loopctl.errors import ErrorKind
 from loopctl.outside_text import printable
 from loopctl.records.compare import PRIORITIES, pass_rates
 from loopctl.records.history import blocking_text, history_rows
 from loopctl.records.record import CheckRecord, PhaseRecord, Record, SuiteRecord
+from loopctl.records.sections import BuildSection, DeploySection, PushSection
 
 DASH = "—"
 SHORT_DIGEST = 12
@@ -131,21 +132,21 @@ def phase_detail(record: Record, phase: PhaseRecord) -> str:
 
 
 def _build_detail(record: Record) -> str:
-    build = record.build or {}
-    parts = [code(short_digest(str(build["image_id"])))] if build.get("image_id") else []
-    if build.get("builder") == "cloudbuild" and build.get("build_id"):
-        parts.append(f"Cloud Build {code(str(build['build_id']))}{_cloud_build_times(build)}")
-    cached = build.get("cached")
+    build = record.build or BuildSection()
+    parts = [code(short_digest(build.image_id))] if build.image_id else []
+    if build.builder == "cloudbuild" and build.build_id:
+        parts.append(f"Cloud Build {code(build.build_id)}{_cloud_build_times(build)}")
+    cached = build.cached
     if cached:
         parts.append("not cached" if cached == "no" else f"cached ({cached})")
-    if build.get("cache_note"):
-        parts.append(text(str(build["cache_note"])))
+    if build.cache_note:
+        parts.append(text(build.cache_note))
     return ", ".join(parts) or DASH
 
 
-def _cloud_build_times(build: dict[str, Any]) -> str:
+def _cloud_build_times(build: BuildSection) -> str:
     """Queue and work time apart: a slow queue and a slow build call for different fixes."""
-    queued, working = build.get("queued_s"), build.get("working_s")
+    queued, working = build.queued_s, build.working_s
     times = [
         f"{label} {value:.1f}s" for label, value in (("queued", queued), ("working", working)) if value is not None
     ]
@@ -153,41 +154,39 @@ def _cloud_build_times(build: dict[str, Any]) -> str:
 
 
 def _push_detail(record: Record) -> str:
-    push = record.push or {}
-    reference, digest = push.get("reference"), push.get("digest")
+    push = record.push or PushSection()
+    reference, digest = push.reference, push.digest
     detail = code(f"{reference}@{digest}") if reference and digest else code(str(reference or digest or ""))
-    detail = f"{detail} (already in the registry)" if push.get("uploaded") is False else detail
+    detail = f"{detail} (already in the registry)" if push.uploaded is False else detail
     return detail + _retries(push)
 
 
-def _retries(section: dict[str, Any]) -> str:
-    count = section.get("retries") or 0
+def _retries(section: PushSection | DeploySection) -> str:
+    count = section.retries or 0
     return f", after {count} retr{'y' if count == 1 else 'ies'}" if count else ""
 
 
 def _deploy_detail(record: Record) -> str:
-    deploy = record.deploy or {}
-    name = deploy.get("revision") or deploy.get("service")
-    parts = [code(str(name))] if name else []
-    if deploy.get("url"):
-        parts.append(text(str(deploy["url"])))
+    deploy = record.deploy or DeploySection()
+    name = deploy.revision or deploy.service
+    parts = [code(name)] if name else []
+    if deploy.url:
+        parts.append(text(deploy.url))
     detail = " at ".join(parts) or DASH
-    detail = f"{detail} (unchanged, already running)" if deploy.get("reused") else detail
+    detail = f"{detail} (unchanged, already running)" if deploy.reused else detail
     return detail + _retries(deploy) + _cloudrun_notes(deploy)
 
 
-def _cloudrun_notes(deploy: dict[str, Any]) -> str:
+def _cloudrun_notes(deploy: DeploySection) -> str:
     """What loopctl changed besides the revision, and where Cloud Run shows the revision's logs and service."""
     notes = []
-    if deploy.get("restored_latest"):
-        notes.append(
-            f"traffic back on LATEST 100% (loopctl's rollback had pinned {code(str(deploy['restored_latest']))})"
-        )
-    if deploy.get("made_public"):
+    if deploy.restored_latest:
+        notes.append(f"traffic back on LATEST 100% (loopctl's rollback had pinned {code(deploy.restored_latest)})")
+    if deploy.made_public:
         notes.append("made public (allUsers may invoke)")
-    for label, key in (("logs", "log_uri"), ("console", "console_url")):
-        if _safe_link(deploy.get(key)):
-            notes.append(f"[{label}]({deploy[key]})")
+    for label, link in (("logs", deploy.log_uri), ("console", deploy.console_url)):
+        if _safe_link(link):
+            notes.append(f"[{label}]({link})")
     return "; " + "; ".join(notes) if notes else ""
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from loopctl.config import BuildConfig, Config, PushConfig
 from loopctl.errors import LoopctlError
-from loopctl.phases.base import Context, PhaseResult
+from loopctl.phases.base import Context, PhaseResult, RunOptions
 from loopctl.phases.docker.build import BuildPhase
 from loopctl.phases.docker.push import PushPhase
 from loopctl.records.record import Record
@@ -47,19 +47,19 @@ def make_ctx(tmp_path: Path, source: Path, registry: RegistryHandle, *, number: 
         ),
         push=PushConfig(auth="none"),
     )
-    return Context(config, Store(tmp_path / "iterations"), number, Recorder(), dict(options))
+    return Context(config, Store(tmp_path / "iterations"), number, Recorder(), RunOptions(**options))
 
 
 def build_and_push(ctx: Context) -> tuple[PhaseResult, PhaseResult]:
     """Both phases, and the record the runner would save: what a later iteration trusts a registry image by."""
     built = BuildPhase().run(ctx)
     assert built.section is not None
-    ctx.sections["build"] = built.section
+    ctx.sections.fill(built.section)
     pushed = PushPhase(backoff_s=0.1).run(ctx)
     assert pushed.section is not None
-    ctx.sections["push"] = pushed.section
+    ctx.sections.fill(pushed.section)
     moment = "2026-01-01T00:00:00.000Z"
-    record = Record(number=ctx.number, started_at=moment, finished_at=moment, status="success", **ctx.sections)
+    record = Record(number=ctx.number, started_at=moment, finished_at=moment, status="success", **vars(ctx.sections))
     ctx.store.save(record, None)
     return built, pushed
 
@@ -74,16 +74,16 @@ def test_build_then_push_pins_the_digest_the_registry_holds(
     ctx = make_ctx(tmp_path, source, registry)
     built, pushed = build_and_push(ctx)
     assert built.section is not None and pushed.section is not None
-    assert built.section["cached"] == "no" and built.section["image_id"].startswith("sha256:")
-    repo = built.section["image"].split("/", 1)[1]
+    assert built.section.cached == "no" and built.section.image_id.startswith("sha256:")
+    repo = built.section.image.split("/", 1)[1]
     held = registry.manifest_digest(repo, "loopctl-0001")
-    assert pushed.section["digest"] == held
-    assert pushed.section["pinned"] == f"{built.section['image']}@{held}"
+    assert pushed.section.digest == held
+    assert pushed.section.pinned == f"{built.section.image}@{held}"
     assert "Step 1/" in ctx.store.artifact_path(1, "build.log").read_text()
     # Pushed once under the input tag; every other tag names the same manifest, added without a second push.
-    for tag in (built.section["cache_tag"].rsplit(":", 1)[1], *built.section["tags"]):
+    for tag in (built.section.cache_tag.rsplit(":", 1)[1], *built.section.tags):
         assert registry.manifest_digest(repo, tag) == held, tag
-    assert sum(message.endswith(": tagged in the registry") for message in logged(ctx)) == len(built.section["tags"])
+    assert sum(message.endswith(": tagged in the registry") for message in logged(ctx)) == len(built.section.tags)
     assert sum(message.startswith("The push refers to repository") for message in logged(ctx)) == 1
 
 
@@ -93,9 +93,9 @@ def test_an_unchanged_tree_skips_build_and_push(tmp_path: Path, source: Path, re
     second = make_ctx(tmp_path, source, registry, number=2)
     built, again = build_and_push(second)
     assert built.section is not None and again.section is not None and pushed.section is not None
-    assert built.section["cached"] == "remote" and built.section["image_id"] is None
-    assert again.section["uploaded"] is False
-    assert again.section["digest"] == pushed.section["digest"]
+    assert built.section.cached == "remote" and built.section.image_id is None
+    assert again.section.uploaded is False
+    assert again.section.digest == pushed.section.digest
     assert not second.store.artifact_path(2, "build.log").exists()  # no build ran
     assert not any(message.startswith("Step ") for message in logged(second))
 
@@ -108,9 +108,9 @@ def test_a_local_image_with_the_same_inputs_is_pushed_without_rebuilding(
     second = make_ctx(tmp_path, source, registry, number=2)
     built, pushed = build_and_push(second)
     assert built.section is not None and built_first.section is not None and pushed.section is not None
-    assert built.section["cached"] == "local"
-    assert built.section["image_id"] == built_first.section["image_id"]
-    assert pushed.section["uploaded"] is True
+    assert built.section.cached == "local"
+    assert built.section.image_id == built_first.section.image_id
+    assert pushed.section.uploaded is True
 
 
 def test_changing_one_file_rebuilds(tmp_path: Path, source: Path, registry: RegistryHandle) -> None:
@@ -121,9 +121,9 @@ def test_changing_one_file_rebuilds(tmp_path: Path, source: Path, registry: Regi
     second = make_ctx(tmp_path, source, registry, number=2)
     built, _ = build_and_push(second)
     assert built.section is not None and built_first.section is not None
-    assert built.section["cached"] == "no"
-    assert built.section["input_digest"] != built_first.section["input_digest"]
-    assert built.section["image_id"] != built_first.section["image_id"]
+    assert built.section.cached == "no"
+    assert built.section.input_digest != built_first.section.input_digest
+    assert built.section.image_id != built_first.section.image_id
 
 
 def test_ignored_files_do_not_change_the_input_digest(tmp_path: Path, source: Path, registry: RegistryHandle) -> None:
@@ -176,7 +176,7 @@ def test_a_registry_that_wants_credentials_refuses_the_push(tmp_path: Path, sour
         ctx = make_ctx(tmp_path, source, locked)
         built = BuildPhase().run(ctx)
         assert built.section is not None
-        ctx.sections["build"] = built.section
+        ctx.sections.fill(built.section)
         with pytest.raises(LoopctlError) as caught:
             PushPhase(backoff_s=0.1).run(ctx)
     assert caught.value.kind == "push_denied"
@@ -188,7 +188,7 @@ def test_a_stopped_registry_is_a_clear_push_failure(tmp_path: Path, source: Path
         ctx = make_ctx(tmp_path, source, gone)
         built = BuildPhase().run(ctx)
         assert built.section is not None
-        ctx.sections["build"] = built.section
+        ctx.sections.fill(built.section)
         gone.stop()
         with pytest.raises(LoopctlError) as caught:
             PushPhase(backoff_s=0.1).run(ctx)
@@ -239,12 +239,12 @@ config = Config(
     build=BuildConfig(context=source, image=image, args={"BASE_IMAGE": base}),
     push=PushConfig(auth="none"),
 )
-ctx = Context(config, Store(Path(folder)), 2, lambda event: None, {})
+ctx = Context(config, Store(Path(folder)), 2, lambda event: None)
 built = BuildPhase().run(ctx)
-ctx.sections["build"] = built.section
+ctx.sections.fill(built.section)
 pushed = PushPhase().run(ctx)
 heavy = sorted(name for name in ("docker", "requests", "urllib3") if name in sys.modules)
-print(json.dumps({"cached": built.section["cached"], "uploaded": pushed.section["uploaded"], "heavy": heavy}))
+print(json.dumps({"cached": built.section.cached, "uploaded": pushed.section.uploaded, "heavy": heavy}))
 """
 
 
@@ -277,9 +277,9 @@ folder, source, image, base = sys.argv[1:5]
 config = Config(
     project="t", iterations_dir=folder, build=BuildConfig(context=source, image=image, args={"BASE_IMAGE": base})
 )
-built = BuildPhase().run(Context(config, Store(Path(folder)), 2, lambda event: None, {}))
+built = BuildPhase().run(Context(config, Store(Path(folder)), 2, lambda event: None))
 heavy = sorted(name for name in ("docker", "requests", "urllib3") if name in sys.modules)
-print(json.dumps({"cached": built.section["cached"], "tags": built.section["tags"], "heavy": heavy}))
+print(json.dumps({"cached": built.section.cached, "tags": built.section.tags, "heavy": heavy}))
 """
 
 
@@ -316,8 +316,8 @@ def test_tags_are_added_by_manifest_with_basic_credentials_or_left_to_the_engine
         built = BuildPhase().run(ctx)
         assert built.section is not None
         credentials = {"username": "ci", "password": "hunter2-password"}
-        repository = built.section["image"]
-        tag = built.section["cache_tag"].rsplit(":", 1)[1]
+        repository = built.section.image
+        tag = built.section.cache_tag.rsplit(":", 1)[1]
         docker_client().api.push(repository, tag=tag, auth_config=credentials)
         path = repository.split("/", 1)[1]
         digest = locked.manifest_digest(path, tag)
@@ -383,7 +383,7 @@ def test_records_inside_the_context_never_reach_the_engine(
     (source / "iterations").mkdir()
     (source / "iterations" / "0001.json").write_text("{}\n")
     built = BuildPhase().run(ctx)
-    assert built.section is not None and built.section["cached"] == "no"
+    assert built.section is not None and built.section.cached == "no"
 
 
 def test_a_dockerfile_outside_the_context_still_builds(tmp_path: Path, source: Path, registry: RegistryHandle) -> None:
@@ -394,8 +394,8 @@ def test_a_dockerfile_outside_the_context_still_builds(tmp_path: Path, source: P
     build = ctx.config.build.model_copy(update={"dockerfile": "../Dockerfile.outside"})
     ctx.config = ctx.config.model_copy(update={"build": build})
     built = BuildPhase().run(ctx)
-    assert built.section is not None and built.section["cached"] == "no"
-    assert built.section["image_id"].startswith("sha256:")
+    assert built.section is not None and built.section.cached == "no"
+    assert built.section.image_id.startswith("sha256:")
 
 
 @pytest.mark.parametrize(

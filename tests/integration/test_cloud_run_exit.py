@@ -10,6 +10,7 @@ import pytest
 from loopctl.config import Config
 from loopctl.evidence.collect import collect
 from loopctl.records.record import CheckRecord
+from loopctl.records.sections import DeploySection
 from tests.support.logging_emulator import LoggingEmulator, run_entry
 
 PROJECT, SERVICE, REVISION = "exit-proj", "backend", "backend-00003-abc"
@@ -55,7 +56,7 @@ def test_container_called_exit_is_the_processs_end_with_its_code(emulator: Loggi
         }
     )
 
-    evidence = collect(config, {"target": "cloudrun", "revision": REVISION}, [check])
+    evidence = collect(config, DeploySection(target="cloudrun", revision=REVISION), [check])
 
     process = evidence.detail["process"]
     assert (process["exit_code"], process["oom_killed"], process["lines"][-1]) == (

@@ -17,7 +17,7 @@ import pytest
 
 from loopctl.config import BuildConfig, CloudBuildConfig, Config, PushConfig
 from loopctl.errors import LoopctlError
-from loopctl.phases.base import Context, PhaseResult
+from loopctl.phases.base import Context, PhaseResult, RunOptions
 from loopctl.phases.cloudbuild.build import CloudBuildPhase
 from loopctl.phases.cloudbuild.verify import CloudBuildPushPhase
 from loopctl.records.store import Store
@@ -93,7 +93,7 @@ def make_ctx(
 def build(ctx: Context) -> PhaseResult:
     result = CloudBuildPhase(poll_s=0.2, tail_s=0.05, backoff_s=0.01).run(ctx)
     if result.section is not None:
-        ctx.sections["build"] = result.section
+        ctx.sections.fill(result.section)
     return result
 
 
@@ -274,7 +274,7 @@ def test_a_failing_run_step_names_the_step_and_quotes_its_last_lines(
     log = ctx.store.artifact_path(1, "build.log").read_text()
     assert "no module named frobnicate" in log and ESC not in log
     assert not any(ESC in message for message in logged(ctx))
-    assert result.section is not None and result.section["build_id"] == only_build(cloudbuild)["id"]
+    assert result.section is not None and result.section.build_id == only_build(cloudbuild)["id"]
 
 
 def test_503_and_429_bursts_during_submission_and_polling_are_retried(
@@ -285,7 +285,7 @@ def test_503_and_429_bursts_during_submission_and_polling_are_retried(
     ctx = make_ctx(tmp_path, source, image_for(registry, tmp_path), cloudbuild)
     result = build(ctx)
     assert result.status == "ok" and result.section is not None
-    assert result.section["retries"] == 5
+    assert result.section.retries == 5
     assert len(cloudbuild.builds) == 1  # a refused submission created nothing
     messages = logged(ctx)
     assert any(message.startswith("submit build: 503") for message in messages)
@@ -299,7 +299,7 @@ def test_500_and_504_while_polling_are_retried_as_googles_get_build_policy_does(
     cloudbuild.fail_next(504, 1, when=polls)
     ctx = make_ctx(tmp_path, source, image_for(registry, tmp_path), cloudbuild)
     result = build(ctx)
-    assert result.status == "ok" and result.section is not None and result.section["retries"] == 3
+    assert result.status == "ok" and result.section is not None and result.section.retries == 3
     assert cloudbuild.count(cancels) == 0 and only_build(cloudbuild)["status"] == "SUCCESS"
     assert any(message.startswith("get build: 504") for message in logged(ctx))
 
@@ -316,7 +316,7 @@ def test_a_build_loopctl_gives_up_on_is_cancelled(
     assert cloudbuild.count(cancels) == 1 and built["status"] == "CANCELLED"
     assert result.error.message.startswith("Cloud Build: get build: 500")
     assert result.error.message.endswith(f"gave up on Cloud Build {built['id']}: cancelled")
-    assert result.section is not None and result.section["cancelled"] is True
+    assert result.section is not None and result.section.cancelled is True
 
 
 def test_a_build_left_queued_past_the_timeout_expires_with_cloud_builds_words(
@@ -329,7 +329,7 @@ def test_a_build_left_queued_past_the_timeout_expires_with_cloud_builds_words(
     assert result.error.kind == "build_timeout"
     detail = only_build(cloudbuild)["statusDetail"]
     assert only_build(cloudbuild)["status"] == "EXPIRED" and str(detail) in result.error.message
-    assert result.section is not None and result.section["working_s"] is None and result.section["queued_s"] >= 1
+    assert result.section is not None and result.section.working_s is None and result.section.queued_s >= 1
 
 
 def test_a_build_past_its_timeout_is_timeout_with_cloud_builds_message(
@@ -371,7 +371,9 @@ def test_a_denied_push_names_cloud_builds_account_and_the_role_it_lacks(
     assert result.error.kind == "push_denied"
     assert "as 123456789012@cloudbuild.gserviceaccount.com:" in result.error.message
     assert "roles/artifactregistry.writer" in result.error.hint
-    written = json.dumps(result.section) + result.error.message + ctx.store.artifact_path(1, "build.log").read_text()
+    assert result.section is not None
+    log = ctx.store.artifact_path(1, "build.log").read_text()
+    written = result.section.model_dump_json() + result.error.message + log
     assert "reader-pass-7" not in written and login not in written
 
 
@@ -395,7 +397,7 @@ def test_a_log_that_cannot_be_read_does_not_stop_the_wait(
     cloudbuild.storage.fail_next(403, when=lambda method, path: path.startswith("/download/"))
     ctx = make_ctx(tmp_path, source, image_for(registry, tmp_path), cloudbuild)
     result = build(ctx)
-    assert result.status == "ok" and result.section is not None and result.section["digest"].startswith("sha256:")
+    assert result.status == "ok" and result.section is not None and result.section.digest.startswith("sha256:")
     assert any(message.startswith("the build log cannot be read") for message in logged(ctx))
 
 
@@ -405,7 +407,7 @@ def test_a_rebuild_of_the_same_inputs_reuses_the_uploaded_source(
     image = image_for(registry, tmp_path)
     assert build(make_ctx(tmp_path, source, image, cloudbuild)).status == "ok"
     again = make_ctx(tmp_path, source, image, cloudbuild, number=2)
-    again.options["no_cache"] = True  # skip the registry's answer: build the same inputs again
+    again.options = RunOptions(no_cache=True)  # skip the registry's answer: build the same inputs again
     assert build(again).status == "ok"
     assert cloudbuild.storage.uploads() == 1 and len(cloudbuild.builds) == 2
     assert "proj_cloudbuild" in cloudbuild.storage.buckets  # created on first use, as gcloud does

@@ -27,10 +27,11 @@ from loopctl.config import (
     WebSocketCheckConfig,
 )
 from loopctl.errors import LoopctlError
-from loopctl.phases.base import Context, Event, PhaseResult
+from loopctl.phases.base import Context, Event, PhaseResult, RunOptions
 from loopctl.phases.cloudrun.deploy import CloudRunDeploy
 from loopctl.phases.cloudrun.release import CloudRunRelease
 from loopctl.phases.probe import ProbePhase
+from loopctl.records.sections import DeploySection, PushSection, Section, Sections
 from loopctl.records.store import Store
 from loopctl.runner import run_iteration
 from loopctl.secrets_config import EnvRef, JwtRef, JwtSpec
@@ -112,7 +113,9 @@ class Loop:
         self.number += 1
         config = self.config(fault=fault, **cloudrun)
         store = Store(self.tmp_path / "iterations")
-        return Context(config, store, self.number, self.events.append, sections={"push": {"pinned": image}})
+        return Context(
+            config, store, self.number, self.events.append, sections=Sections(push=PushSection(pinned=image))
+        )
 
     def config(self, *, fault: str | None = None, **cloudrun: Any) -> Config:
         env: dict[str, Any] = {
@@ -155,8 +158,14 @@ def run(phase: Any, ctx: Context) -> PhaseResult:
     result: PhaseResult = phase.run(ctx)
     ctx.results[phase.name] = result
     if result.section is not None:
-        ctx.sections[phase.name] = result.section
+        ctx.sections.fill(result.section)
     return result
+
+
+def as_kept(section: Section | None) -> dict[str, Any]:
+    """A section as the record will keep it."""
+    assert section is not None
+    return section.model_dump(mode="json")
 
 
 def deployed(loop: Loop, image: str, **settings: Any) -> Context:
@@ -168,14 +177,14 @@ def deployed(loop: Loop, image: str, **settings: Any) -> Context:
 
 
 def probe_passes(ctx: Context, url: str) -> bool:
-    ctx = Context(ctx.config, ctx.store, ctx.number, ctx.on_event, sections={"deploy": {"url": url}})
+    ctx = Context(ctx.config, ctx.store, ctx.number, ctx.on_event, sections=Sections(deploy=DeploySection(url=url)))
     return ProbePhase().run(ctx).status == "ok"
 
 
 def test_deploy_probe_and_redeploy_a_fix(tmp_path: Path, images: Images, emulator: CloudRunEmulator) -> None:
     loop = Loop(tmp_path, emulator, "chat")
     first = deployed(loop, images.v1)
-    section = first.sections["deploy"]
+    section = as_kept(first.sections.deploy)
     assert re.fullmatch(r"chat-00001-[a-z]{3}", section["revision"])
     assert section["url"].startswith("http://127.0.0.1:") and section["previous_revision"] is None
     assert section["traffic"] == [{"revision": section["revision"], "percent": 100, "tag": None}]
@@ -192,7 +201,7 @@ def test_deploy_probe_and_redeploy_a_fix(tmp_path: Path, images: Images, emulato
     emulator.name_revision_in_template(PROJECT, REGION, "chat", section["revision"])
 
     second = deployed(loop, images.v2)
-    again = second.sections["deploy"]
+    again = as_kept(second.sections.deploy)
     assert re.fullmatch(r"chat-00002-[a-z]{3}", again["revision"])
     assert again["previous_revision"] == section["revision"] and again["generation"] == 2
     assert again["url"] == loop.state()["uri"] == section["url"]  # a service's URL is stable
@@ -218,7 +227,7 @@ def test_a_crashing_revision_fails_the_phase_at_once_and_the_old_one_keeps_servi
     tmp_path: Path, images: Images, emulator: CloudRunEmulator
 ) -> None:
     loop = Loop(tmp_path, emulator, "crashy")
-    good = deployed(loop, images.v1).sections["deploy"]
+    good = as_kept(deployed(loop, images.v1).sections.deploy)
     # A failed reconciliation never brings observedGeneration up to generation: waiting for it would run into the
     # deadline and say deploy_timeout. The deadline here is long enough for the revision to fail well inside it.
     config = loop.config(fault="bogus", ready_timeout=45)  # the service exits 2 at start: FAULT must name a known fault
@@ -227,7 +236,7 @@ def test_a_crashing_revision_fails_the_phase_at_once_and_the_old_one_keeps_servi
         [CloudRunDeploy(poll_s=0.1)],
         render=lambda *_: "report",
         on_event=loop.events.append,
-        options={"image": images.v1},
+        options=RunOptions(image=images.v1),
     )
     phase = result.record.phases[0]
     assert phase.status == "failed" and phase.error is not None
@@ -268,7 +277,7 @@ def test_an_image_that_does_not_exist_is_named(tmp_path: Path, images: Images, e
 
 def test_a_revision_pinned_out_of_traffic_is_caught(tmp_path: Path, images: Images, emulator: CloudRunEmulator) -> None:
     loop = Loop(tmp_path, emulator, "pinned")
-    first = run(DEPLOY, loop.ctx(images.v1)).section
+    first = as_kept(run(DEPLOY, loop.ctx(images.v1)).section)
     assert first is not None
     emulator.pin_traffic(PROJECT, REGION, "pinned", first["revision"])
     with pytest.raises(LoopctlError) as caught:
@@ -278,7 +287,7 @@ def test_a_revision_pinned_out_of_traffic_is_caught(tmp_path: Path, images: Imag
         rf"revision pinned-00002-[a-z]{{3}} is ready but serves 0% .*{first['revision']} 100%", caught.value.message
     )
     assert "--to-latest" in caught.value.hint
-    allowed = run(DEPLOY, loop.ctx(images.v2, allow_zero_traffic=True)).section
+    allowed = as_kept(run(DEPLOY, loop.ctx(images.v2, allow_zero_traffic=True)).section)
     assert allowed is not None and allowed["url"] == first["url"]
     assert {share["revision"]: share["percent"] for share in allowed["traffic"]} == {first["revision"]: 100}
 
@@ -287,14 +296,14 @@ def test_preview_promotes_only_a_revision_that_passed(
     tmp_path: Path, images: Images, emulator: CloudRunEmulator
 ) -> None:
     loop = Loop(tmp_path, emulator, "preview")
-    stable = deployed(loop, images.v1).sections["deploy"]
+    stable = as_kept(deployed(loop, images.v1).sections.deploy)
 
     broken = deployed(loop, images.v1, fault="auth", strategy="preview")
-    tagged = broken.sections["deploy"]
+    tagged = as_kept(broken.sections.deploy)
     assert tagged["url"] != stable["url"] and tagged["url"] != loop.state()["uri"]
     assert {"revision": tagged["revision"], "percent": 0, "tag": "loopctl"} in tagged["traffic"]
     assert broken.results["probe"].status == "failed"  # the probe reached the new code: it has the auth fault
-    assert run(RELEASE, broken).section == {
+    assert as_kept(run(RELEASE, broken).section) == {
         "action": "not_promoted",
         "revision": tagged["revision"],
         "reason": "probe failed: chat-events",
@@ -304,7 +313,7 @@ def test_preview_promotes_only_a_revision_that_passed(
 
     fixed = deployed(loop, images.v2, strategy="preview")
     assert fixed.results["probe"].status == "ok"
-    released = run(RELEASE, fixed).section
+    released = as_kept(run(RELEASE, fixed).section)
     assert released is not None and released["action"] == "promoted"
     assert released["url"] == loop.state()["uri"] == stable["url"] and probe_passes(fixed, released["url"])
     assert loop.state()["trafficStatuses"] == [{"type": 1, "percent": 100}]  # back on LATEST, tag dropped
@@ -318,7 +327,7 @@ def test_promotion_sends_only_the_traffic_not_the_template_as_read(
     loop = Loop(tmp_path, emulator, "firstpreview")
     preview = deployed(loop, images.v1, strategy="preview")  # a new service: the create request names the revision
     assert preview.results["probe"].status == "ok", preview.results["probe"].checks
-    released = run(RELEASE, preview).section
+    released = as_kept(run(RELEASE, preview).section)
     assert released is not None and released["action"] == "promoted"
     assert loop.state()["trafficStatuses"] == [{"type": 1, "percent": 100}]
     promotion = emulator.bodies[-1]
@@ -331,9 +340,9 @@ def test_a_failed_preview_drops_its_tag_and_the_next_direct_deploy_serves(
     tmp_path: Path, images: Images, emulator: CloudRunEmulator
 ) -> None:
     loop = Loop(tmp_path, emulator, "unpin")
-    stable = deployed(loop, images.v1).sections["deploy"]
+    stable = as_kept(deployed(loop, images.v1).sections.deploy)
     broken = deployed(loop, images.v1, fault="auth", strategy="preview")
-    released = run(RELEASE, broken).section
+    released = as_kept(run(RELEASE, broken).section)
     assert released is not None and released["action"] == "not_promoted" and released["tag_removed"] is True
     assert not [status for status in loop.state()["trafficStatuses"] if status.get("tag") == "loopctl"]
     assert loop.state()["annotations"] == {"loopctl/preview-pinned-to": stable["revision"]}
@@ -341,7 +350,7 @@ def test_a_failed_preview_drops_its_tag_and_the_next_direct_deploy_serves(
 
     direct = deployed(loop, images.v2)
     assert direct.results["probe"].status == "ok"
-    assert direct.sections["deploy"]["restored_latest"] == stable["revision"]
+    assert direct.sections.deploy.restored_latest == stable["revision"]
     assert loop.state()["trafficStatuses"] == [{"type": 1, "percent": 100}]
     assert not loop.state().get("annotations")
 
@@ -350,13 +359,13 @@ def test_a_direct_deploy_after_a_preview_whose_revision_crashed_serves_again(
     tmp_path: Path, images: Images, emulator: CloudRunEmulator
 ) -> None:
     loop = Loop(tmp_path, emulator, "crashpreview")
-    stable = deployed(loop, images.v1).sections["deploy"]
+    stable = as_kept(deployed(loop, images.v1).sections.deploy)
     with pytest.raises(LoopctlError) as caught:
         run(DEPLOY, loop.ctx(images.v1, fault="bogus", strategy="preview", ready_timeout=45))  # exits at start
     assert caught.value.kind == "revision_not_ready"
     direct = deployed(loop, images.v2)
     assert direct.results["probe"].status == "ok"
-    assert direct.sections["deploy"]["restored_latest"] == stable["revision"]
+    assert direct.sections.deploy.restored_latest == stable["revision"]
     assert loop.state()["trafficStatuses"] == [{"type": 1, "percent": 100}]
 
 
@@ -364,11 +373,11 @@ def test_a_direct_deploy_after_an_abandoned_preview_lifts_loopctls_pin_and_tag(
     tmp_path: Path, images: Images, emulator: CloudRunEmulator
 ) -> None:
     loop = Loop(tmp_path, emulator, "abandoned")
-    stable = deployed(loop, images.v1).sections["deploy"]
+    stable = as_kept(deployed(loop, images.v1).sections.deploy)
     run(DEPLOY, loop.ctx(images.v2, strategy="preview"))  # interrupted before the probe: never released
     direct = deployed(loop, images.v2)
     assert direct.results["probe"].status == "ok"
-    assert direct.sections["deploy"]["restored_latest"] == stable["revision"]
+    assert direct.sections.deploy.restored_latest == stable["revision"]
     assert loop.state()["trafficStatuses"] == [{"type": 1, "percent": 100}]
 
 
@@ -377,7 +386,7 @@ def test_preview_tags_the_revision_it_named_not_latest(
 ) -> None:
     loop = Loop(tmp_path, emulator, "named")
     deployed(loop, images.v1)
-    ours = run(DEPLOY, loop.ctx(images.v2, strategy="preview")).section
+    ours = as_kept(run(DEPLOY, loop.ctx(images.v2, strategy="preview")).section)
     assert ours is not None and re.fullmatch(r"named-00002-[a-z]{3}", ours["revision"])
     assert emulator.bodies[-1]["template"]["revision"] == ours["revision"]  # loopctl named it in the request
     tag = next(status for status in loop.state()["trafficStatuses"] if status.get("tag") == "loopctl")
@@ -406,23 +415,23 @@ def deploy_elsewhere(emulator: CloudRunEmulator, name: str, image: str, *, fault
 def test_rollback_restores_the_previous_revision(tmp_path: Path, images: Images, emulator: CloudRunEmulator) -> None:
     loop = Loop(tmp_path, emulator, "rollback")
     good = deployed(loop, images.v1, rollback_on_failure=True)
-    assert run(RELEASE, good).section == {
+    assert as_kept(run(RELEASE, good).section) == {
         "action": "none",
-        "revision": good.sections["deploy"]["revision"],
+        "revision": good.sections.deploy.revision,
         "reason": "probe passed",
     }
     bad = deployed(loop, images.v1, fault="auth", rollback_on_failure=True)
     assert bad.results["probe"].status == "failed"
-    released = run(RELEASE, bad).section
+    released = as_kept(run(RELEASE, bad).section)
     assert released is not None and released["action"] == "rolled_back"
-    assert released["to"] == good.sections["deploy"]["revision"] == bad.sections["deploy"]["previous_revision"]
+    assert released["to"] == good.sections.deploy.revision == bad.sections.deploy.previous_revision
     assert loop.state()["trafficStatuses"] == [{"type": 2, "revision": released["to"], "percent": 100}]
     assert loop.state()["annotations"] == {"loopctl/rolled-back-to": released["to"]}
     assert probe_passes(bad, loop.state()["uri"])
 
     # Cloud Run keeps the pin for every later deploy: loopctl's next direct deploy lifts the pin it made.
     fixed = deployed(loop, images.v2, rollback_on_failure=True)
-    section = fixed.sections["deploy"]
+    section = as_kept(fixed.sections.deploy)
     assert section["restored_latest"] == released["to"] and fixed.results["probe"].status == "ok"
     assert loop.state()["trafficStatuses"] == [{"type": 1, "percent": 100}]
     assert "annotations" not in loop.state() or not loop.state()["annotations"]
@@ -438,7 +447,7 @@ def test_transient_errors_are_retried_and_shown(tmp_path: Path, images: Images, 
     retries = [line for line in loop.logged() if "retry" in line]
     assert [line.split(" — ")[1].split(" in ")[0] for line in retries] == ["retry 1/5", "retry 2/5", "retry 3/5"]
     assert "get service: 429 Quota exceeded" in retries[0] and "503 The service is currently unavailable" in retries[1]
-    assert result.section is not None and result.section["retries"] == 3
+    assert result.section is not None and result.section.retries == 3
 
 
 def test_an_operation_that_never_finishes_hits_the_deadline(
@@ -485,15 +494,15 @@ def test_a_first_revision_that_fails_leaves_nothing_serving(
 
 def test_an_unchanged_deploy_makes_no_new_revision(tmp_path: Path, images: Images, emulator: CloudRunEmulator) -> None:
     loop = Loop(tmp_path, emulator, "same")
-    first = deployed(loop, images.v1).sections["deploy"]
+    first = as_kept(deployed(loop, images.v1).sections.deploy)
     again = deployed(loop, images.v1)
-    section = again.sections["deploy"]
+    section = as_kept(again.sections.deploy)
     assert section["reused"] is True and section["revision"] == first["revision"]
     assert loop.state()["generation"] in (1, "1")
     assert again.results["probe"].status == "ok"
     forced = loop.ctx(images.v1)
-    forced.options["no_cache"] = True
-    forced_section = run(DEPLOY, forced).section
+    forced.options = RunOptions(no_cache=True)
+    forced_section = as_kept(run(DEPLOY, forced).section)
     # --no-cache sends the update anyway; an identical template makes no new revision, only a new generation.
     assert forced_section is not None and "reused" not in forced_section
     assert int(loop.state()["generation"]) == 2
@@ -507,7 +516,7 @@ def test_an_etag_race_is_retried_after_reading_the_service_again(
     deployed(loop, images.v1)
     emulator.race_next_update(answer=answer)  # someone else writes between our read and our write
     result = run(DEPLOY, loop.ctx(images.v2))
-    assert result.status == "ok" and result.section is not None and result.section["retries"] == 1
+    assert result.status == "ok" and result.section is not None and result.section.retries == 1
     assert any("re-reading the service, retry 1/5" in line for line in loop.logged())
     writes = [index for index, (method, _) in enumerate(emulator.requests) if method == "PATCH"]
     assert (
@@ -536,7 +545,7 @@ def test_a_write_that_failed_is_retried_only_after_a_fresh_read(
     emulator.fail_next(500, method="GET")  # a read: retried with backoff
     emulator.fail_next(503, method="POST")  # a write: retried only after the service was read again
     result = run(DEPLOY, loop.ctx(images.v1))
-    assert result.status == "ok" and result.section is not None and result.section["retries"] == 2
+    assert result.status == "ok" and result.section is not None and result.section.retries == 2
     methods = [method for method, _ in emulator.requests]
     assert methods[:5] == ["GET", "GET", "POST", "GET", "POST"]
 
@@ -597,14 +606,14 @@ def test_a_revision_name_taken_meanwhile_is_retried_with_a_new_name(
     result = run(DEPLOY, loop.ctx(images.v2, strategy="preview"))
     assert result.status == "ok" and result.section is not None
     sent = [body["template"]["revision"] for body in emulator.bodies[-2:]]
-    assert sent[0] != sent[1] and sent[1] == result.section["revision"]
+    assert sent[0] != sent[1] and sent[1] == result.section.revision
 
 
 def test_a_traffic_target_naming_an_unknown_revision_fails_the_operation(
     tmp_path: Path, images: Images, emulator: CloudRunEmulator
 ) -> None:
     loop = Loop(tmp_path, emulator, "ghostly")
-    first = deployed(loop, images.v1).sections["deploy"]
+    first = as_kept(deployed(loop, images.v1).sections.deploy)
     emulator.pin_traffic(PROJECT, REGION, "ghostly", "ghostly-00099-zzz")
     with pytest.raises(LoopctlError) as caught:
         run(DEPLOY, loop.ctx(images.v2, ready_timeout=45))
@@ -656,8 +665,8 @@ def test_a_private_service_is_probed_with_an_id_token(
     loop = Loop(tmp_path, private, "secure")
     ctx = deployed(loop, images.v1, public=False)
     assert ctx.results["probe"].status == "ok", ctx.results["probe"].checks
-    assert ctx.sections["deploy"]["public"] is False and "invokerIamDisabled" not in loop.state()
-    assert ctx.sections["deploy"]["audience"] == loop.state()["uri"]
+    assert ctx.sections.deploy.public is False and "invokerIamDisabled" not in loop.state()
+    assert ctx.sections.deploy.audience == loop.state()["uri"]
     assert private.front_end_answers == [] and "/token" in google.requests
 
     # Without the invoker role, Google's front end answers its 403 page; the hint names what to change.
@@ -679,7 +688,7 @@ def test_a_preview_of_a_private_service_uses_the_service_url_as_audience(
     loop = Loop(tmp_path, private, "staged")
     deployed(loop, images.v1, public=False)
     preview = deployed(loop, images.v2, public=False, strategy="preview")
-    section = preview.sections["deploy"]
+    section = as_kept(preview.sections.deploy)
     assert section["url"] != loop.state()["uri"] and section["audience"] == loop.state()["uri"]
     assert preview.results["probe"].status == "ok", preview.results["probe"].checks
     assert "/v1/token" in google.requests  # the federated token came from STS, then IAM Credentials
@@ -692,7 +701,7 @@ def test_public_true_makes_a_new_service_public(
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "none.json"))  # no token can be minted
     loop = Loop(tmp_path, private, "open")
     ctx = deployed(loop, images.v1, public=True)
-    assert ctx.sections["deploy"]["made_public"] is True and ctx.sections["deploy"]["public"] is True
+    assert ctx.sections.deploy.made_public is True and ctx.sections.deploy.public is True
     assert loop.state()["invokerIamDisabled"] is True
     assert ctx.results["probe"].status == "ok"
 
@@ -705,7 +714,7 @@ def test_public_true_on_an_existing_private_service_turns_the_invoker_check_off(
     run(DEPLOY, loop.ctx(images.v1, public=False))  # made private (by loopctl here; by anyone in real life)
     assert not loop.state().get("invokerIamDisabled")
     ctx = deployed(loop, images.v2, public=True)
-    assert ctx.sections["deploy"]["made_public"] is True and loop.state()["invokerIamDisabled"] is True
+    assert ctx.sections.deploy.made_public is True and loop.state()["invokerIamDisabled"] is True
     assert ctx.results["probe"].status == "ok"
 
 
@@ -713,9 +722,9 @@ def test_a_service_made_public_by_an_all_users_binding_is_reported_public(
     tmp_path: Path, images: Images, private: CloudRunEmulator
 ) -> None:
     loop = Loop(tmp_path, private, "bound")
-    assert run(DEPLOY, loop.ctx(images.v1, public=False)).section["public"] is False  # type: ignore[index]
+    assert as_kept(run(DEPLOY, loop.ctx(images.v1, public=False)).section)["public"] is False
     private.grant_invoker("allUsers")  # `gcloud run services add-iam-policy-binding --member=allUsers`
-    section = run(DEPLOY, loop.ctx(images.v2, public=False)).section
+    section = as_kept(run(DEPLOY, loop.ctx(images.v2, public=False)).section)
     assert section is not None and section["public"] is True and not loop.state().get("invokerIamDisabled")
 
 

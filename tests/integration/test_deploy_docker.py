@@ -7,6 +7,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +17,12 @@ from pydantic import ValidationError
 
 from loopctl.config import Config, DeployConfig, DockerDeployConfig
 from loopctl.errors import LoopctlError
-from loopctl.phases.base import Context, Event, PhaseResult
+from loopctl.phases.base import Context, Event, PhaseResult, RunOptions
 from loopctl.phases.docker.deploy import DockerDeploy
 from loopctl.phases.docker.retire import finish_retiring
 from loopctl.probe.options import run_check_sync
 from loopctl.probe.spec import Check
+from loopctl.records.sections import DeploySection, PushSection
 from loopctl.records.store import Store
 from loopctl.secrets import Secret
 from loopctl.secrets_config import EnvRef
@@ -64,8 +66,7 @@ def make_ctx(
     """A Context for the deploy phase alone; its events are kept in `ctx.on_event.events`."""
     spec = DockerDeployConfig(name=name or f"{project}-{uuid.uuid4().hex[:6]}", **docker)
     config = Config(project=project, iterations_dir=str(tmp_path), deploy=DeployConfig(target="docker", docker=spec))
-    options = {"image": image} if image else {}
-    return Context(config, Store(tmp_path), number, Events(), options)
+    return Context(config, Store(tmp_path), number, Events(), RunOptions(image=image))
 
 
 class Events(list[Event]):
@@ -79,10 +80,11 @@ def messages(ctx: Context) -> list[str]:
 
 
 def deploy(ctx: Context) -> dict[str, Any]:
+    """The deploy section, as the record keeps it."""
     result: PhaseResult = DockerDeploy().run(ctx)
-    assert result.status == "ok" and result.section is not None
-    assert result.detail == {"container": result.section["revision"], "url": result.section["url"]}
-    return result.section
+    assert isinstance(result.section, DeploySection) and result.status == "ok"
+    assert result.detail == {"container": result.section.revision, "url": result.section.url}
+    return result.section.model_dump(mode="json")
 
 
 def deploy_fails(ctx: Context, kind: str) -> LoopctlError:
@@ -199,7 +201,7 @@ def test_an_unchanged_deploy_reuses_the_running_container(
     first = deploy(make_ctx(tmp_path, project, name=name, image=image, env={"JWT_SECRET": "x"}))
     again = deploy(make_ctx(tmp_path, project, name=name, image=image, number=2, env={"JWT_SECRET": "x"}))
     forced_ctx = make_ctx(tmp_path, project, name=name, image=image, number=3, env={"JWT_SECRET": "x"})
-    forced_ctx.options["no_cache"] = True
+    forced_ctx.options = replace(forced_ctx.options, no_cache=True)
     forced = deploy(forced_ctx)
     assert again["reused"] is True and again["container_id"] == first["container_id"]
     assert forced["reused"] is False and forced["replaced"] == first["revision"]
@@ -300,7 +302,7 @@ def test_a_pushed_digest_is_pulled_when_the_engine_lacks_it(
         with pytest.raises(docker.errors.ImageNotFound):
             engine.images.get(pinned)
         ctx = make_ctx(tmp_path, project, env={"JWT_SECRET": "x"})
-        ctx.sections["push"] = {"pinned": pinned}
+        ctx.sections.fill(PushSection(pinned=pinned))
         try:
             section = deploy(ctx)
         finally:
@@ -336,14 +338,15 @@ from pathlib import Path
 from loopctl.config import Config, DeployConfig, DockerDeployConfig
 from loopctl.phases.docker.deploy import DockerDeploy
 from loopctl.records.store import Store
-from loopctl.phases.base import Context
+from loopctl.phases.base import Context, RunOptions
 
 folder, project, name, image = sys.argv[1:5]
 spec = DockerDeployConfig(name=name, env={"JWT_SECRET": "x"})
 config = Config(project=project, iterations_dir=folder, deploy=DeployConfig(target="docker", docker=spec))
-section = DockerDeploy().run(Context(config, Store(Path(folder)), 2, lambda event: None, {"image": image})).section
+ctx = Context(config, Store(Path(folder)), 2, lambda event: None, RunOptions(image=image))
+section = DockerDeploy().run(ctx).section
 heavy = sorted(name for name in ("docker", "requests", "urllib3") if name in sys.modules)
-print(json.dumps({"reused": section["reused"], "container_id": section["container_id"], "heavy": heavy}))
+print(json.dumps({"reused": section.reused, "container_id": section.container_id, "heavy": heavy}))
 """
 
 

@@ -12,11 +12,12 @@ import pytest
 
 from loopctl.config import BuildConfig, CheckConfig, Config, DeployConfig, DockerDeployConfig
 from loopctl.evidence.collect import collect
-from loopctl.phases.base import Context, Event
+from loopctl.phases.base import Context, Event, RunOptions
 from loopctl.phases.docker.deploy import DockerDeploy
 from loopctl.phases.probe import build_check, check_record
 from loopctl.probe.options import run_check_sync
 from loopctl.records.record import CheckRecord
+from loopctl.records.sections import DeploySection
 from loopctl.records.store import Store
 from loopctl.secrets_config import EnvRef
 from tests.integration.agent_service import EVENTS
@@ -60,19 +61,17 @@ def chat_check() -> CheckConfig:
     )
 
 
-def deploy_and_probe(
-    tmp_path: Path, project: str, image: str, fault: str
-) -> tuple[Config, dict[str, Any], CheckRecord]:
+def deploy_and_probe(tmp_path: Path, project: str, image: str, fault: str) -> tuple[Config, DeploySection, CheckRecord]:
     spec = DockerDeployConfig(
         name=f"{project}-{fault}", port=8080, env={"JWT_SECRET": EnvRef(env=SECRET_VAR), "FAULT": fault}
     )
     config = Config(project=project, iterations_dir=str(tmp_path), deploy=DeployConfig(target="docker", docker=spec))
     events: list[Event] = []
-    ctx = Context(config, Store(tmp_path), 1, events.append, {"image": image})
+    ctx = Context(config, Store(tmp_path), 1, events.append, RunOptions(image=image))
     section = DockerDeploy().run(ctx).section
-    assert section is not None
+    assert isinstance(section, DeploySection)
     item = chat_check()
-    result = run_check_sync(build_check(item, section["url"], {}))
+    result = run_check_sync(build_check(item, section.url, {}))
     return config, section, check_record(item, result)
 
 
@@ -111,11 +110,11 @@ def test_a_container_that_is_gone_is_said_in_the_detail(
 ) -> None:
     monkeypatch.setenv(SECRET_VAR, f"evidence-{uuid.uuid4().hex}")
     config, section, check = deploy_and_probe(tmp_path, project, image, "auth")
-    engine.containers.get(section["container_id"]).remove(force=True)
+    engine.containers.get(section.container_id).remove(force=True)
 
     evidence = collect(config, section, [check])
 
-    assert evidence.detail == {"read": False, "note": f"container {section['service']} is gone: its log cannot be read"}
+    assert evidence.detail == {"read": False, "note": f"container {section.service} is gone: its log cannot be read"}
     assert evidence.checks == (check,)
 
 

@@ -20,6 +20,7 @@ from loopctl.evidence.docker_logs import HEAD_BYTES, TAIL_BYTES, DockerLogs, meg
 from loopctl.evidence.window import Window
 from loopctl.phases.base import Context, Event, PhaseResult
 from loopctl.phases.probe import ProbePhase
+from loopctl.records.sections import DeploySection, Sections
 from loopctl.records.store import Store
 from tests.support import realparts
 
@@ -75,7 +76,8 @@ def probe(tmp_path: Path, deploy: dict[str, Any], *, expect_status: int = 200) -
     check = {"name": "api", "http": {"path": "/fail", "expect_status": expect_status, "timeout": 30}}
     config = Config.model_validate({"project": "evidence-logs", "probe": {"checks": [check]}})
     events: list[Event] = []
-    ctx = Context(config, Store(tmp_path), 1, events.append, sections={"deploy": deploy})
+    deployed = Sections(deploy=DeploySection.model_validate(deploy))
+    ctx = Context(config, Store(tmp_path), 1, events.append, sections=deployed)
     return ProbePhase().run(ctx)
 
 

@@ -14,11 +14,11 @@ import jwt
 
 from loopctl.config import CheckConfig
 from loopctl.evidence.collect import error_for
-from loopctl.evidence.extract import LogLine, ServerError
+from loopctl.evidence.extract import LogLine
 from loopctl.phases.probe import check_record, quote_in_hint
 from loopctl.probe.options import run_check_sync
 from loopctl.probe.spec import Check
-from loopctl.records.record import CheckRecord, ServerErrorRecord
+from loopctl.records.record import CheckRecord, ServerError
 from tests.integration.test_server_errors import APPS, free_port, running
 
 SECRET = "causes-test-secret-" + "0123456789abcdef" * 4  # long enough for HS512
@@ -51,7 +51,7 @@ def test_a_fastapi_services_warning_is_the_cause_of_its_1008() -> None:
     assert found.message.endswith(
         "WARNING app.api.ws_auth: authentication failed: The specified alg value is not allowed"
     )
-    hint = quote_in_hint(check.model_copy(update={"server_error": ServerErrorRecord(**found.to_dict())}))
+    hint = quote_in_hint(check.model_copy(update={"server_error": found}))
     assert hint.outcome.hint.endswith("authentication failed: The specified alg value is not allowed")
 
 

@@ -21,7 +21,8 @@ from pathlib import Path
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from loopctl.evidence.extract import LogLine, ServerError, extract
+from loopctl.evidence.extract import LogLine, extract
+from loopctl.records.record import ServerError
 
 APPS = Path(__file__).resolve().parents[1] / "fixtures" / "server_apps"
 START_TIMEOUT_S = 20.0

@@ -8,6 +8,7 @@ from typing import Any
 from loopctl.probe import classify
 from loopctl.records.compare import blocking_outcome
 from loopctl.records.record import Record
+from loopctl.records.sections import DeploySection
 from tests.integration.agent_service import EVENTS
 
 CHAT_IMPACT = "Users can chat and see the agent work"
@@ -149,4 +150,4 @@ def hostile_record(text: str) -> Record:
     record = make_record(
         2, "failed", checks=[check, not_run], suites=[suite], phase_rows=phases(deploy=deploy_error), project=text
     )
-    return record.model_copy(update={"deploy": {"url": text, "revision": text}})
+    return record.model_copy(update={"deploy": DeploySection(url=text, revision=text)})

@@ -20,6 +20,7 @@ from loopctl.phases.cloudbuild.source import upload_source
 from loopctl.phases.docker.build import image_tags
 from loopctl.phases.inputs import input_digest, input_tag, own_paths, reuse_refusal
 from loopctl.records.record import ErrorInfo
+from loopctl.records.sections import BuildSection
 from loopctl.records.store import write_atomic
 from loopctl.secrets import redact
 
@@ -44,20 +45,21 @@ class CloudBuildPhase:
         cache_tag = f"{build.image}:{input_tag(digest)}"
         tags = image_tags(ctx)
         section = _section(build, digest, cache_tag, tags)
-        caching = not ctx.options.get("no_cache") and build.cache != "off"
+        caching = not ctx.options.no_cache and build.cache != "off"
         held = manifest_digest(cache_tag, ctx) if caching else None
         refusal = reuse_refusal(ctx.store, build.cache, digest, cache_tag, held) if held is not None else None
         if held is not None and refusal is None:
             ctx.log(self.name, f"unchanged inputs: {cache_tag} is already in the registry")
-            remote = {**section, "cached": "remote", "reference": cache_tag, "digest": held}
+            remote = section.model_copy(update={"cached": "remote", "reference": cache_tag, "digest": held})
             return PhaseResult("ok", {"cached": "remote"}, section=remote)
         if refusal is not None:
             ctx.log(self.name, refusal)
-            section["cache_note"] = refusal
+            section = section.model_copy(update={"cache_note": refusal})
         api = CloudBuildApi(build.cloudbuild, log=lambda line: ctx.log(self.name, line), backoff_s=self.backoff_s)
         context = ctx.config.path(build.context)
         source = upload_source(api, context, build, digest, own=own_paths(ctx.config, context))
-        section.update(source=source.uri, source_uploaded=source.uploaded, source_generation=source.generation)
+        uploaded = {"source": source.uri, "source_uploaded": source.uploaded, "source_generation": source.generation}
+        section = section.model_copy(update=uploaded)
         references = [cache_tag, *(f"{build.image}:{tag}" for tag in tags)]
         request = build_request(
             build,
@@ -68,13 +70,14 @@ class CloudBuildPhase:
             cache_from=previous_image(ctx),
         )
         queued = api.create(request)
-        section.update(
-            build_id=queued.id, log_url=_clip(queued.log_url), console_url=console_url(build.cloudbuild, queued.id)
+        console = console_url(build.cloudbuild, queued.id)
+        section = section.model_copy(
+            update={"build_id": queued.id, "log_url": _clip(queued.log_url), "console_url": console}
         )
-        ctx.log(self.name, f"submitted Cloud Build {queued.id}: {section['console_url']}")
+        ctx.log(self.name, f"submitted Cloud Build {queued.id}: {console}")
         return self._follow(ctx, api, queued, section)
 
-    def _follow(self, ctx: Context, api: CloudBuildApi, queued: Any, section: dict[str, Any]) -> PhaseResult:
+    def _follow(self, ctx: Context, api: CloudBuildApi, queued: Any, section: BuildSection) -> PhaseResult:
         tail = LogTail(api, queued.logs_bucket, queued.id, lambda line: ctx.log(self.name, line))
         finished: Any = None
         try:
@@ -89,8 +92,8 @@ class CloudBuildPhase:
             raise
         finally:
             write_atomic(ctx.store.artifact_path(ctx.number, "build.log"), redact(tail.text()))
-        section.update(retries=api.retries, **timings(finished))
-        detail = {"build_id": finished.id, "queued_s": section["queued_s"], "working_s": section["working_s"]}
+        section = section.model_copy(update={"retries": api.retries, **timings(finished)})
+        detail = {"build_id": finished.id, "queued_s": section.queued_s, "working_s": section.working_s}
         if finished.status.name != "SUCCESS":
             err = build_failure(
                 finished,
@@ -100,15 +103,23 @@ class CloudBuildPhase:
                 default_account=api.default_account,
             )
             return PhaseResult(
-                "failed", detail, section=section, error=ErrorInfo(kind=err.kind, message=err.message, hint=err.hint)
+                "failed",
+                detail,
+                section=section,
+                error=ErrorInfo(kind=err.kind, message=err.message, hint=err.hint),
             )
         try:
-            section["digest"] = pushed_digest(finished, section["reference"])
+            section = section.model_copy(update={"digest": pushed_digest(finished, section.reference or "")})
         except LoopctlError as err:
-            return PhaseResult("failed", detail, section=section, error=ErrorInfo(kind=err.kind, message=err.message))
+            return PhaseResult(
+                "failed",
+                detail,
+                section=section,
+                error=ErrorInfo(kind=err.kind, message=err.message),
+            )
         return PhaseResult("ok", {**detail, "cached": "no"}, section=section)
 
-    def _cancel(self, ctx: Context, api: CloudBuildApi, queued: Any, section: dict[str, Any]) -> PhaseResult:
+    def _cancel(self, ctx: Context, api: CloudBuildApi, queued: Any, section: BuildSection) -> PhaseResult:
         """Ctrl-C: cancel the remote build before the iteration ends aborted (a build left running costs money)."""
         ctx.log(self.name, f"interrupted: cancelling Cloud Build {queued.id}")
         try:
@@ -116,15 +127,15 @@ class CloudBuildPhase:
         except LoopctlError as err:
             message = f"interrupted; cancelling Cloud Build {queued.id} failed: {err.message}"
             error = ErrorInfo(kind=ErrorKind.INTERRUPTED, message=message, hint="cancel it in the Cloud Console")
-            section.update(cancelled=False, **timings(queued))
+            section = section.model_copy(update={"cancelled": False, **timings(queued)})
         else:
             message = f"interrupted: Cloud Build {queued.id} was cancelled"
             error = ErrorInfo(kind=ErrorKind.INTERRUPTED, message=message)
-            section.update(cancelled=True, **timings(cancelled))
+            section = section.model_copy(update={"cancelled": True, **timings(cancelled)})
         return PhaseResult("aborted", {"build_id": queued.id}, section=section, error=error)
 
     def _abandon(
-        self, ctx: Context, api: CloudBuildApi, queued: Any, section: dict[str, Any], err: LoopctlError
+        self, ctx: Context, api: CloudBuildApi, queued: Any, section: BuildSection, err: LoopctlError
     ) -> PhaseResult:
         """loopctl stops following the build (its status cannot be read, or it ran far past its timeout): cancel it,
         so nothing keeps building, and billing, behind a failed phase."""
@@ -134,14 +145,14 @@ class CloudBuildPhase:
         except LoopctlError as failed:
             message = f"{err.message}; gave up on Cloud Build {queued.id}, and cancelling it failed: {failed.message}"
             hint = f"cancel it in the Cloud Console; {err.hint}" if err.hint else "cancel it in the Cloud Console"
-            section.update(cancelled=False, retries=api.retries, **timings(queued))
+            section = section.model_copy(update={"cancelled": False, "retries": api.retries, **timings(queued)})
             return PhaseResult(
                 "failed",
                 {"build_id": queued.id},
                 section=section,
                 error=ErrorInfo(kind=err.kind, message=message, hint=hint),
             )
-        section.update(cancelled=True, retries=api.retries, **timings(cancelled))
+        section = section.model_copy(update={"cancelled": True, "retries": api.retries, **timings(cancelled)})
         message = f"{err.message}; gave up on Cloud Build {queued.id}: cancelled"
         return PhaseResult(
             "failed",
@@ -216,30 +227,30 @@ def previous_image(ctx: Context) -> str | None:
     build = _config(ctx)
     records, _ = ctx.store.recent(5, before=ctx.number)
     for record in reversed(records):
-        pinned = str((record.push or {}).get("pinned") or "")
+        pinned = record.push.pinned or "" if record.push is not None else ""
         if pinned.startswith(build.image + "@"):
             return pinned
     return None
 
 
-def _section(build: BuildConfig, digest: str, cache_tag: str, tags: list[str]) -> dict[str, Any]:
+def _section(build: BuildConfig, digest: str, cache_tag: str, tags: list[str]) -> BuildSection:
     assert build.cloudbuild is not None
-    return {
-        "builder": "cloudbuild",
-        "image": build.image,
-        "reference": f"{build.image}:{tags[-1]}",
-        "image_id": None,
-        "input_digest": digest,
-        "cached": "no",
-        "tags": tags,
-        "cache_tag": cache_tag,
-        "project": build.cloudbuild.project,
-        "region": build.cloudbuild.region,
-        "build_id": None,
-        "log_url": None,
-        "queued_s": None,
-        "working_s": None,
-    }
+    return BuildSection(
+        builder="cloudbuild",
+        image=build.image,
+        reference=f"{build.image}:{tags[-1]}",
+        image_id=None,
+        input_digest=digest,
+        cached="no",
+        tags=tags,
+        cache_tag=cache_tag,
+        project=build.cloudbuild.project,
+        region=build.cloudbuild.region,
+        build_id=None,
+        log_url=None,
+        queued_s=None,
+        working_s=None,
+    )
 
 
 def _moment(build: Any, field: str) -> float | None:

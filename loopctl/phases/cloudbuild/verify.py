@@ -13,11 +13,10 @@ class CloudBuildPushPhase:
 
     def run(self, ctx: Context) -> PhaseResult:
         build = built(ctx)
-        reference = str(build["reference"])
-        reported = str(build.get("digest") or "")
-        if build["cached"] == "remote":  # the build phase has just read this digest from the registry
+        repository, reference, reported = build.image or "", build.reference or "", build.digest or ""
+        if build.cached == "remote":  # the build phase has just read this digest from the registry
             ctx.log(self.name, "already in the registry: nothing to upload")
-            return _result(build["image"], reference, reported, uploaded=False)
+            return _result(repository, reference, reported, uploaded=False)
         held = manifest_digest(reference, ctx)
         if held is None:
             raise LoopctlError(
@@ -32,7 +31,7 @@ class CloudBuildPushPhase:
                 kind=ErrorKind.DIGEST_MISMATCH,
             )
         ctx.log(self.name, f"Cloud Build pushed {reference}@{held} (checked in the registry)")
-        return _result(build["image"], reference, held, uploaded=True)
+        return _result(repository, reference, held, uploaded=True)
 
 
 def _result(repository: str, reference: str, digest: str, *, uploaded: bool) -> PhaseResult:

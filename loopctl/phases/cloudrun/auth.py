@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 from loopctl.clients.google import error_body, server_text
 from loopctl.config import CloudRunConfig, Config, cloudrun_target
 from loopctl.errors import ErrorKind, LoopctlError
+from loopctl.records.sections import DeploySection
 from loopctl.secrets import Secret
 
 # Cloud Run checks this header first, leaving Authorization to the application (the probe's own JWT).
@@ -55,10 +56,10 @@ def probe_headers(config: Config, url: str) -> list[tuple[str, Secret]]:
     return [(HEADER, Secret(f"Bearer {minted.token.reveal()}", source="google-id-token"))]
 
 
-def refused_hint(config: CloudRunConfig, deploy: dict[str, Any]) -> str:
+def refused_hint(config: CloudRunConfig, deploy: DeploySection) -> str:
     """What to change when Cloud Run's front end answers 403: the invoker binding, or `public`."""
     where = f"{config.service} --region {config.region} --project {config.project}"
-    if config.public and not deploy.get("public"):
+    if config.public and not deploy.public:
         return (
             "deploy.cloudrun.public: true, but the service still checks invokers: deploy again with loopctl (it "
             f"turns the check off), or run `gcloud run services update {where} --no-invoker-iam-check`, or set "

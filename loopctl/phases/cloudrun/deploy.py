@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from loopctl.config import PREVIEW_TAG, CheckConfig, CloudRunConfig, Config, pullable_by_cloud_run
 from loopctl.errors import ErrorKind, LoopctlError, UsageError
@@ -32,6 +32,7 @@ from loopctl.phases.cloudrun.spec import (
     tag_url,
     traffic_shares,
 )
+from loopctl.records.sections import DeploySection, image_to_deploy
 
 if TYPE_CHECKING:
     from google.cloud import run_v2
@@ -59,7 +60,7 @@ class CloudRunDeploy:
 
     def run(self, ctx: Context) -> PhaseResult:
         config = cloudrun_config(ctx.config)
-        image = _image(ctx, config)
+        image = image_reference(ctx, config)
         api = connect(
             ctx, self.name, config, poll_s=self.poll_s, backoff_s=self.backoff_s, call_timeout_s=self.call_timeout_s
         )
@@ -70,13 +71,13 @@ class CloudRunDeploy:
                 hint="create it first, or set deploy.cloudrun.allow_missing: true",
                 kind=ErrorKind.NOT_FOUND,
             )
-        unchanged = None if before is None or ctx.options.get("no_cache") else already_serving(before, config, image)
+        unchanged = None if before is None or ctx.options.no_cache else already_serving(before, config, image)
         if before is not None and unchanged is not None:
             ctx.log(self.name, f"unchanged: {unchanged} already runs {image} with this config and serves traffic")
             url = _probe_url(ctx, before)
             section = _section(config, before, unchanged, url, image, previous=unchanged)
-            section = {**section, "reused": True, "public": section["public"] or api.invokable_by_everyone()}
-            section["retries"] = api.retries
+            public = section.public or api.invokable_by_everyone()
+            section = section.model_copy(update={"reused": True, "public": public, "retries": api.retries})
             return PhaseResult("ok", {"revision": unchanged, "url": url}, section=section)
         plan = Plan(config, image)
         name, before = api.write_fresh(plan.wanted, before)
@@ -89,13 +90,14 @@ class CloudRunDeploy:
         url = tag_url(after, PREVIEW_TAG) if config.strategy == "preview" else _probe_url(ctx, after)
         ctx.log(self.name, f"{revision} is ready with {percent_of(after, revision)}% of traffic at {url or 'no URL'}")
         section = _section(config, after, revision, url, image, previous=serving_revision(before) if before else None)
-        section["log_uri"] = api.get_revision(f"{api.service_name}/revisions/{revision}").log_uri or None
-        if plan.restored:
-            section["restored_latest"] = plan.restored
-        if plan.made_public:
-            section["made_public"] = True
-        section["public"] = section["public"] or api.invokable_by_everyone()
-        return PhaseResult("ok", {"revision": revision, "url": url}, section={**section, "retries": api.retries})
+        notes: dict[str, object] = {
+            "log_uri": api.get_revision(f"{api.service_name}/revisions/{revision}").log_uri or None,
+            **({"restored_latest": plan.restored} if plan.restored else {}),
+            **({"made_public": True} if plan.made_public else {}),
+            "public": section.public or api.invokable_by_everyone(),
+            "retries": api.retries,
+        }
+        return PhaseResult("ok", {"revision": revision, "url": url}, section=section.model_copy(update=notes))
 
 
 class Plan:
@@ -242,20 +244,22 @@ def _zero_traffic(service: run_v2.Service, ready: str, config: CloudRunConfig) -
     )
 
 
-def _image(ctx: Context, config: CloudRunConfig) -> str:
-    image = ctx.options.get("image") or (ctx.sections.get("push") or {}).get("pinned")
-    if not image:
+def image_reference(ctx: Context, config: CloudRunConfig) -> str:
+    image = image_to_deploy(ctx.options.image, ctx.sections)
+    pushed = ctx.sections.push is not None and bool(ctx.sections.push.pinned)
+    if not image or not (ctx.options.image or pushed):
+        # A tag the build made and nothing pushed exists on this engine only: Cloud Run could never pull it.
         raise LoopctlError(
             "nothing to deploy: no --image and no pushed digest",
             hint="run the build and push phases, or pass --image REPO@sha256:…",
             kind=ErrorKind.DEPLOY,
         )
-    if not config.emulated and not pullable_by_cloud_run(str(image)):
+    if not config.emulated and not pullable_by_cloud_run(image):
         raise UsageError(
             f"Cloud Run cannot pull {image}: it pulls from Artifact Registry, *.gcr.io and Docker Hub only",
             hint="push to REGION-docker.pkg.dev/PROJECT/REPO/IMAGE and deploy that digest",
         )
-    return str(image)
+    return image
 
 
 def _check_url(check: CheckConfig) -> str | None:
@@ -280,24 +284,24 @@ def _probe_url(ctx: Context, service: run_v2.Service) -> str | None:
 
 def _section(
     config: CloudRunConfig, service: run_v2.Service, revision: str, url: str | None, image: str, *, previous: str | None
-) -> dict[str, Any]:
-    return {
-        "target": "cloudrun",
-        "service": config.service,
-        "revision": revision,
-        "url": url,
-        "project": config.project,
-        "region": config.region,
-        "generation": int(service.generation),
-        "strategy": config.strategy,
-        "traffic": traffic_shares(service),
-        "previous_revision": previous,
-        "image": image,
-        "env": sorted(config.env),  # names only: values may be secrets
-        "public": bool(service.invoker_iam_disabled),
-        "audience": next(iter(config.custom_audiences), str(service.uri) or None),  # the probe's ID token is for it
-        "console_url": (
+) -> DeploySection:
+    return DeploySection(
+        target="cloudrun",
+        service=config.service,
+        revision=revision,
+        url=url,
+        project=config.project,
+        region=config.region,
+        generation=int(service.generation),
+        strategy=config.strategy,
+        traffic=traffic_shares(service),
+        previous_revision=previous,
+        image=image,
+        env=sorted(config.env),  # names only: values may be secrets
+        public=bool(service.invoker_iam_disabled),
+        audience=next(iter(config.custom_audiences), str(service.uri) or None),  # the probe's ID token is for it
+        console_url=(
             f"https://console.cloud.google.com/run/detail/{config.region}/{config.service}/revisions"
             f"?project={config.project}"
         ),
-    }
+    )

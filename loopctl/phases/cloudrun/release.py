@@ -15,6 +15,7 @@ from loopctl.phases.cloudrun.spec import (
     percent_of,
     without_preview_tag,
 )
+from loopctl.records.sections import DeploySection, ReleaseSection
 
 if TYPE_CHECKING:
     from google.cloud import run_v2
@@ -33,8 +34,8 @@ class CloudRunRelease:
 
     def run(self, ctx: Context) -> PhaseResult:
         config = cloudrun_config(ctx.config)
-        deploy = ctx.sections.get("deploy") or {}
-        revision = deploy.get("revision")
+        deploy = ctx.sections.deploy or DeploySection()
+        revision = deploy.revision
         if not revision:
             return _done({"action": "none", "reason": "nothing was deployed"})
         passed, why = verdict(ctx)
@@ -45,7 +46,7 @@ class CloudRunRelease:
                 return _done({"action": "not_promoted", "revision": revision, "reason": why, "tag_removed": removed})
             url = self._move(ctx, revision, rollback=False)
             return _done({"action": "promoted", "revision": revision, "url": url})
-        previous = deploy.get("previous_revision")
+        previous = deploy.previous_revision
         if passed is not False or not config.rollback_on_failure:
             return _done({"action": "none", "revision": revision, "reason": why})
         if not previous or previous == revision:
@@ -133,6 +134,6 @@ def verdict(ctx: Context) -> tuple[bool | None, str]:
     return True, "probe passed"
 
 
-def _done(section: dict[str, Any]) -> PhaseResult:
-    detail: dict[str, Any] = {key: section[key] for key in ("action", "revision", "to") if key in section}
-    return PhaseResult("ok", detail, section=section)
+def _done(written: dict[str, Any]) -> PhaseResult:
+    detail: dict[str, Any] = {key: written[key] for key in ("action", "revision", "to") if key in written}
+    return PhaseResult("ok", detail, section=ReleaseSection.model_validate(written))

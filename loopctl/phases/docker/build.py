@@ -13,6 +13,7 @@ from loopctl.evidence.toolchain import cause_line
 from loopctl.outside_text import clip, one_line
 from loopctl.phases.base import Context, PhaseResult
 from loopctl.phases.inputs import build_inputs, input_digest, input_tag, reuse_refusal
+from loopctl.records.sections import BuildSection
 from loopctl.records.store import write_atomic
 from loopctl.secrets import redact
 
@@ -39,7 +40,7 @@ class BuildPhase:
         tags = image_tags(ctx)
         cached = "no"
         image_id: str | None = None
-        caching = not ctx.options.get("no_cache") and build.cache != "off"
+        caching = not ctx.options.no_cache and build.cache != "off"
         refusal: str | None = None
         # Without a push phase nothing ever reaches a registry: asking one would only cost a round trip.
         held = remote_digest(cache_tag, ctx) if caching and ctx.config.push is not None else None
@@ -285,15 +286,15 @@ def _result(
     # runs this reference, and the input tag names the same inputs every time, so an unchanged tree keeps its
     # container (loopctl-NNNN would differ each iteration and replace it).
     stable = cached == "remote" or not pushed
-    section = {
-        "image": build.image,
-        "reference": cache_tag if stable else f"{build.image}:{tags[-1]}",
-        "image_id": image_id,
-        "input_digest": digest,
-        "cached": cached,
-        "tags": tags,
-        "cache_tag": cache_tag,
-    }
+    section = BuildSection(
+        image=build.image,
+        reference=cache_tag if stable else f"{build.image}:{tags[-1]}",
+        image_id=image_id,
+        input_digest=digest,
+        cached=cached,
+        tags=tags,
+        cache_tag=cache_tag,
+    )
     detail = {"image_id": image_id, "cached": cached}
     return PhaseResult("ok", detail, section=section)
 
@@ -302,7 +303,11 @@ def _with_note(result: PhaseResult, note: str | None) -> PhaseResult:
     """The build section says why a registry image under the input tag was not reused."""
     if note is None or result.section is None:
         return result
-    return replace(result, detail={**result.detail, "cache_note": note}, section={**result.section, "cache_note": note})
+    return replace(
+        result,
+        detail={**result.detail, "cache_note": note},
+        section=result.section.model_copy(update={"cache_note": note}),
+    )
 
 
 def _config(ctx: Context) -> BuildConfig:

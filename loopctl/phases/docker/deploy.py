@@ -22,6 +22,7 @@ from loopctl.phases.docker.readiness import (
     wait_until_listening,
 )
 from loopctl.phases.docker.retire import retire, retired_name
+from loopctl.records.sections import DeploySection, image_to_deploy
 
 # The old container is stopped only once its successor answers (in the background, beside the probe), or first
 # to free a fixed host port: SIGTERM, then a short grace, as `docker stop -t` would give it.
@@ -40,7 +41,7 @@ class DockerDeploy:
         spec = _config(ctx)
         image = image_reference(ctx)
         wanted = fingerprint(image, spec)
-        reused = None if ctx.options.get("no_cache") else find_reusable(spec, wanted)
+        reused = None if ctx.options.no_cache else find_reusable(spec, wanted)
         if reused is not None:
             ctx.log(PHASE, f"unchanged: {spec.name} ({reused.id[:12]}) already runs this image and config")
             url = f"http://{LOOPBACK}:{reused.host_port}"
@@ -58,18 +59,18 @@ class DockerDeploy:
 def _result(
     container: Any, spec: DockerDeployConfig, image: str, image_id: str, url: str, replaced: str | None, *, reused: bool
 ) -> PhaseResult:
-    section = {
-        "target": "docker",
-        "service": spec.name,
-        "revision": container.id[:12],
-        "container_id": container.id,
-        "image": image,
-        "image_id": image_id,
-        "url": url,
-        "replaced": replaced,
-        "reused": reused,
-        "env": env_names(spec),
-    }
+    section = DeploySection(
+        target="docker",
+        service=spec.name,
+        revision=container.id[:12],
+        container_id=container.id,
+        image=image,
+        image_id=image_id,
+        url=url,
+        replaced=replaced,
+        reused=reused,
+        env=env_names(spec),
+    )
     return PhaseResult("ok", {"container": container.id[:12], "url": url}, section=section)
 
 
@@ -136,11 +137,7 @@ def running_as_wanted(client: Any, spec: DockerDeployConfig, wanted: str) -> tup
 
 def image_reference(ctx: Context) -> str:
     """`--image`, else the digest push pinned, else the tag build made (nothing was pushed)."""
-    reference = (
-        ctx.options.get("image")
-        or (ctx.sections.get("push") or {}).get("pinned")
-        or (ctx.sections.get("build") or {}).get("reference")
-    )
+    reference = image_to_deploy(ctx.options.image, ctx.sections)
     if not reference:
         raise LoopctlError(
             "nothing to deploy: no --image, no pushed digest and no built image",

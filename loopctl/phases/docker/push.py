@@ -8,6 +8,7 @@ from typing import Any
 
 from loopctl.errors import ErrorKind, LoopctlError
 from loopctl.phases.base import Context, PhaseResult
+from loopctl.records.sections import BuildSection, PushSection
 
 MAX_RETRIES = 3
 _TRANSIENT = ("500", "502", "503", "504", "connection reset", "eof", "i/o timeout", "broken pipe", "timeout")
@@ -23,23 +24,24 @@ class PushPhase:
         from loopctl.phases.docker.registry import auth_config, remote_digest, tag_by_manifest
 
         build = built(ctx)
-        if build["cached"] == "remote":
-            digest = remote_digest(build["cache_tag"], ctx)
+        repository, cache_tag = build.image or "", build.cache_tag or ""  # `built` saw both
+        if build.cached == "remote":
+            digest = remote_digest(cache_tag, ctx)
             if digest is not None:
                 ctx.log(self.name, "already in the registry: nothing to upload")
-                return push_result(build["image"], build["cache_tag"], digest, retries=0, uploaded=False)
+                return push_result(repository, cache_tag, digest, retries=0, uploaded=False)
         credentials = auth_config(ctx)
         # The image goes up once, under its input tag; the other tags name the same manifest, so the registry
         # is told so directly instead of the engine checking every layer again for each of them.
-        digest, retries = self._push_tag(ctx, build["image"], build["cache_tag"].rsplit(":", 1)[1], credentials)
-        refused = tag_by_manifest(build["image"], digest, build["tags"], credentials)
-        for tag in build["tags"]:
+        digest, retries = self._push_tag(ctx, repository, cache_tag.rsplit(":", 1)[1], credentials)
+        refused = tag_by_manifest(repository, digest, build.tags, credentials)
+        for tag in build.tags:
             if tag not in refused:
                 ctx.log(self.name, f"{tag}: tagged in the registry")
         for tag in refused:
-            _, used = self._push_tag(ctx, build["image"], tag, credentials)
+            _, used = self._push_tag(ctx, repository, tag, credentials)
             retries += used
-        return push_result(build["image"], build["reference"], digest, retries=retries, uploaded=True)
+        return push_result(repository, build.reference or cache_tag, digest, retries=retries, uploaded=True)
 
     def _push_tag(self, ctx: Context, repository: str, tag: str, credentials: dict[str, str] | None) -> tuple[str, int]:
         from loopctl.clients.docker_engine import api_client
@@ -100,10 +102,10 @@ def push_error(message: str) -> LoopctlError:
     return LoopctlError(f"push failed: {message}", hint="read the engine's message above", kind=ErrorKind.PUSH)
 
 
-def built(ctx: Context) -> dict[str, Any]:
+def built(ctx: Context) -> BuildSection:
     """The build phase's section, which every push phase starts from."""
-    build = ctx.sections.get("build")
-    if not build:
+    build = ctx.sections.build
+    if build is None or not (build.image and build.reference and build.cache_tag):
         raise LoopctlError(
             "nothing to push: the build phase did not run",
             hint="deploy an existing image with --image REF",
@@ -117,8 +119,6 @@ def push_result(
 ) -> PhaseResult:
     """The push section every push phase writes: the digest the registry holds pins what deploy runs."""
     pinned = f"{repository}@{digest}"
-    section: dict[str, Any] = {"reference": reference, "digest": digest, "pinned": pinned, "uploaded": uploaded}
-    if pushed_by is not None:
-        section["pushed_by"] = pushed_by
-    section["retries"] = retries
+    by = {"pushed_by": pushed_by} if pushed_by is not None else {}
+    section = PushSection(reference=reference, digest=digest, pinned=pinned, uploaded=uploaded, **by, retries=retries)
     return PhaseResult("ok", {"pinned": pinned, "retries": retries}, section=section)
