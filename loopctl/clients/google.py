@@ -68,6 +68,19 @@ def access_error(where: str, err: Exception, *, endpoint: str, hint: str) -> Loo
     return LoopctlError(f"{where}: cannot connect to {endpoint}", hint=hint, kind=ErrorKind.API_UNREACHABLE)
 
 
+def busy_hints(who: str) -> list[tuple[str, ErrorKind, str]]:
+    """The hint-table rows for an API that stayed busy through every retry (429, 503, 500, 504): one wording."""
+    return [
+        (name, ErrorKind.API_UNAVAILABLE, f"{who} kept answering {status}: wait a minute and run again")
+        for name, status in (
+            ("TooManyRequests", 429),
+            ("ServiceUnavailable", 503),
+            ("InternalServerError", 500),
+            ("GatewayTimeout", 504),
+        )
+    ]
+
+
 def class_hint(err: BaseException, hints: list[tuple[str, ErrorKind, str]]) -> tuple[ErrorKind, str]:
     """(kind, hint) of the first (exception class name, kind, hint) row naming a class of `err`."""
     names = {klass.__name__ for klass in type(err).__mro__}

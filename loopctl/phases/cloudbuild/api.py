@@ -10,6 +10,7 @@ from loopctl.clients.google import (
     ADC_HINT,
     access_error,
     access_failures,
+    busy_hints,
     class_hint,
     client_settings,
     with_credentials,
@@ -164,10 +165,7 @@ _HINTS: list[tuple[str, ErrorKind, str]] = [
         ErrorKind.NOT_FOUND,
         "check build.cloudbuild.project and region (and that the Cloud Build API is enabled)",
     ),
-    ("TooManyRequests", ErrorKind.API_UNAVAILABLE, "Google kept answering 429: wait a minute and run again"),
-    ("ServiceUnavailable", ErrorKind.API_UNAVAILABLE, "Google kept answering 503: wait a minute and run again"),
-    ("InternalServerError", ErrorKind.API_UNAVAILABLE, "Google kept answering 500: wait a minute and run again"),
-    ("GatewayTimeout", ErrorKind.API_UNAVAILABLE, "Google kept answering 504: wait a minute and run again"),
+    *busy_hints("Google"),
     ("BadRequest", ErrorKind.INVALID_REQUEST, "check the build.cloudbuild block of config.yaml"),
 ]
 

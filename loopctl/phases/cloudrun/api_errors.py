@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from loopctl.clients.google import ADC_HINT, class_hint, error_body, server_message
+from loopctl.clients.google import ADC_HINT, busy_hints, class_hint, error_body, server_message
 from loopctl.errors import ErrorKind, LoopctlError
 
 if TYPE_CHECKING:
@@ -32,10 +32,7 @@ _HINTS: list[tuple[str, ErrorKind, str]] = [
         "check deploy.cloudrun.project, region and service (allow_missing: true creates it)",
     ),
     ("Conflict", ErrorKind.CONFLICT, "the service changed while loopctl was deploying it: run again"),
-    ("TooManyRequests", ErrorKind.API_UNAVAILABLE, "Cloud Run kept answering 429: wait a minute and run again"),
-    ("ServiceUnavailable", ErrorKind.API_UNAVAILABLE, "Cloud Run kept answering 503: wait a minute and run again"),
-    ("InternalServerError", ErrorKind.API_UNAVAILABLE, "Cloud Run kept answering 500: wait a minute and run again"),
-    ("GatewayTimeout", ErrorKind.API_UNAVAILABLE, "Cloud Run kept answering 504: wait a minute and run again"),
+    *busy_hints("Cloud Run"),
     ("BadRequest", ErrorKind.INVALID_REQUEST, "check the deploy.cloudrun block of config.yaml"),
 ]
 # google.rpc.Status.status of a REST error body: REST maps several of them to one HTTP status (409: both).
