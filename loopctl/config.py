@@ -447,7 +447,9 @@ def load_config(path: str | Path, *, environ: Mapping[str, str] | None = None, c
     except RecursionError:
         raise too_deep(source) from None
     except ValidationError as err:
-        raise UsageError(_format_errors(err, source, lines), hint="see the config reference in README.md") from None
+        raise UsageError(
+            _format_errors(err, source, lines), hint="see the config reference in loopctl's docs/configuration.md"
+        ) from None
     _check_image_host(config, source, lines)
     _check_placeholders(config, source, lines)
     if check_env:

@@ -15,7 +15,7 @@ USAGE_KINDS = frozenset({ErrorKind.USAGE, ErrorKind.SECRET, ErrorKind.STORE})
 
 
 class ExitCode(IntEnum):
-    """Process exit codes, as documented in the README."""
+    """Process exit codes, as documented in docs/probe-and-outcomes.md."""
 
     OK = 0
     CHECKS_FAILED = 1

@@ -163,7 +163,7 @@ def _head(target: Target, service: Service) -> str:
     return f"""\
 # loopctl configuration, written by `loopctl init --target {target}`.
 {found}
-# Every key is documented in README.md ("config.yaml reference").
+# Every key is documented in loopctl's docs/configuration.md.
 # Secrets are never written here: name them as {{{{env: NAME}}}}, {{{{file: PATH}}}} or {{{{command: "..."}}}}.
 
 project: {{project}}  # used in report titles

@@ -11,7 +11,7 @@ import re
 
 from loopctl.secrets import redact
 
-# The bounds README's reliability section lists: change them there too.
+# The bounds docs/reliability.md lists: change them there too.
 REASON_LIMIT = 200  # a close reason, a response body, a server's error text
 NAME_LIMIT = 80  # an event name
 SHORT_LIMIT = 40  # a bad value quoted back in a usage error (a header, a hex string)

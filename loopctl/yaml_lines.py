@@ -127,7 +127,7 @@ def _syntax_error(err: yaml.MarkedYAMLError, source: Path) -> UsageError:
 def too_deep(source: Path) -> UsageError:
     return UsageError(
         f"{source}:1: (top level): nested too deeply to be a loopctl config",
-        hint="see the config reference in README.md",
+        hint="see the config reference in loopctl's docs/configuration.md",
     )
 
 

@@ -1,4 +1,4 @@
-"""The README's config reference names every key the config model accepts, so a new key cannot land undocumented."""
+"""docs/configuration.md names every key the config model accepts, so a new key cannot land undocumented."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from loopctl.config import Config
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+REFERENCE = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
 # Models that are a value's shape (a secret reference, an application code), documented in their parent's row.
 _LEAVES = {"EnvRef", "FileRef", "CommandRef", "JwtRef", "SecretManagerRef", "AppCodeConfig"}
 
@@ -31,7 +31,7 @@ def _models(annotation: object) -> tuple[list[type[BaseModel]], bool]:
 
 
 def config_keys(model: type[BaseModel] = Config, prefix: str = "") -> Iterator[str]:
-    """Dotted paths of every leaf key (`probe.checks[].name`), as the README's reference writes them."""
+    """Dotted paths of every leaf key (`probe.checks[].name`), as the reference writes them."""
     for name, field in model.model_fields.items():
         if field.exclude:
             continue
@@ -43,8 +43,8 @@ def config_keys(model: type[BaseModel] = Config, prefix: str = "") -> Iterator[s
 
 
 def documented_rows() -> dict[str, str]:
-    """README reference rows: each key cell's dotted paths (`a.b` / `.c` means a.b and a.c) → the row's meaning."""
-    text = README.read_text()
+    """Reference rows: each key cell's dotted paths (`a.b` / `.c` means a.b and a.c) → the row's meaning."""
+    text = REFERENCE.read_text()
     table = text.split("## config.yaml reference", 1)[1].split("\n## ", 1)[0]
     rows: dict[str, str] = {}
     for line in table.splitlines():

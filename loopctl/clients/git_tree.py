@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from stat import S_ISREG
 
-# The bounds README's reliability section lists: change them there too.
+# The bounds docs/reliability.md lists: change them there too.
 FILE_LIMIT = 8 * 1024 * 1024  # bytes: a bigger file is compared by size and modification time, never hashed
 TOTAL_LIMIT = 64 * 1024 * 1024  # bytes of new or changed content hashed per snapshot; past it, files stand in too
 NAMED_LIMIT = 20  # big files named in the record

@@ -12,7 +12,7 @@ from loopctl.clients.git_tree import FILE_LIMIT
 from loopctl.outside_text import NAME_LIMIT, one_line
 from loopctl.records.record import Record
 
-# The bounds README's reliability section lists: change them there too.
+# The bounds docs/reliability.md lists: change them there too.
 SUBJECT_LIMIT = 200  # characters of a commit subject
 PATH_LIMIT = 300  # characters of a changed file's path
 

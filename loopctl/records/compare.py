@@ -111,7 +111,7 @@ def _unlisted_failure(suite: SuiteRecord) -> int:
 
 
 def iteration_status(record: Record, previous: Record | None, *, aborted: bool = False) -> Status:
-    """success, progress, no_change, regression, failed, inconclusive or aborted (rules in the README)."""
+    """success, progress, no_change, regression, failed, inconclusive or aborted (see docs/probe-and-outcomes.md)."""
     if aborted:
         return "aborted"
     if any(phase.status == "failed" for phase in record.phases if phase.name in GATING_PHASES):

@@ -27,7 +27,7 @@ _RECORD_NAME = re.compile(r"^(\d{4,})\.json$")
 # What write_atomic's mkstemp names a temporary file: `.` NAME `.` eight random characters `.tmp`.
 _TEMPORARY = re.compile(r"^(\..+)\.[a-z0-9_]{8}\.tmp$")
 _UNLOCKED_TEMPORARY_AGE_S = 3600
-# The bounds README's reliability section lists: change them there too.
+# The bounds docs/reliability.md lists: change them there too.
 RECORD_LIMIT = 16 * 1024**2  # bytes of a record file; a bigger one is skipped unread
 _LOCK = ".lock"
 _COUNTER = ".last"

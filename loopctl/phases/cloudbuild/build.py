@@ -277,5 +277,5 @@ def _config(ctx: Context) -> BuildConfig:
 def _cloudbuild(ctx: Context) -> CloudBuildConfig:
     config = _config(ctx).cloudbuild
     if config is None:
-        raise UsageError("no build.cloudbuild block in the config", hint="add one (see README)")
+        raise UsageError("no build.cloudbuild block in the config", hint="add one (see docs/configuration.md)")
     return config

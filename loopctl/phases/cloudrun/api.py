@@ -285,7 +285,7 @@ def _clients(config: CloudRunConfig) -> tuple[run_v2.ServicesClient, run_v2.Revi
 
 def cloudrun_config(config: Config) -> CloudRunConfig:
     if config.deploy is None or config.deploy.cloudrun is None:
-        raise UsageError("no deploy.cloudrun block in the config", hint="add one (see README)")
+        raise UsageError("no deploy.cloudrun block in the config", hint="add one (see docs/configuration.md)")
     return config.deploy.cloudrun
 
 

@@ -131,7 +131,7 @@ MANIFEST_TYPES = (
 )
 _LOOPBACK = ("localhost", "127.", "[::1]")
 _TIMEOUT_S = 10  # seconds for one connect or read
-# The bounds README's reliability section lists: change them there too.
+# The bounds docs/reliability.md lists: change them there too.
 TAG_DEADLINE_S = 30.0  # seconds for all of tag_by_manifest's requests: a registry trickling bytes holds no one
 MANIFEST_LIMIT = 4 * 1024**2  # bytes of a manifest (the distribution spec's own limit) or a token answer
 
