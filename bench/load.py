@@ -12,7 +12,7 @@ from timing import REPO, figure, median, require_venv, say, verdict
 
 sys.path.insert(0, str(REPO))
 
-from loopctl.tokens import mint_jwt
+from loopctl.secrets.jwt import mint_jwt
 from tests.integration.agent_service import EVENTS, running_service
 
 CONCURRENCY = 500

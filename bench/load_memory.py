@@ -25,7 +25,7 @@ sys.path.insert(0, str(REPO))
 
 from loopctl.probe.load import Load, run_load
 from loopctl.probe.options import check_from_options
-from loopctl.tokens import mint_jwt
+from loopctl.secrets.jwt import mint_jwt
 from tests.integration.agent_service import EVENTS, running_service
 
 CONCURRENCY = 50

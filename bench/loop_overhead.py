@@ -18,7 +18,7 @@ from sandbox import Sandbox, engine_cli, phase_line
 from timing import checked, figure, median, require_venv, say, spread, timed, verdict
 from websockets.sync.client import connect
 
-from loopctl.tokens import mint_jwt
+from loopctl.secrets.jwt import mint_jwt
 from tests.integration.agent_service import EVENTS
 from tests.support.realparts import docker_client, free_port
 

@@ -20,9 +20,9 @@ from timing import REPO, figure, median, require_venv, say, verdict
 sys.path.insert(0, str(REPO))
 
 from loopctl.outside_text import one_line
-from loopctl.redaction import REGISTRY, iteration_scope, redact, remember
 from loopctl.secrets import redact_tree
-from loopctl.secrets_config import EnvRef, JwtRef
+from loopctl.secrets.redaction import REGISTRY, iteration_scope, redact, remember
+from loopctl.secrets.references import EnvRef, JwtRef
 
 ITERATIONS = 500
 SAMPLES = 21

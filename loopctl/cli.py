@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from loopctl import __version__
-from loopctl.output import json_requested, run_parsed
+from loopctl.terminal.output import json_requested, run_parsed
 
 HELP = "Build, push, deploy and probe a service, then report what changed since the last iteration."
 # Command name → (module in loopctl.commands, function): only the module of the command asked for is imported.

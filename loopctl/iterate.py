@@ -16,7 +16,7 @@ from loopctl.records.compare import verdict_line
 from loopctl.records.record import PHASE_ORDER, Record
 from loopctl.runner import IterationResult, run_iteration
 from loopctl.secrets import iteration_scope
-from loopctl.ui import in_ci, shown, stderr_console
+from loopctl.terminal.console import in_ci, shown, stderr_console
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ def iterate_once(options: IterateOptions) -> tuple[ExitCode, Record]:
 def _iterate_once(options: IterateOptions) -> tuple[ExitCode, Record]:
     from loopctl.phases import phases_for
     from loopctl.reports.markdown import render_markdown
-    from loopctl.ui_live import progress
+    from loopctl.terminal.live import progress
 
     config = load_config(options.config_path)
     skip = parse_skip(options.skip) | ({"build", "push"} if options.image else frozenset())
@@ -88,8 +88,8 @@ def _both(first: EventSink, second: EventSink) -> EventSink:
 
 
 def _publish(result: IterationResult, options: IterateOptions) -> None:
-    from loopctl.output import emit_json
     from loopctl.records.store import store_errors, write_atomic
+    from loopctl.terminal.output import emit_json
 
     record = result.record
     console = stderr_console()

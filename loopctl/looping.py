@@ -13,7 +13,7 @@ from loopctl.exitcodes import ExitCode
 from loopctl.iterate import IterateOptions, iterate_once
 from loopctl.records.record import Record
 from loopctl.runner import Terminated, sigterm_as_interrupt
-from loopctl.ui import stderr_console
+from loopctl.terminal.console import stderr_console
 from loopctl.watch import SourceTree, Wake, source_state, source_tree, wait_for_change
 
 

@@ -24,7 +24,7 @@ def run_configured_check(config_path: Path, name: str, url: str | None) -> tuple
     now, and a private Cloud Run service's ID token sent as `iterate` sends it."""
     from loopctl.phases.probe import app_codes_of, build_check, platform_headers
     from loopctl.probe.options import run_check_sync
-    from loopctl.secrets_config import register_all
+    from loopctl.secrets.references import register_all
 
     config = load_config(config_path, check_env=False)
     item = find_check(config, name)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from loopctl.errors import UsageError
 from loopctl.records.store import Store, Unreadable
-from loopctl.ui import stderr_console
+from loopctl.terminal.console import stderr_console
 
 if TYPE_CHECKING:
     from loopctl.config import ReportConfig

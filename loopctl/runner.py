@@ -28,7 +28,7 @@ from loopctl.records.record import (
 from loopctl.records.sections import Sections
 from loopctl.records.store import Store, Unreadable
 from loopctl.secrets import redact_tree
-from loopctl.secrets_config import register_all
+from loopctl.secrets.references import register_all
 
 
 @dataclass(frozen=True)

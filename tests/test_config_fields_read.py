@@ -13,7 +13,7 @@ from tests.test_config_reference import _models
 
 PACKAGE = Path(__file__).resolve().parents[1] / "loopctl"
 # Modules that declare and validate the config: reading a field there is not using it.
-MODEL_MODULES = {PACKAGE / "config.py", PACKAGE / "config_steps.py"}
+MODEL_MODULES = {PACKAGE / "config" / "__init__.py", PACKAGE / "config" / "steps.py"}
 # `Model.field` read other than as an attribute outside the model modules, each with where and how.
 RESERVED: dict[str, str] = {}
 
@@ -106,7 +106,7 @@ def test_reserved_fields_exist() -> None:
 
 
 def test_a_field_read_only_by_the_model_is_found() -> None:
-    reads = module_reads(PACKAGE / "config.py")
+    reads = module_reads(PACKAGE / "config" / "__init__.py")
     emoji = ConfigField("ReportConfig", "emoji", frozenset({"report"}))
     assert not Reads(attributes={"emoji"}, names={"ProbeConfig"}).reads(emoji)
     assert Reads(attributes={"emoji"}, pairs={("report", "emoji")}).reads(emoji)

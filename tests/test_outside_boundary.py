@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from loopctl.clients.docker_engine import unreachable
 from loopctl.clients.google import server_text
-from loopctl.config_steps import StepConfig
+from loopctl.config.steps import StepConfig
 from loopctl.errors import UsageError
 from loopctl.outside_text import NOTE_LIMIT, REASON_LIMIT, SHORT_LIMIT, last_lines
 from loopctl.phases.base import Event
@@ -19,7 +19,7 @@ from loopctl.phases.cloudbuild.failure import one_line as build_detail
 from loopctl.probe.spec import parse_header, parse_url
 from loopctl.records.store import Store
 from loopctl.secrets import remember
-from loopctl.ui_live import PhaseBoard
+from loopctl.terminal.live import PhaseBoard
 from tests.support.records import http_check, make_record
 
 SECRET = "b0undary-s3cret-9f27c1"

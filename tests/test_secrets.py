@@ -12,7 +12,7 @@ from loopctl.config import Config
 from loopctl.errors import SecretError
 from loopctl.outside_text import REASON_LIMIT, one_line
 from loopctl.secrets import Secret, check_wire_token, redact, remember, remember_header, remember_userinfo
-from loopctl.secrets_config import register_all
+from loopctl.secrets.references import register_all
 
 
 def test_the_url_encoded_and_json_escaped_forms_are_masked_too() -> None:
@@ -233,7 +233,7 @@ def test_a_4_mb_line_is_read_in_one_pass_whatever_it_repeats(line: str) -> None:
 
 
 def test_an_iteration_scope_forgets_what_was_remembered_inside_it_and_keeps_the_rest() -> None:
-    from loopctl.redaction import Registry
+    from loopctl.secrets.redaction import Registry
 
     registry = Registry()
     registry.add("lasting-unit-12")
@@ -254,7 +254,7 @@ def test_the_registry_holds_one_iterations_secrets_after_many_iterations(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from loopctl.iterate import IterateOptions, iterate_once
-    from loopctl.redaction import REGISTRY
+    from loopctl.secrets.redaction import REGISTRY
     from tests.integration.agent_service import running_service
 
     # Each iteration mints a new JWT (and registers its forms); only the current iteration's may stay known.

@@ -8,8 +8,8 @@ from rich.markup import escape, render
 
 from loopctl.errors import UsageError
 from loopctl.phases.base import Event
-from loopctl.ui import PlainConsole, render_error, stderr_console
-from loopctl.ui_live import PhaseBoard, PlainLines
+from loopctl.terminal.console import PlainConsole, render_error, stderr_console
+from loopctl.terminal.live import PhaseBoard, PlainLines
 from tests.reliability.hostile import HOSTILE, INSTRUCTIONS
 
 MARKUP = "[/] [bold red]red[/bold red]"

@@ -18,9 +18,9 @@ def classify(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object to stdout.")] = False,
 ) -> None:
     """Explain a close code or an HTTP status: category, depth on the ladder, and what to look at next."""
-    from loopctl.output import emit_json, guarded
     from loopctl.probe.explain import explain
-    from loopctl.ui import render_explanation
+    from loopctl.terminal.console import render_explanation
+    from loopctl.terminal.output import emit_json, guarded
 
     def run() -> ExitCode:
         explanation = explain(code, origin="client" if client else "server")

@@ -22,8 +22,8 @@ def clean(
 
     from loopctl.cleanup import sweep
     from loopctl.config import load_config
-    from loopctl.output import emit_json, guarded
-    from loopctl.ui import render_sweep
+    from loopctl.terminal.console import render_sweep
+    from loopctl.terminal.output import emit_json, guarded
 
     def run() -> ExitCode:
         swept = sweep(load_config(config), keep=keep, dry_run=dry_run)

@@ -19,8 +19,8 @@ def doctor(
     from dataclasses import asdict
 
     from loopctl.doctor import diagnose
-    from loopctl.output import emit_json, guarded
-    from loopctl.ui import stderr_console
+    from loopctl.terminal.console import stderr_console
+    from loopctl.terminal.output import emit_json, guarded
 
     def run() -> ExitCode:
         findings = diagnose(config)

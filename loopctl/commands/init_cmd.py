@@ -28,9 +28,9 @@ def init(
     """Write a commented config.yaml; add the iterations folder to .dockerignore and .gitignore."""
     from loopctl.errors import UsageError
     from loopctl.init_template import check_ignores, detect_service, ignore_warnings, render_config, write_ignores
-    from loopctl.output import guarded
     from loopctl.records.store import store_errors, write_atomic
-    from loopctl.ui import stderr_console
+    from loopctl.terminal.console import stderr_console
+    from loopctl.terminal.output import guarded
 
     def run() -> ExitCode:
         if path.exists() and not force:

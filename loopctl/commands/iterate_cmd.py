@@ -32,7 +32,7 @@ def iterate(
 ) -> None:
     """Run one iteration, store iterations/NNNN.json and .md, and say what changed since the last one."""
     from loopctl.iterate import IterateOptions, run_iterate
-    from loopctl.output import guarded
+    from loopctl.terminal.output import guarded
 
     def run() -> ExitCode:
         options = IterateOptions(

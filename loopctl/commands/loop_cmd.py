@@ -33,7 +33,7 @@ def loop(
     """Run `iterate`, then wait for a file the build's input digest covers to change, and repeat."""
     from loopctl.iterate import IterateOptions
     from loopctl.looping import LoopOptions, run_loop
-    from loopctl.output import guarded
+    from loopctl.terminal.output import guarded
 
     def run() -> ExitCode:
         iterate = IterateOptions(config_path=config, skip=skip, ci=ci, emoji=not no_emoji)

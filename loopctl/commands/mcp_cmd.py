@@ -17,7 +17,7 @@ def mcp(
 ) -> None:
     """Run a Model Context Protocol server on stdin/stdout: iterate, status, result, evidence, diff and more."""
     from loopctl.errors import UsageError
-    from loopctl.output import guarded
+    from loopctl.terminal.output import guarded
 
     def run() -> ExitCode:
         try:

@@ -67,10 +67,10 @@ def probe(
 ) -> None:
     """Probe a running service once and classify how it ended (exit 0 passed, 1 failed, 2 usage error)."""
     from loopctl.errors import UsageError
-    from loopctl.output import emit_json, guarded
     from loopctl.probe.load import Load
     from loopctl.probe.options import check_from_options, run_check_sync, run_load_sync
-    from loopctl.ui import render_probe
+    from loopctl.terminal.console import render_probe
+    from loopctl.terminal.output import emit_json, guarded
 
     def configured() -> ExitCode:
         from loopctl.one_check import run_configured_check

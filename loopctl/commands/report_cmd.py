@@ -20,8 +20,8 @@ def report(
     no_emoji: Annotated[bool, typer.Option("--no-emoji", help="Plain text markers.")] = False,
 ) -> None:
     """Print a past iteration's report, re-rendered from its record."""
-    from loopctl.output import emit_json, guarded
     from loopctl.past_iterations import past_report
+    from loopctl.terminal.output import emit_json, guarded
 
     def run() -> ExitCode:
         record, text = past_report(config, number, emoji=not no_emoji)
@@ -42,10 +42,10 @@ def history(
     """One row per iteration (number, date, commit, status, blocking outcome, P1 pass rate) and the trend."""
     import sys
 
-    from loopctl.output import emit_json, guarded
     from loopctl.past_iterations import past_rows
     from loopctl.records.history import HISTORY_SCHEMA, HistoryRow, history_text, render_history
-    from loopctl.ui import plain_output, rich_console
+    from loopctl.terminal.console import plain_output, rich_console
+    from loopctl.terminal.output import emit_json, guarded
 
     def run() -> ExitCode:
         rows = past_rows(config, last)

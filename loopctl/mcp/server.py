@@ -14,11 +14,11 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from loopctl import __version__
-from loopctl.envelope import envelope, error_entry
 from loopctl.errors import ErrorKind, LoopctlError
 from loopctl.mcp import tools
 from loopctl.mcp.runs import Run, Runner
 from loopctl.mcp.views import RESULT_BUDGET
+from loopctl.terminal.envelope import envelope, error_entry
 
 MAX_WAIT_S = 55.0  # agent clients time a tool call out at about 60 s
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)

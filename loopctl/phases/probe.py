@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 from loopctl.config import CheckConfig, CloudRunConfig, Config
-from loopctl.config_steps import StepConfig
+from loopctl.config.steps import StepConfig
 from loopctl.errors import LoopctlError, UsageError
 from loopctl.outside_text import one_line
 from loopctl.phases.base import Context, PhaseResult
@@ -17,7 +17,7 @@ from loopctl.probe.steps import Step
 from loopctl.records.record import CheckRecord, ErrorInfo, OutcomeRecord, PhaseStatus
 from loopctl.records.sections import DeploySection
 from loopctl.reports.evidence import SERVER_LOG_IN_HINT, said
-from loopctl.secrets_config import resolve_headers
+from loopctl.secrets.references import resolve_headers
 
 # Closes whose cause is usually an exception in the handler, and the handler's log says which.
 HANDLER_CODES = (1006, 1011)

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from loopctl.config_steps import PLACEHOLDER
+from loopctl.config.steps import PLACEHOLDER
 
 StepKind = Literal["send", "text", "binary", "expect", "expect_text", "expect_close"]
 EXPECTING: tuple[StepKind, ...] = ("expect", "expect_text", "expect_close")

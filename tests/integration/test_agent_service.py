@@ -22,7 +22,7 @@ from websockets.exceptions import ConnectionClosed, ConnectionClosedError, Inval
 from websockets.typing import Subprotocol
 
 from loopctl.evidence.extract import LogLine, extract
-from loopctl.tokens import mint_jwt
+from loopctl.secrets.jwt import mint_jwt
 from tests.integration.agent_service import (
     DEFAULT_SECRET,
     EVENTS,

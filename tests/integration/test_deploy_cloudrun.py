@@ -34,7 +34,7 @@ from loopctl.phases.probe import ProbePhase
 from loopctl.records.sections import DeploySection, PushSection, Section, Sections
 from loopctl.records.store import Store
 from loopctl.runner import run_iteration
-from loopctl.secrets_config import EnvRef, JwtRef, JwtSpec
+from loopctl.secrets.references import EnvRef, JwtRef, JwtSpec
 from tests.integration.agent_service import EVENTS
 from tests.support.cloudrun_emulator import CloudRunEmulator
 from tests.support.cloudrun_tokens import TokenEndpoints

@@ -25,8 +25,8 @@ from loopctl.probe.spec import Check
 from loopctl.records.sections import DeploySection, PushSection
 from loopctl.records.store import Store
 from loopctl.secrets import Secret
-from loopctl.secrets_config import EnvRef
-from loopctl.tokens import mint_jwt
+from loopctl.secrets.jwt import mint_jwt
+from loopctl.secrets.references import EnvRef
 from tests.integration.agent_service import EVENTS
 from tests.support import realparts
 

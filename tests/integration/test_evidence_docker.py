@@ -19,7 +19,7 @@ from loopctl.probe.options import run_check_sync
 from loopctl.records.record import CheckRecord
 from loopctl.records.sections import DeploySection
 from loopctl.records.store import Store
-from loopctl.secrets_config import EnvRef
+from loopctl.secrets.references import EnvRef
 from tests.integration.agent_service import EVENTS
 from tests.support import realparts
 

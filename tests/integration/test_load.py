@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from loopctl.probe.load import percentile
-from loopctl.tokens import mint_jwt
+from loopctl.secrets.jwt import mint_jwt
 from tests.integration.agent_service import EVENTS, running_service
 from tests.integration.test_iterate import CONFIG, SECRET
 

@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote, quote_plus
 
-from loopctl.secret_shapes import MASK as MASK
-from loopctl.secret_shapes import mask_shapes
+from loopctl.secrets.shapes import MASK as MASK
+from loopctl.secrets.shapes import mask_shapes
 
 _MIN_SECRET_LENGTH = 4
 # Shorter values are masked as they are, but not as base64: a base64 form of a few bytes is too likely in any text.

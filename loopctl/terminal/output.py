@@ -17,7 +17,7 @@ def emit_json(command: str, data: Any, *, exit_code: int, errors: Sequence[dict[
     """The one machine-readable document a command prints: the envelope, stdout, sorted keys, one line."""
     import json  # only --json pays for it
 
-    from loopctl.envelope import envelope
+    from loopctl.terminal.envelope import envelope
 
     document = envelope(command, exit_code=exit_code, data=data, errors=errors)
     sys.stdout.write(json.dumps(document, sort_keys=True, ensure_ascii=False) + "\n")
@@ -26,8 +26,8 @@ def emit_json(command: str, data: Any, *, exit_code: int, errors: Sequence[dict[
 
 def fail(err: LoopctlError, *, command: str | None, code: ExitCode = ExitCode.USAGE) -> NoReturn:
     """Render an expected failure as one message (and the envelope when `command` printed JSON), then exit."""
-    from loopctl.envelope import error_entry
-    from loopctl.ui import render_error
+    from loopctl.terminal.console import render_error
+    from loopctl.terminal.envelope import error_entry
 
     render_error(err)
     if command is not None:
@@ -61,8 +61,8 @@ def json_requested(args: Sequence[str]) -> bool:
 
 def run_parsed(app: Callable[..., Any], command: str | None) -> NoReturn:
     """Run the app with JSON asked for: a parser error becomes one line on stderr and the envelope on stdout."""
-    from loopctl.envelope import error_entry
-    from loopctl.ui import render_error
+    from loopctl.terminal.console import render_error
+    from loopctl.terminal.envelope import error_entry
 
     refused_by_parser, aborted = _parser_exceptions()
     try:

@@ -57,7 +57,7 @@ class JwtRef(_Ref):
     jwt: JwtSpec
 
     def resolve(self) -> Secret:
-        from loopctl.tokens import mint_jwt
+        from loopctl.secrets.jwt import mint_jwt
 
         key = self.jwt.secret.resolve()
         return Secret(mint_jwt(key.reveal(), self.jwt.claims, ttl=self.jwt.ttl), source="jwt")

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from loopctl.clients.google import is_emulator
-from loopctl.config_steps import StepConfig, placeholder_problems
+from loopctl.config.steps import StepConfig, placeholder_problems
 from loopctl.errors import ConfigDeprecation, UsageError
-from loopctl.secrets_config import HeaderValue, SecretRef, TokenRef, anchor_files, env_refs
+from loopctl.secrets.references import HeaderValue, SecretRef, TokenRef, anchor_files, env_refs
 
 if TYPE_CHECKING:
     from loopctl.yaml_lines import LineIndex

@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 from loopctl.outside_text import NOTE_LIMIT, one_line
 from loopctl.phases.base import Event, EventSink
-from loopctl.ui import rich_console, shown, stderr_console
+from loopctl.terminal.console import rich_console, shown, stderr_console
 
 if TYPE_CHECKING:
-    from loopctl.ui import Lines
+    from loopctl.terminal.console import Lines
 
 _MARKS = {"ok": "✓", "failed": "✗", "skipped": "–", "aborted": "!"}
 _STYLES = {"ok": "green", "failed": "red", "skipped": "dim", "aborted": "yellow"}

@@ -15,10 +15,10 @@ from typing import Any
 from loopctl.errors import SecretError
 
 # Re-exported: the rest of loopctl asks this module for redaction.
-from loopctl.redaction import MASK as MASK
-from loopctl.redaction import iteration_scope as iteration_scope
-from loopctl.redaction import redact as redact
-from loopctl.redaction import remember as remember
+from loopctl.secrets.redaction import MASK as MASK
+from loopctl.secrets.redaction import iteration_scope as iteration_scope
+from loopctl.secrets.redaction import redact as redact
+from loopctl.secrets.redaction import remember as remember
 
 
 class Secret:
