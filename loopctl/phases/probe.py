@@ -85,12 +85,7 @@ def quote_in_hint(record: CheckRecord) -> CheckRecord:
 
 
 async def _run_all(specs: list[tuple[CheckConfig, Check]]) -> list[tuple[ProbeResult, dict[str, Any] | None]]:
-    """Each check in config order, one after the other; a check with `load` runs its sessions beside one result.
-
-    Not all at once: a check that crashes the service would race the others, and whichever lost would end in a
-    refused connection, the shallowest outcome there is, and be ranked as the blocking one, so the same service
-    and the same edit could read as progress in one run and as regression in the next.
-    """
+    """Every check at once; a check with `load` runs its sessions and reports them beside one result."""
     from loopctl.probe import run_check
     from loopctl.probe.load import Load, run_load
 
@@ -100,7 +95,7 @@ async def _run_all(specs: list[tuple[CheckConfig, Check]]) -> list[tuple[ProbeRe
         measured = await run_load(check, Load(item.load.concurrency, item.load.duration))
         return measured.result(), measured.to_dict()
 
-    return [await one(item, check) for item, check in specs]
+    return list(await asyncio.gather(*(one(item, check) for item, check in specs)))
 
 
 def _configured_url(config: Config) -> str | None:

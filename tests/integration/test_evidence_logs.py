@@ -109,7 +109,7 @@ def test_an_error_before_megabytes_of_info_is_found_and_the_read_says_what_it_he
     error = check.server_error
     assert error is not None and (error.type, error.message) == ("KeyError", "'user'")
     partial = result.detail["evidence"]["partial"]
-    assert logged_mb(partial) > 6  # the INFO lines with the engine's timestamps
+    assert logged_mb(partial) > 5  # more than the 1 MB head and 4 MB tail read: the read was cut
 
 
 def test_a_flooded_window_is_streamed_through_a_bounded_head_and_tail(service: Service) -> None:
