@@ -113,7 +113,7 @@ def make_repo(tmp_path: Path, fixture: str, ignored: list[str], websocket: dict[
     config["build"]["args"] = {"BASE_IMAGE": realparts.BASE_IMAGE}
     config["deploy"]["docker"]["env"] = {"JWT_SECRET": {"env": SECRET_ENV}}
     config["probe"]["checks"] = [
-        {"name": "health", "priority": 2, "http": {"path": "/health", "expect_status": 200}},
+        {"name": "health", "priority": 1, "http": {"path": "/health", "expect_status": 200}},
         {"name": "chat-events", "priority": 1, "websocket": {"path": "/ws", "timeout": 10, **websocket}},
     ]
     (root / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
