@@ -79,8 +79,8 @@ class ProbePhase:
 
 def after_exit(record: CheckRecord) -> CheckRecord:
     """A check that got no answer at all (refused, or reset before any) while the probe saw the service's process
-    exit: marked as the exit's consequence, so the check whose exchange the exit cut short ranks the iteration.
-    The checks run at once, so one racing a check that crashes the service ends this way, whichever wins."""
+    exit: marked as the exit's consequence, so the check whose exchange the exit cut short ranks the iteration
+    (the checks run at once: one racing a check that crashes the service meets the dying process this way)."""
     if record.passed or record.outcome.category not in NO_ANSWER:
         return record
     return record.model_copy(update={"after_exit": True})

@@ -18,8 +18,9 @@ import pytest
 from loopctl.config import Config
 from loopctl.phases.base import RunOptions
 from loopctl.phases.docker.deploy import DockerDeploy
-from loopctl.phases.probe import ProbePhase
-from loopctl.records.record import Record
+from loopctl.phases.probe import ProbePhase, after_exit
+from loopctl.probe import classify
+from loopctl.records.record import CheckRecord, Record
 from loopctl.reports.markdown import render_markdown
 from loopctl.runner import run_iteration
 from tests.support import realparts
@@ -126,3 +127,19 @@ def test_the_check_that_crashed_the_service_decides_the_status_in_every_run(tmp_
         assert "**health** failed only because it had exited" in report
         assert "it got no answer because the service's process had exited (see Process); a consequence" in report
         assert report.index("### chat-events (priority 1)") < report.index("### health (priority 1)")
+
+
+def test_only_a_check_that_got_no_answer_at_all_is_marked_as_the_exits_consequence() -> None:
+    def check(outcome: classify.Outcome) -> CheckRecord:
+        return CheckRecord(name="c", kind="websocket", passed=outcome.passed, outcome=outcome.to_dict())
+
+    refused = classify.connect_failure("connection_refused", "127.0.0.1:1: connection refused")
+    reset = classify.connect_failure("connection_reset", "Remote end closed connection without response")
+    assert after_exit(check(refused)).after_exit and after_exit(check(reset)).after_exit
+    answered = (
+        classify.close(1006, "", origin=None, expected=["joined"], seen=[]),  # the upgrade was accepted: an answer
+        classify.handshake_status(503, "unavailable"),
+        classify.connect_failure("tls_error", "certificate verify failed"),
+        classify.success(),
+    )
+    assert not any(after_exit(check(outcome)).after_exit for outcome in answered)
