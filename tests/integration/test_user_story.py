@@ -264,6 +264,9 @@ def test_the_node_ws_story_with_uncommitted_edits(game: Repo) -> None:
     two, report = game.iterate()
     assert two["status"] == "progress" and chat(two)["events_seen"] == ["joined"]
     assert "exited with code 1" in section(report, "Summary")
+    # The health check runs beside the chat: when the crash beats it, it is the exit's consequence, never the verdict.
+    health = next(check for check in two["checks"] if check["name"] == "health")
+    assert two["outcome"] == chat(two)["outcome"] and (health["passed"] or health["after_exit"]), health
     assert changed_files(two) == {"src/auth.js", "src/room.js"}
     assert chat(two)["server_error"]["location"].startswith("src/room.js:")
 
