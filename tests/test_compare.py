@@ -8,9 +8,11 @@ import pytest
 
 from loopctl.probe import classify
 from loopctl.records.compare import (
+    blocking_check,
     blocking_outcome,
     check_changes,
     events_in_order,
+    failing_in_order,
     iteration_status,
     movement,
     pass_rates,
@@ -26,6 +28,9 @@ PARTIAL = closed(1000, "", ["agent_started", "agent_thinking", "tool_executing"]
 GREEN = all_events()
 HEALTH = http_check()
 HEALTH_DOWN = http_check(status=503)
+CRASHED = closed(1006, "", ["agent_started"])  # the message made the process exit after the first event
+REFUSED = {**HEALTH, "passed": False, "outcome": classify.connect_failure("connection_refused", "refused").to_dict()}
+HEALTH_GONE = {**REFUSED, "after_exit": True}  # refused because the process had exited (the probe saw it exit)
 
 
 def rec(number: int, *checks: dict[str, object], **fields: object) -> Record:
@@ -210,3 +215,38 @@ def test_the_movement_says_how_the_same_refusal_is_now_delivered() -> None:
     (other,) = check_changes(rec(2, HEALTH, AUTH), rec(1, HEALTH, REFUSED_OTHERWISE))
     assert other.before is not None and other.after is not None
     assert "with another server message" in movement(other.before, other.after)
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "status"),
+    [
+        ([HEALTH, AUTH], [HEALTH_GONE, CRASHED], "progress"),  # the crash ranks, not the refusal it caused
+        ([HEALTH, CRASHED], [HEALTH_GONE, CRASHED], "no_change"),  # the same crash, whichever check lost the race
+        ([HEALTH_GONE, CRASHED], [HEALTH, CRASHED], "no_change"),
+        ([HEALTH, {**AUTH, "priority": 2}], [HEALTH_GONE, {**CRASHED, "priority": 2}], "progress"),
+        ([HEALTH, AUTH], [REFUSED, CRASHED], "regression"),  # no exit seen: a refusal is the shallowest failure
+        ([HEALTH, GREEN], [HEALTH_GONE, GREEN], "regression"),  # nothing else failed: the exit itself ranks
+    ],
+)
+def test_a_check_that_failed_only_because_the_process_exited_does_not_rank(
+    before: list[dict[str, object]], after: list[dict[str, object]], status: str
+) -> None:
+    assert iteration_status(rec(2, *after), rec(1, *before)) == status
+
+
+def test_the_check_the_exit_cut_short_is_the_blocking_one_and_the_consequence_comes_last() -> None:
+    record = rec(2, HEALTH_GONE, CRASHED)
+    assert [check.name for check in failing_in_order(record.checks)] == ["chat-events", "health"]
+    assert record.outcome == record.checks[1].outcome and record.outcome.code == 1006
+    alone = rec(3, HEALTH_GONE, GREEN)
+    blocking = blocking_check(alone.checks)
+    assert blocking is not None and blocking.name == "health"
+
+
+def test_a_record_from_before_the_mark_loads_with_no_check_after_the_exit() -> None:
+    raw = rec(1, REFUSED, CRASHED).model_dump(mode="json", by_alias=True)
+    for check in raw["checks"]:
+        del check["after_exit"]
+    loaded = Record.model_validate(raw)
+    assert [check.after_exit for check in loaded.checks] == [False, False]
+    assert blocking_outcome(loaded.checks) == loaded.checks[0].outcome

@@ -10,7 +10,7 @@ from junitparser import Error, Failure, JUnitXml, Skipped
 from loopctl.records.record import Record
 from loopctl.reports.junit import junit_xml
 from tests.reliability.hostile import HOSTILE, HOSTILE_EVENT
-from tests.support.records import hostile_record, http_check, make_record, story
+from tests.support.records import all_events, hostile_record, http_check, make_record, story
 
 
 def suites_by_name(document: str) -> dict[str, ET.Element]:
@@ -157,3 +157,11 @@ def test_junit_from_a_record_full_of_forbidden_characters_is_well_formed() -> No
         assert sum(suite.tests for suite in parsed) == len(list(root.iter("testcase")))
         errors = [case for case in root.iter("testcase") if case.find("error") is not None]
         assert any("Owned" in case.attrib["name"] for case in errors)  # the check that could not run
+
+
+def test_a_check_that_failed_because_the_process_had_exited_says_so() -> None:
+    refused = {**http_check(status=503), "after_exit": True}
+    document = JUnitXml.fromstring(junit_xml(make_record(2, "progress", checks=[refused, all_events()])).encode())
+    failure = next(result for suite in document for case in suite if case.name == "health" for result in case.result)
+    assert isinstance(failure, Failure)
+    assert "after the exit: no answer because the service's process had exited" in (failure.text or "")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from loopctl.probe import classify
 from loopctl.records.record import Record
 from loopctl.reports.evidence import NO_ERROR_MEANS
 from loopctl.reports.markdown import render_markdown
@@ -182,3 +183,25 @@ def test_a_process_that_died_is_said_in_the_summary_and_the_failure() -> None:
     assert NO_ERROR_MEANS not in failures
     killed = one_check_report(dropped, {**READ, "process": {**ended, "oom_killed": True, "exit_code": 137}})
     assert "the process was killed for lack of memory (OOMKilled, exit code 137)" in killed
+
+
+def test_a_check_that_failed_because_the_process_had_exited_is_said_so_and_comes_last() -> None:
+    ended = {"status": "exited", "exit_code": 1, "oom_killed": False, "restarts": 0, "finished_at": None, "lines": []}
+    reset = classify.connect_failure("connection_reset", "Remote end closed connection without response").to_dict()
+    health = {**http_check(), "passed": False, "outcome": reset, "after_exit": True}
+    crashed = closed(1006, "", ["agent_started"])
+    record = make_record(2, "progress", checks=[health, crashed], phase_rows=probe_phases({**READ, "process": ended}))
+    report = render_markdown(record, None)
+    summary, failures = section(report, "Summary"), section(report, "Failures")
+    assert "**Process**: the process exited with code 1; **health** failed only because it had exited" in summary
+    assert "**Blocking outcome**: `1006 (abnormal closure)" in summary and "in **chat-events**" in summary
+    assert failures.index("### chat-events (priority 1)") < failures.index("### health (priority 1)")
+    after = "- **After the exit**: it got no answer because the service's process had exited (see Process)"
+    assert f"{after}; a consequence of the exit, so the check whose exchange the exit cut short ranks" in failures
+    priorities = section(report, "Next iteration priorities")
+    assert "2. **health** (priority 1) stops at the HTTP upgrade" in priorities
+    assert "the service's process had exited: what made it exit comes first" in priorities
+
+    alone = make_record(2, "failed", checks=[health], phase_rows=probe_phases({**READ, "process": ended}))
+    report = render_markdown(alone, None)
+    assert "failed only because" not in report and f"{after}\n" in section(report, "Failures")

@@ -21,6 +21,9 @@ from loopctl.secrets.references import resolve_headers
 
 # Closes whose cause is usually an exception in the handler, and the handler's log says which.
 HANDLER_CODES = (1006, 1011)
+# What a check meets when the service's process has exited or is exiting: nothing listens, or the connection is
+# dropped before any answer (a WebSocket whose upgrade was accepted got an answer: its 1006 counts for itself).
+NO_ANSWER = ("connection_refused", "connection_reset")
 
 
 class ProbePhase:
@@ -54,7 +57,8 @@ class ProbePhase:
             detail["not_run"] = len(not_run)
         if passed < len(records):
             records, detail["evidence"] = self._evidence(ctx, deploy, records)
-            records = tuple(quote_in_hint(record) for record in records)
+            exited = "process" in detail["evidence"]
+            records = tuple(quote_in_hint(after_exit(record) if exited else record) for record in records)
         return PhaseResult(status, detail, checks=records)
 
     def _evidence(
@@ -71,6 +75,15 @@ class ProbePhase:
         if evidence.detail.get("note"):
             ctx.log(self.name, f"server logs: {evidence.detail['note']}")
         return evidence.checks, evidence.detail
+
+
+def after_exit(record: CheckRecord) -> CheckRecord:
+    """A check that got no answer at all (refused, or reset before any) while the probe saw the service's process
+    exit: marked as the exit's consequence, so the check whose exchange the exit cut short ranks the iteration
+    (the checks run at once: one racing a check that crashes the service meets the dying process this way)."""
+    if record.passed or record.outcome.category not in NO_ANSWER:
+        return record
+    return record.model_copy(update={"after_exit": True})
 
 
 def quote_in_hint(record: CheckRecord) -> CheckRecord:

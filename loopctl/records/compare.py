@@ -77,10 +77,26 @@ class CheckChange:
     impact: str | None
 
 
-def blocking_check(checks: Sequence[CheckRecord]) -> CheckRecord | None:
-    """The most blocking failing check: highest priority first, then the shallowest on the request path."""
+def set_aside(checks: Sequence[CheckRecord]) -> list[CheckRecord]:
+    """Failing checks that do not rank the iteration: those that got no answer only because the service's process
+    had exited (`after_exit`), while a failing check that did get one (the exchange the exit cut short) ranks it.
+    When every failing check is such, none is set aside: the process died and nothing else says why."""
     failing = [check for check in checks if not check.passed]
-    return min(failing, key=lambda check: (check.priority, check.outcome.depth), default=None)
+    return [] if all(check.after_exit for check in failing) else [check for check in failing if check.after_exit]
+
+
+def failing_in_order(checks: Sequence[CheckRecord]) -> list[CheckRecord]:
+    """Failing checks, most blocking first: highest priority, then the shallowest on the request path; the ones set
+    aside (see `set_aside`) after all the others."""
+    aside = set_aside(checks)
+    failing = [check for check in checks if not check.passed]
+    return sorted(failing, key=lambda check: (check in aside, check.priority, check.outcome.depth))
+
+
+def blocking_check(checks: Sequence[CheckRecord]) -> CheckRecord | None:
+    """The most blocking failing check: highest priority first, then the shallowest on the request path, never one
+    set aside as a consequence of the process's exit while another failing check remains."""
+    return next(iter(failing_in_order(checks)), None)
 
 
 def blocking_outcome(checks: Sequence[CheckRecord]) -> OutcomeRecord | None:
@@ -274,15 +290,20 @@ def _events_movement(before: OutcomeRecord, after: OutcomeRecord, events_before:
 
 
 def _score(record: Record) -> tuple[int, ...]:
-    """Compared lexicographically: per priority, how far the most blocking check got, then how many passed."""
+    """Compared lexicographically: per priority, how far the most blocking check got, then how many passed.
+
+    A check set aside as a consequence of the process's exit counts as passed here: the exit is charged to the check
+    whose exchange it cut short, so the same crash scores the same whichever check lost the race to it."""
+    aside = set_aside(record.checks)
     score: list[int] = []
     for rate in pass_rates(record):
         failing = (
             reach(check.outcome, check_events(check))
             for check in record.checks
-            if check.priority == rate.priority and not check.passed
+            if check.priority == rate.priority and not check.passed and check not in aside
         )
-        score += [*min(failing, default=(5, 0)), rate.passed]
+        excused = sum(check.priority == rate.priority for check in aside)
+        score += [*min(failing, default=(5, 0)), rate.passed + excused]
     return tuple(score)
 
 

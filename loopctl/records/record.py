@@ -179,6 +179,9 @@ class CheckRecord(_Model):
     steps: StepsRecord | None = None  # checks with `steps:` (records before them have none)
     # Set when the check could not run (its token could not be read, its URL is unknown): its verdict is unknown.
     error: ErrorInfo | None = None
+    # It got no answer at all (refused, reset) while the probe saw the service's process exit: a consequence of the
+    # exit, set aside when the iteration is ranked (records before it have none).
+    after_exit: bool = False
 
     @property
     def ran(self) -> bool:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from loopctl.outside_text import printable
-from loopctl.records.compare import STAGE_NAMES
+from loopctl.records.compare import STAGE_NAMES, set_aside
 from loopctl.records.record import Changes, CheckRecord, Record, ServerError
 from loopctl.reports.tables import DASH, code, fence_for, table, text
 
@@ -133,9 +133,14 @@ def process_end(record: Record) -> dict[str, Any] | None:
 
 
 def process_summary(record: Record) -> list[str]:
-    """The Summary's line for a process that died: a crash is said as a crash, not guessed from a close code."""
+    """The Summary's line for a process that died: a crash is said as a crash, not guessed from a close code; the
+    checks that failed only because it had exited are named, as they do not rank the iteration."""
     ended = process_end(record)
-    return [] if ended is None else [f"**Process**: {process_sentence(ended, None)}", ""]
+    if ended is None:
+        return []
+    aside = ", ".join(f"**{text(check.name)}**" for check in set_aside(record.checks))
+    after = f"; {aside} failed only because it had exited" if aside else ""
+    return [f"**Process**: {process_sentence(ended, None)}{after}", ""]
 
 
 def process_sentence(ended: dict[str, Any], check: CheckRecord | None) -> str:

@@ -134,6 +134,7 @@ def _check_failure_lines(check: CheckRecord) -> list[str]:
         f"code: {outcome.code}" if outcome.code is not None else "",
         f"depth: {outcome.depth}/5",
         f"reason: {outcome.reason}" if outcome.reason else "",
+        "after the exit: no answer because the service's process had exited" if check.after_exit else "",
         f"hint: {outcome.hint}" if outcome.hint else "",
         f"events seen: {', '.join(check.events_seen) or 'none'}" if check.events_expected else "",
         f"events missing: {', '.join(missing)}" if missing else "",

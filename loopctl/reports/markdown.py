@@ -10,8 +10,10 @@ from loopctl.records.compare import (
     CheckChange,
     blocking_check,
     check_changes,
+    failing_in_order,
     movement,
     progress_of,
+    set_aside,
     stage_of,
     unverified_suites,
 )
@@ -55,6 +57,8 @@ STATUS_MARKS = {
     "aborted": "⏹️",
 }
 FAILURE_LIST_LIMIT = 10
+AFTER_EXIT = "it got no answer because the service's process had exited (see Process)"
+SET_ASIDE = "; a consequence of the exit, so the check whose exchange the exit cut short ranks the iteration"
 
 
 def render_markdown(
@@ -288,8 +292,8 @@ def _results(record: Record, previous: Record | None, *, emoji: bool) -> list[st
 
 
 def failing_checks(record: Record) -> list[CheckRecord]:
-    """Failing checks, most blocking first: by priority, then shallowest on the request path."""
-    return sorted((check for check in record.checks if not check.passed), key=lambda c: (c.priority, c.outcome.depth))
+    """Failing checks, most blocking first (the order that ranks the iteration)."""
+    return failing_in_order(record.checks)
 
 
 def failing_suites(record: Record) -> list[SuiteRecord]:
@@ -316,12 +320,21 @@ def _failures(record: Record) -> list[str]:
         lines += [f"### {text(phase.name)} (phase)", "", f"- **Error**: {text(error.kind)}: {headline(error.message)}"]
         lines += ["", *fenced_details(phase.error.message)]
     quoted = quoted_check(record)
+    aside = set_aside(record.checks)
     for check in failing_checks(record):
         lines += [f"### {text(check.name)} (priority {check.priority})", "", *_check_failure(check)]
+        lines += _after_exit(check, aside)
         lines += [*failure_lines(record, check, quoted=check is quoted), ""]
     for suite in failing_suites(record):
         lines += [f"### {text(suite.name)} (suite, priority {suite.priority})", "", *_suite_failure(suite), ""]
     return lines if len(lines) > 2 else [*lines, "None."]
+
+
+def _after_exit(check: CheckRecord, aside: Sequence[CheckRecord]) -> list[str]:
+    """Why a check got no answer when the process had exited, and whether that sets it aside from the ranking."""
+    if not check.after_exit:
+        return []
+    return [f"- **After the exit**: {AFTER_EXIT}{SET_ASIDE if check in aside else ''}"]
 
 
 def _check_failure(check: CheckRecord) -> list[str]:
@@ -418,6 +431,8 @@ def _check_item(check: CheckRecord) -> str:
         return f"**{text(check.name)}** (priority {check.priority}) could not run: {text(check.error.message)}{hint}"
     outcome = check.outcome
     hint = f" — {text(report_hint(check))}" if report_hint(check) else ""
+    if check.after_exit:
+        hint = " — the service's process had exited: what made it exit comes first"
     label = code(outcome.label or outcome.category)
     where = stage(stage_of(outcome))
     return f"**{text(check.name)}** (priority {check.priority}) stops at {where}: {label}{hint}"

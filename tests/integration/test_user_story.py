@@ -113,7 +113,7 @@ def make_repo(tmp_path: Path, fixture: str, ignored: list[str], websocket: dict[
     config["build"]["args"] = {"BASE_IMAGE": realparts.BASE_IMAGE}
     config["deploy"]["docker"]["env"] = {"JWT_SECRET": {"env": SECRET_ENV}}
     config["probe"]["checks"] = [
-        {"name": "health", "priority": 2, "http": {"path": "/health", "expect_status": 200}},
+        {"name": "health", "priority": 1, "http": {"path": "/health", "expect_status": 200}},
         {"name": "chat-events", "priority": 1, "websocket": {"path": "/ws", "timeout": 10, **websocket}},
     ]
     (root / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
@@ -264,6 +264,9 @@ def test_the_node_ws_story_with_uncommitted_edits(game: Repo) -> None:
     two, report = game.iterate()
     assert two["status"] == "progress" and chat(two)["events_seen"] == ["joined"]
     assert "exited with code 1" in section(report, "Summary")
+    # The health check runs beside the chat: when the crash beats it, it is the exit's consequence, never the verdict.
+    health = next(check for check in two["checks"] if check["name"] == "health")
+    assert two["outcome"] == chat(two)["outcome"] and (health["passed"] or health["after_exit"]), health
     assert changed_files(two) == {"src/auth.js", "src/room.js"}
     assert chat(two)["server_error"]["location"].startswith("src/room.js:")
 
