@@ -8,7 +8,6 @@ config.yaml text in the shape the README documents, so the config and the runner
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from loopctl.probe.options import run_check_sync
 from loopctl.probe.spec import ProbeResult
 from loopctl.records.compare import movement, progress_of
 from loopctl.records.record import CheckRecord
+from tests.support import npm
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE_WS = ROOT / "tests" / "fixtures" / "node_ws"
@@ -80,15 +80,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="session")
 def node_modules() -> Path:
     """The `ws` package, installed once from the pinned lock file into the repo's git-ignored cache."""
-    folder = ROOT / ".cache" / "node-ws"
-    if not (folder / "node_modules" / "ws" / "package.json").is_file():
-        folder.mkdir(parents=True, exist_ok=True)
-        for name in ("package.json", "package-lock.json"):
-            shutil.copy(NODE_WS / name, folder / name)
-        subprocess.run(
-            ["npm", "ci", "--no-audit", "--no-fund", "--prefix", str(folder)], check=True, capture_output=True
-        )
-    return folder / "node_modules"
+    return npm.node_modules(NODE_WS)
 
 
 @contextmanager

@@ -11,18 +11,16 @@ from typing import Any
 
 import pytest
 
+from tests.support import npm
 from tests.support.records import story
 
 REPO = Path(__file__).resolve().parents[2]
-INSPECTOR = REPO / ".cache" / "mcp-inspector" / "node_modules" / ".bin" / "mcp-inspector"
 
 
 @pytest.fixture(scope="module")
 def inspector() -> Path:
-    """Installed by scripts/inspector.sh (which `make up` runs through scripts/tools.sh); a no-op once there."""
-    done = subprocess.run([str(REPO / "scripts" / "inspector.sh")], capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr
-    return INSPECTOR
+    """The Inspector's CLI from its pinned lock file (installed by `make up`; here a no-op once there)."""
+    return npm.node_modules(REPO / "tests" / "fixtures" / "mcp_inspector") / ".bin" / "mcp-inspector"
 
 
 def inspect(inspector: Path, folder: Path, *method: str) -> dict[str, Any]:
