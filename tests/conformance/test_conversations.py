@@ -8,11 +8,8 @@ config.yaml text in the shape the README documents, so the config and the runner
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -23,6 +20,7 @@ from loopctl.probe.options import run_check_sync
 from loopctl.probe.spec import ProbeResult
 from loopctl.records.compare import movement, progress_of
 from loopctl.records.record import CheckRecord
+from tests.conformance.serving import started
 from tests.support import npm
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -71,32 +69,10 @@ probe:
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def node_modules() -> Path:
     """The `ws` package, installed once from the pinned lock file into the repo's git-ignored cache."""
     return npm.node_modules(NODE_WS)
-
-
-@contextmanager
-def _serving(command: list[str], env: dict[str, str]) -> Iterator[int]:
-    port = _free_port()
-    process = subprocess.Popen(
-        [*command, str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT
-    )
-    try:
-        assert process.stdout is not None
-        ready = process.stdout.readline()
-        assert ready.strip() == "ready", process.stderr.read() if process.stderr else ""
-        yield port
-    finally:
-        process.kill()
-        process.communicate(timeout=10)
 
 
 @pytest.fixture(scope="module", params=SERVERS)
@@ -107,7 +83,7 @@ def port(request: pytest.FixtureRequest) -> Iterator[int]:
         command = ["node", str(ROOT / "tests" / "fixtures" / "server_apps" / "node_ws_chat.js")]
     else:
         command = [sys.executable, "-m", "tests.conformance.chat_apps", request.param]
-    with _serving(command, env) as listening:
+    with started(command, env=env) as (listening, _):
         yield listening
 
 

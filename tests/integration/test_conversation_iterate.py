@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conformance.test_conversations import TOKEN, _serving
+from tests.conformance.serving import started
+from tests.conformance.test_conversations import TOKEN
 from tests.integration.agent_service import running_service
 
 REPO = Path(__file__).resolve().parents[2]
@@ -62,7 +63,7 @@ def loopctl(folder: Path, *args: str, token: str = TOKEN) -> subprocess.Complete
 @pytest.fixture(scope="module")
 def chat_port() -> Iterator[int]:
     env = {**os.environ, "CHAT_TOKEN": TOKEN}
-    with _serving([sys.executable, "-m", "tests.conformance.chat_apps", "aiohttp"], env) as port:
+    with started([sys.executable, "-m", "tests.conformance.chat_apps", "aiohttp"], env=env) as (port, _):
         yield port
 
 
