@@ -35,6 +35,10 @@ probe:
     - name: chat
       websocket:
         url: {url}
+"""
+# The chat services' conversation: the lines under `websocket:` after where it connects (test_conversation_iterate
+# speaks it too, from a full `loopctl iterate`).
+EXCHANGE = """\
         auth: {{type: message, token: {{env: CHAT_TOKEN}}}}
         timeout: 10
         steps:
@@ -46,11 +50,17 @@ probe:
           - expect: {{type: agent_started}}
           - expect: {{type: agent_completed, "result.status": ok}}
             match: {{"result.answer": "^4$"}}
-            timeout: {answer_timeout}
+            timeout: 5
           - expect_text: "^DONE( .*)?$"
           - expect_close: {close}
         fail_on: [{{type: error}}]
 """
+
+
+def exchange(*, session: str = "{session}", question: str = "2+2?", close: str = "1000") -> str:
+    """The conversation's config lines: the session it sends, the question it asks, the close it expects."""
+    return EXCHANGE.format(session=session, question=question, close=close)
+
 
 TEXT_PROTOCOL = """\
 project: chat
@@ -96,9 +106,8 @@ def _run(tmp_path: Path, text: str) -> tuple[ProbeResult, CheckRecord]:
 
 
 def _chat(port: int, *, session: str = "{session}", question: str = "2+2?", close: str = "1000") -> str:
-    return CONVERSATION.format(
-        url=f"ws://127.0.0.1:{port}/chat", session=session, question=question, close=close, answer_timeout=5
-    )
+    where = CONVERSATION.format(url=f"ws://127.0.0.1:{port}/chat")
+    return where + exchange(session=session, question=question, close=close)
 
 
 def test_auth_in_the_first_message_then_a_captured_session_reaches_every_step(
