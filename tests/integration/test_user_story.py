@@ -29,6 +29,8 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "user_story"
 SECRET_ENV = "LOOPCTL_STORY_JWT_SECRET"
 API_EVENTS = ["agent_started", "agent_thinking", "tool_executing", "tool_completed", "agent_completed"]
 GAME_EVENTS = ["joined", "room_state", "move_accepted", "score_updated", "round_over"]
+# One move in a round, answered by every game event: the JavaScript and the TypeScript game servers play alike.
+GAME_ROUND: dict[str, Any] = {"send": {"type": "move", "payload": {"x": 1}}, "expect_events": GAME_EVENTS}
 # What the FastAPI service needs at run time, imported here so their folders can be copied into its image.
 # uvicorn picks its HTTP and WebSocket protocols at start: every one of its modules that imports here is taken.
 VENDORED = (
@@ -147,20 +149,14 @@ def api(tmp_path: Path) -> Iterator[Repo]:
 
 @pytest.fixture
 def game(tmp_path: Path) -> Iterator[Repo]:
-    """The Node `ws` game server."""
-    websocket = {
-        "auth": token("query"),
-        "send": {"type": "move", "payload": {"x": 1}},
-        "expect_events": GAME_EVENTS,
-    }
-    yield from node_repo(tmp_path, "node_ws", [], websocket)
+    """The Node `ws` game server, its token in the query string."""
+    yield from node_repo(tmp_path, "node_ws", [], {"auth": token("query"), **GAME_ROUND})
 
 
 @pytest.fixture
 def typed_game(tmp_path: Path) -> Iterator[Repo]:
     """The game server in TypeScript, compiled by tsc (a dev dependency in its lock file) in its image."""
-    websocket = {"send": {"type": "move", "payload": {"x": 1}}, "expect_events": GAME_EVENTS}
-    yield from node_repo(tmp_path, "ts_game", ["dist/"], websocket)
+    yield from node_repo(tmp_path, "ts_game", ["dist/"], GAME_ROUND)
 
 
 def node_repo(tmp_path: Path, fixture: str, ignored: list[str], websocket: dict[str, Any]) -> Iterator[Repo]:
