@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Command-line tools the tests run besides Python: Node.js (a real Node server's stack traces, the MCP Inspector's
-# CLI) and git.
+# CLI) and git; then every pinned npm package set under tests/fixtures/ (a package-lock.json), into .cache/npm/.
 set -euo pipefail
 TOOL=tools
 # shellcheck source=scripts/common.sh
@@ -14,4 +14,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
   is_root_debian || die "missing ${missing[*]}: install them (apt-get install ${missing[*]}) and run make again"
   apt_install "${missing[@]}"
 fi
-"$(dirname "${BASH_SOURCE[0]}")/inspector.sh"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+find "$ROOT/tests/fixtures" -name package-lock.json -not -path '*/node_modules/*' | sort | while read -r lock; do
+  "$ROOT/scripts/npm-packages.sh" "$(dirname "$lock")" >/dev/null
+done

@@ -211,6 +211,13 @@ def main(framework: str, backend: str, port: int) -> None:
         log_level="warning",
         lifespan="off",
     )
+    serve_uvicorn(config)
+
+
+def serve_uvicorn(config: Any) -> None:
+    """Serve a `uvicorn.Config`, printing `ready` once it listens."""
+    import uvicorn
+
     server = uvicorn.Server(config)
 
     async def serve() -> None:

@@ -4,13 +4,14 @@ Run as `python -m tests.conformance.chat_apps FRAMEWORK PORT`; it prints `ready`
 accepts is CHAT_TOKEN from its environment. The Node twin is tests/fixtures/server_apps/node_ws_chat.js.
 """
 
-import asyncio
 import json
 import os
 import secrets
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+from tests.conformance.apps import serve_uvicorn
 
 Send = Callable[[str], Awaitable[None]]
 Close = Callable[[int, str], Awaitable[None]]
@@ -124,16 +125,7 @@ def main(framework: str, port: int) -> None:
         return
     import uvicorn
 
-    server = uvicorn.Server(uvicorn.Config(starlette_app(), host="127.0.0.1", port=port, log_level="warning"))
-
-    async def serve() -> None:
-        task = asyncio.create_task(server.serve())
-        while not server.started:
-            await asyncio.sleep(0.02)
-        print("ready", flush=True)
-        await task
-
-    asyncio.run(serve())
+    serve_uvicorn(uvicorn.Config(starlette_app(), host="127.0.0.1", port=port, log_level="warning"))
 
 
 if __name__ == "__main__":

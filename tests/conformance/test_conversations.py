@@ -8,12 +8,8 @@ config.yaml text in the shape the README documents, so the config and the runner
 from __future__ import annotations
 
 import os
-import shutil
-import socket
-import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -24,6 +20,8 @@ from loopctl.probe.options import run_check_sync
 from loopctl.probe.spec import ProbeResult
 from loopctl.records.compare import movement, progress_of
 from loopctl.records.record import CheckRecord
+from tests.conformance.serving import started
+from tests.support import npm
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE_WS = ROOT / "tests" / "fixtures" / "node_ws"
@@ -37,6 +35,10 @@ probe:
     - name: chat
       websocket:
         url: {url}
+"""
+# The chat services' conversation: the lines under `websocket:` after where it connects (test_conversation_iterate
+# speaks it too, from a full `loopctl iterate`).
+EXCHANGE = """\
         auth: {{type: message, token: {{env: CHAT_TOKEN}}}}
         timeout: 10
         steps:
@@ -48,11 +50,17 @@ probe:
           - expect: {{type: agent_started}}
           - expect: {{type: agent_completed, "result.status": ok}}
             match: {{"result.answer": "^4$"}}
-            timeout: {answer_timeout}
+            timeout: 5
           - expect_text: "^DONE( .*)?$"
           - expect_close: {close}
         fail_on: [{{type: error}}]
 """
+
+
+def exchange(*, session: str = "{session}", question: str = "2+2?", close: str = "1000") -> str:
+    """The conversation's config lines: the session it sends, the question it asks, the close it expects."""
+    return EXCHANGE.format(session=session, question=question, close=close)
+
 
 TEXT_PROTOCOL = """\
 project: chat
@@ -71,40 +79,10 @@ probe:
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def node_modules() -> Path:
     """The `ws` package, installed once from the pinned lock file into the repo's git-ignored cache."""
-    folder = ROOT / ".cache" / "node-ws"
-    if not (folder / "node_modules" / "ws" / "package.json").is_file():
-        folder.mkdir(parents=True, exist_ok=True)
-        for name in ("package.json", "package-lock.json"):
-            shutil.copy(NODE_WS / name, folder / name)
-        subprocess.run(
-            ["npm", "ci", "--no-audit", "--no-fund", "--prefix", str(folder)], check=True, capture_output=True
-        )
-    return folder / "node_modules"
-
-
-@contextmanager
-def _serving(command: list[str], env: dict[str, str]) -> Iterator[int]:
-    port = _free_port()
-    process = subprocess.Popen(
-        [*command, str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT
-    )
-    try:
-        assert process.stdout is not None
-        ready = process.stdout.readline()
-        assert ready.strip() == "ready", process.stderr.read() if process.stderr else ""
-        yield port
-    finally:
-        process.kill()
-        process.communicate(timeout=10)
+    return npm.node_modules(NODE_WS)
 
 
 @pytest.fixture(scope="module", params=SERVERS)
@@ -115,7 +93,7 @@ def port(request: pytest.FixtureRequest) -> Iterator[int]:
         command = ["node", str(ROOT / "tests" / "fixtures" / "server_apps" / "node_ws_chat.js")]
     else:
         command = [sys.executable, "-m", "tests.conformance.chat_apps", request.param]
-    with _serving(command, env) as listening:
+    with started(command, env=env) as (listening, _):
         yield listening
 
 
@@ -128,9 +106,8 @@ def _run(tmp_path: Path, text: str) -> tuple[ProbeResult, CheckRecord]:
 
 
 def _chat(port: int, *, session: str = "{session}", question: str = "2+2?", close: str = "1000") -> str:
-    return CONVERSATION.format(
-        url=f"ws://127.0.0.1:{port}/chat", session=session, question=question, close=close, answer_timeout=5
-    )
+    where = CONVERSATION.format(url=f"ws://127.0.0.1:{port}/chat")
+    return where + exchange(session=session, question=question, close=close)
 
 
 def test_auth_in_the_first_message_then_a_captured_session_reaches_every_step(

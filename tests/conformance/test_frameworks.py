@@ -7,7 +7,6 @@ shutdown path. Every scenario asserts the category, the depth and the hint a use
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -22,6 +21,7 @@ from loopctl.probe.spec import Check, ProbeResult
 from loopctl.records.compare import events_in_order, reach
 from loopctl.records.record import OutcomeRecord
 from tests.conformance.apps import APP_ERROR, EVENTS, MAX_MESSAGE
+from tests.conformance.serving import started
 
 
 def _uvicorn_backends() -> list[str]:
@@ -52,29 +52,10 @@ class Server:
         return self.framework in ("starlette", "fastapi")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def serving(framework: str, backend: str) -> Iterator[Server]:
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.conformance.apps", framework, backend, str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        ready = process.stdout.readline()
-        assert ready.strip() == "ready", process.stderr.read() if process.stderr else ""
+    with started([sys.executable, "-m", "tests.conformance.apps", framework, backend]) as (port, process):
         yield Server(framework, backend, port, process)
-    finally:
-        process.kill()
-        process.communicate(timeout=10)
 
 
 @pytest.fixture(scope="module", params=STACKS, ids=lambda stack: "-".join(dict.fromkeys(stack)))

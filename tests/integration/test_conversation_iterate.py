@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conformance.test_conversations import TOKEN, _serving
+from tests.conformance.serving import started
+from tests.conformance.test_conversations import TOKEN, exchange
 from tests.integration.agent_service import running_service
 
 REPO = Path(__file__).resolve().parents[2]
@@ -28,21 +29,12 @@ probe:
       impact: Users get an answer
       websocket:
         path: /chat
-        auth: {{type: message, token: {{env: CHAT_TOKEN}}}}
-        timeout: 10
-        fail_on: [{{type: error}}]
-        steps:
-          - send: {{type: auth, token: "{{token}}"}}
-          - expect: {{type: auth_ok}}
-            capture: {{session: session_id}}
-            timeout: 3
-          - send: {{type: ask, session: "{{session}}", text: "{question}"}}
-          - expect: {{type: agent_started}}
-          - expect: {{type: agent_completed, "result.status": ok}}
-            match: {{"result.answer": "^4$"}}
-          - expect_text: "^DONE( .*)?$"
-          - expect_close: 1000
 """
+
+
+def config(port: int, question: str) -> str:
+    """The conformance chat conversation, asking `question`, at the chat service on `port`."""
+    return CONFIG.format(port=port) + exchange(question=question)
 
 
 def loopctl(folder: Path, *args: str, token: str = TOKEN) -> subprocess.CompletedProcess[str]:
@@ -62,7 +54,7 @@ def loopctl(folder: Path, *args: str, token: str = TOKEN) -> subprocess.Complete
 @pytest.fixture(scope="module")
 def chat_port() -> Iterator[int]:
     env = {**os.environ, "CHAT_TOKEN": TOKEN}
-    with _serving([sys.executable, "-m", "tests.conformance.chat_apps", "aiohttp"], env) as port:
+    with started([sys.executable, "-m", "tests.conformance.chat_apps", "aiohttp"], env=env) as (port, _):
         yield port
 
 
@@ -74,7 +66,7 @@ def story(
     folder = tmp_path_factory.mktemp("conversation")
     runs = []
     for question, token in (("2+2?", "wrong-token-123"), ("2+3?", TOKEN), ("2+2?", TOKEN)):
-        (folder / "config.yaml").write_text(CONFIG.format(port=chat_port, question=question))
+        (folder / "config.yaml").write_text(config(chat_port, question))
         runs.append(loopctl(folder, "iterate", "--ci", "--json", "--junit-xml", str(folder / "junit.xml"), token=token))
         if len(runs) == 2:
             (folder / "junit-2.xml").write_bytes((folder / "junit.xml").read_bytes())
@@ -113,7 +105,7 @@ def test_junit_and_json_carry_the_step_reached(story: tuple[Path, list[subproces
 
 
 def test_probe_check_runs_one_configured_conversation(chat_port: int, tmp_path: Path) -> None:
-    (tmp_path / "config.yaml").write_text(CONFIG.format(port=chat_port, question="2+3?"))
+    (tmp_path / "config.yaml").write_text(config(chat_port, "2+3?"))
     run = loopctl(tmp_path, "probe", "--check", "chat", "--json")
     envelope = json.loads(run.stdout)
     assert (run.returncode, envelope["exit_code"], envelope["data"]["check"]) == (1, 1, "chat"), run.stderr

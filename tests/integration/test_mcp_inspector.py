@@ -5,39 +5,40 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.integration.test_mcp import server
+from tests.support import npm
 from tests.support.records import story
 
 REPO = Path(__file__).resolve().parents[2]
-INSPECTOR = REPO / ".cache" / "mcp-inspector" / "node_modules" / ".bin" / "mcp-inspector"
 
 
 @pytest.fixture(scope="module")
 def inspector() -> Path:
-    """Installed by scripts/inspector.sh (which `make up` runs through scripts/tools.sh); a no-op once there."""
-    done = subprocess.run([str(REPO / "scripts" / "inspector.sh")], capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr
-    return INSPECTOR
+    """The Inspector's CLI from its pinned lock file (installed by `make up`; here a no-op once there)."""
+    return npm.node_modules(REPO / "tests" / "fixtures" / "mcp_inspector") / ".bin" / "mcp-inspector"
 
 
 def inspect(inspector: Path, folder: Path, *method: str) -> dict[str, Any]:
-    server = [sys.executable, "-m", "loopctl", "mcp", "-c", str(folder / "config.yaml")]
+    """One Inspector call to the server the SDK test starts; a tool result's text is checked against its data."""
+    launched = server(folder)
     done = subprocess.run(
-        [str(inspector), "--cli", *server, "--method", *method],
+        [str(inspector), "--cli", launched.command, *launched.args, "--method", *method],
         capture_output=True,
         text=True,
         timeout=120,
         cwd=folder,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        env={**os.environ, **(launched.env or {})},
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     found: dict[str, Any] = json.loads(done.stdout)
+    if "structuredContent" in found:
+        assert json.loads(found["content"][0]["text"]) == found["structuredContent"]
     return found
 
 
@@ -60,7 +61,6 @@ def test_the_inspector_lists_the_tools_and_calls_history_and_classify(inspector:
     assert history["isError"] is False
     rows = history["structuredContent"]["data"]["iterations"]
     assert [row["number"] for row in rows] == [2, 3]
-    assert json.loads(history["content"][0]["text"]) == history["structuredContent"]
 
     classified = inspect(inspector, tmp_path, "tools/call", "--tool-name", "classify", "--tool-arg", "code=1008")
     data = classified["structuredContent"]["data"]

@@ -23,15 +23,14 @@ import docker.errors
 import pytest
 import yaml
 
-from tests.support import realparts
+from tests.support import npm, realparts
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "user_story"
-# typescript is installed once from the npm registry into the repo's (git-ignored) cache folder.
-TYPESCRIPT_CACHE = Path(__file__).resolve().parents[2] / ".cache" / "user-story-typescript"
-TYPESCRIPT = "typescript@5.9"
 SECRET_ENV = "LOOPCTL_STORY_JWT_SECRET"
 API_EVENTS = ["agent_started", "agent_thinking", "tool_executing", "tool_completed", "agent_completed"]
 GAME_EVENTS = ["joined", "room_state", "move_accepted", "score_updated", "round_over"]
+# One move in a round, answered by every game event: the JavaScript and the TypeScript game servers play alike.
+GAME_ROUND: dict[str, Any] = {"send": {"type": "move", "payload": {"x": 1}}, "expect_events": GAME_EVENTS}
 # What the FastAPI service needs at run time, imported here so their folders can be copied into its image.
 # uvicorn picks its HTTP and WebSocket protocols at start: every one of its modules that imports here is taken.
 VENDORED = (
@@ -150,44 +149,27 @@ def api(tmp_path: Path) -> Iterator[Repo]:
 
 @pytest.fixture
 def game(tmp_path: Path) -> Iterator[Repo]:
-    """The Node `ws` game server, the host's node binary copied into `bin/` (ignored, as node_modules is)."""
-    node = shutil.which("node")
-    assert node is not None, "the Node story needs node (installed by `make up`)"
-    websocket = {
-        "auth": token("query"),
-        "send": {"type": "move", "payload": {"x": 1}},
-        "expect_events": GAME_EVENTS,
-    }
-    for repo in make_repo(tmp_path, "node_ws", ["bin/", "node_modules/"], websocket):
-        (repo.root / "bin").mkdir()
-        shutil.copy(node, repo.root / "bin" / "node")
-        yield repo
+    """The Node `ws` game server, its token in the query string."""
+    yield from node_repo(tmp_path, "node_ws", [], {"auth": token("query"), **GAME_ROUND})
 
 
 @pytest.fixture
 def typed_game(tmp_path: Path) -> Iterator[Repo]:
-    """The game server in TypeScript, compiled by tsc in its image: `node`, `ws` and `typescript` copied in."""
+    """The game server in TypeScript, compiled by tsc (a dev dependency in its lock file) in its image."""
+    yield from node_repo(tmp_path, "ts_game", ["dist/"], GAME_ROUND)
+
+
+def node_repo(tmp_path: Path, fixture: str, ignored: list[str], websocket: dict[str, Any]) -> Iterator[Repo]:
+    """A Node service's repo: the host's node binary in `bin/` and `npm ci` of its lock file in `node_modules/`,
+    both ignored by git as a user's would be."""
     node = shutil.which("node")
-    assert node is not None, "the TypeScript story needs node (installed by `make up`)"
-    websocket = {"send": {"type": "move", "payload": {"x": 1}}, "expect_events": GAME_EVENTS}
-    for repo in make_repo(tmp_path, "ts_game", ["bin/", "node_modules/", "dist/"], websocket):
+    assert node is not None, "the Node stories need node (installed by `make up`)"
+    packages = npm.node_modules(FIXTURES / fixture)
+    for repo in make_repo(tmp_path, fixture, ["bin/", "node_modules/", *ignored], websocket):
         (repo.root / "bin").mkdir()
         shutil.copy(node, repo.root / "bin" / "node")
-        shutil.copytree(FIXTURES / "node_ws" / "node_modules", repo.root / "node_modules")
-        shutil.copytree(typescript(), repo.root / "node_modules" / "typescript")
+        shutil.copytree(packages, repo.root / "node_modules", symlinks=True)
         yield repo
-
-
-def typescript() -> Path:
-    """The typescript package, from the cache, installed by npm the first time."""
-    package = TYPESCRIPT_CACHE / "node_modules" / "typescript"
-    if not (package / "bin" / "tsc").is_file():
-        npm = shutil.which("npm")
-        assert npm is not None, "the TypeScript story needs npm (installed with node by `make up`)"
-        command = [npm, "install", "--no-audit", "--no-fund", "--no-package-lock", "--prefix", str(TYPESCRIPT_CACHE)]
-        done = subprocess.run([*command, TYPESCRIPT], capture_output=True, text=True, timeout=300, check=False)
-        assert done.returncode == 0, f"npm could not install {TYPESCRIPT}: {done.stderr[-2000:]}"
-    return package
 
 
 def vendor(folder: Path) -> None:
