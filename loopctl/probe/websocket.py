@@ -204,6 +204,10 @@ async def run_websocket_check(check: Check) -> ProbeResult:
         outcome = session.timeout_outcome()
     except ProbeEnded as ended:
         outcome = ended.outcome
+    finally:
+        # Outside the check's timer: a server slow to answer the close must not turn a verdict into a timeout.
+        if session.websocket is not None:
+            await _close_quietly(session.websocket, session.deadline)
     if session.conversation is not None and session.stage == "exchange":
         outcome = session.conversation.judged(outcome)
     return session.result(outcome)
@@ -228,8 +232,6 @@ async def _exchange(session: _Session) -> Outcome:
         return await _converse(session, websocket)
     except ConnectionClosed as closed:
         return closed_outcome(session, closed.rcvd, closed.sent, closed.rcvd_then_sent)
-    finally:
-        await _close_quietly(websocket, session.deadline)
 
 
 async def _handshake(check: Check, sock: Any, host: str) -> ClientConnection:
