@@ -61,7 +61,7 @@ class Conversation:
             return self.closed(closed.rcvd, closed.sent, closed.rcvd_then_sent)
         except StepFailed as failed:
             return failed.outcome
-        self.at = len(self.steps)
+        self.at, self.near = len(self.steps), None  # a near miss before the last step fitted is no longer news
         return classify.success(f"all {len(self.steps)} steps done")
 
     async def _one(self, websocket: ClientConnection, step: Step) -> None:
@@ -134,7 +134,7 @@ class Conversation:
     def closed(self, rcvd: Close | None, sent: Close | None, rcvd_then_sent: bool | None) -> Outcome:
         """The connection closed at the current step: the code the step wanted passes it, any other is the verdict."""
         frame, origin = (rcvd, "server") if rcvd is not None and (sent is None or rcvd_then_sent) else (sent, "client")
-        step = self.steps[self.at] if self.at < len(self.steps) else None
+        step = None if self.finished else self.steps[self.at]
         awaited = step is not None and step.kind == "expect_close" and origin == "server"
         if awaited and frame is not None and step is not None and frame.code in step.close_codes:
             self.at += 1
@@ -167,14 +167,19 @@ class Conversation:
 
     def judged(self, outcome: Outcome) -> Outcome:
         """A failure says the step it stopped at: `step 3/7: expect agent_completed: received 1011 …`."""
-        if outcome.passed or self.at >= len(self.steps):
+        if outcome.passed or self.finished:
             return outcome
         where = f"step {self.at + 1}/{len(self.steps)}: {self.current}"
         return replace(outcome, label=one_line(f"{where}: {outcome.label}"))
 
     @property
+    def finished(self) -> bool:
+        """Whether every step is done (what remains is the hold after a last send)."""
+        return self.at >= len(self.steps)
+
+    @property
     def current(self) -> str:
-        return self.steps[self.at].describe(self.check.event_field) if self.at < len(self.steps) else ""
+        return "" if self.finished else self.steps[self.at].describe(self.check.event_field)
 
     def report(self) -> dict[str, Any]:
         """What a record keeps: steps done and reached, the step, the mismatch, what came instead, captured values."""

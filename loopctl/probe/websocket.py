@@ -172,7 +172,7 @@ class _Session:
         if protocol is not None and (protocol.close_rcvd or protocol.close_sent):
             # A close frame arrived but the peer never ended TCP: judge the frame, not the silence.
             return closed_outcome(self, protocol.close_rcvd, protocol.close_sent, protocol.close_rcvd_then_sent)
-        if self.conversation is not None:
+        if self.conversation is not None and not self.conversation.finished:
             return self.conversation.timed_out(timeout)
         if not self.check.expect_events:
             return classify.success(f"connection stayed open for {self.check.hold:g}s")

@@ -7,9 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
+from websockets.asyncio.server import ServerConnection, serve
 
 from loopctl.probe import run_check
 from loopctl.probe.spec import Check, ProbeResult
+from loopctl.probe.steps import Step
 from tests.reliability.harness import (
     EXIT_CHECKS,
     assert_complete,
@@ -78,3 +80,23 @@ def test_a_verdict_reached_stands_when_the_server_never_answers_the_close() -> N
     with hostile_server() as address:
         result = _run(Check(url=f"ws://{address}/many?n=10", expect_events=("start", "done"), timeout=1))
     assert result.passed, result.outcome
+
+
+def test_the_hold_after_a_conversations_last_send_passes_when_the_timeout_ends_it() -> None:
+    """Every step done, then the connection stays open: the check's timeout ending that hold is a pass, as for a
+    check with nothing to expect, never a silence."""
+
+    async def slow(websocket: ServerConnection) -> None:
+        await websocket.recv()
+        await asyncio.sleep(0.6)
+        await websocket.send(json.dumps({"type": "ok"}))
+        await websocket.wait_closed()
+
+    async def probe() -> ProbeResult:
+        async with serve(slow, "127.0.0.1", 0) as server:
+            url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+            steps = (Step("send", {"type": "ask"}), Step("expect", {"type": "ok"}), Step("send", {"type": "bye"}))
+            return await run_check(Check(url=url, steps=steps, timeout=1, hold=1))
+
+    result = asyncio.run(probe())
+    assert result.passed and result.outcome.reason == "connection stayed open for 1s", result.outcome
