@@ -25,6 +25,27 @@ from loopctl.probe.steps import Step, captured, fill, mismatch, subset
 FRAMES_KEPT = 5  # the last frames that arrived instead of the one a step waited for
 FRAME_LIMIT = 160  # characters kept of each of them
 _RAW_KEPT = 64 * 1024  # a skipped frame up to this size is kept raw until shown
+CLOSE_POLL_S = 0.05  # how often a wait for a close looks at the protocol for the close frame
+
+
+async def next_frame(websocket: ClientConnection, *, within: float) -> str | bytes | None:
+    """The next frame, or None when none came `within` seconds; ConnectionClosed as soon as a close frame is in.
+
+    A close frame is looked for on the protocol, not waited for through `recv()`: that returns only once TCP has
+    ended too, which a server may take its time over (or never do). `recv()` is safe to cancel: no frame is lost.
+    """
+    if websocket.protocol.close_rcvd is not None:
+        raise _closed(websocket)
+    try:
+        async with asyncio.timeout(within):
+            return await websocket.recv()
+    except TimeoutError:
+        return None
+
+
+def _closed(websocket: ClientConnection) -> ConnectionClosed:
+    protocol = websocket.protocol
+    return ConnectionClosed(protocol.close_rcvd, protocol.close_sent, protocol.close_rcvd_then_sent)
 
 
 class StepFailed(Exception):
@@ -75,13 +96,20 @@ class Conversation:
             await self._wait(websocket, step)
 
     async def _wait(self, websocket: ClientConnection, step: Step) -> None:
-        """One timer for the whole step, not one per frame: a stream of skipped frames costs only their reading."""
+        """One timer for the whole step, not one per frame: a stream of skipped frames costs only their reading.
+        A close is awaited on the protocol (`next_frame`): a server that sends it may never end TCP."""
         timeout = step.timeout or self.check.timeout
         try:
             async with asyncio.timeout(timeout):
+                while step.kind == "expect_close":  # ended only by the close (ConnectionClosed) or the timer
+                    frame = await next_frame(websocket, within=CLOSE_POLL_S)
+                    if frame is not None:
+                        self._fits(step, frame)
                 while not self._fits(step, await websocket.recv()):
                     pass
         except TimeoutError:
+            if websocket.protocol.close_rcvd is not None:  # it closed while the step waited: the close is the verdict
+                raise _closed(websocket) from None
             raise StepFailed(self.timed_out(timeout)) from None
 
     def _fits(self, step: Step, frame: str | bytes) -> bool:

@@ -24,7 +24,7 @@ from loopctl import __version__
 from loopctl.outside_text import EVENT_SAMPLE, NAME_LIMIT, one_line
 from loopctl.probe import classify
 from loopctl.probe.classify import Outcome
-from loopctl.probe.conversation import Conversation
+from loopctl.probe.conversation import CLOSE_POLL_S, Conversation, next_frame
 from loopctl.probe.net import ProbeEnded, default_port, failure_from_exception, open_tcp, tls_context
 from loopctl.probe.spec import Check, Latency, ProbeResult, with_query_token
 from loopctl.probe.steps import subset
@@ -33,7 +33,6 @@ _CLOSE_TIMEOUT = 2.0
 # With nothing expected, how long a check waits for the server's first word (a frame, a close) before it may
 # pass, whatever `hold` says: an auth middleware answers with a close right after the upgrade.
 FIRST_WORD_S = 1.0
-_CLOSE_POLL_S = 0.05
 
 
 class _NoRedirects(connect):
@@ -171,12 +170,18 @@ class _Session:
         protocol = self.websocket.protocol if self.websocket is not None else None
         if protocol is not None and (protocol.close_rcvd or protocol.close_sent):
             # A close frame arrived but the peer never ended TCP: judge the frame, not the silence.
-            return closed_outcome(self, protocol.close_rcvd, protocol.close_sent, protocol.close_rcvd_then_sent)
+            return self.closed(protocol.close_rcvd, protocol.close_sent, protocol.close_rcvd_then_sent)
         if self.conversation is not None and not self.conversation.finished:
             return self.conversation.timed_out(timeout)
         if not self.check.expect_events:
             return classify.success(f"connection stayed open for {self.check.hold:g}s")
         return classify.silence(timeout, expected=self.check.expect_events, seen=self.seen, instead=self.events.instead)
+
+    def closed(self, rcvd: Close | None, sent: Close | None, rcvd_then_sent: bool | None) -> Outcome:
+        """How the close ends the check: a conversation judges it at its step (an awaited close passes it)."""
+        if self.conversation is not None:
+            return self.conversation.closed(rcvd, sent, rcvd_then_sent)
+        return closed_outcome(self, rcvd, sent, rcvd_then_sent)
 
     def result(self, outcome: Outcome) -> ProbeResult:
         latency = Latency(self.connect_ms, self.first_event_ms, self.elapsed_ms(self.started))
@@ -231,7 +236,7 @@ async def _exchange(session: _Session) -> Outcome:
     try:
         return await _converse(session, websocket)
     except ConnectionClosed as closed:
-        return closed_outcome(session, closed.rcvd, closed.sent, closed.rcvd_then_sent)
+        return session.closed(closed.rcvd, closed.sent, closed.rcvd_then_sent)
 
 
 async def _handshake(check: Check, sock: Any, host: str) -> ClientConnection:
@@ -306,11 +311,7 @@ async def _converse(session: _Session, websocket: ClientConnection) -> Outcome:
 
 async def _hold(session: _Session, websocket: ClientConnection) -> Outcome:
     """With no events to expect, the check passes when the connection stays open for `hold` seconds, and not
-    before the server said its first word or FIRST_WORD_S passed: a close sent as its answer is never missed.
-
-    A close frame is looked for on the protocol, not waited for through `recv()`: that returns only once TCP has
-    ended too, which a server may take its time over (or never do).
-    """
+    before the server said its first word or FIRST_WORD_S passed: a close sent as its answer is never missed."""
     check = session.check
     began = time.monotonic()
     hold_end = began + min(check.hold, check.timeout)
@@ -322,14 +323,12 @@ async def _hold(session: _Session, websocket: ClientConnection) -> Outcome:
         if left <= 0:
             said = "" if heard else " and the server said nothing"
             return classify.success(f"connection stayed open for {end - began:g}s{said}")
-        try:
-            async with asyncio.timeout(min(left, _CLOSE_POLL_S)):  # recv() is safe to cancel: no frame is lost
-                session.take(await websocket.recv())
-                heard = True
-        except TimeoutError:
-            continue
+        frame = await next_frame(websocket, within=min(left, CLOSE_POLL_S))
+        if frame is not None:
+            session.take(frame)
+            heard = True
     protocol = websocket.protocol
-    return closed_outcome(session, protocol.close_rcvd, protocol.close_sent, protocol.close_rcvd_then_sent)
+    return session.closed(protocol.close_rcvd, protocol.close_sent, protocol.close_rcvd_then_sent)
 
 
 def closed_outcome(session: _Session, rcvd: Close | None, sent: Close | None, rcvd_then_sent: bool | None) -> Outcome:

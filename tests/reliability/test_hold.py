@@ -75,6 +75,20 @@ def _run(check: Check) -> ProbeResult:
     return asyncio.run(run_check(check))
 
 
+def test_an_awaited_close_passes_its_step_though_the_server_never_ends_tcp() -> None:
+    """The close frame is the answer; TCP staying open after it is the server's business, not a failed step."""
+    with hostile_server() as address:
+        steps = (Step("expect_close", close_codes=(1008,)),)
+        for timeout in (1, 5):
+            result = _run(Check(url=f"ws://{address}/refuse?code=1008", steps=steps, timeout=timeout))
+            assert result.passed and result.outcome.reason.endswith("closed with 1008"), (timeout, result.outcome)
+        waiting = (Step("expect", {"type": "answer"}, timeout=0.5),)
+        refused = _run(Check(url=f"ws://{address}/refuse?code=1011", steps=waiting, timeout=5))
+    # A close while a step waits for a frame is the verdict, at the step, not a silence.
+    assert (refused.outcome.code, refused.outcome.category) == (1011, "internal_error"), refused.outcome
+    assert refused.outcome.label.startswith("step 1/1: expect answer: received 1011")
+
+
 def test_a_verdict_reached_stands_when_the_server_never_answers_the_close() -> None:
     """Every event arrived; the closing handshake that follows may run into the check's timeout, not its verdict."""
     with hostile_server() as address:
