@@ -17,7 +17,7 @@ from websockets.frames import Close
 from loopctl import secrets
 from loopctl.outside_text import NAME_LIMIT, one_line
 from loopctl.probe import classify
-from loopctl.probe.classify import DEPTH_PROCESSING, Outcome
+from loopctl.probe.classify import DEPTH_PROCESSING, Origin, Outcome
 from loopctl.probe.codes import CONNECT_FAILURES
 from loopctl.probe.spec import Check
 from loopctl.probe.steps import Step, captured, fill, mismatch, subset
@@ -41,6 +41,14 @@ async def next_frame(websocket: ClientConnection, *, within: float) -> str | byt
             return await websocket.recv()
     except TimeoutError:
         return None
+
+
+def first_close(rcvd: Close | None, sent: Close | None, rcvd_then_sent: bool | None) -> tuple[Close, Origin] | None:
+    """The close frame that ended the connection and who sent it: the server's when it came first, else the probe's;
+    None when neither was sent (the connection dropped)."""
+    if rcvd is not None and (sent is None or rcvd_then_sent):
+        return rcvd, "server"
+    return (sent, "client") if sent is not None else None
 
 
 def _closed(websocket: ClientConnection) -> ConnectionClosed:
@@ -161,19 +169,19 @@ class Conversation:
 
     def closed(self, rcvd: Close | None, sent: Close | None, rcvd_then_sent: bool | None) -> Outcome:
         """The connection closed at the current step: the code the step wanted passes it, any other is the verdict."""
-        frame, origin = (rcvd, "server") if rcvd is not None and (sent is None or rcvd_then_sent) else (sent, "client")
+        closing = first_close(rcvd, sent, rcvd_then_sent)
+        if closing is None:
+            return classify.close(1006, "", origin=None)
+        frame, origin = closing
         step = None if self.finished else self.steps[self.at]
-        awaited = step is not None and step.kind == "expect_close" and origin == "server"
-        if awaited and frame is not None and step is not None and frame.code in step.close_codes:
+        if step is not None and step.kind == "expect_close" and origin == "server" and frame.code in step.close_codes:
             self.at += 1
             if self.at == len(self.steps):
                 return classify.success(f"all {len(self.steps)} steps done; closed with {frame.code}")
             return self._failed_after_close(frame)
-        if frame is None:
-            return classify.close(1006, "", origin=None)
         if self.near is not None and frame.code == 1000 and origin == "server":
             return replace(self.timed_out(0), code=1000, origin="server")  # it answered, wrongly, and said goodbye
-        return classify.close(frame.code, frame.reason, origin=origin, app_codes=self.check.app_codes)  # type: ignore[arg-type]
+        return classify.close(frame.code, frame.reason, origin=origin, app_codes=self.check.app_codes)
 
     def _failed_after_close(self, frame: Close) -> Outcome:
         info = CONNECT_FAILURES["no_response"]

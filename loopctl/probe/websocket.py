@@ -24,7 +24,7 @@ from loopctl import __version__
 from loopctl.outside_text import EVENT_SAMPLE, NAME_LIMIT, one_line
 from loopctl.probe import classify
 from loopctl.probe.classify import Outcome
-from loopctl.probe.conversation import CLOSE_POLL_S, Conversation, next_frame
+from loopctl.probe.conversation import CLOSE_POLL_S, Conversation, first_close, next_frame
 from loopctl.probe.net import ProbeEnded, default_port, failure_from_exception, open_tcp, tls_context
 from loopctl.probe.spec import Check, Latency, ProbeResult, with_query_token
 from loopctl.probe.steps import subset
@@ -178,10 +178,24 @@ class _Session:
         return classify.silence(timeout, expected=self.check.expect_events, seen=self.seen, instead=self.events.instead)
 
     def closed(self, rcvd: Close | None, sent: Close | None, rcvd_then_sent: bool | None) -> Outcome:
-        """How the close ends the check: a conversation judges it at its step (an awaited close passes it)."""
+        """How the close ends the check: who closed first decides the origin (the server's frame, the probe's own, or
+        none: dropped); a conversation judges it at its step (an awaited close passes it)."""
         if self.conversation is not None:
             return self.conversation.closed(rcvd, sent, rcvd_then_sent)
-        return closed_outcome(self, rcvd, sent, rcvd_then_sent)
+        check = self.check
+        closing = first_close(rcvd, sent, rcvd_then_sent)
+        if closing is None:
+            return classify.close(1006, "", origin=None, expected=check.expect_events, seen=self.seen)
+        frame, origin = closing
+        return classify.close(
+            frame.code,
+            frame.reason,
+            origin=origin,
+            expected=check.expect_events,
+            seen=self.seen,
+            app_codes=check.app_codes,
+            instead=self.events.instead,
+        )
 
     def result(self, outcome: Outcome) -> ProbeResult:
         latency = Latency(self.connect_ms, self.first_event_ms, self.elapsed_ms(self.started))
@@ -329,27 +343,6 @@ async def _hold(session: _Session, websocket: ClientConnection) -> Outcome:
             heard = True
     protocol = websocket.protocol
     return session.closed(protocol.close_rcvd, protocol.close_sent, protocol.close_rcvd_then_sent)
-
-
-def closed_outcome(session: _Session, rcvd: Close | None, sent: Close | None, rcvd_then_sent: bool | None) -> Outcome:
-    """Who closed first decides the origin: the server's frame, the probe's own, or none (dropped)."""
-    check = session.check
-    frame: Close
-    if rcvd is not None and (sent is None or rcvd_then_sent):
-        frame, origin = rcvd, "server"
-    elif sent is not None:
-        frame, origin = sent, "client"
-    else:
-        return classify.close(1006, "", origin=None, expected=check.expect_events, seen=session.seen)
-    return classify.close(
-        frame.code,
-        frame.reason,
-        origin=origin,  # type: ignore[arg-type]
-        expected=check.expect_events,
-        seen=session.seen,
-        app_codes=check.app_codes,
-        instead=session.events.instead,
-    )
 
 
 async def _close_quietly(websocket: ClientConnection, deadline: float) -> None:
