@@ -78,3 +78,30 @@ def test_binary_and_deep_frames_are_skipped_and_odd_tokens_and_typed_captures_tr
     obj = {"a": [1, {"b": None}]}
     assert json.loads(heard[1]) == {"n": 7, "obj": obj, "both": f"7/{json.dumps(obj)}"}  # whole values keep their type
     assert result.steps["captured"]["n"] == "7" and ODD_TOKEN not in json.dumps(result.to_dict())
+
+
+async def _echo_profile(websocket: ServerConnection) -> None:
+    await websocket.recv()
+    await websocket.send(json.dumps({"type": "auth_ok", "profile": {"name": "Zoë Ångström", "plan": "pro"}}))
+    await websocket.send("you said: " + str(await websocket.recv()))  # raw UTF-8, as the text frame carried it
+    await websocket.close(1011, "boom")
+
+
+def test_a_captured_object_is_masked_in_the_form_it_travels_in() -> None:
+    """A value captured after authenticating may be a credential: masked as `fill` writes it into text (UTF-8)."""
+
+    async def probe() -> ProbeResult:
+        async with serve(_echo_profile, "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            steps = (
+                Step("send", {"type": "auth", "token": "{token}"}),
+                Step("expect", {"type": "auth_ok"}, capture={"profile": "profile"}),
+                Step("text", "hello {profile}"),
+                Step("expect", {"type": "done"}),
+            )
+            token = Secret(TOKEN, source="test")
+            return await run_check(Check(url=f"ws://127.0.0.1:{port}/", steps=steps, token=token, auth="message"))
+
+    result = asyncio.run(probe())
+    assert result.steps is not None and result.steps["instead"][0].startswith("you said: hello ***"), result.steps
+    assert "Zoë Ångström" not in json.dumps(result.to_dict(), ensure_ascii=False)

@@ -20,7 +20,7 @@ from loopctl.probe import classify
 from loopctl.probe.classify import DEPTH_PROCESSING, Origin, Outcome
 from loopctl.probe.codes import CONNECT_FAILURES
 from loopctl.probe.spec import Check
-from loopctl.probe.steps import Step, captured, fill, mismatch, subset
+from loopctl.probe.steps import Step, as_text, captured, fill, mismatch, subset
 
 FRAMES_KEPT = 5  # the last frames that arrived instead of the one a step waited for
 FRAME_LIMIT = 160  # characters kept of each of them
@@ -160,7 +160,7 @@ class Conversation:
     def _capture(self, step: Step, message: dict[str, Any]) -> None:
         for name, value in captured(step, message).items():
             self.values[name] = value
-            text = value if isinstance(value, str) else json.dumps(value)
+            text = as_text(value)  # the form `fill` puts into text, so redaction knows the one that travels
             if self.check.token is not None:  # a value handed out after authenticating may be a credential too
                 secrets.remember(text)
             self.captured[name] = one_line(text, NAME_LIMIT)
