@@ -112,3 +112,18 @@ def test_the_contract_shape_builds_its_steps_and_the_shorthand_still_loads(
     assert ("Authorization", "Bearer t0ken-value") not in check.headers
     shorthand = build_check(old, None, {}, ())
     assert (shorthand.steps, shorthand.send, shorthand.expect_events) == ((), {"a": "{kept}"}, ("x", "y"))
+
+
+def test_token_in_the_path_is_filled_percent_encoded(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        "project: chat\nprobe:\n  checks:\n    - name: chat\n      websocket:\n"
+        "        path: '/ws/{token}?again={token}'\n"
+        "        auth: {type: query, token: {env: ODD_TOKEN}}\n",
+        encoding="utf-8",
+    )
+    config = load_config(path, environ={"ODD_TOKEN": "a/{x}&$1%"})
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ODD_TOKEN", "a/{x}&$1%")
+        check = build_check(config.probe.checks[0], "http://127.0.0.1:9", {}, ())
+    assert check.url == "ws://127.0.0.1:9/ws/a%2F%7Bx%7D%26%241%25?again=a%2F%7Bx%7D%26%241%25"

@@ -13,7 +13,7 @@ from loopctl.outside_text import one_line
 from loopctl.phases.base import Context, PhaseResult
 from loopctl.probe.classify import DEPTH_AUTH, AppCode
 from loopctl.probe.spec import Check, ProbeResult, parse_url
-from loopctl.probe.steps import Step
+from loopctl.probe.steps import Step, fill
 from loopctl.records.record import CheckRecord, ErrorInfo, OutcomeRecord, PhaseStatus
 from loopctl.records.sections import DeploySection
 from loopctl.reports.evidence import SERVER_LOG_IN_HINT, said
@@ -149,8 +149,8 @@ def build_check(
     assert block is not None  # the config model guarantees exactly one
     url = block.url or _join(base_url, block.path, websocket=item.websocket is not None, check=item.name)
     token = block.auth.token.resolve() if block.auth is not None else None
-    if token is not None and "{token}" in url:
-        url = url.replace("{token}", quote(token.reveal(), safe=""))
+    if token is not None:  # `{token}` as a conversation's steps fill it (config refuses any other name in a URL)
+        url = fill(url, {"token": quote(token.reveal(), safe="")})
     parse_url(url)
     headers = (*extra_headers, *resolve_headers(block.headers))
     if item.websocket is not None:
