@@ -27,7 +27,7 @@ from loopctl.probe.classify import Outcome
 from loopctl.probe.conversation import CLOSE_POLL_S, Conversation, first_close, next_frame
 from loopctl.probe.net import ProbeEnded, default_port, failure_from_exception, open_tcp, tls_context
 from loopctl.probe.spec import Check, Latency, ProbeResult, with_query_token
-from loopctl.probe.steps import subset
+from loopctl.probe.steps import EXPECTING, subset
 
 _CLOSE_TIMEOUT = 2.0
 # With nothing expected, how long a check waits for the server's first word (a frame, a close) before it may
@@ -306,10 +306,8 @@ async def _converse(session: _Session, websocket: ClientConnection) -> Outcome:
     if session.conversation is not None:
         session.sent_at = time.monotonic()
         outcome = await session.conversation.run(websocket)
-        if outcome.passed and check.steps[-1].kind in ("send", "text", "binary"):
-            return await _hold(
-                session, websocket
-            )  # nothing awaited after the last send: the server's answer may be a close
+        if outcome.passed and check.steps[-1].kind not in EXPECTING:
+            return await _hold(session, websocket)  # nothing awaited after the last send: its answer may be a close
         return outcome
     if check.send is not None:
         await websocket.send(json.dumps(check.send))
