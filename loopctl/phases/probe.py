@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
-from loopctl.config import CheckConfig, CloudRunConfig, Config
+from loopctl.config import CheckConfig, Config, cloudrun_target
 from loopctl.config.steps import StepConfig
 from loopctl.errors import LoopctlError, UsageError
 from loopctl.outside_text import one_line
@@ -111,15 +111,10 @@ def app_codes_of(config: Config) -> dict[int, AppCode]:
     return codes
 
 
-def _cloudrun(config: Config) -> CloudRunConfig | None:
-    """The Cloud Run settings when the deploy target is Cloud Run."""
-    return config.deploy.cloudrun if config.deploy is not None and config.deploy.target == "cloudrun" else None
-
-
 def platform_headers(config: Config, base_url: str | None) -> tuple[tuple[str, str], ...]:
     """Headers the platform wants in front of the app's own auth: a Google ID token for a private Cloud Run service
     (`audience`: the service URL the deploy phase reported, never a tag URL)."""
-    cloudrun = _cloudrun(config)
+    cloudrun = cloudrun_target(config)
     if cloudrun is None or cloudrun.public or not base_url:
         return ()
     from loopctl.phases.cloudrun.auth import probe_headers
@@ -129,7 +124,7 @@ def platform_headers(config: Config, base_url: str | None) -> tuple[tuple[str, s
 
 def _front_end_hint(config: Config, deploy: DeploySection, record: CheckRecord) -> CheckRecord:
     """Google's front end refused the probe: say which of `public` or the invoker binding to change."""
-    cloudrun = _cloudrun(config)
+    cloudrun = cloudrun_target(config)
     if cloudrun is None or record.outcome.category != "iam_denied":
         return record
     from loopctl.phases.cloudrun.auth import refused_hint
