@@ -12,46 +12,15 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import tempfile
-import textwrap
 from pathlib import Path
 
-from events import RAW_CLIENT
+from events import FRAMES, RAW_CLIENT, start_server
 from timing import LOOPCTL, PYTHON, figure, median, require_venv, say, timed, verdict
 
-FRAMES = 100_000
 ROUNDS = 3
 GOAL_RATIO = 1.5
-
-SERVER = textwrap.dedent(
-    """
-    import asyncio, json, sys
-    from websockets.asyncio.server import serve
-
-    FRAMES = int(sys.argv[1])
-    TOKEN = json.dumps({"type": "token", "text": "lorem ipsum dolor"})
-
-    async def handler(websocket):
-        await websocket.recv()
-        await websocket.send(json.dumps({"type": "auth_ok", "session_id": "s-1"}))
-        for _ in range(FRAMES - 2):
-            await websocket.send(TOKEN)
-        await websocket.send(json.dumps({"type": "agent_completed", "result": {"answer": "4"}}))
-        try:
-            await websocket.wait_closed()
-        except Exception:
-            pass
-
-    async def main():
-        async with serve(handler, "127.0.0.1", 0, max_size=None, compression=None) as server:
-            print(server.sockets[0].getsockname()[1], flush=True)
-            await asyncio.Future()
-
-    asyncio.run(main())
-    """
-)
 
 CONFIG = """\
 project: bench
@@ -73,14 +42,14 @@ probe:
 
 def main() -> None:
     require_venv()
-    server = subprocess.Popen([str(PYTHON), "-c", SERVER, str(FRAMES)], stdout=subprocess.PIPE, text=True)
+    server, port = start_server(
+        {"type": "auth_ok", "session_id": "s-1"}, {"type": "agent_completed", "result": {"answer": "4"}}
+    )
     os.environ["BENCH_CHAT_TOKEN"] = "bench-chat-token"
     with tempfile.TemporaryDirectory() as folder:
         config = Path(folder) / "config.yaml"
         config.write_text(CONFIG)
         try:
-            assert server.stdout is not None
-            port = server.stdout.readline().strip()
             say(f"conversation: server on 127.0.0.1:{port} sends {FRAMES:,} frames per connection")
             probe_times: list[float] = []
             raw_times: list[float] = []

@@ -13,6 +13,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from typing import Any
 
 from timing import LOOPCTL, PYTHON, figure, median, require_venv, say, timed, verdict
 
@@ -27,14 +28,15 @@ SERVER = textwrap.dedent(
     from websockets.asyncio.server import serve
 
     FRAMES = int(sys.argv[1])
+    FIRST, LAST = sys.argv[2], sys.argv[3]  # the answer to the first message; the frame that ends the stream
     TOKEN = json.dumps({"type": "token", "text": "lorem ipsum dolor"})
 
     async def handler(websocket):
         await websocket.recv()
-        await websocket.send(json.dumps({"type": "agent_started"}))
+        await websocket.send(FIRST)
         for _ in range(FRAMES - 2):
             await websocket.send(TOKEN)
-        await websocket.send(json.dumps({"type": "agent_completed"}))
+        await websocket.send(LAST)
         try:
             await websocket.wait_closed()
         except Exception:
@@ -42,13 +44,21 @@ SERVER = textwrap.dedent(
 
     async def main():
         async with serve(handler, "127.0.0.1", 0, max_size=None, compression=None) as server:
-            port = server.sockets[0].getsockname()[1]
-            print(port, flush=True)
+            print(server.sockets[0].getsockname()[1], flush=True)
             await asyncio.Future()
 
     asyncio.run(main())
     """
 )
+
+
+def start_server(first: dict[str, Any], last: dict[str, Any]) -> tuple[subprocess.Popen[str], str]:
+    """The streaming server in its own process, and its port: `first`, FRAMES - 2 `token` events, then `last`."""
+    argv = [str(PYTHON), "-c", SERVER, str(FRAMES), json.dumps(first), json.dumps(last)]
+    server = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+    assert server.stdout is not None
+    return server, server.stdout.readline().strip()
+
 
 RAW_CLIENT = textwrap.dedent(
     """
@@ -89,10 +99,9 @@ def probe_argv(url: str) -> list[str]:
 
 def main() -> None:
     require_venv()
-    server = subprocess.Popen([str(PYTHON), "-c", SERVER, str(FRAMES)], stdout=subprocess.PIPE, text=True)
+    server, port = start_server({"type": "agent_started"}, {"type": "agent_completed"})
     try:
-        assert server.stdout is not None
-        url = f"ws://127.0.0.1:{server.stdout.readline().strip()}/ws"
+        url = f"ws://127.0.0.1:{port}/ws"
         say(f"events: server at {url} sends {FRAMES:,} frames per connection")
         probe_times: list[float] = []
         raw_times: list[float] = []
@@ -103,9 +112,8 @@ def main() -> None:
             say(f"  round {round_number + 1}: raw websockets client {elapsed:.2f}s ({done.stdout.strip()} frames)")
             elapsed, done = timed(probe_argv(url))
             probe_times.append(elapsed)
-            document = json.loads(done.stdout) if done.stdout.strip() else {}
-            result = document.get("outcome", {})
-            outcome = f"{result.get('category')}, {len(document.get('events_seen', []))} events seen"
+            document = (json.loads(done.stdout) if done.stdout.strip() else {}).get("data") or {}
+            outcome = f"{document.get('outcome', {}).get('category')}, {document.get('events_count')} events counted"
             say(f"  round {round_number + 1}: loopctl probe {elapsed:.2f}s ({outcome}; exit {done.returncode})")
     finally:
         server.terminate()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -81,7 +82,8 @@ def test_token_without_a_token_source_is_refused(tmp_path: Path) -> None:
 )
 def test_a_wrong_step_is_one_line_naming_it(tmp_path: Path, body: str, said: str) -> None:
     message = _refused(tmp_path, body)
-    assert said in message and str(tmp_path / "config.yaml") in message
+    where = rf"invalid config: {re.escape(str(tmp_path / 'config.yaml'))}:\d+: probe\.checks\[0\]\.websocket\S*: "
+    assert re.match(where, message) and "\n" not in message and said in message, message
 
 
 def test_the_contract_shape_builds_its_steps_and_the_shorthand_still_loads(
@@ -112,3 +114,18 @@ def test_the_contract_shape_builds_its_steps_and_the_shorthand_still_loads(
     assert ("Authorization", "Bearer t0ken-value") not in check.headers
     shorthand = build_check(old, None, {}, ())
     assert (shorthand.steps, shorthand.send, shorthand.expect_events) == ((), {"a": "{kept}"}, ("x", "y"))
+
+
+def test_token_in_the_path_is_filled_percent_encoded(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        "project: chat\nprobe:\n  checks:\n    - name: chat\n      websocket:\n"
+        "        path: '/ws/{token}?again={token}'\n"
+        "        auth: {type: query, token: {env: ODD_TOKEN}}\n",
+        encoding="utf-8",
+    )
+    config = load_config(path, environ={"ODD_TOKEN": "a/{x}&$1%"})
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ODD_TOKEN", "a/{x}&$1%")
+        check = build_check(config.probe.checks[0], "http://127.0.0.1:9", {}, ())
+    assert check.url == "ws://127.0.0.1:9/ws/a%2F%7Bx%7D%26%241%25?again=a%2F%7Bx%7D%26%241%25"

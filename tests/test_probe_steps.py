@@ -41,3 +41,25 @@ def test_fail_on_matches_dotted_keys_and_an_expected_error_step_turns_the_defaul
     expecting_error = Check(url="ws://h/ws", steps=(Step("expect", {"type": "error"}),))
     assert expecting_error.error_frames == ()
     assert Check(url="ws://h/ws", steps=(Step("expect", {"type": "x"}),)).error_frames == ({"type": "error"},)
+
+
+def test_a_step_is_named_by_its_event_and_only_an_expect_waits_for_one() -> None:
+    steps = [
+        Step("send", {"type": "auth"}),
+        Step("expect", {"type": "agent_completed"}),
+        Step("expect", {"type": 4}),
+        Step("text", "hi"),
+        Step("binary", b"\x00"),
+        Step("expect_text", "^DONE"),
+        Step("expect_close", close_codes=(1000, 1001)),
+    ]
+    assert [step.describe("type") for step in steps] == [
+        "send auth",
+        "expect agent_completed",
+        "expect a JSON frame",
+        "send a text frame",
+        "send a binary frame",
+        "expect_text ^DONE",
+        "expect_close 1000 or 1001",
+    ]
+    assert [step.event_name("type") for step in steps] == [None, "agent_completed", None, None, None, None, None]

@@ -6,14 +6,14 @@ import asyncio
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
-from loopctl.config import CheckConfig, CloudRunConfig, Config
+from loopctl.config import CheckConfig, Config, cloudrun_target
 from loopctl.config.steps import StepConfig
 from loopctl.errors import LoopctlError, UsageError
 from loopctl.outside_text import one_line
 from loopctl.phases.base import Context, PhaseResult
 from loopctl.probe.classify import DEPTH_AUTH, AppCode
 from loopctl.probe.spec import Check, ProbeResult, parse_url
-from loopctl.probe.steps import Step
+from loopctl.probe.steps import Step, fill
 from loopctl.records.record import CheckRecord, ErrorInfo, OutcomeRecord, PhaseStatus
 from loopctl.records.sections import DeploySection
 from loopctl.reports.evidence import SERVER_LOG_IN_HINT, said
@@ -124,15 +124,10 @@ def app_codes_of(config: Config) -> dict[int, AppCode]:
     return codes
 
 
-def _cloudrun(config: Config) -> CloudRunConfig | None:
-    """The Cloud Run settings when the deploy target is Cloud Run."""
-    return config.deploy.cloudrun if config.deploy is not None and config.deploy.target == "cloudrun" else None
-
-
 def platform_headers(config: Config, base_url: str | None) -> tuple[tuple[str, str], ...]:
     """Headers the platform wants in front of the app's own auth: a Google ID token for a private Cloud Run service
     (`audience`: the service URL the deploy phase reported, never a tag URL)."""
-    cloudrun = _cloudrun(config)
+    cloudrun = cloudrun_target(config)
     if cloudrun is None or cloudrun.public or not base_url:
         return ()
     from loopctl.phases.cloudrun.auth import probe_headers
@@ -142,7 +137,7 @@ def platform_headers(config: Config, base_url: str | None) -> tuple[tuple[str, s
 
 def _front_end_hint(config: Config, deploy: DeploySection, record: CheckRecord) -> CheckRecord:
     """Google's front end refused the probe: say which of `public` or the invoker binding to change."""
-    cloudrun = _cloudrun(config)
+    cloudrun = cloudrun_target(config)
     if cloudrun is None or record.outcome.category != "iam_denied":
         return record
     from loopctl.phases.cloudrun.auth import refused_hint
@@ -162,8 +157,8 @@ def build_check(
     assert block is not None  # the config model guarantees exactly one
     url = block.url or _join(base_url, block.path, websocket=item.websocket is not None, check=item.name)
     token = block.auth.token.resolve() if block.auth is not None else None
-    if token is not None and "{token}" in url:
-        url = url.replace("{token}", quote(token.reveal(), safe=""))
+    if token is not None:  # `{token}` as a conversation's steps fill it (config refuses any other name in a URL)
+        url = fill(url, {"token": quote(token.reveal(), safe="")})
     parse_url(url)
     headers = (*extra_headers, *resolve_headers(block.headers))
     if item.websocket is not None:

@@ -17,14 +17,43 @@ from websockets.frames import Close
 from loopctl import secrets
 from loopctl.outside_text import NAME_LIMIT, one_line
 from loopctl.probe import classify
-from loopctl.probe.classify import DEPTH_PROCESSING, Outcome
+from loopctl.probe.classify import DEPTH_PROCESSING, Origin, Outcome
 from loopctl.probe.codes import CONNECT_FAILURES
 from loopctl.probe.spec import Check
-from loopctl.probe.steps import Step, captured, fill, mismatch, subset
+from loopctl.probe.steps import Step, as_text, captured, fill, mismatch, subset
 
 FRAMES_KEPT = 5  # the last frames that arrived instead of the one a step waited for
 FRAME_LIMIT = 160  # characters kept of each of them
 _RAW_KEPT = 64 * 1024  # a skipped frame up to this size is kept raw until shown
+CLOSE_POLL_S = 0.05  # how often a wait for a close looks at the protocol for the close frame
+
+
+async def next_frame(websocket: ClientConnection, *, within: float) -> str | bytes | None:
+    """The next frame, or None when none came `within` seconds; ConnectionClosed as soon as a close frame is in.
+
+    A close frame is looked for on the protocol, not waited for through `recv()`: that returns only once TCP has
+    ended too, which a server may take its time over (or never do). `recv()` is safe to cancel: no frame is lost.
+    """
+    if websocket.protocol.close_rcvd is not None:
+        raise _closed(websocket)
+    try:
+        async with asyncio.timeout(within):
+            return await websocket.recv()
+    except TimeoutError:
+        return None
+
+
+def first_close(rcvd: Close | None, sent: Close | None, rcvd_then_sent: bool | None) -> tuple[Close, Origin] | None:
+    """The close frame that ended the connection and who sent it: the server's when it came first, else the probe's;
+    None when neither was sent (the connection dropped)."""
+    if rcvd is not None and (sent is None or rcvd_then_sent):
+        return rcvd, "server"
+    return (sent, "client") if sent is not None else None
+
+
+def _closed(websocket: ClientConnection) -> ConnectionClosed:
+    protocol = websocket.protocol
+    return ConnectionClosed(protocol.close_rcvd, protocol.close_sent, protocol.close_rcvd_then_sent)
 
 
 class StepFailed(Exception):
@@ -61,7 +90,7 @@ class Conversation:
             return self.closed(closed.rcvd, closed.sent, closed.rcvd_then_sent)
         except StepFailed as failed:
             return failed.outcome
-        self.at = len(self.steps)
+        self.at, self.near = len(self.steps), None  # a near miss before the last step fitted is no longer news
         return classify.success(f"all {len(self.steps)} steps done")
 
     async def _one(self, websocket: ClientConnection, step: Step) -> None:
@@ -75,13 +104,20 @@ class Conversation:
             await self._wait(websocket, step)
 
     async def _wait(self, websocket: ClientConnection, step: Step) -> None:
-        """One timer for the whole step, not one per frame: a stream of skipped frames costs only their reading."""
+        """One timer for the whole step, not one per frame: a stream of skipped frames costs only their reading.
+        A close is awaited on the protocol (`next_frame`): a server that sends it may never end TCP."""
         timeout = step.timeout or self.check.timeout
         try:
             async with asyncio.timeout(timeout):
+                while step.kind == "expect_close":  # ended only by the close (ConnectionClosed) or the timer
+                    frame = await next_frame(websocket, within=CLOSE_POLL_S)
+                    if frame is not None:
+                        self._fits(step, frame)
                 while not self._fits(step, await websocket.recv()):
                     pass
         except TimeoutError:
+            if websocket.protocol.close_rcvd is not None:  # it closed while the step waited: the close is the verdict
+                raise _closed(websocket) from None
             raise StepFailed(self.timed_out(timeout)) from None
 
     def _fits(self, step: Step, frame: str | bytes) -> bool:
@@ -124,7 +160,7 @@ class Conversation:
     def _capture(self, step: Step, message: dict[str, Any]) -> None:
         for name, value in captured(step, message).items():
             self.values[name] = value
-            text = value if isinstance(value, str) else json.dumps(value)
+            text = as_text(value)  # the form `fill` puts into text, so redaction knows the one that travels
             if self.check.token is not None:  # a value handed out after authenticating may be a credential too
                 secrets.remember(text)
             self.captured[name] = one_line(text, NAME_LIMIT)
@@ -133,19 +169,19 @@ class Conversation:
 
     def closed(self, rcvd: Close | None, sent: Close | None, rcvd_then_sent: bool | None) -> Outcome:
         """The connection closed at the current step: the code the step wanted passes it, any other is the verdict."""
-        frame, origin = (rcvd, "server") if rcvd is not None and (sent is None or rcvd_then_sent) else (sent, "client")
-        step = self.steps[self.at] if self.at < len(self.steps) else None
-        awaited = step is not None and step.kind == "expect_close" and origin == "server"
-        if awaited and frame is not None and step is not None and frame.code in step.close_codes:
+        closing = first_close(rcvd, sent, rcvd_then_sent)
+        if closing is None:
+            return classify.close(1006, "", origin=None)
+        frame, origin = closing
+        step = None if self.finished else self.steps[self.at]
+        if step is not None and step.kind == "expect_close" and origin == "server" and frame.code in step.close_codes:
             self.at += 1
             if self.at == len(self.steps):
                 return classify.success(f"all {len(self.steps)} steps done; closed with {frame.code}")
             return self._failed_after_close(frame)
-        if frame is None:
-            return classify.close(1006, "", origin=None)
         if self.near is not None and frame.code == 1000 and origin == "server":
             return replace(self.timed_out(0), code=1000, origin="server")  # it answered, wrongly, and said goodbye
-        return classify.close(frame.code, frame.reason, origin=origin, app_codes=self.check.app_codes)  # type: ignore[arg-type]
+        return classify.close(frame.code, frame.reason, origin=origin, app_codes=self.check.app_codes)
 
     def _failed_after_close(self, frame: Close) -> Outcome:
         info = CONNECT_FAILURES["no_response"]
@@ -167,14 +203,19 @@ class Conversation:
 
     def judged(self, outcome: Outcome) -> Outcome:
         """A failure says the step it stopped at: `step 3/7: expect agent_completed: received 1011 …`."""
-        if outcome.passed or self.at >= len(self.steps):
+        if outcome.passed or self.finished:
             return outcome
         where = f"step {self.at + 1}/{len(self.steps)}: {self.current}"
         return replace(outcome, label=one_line(f"{where}: {outcome.label}"))
 
     @property
+    def finished(self) -> bool:
+        """Whether every step is done (what remains is the hold after a last send)."""
+        return self.at >= len(self.steps)
+
+    @property
     def current(self) -> str:
-        return self.steps[self.at].describe(self.check.event_field) if self.at < len(self.steps) else ""
+        return "" if self.finished else self.steps[self.at].describe(self.check.event_field)
 
     def report(self) -> dict[str, Any]:
         """What a record keeps: steps done and reached, the step, the mismatch, what came instead, captured values."""

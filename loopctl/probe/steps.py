@@ -30,8 +30,8 @@ class Step:
     def describe(self, event_field: str) -> str:
         """`expect agent_completed`, `send auth`, `expect_text ^DONE`, `expect_close 1000`: how a report names it."""
         if self.kind in ("send", "expect"):
-            name = self.body.get(event_field) if isinstance(self.body, dict) else None
-            return f"{self.kind} {name}" if isinstance(name, str) else f"{self.kind} a JSON frame"
+            name = self._named(event_field)
+            return f"{self.kind} {name}" if name is not None else f"{self.kind} a JSON frame"
         if self.kind == "expect_close":
             return "expect_close " + " or ".join(str(code) for code in self.close_codes)
         if self.kind == "expect_text":
@@ -40,7 +40,10 @@ class Step:
 
     def event_name(self, event_field: str) -> str | None:
         """The event an `expect` step waits for, when it names one."""
-        name = self.body.get(event_field) if self.kind == "expect" and isinstance(self.body, dict) else None
+        return self._named(event_field) if self.kind == "expect" else None
+
+    def _named(self, event_field: str) -> str | None:
+        name = self.body.get(event_field) if isinstance(self.body, dict) else None
         return name if isinstance(name, str) else None
 
 

@@ -24,16 +24,15 @@ from loopctl import __version__
 from loopctl.outside_text import EVENT_SAMPLE, NAME_LIMIT, one_line
 from loopctl.probe import classify
 from loopctl.probe.classify import Outcome
-from loopctl.probe.conversation import Conversation
+from loopctl.probe.conversation import CLOSE_POLL_S, Conversation, first_close, next_frame
 from loopctl.probe.net import ProbeEnded, default_port, failure_from_exception, open_tcp, tls_context
 from loopctl.probe.spec import Check, Latency, ProbeResult, with_query_token
-from loopctl.probe.steps import subset
+from loopctl.probe.steps import EXPECTING, subset
 
 _CLOSE_TIMEOUT = 2.0
 # With nothing expected, how long a check waits for the server's first word (a frame, a close) before it may
 # pass, whatever `hold` says: an auth middleware answers with a close right after the upgrade.
 FIRST_WORD_S = 1.0
-_CLOSE_POLL_S = 0.05
 
 
 class _NoRedirects(connect):
@@ -171,12 +170,32 @@ class _Session:
         protocol = self.websocket.protocol if self.websocket is not None else None
         if protocol is not None and (protocol.close_rcvd or protocol.close_sent):
             # A close frame arrived but the peer never ended TCP: judge the frame, not the silence.
-            return closed_outcome(self, protocol.close_rcvd, protocol.close_sent, protocol.close_rcvd_then_sent)
-        if self.conversation is not None:
+            return self.closed(protocol.close_rcvd, protocol.close_sent, protocol.close_rcvd_then_sent)
+        if self.conversation is not None and not self.conversation.finished:
             return self.conversation.timed_out(timeout)
         if not self.check.expect_events:
             return classify.success(f"connection stayed open for {self.check.hold:g}s")
         return classify.silence(timeout, expected=self.check.expect_events, seen=self.seen, instead=self.events.instead)
+
+    def closed(self, rcvd: Close | None, sent: Close | None, rcvd_then_sent: bool | None) -> Outcome:
+        """How the close ends the check: who closed first decides the origin (the server's frame, the probe's own, or
+        none: dropped); a conversation judges it at its step (an awaited close passes it)."""
+        if self.conversation is not None:
+            return self.conversation.closed(rcvd, sent, rcvd_then_sent)
+        check = self.check
+        closing = first_close(rcvd, sent, rcvd_then_sent)
+        if closing is None:
+            return classify.close(1006, "", origin=None, expected=check.expect_events, seen=self.seen)
+        frame, origin = closing
+        return classify.close(
+            frame.code,
+            frame.reason,
+            origin=origin,
+            expected=check.expect_events,
+            seen=self.seen,
+            app_codes=check.app_codes,
+            instead=self.events.instead,
+        )
 
     def result(self, outcome: Outcome) -> ProbeResult:
         latency = Latency(self.connect_ms, self.first_event_ms, self.elapsed_ms(self.started))
@@ -204,6 +223,10 @@ async def run_websocket_check(check: Check) -> ProbeResult:
         outcome = session.timeout_outcome()
     except ProbeEnded as ended:
         outcome = ended.outcome
+    finally:
+        # Outside the check's timer: a server slow to answer the close must not turn a verdict into a timeout.
+        if session.websocket is not None:
+            await _close_quietly(session.websocket, session.deadline)
     if session.conversation is not None and session.stage == "exchange":
         outcome = session.conversation.judged(outcome)
     return session.result(outcome)
@@ -227,9 +250,7 @@ async def _exchange(session: _Session) -> Outcome:
     try:
         return await _converse(session, websocket)
     except ConnectionClosed as closed:
-        return closed_outcome(session, closed.rcvd, closed.sent, closed.rcvd_then_sent)
-    finally:
-        await _close_quietly(websocket, session.deadline)
+        return session.closed(closed.rcvd, closed.sent, closed.rcvd_then_sent)
 
 
 async def _handshake(check: Check, sock: Any, host: str) -> ClientConnection:
@@ -285,10 +306,8 @@ async def _converse(session: _Session, websocket: ClientConnection) -> Outcome:
     if session.conversation is not None:
         session.sent_at = time.monotonic()
         outcome = await session.conversation.run(websocket)
-        if outcome.passed and check.steps[-1].kind in ("send", "text", "binary"):
-            return await _hold(
-                session, websocket
-            )  # nothing awaited after the last send: the server's answer may be a close
+        if outcome.passed and check.steps[-1].kind not in EXPECTING:
+            return await _hold(session, websocket)  # nothing awaited after the last send: its answer may be a close
         return outcome
     if check.send is not None:
         await websocket.send(json.dumps(check.send))
@@ -304,11 +323,7 @@ async def _converse(session: _Session, websocket: ClientConnection) -> Outcome:
 
 async def _hold(session: _Session, websocket: ClientConnection) -> Outcome:
     """With no events to expect, the check passes when the connection stays open for `hold` seconds, and not
-    before the server said its first word or FIRST_WORD_S passed: a close sent as its answer is never missed.
-
-    A close frame is looked for on the protocol, not waited for through `recv()`: that returns only once TCP has
-    ended too, which a server may take its time over (or never do).
-    """
+    before the server said its first word or FIRST_WORD_S passed: a close sent as its answer is never missed."""
     check = session.check
     began = time.monotonic()
     hold_end = began + min(check.hold, check.timeout)
@@ -320,35 +335,12 @@ async def _hold(session: _Session, websocket: ClientConnection) -> Outcome:
         if left <= 0:
             said = "" if heard else " and the server said nothing"
             return classify.success(f"connection stayed open for {end - began:g}s{said}")
-        try:
-            async with asyncio.timeout(min(left, _CLOSE_POLL_S)):  # recv() is safe to cancel: no frame is lost
-                session.take(await websocket.recv())
-                heard = True
-        except TimeoutError:
-            continue
+        frame = await next_frame(websocket, within=min(left, CLOSE_POLL_S))
+        if frame is not None:
+            session.take(frame)
+            heard = True
     protocol = websocket.protocol
-    return closed_outcome(session, protocol.close_rcvd, protocol.close_sent, protocol.close_rcvd_then_sent)
-
-
-def closed_outcome(session: _Session, rcvd: Close | None, sent: Close | None, rcvd_then_sent: bool | None) -> Outcome:
-    """Who closed first decides the origin: the server's frame, the probe's own, or none (dropped)."""
-    check = session.check
-    frame: Close
-    if rcvd is not None and (sent is None or rcvd_then_sent):
-        frame, origin = rcvd, "server"
-    elif sent is not None:
-        frame, origin = sent, "client"
-    else:
-        return classify.close(1006, "", origin=None, expected=check.expect_events, seen=session.seen)
-    return classify.close(
-        frame.code,
-        frame.reason,
-        origin=origin,  # type: ignore[arg-type]
-        expected=check.expect_events,
-        seen=session.seen,
-        app_codes=check.app_codes,
-        instead=session.events.instead,
-    )
+    return session.closed(protocol.close_rcvd, protocol.close_sent, protocol.close_rcvd_then_sent)
 
 
 async def _close_quietly(websocket: ClientConnection, deadline: float) -> None:

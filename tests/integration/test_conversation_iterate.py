@@ -15,8 +15,8 @@ import pytest
 from tests.conformance.serving import started
 from tests.conformance.test_conversations import TOKEN, exchange
 from tests.integration.agent_service import running_service
+from tests.reliability.harness import run_loopctl
 
-REPO = Path(__file__).resolve().parents[2]
 JWT_SECRET = "conversation-jwt-secret-0042"
 
 CONFIG = """\
@@ -38,17 +38,8 @@ def config(port: int, question: str) -> str:
 
 
 def loopctl(folder: Path, *args: str, token: str = TOKEN) -> subprocess.CompletedProcess[str]:
-    environ = {**os.environ, "CHAT_TOKEN": token, "DEMO_JWT_SECRET": JWT_SECRET}
-    environ.pop("GITHUB_STEP_SUMMARY", None)
-    return subprocess.run(
-        [sys.executable, "-m", "loopctl", *args, "--config", str(folder / "config.yaml")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=environ,
-        cwd=folder,
-        check=False,
-    )
+    env = {"CHAT_TOKEN": token, "DEMO_JWT_SECRET": JWT_SECRET}
+    return run_loopctl(folder, *args, "--config", str(folder / "config.yaml"), env=env)
 
 
 @pytest.fixture(scope="module")
