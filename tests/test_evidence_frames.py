@@ -66,3 +66,50 @@ def test_a_frame_outside_the_repo_says_so(context: BuildContext) -> None:
     assert repo_location(frame, context) == "python3.11/asyncio/tasks.py:10 in run (outside the repo)"
     escaping = Frame("/srv/../../etc/passwd", "1")
     assert repo_location(escaping, context).endswith("(outside the repo)")
+
+
+@pytest.fixture
+def init_layout(tmp_path: Path) -> BuildContext:
+    """The layout `loopctl init` writes: the repo root is the build context, the iterations folder is ignored in it,
+    and a Node service bundles `src/` into `dist/` inside the image (`dist/` is not in the repo)."""
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    for name in ("tasks.py", "main.py", "index.js", "package.json", "src/room.js", "iterations/0001.json"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x\n")
+    (tmp_path / ".gitignore").write_text("iterations/\nnode_modules/\ndist/\n")
+    (tmp_path / "Dockerfile").write_text(
+        "FROM node:20\nWORKDIR /app\nCOPY package.json ./\nCOPY . .\nRUN npm run build\nCOPY main.py /opt/tool/\n"
+    )
+    config = Config.model_validate({"project": "p", "build": {"context": ".", "image": "p"}, "base_dir": tmp_path})
+    found = BuildContext.of(config)
+    assert found is not None
+    return found
+
+
+@pytest.mark.parametrize(
+    ("frame", "location"),
+    [
+        # A library's file is never the repo's file of the same name at the build context's root.
+        (Frame("/usr/lib/python3.11/asyncio/tasks.py", "10", None, "run"), "python3.11/asyncio/tasks.py:10 in run"),
+        (Frame("/usr/local/lib/python3.12/site-packages/uvicorn/main.py", "3"), "site-packages/uvicorn/main.py:3"),
+        (Frame("/app/node_modules/ws/index.js", "5", "3"), "node_modules/ws/index.js:5:3"),
+    ],
+)
+def test_a_library_frame_is_not_a_root_file_of_the_same_name(
+    init_layout: BuildContext, frame: Frame, location: str
+) -> None:
+    assert repo_location(frame, init_layout) == f"{location} (outside the repo)"
+
+
+def test_frames_in_the_init_layout_are_the_repos_files(init_layout: BuildContext) -> None:
+    assert repo_location(Frame("/app/main.py", "3"), init_layout) == "main.py:3"
+    assert repo_location(Frame("/app/src/room.js", "8", "5", "join"), init_layout) == "src/room.js:8:5 in join"
+    assert repo_location(Frame("/opt/tool/main.py", "4"), init_layout) == "main.py:4"  # COPY of one file
+    assert repo_location(Frame("main.py", "2"), init_layout) == "main.py:2"  # a relative path is its own tail
+
+
+def test_a_bundle_built_in_the_image_is_not_a_root_file_of_the_same_name(init_layout: BuildContext) -> None:
+    bundle = repo_location(Frame("/app/dist/index.js", "1", "2472", "trackActivity"), init_layout)
+    assert bundle == (
+        "dist/index.js:1:2472 in trackActivity (in a bundle built in the image: its source map names the source line)"
+    )
