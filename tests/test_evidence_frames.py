@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
 
 from loopctl.config import Config
+from loopctl.evidence import collect as collect_module
 from loopctl.evidence.extract import LogLine, extract
 from loopctl.evidence.frames import BuildContext, repo_location
-from loopctl.records.record import Frame
+from loopctl.evidence.window import LogRead, Window
+from loopctl.records.record import CheckRecord, Frame
+from loopctl.records.sections import DeploySection
+from tests.support.records import closed
 
 
 @pytest.fixture
@@ -113,3 +118,53 @@ def test_a_bundle_built_in_the_image_is_not_a_root_file_of_the_same_name(init_la
     assert bundle == (
         "dist/index.js:1:2472 in trackActivity (in a bundle built in the image: its source map names the source line)"
     )
+
+
+# What uvicorn prints when a WebSocket handler raises, frames of the framework around the service's own.
+UVICORN = """\
+ERROR:    Exception in ASGI application
+Traceback (most recent call last):
+  File "/usr/local/lib/python3.12/site-packages/uvicorn/protocols/websockets/websockets_impl.py", line 243, in run_asgi
+    result = await self.app(self.scope, self.asgi_receive, self.asgi_send)  # type: ignore[func-returns-value]
+             ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^
+  File "/usr/local/lib/python3.12/site-packages/starlette/routing.py", line 74, in app
+    await func(session)
+  File "/app/app/agent.py", line 12, in respond
+    return "user: " + None
+           ~~~~~~~~~^~~~~~
+  File "/usr/local/lib/python3.12/asyncio/tasks.py", line 10, in run
+    raise
+TypeError: can only concatenate str (not "NoneType") to str
+INFO:     connection closed
+"""
+
+
+def test_a_checks_error_in_a_100k_line_log_names_the_repo_file_and_keeps_no_frame(
+    init_layout: BuildContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (init_layout.folder / "app").mkdir()
+    (init_layout.folder / "app" / "agent.py").write_text("x\n")
+    noise = [LogLine(f'INFO:     127.0.0.1:{40000 + n % 20000} - "GET /health HTTP/1.1" 200') for n in range(100_000)]
+    log = LogRead((*noise, *(LogLine(line) for line in UVICORN.splitlines())), "docker logs of chat")
+
+    class Source:
+        def read(self, window: Window, *, enough: Callable[[Sequence[LogLine]], bool]) -> LogRead:
+            return log
+
+    monkeypatch.setattr(collect_module, "source_for", lambda config, deploy: Source())
+    failing = CheckRecord.model_validate(
+        closed(1011, "", ["agent_started"])
+        | {"started_at": "2026-12-01T05:20:45Z", "finished_at": "2026-12-01T05:20:46Z"}
+    )
+    config = Config.model_validate(
+        {"project": "p", "build": {"context": ".", "image": "p"}, "base_dir": init_layout.top}
+    )
+    found = collect_module.collect(config, DeploySection(target="cloudrun"), [failing])
+    error = found.checks[0].server_error
+    assert error is not None and error.frame is None
+    assert (error.type, error.location) == ("TypeError", "app/agent.py:12 in respond")
+    assert found.detail["lines"] == 100_000 + len(UVICORN.splitlines())
+    unmapped = collect_module.collect(
+        config.model_copy(update={"build": None}), DeploySection(target="cloudrun"), [failing]
+    )
+    assert unmapped.checks[0].server_error == error.model_copy(update={"location": "app/app/agent.py:12"})
