@@ -107,3 +107,12 @@ def test_rows_appended_out_of_order_are_sorted_once_then_found_at_the_tail(tmp_p
     settled = cache.read_bytes()
     cached_rows(store, 20)
     assert cache.read_bytes() == settled  # everything found near the end: nothing appended, nothing rewritten
+
+
+def test_a_cache_linked_to_nowhere_is_not_created_through_its_link(tmp_path: Path) -> None:
+    store = Store(tmp_path / "iterations")
+    store.save(make_record(1, "failed"), None)
+    target = tmp_path / "elsewhere.jsonl"
+    (store.root / CACHE_NAME).symlink_to(target)
+    assert [row["number"] for row in cached_rows(store, 5)[0]] == [1]
+    assert not target.exists() and (store.root / CACHE_NAME).is_symlink()
