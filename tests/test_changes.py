@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -14,15 +13,10 @@ from loopctl.clients.git_repo import git_info
 from loopctl.records.changes import changes_since
 from loopctl.records.record import Changes, GitInfo, Record
 from loopctl.reports.evidence import changes_section
+from tests.support.git import git
 from tests.support.records import make_record
 
 CONFIG = "project: demo\nbuild:\n  context: service\nprobe:\n  checks: []\ndeploy:\n  target: url\n  url: http://a\n"
-
-
-def git(root: Path, *args: str) -> str:
-    identity = ["-c", "user.name=Test", "-c", "user.email=test@example.com"]
-    done = subprocess.run(["git", *identity, *args], cwd=root, capture_output=True, text=True, check=True)
-    return done.stdout.strip()
 
 
 def repo(tmp_path: Path) -> Path:
