@@ -8,9 +8,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from loopctl.outside_text import printable
-from loopctl.records.compare import STAGE_NAMES
 from loopctl.records.record import CAUSE_TYPES, UNLEVELLED, Changes, CheckRecord, Record, ServerError
-from loopctl.reports.tables import DASH, code, fence_for, table, text
+from loopctl.reports.tables import DASH, code, fence_for, stage, table, text
 
 NO_ERROR = "no server error logged in the window"
 GATEWAY_STATUSES = (502, 503, 504)  # a proxy or the platform may have answered these, not the app
@@ -61,7 +60,7 @@ def short_outcome(check: CheckRecord) -> str:
     if check.kind == "http" and outcome.code is not None:
         return f"HTTP {outcome.code}"
     name = str(outcome.code) if outcome.code is not None else text(outcome.category)
-    return f"{name} at {STAGE_NAMES.get(outcome.depth, f'depth {outcome.depth}')}"
+    return f"{name} at {stage(outcome.depth)}"
 
 
 def quoted_error(check: CheckRecord) -> str | None:

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from loopctl.records.compare import STAGE_NAMES, blocking_check, stage_of
+from loopctl.records.compare import blocking_check, stage_of
 from loopctl.records.record import CheckRecord, PhaseRecord, Record, SuiteRecord
 from loopctl.reports.evidence import failure_lines, report_hint
-from loopctl.reports.tables import arrived, code, fenced_details, headline, text
+from loopctl.reports.tables import arrived, code, fenced_details, headline, stage, text
 
 FAILURE_LIST_LIMIT = 10
-
-
-def stage(depth: int) -> str:
-    return STAGE_NAMES.get(depth, f"depth {depth}")
 
 
 def quoted_check(record: Record) -> CheckRecord | None:

@@ -29,7 +29,6 @@ from loopctl.reports.failures import (
     lead,
     priorities_section,
     quoted_check,
-    stage,
     stopped_phases,
 )
 from loopctl.reports.serving import still_serving, stopped_before_probe
@@ -43,6 +42,7 @@ from loopctl.reports.tables import (
     latency_table,
     load_table,
     results_table,
+    stage,
     text,
     trend_chart,
     trend_points,
