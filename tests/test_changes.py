@@ -117,6 +117,17 @@ def test_outside_git_only_the_input_digest_is_compared(tmp_path: Path) -> None:
         "note": "not a git work tree: only the build context's input digest is compared",
     }
     assert since(tmp_path, first, snapshot(tmp_path, 2, digest="b"))["input_changed"] is True
+    assert since(tmp_path, first, snapshot(tmp_path, 2, digest=""))["input_changed"] is None  # no digest: unknown
+
+
+def test_config_keys_are_named_two_levels_deep_whatever_moved_below(tmp_path: Path) -> None:
+    root = repo(tmp_path)
+    nested = CONFIG + "  docker: {env: {A: '1'}, port: 8080}\n"
+    (root / "config.yaml").write_text(nested)
+    git(root, "commit", "--quiet", "-am", "Docker block")
+    first = snapshot(root, 1)
+    (root / "config.yaml").write_text(nested.replace("A: '1'", "A: '2'").replace("project: demo", "project: x"))
+    assert since(root, first, snapshot(root, 2))["config_changed"] == ["deploy.docker", "project"]
 
 
 def test_a_context_that_holds_the_iterations_folder_does_not_list_its_records(tmp_path: Path) -> None:
