@@ -167,9 +167,10 @@ class CacheFile:
             if not text:
                 return
             # Never through a link, never onto a FIFO: a cache that is not a plain file is left alone.
-            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+            flags = os.O_RDWR | os.O_APPEND | os.O_CREAT
             with contextlib.suppress(NotRegular), os.fdopen(open_regular(self.path, flags), "ab") as stream:
-                if stream.tell() and not self._ends_with_newline():
+                end = stream.tell()
+                if end and os.pread(stream.fileno(), 1, end - 1) != b"\n":
                     text = "\n" + text  # a line cut short by a crash must not swallow the next one
                 stream.write(text.encode("utf-8"))
             with contextlib.suppress(FileNotFoundError):
@@ -184,11 +185,6 @@ class CacheFile:
                 continue
             if isinstance(entry, dict):
                 yield entry
-
-    def _ends_with_newline(self) -> bool:
-        with os.fdopen(open_regular(self.path), "rb") as stream:
-            stream.seek(-1, os.SEEK_END)
-            return stream.read(1) == b"\n"
 
     def _compact(self) -> None:
         """Keep only the newest line of each number, in the order they were written."""
