@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -14,15 +13,10 @@ from loopctl.clients.git_repo import git_info
 from loopctl.records.changes import changes_since
 from loopctl.records.record import Changes, GitInfo, Record
 from loopctl.reports.evidence import changes_section
+from tests.support.git import git
 from tests.support.records import make_record
 
 CONFIG = "project: demo\nbuild:\n  context: service\nprobe:\n  checks: []\ndeploy:\n  target: url\n  url: http://a\n"
-
-
-def git(root: Path, *args: str) -> str:
-    identity = ["-c", "user.name=Test", "-c", "user.email=test@example.com"]
-    done = subprocess.run(["git", *identity, *args], cwd=root, capture_output=True, text=True, check=True)
-    return done.stdout.strip()
 
 
 def repo(tmp_path: Path) -> Path:
@@ -123,6 +117,17 @@ def test_outside_git_only_the_input_digest_is_compared(tmp_path: Path) -> None:
         "note": "not a git work tree: only the build context's input digest is compared",
     }
     assert since(tmp_path, first, snapshot(tmp_path, 2, digest="b"))["input_changed"] is True
+    assert since(tmp_path, first, snapshot(tmp_path, 2, digest=""))["input_changed"] is None  # no digest: unknown
+
+
+def test_config_keys_are_named_two_levels_deep_whatever_moved_below(tmp_path: Path) -> None:
+    root = repo(tmp_path)
+    nested = CONFIG + "  docker: {env: {A: '1'}, port: 8080}\n"
+    (root / "config.yaml").write_text(nested)
+    git(root, "commit", "--quiet", "-am", "Docker block")
+    first = snapshot(root, 1)
+    (root / "config.yaml").write_text(nested.replace("A: '1'", "A: '2'").replace("project: demo", "project: x"))
+    assert since(root, first, snapshot(root, 2))["config_changed"] == ["deploy.docker", "project"]
 
 
 def test_a_context_that_holds_the_iterations_folder_does_not_list_its_records(tmp_path: Path) -> None:

@@ -19,13 +19,8 @@ from loopctl.records.record import CheckRecord, Record
 from loopctl.records.sections import BuildSection
 from loopctl.reports.markdown import render_markdown
 from loopctl.runner import run_iteration
+from tests.support.git import git
 from tests.support.records import http_check
-
-
-def git(repo: Path, *args: str) -> str:
-    identity = ["-c", "user.email=t@example.invalid", "-c", "user.name=t"]
-    done = subprocess.run(["git", "-C", str(repo), *identity, *args], check=True, capture_output=True, text=True)
-    return done.stdout.strip()
 
 
 class Build:

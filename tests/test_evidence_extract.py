@@ -273,3 +273,19 @@ def test_a_refusal_is_quoted_from_its_warning_not_from_the_access_log() -> None:
         cause([LogLine('"GET /fail HTTP/1.1" 500 Internal Server Error')], "Internal Server Error", refused=False)
         is None
     )
+
+
+def test_an_unlevelled_line_is_quoted_for_the_words_it_shares_with_the_reason_and_the_last_of_equals_wins() -> None:
+    window = lines(
+        "listening on :8080\nroom lobby is full: 12 players\ntick 41\nroom arena is full: 12 players\ntick 42"
+    )
+    found = cause(window, "room is full", refused=False)
+    assert found is not None and (found.type, found.message) == ("LOG", "room arena is full: 12 players")
+    assert found.lines == ("room lobby is full: 12 players", "room arena is full: 12 players")
+
+
+def test_the_last_exit_cloud_run_logged_is_the_one_that_ended_the_process() -> None:
+    window = lines("Container called exit(3).\nstarting again\nContainer called exit(1).\nafter")
+    ended = platform_end(window)
+    assert ended is not None and ended.exit_code == 1
+    assert ended.lines == ("Container called exit(3).", "starting again", "Container called exit(1).")

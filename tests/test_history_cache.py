@@ -107,3 +107,22 @@ def test_rows_appended_out_of_order_are_sorted_once_then_found_at_the_tail(tmp_p
     settled = cache.read_bytes()
     cached_rows(store, 20)
     assert cache.read_bytes() == settled  # everything found near the end: nothing appended, nothing rewritten
+
+
+def test_a_cache_linked_to_nowhere_is_not_created_through_its_link(tmp_path: Path) -> None:
+    store = Store(tmp_path / "iterations")
+    store.save(make_record(1, "failed"), None)
+    target = tmp_path / "elsewhere.jsonl"
+    (store.root / CACHE_NAME).symlink_to(target)
+    assert [row["number"] for row in cached_rows(store, 5)[0]] == [1]
+    assert not target.exists() and (store.root / CACHE_NAME).is_symlink()
+
+
+def test_a_current_line_whose_row_has_a_field_of_the_wrong_type_is_made_again(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    store.save(make_record(1, "failed"), None)
+    (row,) = cached_rows(store, 5)[0]
+    line = json.loads((tmp_path / CACHE_NAME).read_text())
+    for tampered in ({"depth": "deep"}, {"depth": True}, {"extra": 1}):
+        (tmp_path / CACHE_NAME).write_text(json.dumps({**line, "row": {**row, **tampered}}) + "\n")  # same key
+        assert cached_rows(store, 5)[0] == [row], tampered

@@ -220,6 +220,15 @@ def test_a_failed_deploy_says_the_previous_deployment_still_serves(records: list
     assert "## Results compared" not in report and "BEFORE" not in report
 
 
+def test_an_iteration_that_deployed_and_ran_only_suites_is_compared_not_said_to_have_stopped(
+    records: list[Record],
+) -> None:
+    suite = {"name": "e2e", "priority": 1, "passed": 3, "failed": 1, "exit_code": 1}
+    report = render_markdown(make_record(3, "regression", phase_rows=phases(), suites=[suite]), records[1])
+    assert "**Still serving**" not in report
+    assert "## Results compared" in report and "| e2e (suite) |" in report
+
+
 def test_the_hint_and_the_server_error_appear_once_each() -> None:
     check = closed(1011, "Internal error", ["agent_started"])
     check["server_error"] = {"type": "TypeError", "message": "boom", "location": "app/ws.py:3", "lines": ["x"]}

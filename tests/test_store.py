@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from loopctl.errors import UsageError
-from loopctl.records.store import Store, write_atomic
+from loopctl.records.store import Store, StoreError, write_atomic
 from tests.support.records import make_record
 
 
@@ -21,14 +23,33 @@ def test_numbers_are_never_reused_even_when_a_record_was_never_written(tmp_path:
 
 
 def test_a_second_lock_fails_fast_naming_the_holder(tmp_path: Path) -> None:
-    import os
-
     store = Store(tmp_path)
     with store.lock(), pytest.raises(UsageError) as caught, Store(tmp_path).lock():
         pass
     assert f"pid {os.getpid()}" in caught.value.message
     with Store(tmp_path).lock():  # released once the holder is done
         pass
+
+
+@pytest.mark.parametrize(
+    ("plant", "said"),
+    [
+        (lambda lock, victim: lock.symlink_to(victim), "is a symbolic link"),
+        (lambda lock, victim: os.mkfifo(lock), "is not a regular file (a FIFO)"),
+    ],
+)
+def test_a_lock_that_is_not_a_plain_file_is_refused_and_left_alone(
+    tmp_path: Path, plant: Callable[[Path, Path], None], said: str
+) -> None:
+    victim = tmp_path / "precious.txt"
+    victim.write_text("keep me\n")
+    store = Store(tmp_path / "iterations")
+    store.root.mkdir()
+    plant(store.root / ".lock", victim)
+    with pytest.raises(StoreError) as caught, store.lock():
+        pass
+    assert said in caught.value.message and "rm " in caught.value.hint
+    assert victim.read_text() == "keep me\n"
 
 
 def test_unreadable_and_future_records_are_skipped_with_a_reason(tmp_path: Path) -> None:

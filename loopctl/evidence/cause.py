@@ -12,9 +12,8 @@ import re
 from collections.abc import Sequence
 
 from loopctl.evidence.extract import ERROR_SEVERITIES, EXCERPT_LIMIT, MESSAGE_LIMIT, LogLine, clean, expand
-from loopctl.records.record import ServerError
+from loopctl.records.record import UNLEVELLED, ServerError
 
-UNLEVELLED = "LOG"  # the type of a quoted line that names no level of its own
 WARNING_SEVERITIES = ("WARNING", "WARN", *ERROR_SEVERITIES)
 _LEVEL_TEXT = re.compile(
     r"(?:^|[\s\[(|])(?P<level>WARNING|WARN|ERROR|CRITICAL|FATAL)(?:$|[\s\]):|])|\blevel=(?P<kv>warn|warning)\b",

@@ -86,10 +86,11 @@ def _with_error(check: CheckRecord, read: LogRead, window: Window | None, contex
     found = error_for(check, [line for line in read.lines if window.holds(line)])
     if found is None:
         return check
-    mapped = found.frame is not None and context is not None
-    # The repo path the Changes table uses; the frame as printed stays out of the record.
-    location = repo_location(found.frame, context) if found.frame is not None and context is not None else None
-    error = found.model_copy(update={"location": location if mapped else found.location, "frame": None})
+    location = found.location
+    if found.frame is not None and context is not None:
+        location = repo_location(found.frame, context)  # the repo path the Changes table uses
+    # The frame as printed stays out of the record.
+    error = found.model_copy(update={"location": location, "frame": None})
     return check.model_copy(update={"server_error": error})
 
 

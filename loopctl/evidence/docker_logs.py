@@ -19,9 +19,10 @@ SETTLE_S = 0.1  # the engine writes a container's output to its log within milli
 class DockerLogs:
     """One container's log, read through the docker SDK as a stream, keeping a bounded head and tail."""
 
-    def __init__(self, container_id: str, *, name: str = "") -> None:
+    def __init__(self, container_id: str, *, name: str = "", tty: bool | None = None) -> None:
         self.container_id = container_id
         self.name = name or container_id[:12]
+        self._tty = tty  # asked of the engine once, when the caller has not inspected the container already
 
     def read(self, window: Window, *, enough: Callable[[Sequence[LogLine]], bool] = lambda lines: False) -> LogRead:
         """Read right away; when nothing telling is there yet, once more a moment later (never the window's end)."""
@@ -31,14 +32,22 @@ class DockerLogs:
         time.sleep(SETTLE_S)
         return self._read(window)
 
+    def last(self, count: int) -> tuple[str, ...]:
+        """The container's last `count` lines, whenever written, through the same bounded stream as a window."""
+        kept = Bounded(0, TAIL_BYTES)
+        for chunk in self._stream({"tail": count}):
+            kept.add(chunk)
+        return tuple(line.text for line in kept.lines())[-count:]
+
     def _read(self, window: Window) -> LogRead:
         kept = Bounded(HEAD_BYTES, TAIL_BYTES)
-        for chunk in self._stream(window):
+        since, until = (f"{moment.timestamp():.6f}" for moment in (window.start, window.end))
+        for chunk in self._stream({"since": since, "until": until}):
             kept.add(chunk)
         source = f"docker logs of {self.name} ({self.container_id[:12]})"
         return LogRead(kept.lines(), source, partial=kept.partial())
 
-    def _stream(self, window: Window) -> Iterator[bytes]:
+    def _stream(self, which: dict[str, int | str]) -> Iterator[bytes]:
         """The engine's log response, read in chunks as it arrives: never the whole window in memory at once."""
         import docker.errors
         import requests
@@ -48,14 +57,14 @@ class DockerLogs:
 
         try:
             api = docker_client().api
-            tty = bool(api.inspect_container(self.container_id)["Config"].get("Tty"))
+            if self._tty is None:
+                self._tty = bool(api.inspect_container(self.container_id)["Config"].get("Tty"))
             url = f"{api.base_url}/v{api.api_version}/containers/{self.container_id}/logs"
-            params: dict[str, int | str] = {"stdout": 1, "stderr": 1, "timestamps": 1, "follow": 0}
-            params |= {"since": f"{window.start.timestamp():.6f}", "until": f"{window.end.timestamp():.6f}"}
+            params: dict[str, int | str] = {"stdout": 1, "stderr": 1, "timestamps": 1, "follow": 0, **which}
             with api.get(url, params=params, stream=True, timeout=READ_TIMEOUT_S) as response:
                 response.raise_for_status()
                 chunks = iter(lambda: response.raw.read(CHUNK_BYTES), b"")  # whole pieces, not the engine's chunks
-                yield from chunks if tty else demultiplexed(chunks)
+                yield from chunks if self._tty else demultiplexed(chunks)
         except docker.errors.NotFound:
             raise LogsUnavailable(f"container {self.name} is gone: its log cannot be read") from None
         except (

@@ -1,13 +1,16 @@
 """Where a stack frame is in the repo: its container path mapped to a file of the build context, from the repo root.
 
 `app/api/ws_auth.py:26` is the tail of `/srv/app/api/ws_auth.py` in the container; the Changes table names the same
-file `backend/app/api/ws_auth.py`. The longest tail of the frame's path that is a file of the build context wins;
-else the Dockerfile's COPY (or ADD) that put it there; else the frame is not in the repo, and the location says so.
+file `backend/app/api/ws_auth.py`. The longest tail (of two parts at least) of the frame's path that is a file of
+the build context wins; else the Dockerfile's COPY (or ADD) that put it there; else a bundle the image built where a
+COPY put the project (`dist/` is in no repo), or a frame not in the repo, and the location says so.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -44,15 +47,33 @@ class BuildContext:
 def repo_location(frame: Frame, context: BuildContext) -> str:
     """`backend/app/api/ws_auth.py:26 in authenticate`; a frame in a bundle or outside the repo says so."""
     found = _by_tail(frame.path, context) or _by_copy(frame.path, context)
-    where = found if found is not None else _tail(frame.path)
+    built = _built(frame, context) if found is None else None
+    where = found or built or _tail(frame.path)
     text = f"{where}:{frame.line}" + (f":{frame.column}" if frame.column else "")
     if frame.function and frame.function != "<module>":
         text += f" in {frame.function}"
-    if found is None:
+    if built is not None:
+        text += " (in a bundle built in the image: its source map names the source line)"
+    elif found is None:
         text += " (outside the repo)"
-    elif _BUNDLE.search(found) or (frame.line == "1" and int(frame.column or 0) >= BUNDLE_COLUMN):
+    elif _bundle(found, frame):
         text += " (in a bundle: its source map names the source line)"
     return clean(text, NAME_LIMIT * 2)
+
+
+def _bundle(path: str, frame: Frame) -> bool:
+    return bool(_BUNDLE.search(path)) or (frame.line == "1" and int(frame.column or 0) >= BUNDLE_COLUMN)
+
+
+def _built(frame: Frame, context: BuildContext) -> str | None:
+    """The repo path of a bundle the image built where a COPY put the project (`dist/` is in no repo)."""
+    for candidate in _copied(frame.path, context):
+        if "node_modules" in candidate.parts or not _bundle(candidate.as_posix(), frame):
+            continue
+        with contextlib.suppress(OSError):
+            if candidate.resolve().is_relative_to(context.folder) and not candidate.exists():
+                return _from_top(candidate, context)
+    return None
 
 
 def _parts(path: str) -> list[str]:
@@ -61,9 +82,10 @@ def _parts(path: str) -> list[str]:
 
 
 def _by_tail(path: str, context: BuildContext) -> str | None:
-    """The longest tail of `path` that names a file of the build context."""
+    """The longest tail of `path` that names a file of the build context; of two parts at least when the path has
+    them, so a library's `asyncio/tasks.py` is never the repo's own `tasks.py` (a COPY maps one-part tails)."""
     parts = _parts(path)
-    for start in range(len(parts)):
+    for start in range(max(len(parts) - 1, 1)):
         candidate = context.folder.joinpath(*parts[start:])
         if _inside(candidate, context):
             return _from_top(candidate, context)
@@ -72,14 +94,23 @@ def _by_tail(path: str, context: BuildContext) -> str | None:
 
 def _by_copy(path: str, context: BuildContext) -> str | None:
     """The file a COPY put at `path`: `COPY src/ /srv/` puts `src/app.py` at `/srv/app.py`."""
+    for candidate in _copied(path, context):
+        if _inside(candidate, context):
+            return _from_top(candidate, context)
+    return None
+
+
+def _copied(path: str, context: BuildContext) -> Iterator[Path]:
+    """Where in the context each COPY whose destination holds `path` took it from (it may be built in the image)."""
     for source, destination in context.copies:
         rest = "" if path == destination else _under(path, destination)
         if rest is None:
             continue
-        candidate = context.folder.joinpath(*_parts(source), *_parts(rest))
-        if _inside(candidate, context):
-            return _from_top(candidate, context)
-    return None
+        origin = context.folder.joinpath(*_parts(source))
+        if not origin.is_file():
+            yield origin.joinpath(*_parts(rest))
+        elif not rest or _parts(rest) == [origin.name]:  # `COPY main.py /opt/tool/` puts it at /opt/tool/main.py
+            yield origin
 
 
 def _under(path: str, folder: str) -> str | None:

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from loopctl.evidence.docker_logs import DockerLogs
 from loopctl.evidence.extract import LogLine, clean
 from loopctl.evidence.window import LogsUnavailable
 
@@ -58,10 +59,10 @@ def container_end(container_id: str, *, settle_s: float = 0.0) -> ProcessEnd | N
             return None
         state = inspected.get("State") or {}
         restarts = int(inspected.get("RestartCount") or 0)
-        tail = api.logs(container_id, stdout=True, stderr=True, tail=LAST_LINES)
     except (docker.errors.DockerException, requests.exceptions.RequestException) as err:
         raise LogsUnavailable(f"the Docker Engine did not say whether the container still runs: {err}") from None
-    lines = tuple(clean(line) for line in bytes(tail).decode("utf-8", "replace").splitlines()[-LAST_LINES:])
+    tty = bool((inspected.get("Config") or {}).get("Tty"))
+    lines = tuple(clean(line) for line in DockerLogs(container_id, tty=tty).last(LAST_LINES))
     finished = str(state.get("FinishedAt") or "")
     return ProcessEnd(
         status=clean(str(state.get("Status") or "unknown"), 40),

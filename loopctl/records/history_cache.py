@@ -128,9 +128,8 @@ class CacheFile:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.lines_read = 0
-        self._wanted = 0
-        self._found = 0
-        self._gave_up = False
+        # The last lookup gave up with most rows not found near the end: the file is out of order.
+        self._unsorted = False
 
     def lookup(self, wanted: dict[int, list[int]]) -> dict[int, dict[str, Any]]:
         """The newest line of each wanted number whose key still matches its file.
@@ -140,7 +139,6 @@ class CacheFile:
         """
         found: dict[int, dict[str, Any]] = {}
         decided: set[int] = set()
-        self._wanted = len(wanted)
         budget = _SLACK * len(wanted) + _SLACK_LINES
         for entry in self._entries_backwards() if wanted else ():
             number = entry.get("number")
@@ -152,9 +150,8 @@ class CacheFile:
             if len(decided) == len(wanted):
                 break
             if self.lines_read >= budget:
-                self._gave_up = True
+                self._unsorted = len(found) * 2 < len(wanted)
                 break
-        self._found = len(found)
         return found
 
     def append(self, entries: Iterable[dict[str, Any]]) -> None:
@@ -162,7 +159,7 @@ class CacheFile:
         text = "".join(json.dumps(entry, separators=(",", ":"), sort_keys=True) + "\n" for entry in entries)
         # A read-only iterations folder (a CI artifact) still gets its history, just uncached.
         with contextlib.suppress(OSError):
-            if self._gave_up and self._found * 2 < self._wanted:
+            if self._unsorted:
                 # Older rows were appended after newer ones (`--last 5000` after `--last 20`), or many lines are
                 # superseded: sorted again, the next lookup finds the newest rows at the end. A few new records
                 # missing from an otherwise found tail never get here: they are appended.
@@ -170,18 +167,14 @@ class CacheFile:
             if not text:
                 return
             # Never through a link, never onto a FIFO: a cache that is not a plain file is left alone.
-            with contextlib.suppress(NotRegular), os.fdopen(self._open(os.O_WRONLY | os.O_APPEND), "ab") as stream:
-                if stream.tell() and not self._ends_with_newline():
+            flags = os.O_RDWR | os.O_APPEND | os.O_CREAT
+            with contextlib.suppress(NotRegular), os.fdopen(open_regular(self.path, flags), "ab") as stream:
+                end = stream.tell()
+                if end and os.pread(stream.fileno(), 1, end - 1) != b"\n":
                     text = "\n" + text  # a line cut short by a crash must not swallow the next one
                 stream.write(text.encode("utf-8"))
             with contextlib.suppress(FileNotFoundError):
                 (self.path.parent / _OLD_CACHE).unlink()
-
-    def _open(self, flags: int) -> int:
-        try:
-            return open_regular(self.path, flags)
-        except FileNotFoundError:
-            return open_regular(self.path, flags | os.O_CREAT | os.O_EXCL)
 
     def _entries_backwards(self) -> Iterable[dict[str, Any]]:
         for line in _lines_backwards(self.path):
@@ -192,11 +185,6 @@ class CacheFile:
                 continue
             if isinstance(entry, dict):
                 yield entry
-
-    def _ends_with_newline(self) -> bool:
-        with os.fdopen(open_regular(self.path), "rb") as stream:
-            stream.seek(-1, os.SEEK_END)
-            return stream.read(1) == b"\n"
 
     def _compact(self) -> None:
         """Keep only the newest line of each number, in the order they were written."""

@@ -80,6 +80,10 @@ class Frame:
     function: str | None = None
 
 
+UNLEVELLED = "LOG"  # the type of a line quoted as why the server refused that names no level of its own
+CAUSE_TYPES = (UNLEVELLED, "WARNING")  # a line quoted as the cause of a refusal, not an error the server had
+
+
 class ServerError(_Model):
     """The error the service logged during a check: exception type, message, where (`app/handlers.py:42`), and
     the excerpt; `frame` is where, as printed, for mapping to a file of the repo (never written to the record)."""

@@ -66,14 +66,12 @@ class Store:
             self._make_root()
             try:
                 # Never through a symlink: `.lock -> somefile` would let loopctl truncate a file it does not own.
-                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
-            except OSError as err:
-                if err.errno == errno.ELOOP:
-                    raise StoreError(
-                        f"{path} is a symbolic link; loopctl does not follow it",
-                        hint=f"remove it (rm {path}): loopctl makes its own lock file",
-                    ) from None
-                raise
+                fd = open_regular(path, os.O_RDWR | os.O_CREAT)
+            except NotRegular as err:
+                raise StoreError(
+                    f"{path} is {err.reason}",
+                    hint=f"remove it (rm {path}): loopctl makes its own lock file",
+                ) from None
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -8,13 +8,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from loopctl.outside_text import printable
-from loopctl.records.compare import STAGE_NAMES, set_aside
-from loopctl.records.record import Changes, CheckRecord, Record, ServerError
-from loopctl.reports.tables import DASH, code, fence_for, table, text
+from loopctl.records.compare import set_aside
+from loopctl.records.record import CAUSE_TYPES, UNLEVELLED, Changes, CheckRecord, Record, ServerError
+from loopctl.reports.tables import DASH, code, fence_for, stage, table, text
 
 NO_ERROR = "no server error logged in the window"
-UNLEVELLED = "LOG"  # the type evidence gives a quoted line that names no level of its own
-CAUSE_TYPES = (UNLEVELLED, "WARNING")  # a line quoted as the cause of a refusal, not an error the server had
 GATEWAY_STATUSES = (502, 503, 504)  # a proxy or the platform may have answered these, not the app
 NO_CLOSE_FRAME = (1005, 1006, 1015)  # codes that say no close frame came (or TLS broke): nothing was answered
 NO_ERROR_IN_PART = "no server error in the part of the window's log that was read"
@@ -63,7 +61,7 @@ def short_outcome(check: CheckRecord) -> str:
     if check.kind == "http" and outcome.code is not None:
         return f"HTTP {outcome.code}"
     name = str(outcome.code) if outcome.code is not None else text(outcome.category)
-    return f"{name} at {STAGE_NAMES.get(outcome.depth, f'depth {outcome.depth}')}"
+    return f"{name} at {stage(outcome.depth)}"
 
 
 def quoted_error(check: CheckRecord) -> str | None:

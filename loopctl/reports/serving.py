@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from loopctl.records.record import Record
+from loopctl.records.record import GATING_PHASES, Record
 from loopctl.reports.tables import code, text
 
 
 def stopped_before_probe(record: Record) -> bool:
     """A build, push or deploy failed, so no check ran: nothing to compare, only what failed and what serves."""
     return not record.checks and any(
-        phase.status == "failed" for phase in record.phases if phase.name in ("build", "push", "deploy")
+        phase.status == "failed" and phase.name in GATING_PHASES for phase in record.phases
     )
 
 

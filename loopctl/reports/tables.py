@@ -9,7 +9,7 @@ from typing import TypeVar
 
 from loopctl.errors import ErrorKind
 from loopctl.outside_text import printable
-from loopctl.records.compare import PRIORITIES, pass_rates
+from loopctl.records.compare import PRIORITIES, STAGE_NAMES, pass_rates
 from loopctl.records.history import blocking_text, history_rows
 from loopctl.records.record import CheckRecord, PhaseRecord, Record, SuiteRecord
 from loopctl.records.sections import BuildSection, DeploySection, PushSection
@@ -60,6 +60,11 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     lines.append("| " + " | ".join("---" for _ in headers) + " |")
     lines += ["| " + " | ".join(cell(value) for value in row) + " |" for row in rows]
     return lines
+
+
+def stage(depth: int) -> str:
+    """`message processing`: the name of a depth on the request path."""
+    return STAGE_NAMES.get(depth, f"depth {depth}")
 
 
 def mark(passed: bool, *, emoji: bool) -> str:

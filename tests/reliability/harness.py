@@ -17,7 +17,7 @@ from typing import Any
 
 from loopctl.exitcodes import ExitCode
 from loopctl.records.record import RECORD_SCHEMA
-from tests.integration.agent_service import EVENTS
+from tests.integration.agent_service import EVENTS, running_service
 
 REPO = Path(__file__).resolve().parents[2]
 SERVICE_SOURCE = REPO / "examples" / "agent-service"
@@ -60,6 +60,26 @@ def iterate(
 ) -> subprocess.CompletedProcess[str]:
     """`loopctl iterate --config folder/config.yaml ARGS`."""
     return run_loopctl(folder, "iterate", "--config", str(folder / "config.yaml"), *args, env=env, timeout=timeout)
+
+
+def iterate_chat(folder: Path, *args: str, times: int = 1) -> subprocess.CompletedProcess[str]:
+    """`times` iterations of `folder` (`--ci` and ARGS) probing the sample service's chat with a JWT; each but the
+    last must pass; the last one's run."""
+    with running_service(secret=JWT_SECRET) as service:
+        write_config(folder, url_config(service.http_url, chat_check(auth=JWT_AUTH)))
+        for _ in range(times - 1):
+            earlier = iterate(folder, "--ci", *args)
+            assert earlier.returncode == 0, earlier.stderr
+        return iterate(folder, "--ci", *args)
+
+
+def skipped_records(stderr: str) -> set[int]:
+    """The record numbers named by `warning: skipped` lines, each named once."""
+    numbers = [
+        int(line.split("iterations/")[1][:4]) for line in stderr.splitlines() if line.startswith("warning: skipped ")
+    ]
+    assert len(numbers) == len(set(numbers)), stderr
+    return set(numbers)
 
 
 def in_a_terminal(folder: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

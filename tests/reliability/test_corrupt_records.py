@@ -8,18 +8,13 @@ from pathlib import Path
 import pytest
 
 from loopctl.records.record import RECORD_SCHEMA
-from tests.integration.agent_service import running_service
 from tests.reliability.harness import (
     EXIT_USAGE,
-    JWT_AUTH,
-    JWT_SECRET,
     assert_no_traceback,
-    chat_check,
-    iterate,
+    iterate_chat,
     iterations,
     run_loopctl,
-    url_config,
-    write_config,
+    skipped_records,
 )
 
 GOOD = (1, 2)
@@ -56,23 +51,11 @@ def with_check(good: str, number: int, **fields: object) -> dict[str, object]:
 
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
-    with running_service(secret=JWT_SECRET) as service:
-        write_config(tmp_path, url_config(service.http_url, chat_check(auth=JWT_AUTH)))
-        for _ in GOOD:
-            assert iterate(tmp_path, "--ci").returncode == 0
+    assert iterate_chat(tmp_path, times=len(GOOD)).returncode == 0
     good = (iterations(tmp_path) / "0001.json").read_text()
     for number, content in damaged(good).items():
         (iterations(tmp_path) / f"{number:04d}.json").write_bytes(content)
     return tmp_path
-
-
-def warned(stderr: str) -> set[int]:
-    """The record numbers named by `warning: skipped` lines, each named once."""
-    numbers = [
-        int(line.split("iterations/")[1][:4]) for line in stderr.splitlines() if line.startswith("warning: skipped ")
-    ]
-    assert len(numbers) == len(set(numbers)), stderr
-    return set(numbers)
 
 
 def test_history_lists_the_good_records_and_warns_about_each_bad_one(folder: Path) -> None:
@@ -80,7 +63,7 @@ def test_history_lists_the_good_records_and_warns_about_each_bad_one(folder: Pat
         done = run_loopctl(folder, *args)
         assert done.returncode == 0, done.stderr
         assert_no_traceback(done.stderr)
-        assert warned(done.stderr) == BAD, done.stderr
+        assert skipped_records(done.stderr) == BAD, done.stderr
     rows = json.loads(run_loopctl(folder, "history", "--json").stdout)["data"]["iterations"]
     assert [row["number"] for row in rows] == list(GOOD)
     assert f"newer loopctl (schema {RECORD_SCHEMA + 1}" in run_loopctl(folder, "history").stderr
@@ -90,7 +73,7 @@ def test_report_renders_the_latest_good_record_and_refuses_a_bad_one_by_number(f
     latest = run_loopctl(folder, "report")
     assert latest.returncode == 0, latest.stderr
     assert latest.stdout == (iterations(folder) / "0002.md").read_text()
-    assert warned(latest.stderr) == BAD
+    assert skipped_records(latest.stderr) == BAD
     for number in sorted(BAD):
         refused = run_loopctl(folder, "report", str(number), "--format", "json")
         assert refused.returncode == EXIT_USAGE, (number, refused.stderr)
@@ -99,13 +82,11 @@ def test_report_renders_the_latest_good_record_and_refuses_a_bad_one_by_number(f
 
 
 def test_the_next_iteration_compares_with_the_last_good_record_and_numbers_past_the_bad_ones(folder: Path) -> None:
-    with running_service(secret=JWT_SECRET) as service:
-        write_config(folder, url_config(service.http_url, chat_check(auth=JWT_AUTH)))
-        done = iterate(folder, "--ci", "--json")
+    done = iterate_chat(folder, "--json")
     assert done.returncode == 0, done.stderr
     record = json.loads(done.stdout)["data"]
     assert (record["number"], record["previous"], record["status"]) == (max(BAD) + 1, 2, "success")
-    assert warned(done.stderr) == BAD
+    assert skipped_records(done.stderr) == BAD
     assert_no_traceback(done.stderr)
 
 
@@ -121,5 +102,5 @@ def test_a_tampered_history_cache_is_read_past_not_trusted(folder: Path) -> None
         done = run_loopctl(folder, *args)
         assert done.returncode == 0, done.stderr
         assert_no_traceback(done.stderr)
-        assert warned(done.stderr) == BAD and "\x1b" not in done.stdout + done.stderr
+        assert skipped_records(done.stderr) == BAD and "\x1b" not in done.stdout + done.stderr
     assert run_loopctl(folder, "history", "--json").stdout == first.stdout

@@ -12,18 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.agent_service import running_service
-from tests.reliability.harness import (
-    JWT_AUTH,
-    JWT_SECRET,
-    assert_no_traceback,
-    chat_check,
-    iterate,
-    iterations,
-    run_loopctl,
-    url_config,
-    write_config,
-)
+from tests.reliability.harness import assert_no_traceback, iterate_chat, iterations, run_loopctl, skipped_records
 
 GOOD = (1, 2)
 
@@ -42,16 +31,8 @@ def hostile(folder: Path, outside: Path) -> set[int]:
 
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
-    with running_service(secret=JWT_SECRET) as service:
-        write_config(tmp_path, url_config(service.http_url, chat_check(auth=JWT_AUTH)))
-        for _ in GOOD:
-            assert iterate(tmp_path, "--ci").returncode == 0
+    assert iterate_chat(tmp_path, times=len(GOOD)).returncode == 0
     return tmp_path
-
-
-def skipped(stderr: str) -> set[int]:
-    lines = [line for line in stderr.splitlines() if line.startswith("warning: skipped ")]
-    return {int(line.split("iterations/")[1][:4]) for line in lines}
 
 
 def test_links_fifos_and_huge_records_are_skipped_by_history_report_and_iterate(folder: Path, tmp_path: Path) -> None:
@@ -60,13 +41,9 @@ def test_links_fifos_and_huge_records_are_skipped_by_history_report_and_iterate(
         done = run_loopctl(folder, *args, timeout=60)
         assert done.returncode == 0, done.stderr
         assert_no_traceback(done.stderr)
-        assert skipped(done.stderr) == bad, done.stderr
-    assert [
-        row["number"] for row in json.loads(run_loopctl(folder, "history", "--json").stdout)["data"]["iterations"]
-    ] == [
-        1,
-        2,
-    ]
+        assert skipped_records(done.stderr) == bad, done.stderr
+    rows = json.loads(run_loopctl(folder, "history", "--json").stdout)["data"]["iterations"]
+    assert [row["number"] for row in rows] == list(GOOD)
     stderr = run_loopctl(folder, "history").stderr
     assert "0003.json: a symbolic link" in stderr and "0004.json: not a regular file (a FIFO)" in stderr
     assert "0006.json: over 16 MiB" in stderr
@@ -74,11 +51,9 @@ def test_links_fifos_and_huge_records_are_skipped_by_history_report_and_iterate(
         refused = run_loopctl(folder, "report", str(number), timeout=60)
         assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) <= 2, refused.stderr
         assert_no_traceback(refused.stderr)
-    with running_service(secret=JWT_SECRET) as service:
-        write_config(folder, url_config(service.http_url, chat_check(auth=JWT_AUTH)))
-        done = iterate(folder, "--ci", "--json", timeout=120)
+    done = iterate_chat(folder, "--json")
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["data"]["number"] == 7 and skipped(done.stderr) == bad
+    assert json.loads(done.stdout)["data"]["number"] == 7 and skipped_records(done.stderr) == bad
 
 
 def test_a_fifo_or_linked_history_cache_is_not_waited_on_or_written_through(folder: Path, tmp_path: Path) -> None:
@@ -120,8 +95,6 @@ def test_temporary_files_of_a_killed_write_are_removed_under_the_lock(folder: Pa
     fresh_cache_temp.write_text("half")
     mine = records / "notes.tmp"  # not loopctl's pattern: never touched
     mine.write_text("mine")
-    with running_service(secret=JWT_SECRET) as service:
-        write_config(folder, url_config(service.http_url, chat_check(auth=JWT_AUTH)))
-        assert iterate(folder, "--ci").returncode == 0
+    assert iterate_chat(folder).returncode == 0
     assert not [path for path in [*leftovers, old_cache_temp] if path.exists()]
     assert fresh_cache_temp.exists() and mine.exists()
