@@ -19,7 +19,7 @@ Shapes copied, one line each, with their source:
 - `GET /storage/v1/b/BUCKET/o/OBJECT` (metadata; `blob.exists()` asks with `fields=name`):
   https://cloud.google.com/storage/docs/json_api/v1/objects/get
 - `POST /upload/storage/v1/b/BUCKET/o?uploadType=multipart` (multipart/related: JSON metadata, then the media) and
-  `ifGenerationMatch=0` answering 412 when the object exists:
+  `ifGenerationMatch=N` answering 412 unless N is the live generation (0: unless there is no object):
   https://cloud.google.com/storage/docs/uploading-objects#uploading-an-object (multipart upload) and
   https://cloud.google.com/storage/docs/request-preconditions
 - media download `GET /download/storage/v1/b/BUCKET/o/OBJECT?alt=media` with `Range: bytes=N-` → 206 with
@@ -266,7 +266,9 @@ class GcsEmulator(HttpEmulator):
         name = str(metadata.get("name") or query.get("name") or "")
         self._bucket(bucket)
         with self.lock:
-            if query.get("ifGenerationMatch") == "0" and name in self.buckets[bucket]:
+            wanted = query.get("ifGenerationMatch")
+            live = self.buckets[bucket].get(name)
+            if wanted is not None and wanted != str(live.generation if live else 0):
                 raise GcsError(412, "At least one of the pre-conditions you specified did not hold.")
             stored = self.put(bucket, name, media, str(metadata.get("contentType") or content_type))
         return _object_resource(bucket, name, stored)
