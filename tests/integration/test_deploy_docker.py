@@ -162,6 +162,22 @@ def test_the_name_is_handed_over_at_once_and_the_old_container_retired_in_the_ba
     assert first["revision"] != third["revision"]
 
 
+def test_the_deploy_returns_while_the_replaced_container_is_still_stopping(
+    tmp_path: Path, engine: Any, image: str, project: str
+) -> None:
+    """The old container ignores SIGTERM, so its stop takes the whole grace: the deploy must not wait for it."""
+    name = f"{project}-slow-stop"
+    stubborn = ["sh", "-c", "trap '' TERM; exec python -m http.server 8080"]  # SIG_IGN survives the exec
+    first = deploy(make_ctx(tmp_path, project, name=name, image=image, command=stubborn))
+    second = deploy(make_ctx(tmp_path, project, name=name, image=image, number=2, env={"JWT_SECRET": "y"}))
+    old = engine.containers.get(first["container_id"])  # within the grace of STOP_TIMEOUT_S: not stopped yet
+    assert old.name.startswith(f"{name}-retired-") and old.status == "running", (old.name, old.status)
+    assert engine.containers.get(name).id == second["container_id"]
+    finish_retiring()
+    with pytest.raises(docker.errors.NotFound):
+        engine.containers.get(first["container_id"])
+
+
 def test_a_successor_that_exits_leaves_the_previous_container_serving(
     tmp_path: Path, engine: Any, image: str, project: str
 ) -> None:
@@ -336,7 +352,7 @@ REUSE_IN_A_FRESH_PROCESS = """
 import json, sys
 from pathlib import Path
 from loopctl.config import Config, DeployConfig, DockerDeployConfig
-from loopctl.phases.docker.deploy import DockerDeploy
+from loopctl.phases.docker.deploy import STOP_TIMEOUT_S, DockerDeploy
 from loopctl.records.store import Store
 from loopctl.phases.base import Context, RunOptions
 
