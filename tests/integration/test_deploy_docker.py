@@ -293,6 +293,21 @@ def test_an_app_listening_on_loopback_inside_the_container_fails_at_once(
     assert "0.0.0.0:$PORT (8080)" in err.hint
 
 
+def test_an_ipv6_socket_on_ipv4_loopback_is_loopback_too(tmp_path: Path, engine: Any, image: str, project: str) -> None:
+    """A JVM binds 127.0.0.1 with an IPv6 socket: /proc/net/tcp6 then shows ::ffff:127.0.0.1, which is loopback."""
+    serve = (
+        "import http.server, socket\n"
+        "class Server(http.server.HTTPServer):\n"
+        "    address_family = socket.AF_INET6\n"
+        "Server(('::ffff:127.0.0.1', 8080), http.server.SimpleHTTPRequestHandler).serve_forever()\n"
+    )
+    ctx = make_ctx(tmp_path, project, image=image, command=["python", "-c", serve], ready_timeout=30)
+    err = deploy_fails(ctx, "wrong_port")
+
+    assert "it listens on ::ffff:127.0.0.1:8080 inside the container" in err.message
+    assert "0.0.0.0:$PORT (8080)" in err.hint
+
+
 def test_without_a_readable_socket_table_the_log_names_the_port(
     tmp_path: Path, engine: Any, image: str, project: str
 ) -> None:
