@@ -224,6 +224,28 @@ def test_an_unchanged_deploy_reuses_the_running_container(
     assert health_status(forced["url"]) == 200
 
 
+def test_an_unchanged_deploy_is_reused_through_the_sdk_when_the_socket_cannot_be_asked(
+    tmp_path: Path, engine: Any, image: str, project: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DOCKER_HOST naming a remote engine: the plain socket read is not possible, the SDK reads the same container."""
+    from loopctl.clients import docker_engine
+
+    name = f"{project}-reuse-sdk"
+    first = deploy(make_ctx(tmp_path, project, name=name, image=image, env={"JWT_SECRET": "x"}))
+
+    def no_socket(path: str, *, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+        raise docker_engine.EngineUnavailable(path)
+
+    monkeypatch.setattr(docker_engine, "engine_get", no_socket)
+    again = deploy(make_ctx(tmp_path, project, name=name, image=image, number=2, env={"JWT_SECRET": "x"}))
+    assert again["reused"] is True and again["container_id"] == first["container_id"]
+    assert again["image_id"] == first["image_id"] and again["url"] == first["url"]
+    # A stopped container of that name is not reused: it is replaced.
+    engine.containers.get(name).stop(timeout=1)
+    third = deploy(make_ctx(tmp_path, project, name=name, image=image, number=3, env={"JWT_SECRET": "x"}))
+    assert third["reused"] is False and third["container_id"] != first["container_id"]
+
+
 def test_an_image_that_cannot_be_pulled_leaves_the_running_container_alone(
     tmp_path: Path, engine: Any, image: str, project: str
 ) -> None:
