@@ -55,6 +55,11 @@ def test_an_upload_over_a_generation_holds_only_while_that_generation_is_live(gc
     assert gcs.read("b", "o") == b"second"
     blob.upload_from_string(b"over the second", if_generation_match=gcs.generation("b", "o"), retry=None)
     assert gcs.read("b", "o") == b"over the second"
+    big = b"x" * (9 * 1024 * 1024)  # past the multipart limit: a resumable session, checked when it completes
+    with pytest.raises(exceptions.PreconditionFailed):
+        blob.upload_from_string(big, if_generation_match=first, retry=None)
+    blob.upload_from_string(big, if_generation_match=gcs.generation("b", "o"), retry=None)
+    assert gcs.read("b", "o") == big and not gcs.sessions
 
 
 def test_a_growing_object_is_read_from_an_offset(gcs: GcsEmulator) -> None:
