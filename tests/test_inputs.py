@@ -70,3 +70,22 @@ def test_a_nested_iterations_folder_is_excluded_and_one_outside_the_context_is_i
         if rules.counts(name)
     ]
     assert kept == ["ops/loop-recordsX/a", "a"]
+
+
+def test_the_image_tags_name_the_commit_the_record_names(tmp_path: Path) -> None:
+    """One look at git per iteration: the tag says `-dirty` exactly when the record's git section does, even when
+    the tree changes while the iteration runs."""
+    import subprocess
+
+    from loopctl.phases.base import Context
+    from loopctl.phases.docker.build import image_tags
+    from loopctl.records.store import Store
+
+    config = user_repo(tmp_path)
+    for command in (["init", "-q"], ["add", "."], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "v1"]):
+        subprocess.run(["git", *command], cwd=tmp_path, check=True)
+    ctx = Context(config, Store(tmp_path / "iterations"), 7, lambda event: None)
+    tags = image_tags(ctx)
+    (tmp_path / "app" / "main.py").write_text("print('edited while the build ran')\n")
+    git = ctx.git()
+    assert git["dirty"] is False and tags == [git["commit"][:12], "loopctl-0007"]
