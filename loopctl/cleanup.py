@@ -61,7 +61,7 @@ def sweep(config: Config, *, keep: int, dry_run: bool, registry: bool = True) ->
     containers = _containers(client, config.project, keep)
     serving_images = {str(c.attrs.get("Image", "")) for c, item in containers if item.why_kept}
     images = _images(client, config, keep, serving_images)
-    kept_digests = {d for image, item in images if item.why_kept for d in image.attrs.get("RepoDigests") or []}
+    kept_digests = {d for image, item in images if item.why_kept for d in image.get("RepoDigests") or []}
     result.found += [item for _, item in containers] + [item for _, item in images]
     _remove_containers(dry_run, containers, result)
     for _, item in images:
@@ -113,46 +113,48 @@ def _container_iteration(container: Any) -> int:
 # --- images in the engine -----------------------------------------------------------------------
 
 
-def _images(client: Any, config: Config, keep: int, serving: set[str]) -> list[tuple[Any, Leftover]]:
+def _images(client: Any, config: Config, keep: int, serving: set[str]) -> list[tuple[dict[str, Any], Leftover]]:
     """One entry per image reference loopctl made (`repo:tag`, `repo@digest`); the last `keep` images and those
-    a kept container runs stay."""
+    a kept container runs stay.
+
+    Read as the engine lists them (`GET /images/json`: Id, RepoTags, RepoDigests, Created): the SDK's
+    `images.list` would inspect every image once more, one request each."""
     repository = config.build.image if config.build is not None else None
-    images = {image.id: image for image in client.images.list(filters={"label": f"{PROJECT_LABEL}={config.project}"})}
+    listed = client.api.images(filters={"label": f"{PROJECT_LABEL}={config.project}"})
     if repository:
-        images.update({image.id: image for image in client.images.list(name=repository)})
+        listed += client.api.images(name=repository)
+    images = {str(image["Id"]): image for image in listed}
     ranked = sorted(images.values(), key=_image_rank, reverse=True)
-    recent = {image.id for image in ranked[:keep]}
+    recent = {image["Id"] for image in ranked[:keep]}
     pairs = []
     for image in ranked:
-        why = "a kept container runs it" if image.id in serving else ""
-        why = why or (f"among the last {keep}" if image.id in recent else "")
+        why = "a kept container runs it" if image["Id"] in serving else ""
+        why = why or (f"among the last {keep}" if image["Id"] in recent else "")
         for reference in _own_references(image, repository):
             pairs.append((image, Leftover("image", reference, _image_iteration(image), why)))
     return pairs
 
 
-def _own_references(image: Any, repository: str | None) -> list[str]:
+def _own_references(image: dict[str, Any], repository: str | None) -> list[str]:
     """The image's tags loopctl made in `repository`, and its digest references there."""
     names = []
-    for reference in image.attrs.get("RepoTags") or []:
+    for reference in image.get("RepoTags") or []:
         repo, _, tag = reference.rpartition(":")
         if repo == repository and _OWN_TAG.match(tag):
             names.append(reference)
-    names += [ref for ref in image.attrs.get("RepoDigests") or [] if ref.partition("@")[0] == repository]
+    names += [ref for ref in image.get("RepoDigests") or [] if ref.partition("@")[0] == repository]
     return names
 
 
-def _image_iteration(image: Any) -> int | None:
-    numbers = [
-        int(m[1]) for ref in image.attrs.get("RepoTags") or [] if (m := _ITERATION_TAG.match(ref.rpartition(":")[2]))
-    ]
+def _image_iteration(image: dict[str, Any]) -> int | None:
+    numbers = [int(m[1]) for ref in image.get("RepoTags") or [] if (m := _ITERATION_TAG.match(ref.rpartition(":")[2]))]
     return max(numbers) if numbers else None
 
 
-def _image_rank(image: Any) -> tuple[int, str]:
+def _image_rank(image: dict[str, Any]) -> tuple[int, int]:
     # An unchanged iteration re-tags an older image: its newest iteration tag says how recent it is, not its age.
     iteration = _image_iteration(image)
-    return (-1 if iteration is None else iteration, str(image.attrs.get("Created", "")))
+    return (-1 if iteration is None else iteration, int(image.get("Created") or 0))  # seconds since the epoch
 
 
 def _untag(client: Any, reference: str, result: Sweep) -> None:

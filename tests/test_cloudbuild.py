@@ -76,6 +76,19 @@ def test_the_tarball_honours_dockerignore_and_is_the_same_for_the_same_inputs(tm
     assert source_name("sha256:abc") == "loopctl-source/abc.tar.gz"
 
 
+def test_the_tarball_leaves_out_loopctls_own_folder_whatever_dockerignore_says(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    (tmp_path / ".dockerignore").write_text("*.md\n!iterations/*.md\n")
+    (tmp_path / "app.py").write_text("print('hi')\n")
+    (tmp_path / "iterations" / "logs").mkdir(parents=True)
+    for name in ("0001.json", "0001.md", "logs/0001.build.log"):
+        (tmp_path / "iterations" / name).write_text("{}\n")
+    sink = io.BytesIO()
+    pack_context(tmp_path, cloudbuild_config(), sink, own=["iterations"])
+    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(sink.getvalue()))) as archive:
+        assert sorted(archive.getnames()) == [".dockerignore", "Dockerfile", "app.py"]
+
+
 def test_the_build_step_has_the_local_builds_arguments_and_images_are_every_tag() -> None:
     build = cloudbuild_config(args={"B": "2", "A": "1"}, target="runtime", dockerfile="ops/Dockerfile")
     references = ["r/app:in-1", "r/app:loopctl-0003"]

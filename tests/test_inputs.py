@@ -7,7 +7,7 @@ from pathlib import Path
 
 from loopctl.config import Config
 from loopctl.phases.docker.build import build_context
-from loopctl.phases.inputs import build_inputs, input_digest, own_paths, without_own_files
+from loopctl.phases.inputs import build_inputs, context_rules, input_digest, own_paths
 
 
 def user_repo(tmp_path: Path, *, iterations_dir: str = "iterations", dockerignore: str | None = None) -> Config:
@@ -63,7 +63,29 @@ def test_a_nested_iterations_folder_is_excluded_and_one_outside_the_context_is_i
     (tmp_path / "svc").mkdir()
     outside = user_repo(tmp_path / "svc", iterations_dir="../records")
     assert own_paths(outside, tmp_path / "svc") == []
-    kept = without_own_files(
-        ["ops/loop-records", "ops/loop-records/0001.json", "ops/loop-recordsX/a", "a"], ["ops/loop-records"]
-    )
+    rules = context_rules(tmp_path, "Dockerfile", ["ops/loop-records"])
+    kept = [
+        name
+        for name in ["ops/loop-records", "ops/loop-records/0001.json", "ops/loop-recordsX/a", "a"]
+        if rules.counts(name)
+    ]
     assert kept == ["ops/loop-recordsX/a", "a"]
+
+
+def test_the_image_tags_name_the_commit_the_record_names(tmp_path: Path) -> None:
+    """One look at git per iteration: the tag says `-dirty` exactly when the record's git section does, even when
+    the tree changes while the iteration runs."""
+    import subprocess
+
+    from loopctl.phases.base import Context
+    from loopctl.phases.docker.build import image_tags
+    from loopctl.records.store import Store
+
+    config = user_repo(tmp_path)
+    for command in (["init", "-q"], ["add", "."], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "v1"]):
+        subprocess.run(["git", *command], cwd=tmp_path, check=True)
+    ctx = Context(config, Store(tmp_path / "iterations"), 7, lambda event: None)
+    tags = image_tags(ctx)
+    (tmp_path / "app" / "main.py").write_text("print('edited while the build ran')\n")
+    git = ctx.git()
+    assert git["dirty"] is False and tags == [git["commit"][:12], "loopctl-0007"]

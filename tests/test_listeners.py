@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from loopctl.phases.docker.listeners import logged_ports, parse_socket_table
+from loopctl.phases.docker.listeners import logged_ports, loopback, parse_socket_table
 
 # /proc/net/tcp and tcp6 as Linux prints them (proc(5)): a listener on 0.0.0.0:8483, one on 127.0.0.1:8080, an
 # established connection from 8080, and a tcp6 listener on [::]:9000.
@@ -20,6 +20,28 @@ TABLE = """\
 
 def test_the_socket_table_gives_each_listener_with_its_address() -> None:
     assert parse_socket_table(TABLE) == {("0.0.0.0", 8483), ("127.0.0.1", 8080), ("::", 9000)}
+
+
+@pytest.mark.parametrize(
+    ("address", "is_loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.0.1.1", True),
+        ("::1", True),
+        ("::ffff:127.0.0.1", True),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("::ffff:0.0.0.0", False),
+        ("172.17.0.2", False),
+    ],
+)
+def test_loopback_is_every_form_a_socket_table_shows_it_in(address: str, is_loopback: bool) -> None:
+    assert loopback(address) is is_loopback
+
+
+def test_a_tcp6_row_for_ipv4_loopback_reads_as_that_address() -> None:
+    row = "   0: 0000000000000000FFFF00000100007F:1F90 00000000000000000000000000000000:0000 0A 00000000:00000000\n"
+    assert parse_socket_table(row) == {("::ffff:127.0.0.1", 8080)}
 
 
 @pytest.mark.parametrize(

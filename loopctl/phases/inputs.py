@@ -65,11 +65,6 @@ def input_rules(config: Config) -> InputRules:
     return context_rules(context, build.dockerfile, own_paths(config, context))
 
 
-def context_files(context: Path, dockerfile: str) -> list[str]:
-    """Files the engine would receive, honouring .dockerignore exactly as the docker SDK does."""
-    return context_rules(context, dockerfile).files()
-
-
 def own_paths(config: Config, context: Path) -> list[str]:
     """loopctl's own files under `context` (the iterations folder: records, reports, logs, lock, caches).
 
@@ -81,17 +76,6 @@ def own_paths(config: Config, context: Path) -> list[str]:
     except ValueError:
         return []  # outside the context: the engine never sees it
     return [relative.as_posix()] if relative.parts else []
-
-
-def without_own_files(files: Iterable[str], own: Sequence[str]) -> list[str]:
-    """`files` (relative to the context) minus loopctl's own folders and everything under them."""
-    prefixes = tuple(f"{folder}/" for folder in own)
-    kept = []
-    for name in files:
-        posix = name.replace(os.sep, "/")
-        if posix not in own and not posix.startswith(prefixes):
-            kept.append(name)
-    return kept
 
 
 def build_inputs(config: Config) -> list[str]:

@@ -144,12 +144,20 @@ def test_clean_deletes_registry_manifests_that_carry_only_its_tags(tmp_path: Pat
         push_all(engine, repository)
         write_config(tmp_path, project, repository, push=True)
         try:
+            pushed = registry_tags(registry, path)
+            dry_code, dry, dry_stderr = clean(tmp_path, "--keep", "2", "--dry-run")
+            after_dry_run = registry_tags(registry, path)
             code, done, stderr = clean(tmp_path, "--keep", "2")
             tags = registry_tags(registry, path)
         finally:
             for image in engine.images.list(name=repository):
                 engine.images.remove(image.id, force=True)
 
+    assert dry_code == 0, dry_stderr
+    assert after_dry_run == pushed and f"in-{2:032x}" in pushed  # a dry run deletes nothing in the registry
+    assert [item for item in dry["found"] if item["kind"] == "registry"] == [
+        item for item in done["found"] if item["kind"] == "registry"
+    ]
     assert code == 0, stderr
     assert "loopctl-0002" not in tags and f"{2:012x}-dirty" not in tags and f"in-{2:032x}" not in tags
     assert {"loopctl-0001", "v1", "loopctl-0003", "loopctl-0004"} <= tags

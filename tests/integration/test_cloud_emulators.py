@@ -42,6 +42,26 @@ def test_buckets_are_created_once_and_objects_only_if_absent(gcs: GcsEmulator) -
     assert [found.name for found in client.list_buckets()] == ["p_cloudbuild"]
 
 
+def test_an_upload_over_a_generation_holds_only_while_that_generation_is_live(gcs: GcsEmulator) -> None:
+    """`ifGenerationMatch=N`: written only when N is the live generation (0: when there is none), else 412."""
+    blob = storage_client(gcs).bucket("b").blob("o")
+    gcs.create_bucket("b")
+    gcs.put("b", "o", b"first", "text/plain")
+    first = gcs.generation("b", "o")
+    assert first is not None
+    gcs.put("b", "o", b"second", "text/plain")
+    with pytest.raises(exceptions.PreconditionFailed):
+        blob.upload_from_string(b"over the first", if_generation_match=first, retry=None)
+    assert gcs.read("b", "o") == b"second"
+    blob.upload_from_string(b"over the second", if_generation_match=gcs.generation("b", "o"), retry=None)
+    assert gcs.read("b", "o") == b"over the second"
+    big = b"x" * (9 * 1024 * 1024)  # past the multipart limit: a resumable session, checked when it completes
+    with pytest.raises(exceptions.PreconditionFailed):
+        blob.upload_from_string(big, if_generation_match=first, retry=None)
+    blob.upload_from_string(big, if_generation_match=gcs.generation("b", "o"), retry=None)
+    assert gcs.read("b", "o") == big and not gcs.sessions
+
+
 def test_a_growing_object_is_read_from_an_offset(gcs: GcsEmulator) -> None:
     def blob() -> Any:  # a new handle each read: a used one is pinned to the generation it read
         return storage_client(gcs).bucket("logs").blob("log-1.txt")

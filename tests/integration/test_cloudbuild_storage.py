@@ -5,13 +5,16 @@ against gcp-storage-emulator from PyPI (tests/support/third_party_gcs.py says wh
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from loopctl.config import BuildConfig, CloudBuildConfig
-from loopctl.errors import LoopctlError
+from loopctl.errors import ErrorKind, LoopctlError
+from loopctl.phases.cloudbuild import source
 from loopctl.phases.cloudbuild.api import CloudBuildApi
 from loopctl.phases.cloudbuild.logs import LogTail
 from loopctl.phases.cloudbuild.request import build_request
@@ -115,6 +118,43 @@ def test_an_object_already_there_is_reused_only_when_its_checksum_matches(
 
     again = upload_source(api_for(gcs), context, build, DIGEST)
     assert again.uploaded is False and again.generation == uploaded.generation
+
+
+def test_an_object_another_writer_replaced_after_loopctl_looked_is_not_overwritten(
+    gcs: GcsEmulator, context: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The upload is conditional on the generation loopctl looked at: other bytes written in between stay, and the
+    run says the object changed instead of building from whichever write came last."""
+    build = build_config(gcs, context)
+    gcs.create_bucket("proj_cloudbuild")
+    gcs.put("proj_cloudbuild", source_name(DIGEST), b"planted bytes", "application/gzip")
+    looked = source._existing
+
+    def look_then_race(api: CloudBuildApi, bucket: Any, name: str) -> Any:
+        found = looked(api, bucket, name)
+        monkeypatch.setattr(source, "_existing", looked)
+        gcs.put("proj_cloudbuild", name, b"another writer's bytes", "application/gzip")
+        return found
+
+    monkeypatch.setattr(source, "_existing", look_then_race)
+    with pytest.raises(LoopctlError) as caught:
+        upload_source(api_for(gcs), context, build, DIGEST)
+    assert caught.value.kind == ErrorKind.SOURCE_CHANGED
+    assert gcs.read("proj_cloudbuild", source_name(DIGEST)) == b"another writer's bytes"
+
+
+def test_a_context_over_the_multipart_limit_goes_up_as_a_resumable_upload(gcs: GcsEmulator, context: Path) -> None:
+    """A Node service's context passes 8 MiB easily: the client then uploads in a resumable session, and the
+    precondition on the generation still holds."""
+    (context / "vendor.bin").write_bytes(os.urandom(9 * 1024 * 1024))  # incompressible: the tarball stays big
+    build = build_config(gcs, context)
+    gcs.create_bucket("proj_cloudbuild")
+    gcs.put("proj_cloudbuild", source_name(DIGEST), b"planted bytes", "application/gzip")
+    uploaded = upload_source(api_for(gcs), context, build, DIGEST)
+    assert uploaded.uploaded is True and uploaded.size > 8 * 1024 * 1024
+    assert gcs.read("proj_cloudbuild", source_name(DIGEST)) == packed(context, build)
+    assert uploaded.generation == gcs.generation("proj_cloudbuild", source_name(DIGEST))
+    assert ("PUT", "/upload/storage/v1/b/proj_cloudbuild/o") in gcs.requests  # the session, not one multipart POST
 
 
 def test_a_bucket_of_that_name_in_another_project_is_an_error_that_says_so(gcs: GcsEmulator, context: Path) -> None:

@@ -344,6 +344,8 @@ def test_a_failed_preview_drops_its_tag_and_the_next_direct_deploy_serves(
     broken = deployed(loop, images.v1, fault="auth", strategy="preview")
     released = as_kept(run(RELEASE, broken).section)
     assert released is not None and released["action"] == "not_promoted" and released["tag_removed"] is True
+    assert [key for key in emulator.update_masks[-1]] == ["traffic", "annotations"]  # the template is not resent
+    assert not emulator.bodies[-1].get("template", {}).get("revision")
     assert not [status for status in loop.state()["trafficStatuses"] if status.get("tag") == "loopctl"]
     assert loop.state()["annotations"] == {"loopctl/preview-pinned-to": stable["revision"]}
     assert probe_passes(broken, loop.state()["uri"])  # the stable revision still serves

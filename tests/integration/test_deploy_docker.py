@@ -162,6 +162,22 @@ def test_the_name_is_handed_over_at_once_and_the_old_container_retired_in_the_ba
     assert first["revision"] != third["revision"]
 
 
+def test_the_deploy_returns_while_the_replaced_container_is_still_stopping(
+    tmp_path: Path, engine: Any, image: str, project: str
+) -> None:
+    """The old container ignores SIGTERM, so its stop takes the whole grace: the deploy must not wait for it."""
+    name = f"{project}-slow-stop"
+    stubborn = ["sh", "-c", "trap '' TERM; exec python -m http.server 8080"]  # SIG_IGN survives the exec
+    first = deploy(make_ctx(tmp_path, project, name=name, image=image, command=stubborn))
+    second = deploy(make_ctx(tmp_path, project, name=name, image=image, number=2, env={"JWT_SECRET": "y"}))
+    old = engine.containers.get(first["container_id"])  # within the grace of STOP_TIMEOUT_S: not stopped yet
+    assert old.name.startswith(f"{name}-retired-") and old.status == "running", (old.name, old.status)
+    assert engine.containers.get(name).id == second["container_id"]
+    finish_retiring()
+    with pytest.raises(docker.errors.NotFound):
+        engine.containers.get(first["container_id"])
+
+
 def test_a_successor_that_exits_leaves_the_previous_container_serving(
     tmp_path: Path, engine: Any, image: str, project: str
 ) -> None:
@@ -206,6 +222,28 @@ def test_an_unchanged_deploy_reuses_the_running_container(
     assert again["reused"] is True and again["container_id"] == first["container_id"]
     assert forced["reused"] is False and forced["replaced"] == first["revision"]
     assert health_status(forced["url"]) == 200
+
+
+def test_an_unchanged_deploy_is_reused_through_the_sdk_when_the_socket_cannot_be_asked(
+    tmp_path: Path, engine: Any, image: str, project: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DOCKER_HOST naming a remote engine: the plain socket read is not possible, the SDK reads the same container."""
+    from loopctl.clients import docker_engine
+
+    name = f"{project}-reuse-sdk"
+    first = deploy(make_ctx(tmp_path, project, name=name, image=image, env={"JWT_SECRET": "x"}))
+
+    def no_socket(path: str, *, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+        raise docker_engine.EngineUnavailable(path)
+
+    monkeypatch.setattr(docker_engine, "engine_get", no_socket)
+    again = deploy(make_ctx(tmp_path, project, name=name, image=image, number=2, env={"JWT_SECRET": "x"}))
+    assert again["reused"] is True and again["container_id"] == first["container_id"]
+    assert again["image_id"] == first["image_id"] and again["url"] == first["url"]
+    # A stopped container of that name is not reused: it is replaced.
+    engine.containers.get(name).stop(timeout=1)
+    third = deploy(make_ctx(tmp_path, project, name=name, image=image, number=3, env={"JWT_SECRET": "x"}))
+    assert third["reused"] is False and third["container_id"] != first["container_id"]
 
 
 def test_an_image_that_cannot_be_pulled_leaves_the_running_container_alone(
@@ -277,6 +315,21 @@ def test_an_app_listening_on_loopback_inside_the_container_fails_at_once(
     assert "0.0.0.0:$PORT (8080)" in err.hint
 
 
+def test_an_ipv6_socket_on_ipv4_loopback_is_loopback_too(tmp_path: Path, engine: Any, image: str, project: str) -> None:
+    """A JVM binds 127.0.0.1 with an IPv6 socket: /proc/net/tcp6 then shows ::ffff:127.0.0.1, which is loopback."""
+    serve = (
+        "import http.server, socket\n"
+        "class Server(http.server.HTTPServer):\n"
+        "    address_family = socket.AF_INET6\n"
+        "Server(('::ffff:127.0.0.1', 8080), http.server.SimpleHTTPRequestHandler).serve_forever()\n"
+    )
+    ctx = make_ctx(tmp_path, project, image=image, command=["python", "-c", serve], ready_timeout=30)
+    err = deploy_fails(ctx, "wrong_port")
+
+    assert "it listens on ::ffff:127.0.0.1:8080 inside the container" in err.message
+    assert "0.0.0.0:$PORT (8080)" in err.hint
+
+
 def test_without_a_readable_socket_table_the_log_names_the_port(
     tmp_path: Path, engine: Any, image: str, project: str
 ) -> None:
@@ -336,7 +389,7 @@ REUSE_IN_A_FRESH_PROCESS = """
 import json, sys
 from pathlib import Path
 from loopctl.config import Config, DeployConfig, DockerDeployConfig
-from loopctl.phases.docker.deploy import DockerDeploy
+from loopctl.phases.docker.deploy import STOP_TIMEOUT_S, DockerDeploy
 from loopctl.records.store import Store
 from loopctl.phases.base import Context, RunOptions
 

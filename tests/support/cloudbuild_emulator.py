@@ -60,19 +60,11 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from tests.support.gcs_emulator import PROJECT_NUMBER, GcsEmulator
+from tests.support.google_errors import status_error
 from tests.support.http_emulator import HttpEmulator, JsonHandler
 
 Matcher = Callable[[str, str], bool]
 RUNNING = ("QUEUED", "WORKING")
-_STATUS_NAMES = {
-    400: "INVALID_ARGUMENT",
-    403: "PERMISSION_DENIED",
-    404: "NOT_FOUND",
-    429: "RESOURCE_EXHAUSTED",
-    500: "INTERNAL",
-    503: "UNAVAILABLE",
-    504: "DEADLINE_EXCEEDED",
-}
 _MESSAGES = {
     429: "Quota exceeded for quota metric 'Build and Operation requests'.",
     503: "The service is currently unavailable.",
@@ -176,7 +168,7 @@ class CloudBuildEmulator(HttpEmulator):
             if fault is not None:
                 self._faults.remove(fault)
         if fault is not None:
-            return fault[0], _error_body(fault[0], fault[2] or _MESSAGES.get(fault[0], "error"))
+            return fault[0], status_error(fault[0], fault[2] or _MESSAGES.get(fault[0], "error"))
         if method == "POST" and (match := re.fullmatch(_BUILDS, path)):
             location = match["location"] or _location_of(query) or "global"
             return 200, self._create(match["project"], location, body)
@@ -190,12 +182,12 @@ class CloudBuildEmulator(HttpEmulator):
         if match := re.fullmatch(_BUILDS + r"/(?P<id>[^/:]+)(?P<cancel>:cancel)?", path):
             build_id = match["id"]
             if build_id not in self.builds:
-                return 404, _error_body(404, f'Build "{build_id}" not found.')
+                return 404, status_error(404, f'Build "{build_id}" not found.')
             if match["cancel"] and method == "POST":
                 return 200, self._cancel(build_id)
             if method == "GET":
                 return 200, self.build(build_id)
-        return 404, _error_body(404, f"Method {method} {path} is not part of this emulator.")
+        return 404, status_error(404, f"Method {method} {path} is not part of this emulator.")
 
     def _create(self, project: str, location: str, body: dict[str, Any]) -> dict[str, Any]:
         from tests.support.cloudbuild_worker import BuildWorker
@@ -250,17 +242,13 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-def _error_body(status: int, message: str) -> dict[str, Any]:
-    return {"error": {"code": status, "message": message, "status": _STATUS_NAMES.get(status, "UNKNOWN")}}
-
-
 def _handler_for(emulator: CloudBuildEmulator) -> type[BaseHTTPRequestHandler]:
     class Handler(JsonHandler):
         def _serve(self) -> None:
             try:
                 body = self.read_json()
             except ValueError:
-                status, answer = 400, _error_body(400, "Invalid JSON payload received.")
+                status, answer = 400, status_error(400, "Invalid JSON payload received.")
             else:
                 status, answer = emulator.answer(self.command, self.path, body)
             self.send_json(status, answer)

@@ -25,6 +25,8 @@ import string
 from datetime import UTC, datetime
 from typing import Any
 
+from tests.support.google_errors import status_error
+
 # The REST transport sends `$alt=json;enum-encoding=int`: enums travel as numbers, both ways.
 LATEST = 1  # TrafficTargetAllocationType
 REVISION = 2
@@ -45,18 +47,6 @@ SERVICE_FIELDS = frozenset(
         *("latestCreatedRevision", "trafficStatuses", "uri", "satisfiesPzs", "buildConfig", "reconciling", "etag"),
     }
 )
-_STATUS_NAMES = {
-    400: "INVALID_ARGUMENT",
-    403: "PERMISSION_DENIED",
-    404: "NOT_FOUND",
-    409: "ABORTED",
-    401: "UNAUTHENTICATED",
-    504: "DEADLINE_EXCEEDED",
-    412: "FAILED_PRECONDITION",
-    429: "RESOURCE_EXHAUSTED",
-    500: "INTERNAL",
-    503: "UNAVAILABLE",
-}
 _DEFAULT_MESSAGES = {
     429: "Quota exceeded for quota metric 'Write requests' and limit 'Write requests per minute per region'.",
     503: "The service is currently unavailable.",
@@ -94,11 +84,7 @@ def error_body(
     metadata: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     text = message or _DEFAULT_MESSAGES.get(status, "error")
-    error: dict[str, Any] = {
-        "code": status,
-        "message": text,
-        "status": status_name or _STATUS_NAMES.get(status, "UNKNOWN"),
-    }
+    error: dict[str, Any] = status_error(status, text, status=status_name)["error"]
     if reason:
         domain = "iam.googleapis.com" if reason.startswith("IAM_") else "googleapis.com"
         error["details"] = [

@@ -16,7 +16,7 @@ emulator verifies requests with its public key. Shapes, one per line, with their
   token_type, expires_in}: documented, cloud.google.com/iam/docs/reference/sts/rest/v1/TopLevel/token.
 - POST /v1/projects/-/serviceAccounts/EMAIL:generateIdToken {audience, includeEmail, delegates} -> {token}:
   documented, cloud.google.com/iam/docs/reference/credentials/rest/v1/projects.serviceAccounts/generateIdToken.
-- IAM errors as google.rpc.Status JSON {error: {code, message, status}}: documented,
+- IAM errors as google.rpc.Status JSON {error: {code, message, status}} (google_errors.py): documented,
   cloud.google.com/apis/design/errors.
 - ID token claims iss https://accounts.google.com, aud, azp, sub, email, email_verified, iat, exp, header kid:
   documented, developers.google.com/identity/openid-connect/openid-connect#an-id-tokens-payload.
@@ -37,6 +37,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
+from tests.support.google_errors import status_error
 from tests.support.http_emulator import HttpEmulator, JsonHandler
 
 ISSUER = "https://accounts.google.com"
@@ -197,7 +198,7 @@ class TokenEndpoints(HttpEmulator):
         if path.startswith("/v1/projects/-/serviceAccounts/") and path.endswith(":generateIdToken"):
             target = unquote(path.removeprefix("/v1/projects/-/serviceAccounts/").removesuffix(":generateIdToken"))
             return self._generate_id_token(target, headers.get("authorization", ""), json.loads(raw or b"{}"))
-        return 404, _rpc_error(404, "NOT_FOUND", f"{path} is not part of this emulator.")
+        return 404, status_error(404, f"{path} is not part of this emulator.")
 
     def _oauth_token(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
         grant = form.get("grant_type")
@@ -244,14 +245,10 @@ class TokenEndpoints(HttpEmulator):
     def _generate_id_token(self, target: str, authorization: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         caller = self.access_tokens.get(authorization.removeprefix("Bearer ").strip())
         if caller is None:
-            return 401, _rpc_error(401, "UNAUTHENTICATED", "Request had invalid authentication credentials.")
+            return 401, status_error(401, "Request had invalid authentication credentials.")
         if not body.get("audience"):
-            return 400, _rpc_error(400, "INVALID_ARGUMENT", "Audience is required.")
+            return 400, status_error(400, "Audience is required.")
         return 200, {"token": self.id_token(email=target, audience=str(body["audience"]))}
-
-
-def _rpc_error(code: int, status: str, message: str) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "status": status}}
 
 
 def _handler_for(endpoints: TokenEndpoints) -> type[BaseHTTPRequestHandler]:

@@ -19,7 +19,7 @@ Shapes copied, one line each, with their source:
 - `GET /storage/v1/b/BUCKET/o/OBJECT` (metadata; `blob.exists()` asks with `fields=name`):
   https://cloud.google.com/storage/docs/json_api/v1/objects/get
 - `POST /upload/storage/v1/b/BUCKET/o?uploadType=multipart` (multipart/related: JSON metadata, then the media) and
-  `ifGenerationMatch=0` answering 412 when the object exists:
+  `ifGenerationMatch=N` answering 412 unless N is the live generation (0: unless there is no object):
   https://cloud.google.com/storage/docs/uploading-objects#uploading-an-object (multipart upload) and
   https://cloud.google.com/storage/docs/request-preconditions
 - media download `GET /download/storage/v1/b/BUCKET/o/OBJECT?alt=media` with `Range: bytes=N-` → 206 with
@@ -36,8 +36,15 @@ Shapes copied, one line each, with their source:
   https://cloud.google.com/storage/docs/hashes-etags
 - error body `{"error": {"code", "message", "errors": [{"reason", "message", "domain": "global"}]}}`:
   https://cloud.google.com/storage/docs/json_api/v1/status-codes
-Assumed: resumable uploads are not served (the client uses multipart below 8 MiB, `_MAX_MULTIPART_SIZE` in
-google-cloud-storage's blob.py; test contexts are far smaller); no ACLs, no IAM; versioning is always off.
+- resumable uploads (the client's choice above 8 MiB, `_MAX_MULTIPART_SIZE` in google-cloud-storage's blob.py):
+  `POST /upload/storage/v1/b/BUCKET/o?uploadType=resumable` with the metadata answers the session URI in
+  `Location`; each `PUT` to it carries `Content-Range: bytes A-B/TOTAL` and is answered 308 with `Range: bytes=0-N`
+  until the last, which answers the object: https://cloud.google.com/storage/docs/performing-resumable-uploads
+  and https://cloud.google.com/storage/docs/json_api/v1/how-tos/resumable-upload
+- a resumable upload's `ifGenerationMatch` is checked when the last chunk arrives (a session opened over one
+  generation fails if another writer replaced it meanwhile): googleapis/google-cloud-java#201, where the session
+  was opened and the data requests failed the precondition
+Assumed: no ACLs, no IAM; versioning is always off; a session lives until it completes.
 """
 
 from __future__ import annotations
@@ -47,6 +54,7 @@ import hashlib
 import json
 import re
 import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -86,6 +94,16 @@ class GcsError(Exception):
         self.message = message
 
 
+@dataclass
+class UploadSession:
+    """A resumable upload under way: where it goes, the preconditions it was opened with, the bytes so far."""
+
+    name: str
+    content_type: str
+    query: dict[str, str]
+    data: bytes = b""
+
+
 class GcsEmulator(HttpEmulator):
     """Buckets of objects, the requests seen (for counting), and fault switches."""
 
@@ -99,6 +117,7 @@ class GcsEmulator(HttpEmulator):
         self._faults: list[tuple[int, Callable[[str, str], bool]]] = []
         self.lock = threading.RLock()
         self._generation = 1_700_000_000_000_000
+        self.sessions: dict[str, UploadSession] = {}  # resumable uploads under way, by upload id
         self._listen(_handler_for(self), "gcs-emulator")
 
     # --- what tests and the Cloud Build emulator use --------------------------------------------
@@ -177,6 +196,10 @@ class GcsEmulator(HttpEmulator):
         if match := re.fullmatch(r"/download/storage/v1/b/([^/]+)/o/(.+)", path):
             return self._media(unquote(match[1]), unquote(match[2]), headers.get("range", ""), generation)
         if match := re.fullmatch(r"/upload/storage/v1/b/([^/]+)/o", path):
+            if method == "PUT":
+                return self._resume(unquote(match[1]), query, headers, body)
+            if query.get("uploadType") == "resumable":
+                return 200, {"Location": self._open_session(unquote(match[1]), query, headers, body)}, b""
             return 200, {}, _json(self._upload(unquote(match[1]), query, headers, body))
         if match := re.fullmatch(r"/storage/v1/b/([^/]+)/o/(.+)", path):
             if query.get("alt") == "media":
@@ -261,15 +284,55 @@ class GcsEmulator(HttpEmulator):
 
     def _upload(self, bucket: str, query: dict[str, str], headers: dict[str, str], body: bytes) -> dict[str, Any]:
         if query.get("uploadType") != "multipart":
-            raise GcsError(400, "this emulator takes uploadType=multipart only")
+            raise GcsError(400, "this emulator takes uploadType=multipart or resumable only")
         metadata, media, content_type = _multipart(headers.get("content-type", ""), body)
         name = str(metadata.get("name") or query.get("name") or "")
+        return self._write(bucket, name, media, str(metadata.get("contentType") or content_type), query)
+
+    def _write(self, bucket: str, name: str, media: bytes, content_type: str, query: dict[str, str]) -> dict[str, Any]:
+        """Store the object unless `ifGenerationMatch` names another generation than the live one (0: none)."""
         self._bucket(bucket)
         with self.lock:
-            if query.get("ifGenerationMatch") == "0" and name in self.buckets[bucket]:
+            wanted = query.get("ifGenerationMatch")
+            live = self.buckets[bucket].get(name)
+            if wanted is not None and wanted != str(live.generation if live else 0):
                 raise GcsError(412, "At least one of the pre-conditions you specified did not hold.")
-            stored = self.put(bucket, name, media, str(metadata.get("contentType") or content_type))
+            stored = self.put(bucket, name, media, content_type)
         return _object_resource(bucket, name, stored)
+
+    def _open_session(self, bucket: str, query: dict[str, str], headers: dict[str, str], body: bytes) -> str:
+        """A resumable session: its URI carries the upload id; the object's name, type and preconditions wait in it."""
+        self._bucket(bucket)
+        metadata = json.loads(body or b"{}")
+        name = str(metadata.get("name") or query.get("name") or "")
+        content_type = str(metadata.get("contentType") or headers.get("x-upload-content-type") or "")
+        upload_id = uuid.uuid4().hex
+        with self.lock:
+            self.sessions[upload_id] = UploadSession(name, content_type, dict(query))
+        return f"http://{headers['host']}/upload/storage/v1/b/{bucket}/o?uploadType=resumable&upload_id={upload_id}"
+
+    def _resume(
+        self, bucket: str, query: dict[str, str], headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        """One chunk, `Content-Range: bytes A-B/TOTAL` (`*` while the total is unknown): 308 with the Range held so
+        far until the last byte, then the object, written only if its preconditions still hold."""
+        with self.lock:
+            session = self.sessions.get(query.get("upload_id", ""))
+        if session is None:
+            raise GcsError(404, "No such upload session.")
+        match = re.fullmatch(r"bytes (?:(\d+)-(\d+)|\*)/(\d+|\*)", headers.get("content-range", ""))
+        if match is None:
+            raise GcsError(400, "a resumable upload chunk needs Content-Range: bytes A-B/TOTAL")
+        if match[1] is not None and int(match[1]) != len(session.data):
+            raise GcsError(400, f"the chunk starts at {match[1]}, the session holds {len(session.data)} bytes")
+        session.data += body
+        if match[3] == "*" or len(session.data) < int(match[3]):
+            held = {"Range": f"bytes=0-{len(session.data) - 1}"} if session.data else {}
+            return 308, held, b""
+        with self.lock:
+            del self.sessions[query["upload_id"]]
+        resource = self._write(bucket, session.name, session.data, session.content_type, session.query)
+        return 200, {}, _json(resource)
 
 
 def _multipart(content_type: str, body: bytes) -> tuple[dict[str, Any], bytes, str]:

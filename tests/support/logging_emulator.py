@@ -19,7 +19,7 @@ Shapes kept, one line each, with their source:
 - the filter subset: `FIELD OP "VALUE"` comparisons (`=`, `!=`, `>=`, `<=`, `>`, `<`) on dotted fields, joined by
   newlines or `AND`; timestamps compare as times and severities by rank:
   https://cloud.google.com/logging/docs/view/logging-query-language
-- errors `{error: {code, message, status}}` (400 INVALID_ARGUMENT for a filter it cannot parse):
+- errors `{error: {code, message, status}}` (400 INVALID_ARGUMENT for a filter it cannot parse; google_errors.py):
   https://cloud.google.com/apis/design/errors
 - `entries.list` is limited to 60 requests a minute per project; past it 429 RESOURCE_EXHAUSTED:
   https://cloud.google.com/logging/quotas ("Number of entries.list requests") and the error model above
@@ -48,6 +48,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from loopctl.evidence.window import parse_stamp
+from tests.support.google_errors import status_error
 from tests.support.http_emulator import HttpEmulator, JsonHandler
 
 Entry = dict[str, Any]
@@ -100,8 +101,8 @@ class LoggingEmulator(HttpEmulator):
         if not status and len(self._calls) > self.quota_per_minute:
             status = 429
         if status == 429:
-            return 429, error_body(429, _QUOTA_MESSAGE)
-        return (status, error_body(status, "scripted failure")) if status else None
+            return 429, status_error(429, _QUOTA_MESSAGE)
+        return (status, status_error(status, "scripted failure")) if status else None
 
     # --- entries.list --------------------------------------------------------------------------
 
@@ -112,21 +113,21 @@ class LoggingEmulator(HttpEmulator):
             return refused
         projects = [name.split("/", 1)[1] for name in body.get("resourceNames") or [] if name.startswith("projects/")]
         if not projects:
-            return 400, error_body(400, "resourceNames must name at least one project (projects/PROJECT_ID).")
+            return 400, status_error(400, "resourceNames must name at least one project (projects/PROJECT_ID).")
         try:
             wanted = parse_filter(str(body.get("filter") or ""))
         except FilterError as err:
-            return 400, error_body(400, f"Invalid filter: {err}")
+            return 400, status_error(400, f"Invalid filter: {err}")
         order = str(body.get("orderBy") or "timestamp asc")
         if order not in ("timestamp asc", "timestamp desc"):
-            return 400, error_body(400, f"Invalid orderBy: {order}")
+            return 400, status_error(400, f"Invalid orderBy: {order}")
         found = [entry for entry in self._visible() if _in_projects(entry, projects) and wanted(entry)]
         found.sort(key=lambda entry: parse_stamp(entry["timestamp"]), reverse=order == "timestamp desc")
         size = min(int(body.get("pageSize") or DEFAULT_PAGE_SIZE), MAX_PAGE_SIZE)
         query = _query_key(body)
         start = _offset(str(body.get("pageToken") or ""), query)
         if start is None:
-            return 400, error_body(400, "Invalid page token.")
+            return 400, status_error(400, "Invalid page token.")
         if self.empty_pages > 0:
             self.empty_pages -= 1
             self.served.append(0)
@@ -296,18 +297,6 @@ def _offset(token: str, query: str) -> int | None:
     return int(offset) if key == query and offset.isdigit() else None
 
 
-def error_body(code: int, message: str) -> dict[str, Any]:
-    status = {
-        400: "INVALID_ARGUMENT",
-        403: "PERMISSION_DENIED",
-        404: "NOT_FOUND",
-        429: "RESOURCE_EXHAUSTED",
-        500: "INTERNAL",
-        503: "UNAVAILABLE",
-    }.get(code, "UNKNOWN")
-    return {"error": {"code": code, "message": message, "status": status}}
-
-
 def _handler_for(emulator: LoggingEmulator) -> type[BaseHTTPRequestHandler]:
     class Handler(JsonHandler):
         def do_POST(self) -> None:
@@ -316,9 +305,9 @@ def _handler_for(emulator: LoggingEmulator) -> type[BaseHTTPRequestHandler]:
             except ValueError:
                 body = None
             if self.path.split("?")[0] != "/v2/entries:list":
-                status, answer = 404, error_body(404, f"POST {self.path} is not part of this emulator.")
+                status, answer = 404, status_error(404, f"POST {self.path} is not part of this emulator.")
             elif body is None:
-                status, answer = 400, error_body(400, "Invalid JSON payload received.")
+                status, answer = 400, status_error(400, "Invalid JSON payload received.")
             else:
                 status, answer = emulator.list_entries(body)
             self.send_json(status, answer)

@@ -17,7 +17,7 @@ from loopctl.config import BuildConfig, CloudBuildConfig
 from loopctl.errors import ErrorKind, LoopctlError
 from loopctl.outside_text import one_line
 from loopctl.phases.cloudbuild.api import CloudBuildApi
-from loopctl.phases.inputs import context_files, without_own_files
+from loopctl.phases.inputs import context_rules
 
 SOURCE_PREFIX = "loopctl-source/"
 
@@ -62,7 +62,7 @@ def pack_context(context: Path, build: BuildConfig, sink: BinaryIO, *, own: Sequ
         gzip.GzipFile(filename="", mode="wb", fileobj=sink, mtime=0) as compressed,
         tarfile.open(fileobj=compressed, mode="w", format=tarfile.PAX_FORMAT) as archive,
     ):
-        for relative in without_own_files(context_files(context, build.dockerfile), own):
+        for relative in context_rules(context, build.dockerfile, own).files():
             name = relative.replace(os.sep, "/")
             if not _add(archive, context / relative, name):
                 left_out.append(name)

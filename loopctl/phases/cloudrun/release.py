@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from loopctl.config import PREVIEW_TAG
@@ -19,6 +20,7 @@ from loopctl.records.sections import DeploySection, ReleaseSection
 
 if TYPE_CHECKING:
     from google.cloud import run_v2
+    from google.longrunning import operations_pb2
 
 TRAFFIC_ONLY = ("traffic", "annotations")  # what a promotion or a rollback changes, as update-mask paths
 
@@ -61,26 +63,16 @@ class CloudRunRelease:
         """Undo what the preview added: its tag on `revision` at 0%. The pin on the revision that served stays (LATEST
         is now the unverified revision); its annotation lets the next direct deploy lift it. False when the preview
         revision serves traffic itself (the first revision of a service) or the tag is gone already."""
-        from google.cloud import run_v2
-
-        api: CloudRunApi = connect(
-            ctx, self.name, cloudrun_config(ctx.config), poll_s=self.poll_s, backoff_s=self.backoff_s
-        )
+        api = self._connect(ctx)
         current = api.find_service()
         if current is None or percent_of(current, revision) or without_preview_tag(current) == list(current.traffic):
             return False
         ctx.log(self.name, f"removing the {PREVIEW_TAG} tag from {revision}")
 
-        def untagged(now: run_v2.Service | None) -> run_v2.Service:
-            if now is None:
-                raise LoopctlError(f"service {api.config.service} disappeared before release", kind=ErrorKind.NOT_FOUND)
-            service = run_v2.Service(now)
-            service.template.revision = ""
-            service.traffic = without_preview_tag(now)
-            return service
+        def untag(service: run_v2.Service) -> None:
+            service.traffic = without_preview_tag(service)
 
-        name, _ = api.write_fresh(untagged, current, fields=TRAFFIC_ONLY)
-        api.wait_operation(name, ConditionLog(lambda line: ctx.log(self.name, line)))
+        self._write_traffic(ctx, api, current, untag)
         return True
 
     def _move(self, ctx: Context, revision: str, *, rollback: bool) -> str:
@@ -92,32 +84,47 @@ class CloudRunRelease:
         Only traffic and annotations change, and only they are sent (an update mask): the template as read carries
         Cloud Run's defaults and names the current revision, and sent back it is "a different configuration" under a
         taken revision name (409). The revision name is cleared too, for a server that would ignore the mask."""
-        from google.cloud import run_v2
-
-        api: CloudRunApi = connect(
-            ctx, self.name, cloudrun_config(ctx.config), poll_s=self.poll_s, backoff_s=self.backoff_s
-        )
+        api = self._connect(ctx)
         ctx.log(self.name, f"sending 100% of traffic to {revision}")
 
-        def moved(current: run_v2.Service | None) -> run_v2.Service:
-            if current is None:
-                raise LoopctlError(f"service {api.config.service} disappeared before release", kind=ErrorKind.NOT_FOUND)
-            service = run_v2.Service(current)
-            service.template.revision = ""
-            service.traffic = all_traffic_to(current, revision)
+        def move(service: run_v2.Service) -> None:
+            service.traffic = all_traffic_to(service, revision)
             for key in OWN_PINS:
                 service.annotations.pop(key, None)
             if rollback:
                 service.annotations[ROLLBACK_ANNOTATION] = revision
-            return service
 
-        name, _ = api.write_fresh(moved, api.find_service(), fields=TRAFFIC_ONLY)
-        operation = api.wait_operation(name, ConditionLog(lambda line: ctx.log(self.name, line)))
+        operation = self._write_traffic(ctx, api, api.find_service(), move)
         after = api.settled_service(operation)
         if operation.HasField("error") or percent_of(after, revision) != 100:
             reason = operation.error.message or f"{revision} has {percent_of(after, revision)}% of traffic"
             raise LoopctlError(f"traffic did not move to {revision}: {reason}", kind=ErrorKind.RELEASE_FAILED)
         return str(after.uri)
+
+    def _connect(self, ctx: Context) -> CloudRunApi:
+        return connect(ctx, self.name, cloudrun_config(ctx.config), poll_s=self.poll_s, backoff_s=self.backoff_s)
+
+    def _write_traffic(
+        self,
+        ctx: Context,
+        api: CloudRunApi,
+        current: run_v2.Service | None,
+        change: Callable[[run_v2.Service], None],
+    ) -> operations_pb2.Operation:
+        """Write the service as read (read again before a retry) with `change` made to its traffic and annotations,
+        the revision name cleared and only those fields in the update mask; returns the finished operation."""
+        from google.cloud import run_v2
+
+        def changed(now: run_v2.Service | None) -> run_v2.Service:
+            if now is None:
+                raise LoopctlError(f"service {api.config.service} disappeared before release", kind=ErrorKind.NOT_FOUND)
+            service = run_v2.Service(now)
+            service.template.revision = ""
+            change(service)
+            return service
+
+        name, _ = api.write_fresh(changed, current, fields=TRAFFIC_ONLY)
+        return api.wait_operation(name, ConditionLog(lambda line: ctx.log(self.name, line)))
 
 
 def verdict(ctx: Context) -> tuple[bool | None, str]:

@@ -218,10 +218,8 @@ def _from_image(step: str, message: str, args: Mapping[str, str]) -> str | None:
 
 
 def image_tags(ctx: Context) -> list[str]:
-    """`<git-short-sha>[-dirty]` and `loopctl-NNNN`."""
-    from loopctl.clients.git_repo import git_info
-
-    git = git_info(ctx.config.base_dir)
+    """`<git-short-sha>[-dirty]` and `loopctl-NNNN`; the commit is the one the record names (git asked once)."""
+    git = ctx.git()
     tags = [f"loopctl-{ctx.number:04d}"]
     if git["commit"]:
         tags.insert(0, git["commit"][:12] + ("-dirty" if git["dirty"] else ""))

@@ -18,7 +18,6 @@ from loopctl.phases.docker.readiness import (
     answering_port,
     answers,
     bound_port,
-    published_port,
     wait_until_listening,
 )
 from loopctl.phases.docker.retire import retire, retired_name
@@ -94,17 +93,10 @@ class Running:
 
 
 def find_reusable(spec: DockerDeployConfig, wanted: str) -> Running | None:
-    """The running container to keep, read with one plain engine call (the SDK only when that cannot be made)."""
-    from urllib.parse import quote
-
-    from loopctl.clients.docker_engine import EngineUnavailable, engine_get
-
-    try:
-        status, found = engine_get(f"/containers/{quote(spec.name, safe='')}/json")
-    except EngineUnavailable:
-        return _reusable_by_sdk(spec, wanted)
+    """The running container to keep: its name, state, fingerprint and port read from one inspection."""
+    found = _inspect(spec.name)
     # The engine also matches an id prefix by this path: the name must be the container's own.
-    if status != 200 or not isinstance(found, dict) or found.get("Name") != f"/{spec.name}":
+    if not isinstance(found, dict) or found.get("Name") != f"/{spec.name}":
         return None
     if not (found.get("State") or {}).get("Running"):
         return None
@@ -116,23 +108,23 @@ def find_reusable(spec: DockerDeployConfig, wanted: str) -> Running | None:
     return Running(str(found["Id"]), str(found.get("Image", "")), host_port)
 
 
-def _reusable_by_sdk(spec: DockerDeployConfig, wanted: str) -> Running | None:
-    from loopctl.clients.docker_engine import docker_client
+def _inspect(name: str) -> Any:
+    """`GET /containers/NAME/json` with one plain engine call; the SDK makes it when that cannot be made (an engine
+    that is not a local socket). None when there is no such container."""
+    from urllib.parse import quote
 
-    found = running_as_wanted(docker_client(), spec, wanted)
-    if found is None:
-        return None
-    container, host_port = found
-    return Running(str(container.id), str(container.image.id), host_port)
+    from loopctl.clients.docker_engine import EngineUnavailable, api_client, engine_get
 
+    try:
+        status, found = engine_get(f"/containers/{quote(name, safe='')}/json")
+    except EngineUnavailable:
+        from docker.errors import NotFound  # the SDK only on this path: an unchanged iteration never loads it
 
-def running_as_wanted(client: Any, spec: DockerDeployConfig, wanted: str) -> tuple[Any, int] | None:
-    """The running container of this name with this fingerprint, if it still answers."""
-    found = [c for c in client.containers.list(filters={"name": spec.name}) if c.name == spec.name]
-    if not found or found[0].labels.get(FINGERPRINT_LABEL) != wanted:
-        return None
-    host_port = published_port(found[0], spec.port)
-    return (found[0], host_port) if host_port is not None and answers(host_port) else None
+        try:
+            return api_client().inspect_container(name)
+        except NotFound:
+            return None
+    return found if status == 200 else None
 
 
 def image_reference(ctx: Context) -> str:

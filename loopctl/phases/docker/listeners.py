@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import socket
 import time
@@ -12,7 +13,6 @@ from typing import Any
 FIRST_LOOK_S = 1.0
 LOOK_EVERY_S = 0.5
 _LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp's `st` column
-_LOOPBACKS = ("127.0.0.1", "::1")
 # "Uvicorn running on http://0.0.0.0:8483", "listening on :::8483", "Listening on port 8483", "bound to 0.0.0.0:8483"
 _LOGGED = re.compile(
     r"(?i)\b(?:listen(?:ing)?|running|serving|started|bound)\b[^\n]{0,80}?"
@@ -57,7 +57,7 @@ def mismatch(container: Any, port: int) -> Mismatch | None:
     if sockets is None:
         return _logged_mismatch(container, port)
     on_port = {address for address, bound in sockets if bound == port}
-    if on_port and on_port <= set(_LOOPBACKS):
+    if on_port and all(loopback(address) for address in on_port):
         return Mismatch(
             f"it listens on {sorted(on_port)[0]}:{port} inside the container, which the engine's port forwarding "
             "cannot reach",
@@ -67,6 +67,13 @@ def mismatch(container: Any, port: int) -> Mismatch | None:
     if on_port or not others:
         return None
     return _elsewhere(others, port, "its listening sockets")
+
+
+def loopback(address: str) -> bool:
+    """127.0.0.0/8 and ::1, and IPv4 loopback held by an IPv6 socket (::ffff:127.0.0.1: how a JVM binds 127.0.0.1)."""
+    found = ipaddress.ip_address(address)
+    mapped = found.ipv4_mapped if isinstance(found, ipaddress.IPv6Address) else None
+    return (mapped or found).is_loopback
 
 
 def _logged_mismatch(container: Any, port: int) -> Mismatch | None:

@@ -151,10 +151,10 @@ def tag_by_manifest(repository: str, digest: str, tags: list[str], credentials: 
         return list(tags)
     import hashlib
 
-    with _Deadline(TAG_DEADLINE_S) as deadline:
-        client = RegistryHttp(registry, credentials, deadline)
+    path = repository.split("/", 1)[1]
+    with registry_client(registry, credentials, actions="pull,push", seconds=TAG_DEADLINE_S) as client:
         try:
-            body, media_type = client.manifest(repository.split("/", 1)[1], digest)
+            body, media_type = client.manifest(path, digest)
         except failures:
             return list(tags)
         if f"sha256:{hashlib.sha256(body).hexdigest()}" != digest:
@@ -162,7 +162,7 @@ def tag_by_manifest(repository: str, digest: str, tags: list[str], credentials: 
         refused: list[str] = []
         for tag in tags:
             try:
-                client.put_manifest(repository.split("/", 1)[1], tag, body, media_type)
+                client.put_manifest(path, tag, body, media_type)
             except failures:
                 refused.append(tag)
         return refused
