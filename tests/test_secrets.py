@@ -275,3 +275,24 @@ def test_the_registry_holds_one_iterations_secrets_after_many_iterations(
             assert record.checks[0].passed, record.checks[0].outcome
             sizes.append(len(REGISTRY))
     assert sizes == [before] * 4  # what the iterations minted and read is forgotten when each ends
+
+
+def test_a_value_remembered_in_an_iteration_never_rebuilds_what_the_process_knew_before() -> None:
+    import time
+
+    from loopctl.secrets.redaction import Registry
+
+    # A long-lived process (an MCP server) may know many values; each iteration's own must not pay for them.
+    registry = Registry()
+    for number in range(100_000):
+        registry.add(f"lasting-{number:06d}-unit-15")
+    assert registry.spans("x lasting-099999-unit-15 y") == [(2, 24)]
+    began = time.monotonic()
+    with registry.scope():
+        for number in range(200):  # remember, then redact at once: a captured value is shown as soon as it is read
+            registry.add(f"scoped-{number:03d}-unit-15")
+            text = f"lasting-000001-unit-15scoped-{number:03d}-unit-15 lasting-000002-unit-15"
+            assert registry.spans(text) == [(0, 40), (41, 63)]
+    # Rebuilding the 100,000 forms on each of the 200 values took over a minute; the scope's own take milliseconds.
+    assert time.monotonic() - began < 10
+    assert registry.spans("scoped-000-unit-15 lasting-000003-unit-15") == [(19, 41)]
