@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import base64
+import json
+import random
+import string
 from pathlib import Path
-from urllib.parse import quote_plus
+from urllib.parse import quote, quote_plus
 
 import pytest
 
 from loopctl.config import Config
 from loopctl.errors import SecretError
 from loopctl.outside_text import REASON_LIMIT, one_line
-from loopctl.secrets import Secret, check_wire_token, redact, remember, remember_header, remember_userinfo
+from loopctl.secrets import (
+    Secret,
+    check_wire_token,
+    iteration_scope,
+    redact,
+    remember,
+    remember_header,
+    remember_userinfo,
+)
 from loopctl.secrets.references import register_all
 
 
@@ -296,3 +307,34 @@ def test_a_value_remembered_in_an_iteration_never_rebuilds_what_the_process_knew
     # Rebuilding the 100,000 forms on each of the 200 values took over a minute; the scope's own take milliseconds.
     assert time.monotonic() - began < 10
     assert registry.spans("scoped-000-unit-15 lasting-000003-unit-15") == [(19, 41)]
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "pässwörd-ünïcode-unit-16",  # Latin-1 letters: each is two bytes once URL-encoded
+        "🔑-emoji-unit-16-ключ",  # outside the BMP, and Cyrillic
+        "a.*b(c)[d]{2}$^|\\-unit-16?",  # every regex metacharacter: the registry matches literally
+        # A token 100,000 characters long, varied as a real one is (a run of one character would cost the automaton
+        # a walk back along the run at each character of the text: quadratic).
+        "".join(random.Random(16).choices(string.ascii_letters + string.digits + "-_", k=100_000)),
+    ],
+    ids=["latin-1", "astral", "regex-metacharacters", "100k"],
+)
+def test_an_odd_token_is_masked_in_every_form_it_travels_in(token: str) -> None:
+    with iteration_scope():  # forgotten after: the rest of the session does not carry 100,000-character forms
+        remember(token)
+        for form in (token, quote(token, safe=""), quote_plus(token), json.dumps(token)[1:-1]):
+            assert redact(f"before {form} after") == "before *** after", form[:40]
+        assert one_line(f"«{token}»") == "«***»"  # no character of it left beside the mask
+
+
+def test_a_token_inside_ordinary_words_is_masked_there_too_and_a_one_character_one_nowhere() -> None:
+    # Masking a known value wherever it appears wins over a readable word; a value under four characters would
+    # erase ordinary text everywhere, so it is never masked (no real token is that short).
+    with iteration_scope():  # forgotten after: no other test's "login" is masked
+        remember("ogin")
+        assert redact("login failed: ogin") == "l*** failed: ***"
+        remember("q")
+        assert redact("quiet q") == "quiet q"
+    assert redact("login") == "login"
