@@ -243,6 +243,25 @@ def test_a_4_mb_line_is_read_in_one_pass_whatever_it_repeats(line: str) -> None:
     assert len(redact(line)) <= len(line)
 
 
+@pytest.mark.parametrize(
+    "line",
+    [
+        # Each goes deep into its rule, then falls one character short.
+        ("AKIA" + "A" * 15 + " ") * 200_000,
+        ("ghp_" + "a" * 35 + " ") * 100_000,
+        ("sk-" + "a" * 19 + " ") * 170_000,
+        ("AIza" + "a" * 34 + " ") * 100_000,
+        ("hooks.slack.com/services/" + "a" * 19 + " ") * 90_000,
+        ("Bearer " + "A" * 11 + " ") * 210_000,
+        ("password" + "_" * 21 + "=x ") * 120_000,
+        "eyJabcd.eyJabcd " * 250_000,
+    ],
+    ids=lambda line: repr(line[:12]),
+)
+def test_a_4_mb_line_of_near_misses_is_read_in_one_pass_and_left_alone(line: str) -> None:
+    assert redact(line) == line
+
+
 def test_an_iteration_scope_forgets_what_was_remembered_inside_it_and_keeps_the_rest() -> None:
     from loopctl.secrets.redaction import Registry
 
