@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import base64
+import json
+import random
+import string
 from pathlib import Path
-from urllib.parse import quote_plus
+from urllib.parse import quote, quote_plus
 
 import pytest
 
 from loopctl.config import Config
 from loopctl.errors import SecretError
 from loopctl.outside_text import REASON_LIMIT, one_line
-from loopctl.secrets import Secret, check_wire_token, redact, remember, remember_header, remember_userinfo
+from loopctl.secrets import (
+    Secret,
+    check_wire_token,
+    iteration_scope,
+    redact,
+    remember,
+    remember_header,
+    remember_userinfo,
+)
 from loopctl.secrets.references import register_all
 
 
@@ -232,6 +243,25 @@ def test_a_4_mb_line_is_read_in_one_pass_whatever_it_repeats(line: str) -> None:
     assert len(redact(line)) <= len(line)
 
 
+@pytest.mark.parametrize(
+    "line",
+    [
+        # Each goes deep into its rule, then falls one character short.
+        ("AKIA" + "A" * 15 + " ") * 200_000,
+        ("ghp_" + "a" * 35 + " ") * 100_000,
+        ("sk-" + "a" * 19 + " ") * 170_000,
+        ("AIza" + "a" * 34 + " ") * 100_000,
+        ("hooks.slack.com/services/" + "a" * 19 + " ") * 90_000,
+        ("Bearer " + "A" * 11 + " ") * 210_000,
+        ("password" + "_" * 21 + "=x ") * 120_000,
+        "eyJabcd.eyJabcd " * 250_000,
+    ],
+    ids=lambda line: repr(line[:12]),
+)
+def test_a_4_mb_line_of_near_misses_is_read_in_one_pass_and_left_alone(line: str) -> None:
+    assert redact(line) == line
+
+
 def test_an_iteration_scope_forgets_what_was_remembered_inside_it_and_keeps_the_rest() -> None:
     from loopctl.secrets.redaction import Registry
 
@@ -275,3 +305,55 @@ def test_the_registry_holds_one_iterations_secrets_after_many_iterations(
             assert record.checks[0].passed, record.checks[0].outcome
             sizes.append(len(REGISTRY))
     assert sizes == [before] * 4  # what the iterations minted and read is forgotten when each ends
+
+
+def test_a_value_remembered_in_an_iteration_never_rebuilds_what_the_process_knew_before() -> None:
+    import time
+
+    from loopctl.secrets.redaction import Registry
+
+    # A long-lived process (an MCP server) may know many values; each iteration's own must not pay for them.
+    registry = Registry()
+    for number in range(100_000):
+        registry.add(f"lasting-{number:06d}-unit-15")
+    assert registry.spans("x lasting-099999-unit-15 y") == [(2, 24)]
+    began = time.monotonic()
+    with registry.scope():
+        for number in range(200):  # remember, then redact at once: a captured value is shown as soon as it is read
+            registry.add(f"scoped-{number:03d}-unit-15")
+            text = f"lasting-000001-unit-15scoped-{number:03d}-unit-15 lasting-000002-unit-15"
+            assert registry.spans(text) == [(0, 40), (41, 63)]
+    # Rebuilding the 100,000 forms on each of the 200 values took over a minute; the scope's own take milliseconds.
+    assert time.monotonic() - began < 10
+    assert registry.spans("scoped-000-unit-15 lasting-000003-unit-15") == [(19, 41)]
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "pässwörd-ünïcode-unit-16",  # Latin-1 letters: each is two bytes once URL-encoded
+        "🔑-emoji-unit-16-ключ",  # outside the BMP, and Cyrillic
+        "a.*b(c)[d]{2}$^|\\-unit-16?",  # every regex metacharacter: the registry matches literally
+        # A token 100,000 characters long, varied as a real one is (a run of one character would cost the automaton
+        # a walk back along the run at each character of the text: quadratic).
+        "".join(random.Random(16).choices(string.ascii_letters + string.digits + "-_", k=100_000)),
+    ],
+    ids=["latin-1", "astral", "regex-metacharacters", "100k"],
+)
+def test_an_odd_token_is_masked_in_every_form_it_travels_in(token: str) -> None:
+    with iteration_scope():  # forgotten after: the rest of the session does not carry 100,000-character forms
+        remember(token)
+        for form in (token, quote(token, safe=""), quote_plus(token), json.dumps(token)[1:-1]):
+            assert redact(f"before {form} after") == "before *** after", form[:40]
+        assert one_line(f"«{token}»") == "«***»"  # no character of it left beside the mask
+
+
+def test_a_token_inside_ordinary_words_is_masked_there_too_and_a_one_character_one_nowhere() -> None:
+    # Masking a known value wherever it appears wins over a readable word; a value under four characters would
+    # erase ordinary text everywhere, so it is never masked (no real token is that short).
+    with iteration_scope():  # forgotten after: no other test's "login" is masked
+        remember("ogin")
+        assert redact("login failed: ogin") == "l*** failed: ***"
+        remember("q")
+        assert redact("quiet q") == "quiet q"
+    assert redact("login") == "login"

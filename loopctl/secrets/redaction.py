@@ -2,13 +2,15 @@
 
 Known secrets live in a registry with scopes: a value remembered while an iteration runs is forgotten when that
 iteration ends (each iteration mints its own tokens), one remembered outside any iteration stays for the process.
-So iteration 500 of a `loop` masks what it needs, not what 499 iterations before it knew.
+So iteration 500 of a `loop` masks what it needs, not what 499 iterations before it knew; and each scope has its
+own automaton, so what an iteration remembers never rebuilds what the process knew before it.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import heapq
 import json
 import re
 from collections.abc import Iterator
@@ -30,61 +32,79 @@ _QUERY_TOKEN = re.compile(r"([?&](?:token|access_token|jwt)=)(?![*…])[^&\s#'\"
 _URL_PASSWORD = re.compile(r"(://(?<=[a-z0-9+.-]://)[^/\s:@]{0,256}+:)[^/\s@]{1,4096}+@", re.IGNORECASE)
 
 
-class Registry:
-    """The forms `redact` masks: the process's own, and a stack of scopes (an iteration's) over them."""
+class _Layer:
+    """One scope's forms and the automaton that finds them, built on the next search after a change."""
+
+    __slots__ = ("automaton", "forms")
 
     def __init__(self) -> None:
-        self._lasting: set[str] = set()
-        self._scopes: list[set[str]] = []
-        self._automaton: Any = None  # built on the next `spans` after a change
+        self.forms: set[str] = set()
+        self.automaton: Any = None
+
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        """Where this scope's forms occur in `text`, overlapping occurrences merged, in order."""
+        if not self.forms:
+            return []
+        if self.automaton is None:
+            import ahocorasick
+
+            self.automaton = ahocorasick.Automaton()
+            for form in self.forms:
+                self.automaton.add_word(form, len(form))
+            self.automaton.make_automaton()
+        merged: list[tuple[int, int]] = []
+        for end, length in self.automaton.iter(text):
+            start, stop = end + 1 - length, end + 1
+            # Matches arrive by end position: a longer one may start before those already merged.
+            while merged and start <= merged[-1][1]:
+                start = min(start, merged[-1][0])
+                stop = max(stop, merged.pop()[1])
+            merged.append((start, stop))
+        return merged
+
+
+class Registry:
+    """The forms `redact` masks: the process's own, and a stack of scopes (an iteration's) over them.
+
+    Each scope has its own automaton, so a value remembered in an iteration rebuilds that iteration's alone, never
+    the (perhaps large) set the process knew before it.
+    """
+
+    def __init__(self) -> None:
+        self._layers: list[_Layer] = [_Layer()]  # the process's own, then one per open scope
 
     def add(self, form: str) -> None:
-        if form in self._lasting or any(form in scope for scope in self._scopes):
+        if any(form in layer.forms for layer in self._layers):
             return
-        (self._scopes[-1] if self._scopes else self._lasting).add(form)
-        self._automaton = None
+        top = self._layers[-1]
+        top.forms.add(form)
+        top.automaton = None
 
     def __len__(self) -> int:
-        return len(self._lasting) + sum(len(scope) for scope in self._scopes)
+        return sum(len(layer.forms) for layer in self._layers)
 
     @contextlib.contextmanager
     def scope(self) -> Iterator[None]:
         """Forms added inside are forgotten on the way out; those known before stay."""
-        self._scopes.append(set())
+        self._layers.append(_Layer())
         try:
             yield
         finally:
-            if self._scopes.pop():
-                self._automaton = None
+            self._layers.pop()
 
     def spans(self, text: str) -> list[tuple[int, int]]:
-        """Where known forms occur in `text`, overlapping occurrences merged: one pass, whatever their number."""
-        automaton = self._automaton if self._automaton is not None else self._build()
-        if automaton is None:
-            return []
+        """Where known forms occur in `text`, overlapping occurrences merged: one pass per scope, whatever their
+        number of forms."""
+        found = [spans for spans in (layer.spans(text) for layer in self._layers) if spans]
+        if len(found) <= 1:
+            return found[0] if found else []
         merged: list[tuple[int, int]] = []
-        for end, length in automaton.iter(text):
-            start, stop = end + 1 - length, end + 1
+        for start, stop in heapq.merge(*found):
             if merged and start <= merged[-1][1]:
-                # Matches arrive by end position: a longer one may start before those already merged.
-                while merged and start <= merged[-1][1]:
-                    start = min(start, merged[-1][0])
-                    stop = max(stop, merged.pop()[1])
+                start, last = merged.pop()
+                stop = max(stop, last)
             merged.append((start, stop))
         return merged
-
-    def _build(self) -> Any:
-        import ahocorasick
-
-        forms = self._lasting.union(*self._scopes)
-        if not forms:
-            return None
-        automaton = ahocorasick.Automaton()
-        for form in forms:
-            automaton.add_word(form, len(form))
-        automaton.make_automaton()
-        self._automaton = automaton
-        return automaton
 
 
 REGISTRY = Registry()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
@@ -69,32 +71,8 @@ def test_a_signal_while_waiting_ends_with_one_line_130_and_keeps_every_record(
     assert statuses(tmp_path) == ["failed"]
 
 
-def test_a_git_ignored_env_in_the_context_starts_the_next_iteration_and_scratch_beside_it_does_not(
-    tmp_path: Path,
-) -> None:
-    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
-    (tmp_path / ".gitignore").write_text("iterations\n.env\nscratch.txt\n")
-    (tmp_path / "service").mkdir()
-    (tmp_path / "service" / "Dockerfile").write_text("FROM scratch\nCOPY . /srv\n")
-    with running_service(fault="auth", secret=SECRET) as service:
-        build = "build: {context: service, image: 127.0.0.1:5000/agent-service}\n"
-        (tmp_path / "config.yaml").write_text(CONFIG.format(port=service.port) + build)
-        process = loop(tmp_path, "--skip", "build,push", "--max", "2")
-        try:
-            assert process.stderr is not None
-            waiting = _read_until(process.stderr, "waiting for a change")
-            (tmp_path / "scratch.txt").write_text("notes, outside the build context\n")
-            (tmp_path / "service" / ".env").write_text("FEATURE=on\n")
-            rest = process.stderr.read()
-            assert process.wait(timeout=120) == 1, waiting + rest
-        finally:
-            process.kill()
-    assert "loop: .env changed; iterating" in rest
-    assert "scratch.txt" not in rest
-    assert statuses(tmp_path) == ["failed", "no_change"]
-
-
-def _read_until(stream: IO[str], text: str) -> str:
+def read_until(stream: IO[str], text: str) -> str:
+    """Lines from `stream` up to the one holding `text`; the loop ending first fails the test with what it said."""
     seen = ""
     while text not in seen:
         line = stream.readline()
@@ -104,20 +82,44 @@ def _read_until(stream: IO[str], text: str) -> str:
     return seen
 
 
-def test_ctrl_c_while_watching_the_files_ends_with_130(tmp_path: Path) -> None:
-    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+@contextlib.contextmanager
+def waiting_loop(folder: Path, context: str, *args: str) -> Iterator[tuple[subprocess.Popen[str], IO[str], str]]:
+    """`loop` on a build context against a failing service, once it waits for a change: the process, its stderr
+    and what it said so far."""
     with running_service(fault="auth", secret=SECRET) as service:
-        build = "build: {context: ., image: 127.0.0.1:5000/agent-service}\n"
-        (tmp_path / "config.yaml").write_text(CONFIG.format(port=service.port) + build)
-        process = loop(tmp_path, "--skip", "build,push")
+        build = f"build: {{context: {context}, image: 127.0.0.1:5000/agent-service}}\n"
+        (folder / "config.yaml").write_text(CONFIG.format(port=service.port) + build)
+        process = loop(folder, "--skip", "build,push", *args)
         try:
             assert process.stderr is not None
-            _read_until(process.stderr, "waiting for a change")
-            process.send_signal(signal.SIGINT)
-            rest = process.stderr.read()
-            assert process.wait(timeout=30) == 130
+            yield process, process.stderr, read_until(process.stderr, "waiting for a change")
         finally:
             process.kill()
+
+
+def test_a_git_ignored_env_in_the_context_starts_the_next_iteration_and_scratch_beside_it_does_not(
+    tmp_path: Path,
+) -> None:
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / ".gitignore").write_text("iterations\n.env\nscratch.txt\n")
+    (tmp_path / "service").mkdir()
+    (tmp_path / "service" / "Dockerfile").write_text("FROM scratch\nCOPY . /srv\n")
+    with waiting_loop(tmp_path, "service", "--max", "2") as (process, stderr, waiting):
+        (tmp_path / "scratch.txt").write_text("notes, outside the build context\n")
+        (tmp_path / "service" / ".env").write_text("FEATURE=on\n")
+        rest = stderr.read()
+        assert process.wait(timeout=120) == 1, waiting + rest
+    assert "loop: .env changed; iterating" in rest
+    assert "scratch.txt" not in rest
+    assert statuses(tmp_path) == ["failed", "no_change"]
+
+
+def test_ctrl_c_while_watching_the_files_ends_with_130(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    with waiting_loop(tmp_path, ".") as (process, stderr, _):
+        process.send_signal(signal.SIGINT)
+        rest = stderr.read()
+        assert process.wait(timeout=30) == 130
     assert "loop: stopped by Ctrl-C while waiting" in rest and "Traceback" not in rest
     assert statuses(tmp_path) == ["failed"]
 
@@ -126,20 +128,12 @@ def test_an_edit_to_dockerignore_changes_what_the_next_wait_watches(tmp_path: Pa
     (tmp_path / "Dockerfile").write_text("FROM scratch\n")
     (tmp_path / ".dockerignore").write_text("iterations\ndocs\n")
     (tmp_path / "docs").mkdir()
-    with running_service(fault="auth", secret=SECRET) as service:
-        build = "build: {context: ., image: 127.0.0.1:5000/agent-service}\n"
-        (tmp_path / "config.yaml").write_text(CONFIG.format(port=service.port) + build)
-        process = loop(tmp_path, "--skip", "build,push", "--max", "3")
-        try:
-            assert process.stderr is not None
-            said = _read_until(process.stderr, "waiting for a change")
-            (tmp_path / ".dockerignore").write_text("iterations\n")  # docs/ is sent to the engine from now on
-            said += _read_until(process.stderr, "waiting for a change")
-            (tmp_path / "docs" / "notes.md").write_text("now part of the image\n")
-            said += process.stderr.read()
-            assert process.wait(timeout=120) == 1, said
-        finally:
-            process.kill()
+    with waiting_loop(tmp_path, ".", "--max", "3") as (process, stderr, said):
+        (tmp_path / ".dockerignore").write_text("iterations\n")  # docs/ is sent to the engine from now on
+        said += read_until(stderr, "waiting for a change")
+        (tmp_path / "docs" / "notes.md").write_text("now part of the image\n")
+        said += stderr.read()
+        assert process.wait(timeout=120) == 1, said
     assert "loop: .dockerignore changed; iterating" in said
     assert "loop: docs/notes.md changed; iterating" in said
     assert statuses(tmp_path) == ["failed", "no_change", "no_change"]

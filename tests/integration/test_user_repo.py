@@ -18,6 +18,7 @@ from typing import Any
 import docker.errors
 import pytest
 
+from tests.integration.test_loop import read_until
 from tests.support import realparts
 
 # The service a user writes (the base image has python3 and websockets 10.4, whose API this uses).
@@ -139,7 +140,7 @@ def test_init_iterate_edit_loop_in_a_users_repo(repo: Path) -> None:
     )
     try:
         assert loop.stderr is not None
-        waiting = _read_until(loop.stderr, "waiting for a change")
+        waiting = read_until(loop.stderr, "waiting for a change")
         # Many polls with nothing but the loop's own writes: none of them may start an iteration.
         time.sleep(2)
         assert len(records(repo)) == 3
@@ -157,13 +158,3 @@ def test_init_iterate_edit_loop_in_a_users_repo(repo: Path) -> None:
     assert [item["path"] for item in four["changes"]["files"]] == ["service.py"]
     assert four["changes"]["commits"] == [] and four["git"]["tree"]
     assert (waiting + rest).count("waiting for a change") == 1
-
-
-def _read_until(stream: Any, text: str) -> str:
-    seen = ""
-    while text not in seen:
-        line = stream.readline()
-        if not line:
-            raise AssertionError(f"the loop ended before saying {text!r}:\n{seen}")
-        seen += line
-    return seen
