@@ -8,13 +8,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from loopctl.config import load_config
+from loopctl.config import Config, load_config
 from loopctl.errors import UsageError
 from loopctl.exitcodes import ExitCode, for_record
 from loopctl.phases.base import Event, EventSink, RunOptions
 from loopctl.records.compare import verdict_line
 from loopctl.records.record import PHASE_ORDER, Record
-from loopctl.runner import IterationResult, run_iteration
+from loopctl.runner import IterationResult, ServicePlan, run_iteration
 from loopctl.secrets import iteration_scope
 from loopctl.terminal.console import in_ci, shown, stderr_console
 
@@ -31,6 +31,7 @@ class IterateOptions:
     ci: bool = False
     emoji: bool = True
     on_event: EventSink | None = None  # also told every phase event (the MCP server's progress)
+    services: tuple[str, ...] = ()  # `--service NAME`: those services and their dependencies only
 
 
 def parse_skip(text: str) -> frozenset[str]:
@@ -59,24 +60,43 @@ def iterate_once(options: IterateOptions) -> tuple[ExitCode, Record]:
 
 
 def _iterate_once(options: IterateOptions) -> tuple[ExitCode, Record]:
-    from loopctl.phases import phases_for
+    from loopctl.phases import phases_for, project_phases
     from loopctl.reports.markdown import render_markdown
     from loopctl.terminal.live import progress
 
     config = load_config(options.config_path)
     skip = parse_skip(options.skip) | ({"build", "push"} if options.image else frozenset())
-    phases = phases_for(config)
+    plans = service_plans(config, options.services)
+    phases = phases_for(config) if not plans else project_phases(config)
     live = not (options.ci or in_ci()) and sys.stderr.isatty()
 
     def render(record: Record, previous: Record | None, trend: Sequence[Record]) -> str:
         return render_markdown(record, previous, trend=trend, emoji=options.emoji and config.report.emoji)
 
     run_options = RunOptions(image=options.image, no_cache=options.no_cache)
-    with progress([phase.name for phase in phases], live=live) as shown_live:
+    names = [f"{plan.view.name}/{phase.name}" for plan in plans for phase in plan.phases]
+    with progress([*names, *(phase.name for phase in phases)], live=live) as shown_live:
         on_event = shown_live if options.on_event is None else _both(shown_live, options.on_event)
-        result = run_iteration(config, phases, render=render, on_event=on_event, skip=skip, options=run_options)
+        result = run_iteration(
+            config, phases, render=render, on_event=on_event, skip=skip, options=run_options, services=plans
+        )
     _publish(result, options)
     return for_record(result.record, fail_on=options.fail_on), result.record
+
+
+def service_plans(config: Config, names: Sequence[str]) -> list[ServicePlan]:
+    """Several services: each one's phases, in deploy order (`--service`: those and their dependencies); one
+    service: none, its phases run as they always have."""
+    from loopctl.config.services import selected, service_views
+    from loopctl.phases import phases_for
+
+    if config.services is None:
+        if names:
+            raise UsageError(
+                "--service needs a config with services:", hint="this config describes one service: drop --service"
+            )
+        return []
+    return [ServicePlan(view, phases_for(view.config)) for view in selected(service_views(config), names)]
 
 
 def _both(first: EventSink, second: EventSink) -> EventSink:

@@ -13,14 +13,25 @@ from types import FrameType
 from typing import Any
 
 from loopctl.config import Config
+from loopctl.config.services import ServiceView
 from loopctl.errors import ErrorKind, LoopctlError
-from loopctl.phases.base import Context, Event, EventSink, Phase, PhaseResult, RunOptions, internal_error
+from loopctl.phases.base import (
+    Context,
+    Event,
+    EventSink,
+    Phase,
+    PhaseResult,
+    RunOptions,
+    build_contexts,
+    internal_error,
+)
 from loopctl.records.changes import changes_since
 from loopctl.records.compare import blocking_outcome, iteration_status
 from loopctl.records.record import (
     GATING_PHASES,
     RECORD_SCHEMA,
     Changes,
+    CheckRecord,
     ErrorInfo,
     PhaseRecord,
     Record,
@@ -43,6 +54,24 @@ class IterationResult:
 Renderer = Callable[[Record, Record | None, Sequence[Record]], str]
 
 
+@dataclass(frozen=True)
+class ServicePlan:
+    """One service's phases (several services): run with a context of its own, in deploy order."""
+
+    view: ServiceView
+    phases: Sequence[Phase]
+
+
+@dataclass(frozen=True)
+class Ran:
+    """One phase as it ran (or was skipped): whose, what it gave, how long it took."""
+
+    name: str
+    result: PhaseResult
+    duration_s: float
+    service: str | None = None
+
+
 def run_iteration(
     config: Config,
     phases: Sequence[Phase],
@@ -52,17 +81,27 @@ def run_iteration(
     skip: frozenset[str] = frozenset(),
     options: RunOptions | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    services: Sequence[ServicePlan] = (),
 ) -> IterationResult:
-    """One iteration: lock, number, run phases, compare, save record and report."""
+    """One iteration: lock, number, run phases, compare, save record and report.
+
+    `services`: several services, each with its phases; `phases` are then the project's own (its suites), run
+    once every service has been probed.
+    """
     register_all(config)
     store = Store(config.path(config.iterations_dir))
     with store.lock():
         number = store.reserve_number()
         started = clock()
         ctx = Context(config, store, number, on_event, options or RunOptions())
-        results, aborted = _run_phases(phases, ctx, skip)
+        with sigterm_as_interrupt():
+            if services:
+                ran, sections = _run_services(services, phases, ctx, skip)
+            else:
+                ran, sections = _run_phases(phases, ctx, skip), {None: ctx.sections}
+        aborted = any(step.result.status == "aborted" for step in ran)
         records, unreadable = store.recent(config.report.trend - 1, before=number)
-        record = _assemble(config, number, started, clock(), results, ctx.sections, ctx.git())
+        record = _assemble(config, number, started, clock(), ran, sections, ctx.git(), services)
         previous = store.previous_probed(number, read=records)
         status = iteration_status(record, previous, aborted=aborted)
         record = record.model_copy(update={"status": status, "previous": previous.number if previous else None})
@@ -87,33 +126,98 @@ def _rendered(render: Renderer, record: Record, previous: Record | None, trend: 
 
 
 def _run_phases(
-    phases: Sequence[Phase], ctx: Context, skip: frozenset[str]
-) -> tuple[list[tuple[str, PhaseResult, float]], bool]:
-    results: list[tuple[str, PhaseResult, float]] = []
-    stopped_by: str | None = None
-    with sigterm_as_interrupt():
-        for phase in phases:
-            if stopped_by is not None or phase.name in skip:
-                reason = f"after {stopped_by}" if stopped_by else "skipped by --skip"
-                results.append((phase.name, PhaseResult("skipped", {"reason": reason}), 0.0))
-                ctx.on_event(Event("end", phase.name, reason, "skipped", 0.0))
-                continue
-            result, duration = _timed(phase, ctx)
-            results.append((phase.name, result, duration))
-            ctx.results[phase.name] = result
-            if result.section is not None:
-                ctx.sections.fill(result.section)
-            if result.status == "aborted":
-                stopped_by = f"{phase.name} was interrupted"
-            elif result.status == "failed" and phase.name in GATING_PHASES:
-                stopped_by = f"{phase.name} failed"
-    aborted = any(result.status == "aborted" for _, result, _ in results)
-    return results, aborted
+    phases: Sequence[Phase], ctx: Context, skip: frozenset[str], *, stopped_by: str | None = None
+) -> list[Ran]:
+    """The phases in order; after a gating phase fails or one is interrupted, the rest are skipped, saying why."""
+    ran: list[Ran] = []
+    for phase in phases:
+        if stopped_by is not None or phase.name in skip:
+            ran.append(_skipped(phase.name, ctx, f"after {stopped_by}" if stopped_by else "skipped by --skip"))
+            continue
+        result, duration = _timed(phase, ctx)
+        ran.append(Ran(phase.name, result, duration, ctx.service))
+        ctx.results[phase.name] = result
+        if result.section is not None:
+            ctx.sections.fill(result.section)
+        if result.status == "aborted":
+            stopped_by = f"{phase.name} was interrupted"
+        elif result.status == "failed" and phase.name in GATING_PHASES:
+            stopped_by = f"{phase.name} failed"
+    return ran
+
+
+def _skipped(name: str, ctx: Context, reason: str) -> Ran:
+    ctx.on_event(Event("end", name, reason, "skipped", 0.0, service=ctx.service))
+    return Ran(name, PhaseResult("skipped", {"reason": reason}), 0.0, ctx.service)
+
+
+def _run_services(
+    plans: Sequence[ServicePlan], after: Sequence[Phase], root: Context, skip: frozenset[str]
+) -> tuple[list[Ran], dict[str | None, Sections]]:
+    """Several services: each one's build, push and deploy in deploy order (a dependency's failure skips its
+    dependents); then every service's probe, only when all of them deployed; then the project's suites; then
+    each service's release (Cloud Run's promotion waits for the verdict, as with one service)."""
+    contexts = {plan.view.name: _service_context(plan, root) for plan in plans}
+    ran: list[Ran] = []
+    stopped: str | None = None  # why nothing more runs: a dependency failed, or Ctrl-C
+    failed: dict[str, str] = {}  # service → why its dependents are skipped
+    for plan in plans:
+        ctx = contexts[plan.view.name]
+        gating = [phase for phase in plan.phases if phase.name in GATING_PHASES]
+        blocked = next((need for need in plan.view.depends_on if need in failed), None)
+        why = stopped or (f"its dependency {blocked} {failed[blocked]}" if blocked else None)
+        steps = _run_phases(gating, ctx, skip, stopped_by=why)
+        ran += steps
+        if any(step.result.status == "aborted" for step in steps):
+            stopped = "an interrupt"
+        if why is not None or any(step.result.status == "failed" for step in steps):
+            failed[plan.view.name] = "failed" if why is None else "could not start"
+        _share(ctx, contexts)
+    half = [name for name in contexts if name in failed]
+    if stopped is None and half:
+        stopped = f"{', '.join(half)} did not deploy (nothing is probed against a half-started system)"
+    for plan in plans:
+        probes = [phase for phase in plan.phases if phase.name == "probe"]
+        ran += _run_phases(probes, contexts[plan.view.name], skip, stopped_by=stopped)
+    ran += _run_phases(after, root, skip, stopped_by=stopped)
+    for plan in plans:
+        rest = [phase for phase in plan.phases if phase.name not in (*GATING_PHASES, "probe")]
+        ran += _run_phases(rest, contexts[plan.view.name], skip, stopped_by=stopped)
+    return ran, {name: ctx.sections for name, ctx in contexts.items()}
+
+
+def _service_context(plan: ServicePlan, root: Context) -> Context:
+    """A service's own context: its view of the config and its sections; the iteration's memo and peers shared."""
+    return Context(
+        plan.view.config,
+        root.store,
+        root.number,
+        root.on_event,
+        root.options,
+        memo=root.memo,
+        service=plan.view.name,
+        peers=root.peers,
+        project_config=root.config,
+    )
+
+
+def _share(ctx: Context, contexts: dict[str, Context]) -> None:
+    """What a deployed service made known to those deployed after it: its URL and its host."""
+    deploy = ctx.sections.deploy
+    if deploy is None or not deploy.url or ctx.service is None:
+        return
+    from urllib.parse import urlsplit
+
+    if deploy.target == "docker":  # on the project network its name is its host
+        port = (ctx.config.deploy.docker.port if ctx.config.deploy and ctx.config.deploy.docker else None) or 80
+        ctx.peers[ctx.service] = {"host": ctx.service, "url": f"http://{ctx.service}:{port}"}
+    else:
+        ctx.peers[ctx.service] = {"host": urlsplit(deploy.url).netloc, "url": deploy.url}
 
 
 def _timed(phase: Phase, ctx: Context) -> tuple[PhaseResult, float]:
     """The one place a phase's exceptions become its status."""
-    ctx.on_event(Event("start", phase.name))
+    ctx.on_event(Event("start", phase.name, service=ctx.service))
     began = time.monotonic()
     try:
         result = phase.run(ctx)
@@ -127,7 +231,7 @@ def _timed(phase: Phase, ctx: Context) -> tuple[PhaseResult, float]:
         result = PhaseResult("failed", error=internal_error(err))
     duration = round(time.monotonic() - began, 3)
     message = result.error.message if result.error else ""
-    ctx.on_event(Event("end", phase.name, message, result.status, duration))
+    ctx.on_event(Event("end", phase.name, message, result.status, duration, service=ctx.service))
     return result, duration
 
 
@@ -136,15 +240,23 @@ def _assemble(
     number: int,
     started: datetime,
     finished: datetime,
-    results: list[tuple[str, PhaseResult, float]],
-    sections: Sections,
+    ran: list[Ran],
+    sections: dict[str | None, Sections],
     git: dict[str, Any],
+    plans: Sequence[ServicePlan],
 ) -> Record:
-    checks = [check for _, result, _ in results for check in result.checks]
-    suites = [suite for _, result, _ in results for suite in result.suites]
+    checks = [_owned(check, step.service) for step in ran for check in step.result.checks]
+    suites = [suite for step in ran for suite in step.result.suites]
     phases = [
-        PhaseRecord(name=name, status=result.status, duration_s=duration, detail=result.detail, error=result.error)
-        for name, result, duration in results
+        PhaseRecord(
+            name=step.name,
+            service=step.service,
+            status=step.result.status,
+            duration_s=step.duration_s,
+            detail=step.result.detail,
+            error=step.result.error,
+        )
+        for step in ran
     ]
     raw = {
         "schema": RECORD_SCHEMA,
@@ -154,37 +266,50 @@ def _assemble(
         "finished_at": _iso(finished),
         "status": "failed",
         "git": git,
-        "phases": [phase.model_dump(mode="json") for phase in phases],
-        **{
-            name: section.model_dump(mode="json")
-            for name, section in (
-                ("build", sections.build),
-                ("push", sections.push),
-                ("deploy", sections.deploy),
-                ("release", sections.release),
-            )
-            if section is not None
-        },
+        "phases": [_dumped(phase) for phase in phases],
         "checks": [check.model_dump(mode="json") for check in checks],
         "suites": [suite.model_dump(mode="json") for suite in suites],
     }
+    if plans:
+        needs = {plan.view.name: list(plan.view.depends_on) for plan in plans}
+        raw["services"] = {
+            name: {"depends_on": needs[name], **_sections(held)} for name, held in sections.items() if name
+        }
+    else:
+        raw |= _sections(sections[None])
     outcome = blocking_outcome(checks)
     raw["outcome"] = outcome.model_dump(mode="json") if outcome else None
     # Everything that reaches disk passes the redaction filter, whatever a phase put in it.
     return Record.model_validate(redact_tree(raw))
 
 
+def _dumped(phase: PhaseRecord) -> dict[str, Any]:
+    """A phase as the record keeps it; `service` only with several services (one service's records stay as before)."""
+    dumped = phase.model_dump(mode="json")
+    if dumped.get("service") is None:
+        dumped.pop("service", None)
+    return dumped
+
+
+def _sections(held: Sections) -> dict[str, Any]:
+    named = (("build", held.build), ("push", held.push), ("deploy", held.deploy), ("release", held.release))
+    return {name: section.model_dump(mode="json") for name, section in named if section is not None}
+
+
+def _owned(check: CheckRecord, service: str | None) -> CheckRecord:
+    return check if service is None else check.model_copy(update={"service": service})
+
+
 def _with_changes(config: Config, record: Record, previous: Record | None) -> Record:
     """What changed since the iteration this one is compared with (the report's "Changes since iteration N")."""
     if previous is None:
         return record
-    context = config.path(config.build.context) if config.build is not None else None
     try:
         found = changes_since(
             previous,
             record,
             folder=config.base_dir,
-            context=context,
+            contexts=build_contexts(config),
             config_file=config.config_file,
             excluded=[config.path(config.iterations_dir)],  # records and reports are outputs, not changes
         )

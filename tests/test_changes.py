@@ -38,7 +38,9 @@ def snapshot(root: Path, number: int, **build: Any) -> Record:
 
 
 def since(root: Path, previous: Record, record: Record) -> dict[str, Any]:
-    return changes_since(previous, record, folder=root, context=root / "service", config_file=root / "config.yaml")
+    return changes_since(
+        previous, record, folder=root, contexts={"service": root / "service"}, config_file=root / "config.yaml"
+    )
 
 
 def test_committed_uncommitted_and_untracked_changes_under_the_context_and_config(tmp_path: Path) -> None:
@@ -149,7 +151,7 @@ def test_a_context_that_holds_the_iterations_folder_does_not_list_its_records(tm
     git(root, "commit", "--quiet", "-m", "Keep iteration 2")
     (root / "service" / "app.py").write_text("one\n")
     found = changes_since(
-        first, whole(2), folder=root, context=root, config_file=root / "config.yaml", excluded=[outputs]
+        first, whole(2), folder=root, contexts={"service": root}, config_file=root / "config.yaml", excluded=[outputs]
     )
     assert found["files"] == [{"path": "service/app.py", "added": 0, "removed": 2}]
     assert found["commits"] == ["Keep iteration 2"]

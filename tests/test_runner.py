@@ -170,7 +170,7 @@ def test_numbers_count_up_and_the_record_on_disk_is_the_record_returned(tmp_path
     assert (first.number, second.number) == (1, 2)
     on_disk = json.loads((tmp_path / "iterations" / "0002.json").read_text())
     assert on_disk == second.to_json_dict()
-    assert on_disk["schema"] == RECORD_SCHEMA == 2
+    assert on_disk["schema"] == RECORD_SCHEMA == 3
 
 
 @pytest.mark.parametrize("phase", ["docker-build", "docker-deploy", "cloudbuild"])

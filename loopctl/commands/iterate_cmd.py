@@ -29,6 +29,10 @@ def iterate(
         bool, typer.Option("--ci", help="Plain log lines, no live view, no colour (on when CI=true).")
     ] = False,
     no_emoji: Annotated[bool, typer.Option("--no-emoji", help="Plain text markers in the report.")] = False,
+    service: Annotated[
+        list[str] | None,
+        typer.Option("--service", help="Only this service and what it depends on (repeatable; config with services:)."),
+    ] = None,
 ) -> None:
     """Run one iteration, store iterations/NNNN.json and .md, and say what changed since the last one."""
     from loopctl.iterate import IterateOptions, run_iterate
@@ -45,6 +49,7 @@ def iterate(
             fail_on=fail_on,
             ci=ci,
             emoji=not no_emoji,
+            services=tuple(service or ()),
         )
         return run_iterate(options)
 

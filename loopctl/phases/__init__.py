@@ -36,6 +36,13 @@ def phases_for(config: Config) -> list[Phase]:
     return phases + release
 
 
+def project_phases(config: Config) -> list[Phase]:
+    """A project of several services: the phases that run once for all of them (its suites)."""
+    from loopctl.phases.suites import SuitesPhase
+
+    return [SuitesPhase()] if config.suites else []
+
+
 def _deploy_phases(config: Config) -> tuple[Phase, list[Phase]]:
     assert config.deploy is not None
     if config.deploy.target == "docker":

@@ -27,6 +27,12 @@ class Event:
     message: str = ""
     status: PhaseStatus | None = None
     duration_s: float | None = None
+    service: str | None = None  # in a project of several services, whose phase
+
+    @property
+    def label(self) -> str:
+        """`deploy`, or `store/deploy` when several services each have one."""
+        return f"{self.service}/{self.phase}" if self.service else self.phase
 
 
 EventSink = Callable[[Event], None]
@@ -65,15 +71,26 @@ class Context:
     results: dict[str, PhaseResult] = field(default_factory=dict)
     # What phases fetch once per iteration and share (registry credentials): never written anywhere.
     memo: dict[str, Any] = field(default_factory=dict)
+    # In a project of several services: whose phases these are, and what the services deployed before it made
+    # known (`{"store": {"url": …, "host": …}}`) for `{services.NAME.url}` in its env.
+    service: str | None = None
+    peers: dict[str, dict[str, str]] = field(default_factory=dict)
+    # The whole project's config, when `config` is one service's view of it (the record's git section covers all).
+    project_config: Config | None = None
 
     def log(self, phase: str, message: str) -> None:
-        self.on_event(Event("log", phase, message))
+        self.on_event(Event("log", phase, message, service=self.service))
+
+    def artifact(self, suffix: str) -> Path:
+        """`NNNN.SUFFIX` beside the record, or `NNNN.SERVICE.SUFFIX` when several services each write one."""
+        return self.store.artifact_path(self.number, f"{self.service}.{suffix}" if self.service else suffix)
 
     def git(self) -> dict[str, Any]:
         """The record's `git` section, asked once per iteration: a phase that names the commit reads it here."""
         if "git" not in self.memo:
-            excluded = [self.config.path(self.config.iterations_dir)]  # records and reports are outputs
-            self.memo["git"] = git_info(self.config.base_dir, watched_inputs(self.config), excluded)
+            whole = self.project_config or self.config
+            excluded = [whole.path(whole.iterations_dir)]  # records and reports are outputs
+            self.memo["git"] = git_info(whole.base_dir, watched_inputs(whole), excluded)
         return dict(self.memo["git"])
 
 
@@ -83,9 +100,19 @@ class Phase(Protocol):
     def run(self, ctx: Context) -> PhaseResult: ...
 
 
+def build_contexts(config: Config) -> dict[str, Path]:
+    """Each service's build context by service name (one service: named after the project)."""
+    from loopctl.config.services import service_views
+
+    return {
+        view.name: view.config.path(view.config.build.context)
+        for view in service_views(config)
+        if view.config.build is not None
+    }
+
+
 def watched_inputs(config: Config) -> list[Path]:
-    context = config.path(config.build.context) if config.build is not None else None
-    return watched_paths(config.base_dir, context, config.config_file)
+    return watched_paths(config.base_dir, list(build_contexts(config).values()), config.config_file)
 
 
 def internal_error(err: BaseException) -> ErrorInfo:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,15 +12,16 @@ from loopctl.clients import git_repo
 from loopctl.clients.git_tree import FILE_LIMIT
 from loopctl.outside_text import NAME_LIMIT, one_line
 from loopctl.records.record import Record
+from loopctl.records.sections import BuildSection
 
 # The bounds docs/reliability.md lists: change them there too.
 SUBJECT_LIMIT = 200  # characters of a commit subject
 PATH_LIMIT = 300  # characters of a changed file's path
 
 
-def watched_paths(base_dir: Path, context: Path | None, config_file: Path | None) -> list[Path]:
-    """What an iteration's changes are about: the build context and the config file."""
-    return [path for path in (context, config_file) if path is not None] or [base_dir]
+def watched_paths(base_dir: Path, contexts: Sequence[Path], config_file: Path | None) -> list[Path]:
+    """What an iteration's changes are about: the build contexts (one per service that builds) and the config file."""
+    return [*contexts, *([config_file] if config_file is not None else [])] or [base_dir]
 
 
 def changes_since(
@@ -27,7 +29,7 @@ def changes_since(
     record: Record,
     *,
     folder: Path,
-    context: Path | None,
+    contexts: Mapping[str, Path],
     config_file: Path | None,
     excluded: list[Path] | None = None,
 ) -> dict[str, Any]:
@@ -40,7 +42,7 @@ def changes_since(
     if not before.commit or not git_repo.exists(top, before.commit):
         note = f"iteration {previous.number} has no commit this repository knows: files are not compared"
         return {**base, "to_commit": after.commit, "input_changed": _input_changed(previous, record), "note": note}
-    specs = git_repo.pathspecs(top, watched_paths(folder, context, config_file), excluded or [])
+    specs = git_repo.pathspecs(top, watched_paths(folder, list(contexts.values()), config_file), excluded or [])
     config_spec = git_repo.pathspecs(top, [config_file]) if config_file is not None else []
     start = before.tree if before.tree and git_repo.exists(top, before.tree) else before.commit
     end = after.tree or after.commit
@@ -56,11 +58,23 @@ def changes_since(
         "from_commit": before.commit,
         "to_commit": after.commit,
         **_commits(top, before.commit, after.commit),
-        "files": [{**item, "path": one_line(item["path"], PATH_LIMIT)} for item in files],
+        "files": [_file(item, top, contexts) for item in files],
         "config_changed": _config_keys(top, start, end, config_spec),
         "input_changed": _input_changed(previous, record),
         "note": "; ".join(note for note in notes if note),
     }
+
+
+def _file(item: dict[str, Any], top: Path, contexts: Mapping[str, Path]) -> dict[str, Any]:
+    """A changed file, clipped; with several services, whose build context holds it (the innermost one)."""
+    found = {**item, "path": one_line(item["path"], PATH_LIMIT)}
+    if len(contexts) < 2:
+        return found
+    where = (top / item["path"]).resolve()
+    owners = [
+        (len(path.resolve().parts), name) for name, path in contexts.items() if where.is_relative_to(path.resolve())
+    ]
+    return found | ({"service": max(owners)[1]} if owners else {})
 
 
 def _commits(top: Path, before: str, after: str) -> dict[str, Any]:
@@ -71,9 +85,15 @@ def _commits(top: Path, before: str, after: str) -> dict[str, Any]:
 
 
 def _input_changed(previous: Record, record: Record) -> bool | None:
-    before = previous.build.input_digest if previous.build is not None else None
-    after = record.build.input_digest if record.build is not None else None
-    return None if not before or not after else before != after
+    """Whether any service's input digest moved; None when no service has one on both sides."""
+    olds, news = previous.service_sections, record.service_sections
+    pairs = [(_digest(olds[name].build), _digest(new.build)) for name, new in news.items() if name in olds]
+    moved = [before != after for before, after in pairs if before and after]
+    return any(moved) if moved else None
+
+
+def _digest(build: BuildSection | None) -> str | None:
+    return build.input_digest if build is not None else None
 
 
 def _no_git(top: Path | None) -> str:

@@ -12,7 +12,9 @@ from loopctl.records.depth import passed_at
 from loopctl.records.sections import BuildSection, DeploySection, PushSection, ReleaseSection
 
 # 2: checks carry trace_id, started_at, finished_at, server_error; the record carries `changes`; git a tree.
-RECORD_SCHEMA = 2
+# 3: a project of several services has `services` (each its own build, push, deploy, release), and its phases and
+#    checks name their service; one service still writes the top-level sections.
+RECORD_SCHEMA = 3
 
 Status = Literal["success", "progress", "no_change", "regression", "failed", "inconclusive", "aborted"]
 PhaseStatus = Literal["ok", "failed", "skipped", "aborted"]
@@ -34,6 +36,7 @@ class ErrorInfo(_Model):
 
 class PhaseRecord(_Model):
     name: str
+    service: str | None = None  # in a project of several services, whose phase this was
     status: PhaseStatus
     duration_s: float = 0.0
     detail: dict[str, Any] = Field(default_factory=dict)
@@ -97,6 +100,7 @@ class ServerError(_Model):
 
 class FileChange(_Model):
     path: str
+    service: str | None = None  # with several services, the one whose build context holds it
     added: int | None = None  # None: a binary file
     removed: int | None = None
 
@@ -162,6 +166,7 @@ class StepsRecord(_Model):
 
 class CheckRecord(_Model):
     name: str
+    service: str | None = None  # in a project of several services, the one it probes
     priority: int = 1
     kind: str
     url: str = ""
@@ -219,6 +224,16 @@ class SuiteRecord(_Model):
         return self.green and self.passed == 0
 
 
+class ServiceRecord(_Model):
+    """One service's build, push, deploy and release, in a project of several."""
+
+    depends_on: list[str] = Field(default_factory=list)
+    build: BuildSection | None = None
+    push: PushSection | None = None
+    deploy: DeploySection | None = None
+    release: ReleaseSection | None = None
+
+
 class Record(_Model):
     """What one iteration did and found; fields may be added, never renamed without a migration."""
 
@@ -235,6 +250,7 @@ class Record(_Model):
     push: PushSection | None = None
     deploy: DeploySection | None = None
     release: ReleaseSection | None = None  # Cloud Run only: where traffic went
+    services: dict[str, ServiceRecord] | None = None  # several services: theirs, instead of the four above
     checks: list[CheckRecord] = Field(default_factory=list)
     suites: list[SuiteRecord] = Field(default_factory=list)
     outcome: OutcomeRecord | None = None
@@ -246,10 +262,19 @@ class Record(_Model):
         return next((phase for phase in self.phases if phase.name == name), None)
 
     @property
+    def service_sections(self) -> dict[str, ServiceRecord]:
+        """Each service's sections by name; a record of one service (and every record before schema 3) is one
+        service named after the project."""
+        if self.services is not None:
+            return self.services
+        one = ServiceRecord(build=self.build, push=self.push, deploy=self.deploy, release=self.release)
+        return {self.project or "service": one}
+
+    @property
     def probed(self) -> bool:
         """Whether the probe ran and gave a verdict (so this record can anchor a comparison)."""
-        probe = self.phase("probe")
-        ran = probe is not None and probe.status in ("ok", "failed") and any(check.ran for check in self.checks)
+        probed = any(phase.name == "probe" and phase.status in ("ok", "failed") for phase in self.phases)
+        ran = probed and any(check.ran for check in self.checks)
         return ran and self.status != "inconclusive"
 
     def to_json_dict(self) -> dict[str, Any]:

@@ -34,7 +34,7 @@ class PlainLines:
             text = f"{event.status}{took}" + (f": {event.message}" if event.message else "")
         else:
             text = event.message
-        self.console.print(shown(f"{stamp} {event.phase:<7} {text}"), markup=False, highlight=False)
+        self.console.print(shown(f"{stamp} {event.label:<7} {text}"), markup=False, highlight=False)
 
 
 class PhaseBoard:
@@ -44,7 +44,7 @@ class PhaseBoard:
         self.rows: dict[str, dict[str, Any]] = {name: {"status": "pending", "note": ""} for name in names}
 
     def __call__(self, event: Event) -> None:
-        row = self.rows.setdefault(event.phase, {"status": "pending", "note": ""})
+        row = self.rows.setdefault(event.label, {"status": "pending", "note": ""})
         if event.kind == "start":
             row.update(status="running", began=time.monotonic())
         elif event.kind == "end":

@@ -91,7 +91,7 @@ class CloudBuildPhase:
                 api.cancel(queued.id)
             raise
         finally:
-            write_atomic(ctx.store.artifact_path(ctx.number, "build.log"), redact(tail.text()))
+            write_atomic(ctx.artifact("build.log"), redact(tail.text()))
         section = section.model_copy(update={"retries": api.retries, **timings(finished)})
         detail = {"build_id": finished.id, "queued_s": section.queued_s, "working_s": section.working_s}
         if finished.status.name != "SUCCESS":
@@ -99,7 +99,7 @@ class CloudBuildPhase:
                 finished,
                 tail,
                 _cloudbuild(ctx),
-                log_name=ctx.store.artifact_path(ctx.number, "build.log").name,
+                log_name=ctx.artifact("build.log").name,
                 default_account=api.default_account,
             )
             return PhaseResult(

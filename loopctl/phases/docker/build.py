@@ -63,7 +63,7 @@ class BuildPhase:
         return _with_note(result, refusal)
 
     def _build(self, ctx: Context, api: Any, build: BuildConfig, cache_tag: str) -> str:
-        log_path = ctx.store.artifact_path(ctx.number, "build.log")
+        log_path = ctx.artifact("build.log")
         lines: list[str] = []
         context, dockerfile = build_context(ctx.config)
         stream = api.build(

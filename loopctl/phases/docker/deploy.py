@@ -5,11 +5,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
 
 from loopctl.config import DockerDeployConfig
+from loopctl.config.services import fill_refs
 from loopctl.errors import ErrorKind, LoopctlError, UsageError
 from loopctl.phases.base import Context, PhaseResult
 from loopctl.phases.docker.readiness import (
@@ -27,7 +29,8 @@ from loopctl.records.sections import DeploySection, image_to_deploy
 # to free a fixed host port: SIGTERM, then a short grace, as `docker stop -t` would give it.
 STOP_TIMEOUT_S = 3
 FINGERPRINT_LABEL = "loopctl.fingerprint"
-SERVICE_LABEL = "loopctl.service"
+SERVICE_LABEL = "loopctl.service"  # the container's name (its service, for one service)
+PART_LABEL = "loopctl.part"  # in a project of several services: which one it is
 SUCCESSOR = "-next-"  # `NAME-next-<random>`: the new container until it answers and takes NAME
 
 
@@ -39,7 +42,7 @@ class DockerDeploy:
 
         spec = _config(ctx)
         image = image_reference(ctx)
-        wanted = fingerprint(image, spec)
+        wanted = fingerprint(image, spec, network=project_network(ctx))
         reused = None if ctx.options.no_cache else find_reusable(spec, wanted)
         if reused is not None:
             ctx.log(PHASE, f"unchanged: {spec.name} ({reused.id[:12]}) already runs this image and config")
@@ -73,13 +76,15 @@ def _result(
     return PhaseResult("ok", {"container": container.id[:12], "url": url}, section=section)
 
 
-def fingerprint(image: str, spec: DockerDeployConfig) -> str:
-    """What makes a running container the one this deploy would start: image, command, port, env.
+def fingerprint(image: str, spec: DockerDeployConfig, *, network: str | None = None) -> str:
+    """What makes a running container the one this deploy would start: image, command, port, env (and the
+    project network, for one of several services).
 
     Secret values enter only as their sha256, and only into a label on the local container.
     """
     env = {name: hashlib.sha256(value.encode()).hexdigest() for name, value in container_env(spec).items()}
-    material = json.dumps([image, spec.command, spec.port, spec.host_port, env], sort_keys=True)
+    parts: list[Any] = [image, spec.command, spec.port, spec.host_port, env]
+    material = json.dumps(parts if network is None else [*parts, network], sort_keys=True)
     return hashlib.sha256(material.encode()).hexdigest()
 
 
@@ -128,8 +133,9 @@ def _inspect(name: str) -> Any:
 
 
 def image_reference(ctx: Context) -> str:
-    """`--image`, else the digest push pinned, else the tag build made (nothing was pushed)."""
-    reference = image_to_deploy(ctx.options.image, ctx.sections)
+    """`--image`, else the digest push pinned, else the tag build made (nothing was pushed), else the image the
+    config names for a service loopctl does not build (`deploy.docker.image`)."""
+    reference = image_to_deploy(ctx.options.image, ctx.sections) or _config(ctx).image
     if not reference:
         raise LoopctlError(
             "nothing to deploy: no --image, no pushed digest and no built image",
@@ -280,6 +286,13 @@ def start_container(client: Any, image: str, spec: DockerDeployConfig, ctx: Cont
     from docker.errors import APIError
 
     ctx.log(PHASE, f"starting {name} from {image} (env: {', '.join(env_names(spec))})")
+    network = project_network(ctx)
+    joined: dict[str, Any] = {}
+    if network is not None and ctx.service is not None:
+        ensure_network(client, network, ctx.config.project)
+        # Reachable as its service's name by the other services of the project, whatever its container is called.
+        endpoint = client.api.create_endpoint_config(aliases=[ctx.service])
+        joined = {"network": network, "networking_config": {network: endpoint}}
     try:
         container = client.containers.create(
             image,
@@ -292,7 +305,9 @@ def start_container(client: Any, image: str, spec: DockerDeployConfig, ctx: Cont
                 SERVICE_LABEL: spec.name,
                 "loopctl.iteration": str(ctx.number),
                 FINGERPRINT_LABEL: wanted,
+                **({PART_LABEL: ctx.service} if ctx.service else {}),
             },
+            **joined,
         )
         container.start()
     except APIError as err:
@@ -312,7 +327,36 @@ def _start_error(spec: DockerDeployConfig, reason: str) -> LoopctlError:
 
 
 def _config(ctx: Context) -> DockerDeployConfig:
+    """The deploy.docker block, `{services.NAME.host}` and `.url` in its env filled from the services before it."""
     deploy = ctx.config.deploy
     if deploy is None or deploy.docker is None:
         raise UsageError("no deploy.docker block in the config", hint="add one, or skip the phase")
-    return deploy.docker
+    spec = deploy.docker
+    if not ctx.peers:
+        return spec
+    env = {name: fill_refs(value, ctx.peers) if isinstance(value, str) else value for name, value in spec.env.items()}
+    return spec.model_copy(update={"env": env})
+
+
+def project_network(ctx: Context) -> str | None:
+    """`loopctl-PROJECT`, the network every service of a project of several joins; None for one service."""
+    if ctx.service is None:
+        return None
+    return "loopctl-" + re.sub(r"[^a-zA-Z0-9_.-]+", "-", ctx.config.project).strip("-_.")
+
+
+def ensure_network(client: Any, network: str, project: str) -> None:
+    """The project's network, made (labelled as the project's, so `clean` finds it) when it is not there."""
+    from docker.errors import APIError
+
+    if client.networks.list(names=[network]):
+        return
+    try:
+        client.networks.create(network, driver="bridge", labels={"loopctl.project": project})
+    except APIError as err:
+        if err.status_code != 409:  # made meanwhile by another run: fine
+            raise LoopctlError(
+                f"the engine could not create the network {network}: {err.explanation or err}",
+                hint="`docker network ls` shows the networks; remove a stale one of that name",
+                kind=ErrorKind.CONTAINER_START,
+            ) from None

@@ -108,7 +108,7 @@ def _failure(
 ) -> LoopctlError:
     """A failed deploy whose message carries the exit code (or where nothing answered) and the log's tail."""
     log = redact(_logs(container))
-    log_path = ctx.store.artifact_path(ctx.number, "deploy.log")
+    log_path = ctx.artifact("deploy.log")
     write_atomic(log_path, log)
     if discard:
         _remove(container)
