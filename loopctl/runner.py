@@ -197,6 +197,7 @@ def _service_context(plan: ServicePlan, root: Context) -> Context:
         memo=root.memo,
         service=plan.view.name,
         peers=root.peers,
+        deployed=root.deployed,
         project_config=root.config,
     )
 
@@ -206,6 +207,7 @@ def _share(ctx: Context, contexts: dict[str, Context]) -> None:
     deploy = ctx.sections.deploy
     if deploy is None or not deploy.url or ctx.service is None:
         return
+    ctx.deployed[ctx.service] = deploy
     from urllib.parse import urlsplit
 
     if deploy.target == "docker":  # on the project network its name is its host

@@ -90,17 +90,11 @@ def selected(views: Sequence[ServiceView], names: Sequence[str]) -> list[Service
     return [view for view in views if view.name in wanted]
 
 
-def dependents_of(views: Sequence[ServiceView], failed: str) -> set[str]:
-    """Every service that needs `failed`, directly or through another."""
-    found: set[str] = set()
-    changed = True
-    while changed:
-        changed = False
-        for view in views:
-            if view.name not in found and any(need == failed or need in found for need in view.depends_on):
-                found.add(view.name)
-                changed = True
-    return found
+def needed_by(views: Sequence[ServiceView], name: str) -> list[str]:
+    """What `name` depends on, directly or through another, in deploy order."""
+    if name not in {view.name for view in views}:
+        return []
+    return [view.name for view in selected(views, [name]) if view.name != name]
 
 
 def fill_refs(value: str, peers: Mapping[str, Mapping[str, str]]) -> str:

@@ -14,7 +14,7 @@ from loopctl.errors import ErrorKind
 from loopctl.outside_text import one_line
 from loopctl.records.changes import watched_paths
 from loopctl.records.record import CheckRecord, ErrorInfo, PhaseStatus, SuiteRecord
-from loopctl.records.sections import Section, Sections
+from loopctl.records.sections import DeploySection, Section, Sections
 from loopctl.records.store import Store
 
 
@@ -75,6 +75,7 @@ class Context:
     # known (`{"store": {"url": …, "host": …}}`) for `{services.NAME.url}` in its env.
     service: str | None = None
     peers: dict[str, dict[str, str]] = field(default_factory=dict)
+    deployed: dict[str, DeploySection] = field(default_factory=dict)  # each deployed service's section, by name
     # The whole project's config, when `config` is one service's view of it (the record's git section covers all).
     project_config: Config | None = None
 

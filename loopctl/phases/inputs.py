@@ -165,9 +165,12 @@ def built_and_pushed(store: Store, digest: str) -> set[str]:
     pushed: set[str] = set()
     for number in store.newest_first():
         record = read_record(store.record_path(number))
-        if not isinstance(record, Record) or record.build is None or record.build.input_digest != digest:
+        if not isinstance(record, Record):
             continue
-        image = record.push.digest if record.push is not None else None
-        if record.build.cached in ("no", "local") and image is not None:
-            pushed.add(image)
+        for service in record.service_sections.values():  # identical inputs: whichever service built them
+            build, push = service.build, service.push
+            if build is None or build.input_digest != digest or push is None or push.digest is None:
+                continue
+            if build.cached in ("no", "local"):
+                pushed.add(push.digest)
     return pushed

@@ -74,7 +74,37 @@ class ProbePhase:
             evidence = Evidence(records, {"read": False, "note": f"evidence unavailable: {unavailable(err)}"})
         if evidence.detail.get("note"):
             ctx.log(self.name, f"server logs: {evidence.detail['note']}")
-        return evidence.checks, evidence.detail
+        return _with_dependencies(ctx, records, evidence.checks), evidence.detail
+
+
+def _with_dependencies(
+    ctx: Context, ran: tuple[CheckRecord, ...], found: tuple[CheckRecord, ...]
+) -> tuple[CheckRecord, ...]:
+    """What the services this one depends on logged in each failing check's window, read the same way as its own:
+    the cause of an error is often a line in a companion's log (a store that refused the command)."""
+    from loopctl.config.services import needed_by, service_views
+    from loopctl.evidence.collect import collect
+
+    if ctx.service is None or ctx.project_config is None:
+        return found
+    views = {view.name: view for view in service_views(ctx.project_config)}
+    errors: dict[str, dict[str, Any]] = {}
+    for name in needed_by(list(views.values()), ctx.service):
+        deploy = ctx.deployed.get(name)
+        if deploy is None:
+            continue
+        ctx.log("probe", f"reading {name}'s logs around the failing checks")
+        try:
+            theirs = collect(views[name].config, deploy, ran)
+        except Exception:  # a companion's log is a courtesy: the check's own evidence stands without it
+            continue
+        for check in theirs.checks:
+            if check.server_error is not None:
+                errors.setdefault(check.name, {})[name] = check.server_error
+    return tuple(
+        check.model_copy(update={"dependency_errors": errors[check.name]}) if check.name in errors else check
+        for check in found
+    )
 
 
 def after_exit(record: CheckRecord) -> CheckRecord:

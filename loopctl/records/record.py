@@ -191,6 +191,9 @@ class CheckRecord(_Model):
     # It got no answer at all (refused, reset) while the probe saw the service's process exit: a consequence of the
     # exit, set aside when the iteration is ranked (records before it have none).
     after_exit: bool = False
+    # In a project of several services: what the services it depends on logged in its window (a TypeError in the
+    # api beside the store's refusal that caused it), by service.
+    dependency_errors: dict[str, ServerError] = Field(default_factory=dict)
 
     @property
     def ran(self) -> bool:

@@ -75,10 +75,19 @@ def quoted_error(check: CheckRecord) -> str | None:
 
 
 def failure_lines(record: Record, check: CheckRecord, *, quoted: bool = False) -> list[str]:
-    """The Failures section's evidence for one check: the error and its excerpt, or why there is none.
+    """The Failures section's evidence for one check: the error and its excerpt, or why there is none; then what
+    the services it depends on logged in its window.
 
     `quoted`: the Summary already quotes this check's error, so only its trace id and log excerpt are added here.
     """
+    theirs: list[str] = []
+    for service, error in check.dependency_errors.items():
+        theirs += ["", f"- **{text(service)} logged**: {raised(error)}"]
+        theirs += details_block(f"{service}'s log", error.lines)
+    return _own_lines(record, check, quoted=quoted) + theirs
+
+
+def _own_lines(record: Record, check: CheckRecord, *, quoted: bool) -> list[str]:
     trace = f" (trace {code(check.trace_id)})" if check.trace_id else ""
     detail = logs_detail(record)
     ended = process_end(record)

@@ -247,6 +247,7 @@ def replace(
     except LoopctlError as err:
         raise _kept(err, previous, spec, ctx, restart=shares_port) from None
     ctx.log(PHASE, f"replacing container {previous.id[:12]}")
+    leave_network(client, previous, project_network(ctx))
     retire(previous, spec.name, stop_timeout=STOP_TIMEOUT_S)
     container.rename(spec.name)
     return container, host_port
@@ -343,6 +344,17 @@ def project_network(ctx: Context) -> str | None:
     if ctx.service is None:
         return None
     return "loopctl-" + re.sub(r"[^a-zA-Z0-9_.-]+", "-", ctx.config.project).strip("-_.")
+
+
+def leave_network(client: Any, container: Any, network: str | None) -> None:
+    """The replaced container leaves the project network before it is retired: while it stops (seconds, for a
+    process that ignores SIGTERM) its service's name must lead only to its successor."""
+    from docker.errors import APIError
+
+    if network is None:
+        return
+    with contextlib.suppress(APIError):
+        client.api.disconnect_container_from_network(container.id, network, force=True)
 
 
 def ensure_network(client: Any, network: str, project: str) -> None:

@@ -1,0 +1,131 @@
+"""Two services on the real engine: an api that reads a value from a companion store over the project network.
+
+The store and the api are built from the local base image (tests/fixtures/services), pushed to the real registry
+(the api) and run as containers on the network `loopctl-PROJECT`; loopctl runs as a user does (a subprocess).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.reliability.harness import EXIT_INCONCLUSIVE, iterate
+from tests.support import realparts
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "services"
+CONFIG = """\
+project: {project}
+services:
+  store:
+    build: {{context: store, image: 127.0.0.1:5000/{project}-store, args: {{BASE_IMAGE: {base}}}}}
+    deploy: {{target: docker, docker: {{port: 6379}}}}
+  api:
+    depends_on: [store]
+    build: {{context: api, image: 127.0.0.1:5000/{project}-api, args: {{BASE_IMAGE: {base}}}}}
+    push: {{auth: none}}
+    deploy:
+      target: docker
+      docker: {{port: 8080, env: {{STORE_ADDR: "store:6379"}}}}
+    probe:
+      checks:
+        - name: chat
+          websocket: {{path: /, send: {{text: hi}}, expect_events: [agent_started, agent_completed], timeout: 10}}
+"""
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[Any]:
+    yield from realparts.engine_with_base_image()
+
+
+@pytest.fixture(scope="module")
+def project(engine: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The two-service project in a folder of its own; its containers and network are removed at the end."""
+    for name in realparts.labelled_project(engine, "loopctl-test-services"):
+        folder = tmp_path_factory.mktemp("services")
+        shutil.copytree(FIXTURE, folder, dirs_exist_ok=True)
+        (folder / "config.yaml").write_text(CONFIG.format(project=name, base=realparts.BASE_IMAGE))
+        yield folder
+        for network in engine.networks.list(names=[f"loopctl-{name}"]):
+            with contextlib.suppress(Exception):
+                network.remove()
+
+
+def run(folder: Path, *args: str) -> tuple[int, dict[str, Any], str]:
+    done = iterate(folder, "--ci", "--json", *args, timeout=300)
+    assert done.stdout, done.stderr
+    record = json.loads(done.stdout)["data"]
+    report = (folder / "iterations" / f"{record['number']:04d}.md").read_text()
+    return done.returncode, record, report
+
+
+def test_the_store_deploys_first_and_the_api_reaches_it_by_name_on_the_project_network(
+    project: Path, engine: Any
+) -> None:
+    code, record, _ = run(project)
+    assert (code, record["status"], record["schema"]) == (0, "success", 3), record
+    deploys = [phase["service"] for phase in record["phases"] if phase["name"] == "deploy"]
+    assert deploys == ["store", "api"]
+    assert record["services"]["api"]["depends_on"] == ["store"]
+    assert record["services"]["api"]["push"]["pinned"].startswith("127.0.0.1:5000/")
+    assert [check["service"] for check in record["checks"]] == ["api"]
+    network = engine.networks.get(f"loopctl-{record['project']}")
+    on_it = {container["Name"] for container in network.attrs["Containers"].values()}
+    assert on_it == {f"{record['project']}-store", f"{record['project']}-api"}
+
+
+def test_a_store_refusal_is_in_the_apis_failing_check_with_both_logs_and_only_the_store_was_rebuilt(
+    project: Path,
+) -> None:
+    (project / "store" / "mode").write_text("broken\n")
+    try:
+        code, record, report = run(project)
+    finally:
+        (project / "store" / "mode").write_text("ok\n")
+    assert (code, record["status"]) == (1, "regression"), record
+    services = record["services"]
+    assert services["store"]["build"]["cached"] == "no"
+    assert services["api"]["build"]["cached"] != "no" and services["api"]["deploy"]["reused"] is True
+    (check,) = record["checks"]
+    assert (check["service"], check["passed"], check["outcome"]["code"]) == ("api", False, 1011)
+    assert check["server_error"]["type"] == "TypeError"
+    store_said = check["dependency_errors"]["store"]
+    assert "WRONGTYPE" in store_said["message"], store_said
+    assert "TypeError" in report and "**store logged**" in report and "WRONGTYPE" in report
+
+
+def test_service_names_a_service_and_what_it_depends_on(project: Path) -> None:
+    code, record, _ = run(project, "--service", "api")
+    assert code == 0, record
+    assert {phase.get("service") for phase in record["phases"]} == {"store", "api"}
+    code, record, _ = run(project, "--service", "store")
+    # The store alone has no check: deployed, but nothing was verified.
+    assert (code, record["status"]) == (EXIT_INCONCLUSIVE, "inconclusive"), record
+    assert {phase.get("service") for phase in record["phases"]} == {"store"}
+    assert set(record["services"]) == {"store"}
+
+
+def test_a_dependency_that_fails_to_deploy_skips_its_dependents_and_the_probe(project: Path) -> None:
+    dockerfile = project / "store" / "Dockerfile"
+    kept = dockerfile.read_text()
+    dockerfile.write_text(
+        kept.replace('CMD ["python3", "/app/store.py"]', 'CMD ["python3", "-c", "raise SystemExit(3)"]')
+    )
+    try:
+        code, record, report = run(project)
+    finally:
+        dockerfile.write_text(kept)
+    by_name = {(phase.get("service"), phase["name"]): phase for phase in record["phases"]}
+    assert by_name[("store", "deploy")]["status"] == "failed"
+    assert by_name[("api", "build")]["status"] == "skipped"
+    assert "its dependency store" in by_name[("api", "build")]["detail"]["reason"]
+    assert by_name[("api", "probe")]["status"] == "skipped"
+    assert record["checks"] == [] and record["status"] == "failed" and code != 0
+    assert f"{uuid.UUID(int=0)}" not in report  # the report renders

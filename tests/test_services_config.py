@@ -1,0 +1,114 @@
+"""A config of several services: what it must get right is a config error naming the line, and views in order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from loopctl.config import load_config
+from loopctl.config.services import fill_refs, needed_by, selected, service_views
+from loopctl.errors import UsageError
+
+TWO = """\
+project: shop
+services:
+  store:
+    deploy: {target: docker, docker: {image: "redis:7", port: 6379}}
+  api:
+    depends_on: [store]
+    build: {context: api, image: 127.0.0.1:5000/shop-api}
+    push: {auth: none}
+    deploy:
+      target: docker
+      docker: {port: 8080, host_port: 18080, env: {STORE_ADDR: "store:6379"}}
+    probe: {checks: [{name: chat, websocket: {path: /ws, expect_events: [agent_started, agent_completed]}}]}
+"""
+
+
+def load(tmp_path: Path, text: str) -> object:
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    return load_config(path)
+
+
+def problem(tmp_path: Path, text: str) -> str:
+    with pytest.raises(UsageError) as raised:
+        load(tmp_path, text)
+    return raised.value.message
+
+
+def test_the_issue_config_reads_as_two_views_in_deploy_order_with_their_own_blocks(tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text(TWO)
+    config = load_config(tmp_path / "config.yaml")
+    views = service_views(config)
+    assert [view.name for view in views] == ["store", "api"]
+    store, api = views
+    assert store.config.build is None and store.config.deploy is not None
+    assert store.config.deploy.docker is not None and store.config.deploy.docker.image == "redis:7"
+    assert store.config.deploy.docker.name == "shop-store"  # PROJECT-SERVICE
+    assert api.depends_on == ("store",) and api.config.build is not None
+    assert [check.name for check in api.config.probe.checks] == ["chat"] and not store.config.probe.checks
+    assert [view.name for view in selected(views, ["api"])] == ["store", "api"]
+    assert [view.name for view in selected(views, ["store"])] == ["store"]
+    assert needed_by(views, "api") == ["store"] and needed_by(views, "store") == []
+
+
+def test_one_service_is_named_after_the_project_and_its_container_too(tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text("project: solo\ndeploy: {target: docker, docker: {port: 8080}}\n")
+    config = load_config(tmp_path / "config.yaml")
+    (view,) = service_views(config)
+    assert (view.name, view.several) == ("solo", False)
+    assert config.deploy is not None and config.deploy.docker is not None and config.deploy.docker.name == "solo"
+
+
+def test_a_cycle_is_a_config_error_that_names_it_and_its_line(tmp_path: Path) -> None:
+    text = TWO.replace("  store:\n", "  store:\n    depends_on: [api]\n")
+    message = problem(tmp_path, text)
+    assert "dependency cycle: store → api → store" in message
+    assert "config.yaml:4:" in message, message
+
+
+def test_a_host_port_used_twice_and_an_unknown_dependency_are_both_said_with_their_lines(tmp_path: Path) -> None:
+    text = TWO.replace("port: 6379}", "port: 6379, host_port: 18080}")
+    text = text.replace("depends_on: [store]", "depends_on: [store, cache]")
+    message = problem(tmp_path, text)
+    assert "services.api.depends_on: no service named 'cache'" in message
+    assert "config.yaml:6:" in message, message
+    assert "services.api.deploy.docker.host_port: host port 18080 is also services.store's" in message
+    assert "config.yaml:11:" in message, message
+
+
+def test_a_reference_to_a_service_that_is_not_a_dependency_says_to_add_it(tmp_path: Path) -> None:
+    text = TWO.replace("depends_on: [store]", "depends_on: []").replace('"store:6379"', '"{services.store.host}:6379"')
+    message = problem(tmp_path, text)
+    assert "{services.store.host} is known only once store is deployed: add store to services.api.depends_on" in message
+
+
+def test_a_check_name_two_services_use_and_top_level_blocks_beside_services_are_refused(tmp_path: Path) -> None:
+    text = TWO.replace(
+        "  store:\n    deploy:", "  store:\n    probe: {checks: [{name: chat, http: {path: /}}]}\n    deploy:"
+    )
+    assert "check name 'chat' is also used by store" in problem(tmp_path, text)
+    message = problem(tmp_path, TWO + "deploy: {target: url, url: http://x}\n")
+    assert "give deploy inside each service under services:" in message
+
+
+def test_an_image_named_beside_a_build_is_refused(tmp_path: Path) -> None:
+    text = "project: p\nbuild: {image: 127.0.0.1:5000/p}\ndeploy: {target: docker, docker: {image: 'redis:7'}}\n"
+    assert "give either build (loopctl builds the image) or deploy.docker.image" in problem(tmp_path, text)
+
+
+def test_service_references_are_filled_from_what_the_dependencies_made_known() -> None:
+    peers = {"store": {"host": "store", "url": "http://store:6379"}}
+    assert fill_refs("{services.store.host}:6379 {services.store.url}", peers) == "store:6379 http://store:6379"
+    assert fill_refs("{services.other.url}", peers) == "{services.other.url}"
+
+
+def test_an_unknown_service_on_the_command_line_names_the_known_ones(tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text(TWO)
+    views = service_views(load_config(tmp_path / "config.yaml"))
+    with pytest.raises(UsageError) as raised:
+        selected(views, ["web"])
+    assert raised.value.message == "--service web: no such service in the config"
+    assert raised.value.hint == "the services are: store, api"
