@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -158,20 +159,26 @@ def _run_services(
     dependents); then every service's probe, only when all of them deployed; then the project's suites; then
     each service's release (Cloud Run's promotion waits for the verdict, as with one service)."""
     contexts = {plan.view.name: _service_context(plan, root) for plan in plans}
-    ran: list[Ran] = []
-    stopped: str | None = None  # why nothing more runs: a dependency failed, or Ctrl-C
+    prepared, stopped = _prepare_all(plans, contexts, skip)
+    ran: list[Ran] = [step for plan in plans for step in prepared[plan.view.name]]
     failed: dict[str, str] = {}  # service → why its dependents are skipped
     for plan in plans:
-        ctx = contexts[plan.view.name]
-        gating = [phase for phase in plan.phases if phase.name in GATING_PHASES]
+        name = plan.view.name
+        ctx = contexts[name]
+        deploys = [phase for phase in plan.phases if phase.name == "deploy"]
         blocked = next((need for need in plan.view.depends_on if need in failed), None)
-        why = stopped or (f"its dependency {blocked} {failed[blocked]}" if blocked else None)
-        steps = _run_phases(gating, ctx, skip, stopped_by=why)
+        unbuilt = next((step.name for step in prepared[name] if step.result.status == "failed"), None)
+        why = stopped
+        if why is None and blocked is not None:
+            why, failed[name] = f"its dependency {blocked} {failed[blocked]}", "could not start"
+        elif why is None and unbuilt is not None:
+            why, failed[name] = f"{unbuilt} failed", "failed"
+        steps = _run_phases(deploys, ctx, skip, stopped_by=why)
         ran += steps
         if any(step.result.status == "aborted" for step in steps):
             stopped = "an interrupt"
-        if why is not None or any(step.result.status == "failed" for step in steps):
-            failed[plan.view.name] = "failed" if why is None else "could not start"
+        if any(step.result.status == "failed" for step in steps):
+            failed[name] = "failed"
         _share(ctx, contexts)
     half = [name for name in contexts if name in failed]
     if stopped is None and half:
@@ -184,6 +191,41 @@ def _run_services(
         rest = [phase for phase in plan.phases if phase.name not in (*GATING_PHASES, "probe")]
         ran += _run_phases(rest, contexts[plan.view.name], skip, stopped_by=stopped)
     return ran, {name: ctx.sections for name, ctx in contexts.items()}
+
+
+BUILDS_AT_ONCE = 2  # services built (and pushed) side by side: the engine's builds share the machine's cores
+
+
+def _prepare_all(
+    plans: Sequence[ServicePlan], contexts: dict[str, Context], skip: frozenset[str]
+) -> tuple[dict[str, list[Ran]], str | None]:
+    """Every service's build and push, at most BUILDS_AT_ONCE at a time: none waits for another's (only deploys
+    follow the dependencies). Ctrl-C is taken here, in the waiting thread: the builds still under way are recorded
+    as interrupted and left to end with the process (their threads are daemons)."""
+    done: dict[str, list[Ran]] = {}
+    slots = threading.Semaphore(BUILDS_AT_ONCE)
+
+    def prepare(plan: ServicePlan) -> None:
+        with slots:
+            phases = [phase for phase in plan.phases if phase.name in GATING_PHASES and phase.name != "deploy"]
+            done[plan.view.name] = _run_phases(phases, contexts[plan.view.name], skip)
+
+    workers = [threading.Thread(target=prepare, args=(plan,), daemon=True, name="loopctl-build") for plan in plans]
+    try:
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            while worker.is_alive():
+                worker.join(0.1)  # a short wait, so Ctrl-C (and SIGTERM) reach this thread at once
+    except KeyboardInterrupt:
+        interrupted = ErrorInfo(kind=ErrorKind.INTERRUPTED, message="interrupted (Ctrl-C or SIGTERM)")
+        for plan in plans:
+            done.setdefault(
+                plan.view.name, [Ran("build", PhaseResult("aborted", error=interrupted), 0.0, plan.view.name)]
+            )
+        return dict(done), "an interrupt"
+    aborted = any(step.result.status == "aborted" for steps in done.values() for step in steps)
+    return done, "an interrupt" if aborted else None
 
 
 def _service_context(plan: ServicePlan, root: Context) -> Context:

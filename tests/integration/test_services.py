@@ -124,8 +124,9 @@ def test_a_dependency_that_fails_to_deploy_skips_its_dependents_and_the_probe(pr
         dockerfile.write_text(kept)
     by_name = {(phase.get("service"), phase["name"]): phase for phase in record["phases"]}
     assert by_name[("store", "deploy")]["status"] == "failed"
-    assert by_name[("api", "build")]["status"] == "skipped"
-    assert "its dependency store" in by_name[("api", "build")]["detail"]["reason"]
+    assert by_name[("api", "build")]["status"] == "ok"  # built beside the store: only deploys wait for it
+    assert by_name[("api", "deploy")]["status"] == "skipped"
+    assert by_name[("api", "deploy")]["detail"]["reason"] == "after its dependency store failed"
     assert by_name[("api", "probe")]["status"] == "skipped"
     assert record["checks"] == [] and record["status"] == "failed" and code != 0
     assert f"{uuid.UUID(int=0)}" not in report  # the report renders
