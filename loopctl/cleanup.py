@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from loopctl.config import Config
+from loopctl.config.services import service_views
 from loopctl.phases.inputs import INPUT_TAG_PREFIX
 
 PROJECT_LABEL = "loopctl.project"
@@ -60,7 +61,7 @@ def sweep(config: Config, *, keep: int, dry_run: bool, registry: bool = True) ->
     result = Sweep(keep=keep, dry_run=dry_run)
     containers = _containers(client, config.project, keep)
     serving_images = {str(c.attrs.get("Image", "")) for c, item in containers if item.why_kept}
-    images = _images(client, config, keep, serving_images)
+    images = _project_images(client, config, keep, serving_images)
     kept_digests = {d for image, item in images if item.why_kept for d in image.get("RepoDigests") or []}
     result.found += [item for _, item in containers] + [item for _, item in images]
     _remove_containers(dry_run, containers, result)
@@ -69,7 +70,8 @@ def sweep(config: Config, *, keep: int, dry_run: bool, registry: bool = True) ->
             _untag(client, item.name, result)
     result.found += _networks(client, config.project, dry_run, result)
     if registry:
-        result.found += _registry(config, kept_digests, keep, dry_run, result)
+        for view in service_views(config):  # each service that builds and pushes has a repository of its own
+            result.found += _registry(view.config, kept_digests, keep, dry_run, result)
     return result
 
 
@@ -111,6 +113,15 @@ def _container_iteration(container: Any) -> int:
 
 
 # --- images in the engine -----------------------------------------------------------------------
+
+
+def _project_images(client: Any, config: Config, keep: int, serving: set[str]) -> list[tuple[dict[str, Any], Leftover]]:
+    """Every service's images (each its repository, all the project's label), each reference once."""
+    pairs: dict[str, tuple[dict[str, Any], Leftover]] = {}
+    for view in service_views(config):
+        for image, item in _images(client, view.config, keep, serving):
+            pairs.setdefault(item.name, (image, item))
+    return list(pairs.values())
 
 
 def _images(client: Any, config: Config, keep: int, serving: set[str]) -> list[tuple[dict[str, Any], Leftover]]:

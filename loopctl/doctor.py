@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
 from collections.abc import Callable
 from pathlib import Path
 
 from loopctl.config import Config, cloudrun_target, load_config
+from loopctl.config.services import service_views
 from loopctl.doctor_finding import Finding, credentials_finding
 from loopctl.errors import LoopctlError
 
@@ -17,22 +19,44 @@ def diagnose(config_path: Path) -> list[Finding]:
         config = load_config(config_path)
     except LoopctlError as err:
         return [Finding("config", False, err.message, err.hint)]
-    findings = [Finding("config", True, f"{config_path} is valid ({len(config.probe.checks)} checks)")]
+    views = service_views(config)
+    total = sum(len(view.config.probe.checks) for view in views)
+    findings = [Finding("config", True, f"{config_path} is valid ({total} checks)")]
+    project: dict[str, Finding] = {}  # the engine, its leftovers, Google: asked once for the whole project
+    for view in views:
+        for check, once in _checks_for(view.config):
+            if once:
+                if check.__name__ not in project:
+                    project[check.__name__] = check(view.config)
+                continue
+            finding = check(view.config)
+            findings.append(_named(finding, view.name) if view.several else finding)
+        findings += [_named(item, view.name) if view.several else item for item in _cloudbuild(view.config)]
+    return [findings[0], *project.values(), *findings[1:]]
+
+
+def _checks_for(config: Config) -> list[tuple[Callable[[Config], Finding], bool]]:
+    """What one service's config needs looked at, each marked when it is the project's (asked once)."""
     builds_locally = config.build is not None and config.build.builder == "docker"
     uses_engine = builds_locally or (config.deploy is not None and config.deploy.target == "docker")
-    checks: list[Callable[[Config], Finding]] = []
+    checks: list[tuple[Callable[[Config], Finding], bool]] = []
     if uses_engine:
-        checks += [_engine, _leftovers]
+        checks += [(_engine, True), (_leftovers, True)]
     if config.build is not None:
-        checks.append(_records_in_context)
+        checks.append((_records_in_context, False))
     if config.push is not None and config.build is not None:
-        checks.append(_registry)
+        checks.append((_registry, False))
     if _needs_google(config):
-        checks.append(_google)
+        checks.append((_google, True))
     cloudrun = cloudrun_target(config)
     if cloudrun is not None and not cloudrun.public:
-        checks.append(_id_token)
-    return findings + [check(config) for check in checks] + _cloudbuild(config)
+        checks.append((_id_token, False))
+    return checks
+
+
+def _named(finding: Finding, service: str) -> Finding:
+    """A finding about one of several services says whose it is."""
+    return dataclasses.replace(finding, name=f"{service}: {finding.name}")
 
 
 def _cloudbuild(config: Config) -> list[Finding]:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.reliability.harness import EXIT_INCONCLUSIVE, iterate
+from tests.reliability.harness import EXIT_INCONCLUSIVE, iterate, run_loopctl
 from tests.support import realparts
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "services"
@@ -130,3 +130,19 @@ def test_a_dependency_that_fails_to_deploy_skips_its_dependents_and_the_probe(pr
     assert by_name[("api", "probe")]["status"] == "skipped"
     assert record["checks"] == [] and record["status"] == "failed" and code != 0
     assert f"{uuid.UUID(int=0)}" not in report  # the report renders
+
+
+def test_clean_and_doctor_see_every_service_of_the_project(project: Path) -> None:
+    code, record, _ = run(project)
+    assert code == 0, record
+    name = record["project"]
+    done = run_loopctl(project, "clean", "--dry-run", "--json", "--config", str(project / "config.yaml"))
+    found = {(item["kind"], item["name"]): item for item in json.loads(done.stdout)["data"]["found"]}
+    assert found[("container", f"{name}-store")]["why_kept"] == "serving"
+    assert found[("container", f"{name}-api")]["why_kept"] == "serving"
+    assert found[("network", f"loopctl-{name}")]["why_kept"] == "containers use it"
+    assert any(kind == "image" and ref.startswith(f"127.0.0.1:5000/{name}-store") for kind, ref in found)
+    done = run_loopctl(project, "doctor", "--json", "--config", str(project / "config.yaml"))
+    findings = [item["name"] for item in json.loads(done.stdout)["data"]["findings"]]
+    assert findings.count("engine") == 1 and "api: registry" in findings and "store: records" in findings
+    assert "store: registry" not in findings  # the store is not pushed
