@@ -29,6 +29,10 @@ def loop(
     skip: Annotated[str, typer.Option(help="Phases to skip in every iteration, comma-separated.")] = "",
     ci: Annotated[bool, typer.Option("--ci", help="Plain log lines, no live view, no colour.")] = False,
     no_emoji: Annotated[bool, typer.Option("--no-emoji", help="Plain text markers in the reports.")] = False,
+    service: Annotated[
+        list[str] | None,
+        typer.Option("--service", help="Only this service and what it depends on (repeatable; config with services:)."),
+    ] = None,
 ) -> None:
     """Run `iterate`, then wait for a file the build's input digest covers to change, and repeat."""
     from loopctl.iterate import IterateOptions
@@ -36,7 +40,9 @@ def loop(
     from loopctl.terminal.output import guarded
 
     def run() -> ExitCode:
-        iterate = IterateOptions(config_path=config, skip=skip, ci=ci, emoji=not no_emoji)
+        iterate = IterateOptions(
+            config_path=config, skip=skip, ci=ci, emoji=not no_emoji, services=tuple(service or ())
+        )
         options = LoopOptions(iterate, max_iterations, until, interval, debounce, every)
         return run_loop(options)
 

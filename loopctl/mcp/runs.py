@@ -23,6 +23,7 @@ class Run:
     config_path: Path
     skip: str
     reason: str
+    services: tuple[str, ...] = ()  # only these services and their dependencies (several services)
     lock: threading.Lock = field(default_factory=threading.Lock)
     changed: threading.Condition = field(init=False)
     number: int | None = None
@@ -43,12 +44,12 @@ class Run:
             if self.number is None:
                 self.number = _reserved_number(self.config_path)
             if event.kind == "start":
-                self.phases[event.phase], self.current = "running", event.phase
+                self.phases[event.label], self.current = "running", event.label
                 self.log.clear()
             elif event.kind == "end":
-                self.phases[event.phase] = event.status or "ok"
+                self.phases[event.label] = event.status or "ok"
             elif event.message:
-                self.log.append(one_line(f"{event.phase}: {event.message}"))
+                self.log.append(one_line(f"{event.label}: {event.message}"))
             self.events += 1
             self.changed.notify_all()
 
@@ -86,12 +87,12 @@ class Runner:
         self._lock = threading.Lock()
         self.current: Run | None = None
 
-    def start(self, config_path: Path, *, skip: str, reason: str) -> tuple[Run, bool]:
+    def start(self, config_path: Path, *, skip: str, reason: str, services: tuple[str, ...] = ()) -> tuple[Run, bool]:
         """The running iteration (and False), or a new one started in a thread (and True)."""
         with self._lock:
             if self.current is not None and not self.current.done:
                 return self.current, False
-            run = Run(config_path, skip, reason)
+            run = Run(config_path, skip, reason, services)
             self.current = run
         threading.Thread(target=_iterate, args=(run,), name="loopctl-iteration", daemon=True).start()
         return run, True
@@ -107,7 +108,9 @@ def _iterate(run: Run) -> None:
     """The same core as `loopctl iterate`, with the run's own event sink beside the (plain, stderr) progress."""
     from loopctl.iterate import IterateOptions, iterate_once
 
-    options = IterateOptions(config_path=run.config_path, skip=run.skip, ci=True, on_event=run.on_event)
+    options = IterateOptions(
+        config_path=run.config_path, skip=run.skip, ci=True, on_event=run.on_event, services=run.services
+    )
     try:
         code, record = iterate_once(options)
     except LoopctlError as err:

@@ -95,12 +95,15 @@ def build_server(config_path: Path) -> MCPServer[Any]:
 
 def _register_loop(server: MCPServer[Any], config_path: Path, runner: Runner) -> None:
     @_tool(server, WRITES)
-    async def iterate(ctx: Context, skip: str = "", reason: str = "", wait_s: float = 40.0) -> Result:
+    async def iterate(
+        ctx: Context, skip: str = "", reason: str = "", wait_s: float = 40.0, services: list[str] | None = None
+    ) -> Result:
         """Build, push, deploy, probe and record one iteration in the background. Returns its number at once, or its
         result when it ends within wait_s seconds; progress notifications name each phase. While one runs, a second
         call returns the running one's number. skip: phases to skip, comma-separated (build,push,deploy,probe,
-        suites); reason: why this iteration (shown in status)."""
-        run, _ = runner.start(config_path, skip=skip, reason=reason)
+        suites); reason: why this iteration (shown in status); services: with a config of several services, only
+        these and what they depend on."""
+        run, _ = runner.start(config_path, skip=skip, reason=reason, services=tuple(services or ()))
         await _follow(run, ctx, wait_s, until_end=True)
         return answer("iterate", lambda: tools.finished(run, config_path) if run.done else tools.running(run))
 
