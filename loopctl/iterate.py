@@ -67,6 +67,11 @@ def _iterate_once(options: IterateOptions) -> tuple[ExitCode, Record]:
     config = load_config(options.config_path)
     skip = parse_skip(options.skip) | ({"build", "push"} if options.image else frozenset())
     plans = service_plans(config, options.services)
+    if plans and options.image:
+        raise UsageError(
+            "--image deploys one image, and this config has several services",
+            hint="let each service build, or name a companion's image in its deploy.docker.image",
+        )
     phases = phases_for(config) if not plans else project_phases(config)
     live = not (options.ci or in_ci()) and sys.stderr.isatty()
 

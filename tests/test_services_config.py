@@ -9,6 +9,7 @@ import pytest
 from loopctl.config import load_config
 from loopctl.config.services import fill_refs, needed_by, selected, service_views
 from loopctl.errors import UsageError
+from tests.reliability.harness import EXIT_USAGE, run_loopctl
 
 TWO = """\
 project: shop
@@ -112,3 +113,14 @@ def test_an_unknown_service_on_the_command_line_names_the_known_ones(tmp_path: P
         selected(views, ["web"])
     assert raised.value.message == "--service web: no such service in the config"
     assert raised.value.hint == "the services are: store, api"
+
+
+def test_image_and_service_flags_that_do_not_fit_the_config_are_usage_errors(tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text(TWO)
+    done = run_loopctl(tmp_path, "iterate", "--image", "127.0.0.1:5000/x@sha256:" + "0" * 64)
+    assert done.returncode == EXIT_USAGE
+    assert "--image deploys one image, and this config has several services" in done.stderr
+    assert not (tmp_path / "iterations").exists()  # nothing half-written
+    (tmp_path / "config.yaml").write_text("project: solo\ndeploy: {target: url, url: http://127.0.0.1:9}\n")
+    done = run_loopctl(tmp_path, "iterate", "--service", "api")
+    assert done.returncode == EXIT_USAGE and "--service needs a config with services:" in done.stderr

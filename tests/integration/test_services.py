@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.reliability.harness import EXIT_INCONCLUSIVE, iterate, run_loopctl
+from tests.reliability.harness import EXIT_DEPLOY, EXIT_INCONCLUSIVE, iterate, run_loopctl
 from tests.support import realparts
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "services"
@@ -146,3 +146,18 @@ def test_clean_and_doctor_see_every_service_of_the_project(project: Path) -> Non
     findings = [item["name"] for item in json.loads(done.stdout)["data"]["findings"]]
     assert findings.count("engine") == 1 and "api: registry" in findings and "store: records" in findings
     assert "store: registry" not in findings  # the store is not pushed
+
+
+def test_a_companion_image_that_cannot_be_pulled_is_one_line_and_its_dependents_wait(project: Path) -> None:
+    config = (project / "config.yaml").read_text()
+    store = config[config.index("  store:") : config.index("  api:")]
+    nowhere = "  store:\n    deploy: {target: docker, docker: {image: 127.0.0.1:5000/nowhere:1, port: 6379}}\n"
+    (project / "missing.yaml").write_text(config.replace(store, nowhere))
+    done = run_loopctl(project, "iterate", "--ci", "--json", "--config", str(project / "missing.yaml"), timeout=300)
+    record = json.loads(done.stdout)["data"]
+    by_name = {(phase.get("service"), phase["name"]): phase for phase in record["phases"]}
+    error = by_name[("store", "deploy")]["error"]
+    assert error["kind"] == "image_not_found", error
+    assert error["message"].startswith("image 127.0.0.1:5000/nowhere:1 is not on this engine and cannot be pulled")
+    assert by_name[("api", "deploy")]["detail"]["reason"] == "after its dependency store failed"
+    assert done.returncode == EXIT_DEPLOY and "Traceback" not in done.stderr
