@@ -210,7 +210,7 @@ def test_iteration_2_lists_the_commit_and_file_since_iteration_1(story: Story) -
     before, record = story.workspace.record(1), story.workspace.record(2)
     changes = record["changes"]
     assert (changes["since"], changes["from_commit"], changes["commits"]) == (1, before["git"]["commit"], [FIX_1])
-    assert changes["files"] == [{"path": SETTINGS, "added": 1, "removed": 1}]
+    assert changes["files"] == [{"path": SETTINGS, "added": 1, "removed": 1, "service": None}]  # one service
     assert changes["config_changed"] == [] and changes["input_changed"] is True
     body = section(story.workspace.report(2), "Changes since iteration 1")
     assert f"- `{FIX_1}`" in body and f"| `{SETTINGS}` | +1 | −1 |" in body and "Config: unchanged." in body
