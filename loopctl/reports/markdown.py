@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from urllib.parse import quote
 
 from loopctl.records.compare import (
     CheckChange,
@@ -17,6 +16,7 @@ from loopctl.records.compare import (
 from loopctl.records.history import short_sha, utc_minute
 from loopctl.records.record import CheckRecord, OutcomeRecord, Record
 from loopctl.records.sections import BuildSection, DeploySection, PushSection
+from loopctl.reports.deployment import cloud_build_line, deployment_table
 from loopctl.reports.evidence import (
     changes_section,
     evolution_lines,
@@ -36,7 +36,6 @@ from loopctl.reports.tables import (
     DASH,
     arrived,
     code,
-    deployment_table,
     durations_table,
     events_table,
     latency_table,
@@ -99,19 +98,10 @@ def _header(record: Record, previous: Record | None, *, emoji: bool) -> list[str
         f"- **Deployment**: {code(deploy.revision or deploy.service or '')}",
         f"- **Service URL**: {text(deploy.url or DASH)}",
         f"- **Image digest**: {code(push.digest or build.image_id or '')}",
-        *_cloud_build_line(build),
+        *cloud_build_line(build),
         f"- **Status**: {STATUS_MARKS[record.status]} {status}" if emoji else f"- **Status**: {status}",
         _compared_line(record, previous),
     ]
-
-
-def _cloud_build_line(build: BuildSection) -> list[str]:
-    """A link to the build in the Cloud Console, made here from the record's ids (each percent-encoded)."""
-    if build.builder != "cloudbuild" or not build.build_id:
-        return []
-    project, region, build_id = (quote(value or "", safe="") for value in (build.project, build.region, build.build_id))
-    url = f"https://console.cloud.google.com/cloud-build/builds;region={region}/{build_id}?project={project}"
-    return [f"- **Cloud Build**: [{code(build.build_id)}]({url})"]
 
 
 def _compared_line(record: Record, previous: Record | None) -> str:
