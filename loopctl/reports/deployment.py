@@ -7,8 +7,8 @@ from urllib.parse import quote
 
 from loopctl.records.record import PhaseRecord, Record
 from loopctl.records.sections import BuildSection, DeploySection, PushSection
-from loopctl.reports.services import sections_of, service_cell, service_headers, several
-from loopctl.reports.tables import DASH, PHASE_MARKS, code, headline, seconds, short_digest, table, text
+from loopctl.reports.services import sections_of, service_cell, service_headers
+from loopctl.reports.tables import DASH, PHASE_MARKS, code, headline, seconds, several, short_digest, table, text
 
 
 def deployment_table(record: Record, *, emoji: bool) -> list[str]:

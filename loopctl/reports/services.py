@@ -7,14 +7,9 @@ from typing import TypeVar
 
 from loopctl.records.record import Record, ServiceRecord
 from loopctl.records.sections import BuildSection, DeploySection, PushSection
-from loopctl.reports.tables import DASH, code, text
+from loopctl.reports.tables import DASH, code, several, text
 
 _Owned = TypeVar("_Owned")
-
-
-def several(record: Record) -> bool:
-    """Whether the record is of several services: only then does the report name them."""
-    return record.services is not None
 
 
 def sections_of(record: Record, service: str | None) -> ServiceRecord:
@@ -22,11 +17,6 @@ def sections_of(record: Record, service: str | None) -> ServiceRecord:
     if service is not None and record.services is not None and service in record.services:
         return record.services[service]
     return ServiceRecord(build=record.build, push=record.push, deploy=record.deploy, release=record.release)
-
-
-def owned_name(record: Record, service: str | None, name: str) -> str:
-    """`api: chat` with several services, else `chat`; not escaped (each sink escapes its own)."""
-    return f"{service}: {name}" if several(record) and service else name
 
 
 def by_service(
@@ -43,7 +33,8 @@ def by_service(
 
 def service_lines(record: Record) -> list[str]:
     """The header's line per service: its revision or container, where it answers, and the image digest it runs."""
-    return [f"- **{text(name)}**: {deployed(sections)}" for name, sections in (record.services or {}).items()]
+    lines = [f"  - **{text(name)}**: {deployed(sections)}" for name, sections in (record.services or {}).items()]
+    return ["- **Services**, in deploy order:", *lines] if lines else ["- **Services**: none"]
 
 
 def deployed(sections: ServiceRecord) -> str:

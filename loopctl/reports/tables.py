@@ -11,7 +11,7 @@ from loopctl.errors import ErrorKind
 from loopctl.outside_text import printable
 from loopctl.records.compare import PRIORITIES, STAGE_NAMES, pass_rates
 from loopctl.records.history import blocking_text, history_rows
-from loopctl.records.record import CheckRecord, Record, SuiteRecord
+from loopctl.records.record import CheckRecord, PhaseRecord, Record, SuiteRecord
 
 DASH = "—"
 SHORT_DIGEST = 12
@@ -96,6 +96,16 @@ def wall_time(record: Record) -> float | None:
         return None
 
 
+def several(record: Record) -> bool:
+    """Whether the record is of several services: only then does the report name them."""
+    return record.services is not None
+
+
+def owned_name(record: Record, service: str | None, name: str) -> str:
+    """`api: chat` with several services, else `chat`; not escaped (each sink escapes its own)."""
+    return f"{service}: {name}" if several(record) and service else name
+
+
 # ----------------------------------------------------------------------------- messages
 
 
@@ -118,8 +128,10 @@ def fenced_details(message: str) -> list[str]:
 
 
 def results_table(record: Record, previous: Record | None, *, emoji: bool) -> list[str]:
-    """Pass rates per priority, then one row per suite and per check, one column per iteration."""
+    """Pass rates per priority, then one row per suite and per check, one column per iteration; with several
+    services, a Service column and the checks grouped by service in deploy order."""
     records = [previous, record] if previous is not None else [record]
+    owners = _owners(records) if record.services is not None else None
     headers = ["Measure", *(f"Iteration {each.number}" for each in records)]
     rates = [pass_rates(each) for each in records]
     rows = []
@@ -128,25 +140,52 @@ def results_table(record: Record, previous: Record | None, *, emoji: bool) -> li
             rows.append([f"Priority {priority}", *(rate[index].text() for rate in rates)])
     for name in _names([each.suites for each in reversed(records)]):
         rows.append([f"{text(name)} (suite)", *(_suite_cell(_find(each.suites, name)) for each in records)])
-    for name in _names([each.checks for each in reversed(records)]):
-        rows.append([text(name), *(_check_cell(_find(each.checks, name), emoji=emoji) for each in records)])
-    return table(headers, rows)
+    checks = _names([each.checks for each in reversed(records)])
+    if owners is None:
+        rows += [
+            [text(name), *(_check_cell(_find(each.checks, name), emoji=emoji) for each in records)] for name in checks
+        ]
+        return table(headers, rows)
+    rows = [[DASH, *row] for row in rows]
+    for name in _in_deploy_order(record, checks, owners):
+        cells = [_check_cell(_find(each.checks, name), emoji=emoji) for each in records]
+        rows.append([_owner(owners, name), text(name), *cells])
+    return table(["Service", *headers], rows)
 
 
 def events_table(record: Record, previous: Record | None, *, emoji: bool) -> list[str]:
     """Per expected event of each websocket check, whether it arrived; empty when no check expects events."""
     records = [previous, record] if previous is not None else [record]
+    owners = _owners(records) if record.services is not None else None
     with_events = [[check for check in each.checks if check.events_expected] for each in reversed(records)]
     names = _names(with_events)
     rows = []
-    for name in names:
+    for name in names if owners is None else _in_deploy_order(record, names, owners):
         expected = next(check.events_expected for checks in with_events for check in checks if check.name == name)
         for event in expected:
             label = text(f"{name}: {event}" if len(names) > 1 else event)
-            rows.append([label, *(_event_cell(_find(each.checks, name), event, emoji=emoji) for each in records)])
+            row = [label, *(_event_cell(_find(each.checks, name), event, emoji=emoji) for each in records)]
+            rows.append(row if owners is None else [_owner(owners, name), *row])
     if not rows:
         return []
-    return table(["Event", *(f"Iteration {each.number}" for each in records)], rows)
+    headers = ["Event", *(f"Iteration {each.number}" for each in records)]
+    return table(headers if owners is None else ["Service", *headers], rows)
+
+
+def _owners(records: Sequence[Record]) -> dict[str, str | None]:
+    """Each check's service, as the newest record that ran it says."""
+    return {check.name: check.service for each in records for check in each.checks}
+
+
+def _owner(owners: dict[str, str | None], name: str) -> str:
+    service = owners.get(name)
+    return text(service) if service else DASH
+
+
+def _in_deploy_order(record: Record, names: Sequence[str], owners: dict[str, str | None]) -> list[str]:
+    """Names grouped by their service, services in deploy order (as the record lists them), each group in order."""
+    order = list(record.services or {})
+    return sorted(names, key=lambda name: order.index(owner) if (owner := owners.get(name)) in order else len(order))
 
 
 def _names(groups: Sequence[Sequence[CheckRecord] | Sequence[SuiteRecord]]) -> list[str]:
@@ -192,7 +231,11 @@ def arrived(check: CheckRecord, event: str) -> bool:
 
 def durations_table(record: Record) -> list[str]:
     rows = [
-        [text(phase.name), DASH if phase.status == "skipped" else seconds(phase.duration_s)] for phase in record.phases
+        [
+            text(owned_name(record, phase.service, phase.name)),
+            DASH if phase.status == "skipped" else seconds(phase.duration_s),
+        ]
+        for phase in record.phases
     ]
     rows.append(["Total (phases)", seconds(sum(phase.duration_s for phase in record.phases))])
     wall = wall_time(record)
@@ -200,11 +243,18 @@ def durations_table(record: Record) -> list[str]:
     return table(["Phase", "Duration"], rows)
 
 
+def _took(phase: PhaseRecord) -> str:
+    return seconds(phase.duration_s)
+
+
 def latency_table(record: Record) -> list[str]:
     if not record.checks:
         return []
     rows = [
-        [text(check.name), *(millis(check.latency_ms.get(key)) for key in ("connect", "first_event", "total"))]
+        [
+            text(owned_name(record, check.service, check.name)),
+            *(millis(check.latency_ms.get(key)) for key in ("connect", "first_event", "total")),
+        ]
         for check in record.checks
         if check.ran
     ]

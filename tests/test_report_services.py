@@ -1,0 +1,157 @@
+"""The report, JUnit and JSON of a project of several services: each service named where its part is shown."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from typing import Any
+
+from loopctl.records.record import Record
+from loopctl.reports.junit import junit_xml
+from loopctl.reports.markdown import render_markdown
+from tests.support.records import closed, digest, http_check, make_record
+
+API_URL = "http://127.0.0.1:18080"
+STORE_CONTAINER = "5e1f" * 16
+
+
+def section(report: str, title: str) -> str:
+    """The text under `## title`, up to the next `## ` heading."""
+    start = report.index(f"## {title}")
+    end = report.find("\n## ", start + 1)
+    return report[start : end if end != -1 else None]
+
+
+def services(number: int) -> dict[str, Any]:
+    """`store` runs an image loopctl does not build; `api` is built, pushed and deployed after it."""
+    store = {
+        "deploy": {
+            "target": "docker",
+            "service": "shop-store",
+            "revision": STORE_CONTAINER[:12],
+            "container_id": STORE_CONTAINER,
+            "image": "redis:7",
+            "image_id": digest(0xC0),
+            "url": "http://127.0.0.1:16379",
+        }
+    }
+    api = {
+        "depends_on": ["store"],
+        "build": {"image": "shop-api", "image_id": digest(0xA0 + number), "input_digest": digest(number), "cached": "no"},
+        "push": {"reference": f"shop-api:it-{number:04d}", "digest": digest(0xB0 + number)},
+        "deploy": {"target": "docker", "service": "shop-api", "revision": f"a9{number:010d}", "url": API_URL},
+    }
+    return {"store": store, "api": api}
+
+
+def service_phases(**failed: dict[str, Any]) -> list[dict[str, Any]]:
+    """The runner's order: each service's build, push, deploy in deploy order, then each one's probe."""
+    rows = [("store", "deploy", 1.5), ("api", "build", 20.0), ("api", "push", 3.0), ("api", "deploy", 2.5)]
+    rows += [("store", "probe", 0.2), ("api", "probe", 1.1)]
+    phases = [{"name": name, "service": service, "status": "ok", "duration_s": took} for service, name, took in rows]
+    return [{**phase, **failed.get(f"{phase['service']}.{phase['name']}", {})} for phase in phases]
+
+
+def shop(number: int, status: str, chat: dict[str, Any], **fields: Any) -> Record:
+    """An iteration of the shop: the store's ping passes; api's health passes and its chat as given."""
+    checks = [
+        {**http_check("ping"), "service": "store"},
+        {**http_check(), "service": "api"},
+        {**chat, "name": "chat", "service": "api"},
+    ]
+    fields = {"phase_rows": service_phases(), "services": services(number), **fields}
+    return make_record(number, status, checks=checks, project="shop", build=None, push=None, deploy=None, **fields)
+
+
+def story() -> tuple[Record, Record]:
+    before = shop(1, "failed", closed(1008, "Authentication failed"))
+    after = shop(2, "progress", closed(1011, "Internal error", ["agent_started"]))
+    return before, after
+
+
+def test_the_header_gives_each_service_its_deployment_and_digest() -> None:
+    before, after = story()
+    header = render_markdown(after, before).split("\n## ", 1)[0]
+    store = f"- **Services**, in deploy order:\n  - **store**: `{STORE_CONTAINER[:12]}` at http://127.0.0.1:16379, image `{digest(0xC0)}`"
+    api = f"\n  - **api**: `a90000000002` at {API_URL}, image `{digest(0xB2)}`"
+    assert store in header
+    assert api in header
+    assert header.index(store) < header.index(api)  # deploy order
+    assert "**Deployment**" not in header and "**Image digest**" not in header
+
+
+def test_the_deployment_table_has_a_row_per_service_and_phase() -> None:
+    before, after = story()
+    table = section(render_markdown(after, before), "Deployment")
+    assert "| Service | Phase | Result | Duration | Detail |" in table
+    assert f"| store | deploy | ✅ ok | 1.5 s | `{STORE_CONTAINER[:12]}` at http://127.0.0.1:16379 |" in table
+    assert f"| api | build | ✅ ok | 20.0 s | `{digest(0xA2)[:19]}`, not cached |" in table
+    assert f"| api | deploy | ✅ ok | 2.5 s | `a90000000002` at {API_URL} |" in table
+    assert "| store | probe | ✅ ok | 0.2 s | 1/1 checks passed |" in table
+    assert "| api | probe | ✅ ok | 1.1 s | 1/2 checks passed |" in table
+
+
+def test_one_service_keeps_its_table_without_a_service_column() -> None:
+    report = render_markdown(make_record(1, "success", checks=[http_check()]), None)
+    assert "| Phase | Result | Duration | Detail |" in report
+    assert "| Service |" not in report
+
+
+def test_results_name_each_check_s_service_grouped_in_deploy_order() -> None:
+    before, after = story()
+    results = section(render_markdown(after, before), "Results compared")
+    assert "| Service | Measure | Iteration 1 | Iteration 2 |" in results
+    assert "| — | Priority 1 | 2/3 (67%) | 2/3 (67%) |" in results
+    store, health = "| store | ping | ✅ success | ✅ success |", "| api | health | ✅ success | ✅ success |"
+    chat = "| api | chat | ❌ policy_violation | ❌ internal_error |"
+    assert store in results and health in results and chat in results
+    assert results.index(store) < results.index(health) < results.index(chat)
+    assert "| Service | Event | Iteration 1 | Iteration 2 |" in results
+    assert "| api | agent_started | ❌ | ✅ |" in results
+
+
+def test_a_dependency_s_checks_come_first_whatever_order_the_probe_listed_them() -> None:
+    record = shop(1, "failed", closed(1011, "Internal error"))
+    listed = record.model_copy(update={"checks": [*record.checks[1:], record.checks[0]]})
+    results = section(render_markdown(listed, None), "Results compared")
+    assert results.index("| store | ping |") < results.index("| api | health |")
+
+
+def test_failures_and_priorities_name_the_service() -> None:
+    before, after = story()
+    report = render_markdown(after, before)
+    assert "### api: chat (priority 1)\n\n- **Outcome**: `internal_error`" in section(report, "Failures")
+    priorities = section(report, "Next iteration priorities")
+    assert priorities.startswith("## Next iteration priorities\n\n### api\n\n1. **chat** (priority 1) stops at")
+
+
+def test_priorities_are_grouped_by_service_with_one_numbering() -> None:
+    failed = {"status": "failed", "error": {"kind": "deploy", "message": "port taken", "hint": "free port 16379"}}
+    rows = service_phases(**{"store.probe": {"status": "ok"}})
+    rows = [{**row, **failed} if (row["service"], row["name"]) == ("store", "deploy") else row for row in rows]
+    suites = [{"name": "e2e", "failed": 1, "failures": [{"test": "test_order", "message": "boom"}]}]
+    record = shop(2, "failed", closed(1011, "Internal error"), phase_rows=rows, suites=suites)
+    priorities = section(render_markdown(record, None), "Next iteration priorities")
+    store, api, project = (priorities.index(f"### {name}\n") for name in ("store", "api", "Project (suites)"))
+    assert store < api < project
+    assert "### store\n\n1. **deploy** failed: free port 16379\n" in priorities
+    assert "### api\n\n2. **chat** (priority 1) stops at message processing" in priorities
+    assert "### Project (suites)\n\n3. **e2e** suite (priority 1): 1 failed" in priorities
+    failures = section(render_markdown(record, None), "Failures")
+    assert "### store: deploy (phase)\n\n- **Error**: deploy: port taken" in failures
+
+
+def test_the_summary_names_the_service_where_it_blocks() -> None:
+    before, after = story()
+    first = section(render_markdown(before, None), "Summary")
+    assert "**Blocking outcome**: `received 1008 (policy violation) Authentication failed` in **api: chat**" in first
+    summary = section(render_markdown(after, before), "Summary")
+    assert "**Blocking outcome** in **api: chat**: 1008 → 1011: moved from authentication" in summary
+    assert "**api: chat**\n\n- **BEFORE**:" in summary
+    assert "- Not working yet: Users can chat and see the agent work (api: chat)" in first
+
+
+def test_a_failed_phase_in_the_summary_names_its_service() -> None:
+    failed = {"status": "failed", "error": {"kind": "build", "message": "RUN pip failed"}}
+    rows = service_phases(**{"api.build": failed})
+    record = shop(2, "failed", closed(1011, "x"), phase_rows=rows)
+    assert "**api: build** failed: RUN pip failed" in section(render_markdown(record, None), "Summary")
