@@ -5,7 +5,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from loopctl.records.record import Record
+from loopctl.records.record import Changes, Record
 from loopctl.reports.junit import junit_xml
 from loopctl.reports.markdown import render_markdown
 from tests.support.records import closed, digest, http_check, make_record
@@ -155,3 +155,47 @@ def test_a_failed_phase_in_the_summary_names_its_service() -> None:
     rows = service_phases(**{"api.build": failed})
     record = shop(2, "failed", closed(1011, "x"), phase_rows=rows)
     assert "**api: build** failed: RUN pip failed" in section(render_markdown(record, None), "Summary")
+
+
+def test_changed_files_name_the_service_whose_context_holds_them() -> None:
+    files = [
+        {"path": "api/app.py", "service": "api", "added": 3, "removed": 1},
+        {"path": "config.yaml", "added": 1, "removed": 0},
+    ]
+    changes = {"since": 1, "from_commit": "1" * 40, "files": files, "config_changed": ["services.api"]}
+    before, after = story()
+    changed = section(render_markdown(after.model_copy(update={"changes": Changes.model_validate(changes)}), before), "Changes")
+    assert "| File | Service | Added | Removed |" in changed
+    assert "| `api/app.py` | api | +3 | −1 |" in changed
+    assert "| `config.yaml` | — | +1 | −0 |" in changed
+
+
+def test_junit_gives_each_service_a_testsuite_of_its_checks() -> None:
+    suites = [{"name": "e2e", "passed": 4}]
+    record = shop(2, "failed", closed(1011, "Internal error", ["agent_started"]), suites=suites)
+    root = ET.fromstring(junit_xml(record).encode())
+    names = [suite.attrib["name"] for suite in root]
+    assert names == ["loopctl.phases", "loopctl.checks.store", "loopctl.checks.api", "e2e"]
+    store, api = root[1], root[2]
+    assert [case.attrib["name"] for case in store.iter("testcase")] == ["ping"]
+    assert [case.attrib["name"] for case in api.iter("testcase")] == ["health", "chat"]
+    assert (api.attrib["tests"], api.attrib["failures"], store.attrib["failures"]) == ("2", "1", "0")
+    assert {case.attrib["classname"] for case in api.iter("testcase")} == {"loopctl.probe.api.p1"}
+    properties = {item.attrib["name"]: item.attrib["value"] for item in api.iter("property")}
+    assert properties["loopctl.service"] == "api"
+    assert (properties["loopctl.revision"], properties["loopctl.url"]) == ("a90000000002", API_URL)
+
+
+def test_junit_phases_name_their_service() -> None:
+    root = ET.fromstring(junit_xml(story()[1]).encode())
+    phases = root[0]
+    cases = [(case.attrib["classname"], case.attrib["name"]) for case in phases.iter("testcase")]
+    assert cases == [
+        ("loopctl.phases.store", "deploy"),
+        ("loopctl.phases.api", "build"),
+        ("loopctl.phases.api", "push"),
+        ("loopctl.phases.api", "deploy"),
+    ]
+    properties = {item.attrib["name"]: item.attrib["value"] for item in phases.iter("property")}
+    assert properties["loopctl.store.revision"] == STORE_CONTAINER[:12]
+    assert properties["loopctl.api.url"] == API_URL

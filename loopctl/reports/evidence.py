@@ -10,7 +10,7 @@ from typing import Any
 from loopctl.outside_text import printable
 from loopctl.records.compare import set_aside
 from loopctl.records.record import CAUSE_TYPES, UNLEVELLED, Changes, CheckRecord, Record, ServerError
-from loopctl.reports.tables import DASH, code, fence_for, stage, table, text
+from loopctl.reports.tables import DASH, code, fence_for, several, stage, table, text
 
 NO_ERROR = "no server error logged in the window"
 GATEWAY_STATUSES = (502, 503, 504)  # a proxy or the platform may have answered these, not the app
@@ -243,7 +243,7 @@ def changes_section(record: Record) -> list[str]:
         moved = {True: "changed", False: "unchanged", None: "not compared (no build)"}[changes.input_changed]
         return [*lines, f"{text(changes.note or 'not a git work tree')}. Build context input digest: {moved}."]
     lines += _commit_lines(record, changes)
-    lines += _file_lines(changes)
+    lines += _file_lines(changes, by_service=several(record))
     lines += _config_line(changes)
     if changes.note:
         lines += ["", f"Note: {text(changes.note)}."]
@@ -269,11 +269,18 @@ def _commit_lines(record: Record, changes: Changes) -> list[str]:
     return [*lines, ""]
 
 
-def _file_lines(changes: Changes) -> list[str]:
+def _file_lines(changes: Changes, *, by_service: bool) -> list[str]:
+    """The files changed; with several services, whose build context each is in (none: the config, or outside)."""
     if not changes.files:
         return ["No file changed under the build context or in the config."]
     rows = [[code(item.path), _count(item.added, "+"), _count(item.removed, "−")] for item in changes.files]
-    return table(["File", "Added", "Removed"], rows)
+    if not by_service:
+        return table(["File", "Added", "Removed"], rows)
+    owners = [text(item.service) if item.service else DASH for item in changes.files]
+    return table(
+        ["File", "Service", "Added", "Removed"],
+        [[row[0], owner, *row[1:]] for row, owner in zip(rows, owners, strict=True)],
+    )
 
 
 def _config_line(changes: Changes) -> list[str]:
