@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
+from pathlib import Path
 from typing import Any
 
 from loopctl.records.record import Changes, Record
+from loopctl.records.store import Store
 from loopctl.reports.junit import junit_xml
 from loopctl.reports.markdown import render_markdown
 from tests.support.records import closed, digest, http_check, make_record
@@ -199,3 +204,55 @@ def test_junit_phases_name_their_service() -> None:
     properties = {item.attrib["name"]: item.attrib["value"] for item in phases.iter("property")}
     assert properties["loopctl.store.revision"] == STORE_CONTAINER[:12]
     assert properties["loopctl.api.url"] == API_URL
+
+
+SHOP_CONFIG = """\
+project: shop
+services:
+  store:
+    deploy: {target: docker, docker: {image: "redis:7", port: 6379}}
+  api:
+    depends_on: [store]
+    build: {context: api, image: shop-api}
+    deploy: {target: docker, docker: {port: 8080, host_port: 18080}}
+    probe: {checks: [{name: chat, websocket: {path: /ws, expect_events: [agent_started]}}]}
+"""
+
+
+def loopctl(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "loopctl", *args, "-c", str(folder / "config.yaml")]
+    return subprocess.run(command, capture_output=True, text=True, cwd=folder, check=False, timeout=60)
+
+
+def test_the_json_record_carries_each_service(tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text(SHOP_CONFIG)
+    before, after = story()
+    store = Store(tmp_path / "iterations")
+    for record in (before, after):
+        store.save(record, None)
+    done = loopctl(tmp_path, "report", "2", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)["data"]
+    assert set(data["services"]) == {"store", "api"}
+    assert data["services"]["api"]["depends_on"] == ["store"]
+    assert data["services"]["api"]["push"]["digest"] == digest(0xB2)
+    assert data["services"]["store"]["deploy"]["container_id"] == STORE_CONTAINER
+    assert [check["service"] for check in data["checks"]] == ["store", "api", "api"]
+    assert {phase["service"] for phase in data["phases"]} == {"store", "api"}
+    markdown = loopctl(tmp_path, "report", "2")
+    assert markdown.returncode == 0, markdown.stderr
+    assert f"  - **api**: `a90000000002` at {API_URL}" in markdown.stdout
+    # The file keeps its keys sorted (api before store): the report still lists the dependency first.
+    assert markdown.stdout.index("  - **store**") < markdown.stdout.index("  - **api**")
+
+
+def test_deploy_order_comes_from_the_record_not_the_order_of_its_keys() -> None:
+    before, after = story()
+    assert after.services is not None
+    sorted_keys = after.model_copy(update={"services": dict(sorted(after.services.items()))})  # as read from disk
+    report = render_markdown(sorted_keys, before)
+    assert report.index("  - **store**") < report.index("  - **api**")
+    results = section(report, "Results compared")
+    assert results.index("| store | ping |") < results.index("| api | health |")
+    names = [suite.attrib["name"] for suite in ET.fromstring(junit_xml(sorted_keys).encode())]
+    assert names == ["loopctl.phases", "loopctl.checks.store", "loopctl.checks.api"]

@@ -9,6 +9,7 @@ from loopctl.records.record import GATING_PHASES, CheckRecord, PhaseRecord, Reco
 from loopctl.records.sections import DeploySection
 from loopctl.reports.evidence import said
 from loopctl.reports.services import by_service, sections_of
+from loopctl.reports.tables import service_order
 
 XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
 _OUTCOME_TAGS = ("failure", "error", "skipped")
@@ -73,8 +74,8 @@ def _iteration_properties(record: Record, *, service: str | None = None) -> dict
         values |= {"loopctl.revision": deploy.revision or deploy.service, "loopctl.url": deploy.url}
         values |= {"loopctl.service": service} if service else {}
     else:
-        for name, sections in record.services.items():
-            deploy = sections.deploy or DeploySection()
+        for name in service_order(record):
+            deploy = record.services[name].deploy or DeploySection()
             values[f"loopctl.{name}.revision"] = deploy.revision or deploy.service
             values[f"loopctl.{name}.url"] = deploy.url
     return {key: str(value) for key, value in values.items() if value}

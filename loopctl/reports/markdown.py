@@ -43,6 +43,7 @@ from loopctl.reports.tables import (
     load_table,
     owned_name,
     results_table,
+    service_order,
     several,
     stage,
     text,
@@ -115,10 +116,11 @@ def _deployment_lines(deploy: DeploySection, push: PushSection, build: BuildSect
 
 def _services_lines(record: Record) -> list[str]:
     """One line per service, in deploy order, then a Cloud Build link per service built there."""
+    sections = record.service_sections
     links = [
         line
-        for name, sections in record.service_sections.items()
-        for line in cloud_build_line(sections.build or BuildSection(), label=f"Cloud Build ({text(name)})")
+        for name in service_order(record)
+        for line in cloud_build_line(sections[name].build or BuildSection(), label=f"Cloud Build ({text(name)})")
     ]
     return [*service_lines(record), *links]
 

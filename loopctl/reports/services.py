@@ -7,7 +7,7 @@ from typing import TypeVar
 
 from loopctl.records.record import Record, ServiceRecord
 from loopctl.records.sections import BuildSection, DeploySection, PushSection
-from loopctl.reports.tables import DASH, code, several, text
+from loopctl.reports.tables import DASH, code, service_order, several, text
 
 _Owned = TypeVar("_Owned")
 
@@ -23,7 +23,7 @@ def by_service(
     record: Record, items: Iterable[_Owned], service: Callable[[_Owned], str | None]
 ) -> list[tuple[str | None, list[_Owned]]]:
     """Items grouped by their service, services in deploy order (dependencies first), then those of none."""
-    order: list[str | None] = [*(record.services or {}), None]
+    order: list[str | None] = [*service_order(record), None]
     groups: dict[str | None, list[_Owned]] = {}
     for item in items:
         groups.setdefault(service(item), []).append(item)
@@ -33,7 +33,8 @@ def by_service(
 
 def service_lines(record: Record) -> list[str]:
     """The header's line per service: its revision or container, where it answers, and the image digest it runs."""
-    lines = [f"  - **{text(name)}**: {deployed(sections)}" for name, sections in (record.services or {}).items()]
+    services = record.services or {}
+    lines = [f"  - **{text(name)}**: {deployed(services[name])}" for name in service_order(record)]
     return ["- **Services**, in deploy order:", *lines] if lines else ["- **Services**: none"]
 
 

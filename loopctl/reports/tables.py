@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TypeVar
 
+from loopctl.config.services import deploy_order
 from loopctl.errors import ErrorKind
 from loopctl.outside_text import printable
 from loopctl.records.compare import PRIORITIES, STAGE_NAMES, pass_rates
@@ -101,6 +102,15 @@ def several(record: Record) -> bool:
     return record.services is not None
 
 
+def service_order(record: Record) -> list[str]:
+    """The record's services in deploy order: dependencies first, else in the order their phases ran (a record on
+    disk keeps its mapping's keys sorted, so the order of `services` itself says nothing)."""
+    services = record.services or {}
+    ran = [phase.service for phase in record.phases if phase.service in services]
+    listed = list(dict.fromkeys([*ran, *services]))
+    return deploy_order({name: services[name].depends_on for name in listed})
+
+
 def owned_name(record: Record, service: str | None, name: str) -> str:
     """`api: chat` with several services, else `chat`; not escaped (each sink escapes its own)."""
     return f"{service}: {name}" if several(record) and service else name
@@ -184,7 +194,7 @@ def _owner(owners: dict[str, str | None], name: str) -> str:
 
 def _in_deploy_order(record: Record, names: Sequence[str], owners: dict[str, str | None]) -> list[str]:
     """Names grouped by their service, services in deploy order (as the record lists them), each group in order."""
-    order = list(record.services or {})
+    order = service_order(record)
     return sorted(names, key=lambda name: order.index(owner) if (owner := owners.get(name)) in order else len(order))
 
 
