@@ -41,7 +41,12 @@ def services(number: int) -> dict[str, Any]:
     }
     api = {
         "depends_on": ["store"],
-        "build": {"image": "shop-api", "image_id": digest(0xA0 + number), "input_digest": digest(number), "cached": "no"},
+        "build": {
+            "image": "shop-api",
+            "image_id": digest(0xA0 + number),
+            "input_digest": digest(number),
+            "cached": "no",
+        },
         "push": {"reference": f"shop-api:it-{number:04d}", "digest": digest(0xB0 + number)},
         "deploy": {"target": "docker", "service": "shop-api", "revision": f"a9{number:010d}", "url": API_URL},
     }
@@ -169,7 +174,9 @@ def test_changed_files_name_the_service_whose_context_holds_them() -> None:
     ]
     changes = {"since": 1, "from_commit": "1" * 40, "files": files, "config_changed": ["services.api"]}
     before, after = story()
-    changed = section(render_markdown(after.model_copy(update={"changes": Changes.model_validate(changes)}), before), "Changes")
+    changed = section(
+        render_markdown(after.model_copy(update={"changes": Changes.model_validate(changes)}), before), "Changes"
+    )
     assert "| File | Service | Added | Removed |" in changed
     assert "| `api/app.py` | api | +3 | −1 |" in changed
     assert "| `config.yaml` | — | +1 | −0 |" in changed
@@ -256,3 +263,26 @@ def test_deploy_order_comes_from_the_record_not_the_order_of_its_keys() -> None:
     assert results.index("| store | ping |") < results.index("| api | health |")
     names = [suite.attrib["name"] for suite in ET.fromstring(junit_xml(sorted_keys).encode())]
     assert names == ["loopctl.phases", "loopctl.checks.store", "loopctl.checks.api"]
+
+
+def test_a_failed_build_says_what_serves_per_service() -> None:
+    failed = {"status": "failed", "error": {"kind": "build", "message": "RUN pip failed"}}
+    skipped = {"status": "skipped", "duration_s": 0.0}
+    rows = service_phases(
+        **{
+            "api.build": failed,
+            "api.push": skipped,
+            "api.deploy": skipped,
+            "store.probe": skipped,
+            "api.probe": skipped,
+        }
+    )
+    before, _ = story()
+    now = services(2)
+    now["api"] = {"depends_on": ["store"]}
+    record = make_record(2, "failed", phase_rows=rows, project="shop", build=None, push=None, deploy=None, services=now)
+    summary = section(render_markdown(record, before), "Summary")
+    assert "**api: build** failed: RUN pip failed" in summary
+    assert f"- **store**: this iteration's deployment `{STORE_CONTAINER[:12]}` at http://127.0.0.1:16379" in summary
+    assert f"- **api**: not deployed, so iteration 1's deployment `a90000000001` at {API_URL}" in summary
+    assert summary.index("- **store**") < summary.index("- **api**")
