@@ -286,3 +286,19 @@ def test_a_failed_build_says_what_serves_per_service() -> None:
     assert f"- **store**: this iteration's deployment `{STORE_CONTAINER[:12]}` at http://127.0.0.1:16379" in summary
     assert f"- **api**: not deployed, so iteration 1's deployment `a90000000001` at {API_URL}" in summary
     assert summary.index("- **store**") < summary.index("- **api**")
+
+
+def test_each_check_s_evidence_comes_from_its_own_service_s_probe() -> None:
+    store_logs = {"read": True, "source": "container shop-store", "lines": 3}
+    ended = {"status": "exited", "exit_code": 3, "oom_killed": False, "restarts": 0, "finished_at": None, "lines": []}
+    api_logs = {"read": True, "source": "container shop-api", "lines": 9, "process": ended}
+    rows = service_phases(
+        **{"store.probe": {"detail": {"evidence": store_logs}}, "api.probe": {"detail": {"evidence": api_logs}}}
+    )
+    chat = {**closed(1006, ""), "server_error": {"type": "KeyError", "message": "'x'", "lines": ["boom"]}}
+    record = shop(1, "failed", chat, phase_rows=rows)
+    report = render_markdown(record, None)
+    assert "**Process** of **api**: the process exited with code 3" in section(report, "Summary")
+    failures = section(report, "Failures")
+    assert "<summary>Server log from container shop-api (1 lines)</summary>" in failures
+    assert "shop-store" not in failures

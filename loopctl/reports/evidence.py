@@ -21,9 +21,12 @@ NO_ERROR_MEANS = (
 )
 
 
-def logs_detail(record: Record) -> dict[str, Any] | None:
-    """What the probe phase said about reading the server's logs; None when it did not try (older records too)."""
-    probe = record.phase("probe")
+def logs_detail(record: Record, service: str | None = None) -> dict[str, Any] | None:
+    """What the probe phase said about reading the server's logs; None when it did not try (older records too).
+
+    With several services each probes its own and reads its own logs: `service` names whose.
+    """
+    probe = next((phase for phase in record.phases if phase.name == "probe" and phase.service == service), None)
     detail = probe.detail.get("evidence") if probe is not None else None
     return detail if isinstance(detail, dict) and detail else None
 
@@ -80,8 +83,8 @@ def failure_lines(record: Record, check: CheckRecord, *, quoted: bool = False) -
     `quoted`: the Summary already quotes this check's error, so only its trace id and log excerpt are added here.
     """
     trace = f" (trace {code(check.trace_id)})" if check.trace_id else ""
-    detail = logs_detail(record)
-    ended = process_end(record)
+    detail = logs_detail(record, check.service)
+    ended = process_end(record, check.service)
     process = [f"- **Process**: {process_sentence(ended, check)}"] if ended is not None else []
     if check.server_error is not None:
         error = check.server_error
@@ -123,9 +126,9 @@ def server_answer(check: CheckRecord) -> str | None:
     return None
 
 
-def process_end(record: Record) -> dict[str, Any] | None:
+def process_end(record: Record, service: str | None = None) -> dict[str, Any] | None:
     """How the service's process ended during the probe (docker target), when it did."""
-    detail = logs_detail(record)
+    detail = logs_detail(record, service)
     ended = detail.get("process") if detail else None
     return ended if isinstance(ended, dict) else None
 
@@ -133,12 +136,17 @@ def process_end(record: Record) -> dict[str, Any] | None:
 def process_summary(record: Record) -> list[str]:
     """The Summary's line for a process that died: a crash is said as a crash, not guessed from a close code; the
     checks that failed only because it had exited are named, as they do not rank the iteration."""
-    ended = process_end(record)
-    if ended is None:
-        return []
-    aside = ", ".join(f"**{text(check.name)}**" for check in set_aside(record.checks))
-    after = f"; {aside} failed only because it had exited" if aside else ""
-    return [f"**Process**: {process_sentence(ended, None)}{after}", ""]
+    lines = []
+    for service in dict.fromkeys(phase.service for phase in record.phases if phase.name == "probe"):
+        ended = process_end(record, service)
+        if ended is None:
+            continue
+        aside = [check for check in set_aside(record.checks) if check.service == service]
+        named = ", ".join(f"**{text(check.name)}**" for check in aside)
+        after = f"; {named} failed only because it had exited" if named else ""
+        whose = f" of **{text(service)}**" if several(record) and service else ""
+        lines += [f"**Process**{whose}: {process_sentence(ended, None)}{after}", ""]
+    return lines
 
 
 def process_sentence(ended: dict[str, Any], check: CheckRecord | None) -> str:
@@ -213,8 +221,8 @@ def _evolution(before: CheckRecord, after: CheckRecord, previous: Record, record
     if old is not None:
         if after.passed:
             return f"no server error any more (it was {code(old.type)}); the check passes"
-        return f"no server error any more (it was {code(old.type)})" if _read(record) else None
-    if new is not None and (before.passed or _read(previous)):
+        return f"no server error any more (it was {code(old.type)})" if _read(record, after.service) else None
+    if new is not None and (before.passed or _read(previous, before.service)):
         return f"new server error: {code(new.type)}"
     return None
 
@@ -224,9 +232,9 @@ def _error_only(error: ServerError | None) -> ServerError | None:
     return None if error is None or error.type in CAUSE_TYPES else error
 
 
-def _read(record: Record) -> bool:
+def _read(record: Record, service: str | None) -> bool:
     """Whether the whole window's log was read: only then does its silence say anything."""
-    detail = logs_detail(record)
+    detail = logs_detail(record, service)
     return bool(detail and detail.get("read") and not detail.get("partial"))
 
 
