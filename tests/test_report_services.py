@@ -7,16 +7,13 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Any
 
-from loopctl.records.record import Changes, Record
+from loopctl.records.record import Changes
 from loopctl.records.store import Store
 from loopctl.reports.junit import junit_xml
 from loopctl.reports.markdown import render_markdown
 from tests.support.records import closed, digest, http_check, make_record
-
-API_URL = "http://127.0.0.1:18080"
-STORE_CONTAINER = "5e1f" * 16
+from tests.support.service_records import API_URL, STORE_CONTAINER, service_phases, services, shop, story
 
 
 def section(report: str, title: str) -> str:
@@ -26,62 +23,11 @@ def section(report: str, title: str) -> str:
     return report[start : end if end != -1 else None]
 
 
-def services(number: int) -> dict[str, Any]:
-    """`store` runs an image loopctl does not build; `api` is built, pushed and deployed after it."""
-    store = {
-        "deploy": {
-            "target": "docker",
-            "service": "shop-store",
-            "revision": STORE_CONTAINER[:12],
-            "container_id": STORE_CONTAINER,
-            "image": "redis:7",
-            "image_id": digest(0xC0),
-            "url": "http://127.0.0.1:16379",
-        }
-    }
-    api = {
-        "depends_on": ["store"],
-        "build": {
-            "image": "shop-api",
-            "image_id": digest(0xA0 + number),
-            "input_digest": digest(number),
-            "cached": "no",
-        },
-        "push": {"reference": f"shop-api:it-{number:04d}", "digest": digest(0xB0 + number)},
-        "deploy": {"target": "docker", "service": "shop-api", "revision": f"a9{number:010d}", "url": API_URL},
-    }
-    return {"store": store, "api": api}
-
-
-def service_phases(**failed: dict[str, Any]) -> list[dict[str, Any]]:
-    """The runner's order: each service's build, push, deploy in deploy order, then each one's probe."""
-    rows = [("store", "deploy", 1.5), ("api", "build", 20.0), ("api", "push", 3.0), ("api", "deploy", 2.5)]
-    rows += [("store", "probe", 0.2), ("api", "probe", 1.1)]
-    phases = [{"name": name, "service": service, "status": "ok", "duration_s": took} for service, name, took in rows]
-    return [{**phase, **failed.get(f"{phase['service']}.{phase['name']}", {})} for phase in phases]
-
-
-def shop(number: int, status: str, chat: dict[str, Any], **fields: Any) -> Record:
-    """An iteration of the shop: the store's ping passes; api's health passes and its chat as given."""
-    checks = [
-        {**http_check("ping"), "service": "store"},
-        {**http_check(), "service": "api"},
-        {**chat, "name": "chat", "service": "api"},
-    ]
-    fields = {"phase_rows": service_phases(), "services": services(number), **fields}
-    return make_record(number, status, checks=checks, project="shop", build=None, push=None, deploy=None, **fields)
-
-
-def story() -> tuple[Record, Record]:
-    before = shop(1, "failed", closed(1008, "Authentication failed"))
-    after = shop(2, "progress", closed(1011, "Internal error", ["agent_started"]))
-    return before, after
-
-
 def test_the_header_gives_each_service_its_deployment_and_digest() -> None:
     before, after = story()
     header = render_markdown(after, before).split("\n## ", 1)[0]
-    store = f"- **Services**, in deploy order:\n  - **store**: `{STORE_CONTAINER[:12]}` at http://127.0.0.1:16379, image `{digest(0xC0)}`"
+    store = f"  - **store**: `{STORE_CONTAINER[:12]}` at http://127.0.0.1:16379, image `{digest(0xC0)}`"
+    store = f"- **Services**, in deploy order:\n{store}"
     api = f"\n  - **api**: `a90000000002` at {API_URL}, image `{digest(0xB2)}`"
     assert store in header
     assert api in header
