@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from markdown_it import MarkdownIt
+
 from loopctl.records.record import Changes
 from loopctl.records.store import Store
 from loopctl.reports.junit import junit_xml
 from loopctl.reports.markdown import render_markdown
+from tests.reliability.hostile import HOSTILE
 from tests.support.records import closed, digest, http_check, make_record
 from tests.support.service_records import API_URL, STORE_CONTAINER, service_phases, services, shop, story
 
@@ -248,3 +252,31 @@ def test_each_check_s_evidence_comes_from_its_own_service_s_probe() -> None:
     failures = section(report, "Failures")
     assert "<summary>Server log from container shop-api (1 lines)</summary>" in failures
     assert "shop-store" not in failures
+
+
+def test_a_tampered_service_name_stays_text_in_every_sink() -> None:
+    before, after = story()
+    assert after.services is not None
+    evil = {
+        HOSTILE: after.services["api"].model_copy(update={"depends_on": ["store"]}),
+        "store": after.services["store"],
+    }
+    checks = [
+        check.model_copy(update={"service": HOSTILE if check.service == "api" else "store"}) for check in after.checks
+    ]
+    phases = [
+        phase.model_copy(update={"service": HOSTILE if phase.service == "api" else "store"}) for phase in after.phases
+    ]
+    files = Changes.model_validate({"since": 1, "files": [{"path": "api/app.py", "service": HOSTILE, "added": 1}]})
+    record = after.model_copy(update={"services": evil, "checks": checks, "phases": phases, "changes": files})
+    report = render_markdown(record, before)
+    assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f\ufffe\u202e]", report)
+    tokens = MarkdownIt("commonmark").enable("table").parse(report)
+    flat = [item for token in tokens for item in [token, *(token.children or [])]]
+    assert not {token.type for token in flat} & {"html_block", "html_inline", "link_open", "image"}
+    headings = [tokens[index + 1].content for index, token in enumerate(tokens) if token.type == "heading_open"]
+    assert [heading for heading in headings if heading.startswith("Owned")] == []
+    shown = "".join(token.content for token in flat if token.type in ("text", "code_inline", "fence"))
+    assert "<script>alert(1)</script>" in shown  # the words, as text
+    root = ET.fromstring(junit_xml(record).encode())  # well-formed, whatever the name holds
+    assert any("<script>" in suite.attrib["name"] for suite in root)
