@@ -280,3 +280,13 @@ def test_a_tampered_service_name_stays_text_in_every_sink() -> None:
     assert "<script>alert(1)</script>" in shown  # the words, as text
     root = ET.fromstring(junit_xml(record).encode())  # well-formed, whatever the name holds
     assert any("<script>" in suite.attrib["name"] for suite in root)
+
+
+def test_a_dependency_the_record_does_not_hold_is_left_out() -> None:
+    before, after = story()
+    assert after.services is not None
+    api = after.services["api"].model_copy(update={"depends_on": ["store", "queue"]})
+    record = after.model_copy(update={"services": {**after.services, "api": api}})
+    header = render_markdown(record, before).split("\n## ", 1)[0]
+    assert "**queue**" not in header and "  - **api**" in header
+    assert "loopctl.checks.api" in junit_xml(record)

@@ -108,7 +108,8 @@ def service_order(record: Record) -> list[str]:
     services = record.services or {}
     ran = [phase.service for phase in record.phases if phase.service in services]
     listed = list(dict.fromkeys([*ran, *services]))
-    return deploy_order({name: services[name].depends_on for name in listed})
+    ordered = deploy_order({name: services[name].depends_on for name in listed})
+    return [name for name in ordered if name in services]  # a dependency the record does not hold is not shown
 
 
 def owned_name(record: Record, service: str | None, name: str) -> str:
