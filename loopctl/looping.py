@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from loopctl.config import load_config
+from loopctl.config import Config, load_config
 from loopctl.exitcodes import ExitCode
 from loopctl.iterate import IterateOptions, iterate_once
 from loopctl.records.record import Record
@@ -94,17 +94,46 @@ def _changed(wake: Wake) -> str:
 
 
 def inputs_moved(record: Record, config_path: Path) -> bool:
-    """An edit saved while the iteration ran: the inputs now differ from those its build hashed."""
+    """An edit saved while the iteration ran: the inputs of a service it built now differ from those it hashed."""
+    from loopctl.config.services import service_views
     from loopctl.errors import LoopctlError
-    from loopctl.phases.inputs import input_digest
 
-    built = record.build.input_digest if record.build is not None else None
+    built = _built_digests(record)
     if not built:
         return False
     try:
-        return input_digest(load_config(config_path)) != built
+        views = service_views(load_config(config_path))
     except LoopctlError:
-        return False  # a broken config or a missing Dockerfile: the next iteration will say so
+        return False  # a broken config: the next iteration will say so
+    return any(
+        _digest_now(view.config) not in (None, built[name])
+        for view in views
+        if (name := view.name if view.several else None) in built
+    )
+
+
+def _built_digests(record: Record) -> dict[str | None, str]:
+    """The input digest of each service the iteration built, by name (None: the one service of a single-service
+    record, whatever its project is called)."""
+    if record.services is None:
+        return {None: record.build.input_digest} if record.build and record.build.input_digest else {}
+    return {
+        name: part.build.input_digest
+        for name, part in record.services.items()
+        if part.build and part.build.input_digest
+    }
+
+
+def _digest_now(config: Config) -> str | None:
+    from loopctl.errors import LoopctlError
+    from loopctl.phases.inputs import input_digest
+
+    if config.build is None:
+        return None
+    try:
+        return input_digest(config)
+    except LoopctlError:
+        return None  # a missing Dockerfile: the next iteration will say so
 
 
 def _should_stop(options: LoopOptions, code: ExitCode, record: Record, count: int) -> bool:

@@ -30,3 +30,31 @@ def test_without_a_build_or_with_a_broken_config_nothing_moved(tmp_path: Path) -
     record = make_record(1, "failed", build={"image": "x", "input_digest": "sha256:00", "cached": "no"})
     assert not inputs_moved(record, tmp_path / "config.yaml")
     assert not inputs_moved(make_record(1, "failed", build=None), tmp_path / "config.yaml")
+
+
+SERVICES = """\
+project: shop
+services:
+  store:
+    deploy: {target: docker, docker: {image: "redis:7", port: 6379}}
+  api:
+    depends_on: [store]
+    build: {context: api, image: 127.0.0.1:5000/shop-api}
+    deploy: {target: docker, docker: {port: 8080, host_port: 18080}}
+"""
+
+
+def test_an_edit_to_one_of_several_services_during_the_iteration_is_seen(tmp_path: Path) -> None:
+    from loopctl.config.services import service_views
+
+    (tmp_path / "config.yaml").write_text(SERVICES)
+    (tmp_path / "api").mkdir()
+    (tmp_path / "api" / "Dockerfile").write_text("FROM scratch\nCOPY . /srv\n")
+    (tmp_path / "api" / "main.py").write_text("print('v1')\n")
+    api = next(view for view in service_views(load_config(tmp_path / "config.yaml")) if view.name == "api")
+    built = {"image": "127.0.0.1:5000/shop-api", "input_digest": input_digest(api.config), "cached": "no"}
+    parts = {"store": {"deploy": {"target": "docker"}}, "api": {"depends_on": ["store"], "build": built}}
+    record = make_record(1, "failed", project="shop", build=None, push=None, deploy=None, services=parts)
+    assert not inputs_moved(record, tmp_path / "config.yaml")
+    (tmp_path / "api" / "main.py").write_text("print('v2')\n")
+    assert inputs_moved(record, tmp_path / "config.yaml")

@@ -7,7 +7,9 @@ from pathlib import Path
 
 from loopctl.mcp.views import RESULT_BUDGET, check_view, diff_view, evidence_view, frames, repo_location, result_view
 from loopctl.records.record import CheckRecord, OutcomeRecord, ServerError, StepsRecord
-from tests.support.records import closed, make_record, story
+from tests.support.records import closed, digest, make_record, story
+from tests.support.service_records import API_URL, STORE_CONTAINER
+from tests.support.service_records import story as service_story
 
 TRACEBACK = [
     "ERROR:agent_service:handler failed",
@@ -97,3 +99,28 @@ def test_a_conversation_check_says_the_step_it_reached_not_an_event_count() -> N
     view = check_view(check, full=True)
     assert (view["step_reached"], view["events_reached"]) == ("step 5/7: expect agent_completed", None)
     assert view["steps"]["mismatch"] == 'result.answer: "5"'
+
+
+def test_several_services_each_show_their_deployment_in_deploy_order() -> None:
+    before, after = service_story()
+    assert after.services is not None
+    from_disk = after.model_copy(update={"services": dict(sorted(after.services.items()))})
+    shown = result_view(from_disk, before)
+    store, api = shown["deployment"]["services"]
+    assert (store["name"], store["container"], store["digest"]) == ("store", STORE_CONTAINER, digest(0xC0))
+    assert (api["name"], api["revision"], api["url"], api["digest"]) == ("api", "a90000000002", API_URL, digest(0xB2))
+    assert {(phase["service"], phase["name"]) for phase in shown["phases"]} >= {("api", "build"), ("store", "deploy")}
+    assert shown["blocking"]["check"] == "chat" and shown["blocking"]["service"] == "api"
+
+
+def test_a_diff_of_several_services_says_whose_deployment_moved() -> None:
+    before, after = service_story()
+    moved = diff_view(before, after)
+    assert moved["digest_changed"] and moved["revision_changed"]
+    assert [(row["service"], row["check"]) for row in moved["checks"]] == [
+        ("store", "ping"),
+        ("api", "health"),
+        ("api", "chat"),
+    ]
+    same = diff_view(after, after.model_copy(update={"number": 3}))
+    assert not same["digest_changed"] and not same["revision_changed"]

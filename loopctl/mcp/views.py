@@ -11,8 +11,10 @@ from typing import Any
 from loopctl.exitcodes import for_record
 from loopctl.outside_text import clip, one_line
 from loopctl.records.compare import blocking_check, check_changes, check_events, movement, progress_of
-from loopctl.records.record import CheckRecord, Record
+from loopctl.records.record import CheckRecord, Record, ServiceRecord
 from loopctl.records.sections import BuildSection, DeploySection, PushSection
+from loopctl.reports.services import image_digest
+from loopctl.reports.tables import service_order
 
 # A tool result stays under about 8,000 tokens (~32 KB of JSON): each list is paged within its share of that,
 # and a page ends early when its items are large; `next_cursor` continues it.
@@ -57,16 +59,24 @@ def last_lines(lines: Sequence[str], wanted: int, *, budget: int = LIST_BUDGET) 
 
 
 def deployment(record: Record) -> dict[str, Any]:
-    """What is running: the image digest, the revision or container, the URL."""
-    deploy, push, build = record.deploy or DeploySection(), record.push or PushSection(), record.build or BuildSection()
+    """What is running: the image digest, the revision or container, the URL; with several services, each one's
+    (in deploy order) under `services`."""
+    if record.services is None:
+        return _deployed(ServiceRecord(build=record.build, push=record.push, deploy=record.deploy))
+    parts = record.services
+    return {"services": [{"name": name, **_deployed(parts[name])} for name in service_order(record)]}
+
+
+def _deployed(part: ServiceRecord) -> dict[str, Any]:
+    deploy, push, build = part.deploy or DeploySection(), part.push or PushSection(), part.build or BuildSection()
     return {
         "target": deploy.target,
         "service": deploy.service,
         "revision": deploy.revision,
         "container": deploy.container_id or deploy.container,
         "url": deploy.url,
-        "digest": push.digest or build.image_id,
-        "image": push.reference or build.image,
+        "digest": image_digest(push, build, deploy) or None,  # an image not built here: the one the engine ran
+        "image": push.reference or build.image or deploy.image,
     }
 
 
@@ -77,7 +87,7 @@ def check_view(check: CheckRecord, *, full: bool = False, base: Path | None = No
     error = check.server_error
     view: dict[str, Any] = {
         "name": check.name,
-        "service": getattr(check, "service", None),
+        "service": check.service,
         "priority": check.priority,
         "passed": check.passed,
         "category": outcome.category,
@@ -127,7 +137,13 @@ def result_view(
         "finished_at": record.finished_at,
         "commit": record.git.short,
         "phases": [
-            {"name": phase.name, "status": phase.status, "duration_s": phase.duration_s, "error": _error(phase.error)}
+            {
+                "name": phase.name,
+                "service": phase.service,
+                "status": phase.status,
+                "duration_s": phase.duration_s,
+                "error": _error(phase.error),
+            }
             for phase in record.phases
         ],
         "blocking": before_after(record, previous),
@@ -148,6 +164,7 @@ def before_after(record: Record, previous: Record | None) -> dict[str, Any] | No
     before = next((check for check in previous.checks if check.name == after.name), None) if previous else None
     return {
         "check": after.name,
+        "service": after.service,
         "compared_with": previous.number if previous else None,
         "before": before.outcome.label if before else None,
         "after": after.outcome.label,
@@ -229,6 +246,7 @@ def diff_view(older: Record, newer: Record, *, cursor: str | None = None) -> dic
         transitions.append(
             {
                 "check": check.name,
+                "service": check.service,
                 "transition": _transition(old, check),
                 "before": old.outcome.label if old else None,
                 "after": check.outcome.label,
@@ -248,9 +266,17 @@ def diff_view(older: Record, newer: Record, *, cursor: str | None = None) -> dic
         "changed_checks": sorted(changed),
         "changes": _changes(newer, older),
         "deployment": {"a": deployment(older), "b": deployment(newer)},
-        "digest_changed": deployment(older)["digest"] != deployment(newer)["digest"],
-        "revision_changed": deployment(older)["revision"] != deployment(newer)["revision"],
+        "digest_changed": _each(older, "digest") != _each(newer, "digest"),
+        "revision_changed": _each(older, "revision") != _each(newer, "revision"),
     }
+
+
+def _each(record: Record, key: str) -> dict[str | None, Any]:
+    """`key` of each service's deployment by name (None: the one service of a single-service record)."""
+    shown = deployment(record)
+    if "services" not in shown:
+        return {None: shown[key]}
+    return {part["name"]: part[key] for part in shown["services"]}
 
 
 def _transition(old: CheckRecord | None, new: CheckRecord) -> str:

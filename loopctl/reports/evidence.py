@@ -10,7 +10,7 @@ from typing import Any
 from loopctl.outside_text import printable
 from loopctl.records.compare import set_aside
 from loopctl.records.record import CAUSE_TYPES, UNLEVELLED, Changes, CheckRecord, Record, ServerError
-from loopctl.reports.tables import DASH, code, fence_for, stage, table, text
+from loopctl.reports.tables import DASH, code, fence_for, several, stage, table, text
 
 NO_ERROR = "no server error logged in the window"
 GATEWAY_STATUSES = (502, 503, 504)  # a proxy or the platform may have answered these, not the app
@@ -21,9 +21,12 @@ NO_ERROR_MEANS = (
 )
 
 
-def logs_detail(record: Record) -> dict[str, Any] | None:
-    """What the probe phase said about reading the server's logs; None when it did not try (older records too)."""
-    probe = record.phase("probe")
+def logs_detail(record: Record, service: str | None = None) -> dict[str, Any] | None:
+    """What the probe phase said about reading the server's logs; None when it did not try (older records too).
+
+    With several services each probes its own and reads its own logs: `service` names whose.
+    """
+    probe = next((phase for phase in record.phases if phase.name == "probe" and phase.service == service), None)
     detail = probe.detail.get("evidence") if probe is not None else None
     return detail if isinstance(detail, dict) and detail else None
 
@@ -89,8 +92,8 @@ def failure_lines(record: Record, check: CheckRecord, *, quoted: bool = False) -
 
 def _own_lines(record: Record, check: CheckRecord, *, quoted: bool) -> list[str]:
     trace = f" (trace {code(check.trace_id)})" if check.trace_id else ""
-    detail = logs_detail(record)
-    ended = process_end(record)
+    detail = logs_detail(record, check.service)
+    ended = process_end(record, check.service)
     process = [f"- **Process**: {process_sentence(ended, check)}"] if ended is not None else []
     if check.server_error is not None:
         error = check.server_error
@@ -132,9 +135,9 @@ def server_answer(check: CheckRecord) -> str | None:
     return None
 
 
-def process_end(record: Record) -> dict[str, Any] | None:
+def process_end(record: Record, service: str | None = None) -> dict[str, Any] | None:
     """How the service's process ended during the probe (docker target), when it did."""
-    detail = logs_detail(record)
+    detail = logs_detail(record, service)
     ended = detail.get("process") if detail else None
     return ended if isinstance(ended, dict) else None
 
@@ -142,12 +145,17 @@ def process_end(record: Record) -> dict[str, Any] | None:
 def process_summary(record: Record) -> list[str]:
     """The Summary's line for a process that died: a crash is said as a crash, not guessed from a close code; the
     checks that failed only because it had exited are named, as they do not rank the iteration."""
-    ended = process_end(record)
-    if ended is None:
-        return []
-    aside = ", ".join(f"**{text(check.name)}**" for check in set_aside(record.checks))
-    after = f"; {aside} failed only because it had exited" if aside else ""
-    return [f"**Process**: {process_sentence(ended, None)}{after}", ""]
+    lines = []
+    for service in dict.fromkeys(phase.service for phase in record.phases if phase.name == "probe"):
+        ended = process_end(record, service)
+        if ended is None:
+            continue
+        aside = [check for check in set_aside(record.checks) if check.service == service]
+        named = ", ".join(f"**{text(check.name)}**" for check in aside)
+        after = f"; {named} failed only because it had exited" if named else ""
+        whose = f" of **{text(service)}**" if several(record) and service else ""
+        lines += [f"**Process**{whose}: {process_sentence(ended, None)}{after}", ""]
+    return lines
 
 
 def process_sentence(ended: dict[str, Any], check: CheckRecord | None) -> str:
@@ -222,8 +230,8 @@ def _evolution(before: CheckRecord, after: CheckRecord, previous: Record, record
     if old is not None:
         if after.passed:
             return f"no server error any more (it was {code(old.type)}); the check passes"
-        return f"no server error any more (it was {code(old.type)})" if _read(record) else None
-    if new is not None and (before.passed or _read(previous)):
+        return f"no server error any more (it was {code(old.type)})" if _read(record, after.service) else None
+    if new is not None and (before.passed or _read(previous, before.service)):
         return f"new server error: {code(new.type)}"
     return None
 
@@ -233,9 +241,9 @@ def _error_only(error: ServerError | None) -> ServerError | None:
     return None if error is None or error.type in CAUSE_TYPES else error
 
 
-def _read(record: Record) -> bool:
+def _read(record: Record, service: str | None) -> bool:
     """Whether the whole window's log was read: only then does its silence say anything."""
-    detail = logs_detail(record)
+    detail = logs_detail(record, service)
     return bool(detail and detail.get("read") and not detail.get("partial"))
 
 
@@ -252,7 +260,7 @@ def changes_section(record: Record) -> list[str]:
         moved = {True: "changed", False: "unchanged", None: "not compared (no build)"}[changes.input_changed]
         return [*lines, f"{text(changes.note or 'not a git work tree')}. Build context input digest: {moved}."]
     lines += _commit_lines(record, changes)
-    lines += _file_lines(changes)
+    lines += _file_lines(changes, by_service=several(record))
     lines += _config_line(changes)
     if changes.note:
         lines += ["", f"Note: {text(changes.note)}."]
@@ -278,11 +286,18 @@ def _commit_lines(record: Record, changes: Changes) -> list[str]:
     return [*lines, ""]
 
 
-def _file_lines(changes: Changes) -> list[str]:
+def _file_lines(changes: Changes, *, by_service: bool) -> list[str]:
+    """The files changed; with several services, whose build context each is in (none: the config, or outside)."""
     if not changes.files:
         return ["No file changed under the build context or in the config."]
     rows = [[code(item.path), _count(item.added, "+"), _count(item.removed, "−")] for item in changes.files]
-    return table(["File", "Added", "Removed"], rows)
+    if not by_service:
+        return table(["File", "Added", "Removed"], rows)
+    owners = [text(item.service) if item.service else DASH for item in changes.files]
+    return table(
+        ["File", "Service", "Added", "Removed"],
+        [[row[0], owner, *row[1:]] for row, owner in zip(rows, owners, strict=True)],
+    )
 
 
 def _config_line(changes: Changes) -> list[str]:

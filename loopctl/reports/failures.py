@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from loopctl.records.compare import blocking_check, failing_in_order, set_aside, stage_of
 from loopctl.records.record import CheckRecord, PhaseRecord, Record, SuiteRecord
 from loopctl.reports.evidence import failure_lines, report_hint
-from loopctl.reports.tables import arrived, code, fenced_details, headline, stage, text
+from loopctl.reports.services import by_service
+from loopctl.reports.tables import arrived, code, fenced_details, headline, owned_name, several, stage, text
 
 FAILURE_LIST_LIMIT = 10
 AFTER_EXIT = "it got no answer because the service's process had exited (see Process)"
@@ -47,12 +48,14 @@ def failures_section(record: Record) -> list[str]:
     for phase in stopped_phases(record):
         assert phase.error is not None
         error = phase.error
-        lines += [f"### {text(phase.name)} (phase)", "", f"- **Error**: {text(error.kind)}: {headline(error.message)}"]
+        name = text(owned_name(record, phase.service, phase.name))
+        lines += [f"### {name} (phase)", "", f"- **Error**: {text(error.kind)}: {headline(error.message)}"]
         lines += ["", *fenced_details(phase.error.message)]
     quoted = quoted_check(record)
     aside = set_aside(record.checks)
     for check in failing_checks(record):
-        lines += [f"### {text(check.name)} (priority {check.priority})", "", *_check_failure(check)]
+        name = text(owned_name(record, check.service, check.name))
+        lines += [f"### {name} (priority {check.priority})", "", *_check_failure(check)]
         lines += _after_exit(check, aside)
         lines += [*failure_lines(record, check, quoted=check is quoted), ""]
     for suite in failing_suites(record):
@@ -133,16 +136,32 @@ def _suite_failure(suite: SuiteRecord) -> list[str]:
 
 
 def priorities_section(record: Record) -> list[str]:
-    items = [_phase_item(phase) for phase in stopped_phases(record)]
-    items += [_check_item(check) for check in failing_checks(record)]
-    items += [_suite_item(suite) for suite in failing_suites(record)]
-    if items:
-        body = [f"{index}. {item}" for index, item in enumerate(items, start=1)]
+    phases = [(phase.service, _phase_item(phase)) for phase in stopped_phases(record)]
+    checks = [(check.service, _check_item(check)) for check in failing_checks(record)]
+    items = [*phases, *checks, *((None, _suite_item(suite)) for suite in failing_suites(record))]
+    if items and several(record):
+        body = _grouped_items(record, items)
+    elif items:
+        body = [f"{index}. {item}" for index, (_, item) in enumerate(items, start=1)]
     elif not record.checks and not record.suites:
         body = ["Nothing was probed in this iteration: no failures to rank."]
     else:
         body = ["Nothing failing. Keep this iteration as the known-good baseline."]
     return ["## Next iteration priorities", "", *body]
+
+
+def _grouped_items(record: Record, items: Sequence[tuple[str | None, str]]) -> list[str]:
+    """Several services: a sub-heading per service in deploy order (a dependency's failure often explains its
+    dependents'), then the project's suites; one numbering throughout, so the order to work in stays one list."""
+    lines: list[str] = []
+    number = 0
+    for service, owned in by_service(record, items, lambda item: item[0]):
+        heading = f"### {text(service)}" if service else "### Project (suites)"
+        lines += ["", heading, ""] if lines else [heading, ""]
+        for _, item in owned:
+            number += 1
+            lines.append(f"{number}. {item}")
+    return lines
 
 
 def _phase_item(phase: PhaseRecord) -> str:

@@ -8,6 +8,8 @@ from loopctl.outside_text import printable
 from loopctl.records.record import GATING_PHASES, CheckRecord, PhaseRecord, Record, SuiteRecord
 from loopctl.records.sections import DeploySection
 from loopctl.reports.evidence import said
+from loopctl.reports.services import by_service, sections_of
+from loopctl.reports.tables import service_order
 
 XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
 _OUTCOME_TAGS = ("failure", "error", "skipped")
@@ -15,7 +17,11 @@ _OUTCOME_TAGS = ("failure", "error", "skipped")
 
 def junit_xml(record: Record) -> str:
     """One `<testsuites>` document: loopctl.phases, loopctl.checks, then one testsuite per suite record."""
-    suites = [_phases_suite(record), _checks_suite(record), *(_suite_record(record, suite) for suite in record.suites)]
+    suites = [
+        _phases_suite(record),
+        *_checks_suites(record),
+        *(_suite_record(record, suite) for suite in record.suites),
+    ]
     root = ET.Element("testsuites", name=f"loopctl iteration {record.number}")
     root.extend(suite for suite in suites if suite is not None)
     for attribute in ("tests", "failures", "errors", "skipped"):
@@ -56,15 +62,22 @@ def _testsuite(record: Record, name: str, cases: list[ET.Element], properties: d
     return suite
 
 
-def _iteration_properties(record: Record) -> dict[str, str]:
-    deploy = record.deploy or DeploySection()
+def _iteration_properties(record: Record, *, service: str | None = None) -> dict[str, str]:
+    """The iteration and what it deployed: one service's revision and URL, or with several, each one's (named)."""
     values = {
         "loopctl.iteration": str(record.number),
         "loopctl.status": record.status,
         "loopctl.commit": record.git.commit,
-        "loopctl.revision": deploy.revision or deploy.service,
-        "loopctl.url": deploy.url,
     }
+    if record.services is None or service is not None:
+        deploy = sections_of(record, service).deploy or DeploySection()
+        values |= {"loopctl.revision": deploy.revision or deploy.service, "loopctl.url": deploy.url}
+        values |= {"loopctl.service": service} if service else {}
+    else:
+        for name in service_order(record):
+            deploy = record.services[name].deploy or DeploySection()
+            values[f"loopctl.{name}.revision"] = deploy.revision or deploy.service
+            values[f"loopctl.{name}.url"] = deploy.url
     return {key: str(value) for key, value in values.items() if value}
 
 
@@ -92,7 +105,8 @@ def _phases_suite(record: Record) -> ET.Element | None:
 
 
 def _phase_case(phase: PhaseRecord) -> ET.Element:
-    case = _testcase(phase.name, "loopctl.phases", phase.duration_s)
+    classname = f"loopctl.phases.{phase.service}" if phase.service else "loopctl.phases"
+    case = _testcase(phase.name, classname, phase.duration_s)
     if phase.status == "skipped":
         ET.SubElement(case, "skipped", message="skipped")
     elif phase.status in ("failed", "aborted"):
@@ -106,16 +120,28 @@ def _phase_case(phase: PhaseRecord) -> ET.Element:
 # ----------------------------------------------------------------------------- checks
 
 
-def _checks_suite(record: Record) -> ET.Element | None:
-    if not record.checks:
-        return None
-    cases = [_check_case(check) for check in record.checks]
-    return _testsuite(record, "loopctl.checks", cases, _iteration_properties(record))
+def _checks_suites(record: Record) -> list[ET.Element]:
+    """`loopctl.checks`; with several services, `loopctl.checks.NAME` per service in deploy order, so CI's test
+    tab shows whose check failed."""
+    if record.services is None:
+        cases = [_check_case(check) for check in record.checks]
+        return [_testsuite(record, "loopctl.checks", cases, _iteration_properties(record))] if cases else []
+    groups = by_service(record, record.checks, lambda check: check.service)
+    return [
+        _testsuite(
+            record,
+            f"loopctl.checks.{service}" if service else "loopctl.checks",
+            [_check_case(check) for check in checks],
+            _iteration_properties(record, service=service),
+        )
+        for service, checks in groups
+    ]
 
 
 def _check_case(check: CheckRecord) -> ET.Element:
     total_ms = check.latency_ms.get("total")
-    case = _testcase(check.name, f"loopctl.probe.p{check.priority}", (total_ms or 0.0) / 1000)
+    owner = f"{check.service}." if check.service else ""
+    case = _testcase(check.name, f"loopctl.probe.{owner}p{check.priority}", (total_ms or 0.0) / 1000)
     if check.error is not None:  # it could not run: an error, not a failure of the service
         error = ET.SubElement(case, "error", message=check.error.message, type=check.error.kind)
         error.text = check.error.hint or None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from urllib.parse import quote
 
 from loopctl.records.compare import (
     CheckChange,
@@ -17,6 +16,7 @@ from loopctl.records.compare import (
 from loopctl.records.history import short_sha, utc_minute
 from loopctl.records.record import CheckRecord, OutcomeRecord, Record
 from loopctl.records.sections import BuildSection, DeploySection, PushSection
+from loopctl.reports.deployment import cloud_build_line, deployment_table
 from loopctl.reports.evidence import (
     changes_section,
     evolution_lines,
@@ -31,17 +31,20 @@ from loopctl.reports.failures import (
     quoted_check,
     stopped_phases,
 )
+from loopctl.reports.services import service_lines
 from loopctl.reports.serving import still_serving, stopped_before_probe
 from loopctl.reports.tables import (
     DASH,
     arrived,
     code,
-    deployment_table,
     durations_table,
     events_table,
     latency_table,
     load_table,
+    owned_name,
     results_table,
+    service_order,
+    several,
     stage,
     text,
     trend_chart,
@@ -96,22 +99,30 @@ def _header(record: Record, previous: Record | None, *, emoji: bool) -> list[str
         f"- **Date**: {utc_minute(record.started_at)}",
         f"- **Branch**: {code(record.git.where)}",
         f"- **Commit**: {code(commit or '')}" + (" (dirty)" if record.git.dirty else ""),
-        f"- **Deployment**: {code(deploy.revision or deploy.service or '')}",
-        f"- **Service URL**: {text(deploy.url or DASH)}",
-        f"- **Image digest**: {code(push.digest or build.image_id or '')}",
-        *_cloud_build_line(build),
+        *(_services_lines(record) if several(record) else _deployment_lines(deploy, push, build)),
         f"- **Status**: {STATUS_MARKS[record.status]} {status}" if emoji else f"- **Status**: {status}",
         _compared_line(record, previous),
     ]
 
 
-def _cloud_build_line(build: BuildSection) -> list[str]:
-    """A link to the build in the Cloud Console, made here from the record's ids (each percent-encoded)."""
-    if build.builder != "cloudbuild" or not build.build_id:
-        return []
-    project, region, build_id = (quote(value or "", safe="") for value in (build.project, build.region, build.build_id))
-    url = f"https://console.cloud.google.com/cloud-build/builds;region={region}/{build_id}?project={project}"
-    return [f"- **Cloud Build**: [{code(build.build_id)}]({url})"]
+def _deployment_lines(deploy: DeploySection, push: PushSection, build: BuildSection) -> list[str]:
+    return [
+        f"- **Deployment**: {code(deploy.revision or deploy.service or '')}",
+        f"- **Service URL**: {text(deploy.url or DASH)}",
+        f"- **Image digest**: {code(push.digest or build.image_id or '')}",
+        *cloud_build_line(build),
+    ]
+
+
+def _services_lines(record: Record) -> list[str]:
+    """One line per service, in deploy order, then a Cloud Build link per service built there."""
+    sections = record.service_sections
+    links = [
+        line
+        for name in service_order(record)
+        for line in cloud_build_line(sections[name].build or BuildSection(), label=f"Cloud Build ({text(name)})")
+    ]
+    return [*service_lines(record), *links]
 
 
 def _compared_line(record: Record, previous: Record | None) -> str:
@@ -126,7 +137,7 @@ def _summary(record: Record, previous: Record | None) -> list[str]:
     lines = ["## Summary", ""]
     for phase in stopped_phases(record):
         assert phase.error is not None
-        lines += [f"**{text(phase.name)}** {phase.status}: {lead(phase.error.message)}", ""]
+        lines += [f"**{_owned(record, phase.service, phase.name)}** {phase.status}: {lead(phase.error.message)}", ""]
     if record.status == "inconclusive":
         lines += [_why_inconclusive(record), ""]
     lines += _server_quote(record)
@@ -146,12 +157,20 @@ def _server_quote(record: Record) -> list[str]:
     first = quoted_check(record)
     if first is None:
         return process_summary(record)
-    return [f"**Server error** in **{text(first.name)}**: {quoted_error(first)}", "", *process_summary(record)]
+    return [
+        f"**Server error** in **{_owned(record, first.service, first.name)}**: {quoted_error(first)}",
+        "",
+        *process_summary(record),
+    ]
 
 
 def _why_inconclusive(record: Record) -> str:
     """Why no verdict: the checks that could not run, or that none ran at all."""
-    not_run = [f"**{text(check.name)}** ({text(check.outcome.reason)})" for check in record.checks if not check.ran]
+    not_run = [
+        f"**{_owned(record, check.service, check.name)}** ({text(check.outcome.reason)})"
+        for check in record.checks
+        if not check.ran
+    ]
     if not_run:
         return f"**Inconclusive**: could not run {', '.join(not_run)}; a check that did not run is not a pass."
     probe = record.phase("probe")
@@ -177,7 +196,7 @@ def _first_summary(record: Record) -> list[str]:
     else:
         lines = [f"**Blocking outcome**: {_outcome_sentence(record, outcome)}."]
     impacts = [
-        f"- {'Working' if check.passed else 'Not working yet'}: {text(check.impact)} ({text(check.name)})"
+        f"- {'Working' if check.passed else 'Not working yet'}: {text(check.impact)} ({_owned_check(record, check)})"
         for check in record.checks
         if check.impact
     ]
@@ -186,7 +205,11 @@ def _first_summary(record: Record) -> list[str]:
 
 def _outcome_sentence(record: Record, outcome: OutcomeRecord) -> str:
     blocking = blocking_check(record.checks)
-    where = f" in **{text(blocking.name)}**" if blocking is not None and blocking.outcome == outcome else ""
+    where = (
+        f" in **{_owned(record, blocking.service, blocking.name)}**"
+        if blocking is not None and blocking.outcome == outcome
+        else ""
+    )
     label = code(outcome.label or outcome.category)
     return f"{label}{where}, stopped at {stage(stage_of(outcome))} (depth {outcome.depth}/5)"
 
@@ -198,9 +221,27 @@ def _changes_summary(record: Record, previous: Record) -> list[str]:
         return [*lines, f"No check changed outcome since iteration {previous.number}."]
     for change in changes:
         events = _events_move(change.name, record, previous)
-        lines += [f"**{text(change.name)}**", "", *_before_after(change, record, previous), *events, ""]
-    impacts = [line for change in changes if (line := _impact_line(change))]
+        name = _changed_name(change.name, record, previous)
+        lines += [f"**{name}**", "", *_before_after(change, record, previous), *events, ""]
+    impacts = [
+        line for change in changes if (line := _impact_line(change, _changed_name(change.name, record, previous)))
+    ]
     return lines + impacts
+
+
+def _owned(record: Record, service: str | None, name: str) -> str:
+    """A check or phase as the Summary names it: `api: chat` with several services, escaped."""
+    return text(owned_name(record, service, name))
+
+
+def _owned_check(record: Record, check: CheckRecord) -> str:
+    return _owned(record, check.service, check.name)
+
+
+def _changed_name(name: str, record: Record, previous: Record) -> str:
+    """A changed check's name with its service, from whichever iteration ran it."""
+    check = next((c for each in (record, previous) for c in each.checks if c.name == name), None)
+    return _owned(record, check.service if check else None, name)
 
 
 def _short_name(outcome: OutcomeRecord) -> str:
@@ -214,8 +255,11 @@ def _blocking_move(record: Record, previous: Record) -> list[str]:
     if before is None or after is None or (before.category, before.code) == (after.category, after.code):
         return []
     move = f"{_short_name(before)} → {_short_name(after)}"
-    events = progress_of(blocking_check(previous.checks), blocking_check(record.checks))
-    return [f"**Blocking outcome**: {move}: {text(movement(before, after, **events))}", ""]
+    now = blocking_check(record.checks)
+    events = progress_of(blocking_check(previous.checks), now)
+    # With several services, where it blocks now: which service's check to open first.
+    where = f" in **{_owned_check(record, now)}**" if several(record) and now is not None else ""
+    return [f"**Blocking outcome**{where}: {move}: {text(movement(before, after, **events))}", ""]
 
 
 def _before_after(change: CheckChange, record: Record, previous: Record) -> list[str]:
@@ -257,10 +301,10 @@ def _where(outcome: OutcomeRecord) -> str:
     return "passes" if outcome.passed else f"stops at {stage(stage_of(outcome))}"
 
 
-def _impact_line(change: CheckChange) -> str | None:
+def _impact_line(change: CheckChange, name: str) -> str | None:
     was = change.before is not None and change.before.passed
     now = change.after is not None and change.after.passed
-    subject = f"{text(change.impact)} ({text(change.name)})" if change.impact else text(change.name)
+    subject = f"{text(change.impact)} ({name})" if change.impact else name
     if now and not was:
         return f"- Now working: {subject}"
     if was and change.after is not None and not now:

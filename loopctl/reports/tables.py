@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TypeVar
 
+from loopctl.config.services import deploy_order
 from loopctl.errors import ErrorKind
 from loopctl.outside_text import printable
 from loopctl.records.compare import PRIORITIES, STAGE_NAMES, pass_rates
 from loopctl.records.history import blocking_text, history_rows
 from loopctl.records.record import CheckRecord, PhaseRecord, Record, SuiteRecord
-from loopctl.records.sections import BuildSection, DeploySection, PushSection
 
 DASH = "—"
 SHORT_DIGEST = 12
@@ -97,18 +97,27 @@ def wall_time(record: Record) -> float | None:
         return None
 
 
-# ----------------------------------------------------------------------------- deployment
+def several(record: Record) -> bool:
+    """Whether the record is of several services: only then does the report name them."""
+    return record.services is not None
 
 
-def deployment_table(record: Record, *, emoji: bool) -> list[str]:
-    if not record.phases:
-        return ["No phase ran."]
-    rows = []
-    for phase in record.phases:
-        result = f"{PHASE_MARKS.get(phase.status, '')} {phase.status}".strip() if emoji else phase.status
-        duration = DASH if phase.status == "skipped" else seconds(phase.duration_s)
-        rows.append([text(phase.name), result, duration, phase_detail(record, phase)])
-    return table(["Phase", "Result", "Duration", "Detail"], rows)
+def service_order(record: Record) -> list[str]:
+    """The record's services in deploy order: dependencies first, else in the order their phases ran (a record on
+    disk keeps its mapping's keys sorted, so the order of `services` itself says nothing)."""
+    services = record.services or {}
+    ran = [phase.service for phase in record.phases if phase.service in services]
+    listed = list(dict.fromkeys([*ran, *services]))
+    ordered = deploy_order({name: services[name].depends_on for name in listed})
+    return [name for name in ordered if name in services]  # a dependency the record does not hold is not shown
+
+
+def owned_name(record: Record, service: str | None, name: str) -> str:
+    """`api: chat` with several services, else `chat`; not escaped (each sink escapes its own)."""
+    return f"{service}: {name}" if several(record) and service else name
+
+
+# ----------------------------------------------------------------------------- messages
 
 
 def headline(message: str) -> str:
@@ -126,116 +135,14 @@ def fenced_details(message: str) -> list[str]:
     return [f"{fence}text", body, fence, ""]
 
 
-def phase_detail(record: Record, phase: PhaseRecord) -> str:
-    """What the phase produced, from the record's own fields; the error message when it failed."""
-    if phase.error is not None and phase.status in ("failed", "aborted"):
-        return headline(phase.error.message)
-    if phase.status == "skipped":
-        return DASH
-    describe = _PHASE_DETAILS.get(phase.name)
-    return describe(record) if describe else DASH
-
-
-def _build_detail(record: Record) -> str:
-    build = record.build or BuildSection()
-    parts = [code(short_digest(build.image_id))] if build.image_id else []
-    if build.builder == "cloudbuild" and build.build_id:
-        parts.append(f"Cloud Build {code(build.build_id)}{_cloud_build_times(build)}")
-    cached = build.cached
-    if cached:
-        parts.append("not cached" if cached == "no" else f"cached ({cached})")
-    if build.cache_note:
-        parts.append(text(build.cache_note))
-    return ", ".join(parts) or DASH
-
-
-def _cloud_build_times(build: BuildSection) -> str:
-    """Queue and work time apart: a slow queue and a slow build call for different fixes."""
-    queued, working = build.queued_s, build.working_s
-    times = [
-        f"{label} {value:.1f}s" for label, value in (("queued", queued), ("working", working)) if value is not None
-    ]
-    return f" ({', '.join(times)})" if times else ""
-
-
-def _push_detail(record: Record) -> str:
-    push = record.push or PushSection()
-    reference, digest = push.reference, push.digest
-    detail = code(f"{reference}@{digest}") if reference and digest else code(str(reference or digest or ""))
-    detail = f"{detail} (already in the registry)" if push.uploaded is False else detail
-    return detail + _retries(push)
-
-
-def _retries(section: PushSection | DeploySection) -> str:
-    count = section.retries or 0
-    return f", after {count} retr{'y' if count == 1 else 'ies'}" if count else ""
-
-
-def _deploy_detail(record: Record) -> str:
-    deploy = record.deploy or DeploySection()
-    name = deploy.revision or deploy.service
-    parts = [code(name)] if name else []
-    if deploy.url:
-        parts.append(text(deploy.url))
-    detail = " at ".join(parts) or DASH
-    detail = f"{detail} (unchanged, already running)" if deploy.reused else detail
-    return detail + _retries(deploy) + _cloudrun_notes(deploy)
-
-
-def _cloudrun_notes(deploy: DeploySection) -> str:
-    """What loopctl changed besides the revision, and where Cloud Run shows the revision's logs and service."""
-    notes = []
-    if deploy.restored_latest:
-        notes.append(f"traffic back on LATEST 100% (loopctl's rollback had pinned {code(deploy.restored_latest)})")
-    if deploy.made_public:
-        notes.append("made public (allUsers may invoke)")
-    for label, link in (("logs", deploy.log_uri), ("console", deploy.console_url)):
-        if _safe_link(link):
-            notes.append(f"[{label}]({link})")
-    return "; " + "; ".join(notes) if notes else ""
-
-
-def _safe_link(url: object) -> bool:
-    """Only Google Cloud console links, with nothing that could end a markdown link or a table cell."""
-    return (
-        isinstance(url, str)
-        and url.startswith("https://console.cloud.google.com/")
-        and not any(character in url for character in " ()[]<>|`\n")
-    )
-
-
-def _probe_detail(record: Record) -> str:
-    passed = sum(check.passed for check in record.checks)
-    not_run = [text(check.name) for check in record.checks if not check.ran]
-    could_not = f"; could not run: {', '.join(not_run)}" if not_run else ""
-    return f"{passed}/{len(record.checks)} checks passed{could_not}"
-
-
-def _suites_detail(record: Record) -> str:
-    passed = sum(suite.passed for suite in record.suites)
-    failed = sum(suite.failed for suite in record.suites)
-    skipped = sum(suite.skipped for suite in record.suites)
-    counts = f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else "")
-    errors = [f"{text(suite.name)} ({text(suite.error.kind)})" for suite in record.suites if suite.error is not None]
-    left = [f"{text(suite.name)} ({len(suite.left_running)})" for suite in record.suites if suite.left_running]
-    counts += f"; failed as a whole: {', '.join(errors)}" if errors else ""
-    return counts + (f"; left processes running, ended by loopctl: {', '.join(left)}" if left else "")
-
-
-_PHASE_DETAILS: dict[str, Callable[[Record], str]] = {
-    "build": _build_detail,
-    "push": _push_detail,
-    "deploy": _deploy_detail,
-    "probe": _probe_detail,
-    "suites": _suites_detail,
-}
-
 # ----------------------------------------------------------------------------- results compared
 
 
 def results_table(record: Record, previous: Record | None, *, emoji: bool) -> list[str]:
-    """Pass rates per priority, then one row per suite and per check, one column per iteration."""
+    """Pass rates per priority, then one row per suite and per check, one column per iteration; with several
+    services, a Service column and the checks grouped by service in deploy order."""
     records = [previous, record] if previous is not None else [record]
+    owners = _owners(records) if record.services is not None else None
     headers = ["Measure", *(f"Iteration {each.number}" for each in records)]
     rates = [pass_rates(each) for each in records]
     rows = []
@@ -244,25 +151,52 @@ def results_table(record: Record, previous: Record | None, *, emoji: bool) -> li
             rows.append([f"Priority {priority}", *(rate[index].text() for rate in rates)])
     for name in _names([each.suites for each in reversed(records)]):
         rows.append([f"{text(name)} (suite)", *(_suite_cell(_find(each.suites, name)) for each in records)])
-    for name in _names([each.checks for each in reversed(records)]):
-        rows.append([text(name), *(_check_cell(_find(each.checks, name), emoji=emoji) for each in records)])
-    return table(headers, rows)
+    checks = _names([each.checks for each in reversed(records)])
+    if owners is None:
+        rows += [
+            [text(name), *(_check_cell(_find(each.checks, name), emoji=emoji) for each in records)] for name in checks
+        ]
+        return table(headers, rows)
+    rows = [[DASH, *row] for row in rows]
+    for name in _in_deploy_order(record, checks, owners):
+        cells = [_check_cell(_find(each.checks, name), emoji=emoji) for each in records]
+        rows.append([_owner(owners, name), text(name), *cells])
+    return table(["Service", *headers], rows)
 
 
 def events_table(record: Record, previous: Record | None, *, emoji: bool) -> list[str]:
     """Per expected event of each websocket check, whether it arrived; empty when no check expects events."""
     records = [previous, record] if previous is not None else [record]
+    owners = _owners(records) if record.services is not None else None
     with_events = [[check for check in each.checks if check.events_expected] for each in reversed(records)]
     names = _names(with_events)
     rows = []
-    for name in names:
+    for name in names if owners is None else _in_deploy_order(record, names, owners):
         expected = next(check.events_expected for checks in with_events for check in checks if check.name == name)
         for event in expected:
             label = text(f"{name}: {event}" if len(names) > 1 else event)
-            rows.append([label, *(_event_cell(_find(each.checks, name), event, emoji=emoji) for each in records)])
+            row = [label, *(_event_cell(_find(each.checks, name), event, emoji=emoji) for each in records)]
+            rows.append(row if owners is None else [_owner(owners, name), *row])
     if not rows:
         return []
-    return table(["Event", *(f"Iteration {each.number}" for each in records)], rows)
+    headers = ["Event", *(f"Iteration {each.number}" for each in records)]
+    return table(headers if owners is None else ["Service", *headers], rows)
+
+
+def _owners(records: Sequence[Record]) -> dict[str, str | None]:
+    """Each check's service, as the newest record that ran it says."""
+    return {check.name: check.service for each in records for check in each.checks}
+
+
+def _owner(owners: dict[str, str | None], name: str) -> str:
+    service = owners.get(name)
+    return text(service) if service else DASH
+
+
+def _in_deploy_order(record: Record, names: Sequence[str], owners: dict[str, str | None]) -> list[str]:
+    """Names grouped by their service, services in deploy order (as the record lists them), each group in order."""
+    order = service_order(record)
+    return sorted(names, key=lambda name: order.index(owner) if (owner := owners.get(name)) in order else len(order))
 
 
 def _names(groups: Sequence[Sequence[CheckRecord] | Sequence[SuiteRecord]]) -> list[str]:
@@ -308,7 +242,11 @@ def arrived(check: CheckRecord, event: str) -> bool:
 
 def durations_table(record: Record) -> list[str]:
     rows = [
-        [text(phase.name), DASH if phase.status == "skipped" else seconds(phase.duration_s)] for phase in record.phases
+        [
+            text(owned_name(record, phase.service, phase.name)),
+            DASH if phase.status == "skipped" else seconds(phase.duration_s),
+        ]
+        for phase in record.phases
     ]
     rows.append(["Total (phases)", seconds(sum(phase.duration_s for phase in record.phases))])
     wall = wall_time(record)
@@ -316,11 +254,18 @@ def durations_table(record: Record) -> list[str]:
     return table(["Phase", "Duration"], rows)
 
 
+def _took(phase: PhaseRecord) -> str:
+    return seconds(phase.duration_s)
+
+
 def latency_table(record: Record) -> list[str]:
     if not record.checks:
         return []
     rows = [
-        [text(check.name), *(millis(check.latency_ms.get(key)) for key in ("connect", "first_event", "total"))]
+        [
+            text(owned_name(record, check.service, check.name)),
+            *(millis(check.latency_ms.get(key)) for key in ("connect", "first_event", "total")),
+        ]
         for check in record.checks
         if check.ran
     ]
