@@ -79,7 +79,9 @@ def _wait(
 
 
 def _built_state(record: Record, tree: SourceTree) -> str:
-    built = record.build.input_digest if record.build is not None else None
+    """What the iteration built from; with several contexts (or nothing built), taken now: an edit saved during
+    the iteration was already caught by `inputs_moved`."""
+    built = record.build.input_digest if record.build is not None and len(tree.contexts) == 1 else None
     return built or source_state(tree)
 
 

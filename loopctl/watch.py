@@ -18,28 +18,42 @@ _TICK_MS = 250
 
 
 @dataclass(frozen=True)
-class SourceTree:
-    """The build context as the input digest sees it: its changes, and only those, start a new iteration.
-
-    Never loopctl's own files (the iterations folder with its records, logs, lock and caches) and never what
-    `.dockerignore` keeps out of the build; a file git ignores but the engine receives (`.env`) is watched.
-    """
+class Context:
+    """One build context as the input digest sees it (one service's)."""
 
     config: Config
     rules: InputRules
 
-    @property
-    def root(self) -> Path:
-        return self.rules.context
-
     def counts(self, path: str) -> bool:
-        """Whether an absolute path reported by the watcher is an input of the image."""
+        """Whether an absolute path reported by the watcher is an input of this image."""
         relative = os.path.relpath(path, self.rules.context)
         if relative == os.curdir:
             return True  # the context itself, made or removed
         if relative == os.pardir or relative.startswith(os.pardir + os.sep):
             return False
         return self.rules.counts(relative)
+
+
+@dataclass(frozen=True)
+class SourceTree:
+    """The build contexts (one per service that builds) as the input digest sees them: their changes, and only
+    those, start a new iteration.
+
+    Never loopctl's own files (the iterations folder with its records, logs, lock and caches) and never what
+    `.dockerignore` keeps out of the build; a file git ignores but the engine receives (`.env`) is watched.
+    """
+
+    contexts: tuple[Context, ...]
+
+    @property
+    def root(self) -> Path:
+        """The context, or the folder that holds every context (paths in a Wake are relative to it)."""
+        roots = [context.rules.context for context in self.contexts]
+        return roots[0] if len(roots) == 1 else Path(os.path.commonpath(roots))
+
+    def counts(self, path: str) -> bool:
+        """Whether an absolute path reported by the watcher is an input of an image."""
+        return any(context.counts(path) for context in self.contexts)
 
 
 @dataclass(frozen=True)
@@ -51,16 +65,24 @@ class Wake:
 
 
 def source_tree(config: Config) -> SourceTree | None:
-    """The build context minus loopctl's own files and what `.dockerignore` excludes; None when nothing is built."""
-    if config.build is None:
+    """Each build context minus loopctl's own files and what `.dockerignore` excludes; None when nothing is built."""
+    from loopctl.config.services import service_views
+
+    built = [view.config for view in service_views(config) if view.config.build is not None]
+    if not built:
         return None
-    return SourceTree(config, input_rules(config))
+    return SourceTree(tuple(Context(view, input_rules(view)) for view in built))
 
 
 def source_state(tree: SourceTree) -> str:
-    """The input digest (what a build would be keyed on), or why none can be taken: either way, a fingerprint."""
+    """The input digest (what a build would be keyed on), or why none can be taken: either way, a fingerprint;
+    several contexts' digests joined, in deploy order."""
+    return " ".join(_state(context.config) for context in tree.contexts)
+
+
+def _state(config: Config) -> str:
     try:
-        return input_digest(tree.config)
+        return input_digest(config)
     except LoopctlError as error:
         return f"unbuildable: {error}"
 
@@ -83,7 +105,7 @@ def wait_for_change(
     looked = False
     # Watched from a folder above while the context does not exist: its events may come before the watch reaches
     # the new folders, so each tick looks again (a stat of a missing folder: cheap).
-    missing = not tree.root.is_dir()
+    missing = not all(context.rules.context.is_dir() for context in tree.contexts)
     seen: set[str] = set()
     events = _changes(tree, debounce=debounce, stop=stop)
     for changes in events:
@@ -116,12 +138,12 @@ def _changes(tree: SourceTree, *, debounce: float, stop: threading.Event | None)
         "yield_on_timeout": True,
         "ignore_permission_denied": True,  # a folder no one can read cannot be sent to the engine either
     }
-    folder = _watchable(tree.root)
+    folders = list(dict.fromkeys(_watchable(context.rules.context) for context in tree.contexts))
     try:
-        events = watch(folder, **settings)
+        events = watch(*folders, **settings)
         first = next(events, None)
     except OSError:  # inotify's watch limit reached, or a file system without events: poll it instead
-        events = watch(folder, force_polling=True, **settings)
+        events = watch(*folders, force_polling=True, **settings)
         first = next(events, None)
     if first is None:
         return

@@ -174,3 +174,27 @@ def test_a_context_that_does_not_exist_yet_is_watched_from_above_and_its_creatio
         (tmp_path / "later" / "service" / "Dockerfile").write_text("FROM scratch\n")
         woke = wake.result(WAKE_TIMEOUT)
     assert woke is not None and not woke.state.startswith("unbuildable")
+
+
+def test_several_services_wake_the_loop_on_an_edit_in_any_built_context_and_only_there(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    for name in ("api", "store"):
+        (repo / name).mkdir(parents=True)
+        (repo / name / "Dockerfile").write_text("FROM scratch\nCOPY . /srv\n")
+        (repo / name / "main.py").write_text("print('v1')\n")
+    (repo / "notes.txt").write_text("beside both\n")
+    services = {
+        name: {"build": {"context": name, "image": f"127.0.0.1:5000/{name}"}, "deploy": {"target": "url", "url": "x"}}
+        for name in ("store", "api")
+    }
+    services["api"]["depends_on"] = ["store"]
+    config = Config.model_validate({"project": "shop", "services": services, "base_dir": repo})
+    tree = tree_of(config)
+    assert [context.rules.context.name for context in tree.contexts] == ["store", "api"]
+    before = source_state(tree)
+    with watching(tree) as wake:
+        (repo / "notes.txt").write_text("still beside both\n")
+        (repo / "store" / "main.py").write_text("print('v2')\n")
+        woke = wake.result(WAKE_TIMEOUT)
+    assert woke is not None and woke.paths == ("store/main.py",)
+    assert woke.state != before and woke.state.split()[1] == before.split()[1]  # the api's digest did not move
