@@ -16,6 +16,7 @@ from loopctl.clients.google import is_emulator
 from loopctl.config.steps import StepConfig, placeholder_problems
 from loopctl.errors import ConfigDeprecation, UsageError
 from loopctl.secrets.references import HeaderValue, SecretRef, TokenRef, anchor_files, env_refs
+from loopctl.wire import APPLICATION_CLOSE_CODES, APPLICATION_RANGE_TEXT, AuthMode, HttpAuthMode
 
 if TYPE_CHECKING:
     from loopctl.yaml_lines import LineIndex
@@ -279,14 +280,14 @@ class DeployConfig(_Strict):
 
 class WebSocketAuth(_Strict):
     # message: the token travels only where a step's `send` says `{token}`.
-    type: Literal["bearer", "subprotocol", "query", "message"] = "bearer"
+    type: AuthMode = "bearer"
     token: TokenRef
 
 
 class HttpAuth(_Strict):
     """How an HTTP check sends its token: `Authorization: Bearer` or `?token=` (no subprotocols over plain HTTP)."""
 
-    type: Literal["bearer", "query"] = "bearer"
+    type: HttpAuthMode = "bearer"
     token: TokenRef
 
 
@@ -297,6 +298,7 @@ class HttpCheckConfig(_Strict):
     timeout: float = Field(10.0, gt=0, le=3600)
     auth: HttpAuth | None = None
     headers: dict[str, HeaderValue] = Field(default_factory=dict)
+    ca_bundle: str | None = None
 
 
 class WebSocketCheckConfig(_Strict):
@@ -358,9 +360,9 @@ class ProbeConfig(_Strict):
     @field_validator("close_codes")
     @classmethod
     def _application_range(cls, codes: dict[int, Any]) -> dict[int, Any]:
-        wrong = [code for code in codes if not 4000 <= code <= 4999]
+        wrong = [code for code in codes if code not in APPLICATION_CLOSE_CODES]
         if wrong:
-            raise ValueError(f"application close codes are 4000–4999, not {wrong[0]}")
+            raise ValueError(f"application close codes are {APPLICATION_RANGE_TEXT}, not {wrong[0]}")
         return codes
 
     @field_validator("checks")

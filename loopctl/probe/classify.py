@@ -19,6 +19,7 @@ from loopctl.probe.codes import (
     server_close_hint,
 )
 from loopctl.records.depth import DEPTH_SUCCESS, passed_at
+from loopctl.wire import APPLICATION_CLOSE_CODES
 
 Origin = Literal["server", "client"]
 
@@ -188,7 +189,7 @@ def describe_close_code(
         return CLIENT_CLOSE[code]
     if code in CLOSE_CODES:
         return CLOSE_CODES[code]
-    if 4000 <= code <= 4999:
+    if code in APPLICATION_CLOSE_CODES:
         return _app_code(code, (app_codes or {}).get(code))
     if 3000 <= code <= 3999:
         return CodeInfo(

@@ -23,8 +23,8 @@ from loopctl.secrets import (
     remember_header,
     remember_userinfo,
 )
+from loopctl.wire import AuthMode
 
-AuthMode = Literal["bearer", "subprotocol", "query", "message"]
 PROBE_SCHEMA = 1
 
 
