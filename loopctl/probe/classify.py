@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from loopctl.outside_text import one_line
 from loopctl.probe.codes import (
@@ -19,8 +19,10 @@ from loopctl.probe.codes import (
     server_close_hint,
 )
 from loopctl.records.depth import DEPTH_SUCCESS
-from loopctl.records.record import OutcomeRecord
 from loopctl.wire import APPLICATION_CLOSE_CODES
+
+if TYPE_CHECKING:  # `loopctl classify` reads the tables here and must not pay for pydantic
+    from loopctl.records.record import OutcomeRecord
 
 Origin = Literal["server", "client"]
 
@@ -45,10 +47,21 @@ class AppCode:
         return DEPTH_AUTH if any(word in words for word in APP_AUTH_WORDS) else DEPTH_PROCESSING
 
 
+def _outcome(
+    *, code: int | None, category: str, depth: int, label: str, reason: str, hint: str, origin: Origin | None = None
+) -> OutcomeRecord:
+    """The outcome as the record keeps it: the probe makes no other kind."""
+    from loopctl.records.record import OutcomeRecord
+
+    return OutcomeRecord(
+        code=code, category=category, depth=depth, label=label, reason=reason, hint=hint, origin=origin
+    )
+
+
 def connect_failure(category: str, message: str) -> OutcomeRecord:
     """No WebSocket/HTTP conversation happened: DNS, TCP, TLS or handshake trouble."""
     info = CONNECT_FAILURES[category]
-    return OutcomeRecord(
+    return _outcome(
         code=None, category=category, depth=info.depth, label=info.label, reason=one_line(message), hint=info.hint
     )
 
@@ -58,7 +71,7 @@ def handshake_status(status: int, body: str) -> OutcomeRecord:
     excerpt = one_line(body)
     if is_google_front_end_denial(status, body):
         info = CONNECT_FAILURES["iam_denied"]
-        return OutcomeRecord(
+        return _outcome(
             code=status,
             category="iam_denied",
             depth=info.depth,
@@ -68,7 +81,7 @@ def handshake_status(status: int, body: str) -> OutcomeRecord:
         )
     name, _ = describe_http_status(status)
     label = f"HTTP {status} {name} instead of 101 Switching Protocols"
-    return OutcomeRecord(
+    return _outcome(
         code=status,
         category="handshake_rejected",
         depth=DEPTH_HANDSHAKE,
@@ -84,12 +97,12 @@ def http_response(status: int, body: str, *, expect_status: int | None) -> Outco
     ok = status == expect_status if expect_status is not None else 200 <= status < 300
     excerpt = one_line(body)
     if ok:
-        return OutcomeRecord(
+        return _outcome(
             code=status, category="success", depth=DEPTH_SUCCESS, label=f"HTTP {status} {name}", reason=excerpt, hint=""
         )
     if is_google_front_end_denial(status, body):
         info = CONNECT_FAILURES["iam_denied"]
-        return OutcomeRecord(
+        return _outcome(
             code=status,
             category="iam_denied",
             depth=info.depth,
@@ -101,7 +114,7 @@ def http_response(status: int, body: str, *, expect_status: int | None) -> Outco
     category, depth = {401: ("unauthorized", DEPTH_AUTH), 403: ("forbidden", DEPTH_AUTH)}.get(
         status, ("server_error" if status >= 500 else "unexpected_status", DEPTH_PROCESSING)
     )
-    return OutcomeRecord(
+    return _outcome(
         code=status, category=category, depth=depth, label=f"HTTP {status} {name} ({wanted})", reason=excerpt, hint=hint
     )
 
@@ -131,7 +144,7 @@ def close(
     if code == 1000 and origin != "client":
         if expected and events_matched(expected, seen):
             label, missing, hint = _missing_text(expected, seen, reason, instead)
-            return OutcomeRecord(
+            return _outcome(
                 code=code,
                 category="missing_events",
                 depth=DEPTH_PARTIAL,
@@ -142,7 +155,7 @@ def close(
             )
         info = CLOSE_CODES[1000]
         label = f"{close_label(code, reason, origin)} before the expected events"
-        return OutcomeRecord(
+        return _outcome(
             code=code,
             category="closed_early",
             depth=DEPTH_PROCESSING,
@@ -152,7 +165,7 @@ def close(
             origin=origin,
         )
     info = describe_close_code(code, origin=origin, app_codes=app_codes)
-    return OutcomeRecord(
+    return _outcome(
         code=code,
         category=info.category,
         depth=info.depth,
@@ -169,11 +182,11 @@ def silence(
     """The connection stayed open but the expected events did not all arrive before the timeout."""
     if expected and events_matched(expected, seen):
         label, reason, hint = _missing_text(expected, seen, f"no further event within {timeout:g}s", instead)
-        return OutcomeRecord(
+        return _outcome(
             code=None, category="missing_events", depth=DEPTH_PARTIAL, label=label, reason=reason, hint=hint
         )
     info = CONNECT_FAILURES["no_response"]
-    return OutcomeRecord(
+    return _outcome(
         code=None,
         category="no_response",
         depth=info.depth,
@@ -207,7 +220,7 @@ def events(expected: Sequence[str], seen: Sequence[str]) -> OutcomeRecord | None
         return success(f"all {len(expected)} expected events arrived in order" if expected else "")
     order = " → ".join(name for name in seen if name in expected)
     hint = "The server emits the expected events in another order: check the handler's emit sequence."
-    return OutcomeRecord(
+    return _outcome(
         code=None,
         category="out_of_order",
         depth=DEPTH_PARTIAL,
@@ -218,7 +231,7 @@ def events(expected: Sequence[str], seen: Sequence[str]) -> OutcomeRecord | None
 
 
 def success(reason: str = "") -> OutcomeRecord:
-    return OutcomeRecord(
+    return _outcome(
         code=None, category="success", depth=DEPTH_SUCCESS, label="every expectation met", reason=reason, hint=""
     )
 
@@ -303,9 +316,7 @@ def reported_error(message: str) -> OutcomeRecord:
     info = CONNECT_FAILURES["server_reported_error"]
     reason = one_line(message)
     label = one_line(f"{info.label}: {reason}") if reason else info.label
-    return OutcomeRecord(
-        code=None, category=info.category, depth=info.depth, label=label, reason=reason, hint=info.hint
-    )
+    return _outcome(code=None, category=info.category, depth=info.depth, label=label, reason=reason, hint=info.hint)
 
 
 def _in_order(expected: Sequence[str], seen: Sequence[str]) -> bool:
