@@ -20,7 +20,7 @@ from timing import LOOPCTL, PYTHON, checked, figure, median, require_venv, say, 
 from loopctl.probe import classify
 from loopctl.records.compare import blocking_outcome, iteration_status
 from loopctl.records.history_cache import CACHE_NAME
-from loopctl.records.record import Record
+from loopctl.records.record import OutcomeRecord, Record
 
 RECORDS = 100_000
 SMALL = 10_000  # the other size for "flat in N"
@@ -57,7 +57,7 @@ def digest(rng: random.Random) -> str:
     return "sha256:" + rng.randbytes(32).hex()
 
 
-def chat_outcome(scenario: str) -> tuple[classify.Outcome, tuple[str, ...]]:
+def chat_outcome(scenario: str) -> tuple[OutcomeRecord, tuple[str, ...]]:
     """The websocket check's outcome and the events it saw, as the classifier makes them."""
     if scenario == "auth":
         return classify.close(1008, "Authentication failed", origin="server", expected=EVENTS), ()
@@ -90,7 +90,7 @@ def checks(scenario: str, rng: random.Random) -> list[dict[str, Any]]:
             "url": f"{URL}/health",
             "impact": None,
             "passed": health.passed,
-            "outcome": health.to_dict(),
+            "outcome": health.model_dump(),
             "latency_ms": {"connect": None, "first_event": None, "total": round(rng.uniform(5, 60), 1)},
         },
         {
@@ -100,7 +100,7 @@ def checks(scenario: str, rng: random.Random) -> list[dict[str, Any]]:
             "url": URL.replace("http", "ws") + "/ws",
             "impact": "Users can chat and see the agent work",
             "passed": outcome.passed,
-            "outcome": outcome.to_dict(),
+            "outcome": outcome.model_dump(),
             "events_expected": list(EVENTS),
             "events_seen": list(seen),
             "events_missing": classify.missing_events(EVENTS, seen),

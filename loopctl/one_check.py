@@ -30,7 +30,8 @@ def run_configured_check(config_path: Path, name: str, url: str | None) -> tuple
     """The check against `url`, else the latest deployment's URL of the service it probes, else that service's
     deploy.url; its tokens read (JWTs minted) now, and a private Cloud Run service's ID token sent as `iterate`
     sends it."""
-    from loopctl.phases.probe import app_codes_of, build_check, platform_headers
+    from loopctl.phases.probe import platform_headers
+    from loopctl.probe.from_config import app_codes_of, build_check
     from loopctl.probe.options import run_check_sync
     from loopctl.secrets.references import register_all
 
@@ -42,7 +43,7 @@ def run_configured_check(config_path: Path, name: str, url: str | None) -> tuple
     deploy = DeploySection() if url else latest_deploy(Store(config.path(config.iterations_dir)), service)
     base_url = url or deploy.url or (config.deploy.url if config.deploy is not None else None)
     extra = platform_headers(config, deploy.audience or base_url)
-    return config, item, run_check_sync(build_check(item, base_url, app_codes_of(config), extra))
+    return config, item, run_check_sync(build_check(item, base_url, app_codes_of(config.probe.close_codes), extra))
 
 
 def latest_deploy(store: Store, service: str | None = None) -> DeploySection:

@@ -115,6 +115,8 @@ def test_probe_passes_with_exit_zero() -> None:
         (["ws://127.0.0.1:1/ws", "--token-file", "/nonexistent/token"], "cannot read secret file"),
         (["ws://127.0.0.1:1/ws", "--token-command", "false"], "secret command 'false' exited 1"),
         (["ws://127.0.0.1:1/ws", "--header", "no-colon"], "bad header 'no-colon'"),
+        (["ws://127.0.0.1:1/ws", "--timeout", "5000"], "bad --timeout '5000.0': "),
+        (["http://127.0.0.1:1/x", "--token-env", "PATH", "--auth", "subprotocol"], "bad --auth 'subprotocol': "),
     ],
 )
 def test_usage_errors_exit_2_with_one_message_and_no_traceback(args: list[str], message: str) -> None:

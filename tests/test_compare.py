@@ -29,7 +29,7 @@ GREEN = all_events()
 HEALTH = http_check()
 HEALTH_DOWN = http_check(status=503)
 CRASHED = closed(1006, "", ["agent_started"])  # the message made the process exit after the first event
-REFUSED = {**HEALTH, "passed": False, "outcome": classify.connect_failure("connection_refused", "refused").to_dict()}
+REFUSED = {**HEALTH, "passed": False, "outcome": classify.connect_failure("connection_refused", "refused").model_dump()}
 HEALTH_GONE = {**REFUSED, "after_exit": True}  # refused because the process had exited (the probe saw it exit)
 
 

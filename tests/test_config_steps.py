@@ -9,7 +9,7 @@ import pytest
 
 from loopctl.config import load_config
 from loopctl.errors import UsageError
-from loopctl.phases.probe import build_check
+from loopctl.probe.from_config import build_check
 
 HEAD = """\
 project: chat

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 from rich.console import Console
 
 from loopctl.records.history import HistoryRow, history_json, history_rows, render_history, trend_line
+from loopctl.records.history_cache import cached_rows
+from loopctl.records.store import Store
 from tests.support.records import http_check, make_record, story
 
 
@@ -42,8 +45,11 @@ def test_the_trend_line_draws_depth_and_the_p1_pass_rates() -> None:
     assert trend_line([]) == "no iterations yet"
 
 
-def test_the_json_envelope_is_versioned_and_serialisable() -> None:
-    document = history_json(history_rows(story()))
+def test_the_json_envelope_is_versioned_and_serialisable(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    for record in story():
+        store.save(record, None)
+    document = json.loads(json.dumps(history_json(cached_rows(store, 10)[0])))  # what `history --json` prints
     assert document["schema"] == 1
     first = document["iterations"][0]
     assert set(first) == set(HistoryRow.__dataclass_fields__)

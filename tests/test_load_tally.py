@@ -10,11 +10,12 @@ from dataclasses import replace
 from loopctl.probe import classify
 from loopctl.probe.load import Load, LoadResult, SessionTally, percentile
 from loopctl.probe.spec import Latency, ProbeResult
+from loopctl.records.record import OutcomeRecord
 
 URL = "ws://127.0.0.1:1/ws"
 
 
-def session(total_ms: float, outcome: classify.Outcome | None = None) -> ProbeResult:
+def session(total_ms: float, outcome: OutcomeRecord | None = None) -> ProbeResult:
     return ProbeResult(URL, "websocket", outcome or classify.success(), latency=Latency(connect=1.5, total=total_ms))
 
 

@@ -187,7 +187,7 @@ def test_a_process_that_died_is_said_in_the_summary_and_the_failure() -> None:
 
 def test_a_check_that_failed_because_the_process_had_exited_is_said_so_and_comes_last() -> None:
     ended = {"status": "exited", "exit_code": 1, "oom_killed": False, "restarts": 0, "finished_at": None, "lines": []}
-    reset = classify.connect_failure("connection_reset", "Remote end closed connection without response").to_dict()
+    reset = classify.connect_failure("connection_reset", "Remote end closed connection without response").model_dump()
     health = {**http_check(), "passed": False, "outcome": reset, "after_exit": True}
     crashed = closed(1006, "", ["agent_started"])
     record = make_record(2, "progress", checks=[health, crashed], phase_rows=probe_phases({**READ, "process": ended}))

@@ -9,7 +9,7 @@ from markdown_it import MarkdownIt
 
 from loopctl.probe import classify
 from loopctl.records.compare import iteration_status
-from loopctl.records.record import Record
+from loopctl.records.record import OutcomeRecord, Record
 from loopctl.reports.junit import junit_xml
 from loopctl.reports.markdown import render_markdown
 from tests.support.records import closed, make_record, ws_check
@@ -17,7 +17,7 @@ from tests.support.records import closed, make_record, ws_check
 HOSTILE_VALUE = "`] <b>x</b> | ![img](http://x)"
 
 
-def conversation(outcome: classify.Outcome, done: int, **steps: Any) -> dict[str, Any]:
+def conversation(outcome: OutcomeRecord, done: int, **steps: Any) -> dict[str, Any]:
     check = ws_check(outcome, [], name="chat", expected=[])
     at = ["send auth", "expect auth_ok", "send ask", "expect agent_started", "expect agent_completed"][done]
     return check | {"steps": {"total": 7, "done": done, "reached": done + 1, "at": at, **steps}}
@@ -27,7 +27,14 @@ def two_iterations() -> tuple[Record, Record]:
     silent = classify.silence(3, expected=(), seen=())
     before = make_record(1, "failed", checks=[conversation(silent, 1)])
     mismatch = f'result.answer: "{HOSTILE_VALUE}", expected ^4$'
-    wrong = classify.Outcome(None, "payload_mismatch", 4, f"step 5/7: expect agent_completed: {mismatch}", "", "")
+    wrong = OutcomeRecord(
+        code=None,
+        category="payload_mismatch",
+        depth=4,
+        label=f"step 5/7: expect agent_completed: {mismatch}",
+        reason="",
+        hint="",
+    )
     after = make_record(2, "progress", checks=[conversation(wrong, 4, mismatch=mismatch, instead=[HOSTILE_VALUE])])
     return before, after
 

@@ -19,8 +19,9 @@ OUTCOMES = [
 
 
 @pytest.mark.parametrize("outcome", OUTCOMES, ids=lambda outcome: outcome.category)
-def test_a_recorded_outcome_passes_exactly_when_the_probe_said_so(outcome: classify.Outcome) -> None:
-    assert OutcomeRecord.model_validate(outcome.to_dict()).passed is outcome.passed
+def test_the_probe_outcome_is_the_recorded_outcome_and_survives_the_file(outcome: OutcomeRecord) -> None:
+    assert type(outcome) is OutcomeRecord
+    assert OutcomeRecord.model_validate_json(outcome.model_dump_json()) == outcome
 
 
 def test_how_far_a_check_got_decides_whether_it_passed_not_the_category_name() -> None:
@@ -56,7 +57,13 @@ def test_the_server_error_found_in_a_log_is_the_one_the_record_keeps_without_its
         frame=Frame("/srv/app/main.py", "12", None, "handle"),
     )
     check = CheckRecord.model_validate(
-        {"name": "chat", "kind": "websocket", "passed": False, "outcome": OUTCOMES[2].to_dict(), "server_error": found}
+        {
+            "name": "chat",
+            "kind": "websocket",
+            "passed": False,
+            "outcome": OUTCOMES[2].model_dump(),
+            "server_error": found,
+        }
     )
     written = check.model_dump(mode="json")["server_error"]
     assert written == {

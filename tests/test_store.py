@@ -58,7 +58,7 @@ def test_unreadable_and_future_records_are_skipped_with_a_reason(tmp_path: Path)
     (tmp_path / "0002.json").write_text('{"schema": 1, "number": 2, "stat')
     (tmp_path / "0003.json").write_text(json.dumps({**make_record(3, "failed").to_json_dict(), "schema": 99}))
     (tmp_path / "0004.json").write_text(json.dumps({"schema": 1, "number": 4}))
-    records, skipped = store.load_all()
+    records, skipped = store.recent(None)
     assert [record.number for record in records] == [1]
     reasons = {path.name: reason for path, reason in ((item.path, item.reason) for item in skipped)}
     assert reasons["0002.json"] == "not valid JSON (JSONDecodeError)"

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import typer
 
 from loopctl.exitcodes import ExitCode
-
-AuthOption = Literal["bearer", "subprotocol", "query"]
+from loopctl.wire import AuthMode
 
 
 def probe(
@@ -47,8 +46,11 @@ def probe(
     token_file: Annotated[str | None, typer.Option(help="Read the token from this file.")] = None,
     token_command: Annotated[str | None, typer.Option(help="Run this command; its output is the token.")] = None,
     auth: Annotated[
-        AuthOption,
-        typer.Option(help="How the token is sent: Authorization header, jwt.<token> subprotocol, ?token=."),
+        AuthMode,
+        typer.Option(
+            help="How the token is sent: Authorization header, jwt.<token> subprotocol, ?token= (message: only in "
+            "a configured conversation's steps, with --check)."
+        ),
     ] = "bearer",
     ca_bundle: Annotated[str | None, typer.Option(help="CA bundle for wss:// and https:// (private CA).")] = None,
     close_code: Annotated[

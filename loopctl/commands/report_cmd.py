@@ -43,15 +43,14 @@ def history(
     import sys
 
     from loopctl.past_iterations import past_rows
-    from loopctl.records.history import HISTORY_SCHEMA, HistoryRow, history_text, render_history
+    from loopctl.records.history import HistoryRow, history_json, history_text, render_history
     from loopctl.terminal.console import plain_output, rich_console
     from loopctl.terminal.output import emit_json, guarded
 
     def run() -> ExitCode:
         rows = past_rows(config, last)
         if as_json:
-            # The rows are stored as `history_json` would make them: emitted as they are, not rebuilt.
-            emit_json("history", {"schema": HISTORY_SCHEMA, "iterations": rows}, exit_code=ExitCode.OK)
+            emit_json("history", history_json(rows), exit_code=ExitCode.OK)
         elif plain_output():
             sys.stderr.write(history_text([HistoryRow(**row) for row in rows]))
         else:

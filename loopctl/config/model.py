@@ -6,7 +6,7 @@ import re
 import warnings
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -14,9 +14,7 @@ from loopctl.clients.google import is_emulator
 from loopctl.config.steps import StepConfig
 from loopctl.errors import ConfigDeprecation
 from loopctl.secrets.references import HeaderValue, SecretRef, TokenRef, anchor_files
-
-if TYPE_CHECKING:
-    pass
+from loopctl.wire import APPLICATION_CLOSE_CODES, APPLICATION_RANGE_TEXT, AuthMode, HttpAuthMode
 
 
 def renamed_keys(where: str, renames: dict[str, str]) -> Any:
@@ -281,14 +279,14 @@ class DeployConfig(_Strict):
 
 class WebSocketAuth(_Strict):
     # message: the token travels only where a step's `send` says `{token}`.
-    type: Literal["bearer", "subprotocol", "query", "message"] = "bearer"
+    type: AuthMode = "bearer"
     token: TokenRef
 
 
 class HttpAuth(_Strict):
     """How an HTTP check sends its token: `Authorization: Bearer` or `?token=` (no subprotocols over plain HTTP)."""
 
-    type: Literal["bearer", "query"] = "bearer"
+    type: HttpAuthMode = "bearer"
     token: TokenRef
 
 
@@ -299,6 +297,7 @@ class HttpCheckConfig(_Strict):
     timeout: float = Field(10.0, gt=0, le=3600)
     auth: HttpAuth | None = None
     headers: dict[str, HeaderValue] = Field(default_factory=dict)
+    ca_bundle: str | None = None
 
 
 class WebSocketCheckConfig(_Strict):
@@ -360,9 +359,9 @@ class ProbeConfig(_Strict):
     @field_validator("close_codes")
     @classmethod
     def _application_range(cls, codes: dict[int, Any]) -> dict[int, Any]:
-        wrong = [code for code in codes if not 4000 <= code <= 4999]
+        wrong = [code for code in codes if code not in APPLICATION_CLOSE_CODES]
         if wrong:
-            raise ValueError(f"application close codes are 4000–4999, not {wrong[0]}")
+            raise ValueError(f"application close codes are {APPLICATION_RANGE_TEXT}, not {wrong[0]}")
         return codes
 
     @field_validator("checks")

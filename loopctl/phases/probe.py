@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
-from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 from loopctl.config import CheckConfig, Config, cloudrun_target
-from loopctl.config.steps import StepConfig
-from loopctl.errors import LoopctlError, UsageError
+from loopctl.errors import LoopctlError
 from loopctl.outside_text import one_line
 from loopctl.phases.base import Context, PhaseResult
-from loopctl.probe.classify import DEPTH_AUTH, AppCode
-from loopctl.probe.spec import Check, ProbeResult, parse_url
-from loopctl.probe.steps import Step, fill
+from loopctl.probe.classify import DEPTH_AUTH
+from loopctl.probe.from_config import app_codes_of, build_check
+from loopctl.probe.spec import Check, ProbeResult
 from loopctl.records.record import CheckRecord, ErrorInfo, OutcomeRecord, PhaseStatus
 from loopctl.records.sections import DeploySection
 from loopctl.reports.evidence import SERVER_LOG_IN_HINT, said
-from loopctl.secrets.references import resolve_headers
 
 # Closes whose cause is usually an exception in the handler, and the handler's log says which.
 HANDLER_CODES = (1006, 1011)
@@ -32,7 +29,7 @@ class ProbePhase:
     def run(self, ctx: Context) -> PhaseResult:
         deploy = ctx.sections.deploy or DeploySection()
         base_url = deploy.url or _configured_url(ctx.config)
-        app_codes = app_codes_of(ctx.config)
+        app_codes = app_codes_of(ctx.config.probe.close_codes)
         extra = platform_headers(ctx.config, deploy.audience or base_url)
         specs: list[tuple[CheckConfig, Check]] = []
         not_run: dict[str, CheckRecord] = {}
@@ -145,15 +142,6 @@ def _configured_url(config: Config) -> str | None:
     return config.deploy.url if config.deploy is not None else None
 
 
-def app_codes_of(config: Config) -> dict[int, AppCode]:
-    codes: dict[int, AppCode] = {}
-    for code, meaning in config.probe.close_codes.items():
-        codes[code] = (
-            AppCode(meaning) if isinstance(meaning, str) else AppCode(meaning.category, meaning.depth, meaning.hint)
-        )
-    return codes
-
-
 def platform_headers(config: Config, base_url: str | None) -> tuple[tuple[str, str], ...]:
     """Headers the platform wants in front of the app's own auth: a Google ID token for a private Cloud Run service
     (`audience`: the service URL the deploy phase reported, never a tag URL)."""
@@ -174,77 +162,6 @@ def _front_end_hint(config: Config, deploy: DeploySection, record: CheckRecord) 
 
     outcome = record.outcome.model_copy(update={"hint": refused_hint(cloudrun, deploy)})
     return record.model_copy(update={"outcome": outcome})
-
-
-def build_check(
-    item: CheckConfig,
-    base_url: str | None,
-    app_codes: dict[int, AppCode],
-    extra_headers: tuple[tuple[str, str], ...] = (),
-) -> Check:
-    """A config check becomes the same `Check` that `loopctl probe` runs; tokens are read now."""
-    block = item.websocket or item.http
-    assert block is not None  # the config model guarantees exactly one
-    url = block.url or _join(base_url, block.path, websocket=item.websocket is not None, check=item.name)
-    token = block.auth.token.resolve() if block.auth is not None else None
-    if token is not None:  # `{token}` as a conversation's steps fill it (config refuses any other name in a URL)
-        url = fill(url, {"token": quote(token.reveal(), safe="")})
-    parse_url(url)
-    headers = (*extra_headers, *resolve_headers(block.headers))
-    if item.websocket is not None:
-        ws = item.websocket
-        return Check(
-            url=url,
-            send=ws.send,
-            expect_events=tuple(ws.expect_events),
-            event_field=ws.event_field,
-            timeout=ws.timeout,
-            hold=ws.hold,
-            headers=headers,
-            token=token,
-            auth=ws.auth.type if ws.auth else "bearer",
-            app_codes=app_codes,
-            ca_bundle=ws.ca_bundle,
-            fail_on=tuple(ws.fail_on) if ws.fail_on is not None else None,
-            steps=tuple(runtime_step(step) for step in ws.steps or ()),
-        )
-    assert item.http is not None
-    return Check(
-        url=url,
-        timeout=item.http.timeout,
-        expect_status=item.http.expect_status,
-        token=token,
-        auth=item.http.auth.type if item.http.auth else "bearer",
-        headers=headers,
-    )
-
-
-def runtime_step(config: StepConfig) -> Step:
-    """The step a config step describes."""
-    if "send" in config.model_fields_set:
-        return Step("send", config.send)
-    if config.text is not None:
-        return Step("text", config.text)
-    if config.binary_hex is not None:
-        return Step("binary", bytes.fromhex(config.binary_hex))
-    if config.expect is not None:
-        return Step("expect", config.expect, match=config.match, capture=config.capture, timeout=config.timeout)
-    if config.expect_text is not None:
-        return Step("expect_text", config.expect_text, timeout=config.timeout)
-    codes = config.expect_close if isinstance(config.expect_close, list) else [config.expect_close or 1000]
-    return Step("expect_close", close_codes=tuple(codes), timeout=config.timeout)
-
-
-def _join(base_url: str | None, path: str, *, websocket: bool, check: str) -> str:
-    if not base_url:
-        raise UsageError(
-            f"check {check!r} has no URL: no deploy URL is known and the check gives no url",
-            hint="set deploy.url (target: url) or the check's own url",
-        )
-    joined = urlsplit(urljoin(base_url.rstrip("/") + "/", path.lstrip("/")))
-    if websocket:
-        joined = joined._replace(scheme={"http": "ws", "https": "wss"}.get(joined.scheme, joined.scheme))
-    return urlunsplit(joined)
 
 
 def not_run_record(item: CheckConfig, err: LoopctlError) -> CheckRecord:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
 
 from loopctl.outside_text import one_line
 from loopctl.probe.codes import (
@@ -18,7 +18,11 @@ from loopctl.probe.codes import (
     handshake_hint,
     server_close_hint,
 )
-from loopctl.records.depth import DEPTH_SUCCESS, passed_at
+from loopctl.records.depth import DEPTH_SUCCESS
+from loopctl.wire import APPLICATION_CLOSE_CODES
+
+if TYPE_CHECKING:  # `loopctl classify` reads the tables here and must not pay for pydantic
+    from loopctl.records.record import OutcomeRecord
 
 Origin = Literal["server", "client"]
 
@@ -26,26 +30,6 @@ DEPTH_PARTIAL = 4
 DEPTH_PROCESSING = 3
 DEPTH_AUTH = 2
 DEPTH_HANDSHAKE = 1
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """How one probe ended: where on the request path it stopped, and what to look at next."""
-
-    code: int | None
-    category: str
-    depth: int
-    label: str
-    reason: str
-    hint: str
-    origin: Origin | None = None
-
-    @property
-    def passed(self) -> bool:
-        return passed_at(self.depth)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -63,38 +47,76 @@ class AppCode:
         return DEPTH_AUTH if any(word in words for word in APP_AUTH_WORDS) else DEPTH_PROCESSING
 
 
-def connect_failure(category: str, message: str) -> Outcome:
+def _outcome(
+    *, code: int | None, category: str, depth: int, label: str, reason: str, hint: str, origin: Origin | None = None
+) -> OutcomeRecord:
+    """The outcome as the record keeps it: the probe makes no other kind."""
+    from loopctl.records.record import OutcomeRecord
+
+    return OutcomeRecord(
+        code=code, category=category, depth=depth, label=label, reason=reason, hint=hint, origin=origin
+    )
+
+
+def connect_failure(category: str, message: str) -> OutcomeRecord:
     """No WebSocket/HTTP conversation happened: DNS, TCP, TLS or handshake trouble."""
     info = CONNECT_FAILURES[category]
-    return Outcome(None, category, info.depth, info.label, one_line(message), info.hint)
+    return _outcome(
+        code=None, category=category, depth=info.depth, label=info.label, reason=one_line(message), hint=info.hint
+    )
 
 
-def handshake_status(status: int, body: str) -> Outcome:
+def handshake_status(status: int, body: str) -> OutcomeRecord:
     """The server answered the upgrade with an HTTP status instead of 101."""
     excerpt = one_line(body)
     if is_google_front_end_denial(status, body):
         info = CONNECT_FAILURES["iam_denied"]
-        return Outcome(status, "iam_denied", info.depth, f"HTTP {status} {info.label}", excerpt, info.hint)
+        return _outcome(
+            code=status,
+            category="iam_denied",
+            depth=info.depth,
+            label=f"HTTP {status} {info.label}",
+            reason=excerpt,
+            hint=info.hint,
+        )
     name, _ = describe_http_status(status)
     label = f"HTTP {status} {name} instead of 101 Switching Protocols"
-    return Outcome(status, "handshake_rejected", DEPTH_HANDSHAKE, label, excerpt, handshake_hint(status, body))
+    return _outcome(
+        code=status,
+        category="handshake_rejected",
+        depth=DEPTH_HANDSHAKE,
+        label=label,
+        reason=excerpt,
+        hint=handshake_hint(status, body),
+    )
 
 
-def http_response(status: int, body: str, *, expect_status: int | None) -> Outcome:
+def http_response(status: int, body: str, *, expect_status: int | None) -> OutcomeRecord:
     """An HTTP check's answer: success when the status is the expected one (any 2xx by default)."""
     name, hint = describe_http_status(status)
     ok = status == expect_status if expect_status is not None else 200 <= status < 300
     excerpt = one_line(body)
     if ok:
-        return Outcome(status, "success", DEPTH_SUCCESS, f"HTTP {status} {name}", excerpt, "")
+        return _outcome(
+            code=status, category="success", depth=DEPTH_SUCCESS, label=f"HTTP {status} {name}", reason=excerpt, hint=""
+        )
     if is_google_front_end_denial(status, body):
         info = CONNECT_FAILURES["iam_denied"]
-        return Outcome(status, "iam_denied", info.depth, f"HTTP {status} {info.label}", excerpt, info.hint)
+        return _outcome(
+            code=status,
+            category="iam_denied",
+            depth=info.depth,
+            label=f"HTTP {status} {info.label}",
+            reason=excerpt,
+            hint=info.hint,
+        )
     wanted = f"expected {expect_status}" if expect_status is not None else "expected 2xx"
     category, depth = {401: ("unauthorized", DEPTH_AUTH), 403: ("forbidden", DEPTH_AUTH)}.get(
         status, ("server_error" if status >= 500 else "unexpected_status", DEPTH_PROCESSING)
     )
-    return Outcome(status, category, depth, f"HTTP {status} {name} ({wanted})", excerpt, hint)
+    return _outcome(
+        code=status, category=category, depth=depth, label=f"HTTP {status} {name} ({wanted})", reason=excerpt, hint=hint
+    )
 
 
 def is_google_front_end_denial(status: int, body: str) -> bool:
@@ -116,46 +138,81 @@ def close(
     seen: Sequence[str] = (),
     app_codes: Mapping[int, AppCode] | None = None,
     instead: Sequence[str] = (),
-) -> Outcome:
+) -> OutcomeRecord:
     """The connection closed before the expectations were met (with a code, or dropped: 1006)."""
     reason = one_line(reason)
     if code == 1000 and origin != "client":
         if expected and events_matched(expected, seen):
-            text = _missing_text(expected, seen, reason, instead)
-            return Outcome(code, "missing_events", DEPTH_PARTIAL, *text, origin)
+            label, missing, hint = _missing_text(expected, seen, reason, instead)
+            return _outcome(
+                code=code,
+                category="missing_events",
+                depth=DEPTH_PARTIAL,
+                label=label,
+                reason=missing,
+                hint=hint,
+                origin=origin,
+            )
         info = CLOSE_CODES[1000]
         label = f"{close_label(code, reason, origin)} before the expected events"
-        return Outcome(code, "closed_early", DEPTH_PROCESSING, label, reason, info.hint, origin)
+        return _outcome(
+            code=code,
+            category="closed_early",
+            depth=DEPTH_PROCESSING,
+            label=label,
+            reason=reason,
+            hint=info.hint,
+            origin=origin,
+        )
     info = describe_close_code(code, origin=origin, app_codes=app_codes)
-    return Outcome(code, info.category, info.depth, close_label(code, reason, origin), reason, info.hint, origin)
+    return _outcome(
+        code=code,
+        category=info.category,
+        depth=info.depth,
+        label=close_label(code, reason, origin),
+        reason=reason,
+        hint=info.hint,
+        origin=origin,
+    )
 
 
-def silence(timeout: float, *, expected: Sequence[str], seen: Sequence[str], instead: Sequence[str] = ()) -> Outcome:
+def silence(
+    timeout: float, *, expected: Sequence[str], seen: Sequence[str], instead: Sequence[str] = ()
+) -> OutcomeRecord:
     """The connection stayed open but the expected events did not all arrive before the timeout."""
     if expected and events_matched(expected, seen):
         label, reason, hint = _missing_text(expected, seen, f"no further event within {timeout:g}s", instead)
-        return Outcome(None, "missing_events", DEPTH_PARTIAL, label, reason, hint)
+        return _outcome(
+            code=None, category="missing_events", depth=DEPTH_PARTIAL, label=label, reason=reason, hint=hint
+        )
     info = CONNECT_FAILURES["no_response"]
-    return Outcome(None, "no_response", info.depth, info.label, f"nothing within {timeout:g}s", info.hint)
+    return _outcome(
+        code=None,
+        category="no_response",
+        depth=info.depth,
+        label=info.label,
+        reason=f"nothing within {timeout:g}s",
+        hint=info.hint,
+    )
 
 
-def with_server(outcome: Outcome, server: str | None) -> Outcome:
+def with_server(outcome: OutcomeRecord, server: str | None) -> OutcomeRecord:
     """Sharpen the hint of a close the server's software (its `Server:` header) explains better."""
     if outcome.code is None or outcome.origin != "server":
         return outcome
     hint = server_close_hint(outcome.code, server)
-    return replace(outcome, hint=hint) if hint else outcome
+    return outcome.model_copy(update={"hint": hint}) if hint else outcome
 
 
-def with_ignored_frames(outcome: Outcome, frames_ignored: int) -> Outcome:
+def with_ignored_frames(outcome: OutcomeRecord, frames_ignored: int) -> OutcomeRecord:
     """A failed check names the frames it could not read as events: often the reason events seem missing."""
     if outcome.passed or not frames_ignored:
         return outcome
     note = f"{frames_ignored} frame(s) were not JSON events"
-    return replace(outcome, reason=f"{outcome.reason}; {note}" if outcome.reason else note)
+    return outcome.model_copy(update={"reason": f"{outcome.reason}; {note}" if outcome.reason else note})
 
 
-def events(expected: Sequence[str], seen: Sequence[str]) -> Outcome | None:
+def events(expected: Sequence[str], seen: Sequence[str]) -> OutcomeRecord | None:
     """Success or out-of-order once every expected event has arrived; None while some are missing."""
     if missing_events(expected, seen):
         return None
@@ -163,11 +220,20 @@ def events(expected: Sequence[str], seen: Sequence[str]) -> Outcome | None:
         return success(f"all {len(expected)} expected events arrived in order" if expected else "")
     order = " → ".join(name for name in seen if name in expected)
     hint = "The server emits the expected events in another order: check the handler's emit sequence."
-    return Outcome(None, "out_of_order", DEPTH_PARTIAL, "expected events arrived out of order", order, hint)
+    return _outcome(
+        code=None,
+        category="out_of_order",
+        depth=DEPTH_PARTIAL,
+        label="expected events arrived out of order",
+        reason=order,
+        hint=hint,
+    )
 
 
-def success(reason: str = "") -> Outcome:
-    return Outcome(None, "success", DEPTH_SUCCESS, "every expectation met", reason, "")
+def success(reason: str = "") -> OutcomeRecord:
+    return _outcome(
+        code=None, category="success", depth=DEPTH_SUCCESS, label="every expectation met", reason=reason, hint=""
+    )
 
 
 def missing_events(expected: Sequence[str], seen: Sequence[str]) -> list[str]:
@@ -188,7 +254,7 @@ def describe_close_code(
         return CLIENT_CLOSE[code]
     if code in CLOSE_CODES:
         return CLOSE_CODES[code]
-    if 4000 <= code <= 4999:
+    if code in APPLICATION_CLOSE_CODES:
         return _app_code(code, (app_codes or {}).get(code))
     if 3000 <= code <= 3999:
         return CodeInfo(
@@ -245,12 +311,12 @@ def _missing_text(
     return label, reason, f"{got}: look at the code path that should emit it and the server's logs after that point."
 
 
-def reported_error(message: str) -> Outcome:
+def reported_error(message: str) -> OutcomeRecord:
     """The app sent a frame it marks as an error (`fail_on`): its message, quoted; the check ends there."""
     info = CONNECT_FAILURES["server_reported_error"]
     reason = one_line(message)
     label = one_line(f"{info.label}: {reason}") if reason else info.label
-    return Outcome(None, info.category, info.depth, label, reason, info.hint)
+    return _outcome(code=None, category=info.category, depth=info.depth, label=label, reason=reason, hint=info.hint)
 
 
 def _in_order(expected: Sequence[str], seen: Sequence[str]) -> bool:

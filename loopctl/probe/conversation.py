@@ -7,7 +7,6 @@ import json
 import re
 from collections import deque
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection
@@ -17,10 +16,11 @@ from websockets.frames import Close
 from loopctl import secrets
 from loopctl.outside_text import NAME_LIMIT, one_line
 from loopctl.probe import classify
-from loopctl.probe.classify import DEPTH_PROCESSING, Origin, Outcome
+from loopctl.probe.classify import DEPTH_PROCESSING, Origin
 from loopctl.probe.codes import CONNECT_FAILURES
 from loopctl.probe.spec import Check
 from loopctl.probe.steps import Step, as_text, captured, fill, mismatch, subset
+from loopctl.records.record import OutcomeRecord
 
 FRAMES_KEPT = 5  # the last frames that arrived instead of the one a step waited for
 FRAME_LIMIT = 160  # characters kept of each of them
@@ -59,7 +59,7 @@ def _closed(websocket: ClientConnection) -> ConnectionClosed:
 class StepFailed(Exception):
     """A step ended the conversation: the outcome says how."""
 
-    def __init__(self, outcome: Outcome) -> None:
+    def __init__(self, outcome: OutcomeRecord) -> None:
         super().__init__(outcome.label)
         self.outcome = outcome
 
@@ -80,7 +80,7 @@ class Conversation:
     def steps(self) -> tuple[Step, ...]:
         return self.check.steps
 
-    async def run(self, websocket: ClientConnection) -> Outcome:
+    async def run(self, websocket: ClientConnection) -> OutcomeRecord:
         try:
             for index, step in enumerate(self.steps):
                 self.at, self.near = index, None
@@ -167,7 +167,7 @@ class Conversation:
 
     # ------------------------------------------------------------------ verdicts
 
-    def closed(self, rcvd: Close | None, sent: Close | None, rcvd_then_sent: bool | None) -> Outcome:
+    def closed(self, rcvd: Close | None, sent: Close | None, rcvd_then_sent: bool | None) -> OutcomeRecord:
         """The connection closed at the current step: the code the step wanted passes it, any other is the verdict."""
         closing = first_close(rcvd, sent, rcvd_then_sent)
         if closing is None:
@@ -180,33 +180,50 @@ class Conversation:
                 return classify.success(f"all {len(self.steps)} steps done; closed with {frame.code}")
             return self._failed_after_close(frame)
         if self.near is not None and frame.code == 1000 and origin == "server":
-            return replace(self.timed_out(0), code=1000, origin="server")  # it answered, wrongly, and said goodbye
+            return self.timed_out(0).model_copy(
+                update={"code": 1000, "origin": "server"}
+            )  # it answered, wrongly, and said goodbye
         return classify.close(frame.code, frame.reason, origin=origin, app_codes=self.check.app_codes)
 
-    def _failed_after_close(self, frame: Close) -> Outcome:
+    def _failed_after_close(self, frame: Close) -> OutcomeRecord:
         info = CONNECT_FAILURES["no_response"]
         label = f"closed with {frame.code} as expected, but steps remained"
-        return Outcome(frame.code, "closed_early", DEPTH_PROCESSING, label, one_line(frame.reason), info.hint, "server")
+        return OutcomeRecord(
+            code=frame.code,
+            category="closed_early",
+            depth=DEPTH_PROCESSING,
+            label=label,
+            reason=one_line(frame.reason),
+            hint=info.hint,
+            origin="server",
+        )
 
-    def timed_out(self, timeout: float) -> Outcome:
+    def timed_out(self, timeout: float) -> OutcomeRecord:
         """Nothing fitting arrived in time: a payload that nearly fitted, a step after others, or silence."""
         if self.near is not None:
             info = CONNECT_FAILURES["payload_mismatch"]
             label = one_line(f"{info.label}: {self.near}")
-            return Outcome(None, info.category, info.depth, label, one_line(self.near), info.hint)
+            return OutcomeRecord(
+                code=None,
+                category=info.category,
+                depth=info.depth,
+                label=label,
+                reason=one_line(self.near),
+                hint=info.hint,
+            )
         silent = classify.silence(timeout, expected=(), seen=())
         if not self.instead:
             return silent
         came = "; came instead: " + " | ".join(self.came_instead)
         label = "no frame fitting the step before the timeout"
-        return replace(silent, label=label, reason=one_line(silent.reason + came))
+        return silent.model_copy(update={"label": label, "reason": one_line(silent.reason + came)})
 
-    def judged(self, outcome: Outcome) -> Outcome:
+    def judged(self, outcome: OutcomeRecord) -> OutcomeRecord:
         """A failure says the step it stopped at: `step 3/7: expect agent_completed: received 1011 …`."""
         if outcome.passed or self.finished:
             return outcome
         where = f"step {self.at + 1}/{len(self.steps)}: {self.current}"
-        return replace(outcome, label=one_line(f"{where}: {outcome.label}"))
+        return outcome.model_copy(update={"label": one_line(f"{where}: {outcome.label}")})
 
     @property
     def finished(self) -> bool:

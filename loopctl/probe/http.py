@@ -12,9 +12,9 @@ from urllib.parse import urlsplit
 
 from loopctl import __version__
 from loopctl.probe import classify
-from loopctl.probe.classify import Outcome
 from loopctl.probe.net import ProbeEnded, default_port, failure_from_exception, open_tcp, tls_context
 from loopctl.probe.spec import Check, Latency, ProbeResult, with_query_token
+from loopctl.records.record import OutcomeRecord
 
 _BODY_LIMIT = 64 * 1024
 
@@ -59,7 +59,7 @@ async def run_http_check(check: Check) -> ProbeResult:
     return ProbeResult(url=check.url, kind="http", outcome=outcome, latency=Latency(total=total))
 
 
-def _request(check: Check, wire: _Wire, deadline: float) -> Outcome:
+def _request(check: Check, wire: _Wire, deadline: float) -> OutcomeRecord:
     parts = urlsplit(_request_url(check))
     host = parts.hostname or ""
     sock = wire.sock

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from loopctl.probe.classify import Outcome
 from loopctl.probe.spec import Check, ProbeResult
+from loopctl.records.record import OutcomeRecord
 
 LATENCY_KEYS = ("connect", "first_event", "total")
 
@@ -85,7 +85,7 @@ class SessionTally:
         self.sessions = 0
         self.failed = 0
         self.categories: Counter[str] = Counter()
-        self.first_failure: dict[str, Outcome] = {}
+        self.first_failure: dict[str, OutcomeRecord] = {}
         self.latency = {key: LatencyHistogram() for key in LATENCY_KEYS}
 
     def add(self, result: ProbeResult) -> None:
@@ -133,17 +133,15 @@ class LoadResult:
             first, outcome=self._outcome(first), started_at=self.tally.started_at, finished_at=self.tally.finished_at
         )
 
-    def _outcome(self, first: ProbeResult) -> Outcome:
+    def _outcome(self, first: ProbeResult) -> OutcomeRecord:
         tally = self.tally
         if not tally.failed:
-            return replace(
-                first.outcome,
-                reason=f"{tally.sessions}/{tally.sessions} sessions passed at concurrency {self.load.concurrency}",
-            )
+            reason = f"{tally.sessions}/{tally.sessions} sessions passed at concurrency {self.load.concurrency}"
+            return first.outcome.model_copy(update={"reason": reason})
         failing = Counter({category: tally.categories[category] for category in tally.first_failure})
         worst = tally.first_failure[failing.most_common(1)[0][0]]
         label = f"{tally.failed}/{tally.sessions} sessions failed; most as: {worst.label}"
-        return replace(worst, label=label)
+        return worst.model_copy(update={"label": label})
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -11,13 +11,13 @@ from typing import Any
 from urllib.parse import SplitResult
 
 from loopctl.probe import classify
-from loopctl.probe.classify import Outcome
+from loopctl.records.record import OutcomeRecord
 
 
 class ProbeEnded(Exception):
     """Raised inside a probe when the outcome is known before the exchange could run."""
 
-    def __init__(self, outcome: Outcome) -> None:
+    def __init__(self, outcome: OutcomeRecord) -> None:
         super().__init__(outcome.label)
         self.outcome = outcome
 
@@ -56,7 +56,7 @@ def _literal(host: str, port: int) -> list[tuple[Any, ...]]:
     return [(family, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (str(address), port))]
 
 
-def _connect_error(host: str, port: int, err: OSError | None) -> Outcome:
+def _connect_error(host: str, port: int, err: OSError | None) -> OutcomeRecord:
     where = f"{host}:{port}"
     if isinstance(err, ConnectionRefusedError):
         return classify.connect_failure("connection_refused", f"{where}: connection refused")
@@ -73,7 +73,7 @@ def tls_context(ca_bundle: str | None) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=ca_bundle)
 
 
-def failure_from_exception(err: BaseException) -> Outcome | None:
+def failure_from_exception(err: BaseException) -> OutcomeRecord | None:
     """Map a low-level error raised during TLS or the HTTP exchange; None if it is not one we know."""
     if isinstance(err, ssl.SSLCertVerificationError):
         return classify.connect_failure("tls_error", f"certificate verify failed: {err.verify_message}")

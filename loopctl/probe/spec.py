@@ -11,9 +11,9 @@ from urllib.parse import SplitResult, urlencode, urlsplit, urlunsplit
 
 from loopctl.errors import UsageError
 from loopctl.outside_text import SHORT_LIMIT, one_line
-from loopctl.probe.classify import AppCode, Outcome
+from loopctl.probe.classify import AppCode
 from loopctl.probe.steps import Step
-from loopctl.records.record import CheckRecord
+from loopctl.records.record import CheckRecord, OutcomeRecord
 from loopctl.secrets import (
     HTTP_TOKEN,
     Secret,
@@ -23,8 +23,8 @@ from loopctl.secrets import (
     remember_header,
     remember_userinfo,
 )
+from loopctl.wire import AuthMode
 
-AuthMode = Literal["bearer", "subprotocol", "query", "message"]
 PROBE_SCHEMA = 1
 
 
@@ -94,7 +94,7 @@ class ProbeResult:
 
     url: str
     kind: str
-    outcome: Outcome
+    outcome: OutcomeRecord
     events_expected: tuple[str, ...] = ()
     # A sample of the event names (the first and the last ones, see loopctl.outside_text), and how many arrived in all.
     events_seen: tuple[str, ...] = ()
@@ -129,7 +129,8 @@ class ProbeResult:
             "kind": self.kind,
             "passed": self.passed,
             "outcome": {
-                key: redact(value) if isinstance(value, str) else value for key, value in self.outcome.to_dict().items()
+                key: redact(value) if isinstance(value, str) else value
+                for key, value in self.outcome.model_dump().items()
             },
             "events_expected": list(self.events_expected),
             "events_seen": [redact(name) for name in self.events_seen],

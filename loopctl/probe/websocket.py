@@ -23,11 +23,11 @@ from websockets.typing import Subprotocol
 from loopctl import __version__
 from loopctl.outside_text import EVENT_SAMPLE, NAME_LIMIT, one_line
 from loopctl.probe import classify
-from loopctl.probe.classify import Outcome
 from loopctl.probe.conversation import CLOSE_POLL_S, Conversation, first_close, next_frame
 from loopctl.probe.net import ProbeEnded, default_port, failure_from_exception, open_tcp, tls_context
 from loopctl.probe.spec import Check, Latency, ProbeResult, with_query_token
 from loopctl.probe.steps import EXPECTING, subset
+from loopctl.records.record import OutcomeRecord
 
 _CLOSE_TIMEOUT = 2.0
 # With nothing expected, how long a check waits for the server's first word (a frame, a close) before it may
@@ -161,7 +161,7 @@ class _Session:
             raise ProbeEnded(classify.reported_error(_error_text(message)))
         return telling
 
-    def timeout_outcome(self) -> Outcome:
+    def timeout_outcome(self) -> OutcomeRecord:
         timeout = self.check.timeout
         if self.stage == "connect":
             return classify.connect_failure("connect_timeout", f"no TCP connection within {timeout:g}s")
@@ -177,7 +177,7 @@ class _Session:
             return classify.success(f"connection stayed open for {self.check.hold:g}s")
         return classify.silence(timeout, expected=self.check.expect_events, seen=self.seen, instead=self.events.instead)
 
-    def closed(self, rcvd: Close | None, sent: Close | None, rcvd_then_sent: bool | None) -> Outcome:
+    def closed(self, rcvd: Close | None, sent: Close | None, rcvd_then_sent: bool | None) -> OutcomeRecord:
         """How the close ends the check: who closed first decides the origin (the server's frame, the probe's own, or
         none: dropped); a conversation judges it at its step (an awaited close passes it)."""
         if self.conversation is not None:
@@ -197,7 +197,7 @@ class _Session:
             instead=self.events.instead,
         )
 
-    def result(self, outcome: Outcome) -> ProbeResult:
+    def result(self, outcome: OutcomeRecord) -> ProbeResult:
         latency = Latency(self.connect_ms, self.first_event_ms, self.elapsed_ms(self.started))
         return ProbeResult(
             url=self.check.url,
@@ -232,7 +232,7 @@ async def run_websocket_check(check: Check) -> ProbeResult:
     return session.result(outcome)
 
 
-async def _exchange(session: _Session) -> Outcome:
+async def _exchange(session: _Session) -> OutcomeRecord:
     check = session.check
     parts = urlsplit(check.url)
     host = parts.hostname or ""
@@ -301,7 +301,7 @@ def _auth_parts(check: Check) -> tuple[list[tuple[str, str]], list[Subprotocol] 
     return [*headers, ("Authorization", f"Bearer {token}")], None, url
 
 
-async def _converse(session: _Session, websocket: ClientConnection) -> Outcome:
+async def _converse(session: _Session, websocket: ClientConnection) -> OutcomeRecord:
     check = session.check
     if session.conversation is not None:
         session.sent_at = time.monotonic()
@@ -321,7 +321,7 @@ async def _converse(session: _Session, websocket: ClientConnection) -> Outcome:
                 return settled
 
 
-async def _hold(session: _Session, websocket: ClientConnection) -> Outcome:
+async def _hold(session: _Session, websocket: ClientConnection) -> OutcomeRecord:
     """With no events to expect, the check passes when the connection stays open for `hold` seconds, and not
     before the server said its first word or FIRST_WORD_S passed: a close sent as its answer is never missed."""
     check = session.check

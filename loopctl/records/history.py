@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -73,9 +73,10 @@ def history_rows(records: Sequence[Record]) -> list[HistoryRow]:
     return [history_row(record) for record in sorted(records, key=lambda record: record.number)]
 
 
-def history_json(rows: Sequence[HistoryRow]) -> dict[str, Any]:
-    """The versioned envelope `loopctl history --json` prints."""
-    return {"schema": HISTORY_SCHEMA, "iterations": [asdict(row) for row in rows]}
+def history_json(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The versioned document `loopctl history --json` prints: the rows as the cache keeps them (`HistoryRow`
+    fields, see loopctl.records.history_cache), emitted as they are, not rebuilt."""
+    return {"schema": HISTORY_SCHEMA, "iterations": list(rows)}
 
 
 def trend_line(rows: Sequence[HistoryRow]) -> str:

@@ -184,10 +184,6 @@ class Store:
             raise UsageError(f"cannot read {path}: {record.reason}", hint="the file was edited or truncated")
         return record
 
-    def load_all(self) -> tuple[list[Record], list[Unreadable]]:
-        """Every readable record in number order, and the files that were skipped."""
-        return self.recent(None)
-
     def recent(self, limit: int | None, *, before: int | None = None) -> tuple[list[Record], list[Unreadable]]:
         """The last `limit` readable records (all with None) numbered below `before`, oldest first.
 

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from loopctl.config import load_config
-from loopctl.phases.probe import build_check, check_record
+from loopctl.phases.probe import check_record
+from loopctl.probe.from_config import build_check
 from loopctl.probe.options import run_check_sync
 from loopctl.probe.spec import ProbeResult
 from loopctl.records.compare import movement, progress_of

@@ -19,7 +19,6 @@ import pytest
 from loopctl.probe.options import run_check_sync
 from loopctl.probe.spec import Check, ProbeResult
 from loopctl.records.compare import events_in_order, reach
-from loopctl.records.record import OutcomeRecord
 from tests.conformance.apps import APP_ERROR, EVENTS, MAX_MESSAGE
 from tests.conformance.serving import started
 
@@ -105,10 +104,7 @@ def test_handler_exception_after_the_first_event_drops_tcp(server: Server) -> No
 def test_a_crash_and_a_silence_after_the_same_event_rank_the_same(server: Server) -> None:
     crashed, silent = probe(server.url("/crash")), probe(server.url("/linger"), timeout=1.5)
     assert (crashed.outcome.category, silent.outcome.category) == ("abnormal_closure", "missing_events")
-    ranks = [
-        reach(OutcomeRecord(**result.outcome.to_dict()), events_in_order(EVENTS, result.events_seen))
-        for result in (crashed, silent)
-    ]
+    ranks = [reach(result.outcome, events_in_order(EVENTS, result.events_seen)) for result in (crashed, silent)]
     assert ranks[0] == ranks[1] == (3, 1)
 
 

@@ -14,7 +14,8 @@ from loopctl.config import BuildConfig, CheckConfig, Config, DeployConfig, Docke
 from loopctl.evidence.collect import collect
 from loopctl.phases.base import Context, Event, RunOptions
 from loopctl.phases.docker.deploy import DockerDeploy
-from loopctl.phases.probe import build_check, check_record
+from loopctl.phases.probe import check_record
+from loopctl.probe.from_config import build_check
 from loopctl.probe.options import run_check_sync
 from loopctl.records.record import CheckRecord
 from loopctl.records.sections import DeploySection

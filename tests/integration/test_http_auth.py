@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from loopctl.config import load_config
-from loopctl.phases.probe import build_check
+from loopctl.probe.from_config import build_check
 from loopctl.probe.options import run_check_sync
 
 TOKEN = "http-auth-token-7f3a9c"

@@ -20,7 +20,7 @@ from loopctl.phases.base import RunOptions
 from loopctl.phases.docker.deploy import DockerDeploy
 from loopctl.phases.probe import ProbePhase, after_exit
 from loopctl.probe import classify
-from loopctl.records.record import CheckRecord, Record
+from loopctl.records.record import CheckRecord, OutcomeRecord, Record
 from loopctl.reports.markdown import render_markdown
 from loopctl.runner import run_iteration
 from tests.support import realparts
@@ -130,8 +130,8 @@ def test_the_check_that_crashed_the_service_decides_the_status_in_every_run(tmp_
 
 
 def test_only_a_check_that_got_no_answer_at_all_is_marked_as_the_exits_consequence() -> None:
-    def check(outcome: classify.Outcome) -> CheckRecord:
-        return CheckRecord(name="c", kind="websocket", passed=outcome.passed, outcome=outcome.to_dict())
+    def check(outcome: OutcomeRecord) -> CheckRecord:
+        return CheckRecord(name="c", kind="websocket", passed=outcome.passed, outcome=outcome.model_dump())
 
     refused = classify.connect_failure("connection_refused", "127.0.0.1:1: connection refused")
     reset = classify.connect_failure("connection_reset", "Remote end closed connection without response")

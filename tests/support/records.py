@@ -7,7 +7,7 @@ from typing import Any
 
 from loopctl.probe import classify
 from loopctl.records.compare import blocking_outcome
-from loopctl.records.record import Record
+from loopctl.records.record import OutcomeRecord, Record
 from loopctl.records.sections import DeploySection
 from tests.integration.agent_service import EVENTS
 
@@ -34,13 +34,13 @@ def http_check(
         "kind": "http",
         "url": f"{SERVICE_URL}/health",
         "passed": outcome.passed,
-        "outcome": outcome.to_dict(),
+        "outcome": outcome.model_dump(),
         "latency_ms": {"connect": None, "first_event": None, "total": total_ms},
     }
 
 
 def ws_check(
-    outcome: classify.Outcome,
+    outcome: OutcomeRecord,
     seen: Sequence[str],
     *,
     name: str = "chat-events",
@@ -55,7 +55,7 @@ def ws_check(
         "url": SERVICE_URL.replace("https", "wss") + "/ws",
         "impact": impact,
         "passed": outcome.passed,
-        "outcome": outcome.to_dict(),
+        "outcome": outcome.model_dump(),
         "events_expected": list(expected),
         "events_seen": list(seen),
         "events_missing": classify.missing_events(expected, seen),
