@@ -204,7 +204,8 @@ def _service_context(plan: ServicePlan, root: Context) -> Context:
 def _share(ctx: Context, contexts: dict[str, Context]) -> None:
     """What a deployed service made known to those deployed after it: its URL and its host."""
     deploy = ctx.sections.deploy
-    if deploy is None or not deploy.url or ctx.service is None:
+    # A deploy phase may have said it already, and knows better (Cloud Run: its service URL, not the preview tag's).
+    if deploy is None or not deploy.url or ctx.service is None or ctx.service in ctx.peers:
         return
     from urllib.parse import urlsplit
 
