@@ -157,3 +157,15 @@ def test_preview_shares_the_stores_service_url_and_releases_each_service_after_t
         assert section.release is not None and section.deploy is not None
         assert (section.release.action, section.release.revision) == ("promoted", section.deploy.revision)
         assert [status.get("tag") for status in state(emulator, service)["trafficStatuses"]] == [None]
+
+
+def test_an_unchanged_project_reuses_both_revisions(tmp_path: Path, image: str, emulator: CloudRunEmulator) -> None:
+    config = write_config(tmp_path, emulator)
+    iterate(config, image)
+    code, record = iterate(config, image)
+    assert (code, record.status) == (ExitCode.OK, "success"), record.phases
+    assert record.services is not None
+    # The api's env, filled with the store's URL, is the same as its revision's: no new revision for it either.
+    deploys = [record.services[name].deploy for name in ("store", "api")]
+    assert [deploy.reused if deploy else None for deploy in deploys] == [True, True]
+    assert [len(emulator.plane.list_revisions(name)) for name in emulator.plane.services] == [1, 1]
