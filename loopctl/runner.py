@@ -181,8 +181,10 @@ def _run_services(
         ran += _run_phases(probes, contexts[plan.view.name], skip, stopped_by=stopped)
     ran += _run_phases(after, root, skip, stopped_by=stopped)
     for plan in plans:
+        ctx = contexts[plan.view.name]
+        ctx.results.update(root.results)  # the project's suites: a release that would promote hears them too
         rest = [phase for phase in plan.phases if phase.name not in (*GATING_PHASES, "probe")]
-        ran += _run_phases(rest, contexts[plan.view.name], skip, stopped_by=stopped)
+        ran += _run_phases(rest, ctx, skip, stopped_by=stopped)
     return ran, {name: ctx.sections for name, ctx in contexts.items()}
 
 

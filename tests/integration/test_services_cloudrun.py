@@ -47,7 +47,7 @@ def emulator() -> Iterator[CloudRunEmulator]:
         yield running
 
 
-def write_config(tmp_path: Path, emulator: CloudRunEmulator, *, strategy: str = "direct") -> Path:
+def write_config(tmp_path: Path, emulator: CloudRunEmulator, *, strategy: str = "direct", suites: str = "") -> Path:
     """The contract's shape, on Cloud Run: store, and api depending on it with the store's URL and host in its env."""
     where = f"project: {PROJECT}, region: {REGION}, api_endpoint: {emulator.endpoint}, public: true"
     path = tmp_path / "config.yaml"
@@ -68,7 +68,7 @@ services:
         {{{where}, service: shop-api, strategy: {strategy},
          env: {{STORE_URL: "{{services.store.url}}", STORE_HOST: "{{services.store.host}}", MODE: demo}}}}
     probe: {{checks: [{{name: api-health, http: {{path: /health, expect_status: 200, timeout: 5}}}}]}}
-"""
+{suites}"""
     )
     return path
 
@@ -169,3 +169,13 @@ def test_an_unchanged_project_reuses_both_revisions(tmp_path: Path, image: str, 
     deploys = [record.services[name].deploy for name in ("store", "api")]
     assert [deploy.reused if deploy else None for deploy in deploys] == [True, True]
     assert [len(emulator.plane.list_revisions(name)) for name in emulator.plane.services] == [1, 1]
+
+
+def test_a_failing_project_suite_promotes_no_service(tmp_path: Path, image: str, emulator: CloudRunEmulator) -> None:
+    suites = "suites: [{name: e2e, command: 'exit 3'}]\n"
+    code, record = iterate(write_config(tmp_path, emulator, strategy="preview", suites=suites), image)
+    assert code == ExitCode.CHECKS_FAILED and [check.passed for check in record.checks] == [True, True]
+    assert record.services is not None
+    for name in ("store", "api"):
+        release = record.services[name].release
+        assert release is not None and (release.action, release.reason) == ("not_promoted", "test suites failed")
