@@ -47,7 +47,9 @@ def emulator() -> Iterator[CloudRunEmulator]:
         yield running
 
 
-def write_config(tmp_path: Path, emulator: CloudRunEmulator, *, strategy: str = "direct", suites: str = "") -> Path:
+def write_config(
+    tmp_path: Path, emulator: CloudRunEmulator, *, strategy: str = "direct", suites: str = "", api_path: str = "/health"
+) -> Path:
     """The contract's shape, on Cloud Run: store, and api depending on it with the store's URL and host in its env."""
     where = f"project: {PROJECT}, region: {REGION}, api_endpoint: {emulator.endpoint}, public: true"
     path = tmp_path / "config.yaml"
@@ -67,7 +69,7 @@ services:
       cloudrun:
         {{{where}, service: shop-api, strategy: {strategy},
          env: {{STORE_URL: "{{services.store.url}}", STORE_HOST: "{{services.store.host}}", MODE: demo}}}}
-    probe: {{checks: [{{name: api-health, http: {{path: /health, expect_status: 200, timeout: 5}}}}]}}
+    probe: {{checks: [{{name: api-health, http: {{path: {api_path}, expect_status: 200, timeout: 5}}}}]}}
 {suites}"""
     )
     return path
@@ -169,6 +171,16 @@ def test_an_unchanged_project_reuses_both_revisions(tmp_path: Path, image: str, 
     deploys = [record.services[name].deploy for name in ("store", "api")]
     assert [deploy.reused if deploy else None for deploy in deploys] == [True, True]
     assert [len(emulator.plane.list_revisions(name)) for name in emulator.plane.services] == [1, 1]
+
+
+def test_each_service_is_promoted_on_its_own_checks(tmp_path: Path, image: str, emulator: CloudRunEmulator) -> None:
+    code, record = iterate(write_config(tmp_path, emulator, strategy="preview", api_path="/missing"), image)
+    assert code == ExitCode.CHECKS_FAILED
+    assert [(check.service, check.passed) for check in record.checks] == [("store", True), ("api", False)]
+    assert record.services is not None
+    store, api = record.services["store"].release, record.services["api"].release
+    assert store is not None and store.action == "promoted"
+    assert api is not None and (api.action, api.reason) == ("not_promoted", "probe failed: api-health")
 
 
 def test_a_failing_project_suite_promotes_no_service(tmp_path: Path, image: str, emulator: CloudRunEmulator) -> None:
