@@ -188,8 +188,10 @@ def _run_services(
         ran += _run_phases(probes, contexts[plan.view.name], skip, stopped_by=stopped)
     ran += _run_phases(after, root, skip, stopped_by=stopped)
     for plan in plans:
+        ctx = contexts[plan.view.name]
+        ctx.results.update(root.results)  # the project's suites: a release that would promote hears them too
         rest = [phase for phase in plan.phases if phase.name not in (*GATING_PHASES, "probe")]
-        ran += _run_phases(rest, contexts[plan.view.name], skip, stopped_by=stopped)
+        ran += _run_phases(rest, ctx, skip, stopped_by=stopped)
     return ran, {name: ctx.sections for name, ctx in contexts.items()}
 
 
@@ -247,7 +249,8 @@ def _service_context(plan: ServicePlan, root: Context) -> Context:
 def _share(ctx: Context, contexts: dict[str, Context]) -> None:
     """What a deployed service made known to those deployed after it: its URL and its host."""
     deploy = ctx.sections.deploy
-    if deploy is None or not deploy.url or ctx.service is None:
+    # A deploy phase may have said it already, and knows better (Cloud Run: its service URL, not the preview tag's).
+    if deploy is None or not deploy.url or ctx.service is None or ctx.service in ctx.peers:
         return
     ctx.deployed[ctx.service] = deploy
     from urllib.parse import urlsplit

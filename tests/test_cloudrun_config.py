@@ -91,3 +91,36 @@ def test_secret_manager_references_and_defaults(tmp_path: Path) -> None:
 )
 def test_which_hosts_cloud_run_pulls_from(image: str, pullable: bool) -> None:
     assert pullable_by_cloud_run(image) is pullable
+
+
+def services(tmp_path: Path, api_endpoint: str = "") -> Path:
+    """Two services on Cloud Run: web builds from an Artifact Registry repository, api and worker from ghcr.io."""
+    where = "project: p, region: europe-west1" + (f", api_endpoint: {api_endpoint}" if api_endpoint else "")
+    blocks = "".join(
+        f"  {name}:\n    build: {{image: {image}}}\n"
+        f"    deploy: {{target: cloudrun, cloudrun: {{{where}, service: {name}}}}}\n"
+        for name, image in (
+            ("web", "europe-west1-docker.pkg.dev/p/r/web"),
+            ("api", "ghcr.io/org/api"),
+            ("worker", "ghcr.io/org/worker"),
+        )
+    )
+    path = tmp_path / "c.yaml"
+    path.write_text(f"project: shop\nservices:\n{blocks}")
+    return path
+
+
+def test_each_services_image_cloud_run_cannot_pull_is_named_with_its_line(tmp_path: Path) -> None:
+    with pytest.raises(UsageError) as caught:
+        load_config(services(tmp_path), check_env=False)
+    assert caught.value.message == (
+        "invalid config:\n"
+        f"  - {tmp_path / 'c.yaml'}:7: services.api.build.image: Cloud Run cannot pull from ghcr.io\n"
+        f"  - {tmp_path / 'c.yaml'}:10: services.worker.build.image: Cloud Run cannot pull from ghcr.io"
+    )
+    assert "docker.pkg.dev" in caught.value.hint
+
+
+def test_services_deployed_to_an_emulator_run_any_image(tmp_path: Path) -> None:
+    config = load_config(services(tmp_path, "http://127.0.0.1:9"), check_env=False)
+    assert config.services is not None and list(config.services) == ["web", "api", "worker"]

@@ -13,7 +13,7 @@ from loopctl import __version__
 from loopctl.config import CloudRunConfig, Config, DeployConfig, SecretManagerRef
 from loopctl.errors import LoopctlError, UsageError
 from loopctl.phases.base import Context
-from loopctl.phases.cloudrun.deploy import CloudRunDeploy, cloudrun_phases
+from loopctl.phases.cloudrun.deploy import CloudRunDeploy, cloudrun_phases, share
 from loopctl.phases.cloudrun.release import CloudRunRelease
 from loopctl.phases.cloudrun.spec import (
     ROLLBACK_ANNOTATION,
@@ -166,3 +166,35 @@ def test_missing_credentials_name_the_login_command(monkeypatch: pytest.MonkeyPa
         CloudRunDeploy().run(context(tmp_path, Sections(push=PushSection(pinned=IMAGE))))
     assert caught.value.kind == "credentials" and "no Google Cloud credentials" in caught.value.message
     assert "gcloud auth application-default login" in caught.value.hint
+
+
+STORE = {"store": {"url": "https://store-abc-ew.a.run.app", "host": "store-abc-ew.a.run.app"}}
+
+
+def test_a_dependencys_url_and_host_fill_the_revisions_env() -> None:
+    service = existing_service()
+    env = {"STORE_URL": "{services.store.url}", "STORE": "wss://{services.store.host}/ws", "MODE": "demo"}
+    apply_config(service, cloudrun(env=env), IMAGE, peers=STORE)
+    values = {item.name: item.value for item in service.template.containers[0].env}
+    assert values["STORE_URL"] == "https://store-abc-ew.a.run.app"
+    assert values["STORE"] == "wss://store-abc-ew.a.run.app/ws" and values["MODE"] == "demo"
+
+
+def test_a_reference_no_deploy_made_known_fails_naming_it() -> None:
+    with pytest.raises(LoopctlError) as caught:
+        apply_config(existing_service(), cloudrun(env={"STORE_URL": "{services.store.url}"}), IMAGE, peers={})
+    assert caught.value.message == (
+        "deploy.cloudrun.env.STORE_URL: {services.store.url} is not known: store's deploy made no URL known"
+    )
+    assert caught.value.kind == "no_url" and "STORE_URL" in caught.value.hint
+
+
+def test_a_service_shares_its_own_url_and_none_when_its_default_url_is_off(tmp_path: Path) -> None:
+    ctx = context(tmp_path)
+    ctx.service = "store"
+    share(ctx, run_v2.Service(uri="https://store-abc-ew.a.run.app"))
+    assert ctx.peers == STORE
+    share(ctx, run_v2.Service(uri="https://store-abc-ew.a.run.app", default_uri_disabled=True))
+    assert ctx.peers == {"store": {}}  # said, so the runner does not share the probe's URL in its place
+    with pytest.raises(LoopctlError, match="store's deploy made no URL known"):
+        apply_config(existing_service(), cloudrun(env={"STORE": "{services.store.host}"}), IMAGE, peers=ctx.peers)

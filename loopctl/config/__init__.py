@@ -110,15 +110,23 @@ def _check_services(config: Config, source: Path, lines: LineIndex) -> None:
 
 
 def _check_image_host(config: Config, source: Path, lines: LineIndex) -> None:
-    """Cloud Run pulls only from Google's registries and Docker Hub; an emulator runs whatever it is given."""
-    cloudrun = cloudrun_target(config)
-    if cloudrun is None or config.build is None or cloudrun.emulated or pullable_by_cloud_run(config.build.image):
-        return
-    raise UsageError(
-        f"{source}:{lines.line_for(['build', 'image'])}: build.image: Cloud Run cannot pull from "
-        f"{config.build.image.split('/', 1)[0]}",
-        hint="push to Artifact Registry (REGION-docker.pkg.dev/PROJECT/REPO/IMAGE), *.gcr.io or Docker Hub",
-    )
+    """Cloud Run pulls only from Google's registries and Docker Hub; an emulator runs whatever it is given. Each
+    service deployed to Cloud Run is checked, all at once."""
+    blocks: list[tuple[list[str], BuildConfig | None, DeployConfig | None]] = [([], config.build, config.deploy)]
+    blocks += [(["services", name], block.build, block.deploy) for name, block in (config.services or {}).items()]
+    found = []
+    for at, build, deploy in blocks:
+        cloudrun = deploy.cloudrun if deploy is not None and deploy.target == "cloudrun" else None
+        if cloudrun is None or build is None or cloudrun.emulated or pullable_by_cloud_run(build.image):
+            continue
+        line = lines.line_for([*at, "build", "image"])
+        where = ".".join([*at, "build", "image"])
+        found.append((line, f"{source}:{line}: {where}: Cloud Run cannot pull from {build.image.split('/', 1)[0]}"))
+    if found:
+        raise UsageError(
+            _listed("invalid config", [text for _, text in sorted(found)]),
+            hint="push to Artifact Registry (REGION-docker.pkg.dev/PROJECT/REPO/IMAGE), *.gcr.io or Docker Hub",
+        )
 
 
 def _check_placeholders(config: Config, source: Path, lines: LineIndex) -> None:

@@ -20,6 +20,7 @@ from loopctl.phases.cloudrun.release import CloudRunRelease
 from loopctl.phases.cloudrun.spec import (
     OWN_PINS,
     PREVIEW_PIN_ANNOTATION,
+    Peers,
     apply_config,
     latest_traffic,
     percent_of,
@@ -71,15 +72,18 @@ class CloudRunDeploy:
                 hint="create it first, or set deploy.cloudrun.allow_missing: true",
                 kind=ErrorKind.NOT_FOUND,
             )
-        unchanged = None if before is None or ctx.options.no_cache else already_serving(before, config, image)
+        unchanged = (
+            None if before is None or ctx.options.no_cache else already_serving(before, config, image, ctx.peers)
+        )
         if before is not None and unchanged is not None:
             ctx.log(self.name, f"unchanged: {unchanged} already runs {image} with this config and serves traffic")
             url = _probe_url(ctx, before)
             section = _section(config, before, unchanged, url, image, previous=unchanged)
             public = section.public or api.invokable_by_everyone()
             section = section.model_copy(update={"reused": True, "public": public, "retries": api.retries})
+            share(ctx, before)
             return PhaseResult("ok", {"revision": unchanged, "url": url}, section=section)
-        plan = Plan(config, image)
+        plan = Plan(config, image, ctx.peers)
         name, before = api.write_fresh(plan.wanted, before)
         if plan.restored:
             ctx.log(self.name, f"traffic was pinned to {plan.restored} by loopctl: restoring LATEST 100%")
@@ -97,15 +101,17 @@ class CloudRunDeploy:
             "public": section.public or api.invokable_by_everyone(),
             "retries": api.retries,
         }
+        share(ctx, after)
         return PhaseResult("ok", {"revision": revision, "url": url}, section=section.model_copy(update=notes))
 
 
 class Plan:
     """What loopctl writes, recomputed from the service as read before each write attempt."""
 
-    def __init__(self, config: CloudRunConfig, image: str) -> None:
+    def __init__(self, config: CloudRunConfig, image: str, peers: Peers | None = None) -> None:
         self.config = config
         self.image = image
+        self.peers = peers or {}
         self.action = "creating"
         self.revision = ""  # the name loopctl gave the new revision ("" lets Cloud Run name it)
         self.restored: str | None = None  # the rollback pin that was lifted
@@ -120,7 +126,7 @@ class Plan:
         self.revision = (
             revision_name(config.service, int(service.generation) + 1) if config.strategy == "preview" else ""
         )
-        apply_config(service, config, self.image, revision=self.revision)
+        apply_config(service, config, self.image, revision=self.revision, peers=self.peers)
         self.restored = rollback_pin(current) if current is not None and config.strategy == "direct" else None
         if current is not None:
             for key in OWN_PINS:
@@ -140,14 +146,16 @@ class Plan:
         return service
 
 
-def already_serving(before: run_v2.Service, config: CloudRunConfig, image: str) -> str | None:
+def already_serving(
+    before: run_v2.Service, config: CloudRunConfig, image: str, peers: Peers | None = None
+) -> str | None:
     """The ready revision when an update would change nothing (direct strategy): template and traffic as wanted."""
     from google.cloud import run_v2
 
     if config.strategy != "direct" or before.reconciling:
         return None
     wanted = run_v2.Service(before)
-    apply_config(wanted, config, image)
+    apply_config(wanted, config, image, peers=peers)
     ready, created = short(before.latest_ready_revision), short(before.latest_created_revision)
     if wanted.template != before.template or wanted.labels != before.labels or wanted.ingress != before.ingress:
         return None
@@ -260,6 +268,20 @@ def image_reference(ctx: Context, config: CloudRunConfig) -> str:
             hint="push to REGION-docker.pkg.dev/PROJECT/REPO/IMAGE and deploy that digest",
         )
     return image
+
+
+def share(ctx: Context, service: run_v2.Service) -> None:
+    """In a project of several services: the service's own URL for `{services.NAME.url}` in its dependents' env.
+
+    Never the preview tag's URL, which the probe uses: a dependent keeps the URL in its revision, and the tag moves to
+    the next unverified revision (or goes) once this one is promoted."""
+    if ctx.service is None:
+        return
+    from urllib.parse import urlsplit
+
+    url = "" if service.default_uri_disabled else str(service.uri)
+    # An empty entry says so: a dependent's reference then fails naming this service, rather than taking another URL.
+    ctx.peers[ctx.service] = {"url": url, "host": urlsplit(url).netloc} if url else {}
 
 
 def _check_url(check: CheckConfig) -> str | None:

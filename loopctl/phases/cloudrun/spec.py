@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import secrets
 import string
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from loopctl import __version__
 from loopctl.config import PREVIEW_TAG, CloudRunConfig, SecretManagerRef
-from loopctl.errors import UsageError
+from loopctl.config.services import SERVICE_REF, fill_refs
+from loopctl.errors import ErrorKind, LoopctlError, UsageError
 
 if TYPE_CHECKING:
     from google.cloud import run_v2
@@ -19,6 +21,8 @@ PREVIEW_PIN_ANNOTATION = "loopctl/preview-pinned-to"  # the revision a preview p
 OWN_PINS = (ROLLBACK_ANNOTATION, PREVIEW_PIN_ANNOTATION)
 _INGRESS = {"all": 1, "internal": 2, "internal-and-cloud-load-balancing": 3}
 _RESERVED_ENV = ("PORT", "K_SERVICE", "K_REVISION", "K_CONFIGURATION")
+
+Peers = Mapping[str, Mapping[str, str]]  # what the services deployed before this one made known: {name: {url, host}}
 
 
 def short(name: str) -> str:
@@ -31,11 +35,13 @@ def revision_name(service: str, generation: int) -> str:
     return f"{service}-{generation:05d}-{''.join(secrets.choice(string.ascii_lowercase) for _ in range(3))}"
 
 
-def apply_config(service: run_v2.Service, config: CloudRunConfig, image: str, *, revision: str = "") -> None:
+def apply_config(
+    service: run_v2.Service, config: CloudRunConfig, image: str, *, revision: str = "", peers: Peers | None = None
+) -> None:
     """Set what config.yaml manages on the service; leave everything else as it was read.
 
     `revision` names the new revision; empty lets Cloud Run name it (a name left from an earlier deploy would
-    collide, so it is always overwritten)."""
+    collide, so it is always overwritten). `peers` fill `{services.NAME.url}` and `.host` in the env."""
     from google.cloud import run_v2
 
     service.client = CLIENT
@@ -50,7 +56,7 @@ def apply_config(service: run_v2.Service, config: CloudRunConfig, image: str, *,
         container.ports[0].container_port = config.port
     else:
         container.ports.append(run_v2.ContainerPort(name="http1", container_port=config.port))
-    container.env = _env(container, config)
+    container.env = _env(container, config, peers or {})
     _resources(container, config)
     _scaling_and_identity(template, config)
     if config.ingress is not None:
@@ -59,8 +65,9 @@ def apply_config(service: run_v2.Service, config: CloudRunConfig, image: str, *,
         service.labels[key] = value
 
 
-def _env(container: run_v2.Container, config: CloudRunConfig) -> list[run_v2.EnvVar]:
-    """The config's env; Secret Manager references set elsewhere (console, gcloud) are kept."""
+def _env(container: run_v2.Container, config: CloudRunConfig, peers: Peers) -> list[run_v2.EnvVar]:
+    """The config's env, references to other services filled; Secret Manager references set elsewhere (console,
+    gcloud) are kept."""
     reserved = [name for name in config.env if name in _RESERVED_ENV]
     if reserved:
         raise UsageError(
@@ -68,21 +75,35 @@ def _env(container: run_v2.Container, config: CloudRunConfig) -> list[run_v2.Env
             hint="set the port with deploy.cloudrun.port",
         )
     kept = [item for item in container.env if "value_source" in item and item.name not in config.env]
-    return [*kept, *(_env_var(name, value) for name, value in config.env.items())]
+    return [*kept, *(_env_var(name, value, peers) for name, value in config.env.items())]
 
 
-def _env_var(name: str, value: object) -> run_v2.EnvVar:
+def _env_var(name: str, value: object, peers: Peers) -> run_v2.EnvVar:
     """A literal value, or a Secret Manager reference Cloud Run resolves: a secret never travels as plain text."""
     from google.cloud import run_v2
 
     if isinstance(value, str):
-        return run_v2.EnvVar(name=name, value=value)
+        return run_v2.EnvVar(name=name, value=_filled(name, value, peers))
     if isinstance(value, SecretManagerRef):
         reference = run_v2.SecretKeySelector(secret=value.secret, version=value.version)
         return run_v2.EnvVar(name=name, value_source=run_v2.EnvVarSource(secret_key_ref=reference))
     raise UsageError(
         f"deploy.cloudrun.env.{name}: a secret on Cloud Run is a Secret Manager reference",
         hint=f"write {name}: {{secret: NAME, version: latest}}",
+    )
+
+
+def _filled(name: str, value: str, peers: Peers) -> str:
+    """`{services.NAME.url}` as NAME's deploy made it known; a reference left unfilled would reach the container as
+    text, so it fails here instead."""
+    filled = fill_refs(value, peers)
+    unknown = SERVICE_REF.search(filled)
+    if unknown is None:
+        return filled
+    raise LoopctlError(
+        f"deploy.cloudrun.env.{name}: {unknown[0]} is not known: {unknown[1]}'s deploy made no URL known",
+        hint=f"give {unknown[1]} a URL (Cloud Run's default run.app URL), or write the address into {name} itself",
+        kind=ErrorKind.NO_URL,
     )
 
 
