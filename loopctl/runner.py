@@ -249,10 +249,11 @@ def _service_context(plan: ServicePlan, root: Context) -> Context:
 def _share(ctx: Context, contexts: dict[str, Context]) -> None:
     """What a deployed service made known to those deployed after it: its URL and its host."""
     deploy = ctx.sections.deploy
-    # A deploy phase may have said it already, and knows better (Cloud Run: its service URL, not the preview tag's).
-    if deploy is None or not deploy.url or ctx.service is None or ctx.service in ctx.peers:
+    if deploy is None or not deploy.url or ctx.service is None:
         return
     ctx.deployed[ctx.service] = deploy
+    if ctx.service in ctx.peers:  # said by the deploy phase, which knows better (Cloud Run: not the preview tag)
+        return
     from urllib.parse import urlsplit
 
     if deploy.target == "docker":  # on the project network its name is its host
