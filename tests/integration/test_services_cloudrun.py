@@ -2,43 +2,30 @@
 
 from __future__ import annotations
 
-import contextlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import docker.errors
 import pytest
 
 from loopctl.exitcodes import ExitCode
 from loopctl.iterate import IterateOptions, iterate_once
 from loopctl.records.record import Record
 from tests.support.cloudrun_emulator import CloudRunEmulator
-from tests.support.realparts import BASE_IMAGE, docker_client, start_registry
+from tests.support.realparts import BASE_IMAGE, start_registry
 
 SERVICE_SOURCE = Path(__file__).resolve().parents[2] / "examples" / "agent-service"
 PROJECT, REGION = "shop-proj", "europe-west1"
 
 
 @pytest.fixture(scope="module")
-def image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The sample service, pushed and pinned by digest: both services run it (each is probed on its own URL)."""
-    client = docker_client()
-    with start_registry(tmp_path_factory.mktemp("registry")) as registry:
-        repository = f"{registry.address}/shop-cloudrun"
-        client.images.build(
-            path=str(SERVICE_SOURCE), tag=f"{repository}:v1", buildargs={"BASE_IMAGE": BASE_IMAGE}, rm=True
-        )
-        pushed = list(client.api.push(repository, tag="v1", stream=True, decode=True))
-        assert not [line for line in pushed if "error" in line], pushed
-        digest = next(line["aux"]["Digest"] for line in pushed if "Digest" in line.get("aux", {}))
-        try:
-            yield f"{repository}@{digest}"
-        finally:
-            with contextlib.suppress(docker.errors.ImageNotFound):
-                client.images.remove(f"{repository}:v1")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A registry of the module's own: each service is built from the sample service and pushed there, and the
+    emulator pulls it by digest (each service is probed on its own URL)."""
+    with start_registry(tmp_path_factory.mktemp("registry")) as running:
+        yield running.address
 
 
 @pytest.fixture
@@ -48,22 +35,33 @@ def emulator() -> Iterator[CloudRunEmulator]:
 
 
 def write_config(
-    tmp_path: Path, emulator: CloudRunEmulator, *, strategy: str = "direct", suites: str = "", api_path: str = "/health"
+    tmp_path: Path,
+    emulator: CloudRunEmulator,
+    registry: str,
+    *,
+    strategy: str = "direct",
+    suites: str = "",
+    api_path: str = "/health",
 ) -> Path:
     """The contract's shape, on Cloud Run: store, and api depending on it with the store's URL and host in its env."""
     where = f"project: {PROJECT}, region: {REGION}, api_endpoint: {emulator.endpoint}, public: true"
+    args = f"args: {{BASE_IMAGE: {BASE_IMAGE}}}"
     path = tmp_path / "config.yaml"
     path.write_text(
         f"""\
 project: shop
 services:
   store:
+    build: {{context: {SERVICE_SOURCE}, image: {registry}/shop-store, {args}}}
+    push: {{auth: none}}
     deploy:
       target: cloudrun
       cloudrun: {{{where}, service: shop-store, strategy: {strategy}}}
     probe: {{checks: [{{name: store-health, http: {{path: /health, expect_status: 200, timeout: 5}}}}]}}
   api:
     depends_on: [store]
+    build: {{context: {SERVICE_SOURCE}, image: {registry}/shop-api, {args}}}
+    push: {{auth: none}}
     deploy:
       target: cloudrun
       cloudrun:
@@ -75,8 +73,8 @@ services:
     return path
 
 
-def iterate(config: Path, image: str) -> tuple[ExitCode, Record]:
-    return iterate_once(IterateOptions(config_path=config, image=image, ci=True))
+def iterate(config: Path) -> tuple[ExitCode, Record]:
+    return iterate_once(IterateOptions(config_path=config, ci=True))
 
 
 def state(emulator: CloudRunEmulator, service: str) -> dict[str, Any]:
@@ -94,9 +92,9 @@ def created(emulator: CloudRunEmulator) -> list[str]:
 
 
 def test_the_store_deploys_first_and_its_url_reaches_the_apis_revision(
-    tmp_path: Path, image: str, emulator: CloudRunEmulator
+    tmp_path: Path, registry: str, emulator: CloudRunEmulator
 ) -> None:
-    code, record = iterate(write_config(tmp_path, emulator), image)
+    code, record = iterate(write_config(tmp_path, emulator, registry))
     assert (code, record.status) == (ExitCode.OK, "success"), record.phases
     assert created(emulator) == ["shop-store", "shop-api"]
     store_url = state(emulator, "shop-store")["uri"]
@@ -118,6 +116,10 @@ def test_the_store_deploys_first_and_its_url_reaches_the_apis_revision(
         ("api", "api-health", True),
     ]
     assert [(phase.service, phase.name) for phase in record.phases] == [
+        ("store", "build"),
+        ("store", "push"),
+        ("api", "build"),
+        ("api", "push"),
         ("store", "deploy"),
         ("api", "deploy"),
         ("store", "probe"),
@@ -126,10 +128,10 @@ def test_the_store_deploys_first_and_its_url_reaches_the_apis_revision(
 
 
 def test_a_store_that_fails_to_deploy_skips_the_api_and_the_probe(
-    tmp_path: Path, image: str, emulator: CloudRunEmulator
+    tmp_path: Path, registry: str, emulator: CloudRunEmulator
 ) -> None:
     emulator.fail_next_revision()  # the store's revision, the first one the emulator starts
-    code, record = iterate(write_config(tmp_path, emulator), image)
+    code, record = iterate(write_config(tmp_path, emulator, registry))
     assert (code, record.status) == (ExitCode.DEPLOY_FAILED, "failed")
     phases = {(phase.service, phase.name): phase for phase in record.phases}
     failed = phases[("store", "deploy")]
@@ -143,9 +145,9 @@ def test_a_store_that_fails_to_deploy_skips_the_api_and_the_probe(
 
 
 def test_preview_shares_the_stores_service_url_and_releases_each_service_after_the_probe(
-    tmp_path: Path, image: str, emulator: CloudRunEmulator
+    tmp_path: Path, registry: str, emulator: CloudRunEmulator
 ) -> None:
-    code, record = iterate(write_config(tmp_path, emulator, strategy="preview"), image)
+    code, record = iterate(write_config(tmp_path, emulator, registry, strategy="preview"))
     assert (code, record.status) == (ExitCode.OK, "success"), record.phases
     assert record.services is not None
     store, api = record.services["store"], record.services["api"]
@@ -161,10 +163,10 @@ def test_preview_shares_the_stores_service_url_and_releases_each_service_after_t
         assert [status.get("tag") for status in state(emulator, service)["trafficStatuses"]] == [None]
 
 
-def test_an_unchanged_project_reuses_both_revisions(tmp_path: Path, image: str, emulator: CloudRunEmulator) -> None:
-    config = write_config(tmp_path, emulator)
-    iterate(config, image)
-    code, record = iterate(config, image)
+def test_an_unchanged_project_reuses_both_revisions(tmp_path: Path, registry: str, emulator: CloudRunEmulator) -> None:
+    config = write_config(tmp_path, emulator, registry)
+    iterate(config)
+    code, record = iterate(config)
     assert (code, record.status) == (ExitCode.OK, "success"), record.phases
     assert record.services is not None
     # The api's env, filled with the store's URL, is the same as its revision's: no new revision for it either.
@@ -173,8 +175,8 @@ def test_an_unchanged_project_reuses_both_revisions(tmp_path: Path, image: str, 
     assert [len(emulator.plane.list_revisions(name)) for name in emulator.plane.services] == [1, 1]
 
 
-def test_each_service_is_promoted_on_its_own_checks(tmp_path: Path, image: str, emulator: CloudRunEmulator) -> None:
-    code, record = iterate(write_config(tmp_path, emulator, strategy="preview", api_path="/missing"), image)
+def test_each_service_is_promoted_on_its_own_checks(tmp_path: Path, registry: str, emulator: CloudRunEmulator) -> None:
+    code, record = iterate(write_config(tmp_path, emulator, registry, strategy="preview", api_path="/missing"))
     assert code == ExitCode.CHECKS_FAILED
     assert [(check.service, check.passed) for check in record.checks] == [("store", True), ("api", False)]
     assert record.services is not None
@@ -183,9 +185,9 @@ def test_each_service_is_promoted_on_its_own_checks(tmp_path: Path, image: str, 
     assert api is not None and (api.action, api.reason) == ("not_promoted", "probe failed: api-health")
 
 
-def test_a_failing_project_suite_promotes_no_service(tmp_path: Path, image: str, emulator: CloudRunEmulator) -> None:
+def test_a_failing_project_suite_promotes_no_service(tmp_path: Path, registry: str, emulator: CloudRunEmulator) -> None:
     suites = "suites: [{name: e2e, command: 'exit 3'}]\n"
-    code, record = iterate(write_config(tmp_path, emulator, strategy="preview", suites=suites), image)
+    code, record = iterate(write_config(tmp_path, emulator, registry, strategy="preview", suites=suites))
     assert code == ExitCode.CHECKS_FAILED and [check.passed for check in record.checks] == [True, True]
     assert record.services is not None
     for name in ("store", "api"):
