@@ -21,7 +21,9 @@ from tests.support.realparts import RegistryHandle, start_registry
 
 # The value store: answers every connection with one line, the value it was started with.
 STORE = """\
-import os, socketserver
+import os, socketserver, time
+
+time.sleep(float(os.environ.get("STORE_DELAY", "0")))  # a slow start: only its health check says when it is up
 
 class Answer(socketserver.StreamRequestHandler):
     def handle(self):
@@ -60,7 +62,11 @@ COMPOSE = """\
 services:
   store:
     build: ./store
-    environment: {{STORE_VALUE: "{value}"}}
+    environment: {{STORE_VALUE: "{value}", STORE_DELAY: "3"}}
+    healthcheck:
+      test: ["CMD", "python3", "-c", "import socket; socket.create_connection(('127.0.0.1', 6379), 1)"]
+      interval: 1s
+      retries: 30
   api:
     image: shop-api-placeholder
     depends_on: [store]
@@ -127,15 +133,17 @@ def compose_down(folder: Path, project: str) -> None:
     subprocess.run(argv, capture_output=True, timeout=120, check=False)
 
 
-def iterate(folder: Path) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
-    """`loopctl iterate --json` in `folder`, as a user runs it; the run and its envelope."""
-    env = {key: value for key, value in os.environ.items() if key not in ("GITHUB_STEP_SUMMARY", "CI")}
+def iterate(
+    folder: Path, *args: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    """`loopctl iterate --json ARGS` in `folder`, as a user runs it; the run and its envelope."""
+    environ = {key: value for key, value in os.environ.items() if key not in ("GITHUB_STEP_SUMMARY", "CI")}
     done = subprocess.run(
-        [sys.executable, "-m", "loopctl", "iterate", "--json", "--config", str(folder / "config.yaml")],
+        [sys.executable, "-m", "loopctl", "iterate", "--json", "--config", str(folder / "config.yaml"), *args],
         capture_output=True,
         text=True,
         timeout=600,
-        env=env,
+        env={**environ, **(env or {})},
         cwd=folder,
         check=False,
     )
@@ -211,3 +219,47 @@ def test_a_compose_file_that_does_not_parse_is_a_usage_error_with_composes_messa
     assert message.startswith("Compose cannot read docker-compose.yml: ") and "while parsing" in message
     assert "\n" not in message
     assert envelope["exit_code"] == 2
+
+
+def test_an_unhealthy_companion_fails_the_deploy_at_once_with_its_log(
+    tmp_path: Path, engine: Any, registry: RegistryHandle
+) -> None:
+    project = write_project(tmp_path, registry)
+    sick = "\"import sys; print('store is sick'); sys.exit(1);"
+    failing = COMPOSE.format(value="1").replace('"import socket;', sick).replace("retries: 30", "retries: 1")
+    (tmp_path / "docker-compose.yml").write_text(failing)
+    try:
+        done, _ = iterate(tmp_path)
+    finally:
+        compose_down(tmp_path, project)
+    assert done.returncode == 4, done.stderr
+    deploy = next(phase for phase in record(tmp_path, 1)["phases"] if phase["name"] == "deploy")
+    assert deploy["error"]["kind"] == "not_listening"
+    assert deploy["error"]["message"].startswith("compose service store (")
+    assert "is unhealthy; its health check said: store is sick" in deploy["error"]["message"]
+
+
+def test_a_failing_up_is_one_line_of_composes_own_message_with_secrets_masked(
+    tmp_path: Path, engine: Any, registry: RegistryHandle
+) -> None:
+    secret = uuid.uuid4().hex
+    project = write_project(tmp_path, registry)
+    # An image nobody can pull, whose name happens to hold a secret the config reads: Compose prints it back.
+    compose = COMPOSE.format(value="1").replace("shop-api-placeholder", f"127.0.0.1:1/shop-{secret}:v1")
+    (tmp_path / "docker-compose.yml").write_text(compose)
+    config = (tmp_path / "config.yaml").read_text()
+    auth = "auth: {type: bearer, token: {env: COMPOSE_TEST_TOKEN}}\n        send:"
+    (tmp_path / "config.yaml").write_text(config.replace("send:", auth))
+    try:
+        done, _ = iterate(tmp_path, "--skip", "build,push", env={"COMPOSE_TEST_TOKEN": secret})
+    finally:
+        compose_down(tmp_path, project)
+    assert done.returncode == 4, done.stderr
+    deploy = next(phase for phase in record(tmp_path, 1)["phases"] if phase["name"] == "deploy")
+    message = deploy["error"]["message"]
+    assert deploy["error"]["kind"] == "container_start" and "\n" not in message
+    assert message.startswith(f"Compose could not start the project loopctl-{project}: ")
+    assert message.endswith("connect: connection refused") and "Pulling api (127.0.0.1:1/shop-***:v1)" in message
+    written = [done.stdout, done.stderr] + [path.read_text() for path in (tmp_path / "iterations").iterdir()]
+    assert not any(secret in text for text in written)
+    assert (tmp_path / "iterations" / "0001.compose.log").is_file()

@@ -69,20 +69,23 @@ def up(files: ComposeFiles, services: list[str], log: Path) -> None:
 
     only = ["--no-deps", *services] if services else []
     done = _run(files, ["up", "-d", *only], UP_TIMEOUT_S)
+    # Before failing, `up` writes its progress (pulling, building, warnings): without ERROR lines, the last two
+    # say what it was doing and why it stopped.
     write_atomic(log, lines(done.stdout + done.stderr))
     if done.returncode != 0:
         raise LoopctlError(
-            f"Compose could not start the project {files.project}: {said(done.stderr)}",
+            f"Compose could not start the project {files.project}: {said(done.stderr, last=2)}",
             hint=f"read {log.name} beside the record; `{' '.join(compose_command())} -p {files.project} ps` shows it",
             kind=ErrorKind.CONTAINER_START,
         )
 
 
-def said(stderr: str) -> str:
-    """Compose's own message: its ERROR lines when it wrote some, else its last line; redacted, clipped, one line."""
+def said(stderr: str, *, last: int | None = None) -> str:
+    """Compose's own message: its ERROR lines when it wrote some, else its `last` lines (all when None), as one
+    redacted, clipped line."""
     written = [line.strip() for line in stderr.splitlines() if line.strip()]
     errors = [line.removeprefix(_ERROR_PREFIX) for line in written if line.startswith(_ERROR_PREFIX)]
-    return one_line(" ".join(errors or written[-3:]) or "it gave no reason", LINE_LIMIT)
+    return one_line(" ".join(errors or written[-(last or len(written)) :]) or "it gave no reason", LINE_LIMIT)
 
 
 def _run(files: ComposeFiles, command: list[str], timeout: float) -> subprocess.CompletedProcess[str]:

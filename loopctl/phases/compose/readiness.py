@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from loopctl.errors import ErrorKind, LoopctlError
-from loopctl.outside_text import last_lines
+from loopctl.outside_text import last_lines, one_line
 from loopctl.phases.docker.readiness import answers, bound_port
 
 PROJECT_LABEL = "com.docker.compose.project"
@@ -57,10 +57,18 @@ def _fail_if_down(container: Any) -> None:
     if container.status in ("exited", "dead") and state.get("ExitCode", 0) != 0:
         head, kind = f"{who} exited with code {state.get('ExitCode')}", ErrorKind.CONTAINER_EXITED
     elif _health(container) == "unhealthy":
-        head, kind = f"{who} is unhealthy (its health check fails)", ErrorKind.NOT_LISTENING
+        head, kind = f"{who} is unhealthy; its health check said: {_probe_said(state)}", ErrorKind.NOT_LISTENING
     else:
         return
-    raise LoopctlError(f"{head}; {_tail(container)}", hint="read its log: `docker logs` on that container", kind=kind)
+    hint = f"read its log (`docker logs {container.name}`) and `docker inspect {container.name}`"
+    raise LoopctlError(f"{head}; {_tail(container)}", hint=hint, kind=kind)
+
+
+def _probe_said(state: dict[str, Any]) -> str:
+    """The last health check's output, as the engine keeps it (State.Health.Log[].Output): one clean line."""
+    runs = (state.get("Health") or {}).get("Log") or []
+    output = str(runs[-1].get("Output") or "") if runs else ""
+    return one_line(output) or f"nothing (exit code {runs[-1].get('ExitCode') if runs else '?'})"
 
 
 def _unpublished(service: str, port: int) -> LoopctlError:
