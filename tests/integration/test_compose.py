@@ -263,3 +263,50 @@ def test_a_failing_up_is_one_line_of_composes_own_message_with_secrets_masked(
     written = [done.stdout, done.stderr] + [path.read_text() for path in (tmp_path / "iterations").iterdir()]
     assert not any(secret in text for text in written)
     assert (tmp_path / "iterations" / "0001.compose.log").is_file()
+
+
+SERVICES_CONFIG = """\
+project: {project}
+services:
+  store:
+    deploy: &compose {{target: compose, compose: {{file: docker-compose.yml, service: {{store: cache, api: web}}}}}}
+  api:
+    depends_on: [store]
+    build: {{context: api, image: {registry}/shop-api, args: {{BASE_IMAGE: {base}}}}}
+    push: {{auth: none}}
+    deploy: *compose
+    probe:
+      checks:
+        - name: chat
+          websocket: {{path: /ws, send: {{type: user_message}}, expect_events: [agent_started, agent_completed]}}
+"""
+
+
+def test_several_services_each_start_their_compose_service_in_dependency_order(
+    tmp_path: Path, engine: Any, registry: RegistryHandle
+) -> None:
+    project = write_project(tmp_path, registry)
+    renamed = COMPOSE.format(value="from-the-cache").replace("  store:", "  cache:").replace("  api:", "  web:")
+    (tmp_path / "docker-compose.yml").write_text(
+        renamed.replace("[store]", "[cache]").replace("store:6379", "cache:6379")
+    )
+    config = SERVICES_CONFIG.format(project=project, registry=registry.address, base=realparts.BASE_IMAGE)
+    (tmp_path / "config.yaml").write_text(config)
+    try:
+        done, _ = iterate(tmp_path)
+        running = engine.containers.list(filters={"label": f"com.docker.compose.project={project_name(project)}"})
+    finally:
+        compose_down(tmp_path, project)
+    assert done.returncode == 0, done.stderr
+    first = record(tmp_path, 1)
+    assert first["status"] == "success" and first["checks"][0]["service"] == "api"
+    store, api = first["services"]["store"]["deploy"], first["services"]["api"]["deploy"]
+    assert (store["service"], api["service"]) == ("cache", "web")
+    assert store["target"] == api["target"] == "compose" and store.get("url") is None  # the cache publishes no port
+    assert api["image"] == first["services"]["api"]["push"]["pinned"]
+    assert {c.labels["com.docker.compose.service"]: c.id for c in running} == {
+        "cache": store["container_id"],
+        "web": api["container_id"],
+    }
+    assert (tmp_path / "iterations" / "0001.api.compose-override.yml").is_file()
+    assert not (tmp_path / "iterations" / "0001.store.compose-override.yml").exists()  # nothing of it is built

@@ -6,6 +6,7 @@ import json
 import re
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from loopctl.config.model import ComposeDeployConfig
 from loopctl.errors import UsageError
@@ -22,28 +23,28 @@ class ComposeDeploy:
 
     def run(self, ctx: Context) -> PhaseResult:
         from loopctl.clients.docker_engine import docker_client
-        from loopctl.phases.docker.deploy import ensure_image
 
         spec = compose_spec(ctx)
         service = spec.service_for(ctx.service or ctx.config.project)
         files = ComposeFiles(project_name(ctx.config.project), ctx.config.path(spec.file))
         _require(service, services_in(files), files.file)
         client = docker_client()
-        image = image_to_deploy(ctx.options.image, ctx.sections)
-        # Compose would build a `build:` service whose image it lacks, under the pinned name: have it here first.
-        image_id = ensure_image(client, image, ctx) if image else None
-        if image:
-            files = replace(files, override=write_override(ctx.artifact("compose-override.yml"), service, image))
+        image, image_id, files = _pin(ctx, client, files, service)
         before = {container.id for container in containers_of(client, files.project, service)}
         ctx.log(PHASE, f"{' '.join(Path(part).name for part in compose_command())} up -d: project {files.project}")
         # One of several loopctl services starts alone: loopctl has already started those it depends on.
         up(files, [service] if ctx.service else [], ctx.artifact("compose.log"))
-        only = ctx.service is not None
         container, host_port = wait_until_ready(
-            client, files.project, service, port=spec.port, timeout=spec.ready_timeout, only=only
+            client,
+            files.project,
+            service,
+            port=spec.port,
+            timeout=spec.ready_timeout,
+            only=ctx.service is not None,
+            probed=bool(ctx.config.probe.checks or ctx.config.suites),
         )
-        url = f"http://{LOOPBACK}:{host_port}"
-        ctx.log(PHASE, f"{service} ({container.id[:12]}) answers on {url}")
+        url = None if host_port is None else f"http://{LOOPBACK}:{host_port}"
+        ctx.log(PHASE, f"{service} ({container.id[:12]}) {f'answers on {url}' if url else 'runs, publishing no port'}")
         section = DeploySection(
             target="compose",
             service=service,
@@ -56,6 +57,20 @@ class ComposeDeploy:
             compose_project=files.project,
         )
         return PhaseResult("ok", {"container": container.id[:12], "url": url}, section=section)
+
+
+def _pin(ctx: Context, client: Any, files: ComposeFiles, service: str) -> tuple[str | None, str | None, ComposeFiles]:
+    """The image loopctl deploys for `service` (None: it built none), its local id, and the files with the
+    override that pins it."""
+    from loopctl.phases.docker.deploy import ensure_image
+
+    image = image_to_deploy(ctx.options.image, ctx.sections)
+    if not image:
+        return None, None, files
+    # Compose would build a `build:` service whose image it lacks, under the pinned name: have it here first.
+    image_id = ensure_image(client, image, ctx)
+    override = write_override(ctx.artifact("compose-override.yml"), service, image)
+    return image, image_id, replace(files, override=override)
 
 
 def compose_spec(ctx: Context) -> ComposeDeployConfig:

@@ -22,26 +22,31 @@ def containers_of(client: Any, project: str, service: str | None = None) -> list
 
 
 def wait_until_ready(
-    client: Any, project: str, service: str, *, port: int, timeout: float, only: bool = False
-) -> tuple[Any, int]:
-    """The probed service's container and its published host port, once every health check in the project (only
-    that service's, with `only`) is healthy and that port answers; a container that exits with an error, turns
-    unhealthy, or the deadline, fails."""
+    client: Any, project: str, service: str, *, port: int, timeout: float, only: bool = False, probed: bool = True
+) -> tuple[Any, int | None]:
+    """The service's container and its published host port, once every health check in the project (only that
+    service's, with `only`) is healthy and that port answers; a container that exits with an error, turns unhealthy,
+    or the deadline, fails. A service nothing probes (`probed` false) may publish no port: None."""
     began = time.monotonic()
     while True:
         found = containers_of(client, project, service if only else None)
         for container in found:
             _fail_if_down(container)
-        probed = [c for c in found if c.labels.get(SERVICE_LABEL) == service and c.status == "running"]
-        host_port = bound_port(probed[0].attrs, port) if probed else None
-        if probed and host_port is None:
-            raise _unpublished(service, port)
+        running = next((c for c in found if c.labels.get(SERVICE_LABEL) == service and c.status == "running"), None)
+        host_port = None if running is None else _published(running, service, port, required=probed)
         healthy = all(_health(container) in (None, "healthy") for container in found)
-        if healthy and host_port is not None and answers(host_port):
-            return probed[0], host_port
+        if running is not None and healthy and (host_port is None or answers(host_port)):
+            return running, host_port
         if time.monotonic() - began >= timeout:
             raise _late(found, service, port, timeout)
         time.sleep(POLL_S)
+
+
+def _published(container: Any, service: str, port: int, *, required: bool) -> int | None:
+    host_port = bound_port(container.attrs, port)
+    if host_port is None and required:
+        raise _unpublished(service, port)
+    return host_port
 
 
 def _health(container: Any) -> str | None:
