@@ -310,3 +310,16 @@ def test_several_services_each_start_their_compose_service_in_dependency_order(
     }
     assert (tmp_path / "iterations" / "0001.api.compose-override.yml").is_file()
     assert not (tmp_path / "iterations" / "0001.store.compose-override.yml").exists()  # nothing of it is built
+
+
+def test_without_a_compose_cli_the_deploy_fails_saying_what_to_install(
+    tmp_path: Path, engine: Any, registry: RegistryHandle
+) -> None:
+    write_project(tmp_path, registry)
+    bare = tmp_path / "bin"  # a PATH with neither `docker` nor `docker-compose` on it
+    bare.mkdir()
+    done, _ = iterate(tmp_path, "--skip", "build,push", env={"PATH": str(bare)})
+    assert done.returncode == 4, done.stderr
+    deploy = next(phase for phase in record(tmp_path, 1)["phases"] if phase["name"] == "deploy")
+    assert deploy["error"]["message"].startswith("no Compose CLI: neither the `docker compose` plugin nor")
+    assert "apt-get install docker-compose" in deploy["error"]["hint"]

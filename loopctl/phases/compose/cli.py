@@ -36,6 +36,11 @@ def compose_command() -> tuple[str, ...]:
     return (standalone,)
 
 
+def compose_name() -> str:
+    """The Compose CLI as a user types it: `docker compose` or `docker-compose`."""
+    return " ".join(Path(part).name for part in compose_command())
+
+
 @dataclass(frozen=True)
 class ComposeFiles:
     """One Compose project: its name, the user's file and, once written, loopctl's override."""
@@ -57,7 +62,7 @@ def services_in(files: ComposeFiles) -> list[str]:
     if done.returncode != 0:
         raise UsageError(
             f"Compose cannot read {files.file.name}: {said(done.stderr)}",
-            hint=f"fix the file (`{' '.join(compose_command())} -f {files.file.name} config` shows the same)",
+            hint=f"fix the file (`{compose_name()} -f {files.file.name} config` shows the same)",
         )
     return [line.strip() for line in done.stdout.splitlines() if line.strip()]
 
@@ -75,7 +80,7 @@ def up(files: ComposeFiles, services: list[str], log: Path) -> None:
     if done.returncode != 0:
         raise LoopctlError(
             f"Compose could not start the project {files.project}: {said(done.stderr, last=2)}",
-            hint=f"read {log.name} beside the record; `{' '.join(compose_command())} -p {files.project} ps` shows it",
+            hint=f"read {log.name} beside the record; `{compose_name()} -p {files.project} ps` shows it",
             kind=ErrorKind.CONTAINER_START,
         )
 
@@ -104,7 +109,7 @@ def _run(files: ComposeFiles, command: list[str], timeout: float) -> subprocess.
     except subprocess.TimeoutExpired:
         raise LoopctlError(
             f"Compose did not finish `{command[0]}` in {timeout:g}s",
-            hint=f"`{' '.join(compose_command())} -p {files.project} ps` shows where it stands",
+            hint=f"`{compose_name()} -p {files.project} ps` shows where it stands",
             kind=ErrorKind.DEPLOY_TIMEOUT,
         ) from None
     except OSError as err:

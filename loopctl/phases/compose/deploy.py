@@ -12,7 +12,7 @@ from loopctl.config.model import ComposeDeployConfig
 from loopctl.errors import UsageError
 from loopctl.outside_text import one_line
 from loopctl.phases.base import Context, PhaseResult
-from loopctl.phases.compose.cli import ComposeFiles, compose_command, services_in, up
+from loopctl.phases.compose.cli import ComposeFiles, compose_name, services_in, up
 from loopctl.phases.compose.readiness import containers_of, wait_until_ready
 from loopctl.phases.docker.readiness import LOOPBACK, PHASE
 from loopctl.records.sections import DeploySection, image_to_deploy
@@ -31,7 +31,7 @@ class ComposeDeploy:
         client = docker_client()
         image, image_id, files = _pin(ctx, client, files, service)
         before = {container.id for container in containers_of(client, files.project, service)}
-        ctx.log(PHASE, f"{' '.join(Path(part).name for part in compose_command())} up -d: project {files.project}")
+        ctx.log(PHASE, f"{compose_name()} up -d: project {files.project}")
         # One of several loopctl services starts alone: loopctl has already started those it depends on.
         up(files, [service] if ctx.service else [], ctx.artifact("compose.log"))
         container, host_port = wait_until_ready(
