@@ -323,3 +323,23 @@ def test_without_a_compose_cli_the_deploy_fails_saying_what_to_install(
     deploy = next(phase for phase in record(tmp_path, 1)["phases"] if phase["name"] == "deploy")
     assert deploy["error"]["message"].startswith("no Compose CLI: neither the `docker compose` plugin nor")
     assert "apt-get install docker-compose" in deploy["error"]["hint"]
+
+
+def test_the_deployed_service_exiting_fails_the_deploy_at_once_with_its_last_lines(
+    tmp_path: Path, engine: Any, registry: RegistryHandle
+) -> None:
+    project = write_project(tmp_path, registry)
+    compose = COMPOSE.format(value="1").replace(
+        "    depends_on: [store]\n",
+        "    depends_on: [store]\n    command: [python3, -c, \"print('no store address')\"]\n",
+    )
+    (tmp_path / "docker-compose.yml").write_text(compose)
+    try:
+        done, _ = iterate(tmp_path)
+    finally:
+        compose_down(tmp_path, project)
+    assert done.returncode == 4, done.stderr
+    deploy = next(phase for phase in record(tmp_path, 1)["phases"] if phase["name"] == "deploy")
+    assert deploy["error"]["kind"] == "container_exited"
+    assert deploy["error"]["message"].startswith("compose service api (")
+    assert "exited with code 0; its last lines:\nno store address" in deploy["error"]["message"]

@@ -72,8 +72,9 @@ def up(files: ComposeFiles, services: list[str], log: Path) -> None:
     from loopctl.outside_text import lines
     from loopctl.records.store import write_atomic
 
+    # The project is loopctl's (`loopctl-PROJECT`): a container of a service the file no longer has goes.
     only = ["--no-deps", *services] if services else []
-    done = _run(files, ["up", "-d", *only], UP_TIMEOUT_S)
+    done = _run(files, ["up", "-d", "--remove-orphans", *only], UP_TIMEOUT_S)
     # Before failing, `up` writes its progress (pulling, building, warnings): without ERROR lines, the last two
     # say what it was doing and why it stopped.
     write_atomic(log, lines(done.stdout + done.stderr))

@@ -31,7 +31,7 @@ def wait_until_ready(
     while True:
         found = containers_of(client, project, service if only else None)
         for container in found:
-            _fail_if_down(container)
+            _fail_if_down(container, deployed=container.labels.get(SERVICE_LABEL) == service)
         running = next((c for c in found if c.labels.get(SERVICE_LABEL) == service and c.status == "running"), None)
         host_port = None if running is None else _published(running, service, port, required=probed)
         healthy = all(_health(container) in (None, "healthy") for container in found)
@@ -55,11 +55,12 @@ def _health(container: Any) -> str | None:
     return str(health.get("Status")) if isinstance(health, dict) else None
 
 
-def _fail_if_down(container: Any) -> None:
-    """A container that exited with an error, or a failing health check, ends the wait at once."""
+def _fail_if_down(container: Any, *, deployed: bool) -> None:
+    """A container that exited (the deployed service's at all, another's with an error: a one-off task exits 0), or
+    a failing health check, ends the wait at once."""
     state = container.attrs.get("State") or {}
     who = f"compose service {container.labels.get(SERVICE_LABEL, '?')} ({container.id[:12]})"
-    if container.status in ("exited", "dead") and state.get("ExitCode", 0) != 0:
+    if container.status in ("exited", "dead") and (deployed or state.get("ExitCode", 0) != 0):
         head, kind = f"{who} exited with code {state.get('ExitCode')}", ErrorKind.CONTAINER_EXITED
     elif _health(container) == "unhealthy":
         head, kind = f"{who} is unhealthy; its health check said: {_probe_said(state)}", ErrorKind.NOT_LISTENING
