@@ -244,14 +244,14 @@ def test_a_failing_up_is_one_line_of_composes_own_message_with_secrets_masked(
 ) -> None:
     secret = uuid.uuid4().hex
     project = write_project(tmp_path, registry)
-    # An image nobody can pull, whose name happens to hold a secret the config reads: Compose prints it back.
-    compose = COMPOSE.format(value="1").replace("shop-api-placeholder", f"127.0.0.1:1/shop-{secret}:v1")
+    # A companion image nobody can pull, whose name happens to hold a secret the config reads: Compose prints it.
+    compose = COMPOSE.format(value="1").replace("build: ./store", f"image: 127.0.0.1:1/store-{secret}:v1")
     (tmp_path / "docker-compose.yml").write_text(compose)
     config = (tmp_path / "config.yaml").read_text()
     auth = "auth: {type: bearer, token: {env: COMPOSE_TEST_TOKEN}}\n        send:"
     (tmp_path / "config.yaml").write_text(config.replace("send:", auth))
     try:
-        done, _ = iterate(tmp_path, "--skip", "build,push", env={"COMPOSE_TEST_TOKEN": secret})
+        done, _ = iterate(tmp_path, env={"COMPOSE_TEST_TOKEN": secret})
     finally:
         compose_down(tmp_path, project)
     assert done.returncode == 4, done.stderr
@@ -259,7 +259,7 @@ def test_a_failing_up_is_one_line_of_composes_own_message_with_secrets_masked(
     message = deploy["error"]["message"]
     assert deploy["error"]["kind"] == "container_start" and "\n" not in message
     assert message.startswith(f"Compose could not start the project loopctl-{project}: ")
-    assert message.endswith("connect: connection refused") and "Pulling api (127.0.0.1:1/shop-***:v1)" in message
+    assert message.endswith("connect: connection refused") and "Pulling store (127.0.0.1:1/store-***:v1)" in message
     written = [done.stdout, done.stderr] + [path.read_text() for path in (tmp_path / "iterations").iterdir()]
     assert not any(secret in text for text in written)
     assert (tmp_path / "iterations" / "0001.compose.log").is_file()
@@ -343,3 +343,14 @@ def test_the_deployed_service_exiting_fails_the_deploy_at_once_with_its_last_lin
     assert deploy["error"]["kind"] == "container_exited"
     assert deploy["error"]["message"].startswith("compose service api (")
     assert "exited with code 0; its last lines:\nno store address" in deploy["error"]["message"]
+
+
+def test_skipping_the_build_of_a_service_loopctl_builds_leaves_nothing_to_deploy(
+    tmp_path: Path, engine: Any, registry: RegistryHandle
+) -> None:
+    write_project(tmp_path, registry)
+    done, _ = iterate(tmp_path, "--skip", "build,push")
+    assert done.returncode == 4, done.stderr
+    deploy = next(phase for phase in record(tmp_path, 1)["phases"] if phase["name"] == "deploy")
+    assert deploy["error"]["kind"] == "no_image" and "compose service api" in deploy["error"]["message"]
+    assert not (tmp_path / "iterations" / "0001.compose.log").exists()  # Compose was never asked to start it

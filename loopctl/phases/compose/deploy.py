@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from loopctl.config.model import ComposeDeployConfig
-from loopctl.errors import UsageError
+from loopctl.errors import ErrorKind, LoopctlError, UsageError
 from loopctl.outside_text import one_line
 from loopctl.phases.base import Context, PhaseResult
 from loopctl.phases.compose.cli import ComposeFiles, compose_name, services_in, up
@@ -65,8 +65,15 @@ def _pin(ctx: Context, client: Any, files: ComposeFiles, service: str) -> tuple[
     from loopctl.phases.docker.deploy import ensure_image
 
     image = image_to_deploy(ctx.options.image, ctx.sections)
+    if not image and ctx.config.build is not None:
+        # Left out, the override would leave the placeholder of the Compose file in place of what loopctl builds.
+        raise LoopctlError(
+            f"nothing to deploy for compose service {service}: no --image, no pushed digest and no built image",
+            hint="let the build phase run, or pass --image REF",
+            kind=ErrorKind.NO_IMAGE,
+        )
     if not image:
-        return None, None, files
+        return None, None, files  # a service loopctl does not build: the Compose file's own image or build
     # Compose would build a `build:` service whose image it lacks, under the pinned name: have it here first.
     image_id = ensure_image(client, image, ctx)
     override = write_override(ctx.artifact("compose-override.yml"), service, image)
