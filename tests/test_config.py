@@ -31,7 +31,7 @@ MALFORMED = [
     ("project: demo\nbogus: 1\n", "c.yaml:2: bogus: unknown key"),
     (
         "project: demo\ndeploy:\n  target: moon\n",
-        "c.yaml:3: deploy.target: Input should be 'url', 'docker' or 'cloudrun'",
+        "c.yaml:3: deploy.target: Input should be 'url', 'docker', 'cloudrun' or 'compose'",
     ),
     ("project: demo\ndeploy:\n  target: url\n", "c.yaml:2: deploy: target 'url' needs deploy.url"),
     ("project: demo\ndeploy:\n  target: docker\n", "deploy: target 'docker' needs a deploy.docker block"),

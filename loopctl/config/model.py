@@ -262,11 +262,43 @@ def pullable_by_cloud_run(image: str) -> bool:
     return bool(_PULLABLE_HOSTS.match(host))
 
 
+_COMPOSE_SERVICE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$")  # Compose's own rule for a service name
+
+
+class ComposeDeployConfig(_Strict):
+    """The user's Compose file run by the Compose CLI; `service` is the compose service loopctl builds and probes.
+
+    `service` is one name, or a mapping of loopctl service names to compose services (one block shared by the
+    services of a project); unset, or a loopctl service the mapping does not name, it is the loopctl service's name.
+    """
+
+    file: str = Field("docker-compose.yml", min_length=1)
+    service: str | dict[str, str] | None = None
+    port: int = Field(8080, ge=1, le=65535)
+    ready_timeout: float = Field(60.0, gt=0)
+
+    @field_validator("service")
+    @classmethod
+    def _compose_names(cls, service: str | dict[str, str] | None) -> str | dict[str, str] | None:
+        named = [service] if isinstance(service, str) else list((service or {}).values())
+        for name in named:
+            if not _COMPOSE_SERVICE.match(name):
+                raise ValueError(f"{name!r} is not a compose service name (letters, digits, '.', '_', '-')")
+        return service
+
+    def service_for(self, name: str) -> str:
+        """The compose service of the loopctl service `name` (the project's name for one service)."""
+        if isinstance(self.service, str):
+            return self.service
+        return (self.service or {}).get(name, name)
+
+
 class DeployConfig(_Strict):
-    target: Literal["url", "docker", "cloudrun"]
+    target: Literal["url", "docker", "cloudrun", "compose"]
     url: str | None = None
     docker: DockerDeployConfig | None = None
     cloudrun: CloudRunConfig | None = None
+    compose: ComposeDeployConfig | None = None
 
     @model_validator(mode="after")
     def _target_block(self) -> DeployConfig:

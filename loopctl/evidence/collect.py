@@ -51,9 +51,9 @@ def collect(config: Config, deploy: DeploySection, checks: Sequence[CheckRecord]
 
 
 def source_for(config: Config, deploy: DeploySection) -> LogSource | None:
-    """Where the deployed service logs: its container on the docker target, its revision on Cloud Run."""
+    """Where the deployed service logs: its container on the docker and compose targets, its revision on Cloud Run."""
     target = deploy.target
-    if target == "docker" and deploy.container_id:
+    if target in ("docker", "compose") and deploy.container_id:
         from loopctl.evidence.docker_logs import DockerLogs
 
         return DockerLogs(deploy.container_id, name=deploy.service or "")

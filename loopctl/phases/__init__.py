@@ -54,6 +54,10 @@ def _deploy_phases(config: Config) -> tuple[Phase, list[Phase]]:
 
         deploy, *release = cloudrun_phases(config)
         return deploy, release
+    if config.deploy.target == "compose":
+        from loopctl.phases.compose.deploy import ComposeDeploy
+
+        return ComposeDeploy(), []
     from loopctl.phases.url import UrlDeploy
 
     return UrlDeploy(), []

@@ -1,0 +1,1 @@
+"""The `compose` deploy target: the user's Compose file run by the real Compose CLI, loopctl's image pinned in it."""
