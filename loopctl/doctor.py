@@ -38,7 +38,7 @@ def diagnose(config_path: Path) -> list[Finding]:
 def _checks_for(config: Config) -> list[tuple[Callable[[Config], Finding], bool]]:
     """What one service's config needs looked at, each marked when it is the project's (asked once)."""
     builds_locally = config.build is not None and config.build.builder == "docker"
-    uses_engine = builds_locally or (config.deploy is not None and config.deploy.target == "docker")
+    uses_engine = builds_locally or (config.deploy is not None and config.deploy.target in ("docker", "compose"))
     checks: list[tuple[Callable[[Config], Finding], bool]] = []
     if uses_engine:
         checks += [(_engine, True), (_leftovers, True)]

@@ -13,7 +13,10 @@ from loopctl.errors import UsageError
 from loopctl.outside_text import one_line
 from loopctl.records.store import write_atomic
 
-Target = Literal["docker", "cloudrun", "url"]
+Target = Literal["docker", "cloudrun", "url", "compose"]
+# The names Compose looks for, in its order (the Compose specification's "compose file" section).
+COMPOSE_FILES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
+COMPOSE_LIMIT = 1024**2  # bytes of a Compose file read for its services
 DEFAULT_PORT = 8080
 ITERATIONS_DIR = "iterations"
 DOCKERFILE_LIMIT = 1024**2  # bytes of the Dockerfile read for its EXPOSE line
@@ -29,17 +32,58 @@ class Service:
     project: str
     dockerfile: str | None
     port: int | None  # the first port the Dockerfile EXPOSEs
+    compose: Compose | None = None  # a Compose file beside the config, if any
+
+
+@dataclass(frozen=True)
+class Compose:
+    """A Compose file beside the config: its name and the service to build and probe (the first one it builds)."""
+
+    file: str
+    service: str
+    context: str | None = None  # that service's build context, when the file builds it
+    dockerfile: str = "Dockerfile"
 
 
 def detect_service(folder: Path) -> Service:
-    """The folder's name as the project; its Dockerfile and the first port it EXPOSEs, if any."""
+    """The folder's name as the project; its Dockerfile and the first port it EXPOSEs; its Compose file."""
     project = project_name(folder.resolve().name)
-    dockerfile = folder / "Dockerfile"
+    compose = detect_compose(folder)
+    dockerfile = (
+        folder / (compose.context or "." if compose else ".") / (compose.dockerfile if compose else "Dockerfile")
+    )
     if not dockerfile.is_file():
-        return Service(project, None, None)
+        return Service(project, None, None, compose)
     with dockerfile.open("rb") as stream:  # a regular file (is_file): reading it never waits
         head = stream.read(DOCKERFILE_LIMIT)
-    return Service(project, "Dockerfile", exposed_port(head.decode("utf-8", errors="replace")))
+    name = os.path.relpath(dockerfile, folder)
+    return Service(project, name, exposed_port(head.decode("utf-8", errors="replace")), compose)
+
+
+def detect_compose(folder: Path) -> Compose | None:
+    """The Compose file Compose itself would read here, and its service to probe: the first with a `build`, else
+    the first; None when there is no file, or it is not a mapping of services (Compose will say why, not init)."""
+    import yaml
+
+    found = next((folder / name for name in COMPOSE_FILES if (folder / name).is_file()), None)
+    if found is None:
+        return None
+    with found.open("rb") as stream:
+        text = stream.read(COMPOSE_LIMIT).decode("utf-8", errors="replace")
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError:
+        document = None
+    services = document.get("services") if isinstance(document, dict) else None
+    if not isinstance(services, dict) or not services:
+        return None
+    built = [(name, spec["build"]) for name, spec in services.items() if isinstance(spec, dict) and "build" in spec]
+    if not built:
+        return Compose(found.name, str(next(iter(services))))
+    name, build = built[0]
+    context = build if isinstance(build, str) else str(build.get("context", ".")) if isinstance(build, dict) else "."
+    dockerfile = str(build.get("dockerfile", "Dockerfile")) if isinstance(build, dict) else "Dockerfile"
+    return Compose(found.name, str(name), context, dockerfile)
 
 
 def project_name(folder_name: str) -> str:
@@ -67,10 +111,20 @@ def exposed_port(dockerfile: str) -> int | None:
 def render_config(target: Target, service: Service) -> str:
     """The whole commented config.yaml for `target`."""
     port = service.port or DEFAULT_PORT
-    build = [_BUILD[target]] if target in _BUILD else []
+    compose = service.compose
+    builds = target in _BUILD and (target != "compose" or (compose is not None and compose.context is not None))
+    build = [_BUILD[target]] if builds else []
     parts = [_head(target, service), *build, _DEPLOY[target], _PROBE, _TAIL]
     text = "\n".join(part.strip("\n") + "\n" for part in parts)
-    return text.format(project=service.project, port=port, dockerfile=service.dockerfile or "Dockerfile")
+    return text.format(
+        project=service.project,
+        port=port,
+        dockerfile=service.dockerfile or "Dockerfile",
+        compose_file=compose.file if compose else "docker-compose.yml",
+        compose_service=compose.service if compose else service.project,
+        context=(compose.context if compose else None) or ".",
+        compose_dockerfile=compose.dockerfile if compose else "Dockerfile",
+    )
 
 
 def write_ignores(folder: Path, target: Target, iterations_dir: str = ITERATIONS_DIR) -> tuple[str, ...]:
@@ -160,6 +214,8 @@ def _head(target: Target, service: Service) -> str:
         if service.dockerfile
         else "# No Dockerfile found beside this file."
     )
+    if service.compose is not None:
+        found += f"\n# Found {service.compose.file} (service {service.compose.service}): `--target compose` runs it."
     return f"""\
 # loopctl configuration, written by `loopctl init --target {target}`.
 {found}
@@ -194,6 +250,13 @@ push:
 """,
 }
 
+_BUILD["compose"] = """
+build:                            # the compose service loopctl builds, pinned by digest in an override file
+  context: {context}  # that service's build context in the Compose file
+  dockerfile: {compose_dockerfile}
+  image: {project}  # a local image on the engine, tagged <commit> and loopctl-NNNN
+"""
+
 _DEPLOY: dict[str, str] = {
     "docker": """
 deploy:
@@ -219,6 +282,14 @@ deploy:
     # request_timeout: 3600       # long WebSocket streams end at the request timeout
     # env:
     #   API_TOKEN: {{secret: api-token, version: latest}}
+""",
+    "compose": """
+deploy:
+  target: compose                 # your Compose file, run by the Compose CLI as project loopctl-{project}
+  compose:
+    file: {compose_file}
+    service: {compose_service}  # the compose service loopctl builds and probes
+    port: {port}  # it listens here inside its container; the Compose file must publish it
 """,
     "url": """
 deploy:

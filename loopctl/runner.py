@@ -256,9 +256,10 @@ def _share(ctx: Context, contexts: dict[str, Context]) -> None:
         return
     from urllib.parse import urlsplit
 
-    if deploy.target == "docker":  # on the project network its name is its host
-        port = (ctx.config.deploy.docker.port if ctx.config.deploy and ctx.config.deploy.docker else None) or 80
-        ctx.peers[ctx.service] = {"host": ctx.service, "url": f"http://{ctx.service}:{port}"}
+    block = ctx.config.deploy.docker or ctx.config.deploy.compose if ctx.config.deploy is not None else None
+    if deploy.target in ("docker", "compose") and block is not None:  # on the project's network, by its name
+        host = ctx.service if deploy.target == "docker" else deploy.service or ctx.service
+        ctx.peers[ctx.service] = {"host": host, "url": f"http://{host}:{block.port}"}
     else:
         ctx.peers[ctx.service] = {"host": urlsplit(deploy.url).netloc, "url": deploy.url}
 

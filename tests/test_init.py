@@ -166,3 +166,35 @@ def test_the_commented_steps_example_is_a_valid_conversation_once_uncommented(tm
     assert check.name == "chat" and check.websocket is not None and check.websocket.steps is not None
     assert [step.capture for step in check.websocket.steps][1] == {"session": "session_id"}
     assert check.websocket.auth is not None and check.websocket.auth.type == "message"
+
+
+@pytest.mark.parametrize("name", ["compose.yaml", "docker-compose.yml"])
+def test_init_beside_a_compose_file_offers_the_compose_target_for_the_service_it_builds(
+    tmp_path: Path, name: str
+) -> None:
+    (tmp_path / "api").mkdir()
+    (tmp_path / "api" / "Dockerfile").write_text("FROM python:3.12-slim\nEXPOSE 8000\n")
+    (tmp_path / name).write_text(
+        "services:\n  store:\n    image: redis:7\n  api:\n    build: {context: api}\n    ports: ['127.0.0.1::8000']\n"
+    )
+    done = init(tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "wrote" in done.stderr and "for target compose" in done.stderr
+    config = load_config(tmp_path / "config.yaml")
+    assert config.deploy is not None and config.deploy.target == "compose" and config.deploy.compose is not None
+    assert (config.deploy.compose.file, config.deploy.compose.service, config.deploy.compose.port) == (
+        name,
+        "api",
+        8000,
+    )
+    assert config.build is not None and (config.build.context, config.build.dockerfile) == ("api", "Dockerfile")
+    text = (tmp_path / "config.yaml").read_text()
+    assert f"# Found {name} (service api): `--target compose` runs it." in text
+
+
+def test_init_compose_without_a_compose_file_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    done = init(tmp_path, "--target", "compose")
+    assert done.returncode == 2 and "no Compose file in" in done.stderr and "Traceback" not in done.stderr
+    assert init(tmp_path).returncode == 0  # a Dockerfile alone still means docker
+    assert load_config(tmp_path / "config.yaml").deploy.target == "docker"  # type: ignore[union-attr]

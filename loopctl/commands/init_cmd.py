@@ -9,7 +9,7 @@ import typer
 
 from loopctl.exitcodes import ExitCode
 
-TargetOption = Literal["docker", "cloudrun", "url"]
+TargetOption = Literal["docker", "cloudrun", "url", "compose"]
 
 
 def init(
@@ -19,8 +19,9 @@ def init(
     target: Annotated[
         TargetOption | None,
         typer.Option(
-            help="docker (build and run on the local engine), cloudrun, or url (a service deployed by other "
-            "means). Default: docker when a Dockerfile is beside the config, else url."
+            help="docker (build and run on the local engine), compose (run the Compose file beside the config), "
+            "cloudrun, or url (a service deployed by other means). Default: compose when a Compose file is beside "
+            "the config, else docker when a Dockerfile is, else url."
         ),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
@@ -37,8 +38,13 @@ def init(
             raise UsageError(f"{path} already exists", hint="use --force to overwrite it")
         folder = path.parent
         service = detect_service(folder)
-        chosen = target or ("docker" if service.dockerfile else "url")
-        if chosen != "url" and service.dockerfile is None:
+        chosen = target or ("compose" if service.compose else "docker" if service.dockerfile else "url")
+        if chosen == "compose" and service.compose is None:
+            raise UsageError(
+                f"no Compose file in {folder.resolve()}: --target compose runs one",
+                hint=f"add one ({' or '.join(('compose.yaml', 'docker-compose.yml'))}), or use --target docker",
+            )
+        if chosen in ("docker", "cloudrun") and service.dockerfile is None:
             raise UsageError(
                 f"no Dockerfile in {folder.resolve()}: --target {chosen} builds one",
                 hint="add a Dockerfile beside the config, or use --target url for a service deployed by other means",
