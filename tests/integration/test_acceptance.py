@@ -262,7 +262,9 @@ def test_iteration_3_lists_the_files_of_the_uncommitted_fix(story: Story) -> Non
     before, record = story.workspace.record(2), story.workspace.record(3)
     assert record["git"]["dirty"] is True and record["git"]["commit"] == before["git"]["commit"]
     changes = record["changes"]
-    assert changes["commits"] == [] and changes["files"] == [{"path": SETTINGS, "added": 1, "removed": 1}]
+    assert changes["commits"] == [] and changes["files"] == [
+        {"path": SETTINGS, "added": 1, "removed": 1, "service": None}
+    ]
     body = section(story.workspace.report(3), "Changes since iteration 2")
     short = record["git"]["commit"][:7]
     assert f"From `{short}` to `{short}+`: 0 commits." in body
