@@ -8,6 +8,7 @@ from loopctl.config import load_config
 from loopctl.looping import inputs_moved
 from loopctl.phases.inputs import input_digest
 from tests.support.records import make_record
+from tests.support.services import SHOP
 
 CONFIG = "project: svc\nbuild: {context: ., image: 127.0.0.1:5000/svc}\n"
 
@@ -32,22 +33,10 @@ def test_without_a_build_or_with_a_broken_config_nothing_moved(tmp_path: Path) -
     assert not inputs_moved(make_record(1, "failed", build=None), tmp_path / "config.yaml")
 
 
-SERVICES = """\
-project: shop
-services:
-  store:
-    deploy: {target: docker, docker: {image: "redis:7", port: 6379}}
-  api:
-    depends_on: [store]
-    build: {context: api, image: 127.0.0.1:5000/shop-api}
-    deploy: {target: docker, docker: {port: 8080, host_port: 18080}}
-"""
-
-
 def test_an_edit_to_one_of_several_services_during_the_iteration_is_seen(tmp_path: Path) -> None:
     from loopctl.config.services import service_views
 
-    (tmp_path / "config.yaml").write_text(SERVICES)
+    (tmp_path / "config.yaml").write_text(SHOP)
     (tmp_path / "api").mkdir()
     (tmp_path / "api" / "Dockerfile").write_text("FROM scratch\nCOPY . /srv\n")
     (tmp_path / "api" / "main.py").write_text("print('v1')\n")

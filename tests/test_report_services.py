@@ -18,6 +18,7 @@ from loopctl.reports.markdown import render_markdown
 from tests.reliability.hostile import HOSTILE
 from tests.support.records import closed, digest, http_check, make_record
 from tests.support.service_records import API_URL, STORE_CONTAINER, service_phases, services, shop, story
+from tests.support.services import SHOP
 
 
 def section(report: str, title: str) -> str:
@@ -163,26 +164,13 @@ def test_junit_phases_name_their_service() -> None:
     assert properties["loopctl.api.url"] == API_URL
 
 
-SHOP_CONFIG = """\
-project: shop
-services:
-  store:
-    deploy: {target: docker, docker: {image: "redis:7", port: 6379}}
-  api:
-    depends_on: [store]
-    build: {context: api, image: shop-api}
-    deploy: {target: docker, docker: {port: 8080, host_port: 18080}}
-    probe: {checks: [{name: chat, websocket: {path: /ws, expect_events: [agent_started]}}]}
-"""
-
-
 def loopctl(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "loopctl", *args, "-c", str(folder / "config.yaml")]
     return subprocess.run(command, capture_output=True, text=True, cwd=folder, check=False, timeout=60)
 
 
 def test_the_json_record_carries_each_service(tmp_path: Path) -> None:
-    (tmp_path / "config.yaml").write_text(SHOP_CONFIG)
+    (tmp_path / "config.yaml").write_text(SHOP)
     before, after = story()
     store = Store(tmp_path / "iterations")
     for record in (before, after):

@@ -10,21 +10,7 @@ from loopctl.config import load_config
 from loopctl.config.services import fill_refs, needed_by, selected, service_views
 from loopctl.errors import UsageError
 from tests.reliability.harness import EXIT_USAGE, run_loopctl
-
-TWO = """\
-project: shop
-services:
-  store:
-    deploy: {target: docker, docker: {image: "redis:7", port: 6379}}
-  api:
-    depends_on: [store]
-    build: {context: api, image: 127.0.0.1:5000/shop-api}
-    push: {auth: none}
-    deploy:
-      target: docker
-      docker: {port: 8080, host_port: 18080, env: {STORE_ADDR: "store:6379"}}
-    probe: {checks: [{name: chat, websocket: {path: /ws, expect_events: [agent_started, agent_completed]}}]}
-"""
+from tests.support.services import SHOP
 
 
 def load(tmp_path: Path, text: str) -> object:
@@ -40,7 +26,7 @@ def problem(tmp_path: Path, text: str) -> str:
 
 
 def test_the_issue_config_reads_as_two_views_in_deploy_order_with_their_own_blocks(tmp_path: Path) -> None:
-    (tmp_path / "config.yaml").write_text(TWO)
+    (tmp_path / "config.yaml").write_text(SHOP)
     config = load_config(tmp_path / "config.yaml")
     views = service_views(config)
     assert [view.name for view in views] == ["store", "api"]
@@ -64,14 +50,17 @@ def test_one_service_is_named_after_the_project_and_its_container_too(tmp_path: 
 
 
 def test_a_cycle_is_a_config_error_that_names_it_and_its_line(tmp_path: Path) -> None:
-    text = TWO.replace("  store:\n", "  store:\n    depends_on: [api]\n")
+    text = SHOP.replace(
+        "    deploy: {target: docker, docker: {image",
+        "    depends_on: [api]\n    deploy: {target: docker, docker: {image",
+    )
     message = problem(tmp_path, text)
     assert "dependency cycle: store → api → store" in message
     assert "config.yaml:4:" in message, message
 
 
 def test_a_host_port_used_twice_and_an_unknown_dependency_are_both_said_with_their_lines(tmp_path: Path) -> None:
-    text = TWO.replace("port: 6379}", "port: 6379, host_port: 18080}")
+    text = SHOP.replace("port: 6379}", "port: 6379, host_port: 18080}")
     text = text.replace("depends_on: [store]", "depends_on: [store, cache]")
     message = problem(tmp_path, text)
     assert "services.api.depends_on: no service named 'cache'" in message
@@ -81,17 +70,18 @@ def test_a_host_port_used_twice_and_an_unknown_dependency_are_both_said_with_the
 
 
 def test_a_reference_to_a_service_that_is_not_a_dependency_says_to_add_it(tmp_path: Path) -> None:
-    text = TWO.replace("depends_on: [store]", "depends_on: []").replace('"store:6379"', '"{services.store.host}:6379"')
+    text = SHOP.replace("depends_on: [store]", "depends_on: []").replace('"store:6379"', '"{services.store.host}:6379"')
     message = problem(tmp_path, text)
     assert "{services.store.host} is known only once store is deployed: add store to services.api.depends_on" in message
 
 
 def test_a_check_name_two_services_use_and_top_level_blocks_beside_services_are_refused(tmp_path: Path) -> None:
-    text = TWO.replace(
-        "  store:\n    deploy:", "  store:\n    probe: {checks: [{name: chat, http: {path: /}}]}\n    deploy:"
+    text = SHOP.replace(
+        "    deploy: {target: docker, docker: {image",
+        "    probe: {checks: [{name: chat, http: {path: /}}]}\n    deploy: {target: docker, docker: {image",
     )
     assert "check name 'chat' is also used by store" in problem(tmp_path, text)
-    message = problem(tmp_path, TWO + "deploy: {target: url, url: http://x}\n")
+    message = problem(tmp_path, SHOP + "deploy: {target: url, url: http://x}\n")
     assert "give deploy inside each service under services:" in message
 
 
@@ -107,7 +97,7 @@ def test_service_references_are_filled_from_what_the_dependencies_made_known() -
 
 
 def test_an_unknown_service_on_the_command_line_names_the_known_ones(tmp_path: Path) -> None:
-    (tmp_path / "config.yaml").write_text(TWO)
+    (tmp_path / "config.yaml").write_text(SHOP)
     views = service_views(load_config(tmp_path / "config.yaml"))
     with pytest.raises(UsageError) as raised:
         selected(views, ["web"])
@@ -116,7 +106,7 @@ def test_an_unknown_service_on_the_command_line_names_the_known_ones(tmp_path: P
 
 
 def test_image_and_service_flags_that_do_not_fit_the_config_are_usage_errors(tmp_path: Path) -> None:
-    (tmp_path / "config.yaml").write_text(TWO)
+    (tmp_path / "config.yaml").write_text(SHOP)
     done = run_loopctl(tmp_path, "iterate", "--image", "127.0.0.1:5000/x@sha256:" + "0" * 64)
     assert done.returncode == EXIT_USAGE
     assert "--image deploys one image, and this config has several services" in done.stderr

@@ -70,15 +70,7 @@ def handshake_status(status: int, body: str) -> OutcomeRecord:
     """The server answered the upgrade with an HTTP status instead of 101."""
     excerpt = one_line(body)
     if is_google_front_end_denial(status, body):
-        info = CONNECT_FAILURES["iam_denied"]
-        return _outcome(
-            code=status,
-            category="iam_denied",
-            depth=info.depth,
-            label=f"HTTP {status} {info.label}",
-            reason=excerpt,
-            hint=info.hint,
-        )
+        return _iam_denied(status, excerpt)
     name, _ = describe_http_status(status)
     label = f"HTTP {status} {name} instead of 101 Switching Protocols"
     return _outcome(
@@ -88,6 +80,19 @@ def handshake_status(status: int, body: str) -> OutcomeRecord:
         label=label,
         reason=excerpt,
         hint=handshake_hint(status, body),
+    )
+
+
+def _iam_denied(status: int, excerpt: str) -> OutcomeRecord:
+    """Google's front end refused the request before the app saw it (the caller lacks run.invoker)."""
+    info = CONNECT_FAILURES["iam_denied"]
+    return _outcome(
+        code=status,
+        category="iam_denied",
+        depth=info.depth,
+        label=f"HTTP {status} {info.label}",
+        reason=excerpt,
+        hint=info.hint,
     )
 
 
@@ -101,15 +106,7 @@ def http_response(status: int, body: str, *, expect_status: int | None) -> Outco
             code=status, category="success", depth=DEPTH_SUCCESS, label=f"HTTP {status} {name}", reason=excerpt, hint=""
         )
     if is_google_front_end_denial(status, body):
-        info = CONNECT_FAILURES["iam_denied"]
-        return _outcome(
-            code=status,
-            category="iam_denied",
-            depth=info.depth,
-            label=f"HTTP {status} {info.label}",
-            reason=excerpt,
-            hint=info.hint,
-        )
+        return _iam_denied(status, excerpt)
     wanted = f"expected {expect_status}" if expect_status is not None else "expected 2xx"
     category, depth = {401: ("unauthorized", DEPTH_AUTH), 403: ("forbidden", DEPTH_AUTH)}.get(
         status, ("server_error" if status >= 500 else "unexpected_status", DEPTH_PROCESSING)

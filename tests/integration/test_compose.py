@@ -154,6 +154,19 @@ def record(folder: Path, number: int) -> dict[str, Any]:
     return dict(json.loads((folder / "iterations" / f"{number:04d}.json").read_text()))
 
 
+def failed_deploy(
+    folder: Path, project: str, *, code: int = 4, env: dict[str, str] | None = None
+) -> tuple[dict[str, Any], subprocess.CompletedProcess[str]]:
+    """The first iteration of a project whose deploy fails with exit `code` (Compose's project taken down after):
+    its deploy phase and the run."""
+    try:
+        done, _ = iterate(folder, env=env)
+    finally:
+        compose_down(folder, project)
+    assert done.returncode == code, done.stderr
+    return next(phase for phase in record(folder, 1)["phases"] if phase["name"] == "deploy"), done
+
+
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory: pytest.TempPathFactory, engine: Any, registry: RegistryHandle) -> Iterator[tuple[Path, str]]:
     folder = tmp_path_factory.mktemp("shop")
@@ -208,17 +221,12 @@ def test_a_compose_file_that_does_not_parse_is_a_usage_error_with_composes_messa
 ) -> None:
     project = write_project(tmp_path, registry)
     (tmp_path / "docker-compose.yml").write_text("services:\n  api: [\n")
-    try:
-        done, envelope = iterate(tmp_path)
-    finally:
-        compose_down(tmp_path, project)
-    assert done.returncode == 2, done.stderr
-    deploy = next(phase for phase in record(tmp_path, 1)["phases"] if phase["name"] == "deploy")
+    deploy, done = failed_deploy(tmp_path, project, code=2)
     assert deploy["status"] == "failed" and deploy["error"]["kind"] == "usage"
     message = deploy["error"]["message"]
     assert message.startswith("Compose cannot read docker-compose.yml: ") and "while parsing" in message
     assert "\n" not in message
-    assert envelope["exit_code"] == 2
+    assert json.loads(done.stdout)["exit_code"] == 2
 
 
 def test_an_unhealthy_companion_fails_the_deploy_at_once_with_its_log(
@@ -228,12 +236,7 @@ def test_an_unhealthy_companion_fails_the_deploy_at_once_with_its_log(
     sick = "\"import sys; print('store is sick'); sys.exit(1);"
     failing = COMPOSE.format(value="1").replace('"import socket;', sick).replace("retries: 30", "retries: 1")
     (tmp_path / "docker-compose.yml").write_text(failing)
-    try:
-        done, _ = iterate(tmp_path)
-    finally:
-        compose_down(tmp_path, project)
-    assert done.returncode == 4, done.stderr
-    deploy = next(phase for phase in record(tmp_path, 1)["phases"] if phase["name"] == "deploy")
+    deploy, _ = failed_deploy(tmp_path, project)
     assert deploy["error"]["kind"] == "not_listening"
     assert deploy["error"]["message"].startswith("compose service store (")
     assert "is unhealthy; its health check said: store is sick" in deploy["error"]["message"]
@@ -250,12 +253,7 @@ def test_a_failing_up_is_one_line_of_composes_own_message_with_secrets_masked(
     config = (tmp_path / "config.yaml").read_text()
     auth = "auth: {type: bearer, token: {env: COMPOSE_TEST_TOKEN}}\n        send:"
     (tmp_path / "config.yaml").write_text(config.replace("send:", auth))
-    try:
-        done, _ = iterate(tmp_path, env={"COMPOSE_TEST_TOKEN": secret})
-    finally:
-        compose_down(tmp_path, project)
-    assert done.returncode == 4, done.stderr
-    deploy = next(phase for phase in record(tmp_path, 1)["phases"] if phase["name"] == "deploy")
+    deploy, done = failed_deploy(tmp_path, project, env={"COMPOSE_TEST_TOKEN": secret})
     message = deploy["error"]["message"]
     assert deploy["error"]["kind"] == "container_start" and "\n" not in message
     assert message.startswith(f"Compose could not start the project loopctl-{project}: ")
@@ -334,12 +332,7 @@ def test_the_deployed_service_exiting_fails_the_deploy_at_once_with_its_last_lin
         "    depends_on: [store]\n    command: [python3, -c, \"print('no store address')\"]\n",
     )
     (tmp_path / "docker-compose.yml").write_text(compose)
-    try:
-        done, _ = iterate(tmp_path)
-    finally:
-        compose_down(tmp_path, project)
-    assert done.returncode == 4, done.stderr
-    deploy = next(phase for phase in record(tmp_path, 1)["phases"] if phase["name"] == "deploy")
+    deploy, _ = failed_deploy(tmp_path, project)
     assert deploy["error"]["kind"] == "container_exited"
     assert deploy["error"]["message"].startswith("compose service api (")
     assert "exited with code 0; its last lines:\nno store address" in deploy["error"]["message"]
