@@ -6,37 +6,24 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from loopctl import __version__
 from loopctl.records.store import Store
+from tests.support.health import health_service
 from tests.support.records import story
 
 REPO = Path(__file__).resolve().parents[1]
 KEYS = {"loopctl", "schema", "command", "status", "exit_code", "data", "errors"}
 
 
-class Health(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        self.send_response(200 if self.path == "/health" else 404)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def service() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Health)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with health_service() as url:
+        yield url
 
 
 def config(folder: Path, url: str, path: str = "/health") -> str:
