@@ -114,3 +114,15 @@ def test_image_and_service_flags_that_do_not_fit_the_config_are_usage_errors(tmp
     (tmp_path / "config.yaml").write_text("project: solo\ndeploy: {target: url, url: http://127.0.0.1:9}\n")
     done = run_loopctl(tmp_path, "iterate", "--service", "api")
     assert done.returncode == EXIT_USAGE and "--service needs a config with services:" in done.stderr
+
+
+def test_a_cloud_run_service_cannot_be_handed_a_container_on_this_machine(tmp_path: Path) -> None:
+    cloudrun = (
+        "{target: cloudrun, cloudrun: {project: p, region: r, service: api, env: {STORE: '{services.store.url}'}}}"
+    )
+    text = SHOP.replace("    build: {context: api, image: 127.0.0.1:5000/shop-api}\n    push: {auth: none}\n", "")
+    start = text.index("    deploy:\n      target: docker\n      docker: {port: 8080")
+    end = text.index("    probe:", start)
+    text = text[:start] + f"    deploy: {cloudrun}\n" + text[end:]
+    message = problem(tmp_path, text)
+    assert "services.api.deploy.cloudrun.env.STORE: store runs on this machine's engine" in message, message

@@ -227,3 +227,15 @@ def _references(config: Config) -> Iterator[tuple[list[Any], str]]:
                             f"services.{own}.depends_on"
                         ),
                     )
+                elif deploy.target == "cloudrun" and _on_this_machine(services[name].deploy):
+                    yield (
+                        [*at, deploy.target, "env", key],
+                        (
+                            f"{where}: {name} runs on this machine's engine, which Cloud Run cannot reach: deploy "
+                            f"{name} to Cloud Run too, or give its public URL"
+                        ),
+                    )
+
+
+def _on_this_machine(deploy: DeployConfig | None) -> bool:
+    return deploy is not None and deploy.target in ("docker", "compose")
