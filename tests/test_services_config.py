@@ -126,3 +126,19 @@ def test_a_cloud_run_service_cannot_be_handed_a_container_on_this_machine(tmp_pa
     text = text[:start] + f"    deploy: {cloudrun}\n" + text[end:]
     message = problem(tmp_path, text)
     assert "services.api.deploy.cloudrun.env.STORE: store runs on this machine's engine" in message, message
+
+
+def test_thousands_of_chained_services_order_and_a_cycle_through_them_is_named(tmp_path: Path) -> None:
+    count = 3000  # past the interpreter's recursion limit: neither the order nor the cycle search recurses
+    blocks = "".join(
+        f"  s{index}:\n    depends_on: [s{index + 1}]\n    deploy: {{target: url, url: 'http://127.0.0.1:9'}}\n"
+        for index in range(count - 1)
+    )
+    last = f"  s{count - 1}:\n    deploy: {{target: url, url: 'http://127.0.0.1:9'}}\n"
+    (tmp_path / "config.yaml").write_text(f"project: long\nservices:\n{blocks}{last}")
+    names = [view.name for view in service_views(load_config(tmp_path / "config.yaml"))]
+    assert names == [f"s{index}" for index in reversed(range(count))]
+    looped = last.replace("  s2999:\n", "  s2999:\n    depends_on: [s0]\n")
+    message = problem(tmp_path, f"project: long\nservices:\n{blocks}{looped}")
+    assert "services: a dependency cycle: s0 → s1 → s2 → s3 → … 2994 more → s2998 → s2999 → s0" in message
+    assert len(message) < 1000

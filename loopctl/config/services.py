@@ -52,20 +52,25 @@ def _view(config: Config, name: str) -> ServiceView:
 
 
 def deploy_order(needs: Mapping[str, Sequence[str]]) -> list[str]:
-    """Dependencies before their dependents, file order among equals; assumes no cycle (checked on load)."""
+    """Dependencies before their dependents, file order among equals; assumes no cycle (checked on load).
+
+    Depth first with a stack of its own: a chain of thousands of services is no recursion limit."""
     done: list[str] = []
     placed: set[str] = set()
-
-    def place(name: str) -> None:
-        if name in placed:
-            return
-        placed.add(name)
-        for need in needs.get(name, ()):
-            place(need)
-        done.append(name)
-
-    for name in needs:
-        place(name)
+    for root in needs:
+        if root in placed:
+            continue
+        placed.add(root)
+        stack = [(root, iter(needs.get(root, ())))]
+        while stack:
+            name, rest = stack[-1]
+            need = next((need for need in rest if need not in placed), None)
+            if need is None:
+                stack.pop()
+                done.append(name)
+            else:
+                placed.add(need)
+                stack.append((need, iter(needs.get(need, ()))))
     return done
 
 
@@ -118,7 +123,8 @@ def service_problems(config: Config) -> Iterator[tuple[list[Any], str]]:
                 yield at, f"services.{name}.depends_on: a service cannot depend on itself"
     cycle = _cycle({name: block.depends_on for name, block in services.items()})
     if cycle:
-        yield ["services", cycle[0], "depends_on"], f"services: a dependency cycle: {' → '.join(cycle)}"
+        shown = cycle if len(cycle) <= 8 else [*cycle[:4], f"… {len(cycle) - 7} more", *cycle[-3:]]
+        yield ["services", cycle[0], "depends_on"], f"services: a dependency cycle: {' → '.join(shown)}"
     yield from _host_ports(config)
     yield from _check_names(config)
     yield from _references(config)
@@ -142,24 +148,15 @@ def _named_images(config: Config) -> Iterator[tuple[list[Any], str]]:
 
 
 def _cycle(needs: Mapping[str, Sequence[str]]) -> list[str] | None:
-    """One cycle through the dependencies (`a → b → a`), or None."""
-    state: dict[str, str] = {}
+    """One cycle through the dependencies (`a → b → a`), or None; a service naming itself or an unknown one is said
+    on its own. The standard library's topological sorter finds it (it lists a cycle against the arrows)."""
+    import graphlib
 
-    def visit(name: str, path: list[str]) -> list[str] | None:
-        state[name] = "open"
-        for need in needs.get(name, ()):
-            if need == name or need not in needs:
-                continue  # said on its own
-            if state.get(need) == "open":
-                return [*path[path.index(need) :], need] if need in path else [name, need]
-            if need not in state and (found := visit(need, [*path, need])):
-                return found
-        state[name] = "done"
-        return None
-
-    for name in needs:
-        if name not in state and (found := visit(name, [name])):
-            return found
+    edges = {name: [need for need in wants if need != name and need in needs] for name, wants in needs.items()}
+    try:
+        graphlib.TopologicalSorter(edges).prepare()
+    except graphlib.CycleError as cycle:
+        return list(reversed(cycle.args[1]))
     return None
 
 
