@@ -179,7 +179,7 @@ def _run_services(
             stopped = "an interrupt"
         if any(step.result.status == "failed" for step in steps):
             failed[name] = "failed"
-        _share(ctx, contexts)
+        _share(ctx)
     half = [name for name in contexts if name in failed]
     if stopped is None and half:
         stopped = f"{', '.join(half)} did not deploy (nothing is probed against a half-started system)"
@@ -246,22 +246,15 @@ def _service_context(plan: ServicePlan, root: Context) -> Context:
     )
 
 
-def _share(ctx: Context, contexts: dict[str, Context]) -> None:
-    """What a deployed service made known to those deployed after it: its URL and its host."""
+def _share(ctx: Context) -> None:
+    """A deployed service's section, for its dependents' evidence; and, unless its deploy phase said how it is
+    reached (a container by its name on the project network, Cloud Run by its service URL), its URL."""
     deploy = ctx.sections.deploy
     if deploy is None or not deploy.url or ctx.service is None:
         return
     ctx.deployed[ctx.service] = deploy
-    if ctx.service in ctx.peers:  # said by the deploy phase, which knows better (Cloud Run: not the preview tag)
-        return
-    from urllib.parse import urlsplit
-
-    block = ctx.config.deploy.docker or ctx.config.deploy.compose if ctx.config.deploy is not None else None
-    if deploy.target in ("docker", "compose") and block is not None:  # on the project's network, by its name
-        host = ctx.service if deploy.target == "docker" else deploy.service or ctx.service
-        ctx.peers[ctx.service] = {"host": host, "url": f"http://{host}:{block.port}"}
-    else:
-        ctx.peers[ctx.service] = {"host": urlsplit(deploy.url).netloc, "url": deploy.url}
+    if ctx.service not in ctx.peers:
+        ctx.share(deploy.url)
 
 
 def _timed(phase: Phase, ctx: Context) -> tuple[PhaseResult, float]:

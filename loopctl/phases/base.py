@@ -79,6 +79,16 @@ class Context:
     # The whole project's config, when `config` is one service's view of it (the record's git section covers all).
     project_config: Config | None = None
 
+    def share(self, url: str, host: str | None = None) -> None:
+        """In a project of several services: how the services deployed after this one reach it, for
+        `{services.NAME.url}` and `.host` in their env (its URL's host unless `host` says otherwise). An empty URL
+        says they cannot: a dependent's reference then fails naming this service."""
+        if self.service is None:
+            return
+        from urllib.parse import urlsplit
+
+        self.peers[self.service] = {"url": url, "host": host or urlsplit(url).netloc} if url else {}
+
     def log(self, phase: str, message: str) -> None:
         self.on_event(Event("log", phase, message, service=self.service))
 

@@ -32,7 +32,7 @@ services:
     push: {{auth: none}}
     deploy:
       target: docker
-      docker: {{port: 8080, env: {{STORE_ADDR: "store:6379"}}}}
+      docker: {{port: 8080, env: {{STORE_ADDR: "{{services.store.host}}:6379"}}}}
     probe:
       checks:
         - name: chat

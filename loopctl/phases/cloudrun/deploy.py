@@ -275,13 +275,7 @@ def share(ctx: Context, service: run_v2.Service) -> None:
 
     Never the preview tag's URL, which the probe uses: a dependent keeps the URL in its revision, and the tag moves to
     the next unverified revision (or goes) once this one is promoted."""
-    if ctx.service is None:
-        return
-    from urllib.parse import urlsplit
-
-    url = "" if service.default_uri_disabled else str(service.uri)
-    # An empty entry says so: a dependent's reference then fails naming this service, rather than taking another URL.
-    ctx.peers[ctx.service] = {"url": url, "host": urlsplit(url).netloc} if url else {}
+    ctx.share("" if service.default_uri_disabled else str(service.uri))
 
 
 def _check_url(check: CheckConfig) -> str | None:

@@ -43,6 +43,8 @@ class DockerDeploy:
         spec = _config(ctx)
         image = image_reference(ctx)
         wanted = fingerprint(image, spec, network=project_network(ctx))
+        if ctx.service is not None:  # its dependents reach it by its name on the project network, not on loopback
+            ctx.share(f"http://{ctx.service}:{spec.port}", ctx.service)
         reused = None if ctx.options.no_cache else find_reusable(spec, wanted)
         if reused is not None:
             ctx.log(PHASE, f"unchanged: {spec.name} ({reused.id[:12]}) already runs this image and config")
