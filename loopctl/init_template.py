@@ -72,7 +72,7 @@ def detect_compose(folder: Path) -> Compose | None:
         text = stream.read(COMPOSE_LIMIT).decode("utf-8", errors="replace")
     try:
         document = yaml.safe_load(text)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, RecursionError):  # broken or nested past the parser's depth: Compose will say why
         document = None
     services = document.get("services") if isinstance(document, dict) else None
     if not isinstance(services, dict) or not services:

@@ -198,3 +198,14 @@ def test_init_compose_without_a_compose_file_is_one_line(tmp_path: Path) -> None
     assert done.returncode == 2 and "no Compose file in" in done.stderr and "Traceback" not in done.stderr
     assert init(tmp_path).returncode == 0  # a Dockerfile alone still means docker
     assert load_config(tmp_path / "config.yaml").deploy.target == "docker"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("text", ["services: [" * 100_000, "services:\n  api: {build: .\n", "- just a list\n"])
+def test_a_compose_file_init_cannot_read_is_left_to_compose_and_init_still_writes_one_line(
+    tmp_path: Path, text: str
+) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    (tmp_path / "compose.yaml").write_text(text)
+    done = init(tmp_path)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert "for target docker" in done.stderr  # no compose service to offer: the Dockerfile decides
