@@ -161,3 +161,18 @@ def test_a_companion_image_that_cannot_be_pulled_is_one_line_and_its_dependents_
     assert error["message"].startswith("image 127.0.0.1:5000/nowhere:1 is not on this engine and cannot be pulled")
     assert by_name[("api", "deploy")]["detail"]["reason"] == "after its dependency store failed"
     assert done.returncode == EXIT_DEPLOY and "Traceback" not in done.stderr
+
+
+def test_the_project_network_is_made_even_when_another_network_name_contains_it(engine: Any) -> None:
+    from loopctl.phases.docker.deploy import ensure_network
+
+    name = f"loopctl-test-net-{uuid.uuid4().hex[:8]}"
+    engine.networks.create(f"loopctl-{name}-other")
+    try:
+        ensure_network(engine, f"loopctl-{name}", name)
+        made = [network for network in engine.networks.list() if network.name == f"loopctl-{name}"]
+        assert len(made) == 1 and made[0].attrs["Labels"] == {"loopctl.project": name}
+        ensure_network(engine, f"loopctl-{name}", name)  # there now: made once
+    finally:
+        for network in engine.networks.list(names=[f"loopctl-{name}"]):  # both: the filter matches parts
+            network.remove()

@@ -363,7 +363,8 @@ def ensure_network(client: Any, network: str, project: str) -> None:
     """The project's network, made (labelled as the project's, so `clean` finds it) when it is not there."""
     from docker.errors import APIError
 
-    if client.networks.list(names=[network]):
+    # The engine's name filter matches parts of names too (`loopctl-shop` finds `loopctl-shop-2`): compare exactly.
+    if any(found.name == network for found in client.networks.list(names=[network])):
         return
     try:
         client.networks.create(network, driver="bridge", labels={"loopctl.project": project})
