@@ -116,33 +116,28 @@ def _container_iteration(container: Any) -> int:
 
 
 def _project_images(client: Any, config: Config, keep: int, serving: set[str]) -> list[tuple[dict[str, Any], Leftover]]:
-    """Every service's images (each its repository, all the project's label), each reference once."""
-    pairs: dict[str, tuple[dict[str, Any], Leftover]] = {}
-    for view in service_views(config):
-        for image, item in _images(client, view.config, keep, serving):
-            pairs.setdefault(item.name, (image, item))
-    return list(pairs.values())
+    """One entry per image reference loopctl made (`repo:tag`, `repo@digest`) in each service's repository; in
+    each, the last `keep` images and those a kept container runs stay (one service's builds never push another's
+    out of its last `keep`).
 
-
-def _images(client: Any, config: Config, keep: int, serving: set[str]) -> list[tuple[dict[str, Any], Leftover]]:
-    """One entry per image reference loopctl made (`repo:tag`, `repo@digest`); the last `keep` images and those
-    a kept container runs stay.
-
-    Read as the engine lists them (`GET /images/json`: Id, RepoTags, RepoDigests, Created): the SDK's
-    `images.list` would inspect every image once more, one request each."""
-    repository = config.build.image if config.build is not None else None
+    Read as the engine lists them (`GET /images/json`: Id, RepoTags, RepoDigests, Created), the project's label
+    once: the SDK's `images.list` would inspect every image once more, one request each."""
+    repositories = [view.config.build.image for view in service_views(config) if view.config.build is not None]
     listed = client.api.images(filters={"label": f"{PROJECT_LABEL}={config.project}"})
-    if repository:
+    for repository in repositories:
         listed += client.api.images(name=repository)
     images = {str(image["Id"]): image for image in listed}
-    ranked = sorted(images.values(), key=_image_rank, reverse=True)
-    recent = {image["Id"] for image in ranked[:keep]}
     pairs = []
-    for image in ranked:
-        why = "a kept container runs it" if image["Id"] in serving else ""
-        why = why or (f"among the last {keep}" if image["Id"] in recent else "")
-        for reference in _own_references(image, repository):
-            pairs.append((image, Leftover("image", reference, _image_iteration(image), why)))
+    for repository in dict.fromkeys(repositories):
+        ranked = sorted(
+            (image for image in images.values() if _own_references(image, repository)), key=_image_rank, reverse=True
+        )
+        recent = {image["Id"] for image in ranked[:keep]}
+        for image in ranked:
+            why = "a kept container runs it" if image["Id"] in serving else ""
+            why = why or (f"among the last {keep}" if image["Id"] in recent else "")
+            for reference in _own_references(image, repository):
+                pairs.append((image, Leftover("image", reference, _image_iteration(image), why)))
     return pairs
 
 

@@ -148,6 +148,23 @@ def test_clean_and_doctor_see_every_service_of_the_project(project: Path) -> Non
     assert "store: registry" not in findings  # the store is not pushed
 
 
+def test_clean_keeps_the_last_images_of_each_service_not_of_the_project(project: Path, engine: Any) -> None:
+    code, record, _ = run(project)
+    assert code == 0, record
+    name = record["project"]
+    engine.containers.get(f"{name}-api").stop(timeout=1)  # its image no longer kept because it runs
+    try:
+        done = run_loopctl(
+            project, "clean", "--dry-run", "--keep", "1", "--json", "--config", str(project / "config.yaml")
+        )
+        found = json.loads(done.stdout)["data"]["found"]
+    finally:
+        engine.containers.get(f"{name}-api").start()
+    api = [item for item in found if item["kind"] == "image" and item["name"].startswith(f"127.0.0.1:5000/{name}-api")]
+    # The store was built again after the api (its broken build): its images must not take the api's one place.
+    assert api and {item["why_kept"] for item in api} == {"among the last 1"}, api
+
+
 def test_a_companion_image_that_cannot_be_pulled_is_one_line_and_its_dependents_wait(project: Path) -> None:
     config = (project / "config.yaml").read_text()
     store = config[config.index("  store:") : config.index("  api:")]
