@@ -6,8 +6,6 @@ The iterations run through the real runner, store, git and report; only the buil
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,6 +19,7 @@ from loopctl.reports.markdown import render_markdown
 from loopctl.runner import run_iteration
 from tests.support.git import git
 from tests.support.records import http_check
+from tests.test_init import init
 
 
 class Build:
@@ -55,9 +54,7 @@ def repo(tmp_path: Path) -> Path:
     (folder / "gone.py").write_text("deleted soon\n")
     (folder / ".gitignore").write_text(".env\n")
     git(folder, "init", "-q")
-    done = subprocess.run(
-        [sys.executable, "-m", "loopctl", "init", "--target", "docker"], cwd=folder, capture_output=True, text=True
-    )
+    done = init(folder, "--target", "docker")
     assert done.returncode == 0, done.stderr
     git(folder, "add", ".")
     git(folder, "commit", "-qm", "the service")
