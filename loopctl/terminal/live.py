@@ -58,7 +58,7 @@ class PhaseBoard:
         from rich.text import Text
 
         table = Table.grid(padding=(0, 2))
-        for name, row in self.rows.items():
+        for name, row in list(self.rows.items()):  # builds of several services report from their threads
             status = row["status"]
             if status == "running":
                 mark: Any = Spinner("dots", style="cyan")
