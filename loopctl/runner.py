@@ -159,6 +159,7 @@ def _run_services(
     dependents); then every service's probe, only when all of them deployed; then the project's suites; then
     each service's release (Cloud Run's promotion waits for the verdict, as with one service)."""
     contexts = {plan.view.name: _service_context(plan, root) for plan in plans}
+    root.git()  # read once, before the builds that name its commit run side by side and would each read it
     prepared, stopped = _prepare_all(plans, contexts, skip)
     ran: list[Ran] = [step for plan in plans for step in prepared[plan.view.name]]
     failed: dict[str, str] = {}  # service → why its dependents are skipped
