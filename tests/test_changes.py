@@ -268,3 +268,27 @@ def test_new_content_past_the_snapshot_budget_stands_in_too(tmp_path: Path, monk
     assert info.tree and info.large_files == ["service/b.txt", "service/c.txt"]  # a.txt fitted, then none did
     blob = git(root, "rev-parse", f"{info.tree}:service/a.txt")
     assert git(root, "cat-file", "-p", blob) == "x" * 60
+
+
+def test_with_several_services_each_uncommitted_file_names_the_innermost_context_holding_it(tmp_path: Path) -> None:
+    for folder in ("web", "web/api", "store"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "main.py").write_text("v1\n")
+    (tmp_path / "config.yaml").write_text(CONFIG)
+    git(tmp_path, "init", "--quiet")
+    git(tmp_path, "add", "--all")
+    git(tmp_path, "commit", "--quiet", "-m", "First")
+    contexts = {"web": tmp_path / "web", "api": tmp_path / "web" / "api", "store": tmp_path / "store"}
+    watched = [*contexts.values(), tmp_path / "config.yaml"]
+    first = make_record(1, "progress", git=git_info(tmp_path, watched))
+    for folder in ("web", "web/api", "store"):
+        (tmp_path / folder / "main.py").write_text("v2\n")  # never committed
+    (tmp_path / "config.yaml").write_text(CONFIG + "# a note\n")
+    second = make_record(2, "progress", git=git_info(tmp_path, watched))
+    found = changes_since(first, second, folder=tmp_path, contexts=contexts, config_file=tmp_path / "config.yaml")
+    assert {item["path"]: item.get("service") for item in found["files"]} == {
+        "config.yaml": None,
+        "store/main.py": "store",
+        "web/api/main.py": "api",  # inside web's context too: the innermost one is the service it belongs to
+        "web/main.py": "web",
+    }

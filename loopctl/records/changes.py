@@ -58,23 +58,26 @@ def changes_since(
         "from_commit": before.commit,
         "to_commit": after.commit,
         **_commits(top, before.commit, after.commit),
-        "files": [_file(item, top, contexts) for item in files],
+        "files": _owned_files(files, top, contexts),
         "config_changed": _config_keys(top, start, end, config_spec),
         "input_changed": _input_changed(previous, record),
         "note": "; ".join(note for note in notes if note),
     }
 
 
-def _file(item: dict[str, Any], top: Path, contexts: Mapping[str, Path]) -> dict[str, Any]:
-    """A changed file, clipped; with several services, whose build context holds it (the innermost one)."""
-    found = {**item, "path": one_line(item["path"], PATH_LIMIT)}
-    if len(contexts) < 2:
-        return found
-    where = (top / item["path"]).resolve()
-    owners = [
-        (len(path.resolve().parts), name) for name, path in contexts.items() if where.is_relative_to(path.resolve())
-    ]
-    return found | ({"service": max(owners)[1]} if owners else {})
+def _owned_files(files: list[dict[str, Any]], top: Path, contexts: Mapping[str, Path]) -> list[dict[str, Any]]:
+    """The changed files, clipped; with several services, each names the one whose build context holds it (the
+    innermost, when one context holds another). Paths are compared as git gives them, under the resolved top."""
+    roots = sorted(((path.resolve(), name) for name, path in contexts.items()), key=lambda pair: -len(pair[0].parts))
+    base, owned = top.resolve(), []
+    for item in files:
+        found = {**item, "path": one_line(item["path"], PATH_LIMIT)}
+        if len(roots) > 1:
+            where = base / item["path"]  # as git names it: a link is where it is, not where it points
+            owner = next((name for root, name in roots if where.is_relative_to(root)), None)
+            found |= {"service": owner} if owner else {}
+        owned.append(found)
+    return owned
 
 
 def _commits(top: Path, before: str, after: str) -> dict[str, Any]:
