@@ -18,7 +18,7 @@ _TICK_MS = 250
 
 
 @dataclass(frozen=True)
-class Context:
+class WatchedContext:
     """One build context as the input digest sees it (one service's)."""
 
     config: Config
@@ -43,7 +43,7 @@ class SourceTree:
     `.dockerignore` keeps out of the build; a file git ignores but the engine receives (`.env`) is watched.
     """
 
-    contexts: tuple[Context, ...]
+    contexts: tuple[WatchedContext, ...]
 
     @property
     def root(self) -> Path:
@@ -71,7 +71,7 @@ def source_tree(config: Config) -> SourceTree | None:
     built = [view.config for view in service_views(config) if view.config.build is not None]
     if not built:
         return None
-    return SourceTree(tuple(Context(view, input_rules(view)) for view in built))
+    return SourceTree(tuple(WatchedContext(view, input_rules(view)) for view in built))
 
 
 def source_state(tree: SourceTree) -> str:
