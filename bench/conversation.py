@@ -10,14 +10,13 @@ ratio.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import tempfile
 from pathlib import Path
 
-from events import FRAMES, RAW_CLIENT, start_server
-from timing import LOOPCTL, PYTHON, figure, median, require_venv, say, timed, verdict
+from events import FRAMES, raw_against_probe, start_server
+from timing import LOOPCTL, require_venv, say
 
 ROUNDS = 3
 GOAL_RATIO = 1.5
@@ -51,29 +50,12 @@ def main() -> None:
         config.write_text(CONFIG)
         try:
             say(f"conversation: server on 127.0.0.1:{port} sends {FRAMES:,} frames per connection")
-            probe_times: list[float] = []
-            raw_times: list[float] = []
-            outcome = ""
-            for round_number in range(ROUNDS):
-                elapsed, done = timed([PYTHON, "-c", RAW_CLIENT, f"ws://127.0.0.1:{port}/ws"])
-                raw_times.append(elapsed)
-                say(f"  round {round_number + 1}: raw websockets client {elapsed:.2f}s ({done.stdout.strip()} frames)")
-                url = f"http://127.0.0.1:{port}"
-                elapsed, done = timed([LOOPCTL, "probe", "--check", "chat", "--url", url, "-c", config, "--json"])
-                probe_times.append(elapsed)
-                data = (json.loads(done.stdout) if done.stdout.strip() else {}).get("data") or {}
-                outcome = f"{data.get('outcome', {}).get('category')}, {data.get('events_count')} events counted"
-                exit_code = done.returncode
-                say(f"  round {round_number + 1}: loopctl probe --check {elapsed:.2f}s ({outcome}; exit {exit_code})")
+            probe = [LOOPCTL, "probe", "--check", "chat", "--url", f"http://127.0.0.1:{port}", "-c", config, "--json"]
+            name = "conversation: loopctl probe --check"
+            raw_against_probe(name, f"ws://127.0.0.1:{port}/ws", [str(part) for part in probe], ROUNDS, GOAL_RATIO)
         finally:
             server.terminate()
             server.wait(timeout=10)
-    ratio = median(probe_times) / median(raw_times)
-    figure(
-        f"conversation: loopctl probe --check {median(probe_times):.2f}s ({outcome}) vs raw websockets client "
-        f"{median(raw_times):.2f}s over {FRAMES:,} frames = {ratio:.2f}x (median of {ROUNDS}; "
-        f"goal <= {GOAL_RATIO:g}x) {verdict(ratio <= GOAL_RATIO and outcome.startswith('success'))}"
-    )
 
 
 if __name__ == "__main__":

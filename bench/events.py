@@ -97,33 +97,39 @@ def probe_argv(url: str) -> list[str]:
     ]
 
 
+def raw_against_probe(name: str, url: str, probe: list[str], rounds: int, goal: float) -> None:
+    """`rounds` interleaved runs of the raw websockets client and of `probe` against the server at `url`; the figure
+    is the ratio of their medians, a pass only when it is within `goal` and the probe's outcome was a success."""
+    probe_times: list[float] = []
+    raw_times: list[float] = []
+    outcome = ""
+    for round_number in range(rounds):
+        elapsed, done = timed([PYTHON, "-c", RAW_CLIENT, url])
+        raw_times.append(elapsed)
+        say(f"  round {round_number + 1}: raw websockets client {elapsed:.2f}s ({done.stdout.strip()} frames)")
+        elapsed, done = timed(probe)
+        probe_times.append(elapsed)
+        document = (json.loads(done.stdout) if done.stdout.strip() else {}).get("data") or {}
+        outcome = f"{document.get('outcome', {}).get('category')}, {document.get('events_count')} events counted"
+        say(f"  round {round_number + 1}: {name} {elapsed:.2f}s ({outcome}; exit {done.returncode})")
+    ratio = median(probe_times) / median(raw_times)
+    figure(
+        f"{name}: {median(probe_times):.2f}s ({outcome}) vs raw websockets client "
+        f"{median(raw_times):.2f}s over {FRAMES:,} frames = {ratio:.2f}x (median of {rounds}; "
+        f"goal <= {goal:g}x) {verdict(ratio <= goal and outcome.startswith('success'))}"
+    )
+
+
 def main() -> None:
     require_venv()
     server, port = start_server({"type": "agent_started"}, {"type": "agent_completed"})
     try:
         url = f"ws://127.0.0.1:{port}/ws"
         say(f"events: server at {url} sends {FRAMES:,} frames per connection")
-        probe_times: list[float] = []
-        raw_times: list[float] = []
-        outcome = ""
-        for round_number in range(ROUNDS):
-            elapsed, done = timed([PYTHON, "-c", RAW_CLIENT, url])
-            raw_times.append(elapsed)
-            say(f"  round {round_number + 1}: raw websockets client {elapsed:.2f}s ({done.stdout.strip()} frames)")
-            elapsed, done = timed(probe_argv(url))
-            probe_times.append(elapsed)
-            document = (json.loads(done.stdout) if done.stdout.strip() else {}).get("data") or {}
-            outcome = f"{document.get('outcome', {}).get('category')}, {document.get('events_count')} events counted"
-            say(f"  round {round_number + 1}: loopctl probe {elapsed:.2f}s ({outcome}; exit {done.returncode})")
+        raw_against_probe("events: loopctl probe", url, probe_argv(url), ROUNDS, GOAL_RATIO)
     finally:
         server.terminate()
         server.wait(timeout=10)
-    ratio = median(probe_times) / median(raw_times)
-    figure(
-        f"events: loopctl probe {median(probe_times):.2f}s ({outcome}) vs raw websockets client "
-        f"{median(raw_times):.2f}s over {FRAMES:,} frames = {ratio:.2f}x (median of {ROUNDS}; "
-        f"goal <= {GOAL_RATIO:g}x) {verdict(ratio <= GOAL_RATIO and outcome.startswith('success'))}"
-    )
 
 
 if __name__ == "__main__":
