@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,7 +23,7 @@ from tests.reliability.harness import (
     write_config,
 )
 from tests.support.cloudrun_emulator import CloudRunEmulator
-from tests.support.realparts import docker_client
+from tests.support.realparts import docker_client, throwaway_container_name
 
 PROJECT, REGION = "rel-proj", "europe-west1"
 
@@ -110,12 +108,7 @@ runpy.run_module("agent_service", run_name="__main__")
 
 @pytest.fixture
 def container_name() -> Iterator[str]:
-    name = f"loopctl-rel-{uuid.uuid4().hex[:8]}"
-    yield name
-    import docker.errors
-
-    with contextlib.suppress(docker.errors.NotFound):
-        docker_client().containers.get(name).remove(force=True)
+    yield from throwaway_container_name("loopctl-rel")
 
 
 def test_a_container_that_crashes_after_it_is_ready_fails_the_probe_not_the_deploy(

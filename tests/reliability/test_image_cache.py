@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import io
 import shutil
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,19 +18,14 @@ from tests.reliability.harness import (
     iterations,
     write_config,
 )
-from tests.support.realparts import BASE_IMAGE, RegistryHandle, docker_client
+from tests.support.realparts import BASE_IMAGE, RegistryHandle, docker_client, throwaway_container_name
 
 PHASES = [("build", "ok"), ("push", "ok"), ("deploy", "ok"), ("probe", "ok")]
 
 
 @pytest.fixture
 def container_name() -> Iterator[str]:
-    name = f"loopctl-cache-{uuid.uuid4().hex[:8]}"
-    yield name
-    import docker.errors
-
-    with contextlib.suppress(docker.errors.NotFound):
-        docker_client().containers.get(name).remove(force=True)
+    yield from throwaway_container_name("loopctl-cache")
 
 
 def cache_config(folder: Path, registry: RegistryHandle, name: str, cache: str | None = None) -> None:

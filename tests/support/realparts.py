@@ -122,6 +122,17 @@ def engine_with_base_image() -> Iterator[Any]:
     client.close()
 
 
+def throwaway_container_name(prefix: str) -> Iterator[str]:
+    """A container name of the caller's own (`prefix-<random>`) for a fixture to yield from: the container of that
+    name, if a test made one, is removed at the end."""
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    yield name
+    import docker.errors
+
+    with contextlib.suppress(docker.errors.NotFound):
+        docker_client().containers.get(name).remove(force=True)
+
+
 def labelled_project(engine: Any, prefix: str) -> Iterator[str]:
     """A project name of the caller's own (`prefix-<random>`) for a fixture to yield from: every container the
     engine labels with it is removed at the end."""
