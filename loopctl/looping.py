@@ -79,10 +79,11 @@ def _wait(
 
 
 def _built_state(record: Record, tree: SourceTree) -> str:
-    """What the iteration built from; with several contexts (or nothing built), taken now: an edit saved during
-    the iteration was already caught by `inputs_moved`."""
-    built = record.build.input_digest if record.build is not None and len(tree.contexts) == 1 else None
-    return built or source_state(tree)
+    """What the iteration built from, as `source_state` writes it: each context's digest from the record; taken
+    now (hashing the contexts) only when the iteration did not build one of them (skipped, or not selected)."""
+    built = _built_digests(record)
+    digests = [built.get(context.service) for context in tree.contexts]
+    return " ".join(digest for digest in digests if digest) if all(digests) else source_state(tree)
 
 
 def _changed(wake: Wake) -> str:

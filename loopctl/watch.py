@@ -19,10 +19,11 @@ _TICK_MS = 250
 
 @dataclass(frozen=True)
 class WatchedContext:
-    """One build context as the input digest sees it (one service's)."""
+    """One build context as the input digest sees it (one service's: `service` names it among several)."""
 
     config: Config
     rules: InputRules
+    service: str | None = None
 
     def counts(self, path: str) -> bool:
         """Whether an absolute path reported by the watcher is an input of this image."""
@@ -68,10 +69,14 @@ def source_tree(config: Config) -> SourceTree | None:
     """Each build context minus loopctl's own files and what `.dockerignore` excludes; None when nothing is built."""
     from loopctl.config.services import service_views
 
-    built = [view.config for view in service_views(config) if view.config.build is not None]
+    built = [view for view in service_views(config) if view.config.build is not None]
     if not built:
         return None
-    return SourceTree(tuple(WatchedContext(view, input_rules(view)) for view in built))
+    return SourceTree(
+        tuple(
+            WatchedContext(view.config, input_rules(view.config), view.name if view.several else None) for view in built
+        )
+    )
 
 
 def source_state(tree: SourceTree) -> str:
