@@ -27,11 +27,7 @@ class ServiceView:
     name: str
     config: Config
     depends_on: tuple[str, ...] = ()
-    at: tuple[str, ...] = ()  # where its blocks are in the file: () for the top level, or ("services", NAME)
-
-    @property
-    def several(self) -> bool:
-        return bool(self.at)
+    several: bool = False  # one of the services under `services:` (else the file's one service, at the top level)
 
 
 def service_views(config: Config) -> list[ServiceView]:
@@ -48,7 +44,7 @@ def _view(config: Config, name: str) -> ServiceView:
     probe = block.probe.model_copy(update={"close_codes": {**config.probe.close_codes, **block.probe.close_codes}})
     update = {"build": block.build, "push": block.push, "deploy": block.deploy, "probe": probe}
     view = config.model_copy(update={**update, "services": None, "suites": []})
-    return ServiceView(name, view, tuple(block.depends_on), ("services", name))
+    return ServiceView(name, view, tuple(block.depends_on), several=True)
 
 
 def deploy_order(needs: Mapping[str, Sequence[str]]) -> list[str]:
