@@ -167,6 +167,15 @@ def failed_deploy(
     return next(phase for phase in record(folder, 1)["phases"] if phase["name"] == "deploy"), done
 
 
+def failed_with(
+    folder: Path, registry: RegistryHandle, compose: str, *, code: int = 4
+) -> tuple[dict[str, Any], subprocess.CompletedProcess[str]]:
+    """`failed_deploy` of a fresh project whose Compose file is `compose`."""
+    project = write_project(folder, registry)
+    (folder / "docker-compose.yml").write_text(compose)
+    return failed_deploy(folder, project, code=code)
+
+
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory: pytest.TempPathFactory, engine: Any, registry: RegistryHandle) -> Iterator[tuple[Path, str]]:
     folder = tmp_path_factory.mktemp("shop")
@@ -219,12 +228,11 @@ def test_a_broken_store_fails_the_check_and_the_api_log_names_the_cause(shop: tu
 def test_a_compose_file_that_does_not_parse_is_a_usage_error_with_composes_message(
     tmp_path: Path, engine: Any, registry: RegistryHandle
 ) -> None:
-    project = write_project(tmp_path, registry)
-    (tmp_path / "docker-compose.yml").write_text("services:\n  api: [\n")
-    deploy, done = failed_deploy(tmp_path, project, code=2)
+    deploy, done = failed_with(tmp_path, registry, "services:\n  api: [\n", code=2)
     assert deploy["status"] == "failed" and deploy["error"]["kind"] == "usage"
     message = deploy["error"]["message"]
     assert message.startswith("Compose cannot read docker-compose.yml: ") and "while parsing" in message
+    assert message.endswith("line 3, column 1")  # every line Compose wrote, none of them with a level prefix
     assert "\n" not in message
     assert json.loads(done.stdout)["exit_code"] == 2
 
@@ -232,11 +240,9 @@ def test_a_compose_file_that_does_not_parse_is_a_usage_error_with_composes_messa
 def test_an_unhealthy_companion_fails_the_deploy_at_once_with_its_log(
     tmp_path: Path, engine: Any, registry: RegistryHandle
 ) -> None:
-    project = write_project(tmp_path, registry)
     sick = "\"import sys; print('store is sick'); sys.exit(1);"
     failing = COMPOSE.format(value="1").replace('"import socket;', sick).replace("retries: 30", "retries: 1")
-    (tmp_path / "docker-compose.yml").write_text(failing)
-    deploy, _ = failed_deploy(tmp_path, project)
+    deploy, _ = failed_with(tmp_path, registry, failing)
     assert deploy["error"]["kind"] == "not_listening"
     assert deploy["error"]["message"].startswith("compose service store (")
     assert "is unhealthy; its health check said: store is sick" in deploy["error"]["message"]
@@ -326,13 +332,11 @@ def test_without_a_compose_cli_the_deploy_fails_saying_what_to_install(
 def test_the_deployed_service_exiting_fails_the_deploy_at_once_with_its_last_lines(
     tmp_path: Path, engine: Any, registry: RegistryHandle
 ) -> None:
-    project = write_project(tmp_path, registry)
     compose = COMPOSE.format(value="1").replace(
         "    depends_on: [store]\n",
         "    depends_on: [store]\n    command: [python3, -c, \"print('no store address')\"]\n",
     )
-    (tmp_path / "docker-compose.yml").write_text(compose)
-    deploy, _ = failed_deploy(tmp_path, project)
+    deploy, _ = failed_with(tmp_path, registry, compose)
     assert deploy["error"]["kind"] == "container_exited"
     assert deploy["error"]["message"].startswith("compose service api (")
     assert "exited with code 0; its last lines:\nno store address" in deploy["error"]["message"]
