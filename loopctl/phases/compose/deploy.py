@@ -30,7 +30,7 @@ class ComposeDeploy:
         _require(service, services_in(files), files.file)
         client = docker_client()
         image, image_id, files = _pin(ctx, client, files, service)
-        before = {container.id for container in containers_of(client, files.project, service)}
+        before = {listed["Id"] for listed in containers_of(client, files.project, service)}
         ctx.log(PHASE, f"{compose_name()} up -d: project {files.project}")
         # One of several loopctl services starts alone: loopctl has already started those it depends on.
         up(files, [service] if ctx.service else [], ctx.artifact("compose.log"))
