@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from loopctl.errors import ErrorKind, LoopctlError, UsageError
-from loopctl.outside_text import LINE_LIMIT, one_line
+from loopctl.outside_text import LINE_LIMIT, lines, one_line
+from loopctl.records.store import write_atomic
 
 CHECK_TIMEOUT_S = 60.0  # reading and validating the file
 UP_TIMEOUT_S = 900.0  # `up` builds the file's own `build:` services and pulls images: minutes, not hours
@@ -68,11 +69,8 @@ def services_in(files: ComposeFiles) -> list[str]:
 
 def up(files: ComposeFiles, services: list[str], log: Path) -> None:
     """`up -d` (only `services`, without their dependencies, when given); what Compose wrote is kept in `log`."""
-    from loopctl.outside_text import lines
-    from loopctl.records.store import write_atomic
-
     # The project is loopctl's (`loopctl-PROJECT`): a container of a service the file no longer has goes.
-    only = ["--no-deps", *services] if services else []
+    only = ["--no-deps", *services] if services else []  # `--`: a service may be named `-x`
     done = _run(files, ["up", "-d", "--remove-orphans", *only], UP_TIMEOUT_S)
     # Before failing, `up` writes its progress (pulling, building, warnings): the last two lines say what it was
     # doing and why it stopped.
