@@ -9,13 +9,16 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from loopctl.phases.compose.cli import compose_command
-from loopctl.phases.compose.deploy import project_name
+from loopctl.config.model import ComposeDeployConfig
+from loopctl.phases.compose.cli import ComposeFiles, compose_command, services_in, up
+from loopctl.phases.compose.deploy import project_name, write_override
 from tests.support import realparts
 from tests.support.realparts import RegistryHandle, start_registry
 
@@ -223,6 +226,29 @@ def test_a_broken_store_fails_the_check_and_the_api_log_names_the_cause(shop: tu
     assert check["server_error"]["type"] == "RuntimeError"
     assert "the store failed: error: disk full" in check["server_error"]["message"]
     assert second["deploy"]["reused"] is True  # the api's pin did not change: Compose kept its container
+
+
+def test_a_hundred_services_are_read_and_one_named_like_an_option_is_pinned_and_started(
+    tmp_path: Path, engine: Any
+) -> None:
+    odd = "-Api.v2_1"  # Compose allows a leading '-': on a command line it reads like an option
+    assert ComposeDeployConfig(service=odd).service_for("api") == odd
+    others = "".join(f"  s{number:03d}:\n    image: placeholder\n" for number in range(100))
+    compose = f"services:\n  {odd}:\n    image: placeholder\n    command: [sleep, '600']\n{others}"
+    (tmp_path / "docker-compose.yml").write_text(compose)
+    files = ComposeFiles(f"loopctl-odd-{uuid.uuid4().hex[:8]}", tmp_path / "docker-compose.yml")
+    assert sorted(services_in(files)) == sorted([odd, *(f"s{number:03d}" for number in range(100))])
+    pinned = replace(files, override=write_override(tmp_path / "override.yml", odd, realparts.BASE_IMAGE))
+    argv = [*compose_command(), *pinned.args(), "config"]
+    merged = yaml.safe_load(subprocess.run(argv, capture_output=True, text=True, timeout=60, check=True).stdout)
+    assert merged["services"][odd]["image"] == realparts.BASE_IMAGE
+    assert merged["services"]["s042"]["image"] == "placeholder"
+    try:
+        up(pinned, [odd], tmp_path / "compose.log")
+        started = engine.containers.list(filters={"label": f"com.docker.compose.project={files.project}"})
+    finally:
+        subprocess.run([*compose_command(), *pinned.args(), "down"], capture_output=True, timeout=120, check=False)
+    assert [container.labels["com.docker.compose.service"] for container in started] == [odd]
 
 
 def test_a_compose_file_that_does_not_parse_is_a_usage_error_with_composes_message(

@@ -70,7 +70,7 @@ def services_in(files: ComposeFiles) -> list[str]:
 def up(files: ComposeFiles, services: list[str], log: Path) -> None:
     """`up -d` (only `services`, without their dependencies, when given); what Compose wrote is kept in `log`."""
     # The project is loopctl's (`loopctl-PROJECT`): a container of a service the file no longer has goes.
-    only = ["--no-deps", *services] if services else []  # `--`: a service may be named `-x`
+    only = ["--no-deps", "--", *services] if services else []  # `--`: a service may be named `-x`
     done = _run(files, ["up", "-d", "--remove-orphans", *only], UP_TIMEOUT_S)
     # Before failing, `up` writes its progress (pulling, building, warnings): the last two lines say what it was
     # doing and why it stopped.
