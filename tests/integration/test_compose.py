@@ -228,6 +228,17 @@ def test_a_broken_store_fails_the_check_and_the_api_log_names_the_cause(shop: tu
     assert second["deploy"]["reused"] is True  # the api's pin did not change: Compose kept its container
 
 
+def test_a_rebuilt_api_is_a_new_container_and_its_evidence_is_read_from_that_one(shop: tuple[Path, str]) -> None:
+    folder, _ = shop
+    (folder / "api" / "app.py").write_text(API.replace("the store failed:", "the rebuilt api's store failed:"))
+    done, _ = iterate(folder)
+    assert done.returncode == 1, done.stderr
+    second, third = record(folder, 2), record(folder, 3)
+    assert third["deploy"]["reused"] is False
+    assert third["deploy"]["container_id"] != second["deploy"]["container_id"]
+    assert "the rebuilt api's store failed: error: disk full" in third["checks"][0]["server_error"]["message"]
+
+
 def test_a_hundred_services_are_read_and_one_named_like_an_option_is_pinned_and_started(
     tmp_path: Path, engine: Any
 ) -> None:
