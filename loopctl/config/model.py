@@ -262,7 +262,8 @@ def pullable_by_cloud_run(image: str) -> bool:
     return bool(_PULLABLE_HOSTS.match(host))
 
 
-_COMPOSE_SERVICE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$")  # Compose's own rule for a service name
+# Compose's own rule for a service name (its compose_spec.json): a leading '.', '_' or '-' is allowed.
+_COMPOSE_SERVICE = re.compile(r"^[a-zA-Z0-9._-]+$")
 
 
 class ComposeDeployConfig(_Strict):

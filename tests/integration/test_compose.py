@@ -9,13 +9,16 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from loopctl.phases.compose.cli import compose_command
-from loopctl.phases.compose.deploy import project_name
+from loopctl.config.model import ComposeDeployConfig
+from loopctl.phases.compose.cli import ComposeFiles, compose_command, services_in, up
+from loopctl.phases.compose.deploy import project_name, write_override
 from tests.support import realparts
 from tests.support.realparts import RegistryHandle, start_registry
 
@@ -167,6 +170,15 @@ def failed_deploy(
     return next(phase for phase in record(folder, 1)["phases"] if phase["name"] == "deploy"), done
 
 
+def failed_with(
+    folder: Path, registry: RegistryHandle, compose: str, *, code: int = 4
+) -> tuple[dict[str, Any], subprocess.CompletedProcess[str]]:
+    """`failed_deploy` of a fresh project whose Compose file is `compose`."""
+    project = write_project(folder, registry)
+    (folder / "docker-compose.yml").write_text(compose)
+    return failed_deploy(folder, project, code=code)
+
+
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory: pytest.TempPathFactory, engine: Any, registry: RegistryHandle) -> Iterator[tuple[Path, str]]:
     folder = tmp_path_factory.mktemp("shop")
@@ -216,15 +228,48 @@ def test_a_broken_store_fails_the_check_and_the_api_log_names_the_cause(shop: tu
     assert second["deploy"]["reused"] is True  # the api's pin did not change: Compose kept its container
 
 
+def test_a_rebuilt_api_is_a_new_container_and_its_evidence_is_read_from_that_one(shop: tuple[Path, str]) -> None:
+    folder, _ = shop
+    (folder / "api" / "app.py").write_text(API.replace("the store failed:", "the rebuilt api's store failed:"))
+    done, _ = iterate(folder)
+    assert done.returncode == 1, done.stderr
+    second, third = record(folder, 2), record(folder, 3)
+    assert third["deploy"]["reused"] is False
+    assert third["deploy"]["container_id"] != second["deploy"]["container_id"]
+    assert "the rebuilt api's store failed: error: disk full" in third["checks"][0]["server_error"]["message"]
+
+
+def test_a_hundred_services_are_read_and_one_named_like_an_option_is_pinned_and_started(
+    tmp_path: Path, engine: Any
+) -> None:
+    odd = "-Api.v2_1"  # Compose allows a leading '-': on a command line it reads like an option
+    assert ComposeDeployConfig(service=odd).service_for("api") == odd
+    others = "".join(f"  s{number:03d}:\n    image: placeholder\n" for number in range(100))
+    compose = f"services:\n  {odd}:\n    image: placeholder\n    command: [sleep, '600']\n{others}"
+    (tmp_path / "docker-compose.yml").write_text(compose)
+    files = ComposeFiles(f"loopctl-odd-{uuid.uuid4().hex[:8]}", tmp_path / "docker-compose.yml")
+    assert sorted(services_in(files)) == sorted([odd, *(f"s{number:03d}" for number in range(100))])
+    pinned = replace(files, override=write_override(tmp_path / "override.yml", odd, realparts.BASE_IMAGE))
+    argv = [*compose_command(), *pinned.args(), "config"]
+    merged = yaml.safe_load(subprocess.run(argv, capture_output=True, text=True, timeout=60, check=True).stdout)
+    assert merged["services"][odd]["image"] == realparts.BASE_IMAGE
+    assert merged["services"]["s042"]["image"] == "placeholder"
+    try:
+        up(pinned, [odd], tmp_path / "compose.log")
+        started = engine.containers.list(filters={"label": f"com.docker.compose.project={files.project}"})
+    finally:
+        subprocess.run([*compose_command(), *pinned.args(), "down"], capture_output=True, timeout=120, check=False)
+    assert [container.labels["com.docker.compose.service"] for container in started] == [odd]
+
+
 def test_a_compose_file_that_does_not_parse_is_a_usage_error_with_composes_message(
     tmp_path: Path, engine: Any, registry: RegistryHandle
 ) -> None:
-    project = write_project(tmp_path, registry)
-    (tmp_path / "docker-compose.yml").write_text("services:\n  api: [\n")
-    deploy, done = failed_deploy(tmp_path, project, code=2)
+    deploy, done = failed_with(tmp_path, registry, "services:\n  api: [\n", code=2)
     assert deploy["status"] == "failed" and deploy["error"]["kind"] == "usage"
     message = deploy["error"]["message"]
     assert message.startswith("Compose cannot read docker-compose.yml: ") and "while parsing" in message
+    assert message.endswith("line 3, column 1")  # every line Compose wrote, none of them with a level prefix
     assert "\n" not in message
     assert json.loads(done.stdout)["exit_code"] == 2
 
@@ -232,11 +277,9 @@ def test_a_compose_file_that_does_not_parse_is_a_usage_error_with_composes_messa
 def test_an_unhealthy_companion_fails_the_deploy_at_once_with_its_log(
     tmp_path: Path, engine: Any, registry: RegistryHandle
 ) -> None:
-    project = write_project(tmp_path, registry)
     sick = "\"import sys; print('store is sick'); sys.exit(1);"
     failing = COMPOSE.format(value="1").replace('"import socket;', sick).replace("retries: 30", "retries: 1")
-    (tmp_path / "docker-compose.yml").write_text(failing)
-    deploy, _ = failed_deploy(tmp_path, project)
+    deploy, _ = failed_with(tmp_path, registry, failing)
     assert deploy["error"]["kind"] == "not_listening"
     assert deploy["error"]["message"].startswith("compose service store (")
     assert "is unhealthy; its health check said: store is sick" in deploy["error"]["message"]
@@ -326,13 +369,11 @@ def test_without_a_compose_cli_the_deploy_fails_saying_what_to_install(
 def test_the_deployed_service_exiting_fails_the_deploy_at_once_with_its_last_lines(
     tmp_path: Path, engine: Any, registry: RegistryHandle
 ) -> None:
-    project = write_project(tmp_path, registry)
     compose = COMPOSE.format(value="1").replace(
         "    depends_on: [store]\n",
         "    depends_on: [store]\n    command: [python3, -c, \"print('no store address')\"]\n",
     )
-    (tmp_path / "docker-compose.yml").write_text(compose)
-    deploy, _ = failed_deploy(tmp_path, project)
+    deploy, _ = failed_with(tmp_path, registry, compose)
     assert deploy["error"]["kind"] == "container_exited"
     assert deploy["error"]["message"].startswith("compose service api (")
     assert "exited with code 0; its last lines:\nno store address" in deploy["error"]["message"]

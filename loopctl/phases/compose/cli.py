@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from loopctl.errors import ErrorKind, LoopctlError, UsageError
-from loopctl.outside_text import LINE_LIMIT, one_line
+from loopctl.outside_text import LINE_LIMIT, lines, one_line
+from loopctl.records.store import write_atomic
 
 CHECK_TIMEOUT_S = 60.0  # reading and validating the file
 UP_TIMEOUT_S = 900.0  # `up` builds the file's own `build:` services and pulls images: minutes, not hours
-_ERROR_PREFIX = "ERROR: "
 
 
 @functools.cache
@@ -69,14 +69,11 @@ def services_in(files: ComposeFiles) -> list[str]:
 
 def up(files: ComposeFiles, services: list[str], log: Path) -> None:
     """`up -d` (only `services`, without their dependencies, when given); what Compose wrote is kept in `log`."""
-    from loopctl.outside_text import lines
-    from loopctl.records.store import write_atomic
-
     # The project is loopctl's (`loopctl-PROJECT`): a container of a service the file no longer has goes.
-    only = ["--no-deps", *services] if services else []
+    only = ["--no-deps", "--", *services] if services else []  # `--`: a service may be named `-x`
     done = _run(files, ["up", "-d", "--remove-orphans", *only], UP_TIMEOUT_S)
-    # Before failing, `up` writes its progress (pulling, building, warnings): without ERROR lines, the last two
-    # say what it was doing and why it stopped.
+    # Before failing, `up` writes its progress (pulling, building, warnings): the last two lines say what it was
+    # doing and why it stopped.
     write_atomic(log, lines(done.stdout + done.stderr))
     if done.returncode != 0:
         raise LoopctlError(
@@ -87,11 +84,10 @@ def up(files: ComposeFiles, services: list[str], log: Path) -> None:
 
 
 def said(stderr: str, *, last: int | None = None) -> str:
-    """Compose's own message: its ERROR lines when it wrote some, else its `last` lines (all when None), as one
-    redacted, clipped line."""
+    """Compose's own message: its `last` lines (all when None), as one redacted, clipped line. With `--ansi never`
+    Compose logs through a plain formatter: no line carries a level (`ERROR: `) to pick errors by."""
     written = [line.strip() for line in stderr.splitlines() if line.strip()]
-    errors = [line.removeprefix(_ERROR_PREFIX) for line in written if line.startswith(_ERROR_PREFIX)]
-    return one_line(" ".join(errors or written[-(last or len(written)) :]) or "it gave no reason", LINE_LIMIT)
+    return one_line(" ".join(written[-(last or len(written)) :]) or "it gave no reason", LINE_LIMIT)
 
 
 def _run(files: ComposeFiles, command: list[str], timeout: float) -> subprocess.CompletedProcess[str]:

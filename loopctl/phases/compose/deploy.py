@@ -14,8 +14,10 @@ from loopctl.outside_text import one_line
 from loopctl.phases.base import Context, PhaseResult
 from loopctl.phases.compose.cli import ComposeFiles, compose_name, services_in, up
 from loopctl.phases.compose.readiness import containers_of, wait_until_ready
+from loopctl.phases.docker.deploy import ensure_image
 from loopctl.phases.docker.readiness import LOOPBACK, PHASE
 from loopctl.records.sections import DeploySection, image_to_deploy
+from loopctl.records.store import write_atomic
 
 
 class ComposeDeploy:
@@ -30,7 +32,7 @@ class ComposeDeploy:
         _require(service, services_in(files), files.file)
         client = docker_client()
         image, image_id, files = _pin(ctx, client, files, service)
-        before = {container.id for container in containers_of(client, files.project, service)}
+        before = {listed["Id"] for listed in containers_of(client, files.project, service)}
         ctx.log(PHASE, f"{compose_name()} up -d: project {files.project}")
         # One of several loopctl services starts alone: loopctl has already started those it depends on.
         up(files, [service] if ctx.service else [], ctx.artifact("compose.log"))
@@ -62,8 +64,6 @@ class ComposeDeploy:
 def _pin(ctx: Context, client: Any, files: ComposeFiles, service: str) -> tuple[str | None, str | None, ComposeFiles]:
     """The image loopctl deploys for `service` (None: it built none), its local id, and the files with the
     override that pins it."""
-    from loopctl.phases.docker.deploy import ensure_image
-
     image = image_to_deploy(ctx.options.image, ctx.sections)
     if not image and ctx.config.build is not None:
         # Left out, the override would leave the placeholder of the Compose file in place of what loopctl builds.
@@ -95,8 +95,6 @@ def project_name(project: str) -> str:
 
 def write_override(path: Path, service: str, image: str) -> Path:
     """The override file that pins `service` to `image`; JSON strings are YAML's double-quoted scalars."""
-    from loopctl.records.store import write_atomic
-
     text = (
         "# Written by loopctl for this iteration: the image it built and pushed, pinned.\n"
         f"services:\n  {json.dumps(service)}:\n    image: {json.dumps(image)}\n"

@@ -12,13 +12,14 @@ from loopctl.phases.docker.readiness import answers, bound_port
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 LOG_TAIL_LINES = 20
-POLL_S = 0.1  # each look inspects every container of the project
+POLL_S = 0.1  # each look is three list calls to the engine, however many services the project has
 
 
-def containers_of(client: Any, project: str, service: str | None = None) -> list[Any]:
-    """The project's containers (one service's, when named), by the labels Compose puts on each."""
+def containers_of(client: Any, project: str, service: str | None = None, **filters: str) -> list[dict[str, Any]]:
+    """The project's containers (one service's, when named) as the engine lists them, by the labels Compose puts on
+    each: one call, no inspection (`Id`, `State`, `Labels`, ...); `filters` narrow it (`health="starting"`)."""
     labels = [f"{PROJECT_LABEL}={project}"] + ([f"{SERVICE_LABEL}={service}"] if service else [])
-    return list(client.containers.list(all=True, filters={"label": labels}))
+    return list(client.api.containers(all=True, filters={"label": labels, **filters}))
 
 
 def wait_until_ready(
@@ -26,20 +27,29 @@ def wait_until_ready(
 ) -> tuple[Any, int | None]:
     """The service's container and its published host port, once every health check in the project (only that
     service's, with `only`) is healthy and that port answers; a container that exits with an error, turns unhealthy,
-    or the deadline, fails. A service nothing probes (`probed` false) may publish no port: None."""
-    began = time.monotonic()
+    or the deadline, fails. A service nothing probes (`probed` false) may publish no port: None.
+
+    Each look lists the project and, by the engine's `health` filter, who is unhealthy or still starting; only the
+    deployed container and those that end the wait are inspected, so a project of 100 services costs no more."""
+    began, scope = time.monotonic(), service if only else None
     while True:
-        found = containers_of(client, project, service if only else None)
-        for container in found:
-            _fail_if_down(container, deployed=container.labels.get(SERVICE_LABEL) == service)
-        running = next((c for c in found if c.labels.get(SERVICE_LABEL) == service and c.status == "running"), None)
+        found = containers_of(client, project, scope)
+        down = [c for c in found if c["State"] in ("exited", "dead")]
+        for gone in down + containers_of(client, project, scope, health="unhealthy"):
+            _fail_if_down(client.containers.get(gone["Id"]), deployed=_service(gone) == service)
+        starting = [_service(c) for c in containers_of(client, project, scope, health="starting")]
+        up = next((c["Id"] for c in found if _service(c) == service and c["State"] == "running"), None)
+        running = None if up is None else client.containers.get(up)
         host_port = None if running is None else _published(running, service, port, required=probed)
-        healthy = all(_health(container) in (None, "healthy") for container in found)
-        if running is not None and healthy and (host_port is None or answers(host_port)):
+        if running is not None and not starting and (host_port is None or answers(host_port)):
             return running, host_port
         if time.monotonic() - began >= timeout:
-            raise _late(found, service, port, timeout)
+            raise _late(found, starting, service, port, timeout)
         time.sleep(POLL_S)
+
+
+def _service(listed: dict[str, Any]) -> str:
+    return str((listed.get("Labels") or {}).get(SERVICE_LABEL, "?"))
 
 
 def _published(container: Any, service: str, port: int, *, required: bool) -> int | None:
@@ -85,11 +95,10 @@ def _unpublished(service: str, port: int) -> LoopctlError:
     )
 
 
-def _late(found: list[Any], service: str, port: int, timeout: float) -> LoopctlError:
-    waiting = [c.labels.get(SERVICE_LABEL, "?") for c in found if _health(c) == "starting"]
-    if waiting:
-        head = f"the health checks of {', '.join(sorted(waiting))} did not pass in {timeout:g}s"
-    elif not any(c.labels.get(SERVICE_LABEL) == service for c in found):
+def _late(found: list[dict[str, Any]], starting: list[str], service: str, port: int, timeout: float) -> LoopctlError:
+    if starting:
+        head = f"the health checks of {', '.join(sorted(starting))} did not pass in {timeout:g}s"
+    elif not any(_service(c) == service for c in found):
         head = f"compose service {service} has no container in the project after {timeout:g}s"
     else:
         head = f"nothing answers on compose service {service}'s port {port} after {timeout:g}s"
