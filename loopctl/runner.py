@@ -251,10 +251,10 @@ def _share(ctx: Context) -> None:
     """A deployed service's section, for its dependents' evidence; and, unless its deploy phase said how it is
     reached (a container by its name on the project network, Cloud Run by its service URL), its URL."""
     deploy = ctx.sections.deploy
-    if deploy is None or not deploy.url or ctx.service is None:
+    if deploy is None or ctx.service is None:
         return
-    ctx.deployed[ctx.service] = deploy
-    if ctx.service not in ctx.peers:
+    ctx.deployed[ctx.service] = deploy  # a companion that publishes no port still has a log to read
+    if ctx.service not in ctx.peers and deploy.url:
         ctx.share(deploy.url)
 
 
