@@ -145,21 +145,20 @@ def results_table(record: Record, previous: Record | None, *, emoji: bool) -> li
     owners = _owners(records) if record.services is not None else None
     headers = ["Measure", *(f"Iteration {each.number}" for each in records)]
     rates = [pass_rates(each) for each in records]
+    suites, checks = [by_name(each.suites) for each in records], [by_name(each.checks) for each in records]
     rows = []
     for index, priority in enumerate(PRIORITIES):
         if any(rate[index].total for rate in rates):
             rows.append([f"Priority {priority}", *(rate[index].text() for rate in rates)])
     for name in _names([each.suites for each in reversed(records)]):
-        rows.append([f"{text(name)} (suite)", *(_suite_cell(_find(each.suites, name)) for each in records)])
-    checks = _names([each.checks for each in reversed(records)])
+        rows.append([f"{text(name)} (suite)", *(_suite_cell(found.get(name)) for found in suites)])
+    names = _names([each.checks for each in reversed(records)])
     if owners is None:
-        rows += [
-            [text(name), *(_check_cell(_find(each.checks, name), emoji=emoji) for each in records)] for name in checks
-        ]
+        rows += [[text(name), *(_check_cell(found.get(name), emoji=emoji) for found in checks)] for name in names]
         return table(headers, rows)
     rows = [[DASH, *row] for row in rows]
-    for name in _in_deploy_order(record, checks, owners):
-        cells = [_check_cell(_find(each.checks, name), emoji=emoji) for each in records]
+    for name in _in_deploy_order(record, names, owners):
+        cells = [_check_cell(found.get(name), emoji=emoji) for found in checks]
         rows.append([_owner(owners, name), text(name), *cells])
     return table(["Service", *headers], rows)
 
@@ -170,12 +169,13 @@ def events_table(record: Record, previous: Record | None, *, emoji: bool) -> lis
     owners = _owners(records) if record.services is not None else None
     with_events = [[check for check in each.checks if check.events_expected] for each in reversed(records)]
     names = _names(with_events)
+    expecting = {name: check for checks in reversed(with_events) for name, check in by_name(checks).items()}
+    checks = [by_name(each.checks) for each in records]
     rows = []
     for name in names if owners is None else _in_deploy_order(record, names, owners):
-        expected = next(check.events_expected for checks in with_events for check in checks if check.name == name)
-        for event in expected:
+        for event in expecting[name].events_expected:
             label = text(f"{name}: {event}" if len(names) > 1 else event)
-            row = [label, *(_event_cell(_find(each.checks, name), event, emoji=emoji) for each in records)]
+            row = [label, *(_event_cell(found.get(name), event, emoji=emoji) for found in checks)]
             rows.append(row if owners is None else [_owner(owners, name), *row])
     if not rows:
         return []
@@ -207,8 +207,10 @@ def _names(groups: Sequence[Sequence[CheckRecord] | Sequence[SuiteRecord]]) -> l
     return list(names)
 
 
-def _find(items: Sequence[_Named], name: str) -> _Named | None:
-    return next((item for item in items if item.name == name), None)
+def by_name(items: Sequence[_Named]) -> dict[str, _Named]:
+    """Each check or suite by its name, the first one listed when a (tampered) record repeats a name: made once per
+    record, as a scan per name would make a report of many checks quadratic."""
+    return {item.name: item for item in reversed(items)}
 
 
 def _check_cell(check: CheckRecord | None, *, emoji: bool) -> str:
