@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from typing import TypeVar
 
 from loopctl.records.record import Record, ServiceRecord
 from loopctl.records.sections import BuildSection, DeploySection, PushSection
-from loopctl.reports.tables import DASH, code, service_order, several, text
+from loopctl.reports.tables import code, service_order, text
 
 _Owned = TypeVar("_Owned")
 
@@ -54,12 +54,3 @@ def image_digest(push: PushSection, build: BuildSection, deploy: DeploySection) 
     """The digest that names what runs: pushed, else built, else the one the engine ran (an image not built here)."""
     ran = (deploy.model_extra or {}).get("image_id")
     return push.digest or build.image_id or (ran if isinstance(ran, str) else "") or ""
-
-
-def service_cell(service: str | None) -> str:
-    return text(service) if service else DASH
-
-
-def service_headers(record: Record, headers: Sequence[str]) -> list[str]:
-    """A table's headers with a Service column first when the record is of several services."""
-    return ["Service", *headers] if several(record) else list(headers)

@@ -142,45 +142,52 @@ def results_table(record: Record, previous: Record | None, *, emoji: bool) -> li
     """Pass rates per priority, then one row per suite and per check, one column per iteration; with several
     services, a Service column and the checks grouped by service in deploy order."""
     records = [previous, record] if previous is not None else [record]
-    owners = _owners(records) if record.services is not None else None
+    owners = _owners(records)
     headers = ["Measure", *(f"Iteration {each.number}" for each in records)]
     rates = [pass_rates(each) for each in records]
     suites, checks = [by_name(each.suites) for each in records], [by_name(each.checks) for each in records]
-    rows = []
+    rows: list[tuple[str | None, list[str]]] = []
     for index, priority in enumerate(PRIORITIES):
         if any(rate[index].total for rate in rates):
-            rows.append([f"Priority {priority}", *(rate[index].text() for rate in rates)])
+            rows.append((None, [f"Priority {priority}", *(rate[index].text() for rate in rates)]))
     for name in _names([each.suites for each in reversed(records)]):
-        rows.append([f"{text(name)} (suite)", *(_suite_cell(found.get(name)) for found in suites)])
-    names = _names([each.checks for each in reversed(records)])
-    if owners is None:
-        rows += [[text(name), *(_check_cell(found.get(name), emoji=emoji) for found in checks)] for name in names]
-        return table(headers, rows)
-    rows = [[DASH, *row] for row in rows]
-    for name in _in_deploy_order(record, names, owners):
+        rows.append((None, [f"{text(name)} (suite)", *(_suite_cell(found.get(name)) for found in suites)]))
+    for name in _in_deploy_order(record, _names([each.checks for each in reversed(records)]), owners):
         cells = [_check_cell(found.get(name), emoji=emoji) for found in checks]
-        rows.append([_owner(owners, name), text(name), *cells])
-    return table(["Service", *headers], rows)
+        rows.append((owners.get(name), [text(name), *cells]))
+    return owned_table(record, headers, rows)
 
 
 def events_table(record: Record, previous: Record | None, *, emoji: bool) -> list[str]:
     """Per expected event of each websocket check, whether it arrived; empty when no check expects events."""
     records = [previous, record] if previous is not None else [record]
-    owners = _owners(records) if record.services is not None else None
+    owners = _owners(records)
     with_events = [[check for check in each.checks if check.events_expected] for each in reversed(records)]
     names = _names(with_events)
     expecting = {name: check for checks in reversed(with_events) for name, check in by_name(checks).items()}
     checks = [by_name(each.checks) for each in records]
     rows = []
-    for name in names if owners is None else _in_deploy_order(record, names, owners):
+    for name in _in_deploy_order(record, names, owners):
         for event in expecting[name].events_expected:
             label = text(f"{name}: {event}" if len(names) > 1 else event)
-            row = [label, *(_event_cell(found.get(name), event, emoji=emoji) for found in checks)]
-            rows.append(row if owners is None else [_owner(owners, name), *row])
+            rows.append(
+                (owners.get(name), [label, *(_event_cell(found.get(name), event, emoji=emoji) for found in checks)])
+            )
     if not rows:
         return []
-    headers = ["Event", *(f"Iteration {each.number}" for each in records)]
-    return table(headers if owners is None else ["Service", *headers], rows)
+    return owned_table(record, ["Event", *(f"Iteration {each.number}" for each in records)], rows)
+
+
+def owned_table(record: Record, headers: Sequence[str], rows: Sequence[tuple[str | None, Sequence[str]]]) -> list[str]:
+    """A table whose rows each belong to a service (None: to the project): with several services, a Service
+    column first names it; a record of one service has no such column."""
+    if not several(record):
+        return table(headers, [row for _, row in rows])
+    return table(["Service", *headers], [[service_cell(service), *row] for service, row in rows])
+
+
+def service_cell(service: str | None) -> str:
+    return text(service) if service else DASH
 
 
 def _owners(records: Sequence[Record]) -> dict[str, str | None]:
@@ -188,15 +195,10 @@ def _owners(records: Sequence[Record]) -> dict[str, str | None]:
     return {check.name: check.service for each in records for check in each.checks}
 
 
-def _owner(owners: dict[str, str | None], name: str) -> str:
-    service = owners.get(name)
-    return text(service) if service else DASH
-
-
 def _in_deploy_order(record: Record, names: Sequence[str], owners: dict[str, str | None]) -> list[str]:
     """Names grouped by their service, services in deploy order (as the record lists them), each group in order."""
-    order = service_order(record)
-    return sorted(names, key=lambda name: order.index(owner) if (owner := owners.get(name)) in order else len(order))
+    order: dict[str | None, int] = {service: index for index, service in enumerate(service_order(record))}
+    return sorted(names, key=lambda name: order.get(owners.get(name), len(order)))
 
 
 def _names(groups: Sequence[Sequence[CheckRecord] | Sequence[SuiteRecord]]) -> list[str]:
