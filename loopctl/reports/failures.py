@@ -4,11 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from loopctl.records.compare import blocking_check, failing_in_order, set_aside, stage_of
+from loopctl.records.compare import blocking_check, failing_in_order, set_aside
 from loopctl.records.record import CheckRecord, PhaseRecord, Record, SuiteRecord
 from loopctl.reports.evidence import failure_lines, report_hint
 from loopctl.reports.services import by_service
-from loopctl.reports.tables import arrived, code, fenced_details, headline, owned_name, several, stage, text
+from loopctl.reports.tables import (
+    arrived,
+    code,
+    fenced_details,
+    headline,
+    owned_name,
+    several,
+    stage,
+    stage_reached,
+    text,
+)
 
 FAILURE_LIST_LIMIT = 10
 AFTER_EXIT = "it got no answer because the service's process had exited (see Process)"
@@ -180,8 +190,7 @@ def _check_item(check: CheckRecord) -> str:
     if check.after_exit:
         hint = " — the service's process had exited: what made it exit comes first"
     label = code(outcome.label or outcome.category)
-    where = stage(stage_of(outcome))
-    return f"**{text(check.name)}** (priority {check.priority}) stops at {where}: {label}{hint}"
+    return f"**{text(check.name)}** (priority {check.priority}) stops at {stage_reached(outcome)}: {label}{hint}"
 
 
 def _suite_item(suite: SuiteRecord) -> str:

@@ -10,7 +10,6 @@ from loopctl.records.compare import (
     check_changes,
     movement,
     progress_of,
-    stage_of,
     unverified_suites,
 )
 from loopctl.records.history import short_sha, utc_minute
@@ -46,7 +45,7 @@ from loopctl.reports.tables import (
     results_table,
     service_order,
     several,
-    stage,
+    stage_reached,
     text,
     trend_chart,
     trend_points,
@@ -212,7 +211,7 @@ def _outcome_sentence(record: Record, outcome: OutcomeRecord) -> str:
         else ""
     )
     label = code(outcome.label or outcome.category)
-    return f"{label}{where}, stopped at {stage(stage_of(outcome))} (depth {outcome.depth}/5)"
+    return f"{label}{where}, stopped at {stage_reached(outcome)} (depth {outcome.depth}/5)"
 
 
 def _changes_summary(record: Record, previous: Record) -> list[str]:
@@ -298,7 +297,7 @@ def _arrived(check: CheckRecord | None) -> str:
 
 
 def _where(outcome: OutcomeRecord) -> str:
-    return "passes" if outcome.passed else f"stops at {stage(stage_of(outcome))}"
+    return "passes" if outcome.passed else f"stops at {stage_reached(outcome)}"
 
 
 def _impact_line(change: CheckChange, name: str) -> str | None:

@@ -10,9 +10,9 @@ from typing import TypeVar
 from loopctl.config.services import deploy_order
 from loopctl.errors import ErrorKind
 from loopctl.outside_text import printable
-from loopctl.records.compare import PRIORITIES, STAGE_NAMES, pass_rates
+from loopctl.records.compare import PRIORITIES, STAGE_NAMES, pass_rates, stage_of
 from loopctl.records.history import blocking_text, history_rows
-from loopctl.records.record import CheckRecord, PhaseRecord, Record, SuiteRecord
+from loopctl.records.record import CheckRecord, OutcomeRecord, Record, SuiteRecord
 
 DASH = "—"
 SHORT_DIGEST = 12
@@ -65,6 +65,11 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
 def stage(depth: int) -> str:
     """`message processing`: the name of a depth on the request path."""
     return STAGE_NAMES.get(depth, f"depth {depth}")
+
+
+def stage_reached(outcome: OutcomeRecord) -> str:
+    """Where an outcome stopped, in words: its depth's stage, an auth refusal at the upgrade being authentication."""
+    return stage(stage_of(outcome))
 
 
 def mark(passed: bool, *, emoji: bool) -> str:
@@ -256,10 +261,6 @@ def durations_table(record: Record) -> list[str]:
     wall = wall_time(record)
     rows.append(["Wall time (started → finished)", seconds(wall) if wall is not None else DASH])
     return table(["Phase", "Duration"], rows)
-
-
-def _took(phase: PhaseRecord) -> str:
-    return seconds(phase.duration_s)
 
 
 def latency_table(record: Record) -> list[str]:
