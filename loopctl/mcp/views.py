@@ -13,7 +13,7 @@ from loopctl.outside_text import clip, one_line
 from loopctl.records.compare import blocking_check, check_changes, check_events, movement, progress_of
 from loopctl.records.record import CheckRecord, Record, ServiceRecord
 from loopctl.records.sections import BuildSection, DeploySection, PushSection
-from loopctl.reports.services import image_digest
+from loopctl.reports.services import image_digest, sections_of
 from loopctl.reports.tables import service_order
 
 # A tool result stays under about 8,000 tokens (~32 KB of JSON): each list is paged within its share of that,
@@ -62,7 +62,7 @@ def deployment(record: Record) -> dict[str, Any]:
     """What is running: the image digest, the revision or container, the URL; with several services, each one's
     (in deploy order) under `services`."""
     if record.services is None:
-        return _deployed(ServiceRecord(build=record.build, push=record.push, deploy=record.deploy))
+        return _deployed(sections_of(record, None))
     parts = record.services
     return {"services": [{"name": name, **_deployed(parts[name])} for name in service_order(record)]}
 
@@ -255,6 +255,7 @@ def diff_view(older: Record, newer: Record, *, cursor: str | None = None) -> dic
             }
         )
     changed = {change.name for change in check_changes(newer, older)}
+    deployed = deployment(older), deployment(newer)
     shown, next_cursor = page(transitions, cursor, budget=LIST_BUDGET // 2)
     return {
         "a": older.number,
@@ -265,15 +266,14 @@ def diff_view(older: Record, newer: Record, *, cursor: str | None = None) -> dic
         "next_cursor": next_cursor,
         "changed_checks": sorted(changed),
         "changes": _changes(newer, older),
-        "deployment": {"a": deployment(older), "b": deployment(newer)},
-        "digest_changed": _each(older, "digest") != _each(newer, "digest"),
-        "revision_changed": _each(older, "revision") != _each(newer, "revision"),
+        "deployment": {"a": deployed[0], "b": deployed[1]},
+        "digest_changed": _each(deployed[0], "digest") != _each(deployed[1], "digest"),
+        "revision_changed": _each(deployed[0], "revision") != _each(deployed[1], "revision"),
     }
 
 
-def _each(record: Record, key: str) -> dict[str | None, Any]:
+def _each(shown: dict[str, Any], key: str) -> dict[str | None, Any]:
     """`key` of each service's deployment by name (None: the one service of a single-service record)."""
-    shown = deployment(record)
     if "services" not in shown:
         return {None: shown[key]}
     return {part["name"]: part[key] for part in shown["services"]}
