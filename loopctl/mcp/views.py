@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,17 +26,24 @@ _PY_FRAME = re.compile(r'^\s*File "(?P<path>[^"]+)", line (?P<line>\d+)(?:, in (
 _NODE_FRAME = re.compile(r"^\s+at (?:(?P<func>.+?) \()?(?P<path>[^()\s]+?):(?P<line>\d+):\d+\)?\s*$")
 
 
-def page(items: Sequence[Any], cursor: str | None, *, budget: int = LIST_BUDGET) -> tuple[list[Any], str | None]:
+def page(
+    items: Sequence[Any],
+    cursor: str | None,
+    *,
+    budget: int = LIST_BUDGET,
+    view: Callable[[Any], Any] = lambda item: item,
+) -> tuple[list[Any], str | None]:
     """Items from `cursor` (an offset, as text) while they fit `budget` bytes of JSON (at least one), and the
-    cursor of the rest, if any."""
+    cursor of the rest, if any; `view` makes what is shown of an item, only for the items of the page."""
     start = int(cursor) if cursor and cursor.isdigit() else 0
     shown: list[Any] = []
     used = 0
     for item in items[start : start + PAGE_SIZE]:
-        cost = size(item)
+        shown_item = view(item)
+        cost = size(shown_item)
         if shown and used + cost > budget:
             break
-        shown.append(item)
+        shown.append(shown_item)
         used += cost
     end = start + len(shown)
     return shown, (str(end) if end < len(items) else None)
@@ -128,7 +135,8 @@ def result_view(
 ) -> dict[str, Any]:
     """`result`: the verdict, BEFORE → AFTER, the checks, the deployment and the report's summary."""
     checks = record.checks if detail == "checks" else [check for check in record.checks if not check.passed]
-    shown, next_cursor = page([check_view(check, full=detail == "checks", base=base) for check in checks], cursor)
+    # Only the page's checks are viewed: a view looks for the repo file of the server's error.
+    shown, next_cursor = page(checks, cursor, view=lambda check: check_view(check, full=detail == "checks", base=base))
     return {
         "number": record.number,
         "status": record.status,
