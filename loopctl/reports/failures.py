@@ -62,7 +62,7 @@ def failures_section(record: Record) -> list[str]:
         lines += [f"### {name} (phase)", "", f"- **Error**: {text(error.kind)}: {headline(error.message)}"]
         lines += ["", *fenced_details(phase.error.message)]
     quoted = quoted_check(record)
-    aside = set_aside(record.checks)
+    aside = bool(set_aside(record.checks))  # then every failing check after the exit is set aside
     for check in failing_checks(record):
         name = text(owned_name(record, check.service, check.name))
         lines += [f"### {name} (priority {check.priority})", "", *_check_failure(check)]
@@ -73,11 +73,11 @@ def failures_section(record: Record) -> list[str]:
     return lines if len(lines) > 2 else [*lines, "None."]
 
 
-def _after_exit(check: CheckRecord, aside: Sequence[CheckRecord]) -> list[str]:
+def _after_exit(check: CheckRecord, aside: bool) -> list[str]:
     """Why a check got no answer when the process had exited, and whether that sets it aside from the ranking."""
     if not check.after_exit:
         return []
-    return [f"- **After the exit**: {AFTER_EXIT}{SET_ASIDE if check in aside else ''}"]
+    return [f"- **After the exit**: {AFTER_EXIT}{SET_ASIDE if aside else ''}"]
 
 
 def _check_failure(check: CheckRecord) -> list[str]:
