@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from loopctl.records.compare import blocking_check, failing_in_order, set_aside
 from loopctl.records.record import CheckRecord, PhaseRecord, Record, SuiteRecord
 from loopctl.reports.evidence import failure_lines, report_hint
-from loopctl.reports.services import by_service
 from loopctl.reports.tables import (
     arrived,
+    by_service,
     code,
     fenced_details,
     headline,

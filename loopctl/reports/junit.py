@@ -8,8 +8,8 @@ from loopctl.outside_text import printable
 from loopctl.records.record import GATING_PHASES, CheckRecord, PhaseRecord, Record, SuiteRecord
 from loopctl.records.sections import DeploySection
 from loopctl.reports.evidence import said
-from loopctl.reports.services import by_service, sections_of
-from loopctl.reports.tables import service_order
+from loopctl.reports.services import sections_of
+from loopctl.reports.tables import by_service, service_order
 
 XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
 _OUTCOME_TAGS = ("failure", "error", "skipped")

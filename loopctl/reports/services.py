@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import TypeVar
-
 from loopctl.records.record import Record, ServiceRecord
 from loopctl.records.sections import BuildSection, DeploySection, PushSection
 from loopctl.reports.tables import code, service_order, text
-
-_Owned = TypeVar("_Owned")
 
 
 def sections_of(record: Record, service: str | None) -> ServiceRecord:
@@ -17,18 +12,6 @@ def sections_of(record: Record, service: str | None) -> ServiceRecord:
     if service is not None and record.services is not None and service in record.services:
         return record.services[service]
     return ServiceRecord(build=record.build, push=record.push, deploy=record.deploy, release=record.release)
-
-
-def by_service(
-    record: Record, items: Iterable[_Owned], service: Callable[[_Owned], str | None]
-) -> list[tuple[str | None, list[_Owned]]]:
-    """Items grouped by their service, services in deploy order (dependencies first), then those of none."""
-    order: list[str | None] = [*service_order(record), None]
-    groups: dict[str | None, list[_Owned]] = {}
-    for item in items:
-        groups.setdefault(service(item), []).append(item)
-    named = [(name, groups[name]) for name in order if name in groups]
-    return named + [(name, found) for name, found in groups.items() if name not in order]
 
 
 def service_lines(record: Record) -> list[str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import TypeVar
 
@@ -17,6 +17,7 @@ from loopctl.records.record import CheckRecord, OutcomeRecord, Record, SuiteReco
 DASH = "—"
 SHORT_DIGEST = 12
 _Named = TypeVar("_Named", CheckRecord, SuiteRecord)
+_Owned = TypeVar("_Owned")
 PHASE_MARKS = {"ok": "✅", "failed": "❌", "skipped": "⏭️", "aborted": "⏹️"}
 
 
@@ -202,8 +203,19 @@ def _owners(records: Sequence[Record]) -> dict[str, str | None]:
 
 def _in_deploy_order(record: Record, names: Sequence[str], owners: dict[str, str | None]) -> list[str]:
     """Names grouped by their service, services in deploy order (as the record lists them), each group in order."""
-    order: dict[str | None, int] = {service: index for index, service in enumerate(service_order(record))}
-    return sorted(names, key=lambda name: order.get(owners.get(name), len(order)))
+    return [name for _, group in by_service(record, names, owners.get) for name in group]
+
+
+def by_service(
+    record: Record, items: Iterable[_Owned], service: Callable[[_Owned], str | None]
+) -> list[tuple[str | None, list[_Owned]]]:
+    """Items grouped by their service, services in deploy order (dependencies first), then those of none."""
+    order: list[str | None] = [*service_order(record), None]
+    groups: dict[str | None, list[_Owned]] = {}
+    for item in items:
+        groups.setdefault(service(item), []).append(item)
+    named = [(name, groups[name]) for name in order if name in groups]
+    return named + [(name, found) for name, found in groups.items() if name not in order]
 
 
 def _names(groups: Sequence[Sequence[CheckRecord] | Sequence[SuiteRecord]]) -> list[str]:
