@@ -201,6 +201,10 @@ def test_a_failed_build_says_what_still_serves_instead_of_checks_not_run(records
         "## Summary\n\n**build** failed: RUN pip failed\n\n**Still serving**: nothing was deployed"
     )
     assert "so iteration 2's deployment `backend-staging-00154-v9v` at https://" in summary
+    assert ".run.app is what serves; its checks were not run again." in summary
+    nothing = records[1].model_copy(update={"deploy": None})
+    summary = section(render_markdown(make_record(3, "failed", phase_rows=rows, deploy=None), nothing), "Summary")
+    assert "**Still serving**: nothing was deployed, and iteration 2 deployed nothing either." in summary
     assert "not run\n" not in report and "not run |" not in report and "BEFORE" not in report
     assert "## Results compared" not in report and "### Expected events" not in report
 
