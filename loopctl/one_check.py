@@ -12,10 +12,6 @@ from loopctl.records.sections import DeploySection
 from loopctl.records.store import Store
 
 
-def find_check(config: Config, name: str) -> CheckConfig:
-    return locate_check(config, name)[1]
-
-
 def locate_check(config: Config, name: str) -> tuple[ServiceView, CheckConfig]:
     """The check and the service it probes (check names are unique across services: the config ensures it)."""
     views = service_views(config)

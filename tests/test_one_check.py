@@ -63,3 +63,14 @@ def test_an_unknown_check_names_those_of_every_service(tmp_path: Path) -> None:
     with pytest.raises(UsageError) as refused:
         run_configured_check(tmp_path / "config.yaml", "nope", "http://127.0.0.1:9")
     assert refused.value.hint == "checks: ping, health"
+
+
+def test_one_service_s_check_runs_against_the_latest_deployment_that_has_a_url(tmp_path: Path, api_url: str) -> None:
+    config = "project: agent\ndeploy: {target: docker, docker: {image: 'agent:1', port: 8080}}\n"
+    config += "probe: {checks: [{name: health, http: {path: /health, expect_status: 200}}]}\n"
+    (tmp_path / "config.yaml").write_text(config)
+    store = Store(tmp_path / "iterations")
+    store.save(make_record(1, "success", checks=[http_check()], deploy={"target": "docker", "url": api_url}), None)
+    store.save(make_record(2, "failed", deploy={"target": "docker", "url": None}), None)  # its deploy failed
+    _, _, result = run_configured_check(tmp_path / "config.yaml", "health", None)
+    assert result.url == f"{api_url}/health" and result.passed

@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 from markdown_it import MarkdownIt
 
+from loopctl.probe import classify
 from loopctl.records.record import Record
 from loopctl.reports.markdown import render_markdown
 from tests.reliability.hostile import HOSTILE
-from tests.support.records import all_events, closed, hostile_record, http_check, make_record, phases, story
+from tests.support.records import all_events, closed, hostile_record, http_check, make_record, phases, story, ws_check
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "report_0002.md"
 # Emoji blocks, dingbats and misc symbols (✅ ❌ ➡ ⏸ ⏹ ⏭), arrows-as-emoji (⬅) and the emoji variation selector.
@@ -200,6 +201,10 @@ def test_a_failed_build_says_what_still_serves_instead_of_checks_not_run(records
         "## Summary\n\n**build** failed: RUN pip failed\n\n**Still serving**: nothing was deployed"
     )
     assert "so iteration 2's deployment `backend-staging-00154-v9v` at https://" in summary
+    assert ".run.app is what serves; its checks were not run again." in summary
+    nothing = records[1].model_copy(update={"deploy": None})
+    summary = section(render_markdown(make_record(3, "failed", phase_rows=rows, deploy=None), nothing), "Summary")
+    assert "**Still serving**: nothing was deployed, and iteration 2 deployed nothing either." in summary
     assert "not run\n" not in report and "not run |" not in report and "BEFORE" not in report
     assert "## Results compared" not in report and "### Expected events" not in report
 
@@ -347,3 +352,10 @@ def test_outside_text_in_a_record_is_text_in_the_report_whatever_it_holds() -> N
     assert {token.info for token in flat if token.type == "fence"} <= {"text", "sh", "mermaid"}
     shown = "".join(token.content for token in flat if token.type in ("text", "code_inline", "fence"))
     assert "<script>alert(1)</script>" in shown and "[bold red]red[/bold red]" in shown  # the words, as text
+
+
+def test_a_refusal_at_the_upgrade_stops_at_authentication_in_every_sentence() -> None:
+    refused = ws_check(classify.handshake_status(401, "no token"), [], name="chat")
+    report = render_markdown(make_record(1, "failed", checks=[refused]), None)
+    assert "stopped at authentication (depth 1/5)" in section(report, "Summary")
+    assert "**chat** (priority 1) stops at authentication:" in section(report, "Next iteration priorities")

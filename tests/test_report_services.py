@@ -9,6 +9,7 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from junitparser import Error, JUnitXml
 from markdown_it import MarkdownIt
 
 from loopctl.records.record import Changes
@@ -147,6 +148,24 @@ def test_junit_gives_each_service_a_testsuite_of_its_checks() -> None:
     properties = {item.attrib["name"]: item.attrib["value"] for item in api.iter("property")}
     assert properties["loopctl.service"] == "api"
     assert (properties["loopctl.revision"], properties["loopctl.url"]) == ("a90000000002", API_URL)
+
+
+def test_junitparser_reads_each_service_s_testsuite_as_ci_does() -> None:
+    crashed = {**closed(1011, "Internal error"), "error": {"kind": "token", "message": "no token"}}
+    record = shop(2, "failed", crashed, suites=[{"name": "e2e", "passed": 4, "failed": 1}])
+    xml = JUnitXml.fromstring(junit_xml(record))
+    suites = {suite.name: suite for suite in xml}
+    assert list(suites) == ["loopctl.phases", "loopctl.checks.store", "loopctl.checks.api", "e2e"]
+    for suite in xml:
+        declared = (suite.tests, suite.failures, suite.errors, suite.skipped, suite.time)
+        suite.update_statistics()  # type: ignore[no-untyped-call]
+        assert (suite.tests, suite.failures, suite.errors, suite.skipped, suite.time) == declared, suite.name
+    assert (xml.tests, xml.failures, xml.errors) == (9, 1, 1)  # 4 phases, 3 checks, e2e as `4 passed`, `1 more failed`
+    (chat,) = [case for case in suites["loopctl.checks.api"] if case.name == "chat"]
+    assert chat.classname == "loopctl.probe.api.p1"
+    assert [type(result) for result in chat.result] == [Error]  # it could not run: an error, not a failure
+    properties = {item.name: item.value for item in suites["loopctl.checks.store"].properties()}
+    assert properties["loopctl.service"] == "store"
 
 
 def test_junit_phases_name_their_service() -> None:

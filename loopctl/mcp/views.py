@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,7 @@ from loopctl.outside_text import clip, one_line
 from loopctl.records.compare import blocking_check, check_changes, check_events, movement, progress_of
 from loopctl.records.record import CheckRecord, Record, ServiceRecord
 from loopctl.records.sections import BuildSection, DeploySection, PushSection
-from loopctl.reports.services import image_digest
+from loopctl.reports.services import image_digest, sections_of
 from loopctl.reports.tables import service_order
 
 # A tool result stays under about 8,000 tokens (~32 KB of JSON): each list is paged within its share of that,
@@ -26,17 +26,24 @@ _PY_FRAME = re.compile(r'^\s*File "(?P<path>[^"]+)", line (?P<line>\d+)(?:, in (
 _NODE_FRAME = re.compile(r"^\s+at (?:(?P<func>.+?) \()?(?P<path>[^()\s]+?):(?P<line>\d+):\d+\)?\s*$")
 
 
-def page(items: Sequence[Any], cursor: str | None, *, budget: int = LIST_BUDGET) -> tuple[list[Any], str | None]:
+def page(
+    items: Sequence[Any],
+    cursor: str | None,
+    *,
+    budget: int = LIST_BUDGET,
+    view: Callable[[Any], Any] = lambda item: item,
+) -> tuple[list[Any], str | None]:
     """Items from `cursor` (an offset, as text) while they fit `budget` bytes of JSON (at least one), and the
-    cursor of the rest, if any."""
+    cursor of the rest, if any; `view` makes what is shown of an item, only for the items of the page."""
     start = int(cursor) if cursor and cursor.isdigit() else 0
     shown: list[Any] = []
     used = 0
     for item in items[start : start + PAGE_SIZE]:
-        cost = size(item)
+        shown_item = view(item)
+        cost = size(shown_item)
         if shown and used + cost > budget:
             break
-        shown.append(item)
+        shown.append(shown_item)
         used += cost
     end = start + len(shown)
     return shown, (str(end) if end < len(items) else None)
@@ -62,7 +69,7 @@ def deployment(record: Record) -> dict[str, Any]:
     """What is running: the image digest, the revision or container, the URL; with several services, each one's
     (in deploy order) under `services`."""
     if record.services is None:
-        return _deployed(ServiceRecord(build=record.build, push=record.push, deploy=record.deploy))
+        return _deployed(sections_of(record, None))
     parts = record.services
     return {"services": [{"name": name, **_deployed(parts[name])} for name in service_order(record)]}
 
@@ -128,7 +135,8 @@ def result_view(
 ) -> dict[str, Any]:
     """`result`: the verdict, BEFORE → AFTER, the checks, the deployment and the report's summary."""
     checks = record.checks if detail == "checks" else [check for check in record.checks if not check.passed]
-    shown, next_cursor = page([check_view(check, full=detail == "checks", base=base) for check in checks], cursor)
+    # Only the page's checks are viewed: a view looks for the repo file of the server's error.
+    shown, next_cursor = page(checks, cursor, view=lambda check: check_view(check, full=detail == "checks", base=base))
     return {
         "number": record.number,
         "status": record.status,
@@ -255,6 +263,7 @@ def diff_view(older: Record, newer: Record, *, cursor: str | None = None) -> dic
             }
         )
     changed = {change.name for change in check_changes(newer, older)}
+    deployed = deployment(older), deployment(newer)
     shown, next_cursor = page(transitions, cursor, budget=LIST_BUDGET // 2)
     return {
         "a": older.number,
@@ -265,15 +274,14 @@ def diff_view(older: Record, newer: Record, *, cursor: str | None = None) -> dic
         "next_cursor": next_cursor,
         "changed_checks": sorted(changed),
         "changes": _changes(newer, older),
-        "deployment": {"a": deployment(older), "b": deployment(newer)},
-        "digest_changed": _each(older, "digest") != _each(newer, "digest"),
-        "revision_changed": _each(older, "revision") != _each(newer, "revision"),
+        "deployment": {"a": deployed[0], "b": deployed[1]},
+        "digest_changed": _each(deployed[0], "digest") != _each(deployed[1], "digest"),
+        "revision_changed": _each(deployed[0], "revision") != _each(deployed[1], "revision"),
     }
 
 
-def _each(record: Record, key: str) -> dict[str | None, Any]:
+def _each(shown: dict[str, Any], key: str) -> dict[str | None, Any]:
     """`key` of each service's deployment by name (None: the one service of a single-service record)."""
-    shown = deployment(record)
     if "services" not in shown:
         return {None: shown[key]}
     return {part["name"]: part[key] for part in shown["services"]}

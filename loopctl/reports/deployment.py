@@ -7,8 +7,8 @@ from urllib.parse import quote
 
 from loopctl.records.record import PhaseRecord, Record
 from loopctl.records.sections import BuildSection, DeploySection, PushSection
-from loopctl.reports.services import sections_of, service_cell, service_headers
-from loopctl.reports.tables import DASH, PHASE_MARKS, code, headline, seconds, several, short_digest, table, text
+from loopctl.reports.services import sections_of
+from loopctl.reports.tables import DASH, PHASE_MARKS, code, headline, owned_table, seconds, short_digest, text
 
 
 def deployment_table(record: Record, *, emoji: bool) -> list[str]:
@@ -19,9 +19,8 @@ def deployment_table(record: Record, *, emoji: bool) -> list[str]:
     for phase in record.phases:
         result = f"{PHASE_MARKS.get(phase.status, '')} {phase.status}".strip() if emoji else phase.status
         duration = DASH if phase.status == "skipped" else seconds(phase.duration_s)
-        row = [text(phase.name), result, duration, phase_detail(record, phase)]
-        rows.append([service_cell(phase.service), *row] if several(record) else row)
-    return table(service_headers(record, ["Phase", "Result", "Duration", "Detail"]), rows)
+        rows.append((phase.service, [text(phase.name), result, duration, phase_detail(record, phase)]))
+    return owned_table(record, ["Phase", "Result", "Duration", "Detail"], rows)
 
 
 def phase_detail(record: Record, phase: PhaseRecord) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 from loopctl.outside_text import printable
 from loopctl.records.compare import set_aside
 from loopctl.records.record import CAUSE_TYPES, UNLEVELLED, Changes, CheckRecord, Record, ServerError
-from loopctl.reports.tables import DASH, code, fence_for, several, stage, table, text
+from loopctl.reports.tables import DASH, by_name, code, fence_for, service_cell, several, stage, table, text
 
 NO_ERROR = "no server error logged in the window"
 GATEWAY_STATUSES = (502, 503, 504)  # a proxy or the platform may have answered these, not the app
@@ -212,8 +212,9 @@ def details_block(summary: str, lines: Sequence[str]) -> list[str]:
 def evolution_lines(record: Record, previous: Record) -> list[str]:
     """Per check, how the server's error moved since `previous` (the seed's "Error Evolution")."""
     lines = []
+    earlier = by_name(previous.checks)
     for check in record.checks:
-        before = next((item for item in previous.checks if item.name == check.name), None)
+        before = earlier.get(check.name)
         if before is not None and (sentence := _evolution(before, check, previous, record)):
             lines.append(f"- **{text(check.name)}**: {sentence}")
     return lines
@@ -293,7 +294,7 @@ def _file_lines(changes: Changes, *, by_service: bool) -> list[str]:
     rows = [[code(item.path), _count(item.added, "+"), _count(item.removed, "−")] for item in changes.files]
     if not by_service:
         return table(["File", "Added", "Removed"], rows)
-    owners = [text(item.service) if item.service else DASH for item in changes.files]
+    owners = [service_cell(item.service) for item in changes.files]
     return table(
         ["File", "Service", "Added", "Removed"],
         [[row[0], owner, *row[1:]] for row, owner in zip(rows, owners, strict=True)],

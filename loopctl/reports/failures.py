@@ -4,11 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from loopctl.records.compare import blocking_check, failing_in_order, set_aside, stage_of
+from loopctl.records.compare import blocking_check, failing_in_order, set_aside
 from loopctl.records.record import CheckRecord, PhaseRecord, Record, SuiteRecord
 from loopctl.reports.evidence import failure_lines, report_hint
-from loopctl.reports.services import by_service
-from loopctl.reports.tables import arrived, code, fenced_details, headline, owned_name, several, stage, text
+from loopctl.reports.tables import (
+    arrived,
+    by_service,
+    code,
+    fenced_details,
+    headline,
+    owned_name,
+    several,
+    stage,
+    stage_reached,
+    text,
+)
 
 FAILURE_LIST_LIMIT = 10
 AFTER_EXIT = "it got no answer because the service's process had exited (see Process)"
@@ -52,7 +62,7 @@ def failures_section(record: Record) -> list[str]:
         lines += [f"### {name} (phase)", "", f"- **Error**: {text(error.kind)}: {headline(error.message)}"]
         lines += ["", *fenced_details(phase.error.message)]
     quoted = quoted_check(record)
-    aside = set_aside(record.checks)
+    aside = bool(set_aside(record.checks))  # then every failing check after the exit is set aside
     for check in failing_checks(record):
         name = text(owned_name(record, check.service, check.name))
         lines += [f"### {name} (priority {check.priority})", "", *_check_failure(check)]
@@ -63,11 +73,11 @@ def failures_section(record: Record) -> list[str]:
     return lines if len(lines) > 2 else [*lines, "None."]
 
 
-def _after_exit(check: CheckRecord, aside: Sequence[CheckRecord]) -> list[str]:
+def _after_exit(check: CheckRecord, aside: bool) -> list[str]:
     """Why a check got no answer when the process had exited, and whether that sets it aside from the ranking."""
     if not check.after_exit:
         return []
-    return [f"- **After the exit**: {AFTER_EXIT}{SET_ASIDE if check in aside else ''}"]
+    return [f"- **After the exit**: {AFTER_EXIT}{SET_ASIDE if aside else ''}"]
 
 
 def _check_failure(check: CheckRecord) -> list[str]:
@@ -180,8 +190,7 @@ def _check_item(check: CheckRecord) -> str:
     if check.after_exit:
         hint = " — the service's process had exited: what made it exit comes first"
     label = code(outcome.label or outcome.category)
-    where = stage(stage_of(outcome))
-    return f"**{text(check.name)}** (priority {check.priority}) stops at {where}: {label}{hint}"
+    return f"**{text(check.name)}** (priority {check.priority}) stops at {stage_reached(outcome)}: {label}{hint}"
 
 
 def _suite_item(suite: SuiteRecord) -> str:

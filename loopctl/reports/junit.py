@@ -8,8 +8,8 @@ from loopctl.outside_text import printable
 from loopctl.records.record import GATING_PHASES, CheckRecord, PhaseRecord, Record, SuiteRecord
 from loopctl.records.sections import DeploySection
 from loopctl.reports.evidence import said
-from loopctl.reports.services import by_service, sections_of
-from loopctl.reports.tables import service_order
+from loopctl.reports.services import sections_of
+from loopctl.reports.tables import by_service, service_order
 
 XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
 _OUTCOME_TAGS = ("failure", "error", "skipped")
@@ -122,10 +122,7 @@ def _phase_case(phase: PhaseRecord) -> ET.Element:
 
 def _checks_suites(record: Record) -> list[ET.Element]:
     """`loopctl.checks`; with several services, `loopctl.checks.NAME` per service in deploy order, so CI's test
-    tab shows whose check failed."""
-    if record.services is None:
-        cases = [_check_case(check) for check in record.checks]
-        return [_testsuite(record, "loopctl.checks", cases, _iteration_properties(record))] if cases else []
+    tab shows whose check failed (a record of one service has its checks under none)."""
     groups = by_service(record, record.checks, lambda check: check.service)
     return [
         _testsuite(

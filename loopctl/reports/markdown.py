@@ -10,7 +10,6 @@ from loopctl.records.compare import (
     check_changes,
     movement,
     progress_of,
-    stage_of,
     unverified_suites,
 )
 from loopctl.records.history import short_sha, utc_minute
@@ -36,6 +35,7 @@ from loopctl.reports.serving import still_serving, stopped_before_probe
 from loopctl.reports.tables import (
     DASH,
     arrived,
+    by_name,
     code,
     durations_table,
     events_table,
@@ -45,7 +45,7 @@ from loopctl.reports.tables import (
     results_table,
     service_order,
     several,
-    stage,
+    stage_reached,
     text,
     trend_chart,
     trend_points,
@@ -211,7 +211,7 @@ def _outcome_sentence(record: Record, outcome: OutcomeRecord) -> str:
         else ""
     )
     label = code(outcome.label or outcome.category)
-    return f"{label}{where}, stopped at {stage(stage_of(outcome))} (depth {outcome.depth}/5)"
+    return f"{label}{where}, stopped at {stage_reached(outcome)} (depth {outcome.depth}/5)"
 
 
 def _changes_summary(record: Record, previous: Record) -> list[str]:
@@ -219,13 +219,13 @@ def _changes_summary(record: Record, previous: Record) -> list[str]:
     changes = check_changes(record, previous)
     if not changes:
         return [*lines, f"No check changed outcome since iteration {previous.number}."]
+    before, after = by_name(previous.checks), by_name(record.checks)
+    impacts = []
     for change in changes:
-        events = _events_move(change.name, record, previous)
-        name = _changed_name(change.name, record, previous)
-        lines += [f"**{name}**", "", *_before_after(change, record, previous), *events, ""]
-    impacts = [
-        line for change in changes if (line := _impact_line(change, _changed_name(change.name, record, previous)))
-    ]
+        pair = (before.get(change.name), after.get(change.name))
+        name = _changed_name(change.name, record, pair)
+        lines += [f"**{name}**", "", *_before_after(change, pair, previous), *_events_move(pair, previous), ""]
+        impacts += [line] if (line := _impact_line(change, name)) else []
     return lines + impacts
 
 
@@ -238,9 +238,9 @@ def _owned_check(record: Record, check: CheckRecord) -> str:
     return _owned(record, check.service, check.name)
 
 
-def _changed_name(name: str, record: Record, previous: Record) -> str:
-    """A changed check's name with its service, from whichever iteration ran it."""
-    check = next((c for each in (record, previous) for c in each.checks if c.name == name), None)
+def _changed_name(name: str, record: Record, pair: tuple[CheckRecord | None, CheckRecord | None]) -> str:
+    """A changed check's name with its service, from whichever iteration ran it (this one first)."""
+    check = pair[1] or pair[0]
     return _owned(record, check.service if check else None, name)
 
 
@@ -262,7 +262,9 @@ def _blocking_move(record: Record, previous: Record) -> list[str]:
     return [f"**Blocking outcome**{where}: {move}: {text(movement(before, after, **events))}", ""]
 
 
-def _before_after(change: CheckChange, record: Record, previous: Record) -> list[str]:
+def _before_after(
+    change: CheckChange, pair: tuple[CheckRecord | None, CheckRecord | None], previous: Record
+) -> list[str]:
     before = code(change.before.label or change.before.category) if change.before else "not run"
     after = code(change.after.label or change.after.category) if change.after else "not run"
     if change.before is None and change.after is not None:
@@ -271,16 +273,13 @@ def _before_after(change: CheckChange, record: Record, previous: Record) -> list
         meaning = "not run in this iteration"
     else:
         assert change.before is not None
-        before_check, after_check = (
-            next((c for c in each.checks if c.name == change.name), None) for each in (previous, record)
-        )
-        meaning = movement(change.before, change.after, **progress_of(before_check, after_check))
+        meaning = movement(change.before, change.after, **progress_of(*pair))
     return [f"- **BEFORE**: {before}", f"- **AFTER**: {after}", f"- **MEANING**: {text(meaning)}"]
 
 
-def _events_move(name: str, record: Record, previous: Record) -> list[str]:
+def _events_move(pair: tuple[CheckRecord | None, CheckRecord | None], previous: Record) -> list[str]:
     """`- **EVENTS**: 0/5 → 1/5 expected events arrived`, for checks that expect events."""
-    before, after = (next((c for c in each.checks if c.name == name), None) for each in (previous, record))
+    before, after = pair
     if not any(check is not None and check.events_expected for check in (before, after)):
         return []
     if before is None:
@@ -298,7 +297,7 @@ def _arrived(check: CheckRecord | None) -> str:
 
 
 def _where(outcome: OutcomeRecord) -> str:
-    return "passes" if outcome.passed else f"stops at {stage(stage_of(outcome))}"
+    return "passes" if outcome.passed else f"stops at {stage_reached(outcome)}"
 
 
 def _impact_line(change: CheckChange, name: str) -> str | None:

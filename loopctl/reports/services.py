@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from typing import TypeVar
-
 from loopctl.records.record import Record, ServiceRecord
 from loopctl.records.sections import BuildSection, DeploySection, PushSection
-from loopctl.reports.tables import DASH, code, service_order, several, text
-
-_Owned = TypeVar("_Owned")
+from loopctl.reports.tables import code, service_order, text
 
 
 def sections_of(record: Record, service: str | None) -> ServiceRecord:
@@ -17,18 +12,6 @@ def sections_of(record: Record, service: str | None) -> ServiceRecord:
     if service is not None and record.services is not None and service in record.services:
         return record.services[service]
     return ServiceRecord(build=record.build, push=record.push, deploy=record.deploy, release=record.release)
-
-
-def by_service(
-    record: Record, items: Iterable[_Owned], service: Callable[[_Owned], str | None]
-) -> list[tuple[str | None, list[_Owned]]]:
-    """Items grouped by their service, services in deploy order (dependencies first), then those of none."""
-    order: list[str | None] = [*service_order(record), None]
-    groups: dict[str | None, list[_Owned]] = {}
-    for item in items:
-        groups.setdefault(service(item), []).append(item)
-    named = [(name, groups[name]) for name in order if name in groups]
-    return named + [(name, found) for name, found in groups.items() if name not in order]
 
 
 def service_lines(record: Record) -> list[str]:
@@ -54,12 +37,3 @@ def image_digest(push: PushSection, build: BuildSection, deploy: DeploySection) 
     """The digest that names what runs: pushed, else built, else the one the engine ran (an image not built here)."""
     ran = (deploy.model_extra or {}).get("image_id")
     return push.digest or build.image_id or (ran if isinstance(ran, str) else "") or ""
-
-
-def service_cell(service: str | None) -> str:
-    return text(service) if service else DASH
-
-
-def service_headers(record: Record, headers: Sequence[str]) -> list[str]:
-    """A table's headers with a Service column first when the record is of several services."""
-    return ["Service", *headers] if several(record) else list(headers)

@@ -21,14 +21,12 @@ def still_serving(record: Record, previous: Record) -> list[str]:
         return _services_serving(record, previous)
     deployed = record.phase("deploy")
     why = "the new deployment did not take over" if deployed and deployed.status == "failed" else "nothing was deployed"
-    deploy = previous.deploy
-    name = (deploy.revision or deploy.service) if deploy is not None else None
-    if deploy is None or not name:
+    serving = _deployment(previous.deploy)
+    if not serving:
         return [f"**Still serving**: {why}, and iteration {previous.number} deployed nothing either."]
-    url = f" at {text(deploy.url)}" if deploy.url else ""
     return [
-        f"**Still serving**: {why}, so iteration {previous.number}'s deployment {code(str(name))}{url} is what "
-        "serves; its checks were not run again."
+        f"**Still serving**: {why}, so iteration {previous.number}'s deployment {serving} is what serves; its checks "
+        "were not run again."
     ]
 
 

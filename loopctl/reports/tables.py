@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import TypeVar
 
 from loopctl.config.services import deploy_order
 from loopctl.errors import ErrorKind
 from loopctl.outside_text import printable
-from loopctl.records.compare import PRIORITIES, STAGE_NAMES, pass_rates
+from loopctl.records.compare import PRIORITIES, STAGE_NAMES, pass_rates, stage_of
 from loopctl.records.history import blocking_text, history_rows
-from loopctl.records.record import CheckRecord, PhaseRecord, Record, SuiteRecord
+from loopctl.records.record import CheckRecord, OutcomeRecord, Record, SuiteRecord
 
 DASH = "—"
 SHORT_DIGEST = 12
 _Named = TypeVar("_Named", CheckRecord, SuiteRecord)
+_Owned = TypeVar("_Owned")
 PHASE_MARKS = {"ok": "✅", "failed": "❌", "skipped": "⏭️", "aborted": "⏹️"}
 
 
@@ -65,6 +66,11 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
 def stage(depth: int) -> str:
     """`message processing`: the name of a depth on the request path."""
     return STAGE_NAMES.get(depth, f"depth {depth}")
+
+
+def stage_reached(outcome: OutcomeRecord) -> str:
+    """Where an outcome stopped, in words: its depth's stage, an auth refusal at the upgrade being authentication."""
+    return stage(stage_of(outcome))
 
 
 def mark(passed: bool, *, emoji: bool) -> str:
@@ -142,45 +148,52 @@ def results_table(record: Record, previous: Record | None, *, emoji: bool) -> li
     """Pass rates per priority, then one row per suite and per check, one column per iteration; with several
     services, a Service column and the checks grouped by service in deploy order."""
     records = [previous, record] if previous is not None else [record]
-    owners = _owners(records) if record.services is not None else None
+    owners = _owners(records)
     headers = ["Measure", *(f"Iteration {each.number}" for each in records)]
     rates = [pass_rates(each) for each in records]
-    rows = []
+    suites, checks = [by_name(each.suites) for each in records], [by_name(each.checks) for each in records]
+    rows: list[tuple[str | None, list[str]]] = []
     for index, priority in enumerate(PRIORITIES):
         if any(rate[index].total for rate in rates):
-            rows.append([f"Priority {priority}", *(rate[index].text() for rate in rates)])
+            rows.append((None, [f"Priority {priority}", *(rate[index].text() for rate in rates)]))
     for name in _names([each.suites for each in reversed(records)]):
-        rows.append([f"{text(name)} (suite)", *(_suite_cell(_find(each.suites, name)) for each in records)])
-    checks = _names([each.checks for each in reversed(records)])
-    if owners is None:
-        rows += [
-            [text(name), *(_check_cell(_find(each.checks, name), emoji=emoji) for each in records)] for name in checks
-        ]
-        return table(headers, rows)
-    rows = [[DASH, *row] for row in rows]
-    for name in _in_deploy_order(record, checks, owners):
-        cells = [_check_cell(_find(each.checks, name), emoji=emoji) for each in records]
-        rows.append([_owner(owners, name), text(name), *cells])
-    return table(["Service", *headers], rows)
+        rows.append((None, [f"{text(name)} (suite)", *(_suite_cell(found.get(name)) for found in suites)]))
+    for name in _in_deploy_order(record, _names([each.checks for each in reversed(records)]), owners):
+        cells = [_check_cell(found.get(name), emoji=emoji) for found in checks]
+        rows.append((owners.get(name), [text(name), *cells]))
+    return owned_table(record, headers, rows)
 
 
 def events_table(record: Record, previous: Record | None, *, emoji: bool) -> list[str]:
     """Per expected event of each websocket check, whether it arrived; empty when no check expects events."""
     records = [previous, record] if previous is not None else [record]
-    owners = _owners(records) if record.services is not None else None
+    owners = _owners(records)
     with_events = [[check for check in each.checks if check.events_expected] for each in reversed(records)]
     names = _names(with_events)
+    expecting = {name: check for checks in reversed(with_events) for name, check in by_name(checks).items()}
+    checks = [by_name(each.checks) for each in records]
     rows = []
-    for name in names if owners is None else _in_deploy_order(record, names, owners):
-        expected = next(check.events_expected for checks in with_events for check in checks if check.name == name)
-        for event in expected:
+    for name in _in_deploy_order(record, names, owners):
+        for event in expecting[name].events_expected:
             label = text(f"{name}: {event}" if len(names) > 1 else event)
-            row = [label, *(_event_cell(_find(each.checks, name), event, emoji=emoji) for each in records)]
-            rows.append(row if owners is None else [_owner(owners, name), *row])
+            rows.append(
+                (owners.get(name), [label, *(_event_cell(found.get(name), event, emoji=emoji) for found in checks)])
+            )
     if not rows:
         return []
-    headers = ["Event", *(f"Iteration {each.number}" for each in records)]
-    return table(headers if owners is None else ["Service", *headers], rows)
+    return owned_table(record, ["Event", *(f"Iteration {each.number}" for each in records)], rows)
+
+
+def owned_table(record: Record, headers: Sequence[str], rows: Sequence[tuple[str | None, Sequence[str]]]) -> list[str]:
+    """A table whose rows each belong to a service (None: to the project): with several services, a Service
+    column first names it; a record of one service has no such column."""
+    if not several(record):
+        return table(headers, [row for _, row in rows])
+    return table(["Service", *headers], [[service_cell(service), *row] for service, row in rows])
+
+
+def service_cell(service: str | None) -> str:
+    return text(service) if service else DASH
 
 
 def _owners(records: Sequence[Record]) -> dict[str, str | None]:
@@ -188,15 +201,21 @@ def _owners(records: Sequence[Record]) -> dict[str, str | None]:
     return {check.name: check.service for each in records for check in each.checks}
 
 
-def _owner(owners: dict[str, str | None], name: str) -> str:
-    service = owners.get(name)
-    return text(service) if service else DASH
-
-
 def _in_deploy_order(record: Record, names: Sequence[str], owners: dict[str, str | None]) -> list[str]:
     """Names grouped by their service, services in deploy order (as the record lists them), each group in order."""
-    order = service_order(record)
-    return sorted(names, key=lambda name: order.index(owner) if (owner := owners.get(name)) in order else len(order))
+    return [name for _, group in by_service(record, names, owners.get) for name in group]
+
+
+def by_service(
+    record: Record, items: Iterable[_Owned], service: Callable[[_Owned], str | None]
+) -> list[tuple[str | None, list[_Owned]]]:
+    """Items grouped by their service, services in deploy order (dependencies first), then those of none."""
+    order: list[str | None] = [*service_order(record), None]
+    groups: dict[str | None, list[_Owned]] = {}
+    for item in items:
+        groups.setdefault(service(item), []).append(item)
+    named = [(name, groups[name]) for name in order if name in groups]
+    return named + [(name, found) for name, found in groups.items() if name not in order]
 
 
 def _names(groups: Sequence[Sequence[CheckRecord] | Sequence[SuiteRecord]]) -> list[str]:
@@ -207,8 +226,10 @@ def _names(groups: Sequence[Sequence[CheckRecord] | Sequence[SuiteRecord]]) -> l
     return list(names)
 
 
-def _find(items: Sequence[_Named], name: str) -> _Named | None:
-    return next((item for item in items if item.name == name), None)
+def by_name(items: Sequence[_Named]) -> dict[str, _Named]:
+    """Each check or suite by its name, the first one listed when a (tampered) record repeats a name: made once per
+    record, as a scan per name would make a report of many checks quadratic."""
+    return {item.name: item for item in reversed(items)}
 
 
 def _check_cell(check: CheckRecord | None, *, emoji: bool) -> str:
@@ -252,10 +273,6 @@ def durations_table(record: Record) -> list[str]:
     wall = wall_time(record)
     rows.append(["Wall time (started → finished)", seconds(wall) if wall is not None else DASH])
     return table(["Phase", "Duration"], rows)
-
-
-def _took(phase: PhaseRecord) -> str:
-    return seconds(phase.duration_s)
 
 
 def latency_table(record: Record) -> list[str]:
