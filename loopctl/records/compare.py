@@ -88,9 +88,9 @@ def set_aside(checks: Sequence[CheckRecord]) -> list[CheckRecord]:
 def failing_in_order(checks: Sequence[CheckRecord]) -> list[CheckRecord]:
     """Failing checks, most blocking first: highest priority, then the shallowest on the request path; the ones set
     aside (see `set_aside`) after all the others."""
-    aside = set_aside(checks)
+    setting_aside = bool(set_aside(checks))  # then every check set aside is one marked after_exit
     failing = [check for check in checks if not check.passed]
-    return sorted(failing, key=lambda check: (check in aside, check.priority, check.outcome.depth))
+    return sorted(failing, key=lambda check: (setting_aside and check.after_exit, check.priority, check.outcome.depth))
 
 
 def blocking_check(checks: Sequence[CheckRecord]) -> CheckRecord | None:

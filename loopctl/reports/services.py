@@ -9,9 +9,10 @@ from loopctl.reports.tables import code, service_order, text
 
 def sections_of(record: Record, service: str | None) -> ServiceRecord:
     """The build, push, deploy and release of `service`; the record's own for one service (or an unknown name)."""
-    if service is not None and record.services is not None and service in record.services:
-        return record.services[service]
-    return ServiceRecord(build=record.build, push=record.push, deploy=record.deploy, release=record.release)
+    sections = record.service_sections
+    if record.services is None:
+        return next(iter(sections.values()))
+    return sections.get(service or "", ServiceRecord())
 
 
 def service_lines(record: Record) -> list[str]:
