@@ -40,6 +40,9 @@ def wait_until_ready(
         starting = [_service(c) for c in containers_of(client, project, scope, health="starting")]
         up = next((c["Id"] for c in found if _service(c) == service and c["State"] == "running"), None)
         running = None if up is None else client.containers.get(up)
+        if running is not None and running.status != "running":  # it ended between the list and its inspection
+            _fail_if_down(running, deployed=True)
+            running = None  # restarting: look again
         host_port = None if running is None else _published(running, service, port, required=probed)
         if running is not None and not starting and (host_port is None or answers(host_port)):
             return running, host_port
